@@ -1,0 +1,90 @@
+// Package auth owns the user map: which public key belongs to which user, and
+// the Tenant (bucket, prefix, permissions) a successful login is confined to.
+// It does no I/O: config parsing happens in config, S3 access in s3fs.
+package auth
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ErrDenied is the only error a failed lookup returns, so callers cannot tell
+// (or leak) whether the user or the key was unknown.
+var ErrDenied = errors.New("permission denied")
+
+// Tenant is what an authenticated session may reach. It is built only by
+// Lookup and travels only inside ssh.Permissions (never in a callback's
+// captured variables), so a session can never act as another user.
+type Tenant struct {
+	User   string // login name, for logs and audit
+	Bucket string // the one bucket the session may touch
+	Prefix string // the jail: every key the session touches starts with it; ends in "/"
+	Perms  Perms  // operations the session may perform
+}
+
+// User is one entry of the user map.
+type User struct {
+	Name   string
+	Bucket string
+	Home   string // key prefix, ending in "/"
+	Perms  Perms
+	Keys   []ssh.PublicKey
+}
+
+// Users is an immutable snapshot of the user map. A reload builds a new one.
+type Users struct {
+	byName map[string]*User
+}
+
+// NewUsers builds a snapshot. Names must be unique and homes must end in "/";
+// config reports such mistakes with positions, this is the last line of defence.
+func NewUsers(users []User) (*Users, error) {
+	u := &Users{byName: make(map[string]*User, len(users))}
+	for i := range users {
+		usr := users[i]
+		if usr.Name == "" || usr.Bucket == "" {
+			return nil, fmt.Errorf("user %d: name and bucket are required", i)
+		}
+		if !strings.HasSuffix(usr.Home, "/") {
+			return nil, fmt.Errorf("user %q: home %q must end in /", usr.Name, usr.Home)
+		}
+		if _, dup := u.byName[usr.Name]; dup {
+			return nil, fmt.Errorf("user %q: defined twice", usr.Name)
+		}
+		u.byName[usr.Name] = &usr
+	}
+	return u, nil
+}
+
+// dummyKey is compared against when the user is unknown, so an unknown user
+// costs the same work as a wrong key.
+var dummyKey = make([]byte, 51)
+
+// Lookup returns the Tenant for a user presenting key, or ErrDenied. It
+// compares key blobs in constant time and does the same work for unknown users.
+func (u *Users) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
+	blob := key.Marshal()
+	usr, ok := u.byName[name]
+	if !ok {
+		subtle.ConstantTimeCompare(blob, dummyKey)
+		return nil, ErrDenied
+	}
+	match := 0
+	for _, k := range usr.Keys {
+		match |= subtle.ConstantTimeCompare(blob, k.Marshal())
+	}
+	if match != 1 {
+		return nil, ErrDenied
+	}
+	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms}, nil
+}
+
+// Len reports how many users the snapshot holds.
+func (u *Users) Len() int { return len(u.byName) }
+
+// Fingerprint is the OpenSSH SHA256 fingerprint of a key, safe to log.
+func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }

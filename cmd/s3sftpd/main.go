@@ -1,0 +1,63 @@
+// Command s3sftpd is an SFTP server that stores files in S3. This file only
+// parses flags and wires the packages together; see README.md.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage:
+  s3sftpd serve -config FILE          run the server (also: s3sftpd -config FILE)
+  s3sftpd check-config -config FILE   validate a config; one line per problem as FILE:LINE:COL: message
+  s3sftpd version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one subcommand and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "check-config":
+		return checkConfig(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "s3sftpd", version)
+		return 0
+	case "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "s3sftpd: unknown command %q\n%s", cmd, usage)
+	return 2
+}
+
+// configFlag parses the -config flag every subcommand takes.
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "path of the TOML config file")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "s3sftpd %s: -config FILE is required\n%s", name, usage)
+		return "", false
+	}
+	return *path, true
+}
+
+var errInvalidConfig = errors.New("invalid config")

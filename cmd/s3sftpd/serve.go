@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/sftpd"
+)
+
+func serve(args []string, stderr io.Writer) int {
+	path, ok := configFlag("serve", args, stderr)
+	if !ok {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := runServer(ctx, path, log); err != nil {
+		if errors.Is(err, errInvalidConfig) {
+			printConfigErrors(stderr, errors.Unwrap(err))
+		}
+		log.Error("server stopped", "err", err.Error())
+		return 1
+	}
+	return 0
+}
+
+// runServer runs until ctx is cancelled, then drains and shuts down.
+func runServer(ctx context.Context, path string, log *slog.Logger) error {
+	cfg, err := loadConfig(path, log)
+	if err != nil {
+		return err
+	}
+	hostKeys, created, err := sftpd.LoadHostKeys(cfg.Server.HostKeyDir)
+	if err != nil {
+		return err
+	}
+	for _, f := range created {
+		log.Info("host key created", "file", f)
+	}
+	for _, k := range hostKeys {
+		log.Info("host key", "type", k.PublicKey().Type(), "fingerprint", ssh.FingerprintSHA256(k.PublicKey()))
+	}
+	users, err := buildUsers(cfg)
+	if err != nil {
+		return err
+	}
+	s3cfg := s3Config(cfg)
+	if cfg.S3.Endpoint == config.EndpointEmbedded {
+		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
+		if err != nil {
+			return err
+		}
+		defer store.Close(context.WithoutCancel(ctx))
+		s3cfg.Endpoint, s3cfg.PathStyle = store.Endpoint, true
+		s3cfg.AccessKeyID, s3cfg.SecretAccessKey = "embedded", "embedded"
+		log.Warn("using the embedded S3 store: for trying s3sftpd out, not for real data", "dir", cfg.Embedded.Dir)
+	}
+	client, err := s3fs.Dial(ctx, s3cfg)
+	if err != nil {
+		return err
+	}
+	fsys, err := s3fs.New(client, s3cfg, log)
+	if err != nil {
+		return err
+	}
+	srv := &sftpd.Server{
+		HostKeys:          hostKeys,
+		Users:             users,
+		Handlers:          fsys.Handlers,
+		Logger:            log,
+		LoginTimeout:      cfg.Server.LoginTimeout.Duration,
+		IdleTimeout:       cfg.Server.IdleTimeout.Duration,
+		KeepaliveInterval: cfg.Server.KeepaliveInterval.Duration,
+		KeepaliveCountMax: cfg.Server.KeepaliveCountMax,
+		MaxAuthTries:      cfg.Server.MaxAuthTries,
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "users", users.Len(), "bucket", cfg.S3.Bucket)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "drain_timeout", cfg.Server.DrainTimeout.String())
+	drain, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(drain); err != nil {
+		log.Warn("drain timed out: open uploads were aborted", "err", err.Error())
+	}
+	<-served
+	log.Info("stopped")
+	return nil
+}
+
+// loadConfig loads the config and, on the embedded store, creates the demo
+// key pairs the config names but that do not exist yet.
+func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
+	}
+	generated := false
+	for _, u := range cfg.Users {
+		if !u.MissingKeysFile {
+			continue
+		}
+		priv, err := createDemoKey(u.KeysFile)
+		if err != nil {
+			return nil, err
+		}
+		generated = true
+		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
+		fmt.Fprintf(os.Stderr, "\nConnect with:\n  sftp -i %s -P %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s@%s\n\n",
+			relPath(priv), port(cfg.Server.Listen), relPath(knownHostsPath(priv)), u.Name, host(cfg.Server.Listen))
+	}
+	if generated {
+		if cfg, err = config.Load(path); err != nil {
+			return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
+		}
+	}
+	return cfg, nil
+}
+
+func buildUsers(cfg *config.Config) (*auth.Users, error) {
+	var us []auth.User
+	for _, u := range cfg.Users {
+		perms, err := auth.ParsePerms(u.Permissions)
+		if err != nil {
+			return nil, fmt.Errorf("user %s: %w", u.Name, err)
+		}
+		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms}
+		for _, k := range u.PublicKeys {
+			au.Keys = append(au.Keys, k.Key)
+		}
+		us = append(us, au)
+	}
+	return auth.NewUsers(us)
+}
+
+func bucketOf(cfg *config.Config, u config.User) string {
+	if u.Bucket != "" {
+		return u.Bucket
+	}
+	return cfg.S3.Bucket
+}
+
+// buckets lists every bucket the config uses, for the embedded store to create.
+func buckets(cfg *config.Config) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, u := range cfg.Users {
+		if b := bucketOf(cfg, u); !seen[b] {
+			seen[b] = true
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func s3Config(cfg *config.Config) s3fs.Config {
+	endpoint := cfg.S3.Endpoint
+	if endpoint == config.EndpointEmbedded {
+		endpoint = ""
+	}
+	return s3fs.Config{
+		Endpoint:     endpoint,
+		Region:       cfg.S3.Region,
+		PathStyle:    cfg.S3.PathStyle,
+		SSE:          cfg.S3.SSE,
+		KMSKeyID:     cfg.S3.KMSKeyID,
+		Checksums:    cfg.S3.Checksums,
+		PartSize:     int64(cfg.S3.PartSize),
+		UploadMemory: int64(cfg.S3.UploadMemory),
+	}
+}

@@ -1,0 +1,226 @@
+// Package s3test starts a real S3-compatible server (versitygw, POSIX backend)
+// on 127.0.0.1 for tests, or points them at the server named by
+// S3SFTPD_TEST_ENDPOINT. It never fakes S3.
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Server is a running S3 endpoint with root credentials.
+type Server struct {
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	Region    string
+	Bucket    string // a fresh bucket for this test
+	Root      string // versitygw's data directory (empty for an external endpoint)
+
+	cmd  *exec.Cmd
+	port string
+}
+
+// Start runs versitygw on a free loopback port with a fresh root directory and
+// one bucket, and stops it when the test ends. With S3SFTPD_TEST_ENDPOINT set
+// it uses that server instead (credentials from AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY) and a new bucket named for the test.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if ep := os.Getenv("S3SFTPD_TEST_ENDPOINT"); ep != "" {
+		s := &Server{Endpoint: ep, AccessKey: os.Getenv("AWS_ACCESS_KEY_ID"), SecretKey: os.Getenv("AWS_SECRET_ACCESS_KEY"), Region: region()}
+		s.Bucket = s.createBucket(t)
+		return s
+	}
+	bin := Binary(t)
+	s := &Server{AccessKey: "s3test-" + randHex(4), SecretKey: randHex(16), Region: "us-east-1", Root: t.TempDir()}
+	s.start(t, bin)
+	t.Cleanup(s.Stop)
+	s.Bucket = s.createBucket(t)
+	return s
+}
+
+// Binary finds the versitygw executable or fails the test saying how to install it.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	t.Fatalf("versitygw not found: install it with `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` (scripts/test does this)")
+	return ""
+}
+
+func (s *Server) start(t testing.TB, bin string) {
+	t.Helper()
+	if s.port == "" {
+		s.port = freePort(t)
+	}
+	s.Endpoint = "http://127.0.0.1:" + s.port
+	cmd := exec.Command(bin, "--port", "127.0.0.1:"+s.port, "--quiet", "posix", s.Root)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
+	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start versitygw: %v", err)
+	}
+	s.cmd = cmd
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.Endpoint + "/")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logf.Name())
+	t.Fatalf("versitygw did not start on %s:\n%s", s.Endpoint, log)
+}
+
+// Stop kills the server (a crash, as far as clients can tell). Safe to call twice.
+func (s *Server) Stop() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Restart starts a stopped server again on the same port and data.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.start(t, Binary(t))
+}
+
+// Client is a plain SDK client, for tests to look at what really is in the bucket.
+func (s *Server) Client(t testing.TB) *s3.Client {
+	t.Helper()
+	return s3.New(s3.Options{
+		BaseEndpoint:               aws.String(s.Endpoint),
+		Region:                     s.Region,
+		UsePathStyle:               true,
+		Credentials:                credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+// Keys lists every key in the test bucket under prefix.
+func (s *Server) Keys(t testing.TB, prefix string) []string {
+	t.Helper()
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.Client(t), &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatalf("list %s: %v", prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys
+}
+
+// Get returns an object's content, or ok=false when it does not exist.
+func (s *Server) Get(t testing.TB, key string) (data []byte, ok bool) {
+	t.Helper()
+	out, err := s.Client(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: &key})
+	if err != nil {
+		if strings.Contains(err.Error(), "NoSuchKey") || strings.Contains(err.Error(), "404") {
+			return nil, false
+		}
+		t.Fatalf("get %s: %v", key, err)
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	return b, true
+}
+
+// Put stores an object directly, bypassing the gateway.
+func (s *Server) Put(t testing.TB, key string, data []byte) {
+	t.Helper()
+	_, err := s.Client(t).PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: &s.Bucket, Key: &key, Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+	})
+	if err != nil {
+		t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+// MultipartUploads lists uploads started and not completed or aborted.
+func (s *Server) MultipartUploads(t testing.TB) []string {
+	t.Helper()
+	out, err := s.Client(t).ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &s.Bucket})
+	if err != nil {
+		t.Fatalf("list multipart uploads: %v", err)
+	}
+	var keys []string
+	for _, u := range out.Uploads {
+		keys = append(keys, aws.ToString(u.Key))
+	}
+	return keys
+}
+
+func (s *Server) createBucket(t testing.TB) string {
+	t.Helper()
+	name := "s3test-" + randHex(6)
+	_, err := s.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &name})
+	if err != nil {
+		t.Fatalf("create bucket %s: %v", name, err)
+	}
+	return name
+}
+
+func region() string {
+	if r := os.Getenv("AWS_REGION"); r != "" {
+		return r
+	}
+	return "us-east-1"
+}
+
+func freePort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

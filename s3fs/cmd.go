@@ -1,0 +1,130 @@
+package s3fs
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// Filecmd answers the requests that change names: setstat, rename, remove,
+// mkdir, rmdir; links are refused.
+func (h *handlers) Filecmd(r *sftp.Request) error {
+	key, err := h.jail.key(r.Filepath)
+	if err != nil {
+		return err
+	}
+	switch r.Method {
+	case "Setstat":
+		return nil // S3 has no owner, mode or times to set; clients (WinSCP, scp -p, lftp) expect success
+	case "Rename", "PosixRename":
+		return h.rename(r.Filepath, r.Target, key)
+	case "Remove":
+		return h.remove(r.Filepath, key)
+	case "Mkdir":
+		return h.mkdir(r.Filepath, key)
+	case "Rmdir":
+		return h.rmdir(r.Filepath, key)
+	case "Symlink", "Link":
+		return unsupported("links are not supported by this server")
+	}
+	return unsupported(strings.ToLower(r.Method) + " is not supported")
+}
+
+// PosixRename (posix-rename@openssh.com) replaces the target like rename does.
+func (h *handlers) PosixRename(r *sftp.Request) error { return h.Filecmd(r) }
+
+// StatVFS reports a large, mostly free filesystem so clients don't refuse uploads.
+func (h *handlers) StatVFS(*sftp.Request) (*sftp.StatVFS, error) {
+	const blocks = 1 << 40 // × 4 KiB = 4 PiB
+	return &sftp.StatVFS{
+		Bsize: 4096, Frsize: 4096, Blocks: blocks, Bfree: blocks, Bavail: blocks,
+		Files: 1 << 40, Ffree: 1 << 40, Favail: 1 << 40, Namemax: 255,
+	}, nil
+}
+
+func (h *handlers) remove(p, key string) error {
+	if err := h.require(auth.PermDelete, "delete", p); err != nil {
+		return err
+	}
+	if h.jail.isRoot(key) {
+		return failure("delete refused: it is a directory")
+	}
+	exists, err := h.fileExists(p, key)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if h.isDir(key) {
+			return failure("delete refused: it is a directory, use rmdir")
+		}
+		return errNoSuchFile
+	}
+	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &key}); err != nil {
+		return h.s3Failure("delete", p, fmt.Errorf("delete %s: %w", key, err))
+	}
+	return nil
+}
+
+func (h *handlers) mkdir(p, key string) error {
+	if err := h.require(auth.PermMkdir, "mkdir", p); err != nil {
+		return err
+	}
+	if h.jail.isRoot(key) || h.isDir(key) {
+		return failure("mkdir refused: directory already exists")
+	}
+	if exists, err := h.fileExists(p, key); err != nil || exists {
+		if err != nil {
+			return err
+		}
+		return failure("mkdir refused: a file has that name")
+	}
+	if err := h.putMarker(key + "/"); err != nil {
+		return h.s3Failure("mkdir", p, err)
+	}
+	return nil
+}
+
+// putMarker creates the empty "dir/" object that makes an empty directory visible.
+func (h *handlers) putMarker(key string) error {
+	_, err := h.fs.s3.PutObject(h.ctx, &s3.PutObjectInput{
+		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0),
+		Body: strings.NewReader(""), ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	})
+	if err != nil {
+		return fmt.Errorf("put marker %s: %w", key, err)
+	}
+	return nil
+}
+
+func (h *handlers) rmdir(p, key string) error {
+	if err := h.require(auth.PermDelete, "rmdir", p); err != nil {
+		return err
+	}
+	if h.jail.isRoot(key) {
+		return denied("rmdir refused: this is your home directory")
+	}
+	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
+		Bucket: h.bucket(), Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(2),
+	})
+	if err != nil {
+		return h.s3Failure("rmdir", p, fmt.Errorf("list %s/: %w", key, err))
+	}
+	switch {
+	case len(out.Contents) == 0:
+		if exists, _ := h.fileExists(p, key); exists {
+			return failure("rmdir refused: not a directory")
+		}
+		return errNoSuchFile
+	case len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != key+"/":
+		return failure("rmdir refused: directory is not empty")
+	}
+	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: aws.String(key + "/")}); err != nil {
+		return h.s3Failure("rmdir", p, fmt.Errorf("delete marker %s/: %w", key, err))
+	}
+	return nil
+}

@@ -1,0 +1,244 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+const (
+	blockSize   = 1 << 20 // unit of read-ahead and caching
+	readAhead   = 8       // blocks fetched ahead of the furthest read
+	keepBehind  = 4       // blocks kept behind it for late, out-of-order reads
+	farBlocks   = 32      // a read further ahead than this is a seek, not a stream
+	bodyRetries = 3       // times a broken GET body is resumed with a ranged GET
+)
+
+// download is an io.ReaderAt over one object. Clients pipeline reads at
+// ascending offsets, several at once and slightly out of order; they are
+// served from one streaming GET that runs a few blocks ahead. A read far from
+// the stream (a seek, or reget's resume) gets its own ranged GET. Every GET
+// carries If-Match on the ETag seen at open, so a file replaced mid-download
+// fails the read instead of splicing two versions together.
+type download struct {
+	h         *handlers
+	path, key string
+	etag      *string
+	size      int64
+	started   time.Time
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	blocks   map[int64][]byte // block index → bytes
+	next     int64            // next block the stream will deliver
+	want     int64            // stream runs until it has delivered this block
+	body     io.ReadCloser    // the stream's open GET body, nil before the first read
+	err      error            // stream failure, returned to readers that need it
+	running  bool
+	sent     int64 // bytes returned to the client
+	wg       sync.WaitGroup
+}
+
+func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput) *download {
+	ctx, cancel := context.WithCancel(h.ctx)
+	d := &download{
+		h: h, path: path, key: key, etag: head.ETag, size: aws.ToInt64(head.ContentLength),
+		started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
+	}
+	d.cond = sync.NewCond(&d.mu)
+	return d
+}
+
+// ReadAt fills p from offset off; at the end of the object it returns io.EOF.
+func (d *download) ReadAt(p []byte, off int64) (int, error) {
+	if off >= d.size {
+		return 0, io.EOF
+	}
+	end := min(off+int64(len(p)), d.size)
+	first, last := off/blockSize, (end-1)/blockSize
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.body == nil && !d.running {
+		d.next = first // the stream starts where the client starts (reget resumes mid-file)
+	}
+	if first < d.next-keepBehind || first > d.next+farBlocks {
+		d.mu.Unlock()
+		n, err := d.rangeRead(p[:end-off], off)
+		d.mu.Lock()
+		d.sent += int64(n)
+		return d.eof(n, off, err)
+	}
+	d.want = max(d.want, last+readAhead)
+	d.startStream()
+	n := 0
+	for b := first; b <= last; b++ {
+		for d.blocks[b] == nil && d.err == nil && b >= d.next-keepBehind {
+			d.cond.Wait()
+		}
+		data := d.blocks[b]
+		if data == nil {
+			if d.err != nil {
+				return n, d.h.s3Failure("download", d.path, d.err)
+			}
+			// evicted while we waited: fetch the rest directly
+			d.mu.Unlock()
+			m, err := d.rangeRead(p[n:end-off], off+int64(n))
+			d.mu.Lock()
+			d.sent += int64(n + m)
+			return d.eof(n+m, off, err)
+		}
+		from := max(off-b*blockSize, 0)
+		n += copy(p[n:end-off], data[from:])
+	}
+	d.evict(first)
+	d.sent += int64(n)
+	return d.eof(n, off, nil)
+}
+
+// eof adds io.EOF when a read reached the end of the object.
+func (d *download) eof(n int, off int64, err error) (int, error) {
+	if err == nil && off+int64(n) >= d.size {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// evict drops blocks too far behind the reads to be asked for again.
+func (d *download) evict(reading int64) {
+	for b := range d.blocks {
+		if b < reading-keepBehind {
+			delete(d.blocks, b)
+		}
+	}
+	d.cond.Broadcast()
+}
+
+func (d *download) startStream() {
+	if d.running || d.err != nil {
+		d.cond.Broadcast()
+		return
+	}
+	d.running = true
+	d.wg.Add(1)
+	go d.stream()
+}
+
+// stream reads blocks from one GET body until it is as far ahead as wanted,
+// then waits. A broken body is resumed with a ranged GET at the same ETag.
+func (d *download) stream() {
+	defer d.wg.Done()
+	retries := 0
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for {
+		for d.next > d.want && d.ctx.Err() == nil {
+			d.cond.Wait()
+		}
+		if d.ctx.Err() != nil || d.next*blockSize >= d.size {
+			d.running = false
+			return
+		}
+		b := d.next
+		d.mu.Unlock()
+		data, err := d.readBlock(b)
+		d.mu.Lock()
+		if err != nil {
+			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) {
+				retries++
+				d.closeBody()
+				continue
+			}
+			d.err = err
+			d.running = false
+			d.cond.Broadcast()
+			return
+		}
+		retries = 0
+		d.blocks[b] = data
+		d.next = b + 1
+		d.cond.Broadcast()
+	}
+}
+
+// readBlock reads block b from the stream's body, opening a GET at b if needed.
+func (d *download) readBlock(b int64) ([]byte, error) {
+	if d.body == nil {
+		body, err := d.get(b*blockSize, d.size-1)
+		if err != nil {
+			return nil, err
+		}
+		d.body = body
+	}
+	buf := make([]byte, min(blockSize, d.size-b*blockSize))
+	if _, err := io.ReadFull(d.body, buf); err != nil {
+		return nil, fmt.Errorf("read %s at %d: %w", d.key, b*blockSize, err)
+	}
+	return buf, nil
+}
+
+func (d *download) closeBody() {
+	if d.body != nil {
+		d.body.Close()
+		d.body = nil
+	}
+}
+
+// rangeRead serves a read far from the stream with its own ranged GET.
+func (d *download) rangeRead(p []byte, off int64) (int, error) {
+	body, err := d.get(off, off+int64(len(p))-1)
+	if err != nil {
+		return 0, d.h.s3Failure("download", d.path, err)
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p)
+	if err != nil {
+		return n, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err))
+	}
+	return n, nil
+}
+
+func (d *download) get(from, to int64) (io.ReadCloser, error) {
+	out, err := d.h.fs.s3.GetObject(d.ctx, &s3.GetObjectInput{
+		Bucket:  d.h.bucket(),
+		Key:     &d.key,
+		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", from, to)),
+		IfMatch: d.etag,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %s bytes %d-%d: %w", d.key, from, to, err)
+	}
+	return out.Body, nil
+}
+
+func isPrecondition(err error) bool { return httpStatus(err) == 412 }
+
+// Close stops the stream and logs the transfer.
+func (d *download) Close() error {
+	d.cancel()
+	d.mu.Lock()
+	d.cond.Broadcast()
+	d.mu.Unlock()
+	d.wg.Wait()
+	d.mu.Lock()
+	d.closeBody()
+	sent, err := d.sent, d.err
+	d.mu.Unlock()
+	attrs := []slog.Attr{slog.String("path", d.path), slog.Int64("bytes", sent),
+		slog.Int64("dur_ms", time.Since(d.started).Milliseconds())}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	d.h.log.LogAttrs(d.h.ctx, slog.LevelInfo, "download closed", attrs...)
+	return nil
+}

@@ -1,0 +1,64 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3afero"
+	"github.com/spf13/afero"
+)
+
+// Embedded is the in-process S3-compatible store for try-outs: objects live as
+// files under a directory, and s3fs reaches them over loopback HTTP through
+// the same S3 client path as a real store (signing, multipart, ranges). It
+// checks no credentials and ignores encryption: not for PHI.
+type Embedded struct {
+	Endpoint string // http://127.0.0.1:PORT
+	srv      *http.Server
+	done     chan error
+}
+
+// StartEmbedded serves dir on a free loopback port and creates the buckets.
+func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded store dir: %w", err)
+	}
+	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	for _, b := range buckets {
+		if ok, _ := backend.BucketExists(b); !ok {
+			if err := backend.CreateBucket(b); err != nil {
+				return nil, fmt.Errorf("embedded store: create bucket %s: %w", b, err)
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("embedded store: %w", err)
+	}
+	faker := gofakes3.New(backend, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
+	e := &Embedded{
+		Endpoint: "http://" + ln.Addr().String(),
+		srv:      &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second},
+		done:     make(chan error, 1),
+	}
+	go func() { e.done <- e.srv.Serve(ln) }()
+	return e, nil
+}
+
+// Close stops the store after requests in flight finish or ctx expires.
+func (e *Embedded) Close(ctx context.Context) error {
+	err := e.srv.Shutdown(ctx)
+	if serveErr := <-e.done; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+		err = serveErr
+	}
+	return err
+}

@@ -1,0 +1,76 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/pkg/sftp"
+)
+
+// Error is what a partner sees: an SFTP status code and a plain message. pkg/sftp
+// sends Error() verbatim, so the message never carries S3 text, bucket names or
+// other tenants' prefixes; the cause goes to the log.
+type Error struct {
+	code error // one of sftp.ErrSSHFx*, found by pkg/sftp with errors.As
+	msg  string
+}
+
+func (e *Error) Error() string { return e.msg }
+func (e *Error) Unwrap() error { return e.code }
+
+func denied(msg string) error      { return &Error{sftp.ErrSSHFxPermissionDenied, msg} }
+func notFound(msg string) error    { return &Error{sftp.ErrSSHFxNoSuchFile, msg} }
+func failure(msg string) error     { return &Error{sftp.ErrSSHFxFailure, msg} }
+func unsupported(msg string) error { return &Error{sftp.ErrSSHFxOpUnsupported, msg} }
+func badPath(msg string) error     { return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg} }
+
+// errNoSuchFile is the status for a path that does not exist.
+var errNoSuchFile = notFound("no such file or directory")
+
+// s3Failure logs the full cause of a failed S3 call and returns the partner's
+// version of it. op describes what the partner asked for ("upload", "rename").
+func (h *handlers) s3Failure(op, path string, err error) error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	h.log.LogAttrs(h.ctx, slog.LevelError, "storage request failed",
+		slog.String("op", op), slog.String("path", path), slog.String("err", err.Error()))
+	switch {
+	case isNotFound(err):
+		return errNoSuchFile
+	case httpStatus(err) == http.StatusForbidden:
+		return denied(op + " refused by storage: access denied")
+	case httpStatus(err) == http.StatusPreconditionFailed:
+		return denied(op + " refused: file exists and overwrite is not permitted")
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return failure(op + " failed: session is closing")
+	}
+	return failure(op + " failed: storage error, nothing was changed")
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func isNotFound(err error) bool {
+	if httpStatus(err) == http.StatusNotFound {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchKey", "NotFound", "NoSuchUpload":
+			return true
+		}
+	}
+	return false
+}

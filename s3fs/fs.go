@@ -1,0 +1,128 @@
+// Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
+// into a tenant's jailed prefix, streams uploads as multipart puts and
+// downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
+// It is the only package that calls S3.
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// s3API is the subset of the S3 client that s3fs uses; tests wrap the real
+// client to inject faults.
+type s3API interface {
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+}
+
+// FS is shared by all sessions: one S3 client, one upload memory budget.
+type FS struct {
+	s3        s3API
+	enc       encryption
+	checksums bool  // send and echo CRC32 part checksums ("aws" mode)
+	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
+	budget    int64
+	mem       *semaphore.Weighted // process-wide upload buffer budget
+	log       *slog.Logger
+}
+
+// New builds an FS over an S3 client made by Dial (or wrapped by a test).
+func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &FS{
+		s3:        client,
+		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
+		checksums: cfg.Checksums == ChecksumsAWS,
+		partSize:  cfg.PartSize,
+		budget:    cfg.UploadMemory,
+		mem:       semaphore.NewWeighted(cfg.UploadMemory),
+		log:       log,
+	}, nil
+}
+
+// Handlers returns the pkg/sftp handlers for one session of tenant t. ctx is
+// the session's context: when it ends, S3 calls in flight are cancelled and
+// open uploads abort.
+func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers {
+	h := &handlers{
+		fs:       fs,
+		ctx:      ctx,
+		tenant:   t,
+		jail:     jail{prefix: t.Prefix},
+		log:      log,
+		open:     make(map[string]*upload),
+		uploaded: make(map[string]fileInfo),
+	}
+	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+}
+
+// handlers is one session's view of the store: its jail, its permissions and
+// the uploads it has open or has finished (so a write-only user can stat them).
+type handlers struct {
+	fs     *FS
+	ctx    context.Context
+	tenant *auth.Tenant
+	jail   jail
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	open     map[string]*upload  // client path → upload in progress
+	uploaded map[string]fileInfo // client path → file this session uploaded
+}
+
+func (h *handlers) bucket() *string { return &h.tenant.Bucket }
+
+func (h *handlers) require(p auth.Perms, op, path string) error {
+	if h.tenant.Perms.Has(p) {
+		return nil
+	}
+	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", path))
+	return denied(op + " refused: " + permWord(p) + " is not permitted for this user")
+}
+
+func permWord(p auth.Perms) string {
+	switch p {
+	case auth.PermList:
+		return "listing"
+	case auth.PermRead:
+		return "downloading"
+	case auth.PermWrite:
+		return "uploading"
+	case auth.PermOverwrite:
+		return "overwriting an existing file"
+	case auth.PermDelete:
+		return "deleting"
+	case auth.PermRename:
+		return "renaming"
+	case auth.PermMkdir:
+		return "creating directories"
+	}
+	return p.String()
+}
+
+var errBadConfig = errors.New("s3fs config")
+
+func configError(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errBadConfig}, a...)...)
+}

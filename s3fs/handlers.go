@@ -1,0 +1,110 @@
+package s3fs
+
+import (
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// Fileread opens a file for download.
+func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	key, err := h.jail.key(r.Filepath)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.require(auth.PermRead, "download", r.Filepath); err != nil {
+		return nil, err
+	}
+	if h.jail.isRoot(key) {
+		return nil, failure("download refused: it is a directory")
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	if err != nil {
+		if isNotFound(err) && h.isDir(key) {
+			return nil, failure("download refused: it is a directory")
+		}
+		return nil, h.s3Failure("download", r.Filepath, err)
+	}
+	return h.newDownload(r.Filepath, key, head), nil
+}
+
+// Filewrite opens a file for upload. The object appears only when the upload
+// completes; until then the previous version, if any, stays in place.
+func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	flags := r.Pflags()
+	key, err := h.jail.key(r.Filepath)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case flags.Read:
+		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
+	case flags.Append:
+		return nil, unsupported("upload refused: appending to a file is not supported")
+	case h.jail.isRoot(key):
+		return nil, failure("upload refused: it is a directory")
+	}
+	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
+		return nil, err
+	}
+	exists, err := h.fileExists(r.Filepath, key)
+	if err != nil {
+		return nil, err
+	}
+	overwrite := h.tenant.Perms.Has(auth.PermOverwrite)
+	if exists && !overwrite {
+		return nil, denied("upload refused: file exists and overwrite is not permitted for this user")
+	}
+	if !exists && h.isDir(key) {
+		return nil, failure("upload refused: a directory has that name")
+	}
+	u := h.newUpload(r.Filepath, key, overwrite)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, busy := h.open[r.Filepath]; busy {
+		return nil, failure("upload refused: this file is already open for upload in this session")
+	}
+	h.open[r.Filepath] = u
+	return u, nil
+}
+
+// fileExists reports whether key is an object, asking S3.
+func (h *handlers) fileExists(path, key string) (bool, error) {
+	_, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, h.s3Failure("upload", path, err)
+}
+
+// forget drops a finished upload from the session's table of open uploads.
+func (h *handlers) forget(path string, u *upload) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.open[path] == u {
+		delete(h.open, path)
+	}
+}
+
+// remember records a file this session uploaded, so a write-only user can stat it.
+func (h *handlers) remember(path string, fi fileInfo) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.uploaded[path] = fi
+}
+
+func (h *handlers) openUpload(path string) *upload {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.open[path]
+}
+
+// LookupUserName and LookupGroupName name the owner in `ls -l` long listings.
+func (h *handlers) LookupUserName(string) string  { return h.tenant.User }
+func (h *handlers) LookupGroupName(string) string { return h.tenant.User }

@@ -1,0 +1,216 @@
+package s3fs
+
+import (
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// fileInfo is an os.FileInfo for an object or a directory.
+type fileInfo struct {
+	name  string
+	size  int64
+	mtime time.Time
+	dir   bool
+}
+
+func (fi fileInfo) Name() string       { return path.Base(fi.name) }
+func (fi fileInfo) Size() int64        { return fi.size }
+func (fi fileInfo) ModTime() time.Time { return fi.mtime }
+func (fi fileInfo) IsDir() bool        { return fi.dir }
+func (fi fileInfo) Sys() any           { return nil }
+func (fi fileInfo) Mode() fs.FileMode {
+	if fi.dir {
+		return fs.ModeDir | 0o755
+	}
+	return 0o644
+}
+
+// listerat answers a stat with one entry.
+type listerat []os.FileInfo
+
+func (l listerat) ListAt(ls []os.FileInfo, off int64) (int, error) {
+	if off >= int64(len(l)) {
+		return 0, io.EOF
+	}
+	n := copy(ls, l[off:])
+	if off+int64(n) >= int64(len(l)) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Filelist answers opendir (List) and stat/lstat (Stat).
+func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	switch r.Method {
+	case "List":
+		return h.list(r.Filepath)
+	case "Stat":
+		fi, err := h.stat(r.Filepath)
+		if err != nil {
+			return nil, err
+		}
+		return listerat{fi}, nil
+	}
+	return nil, unsupported(strings.ToLower(r.Method) + " is not supported")
+}
+
+// Lstat is Stat: there are no symlinks.
+func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	r.Method = "Stat"
+	return h.Filelist(r)
+}
+
+// Readlink refuses: there are no symlinks.
+func (h *handlers) Readlink(string) (string, error) {
+	return "", unsupported("symbolic links are not supported")
+}
+
+// stat describes a path: an upload this session has open, an object, or a
+// directory (a marker object or a common prefix). A user without list or read
+// sees only directories and the files it uploaded in this session.
+func (h *handlers) stat(p string) (os.FileInfo, error) {
+	key, err := h.jail.key(p)
+	if err != nil {
+		return nil, err
+	}
+	if h.jail.isRoot(key) {
+		return fileInfo{name: "/", dir: true, mtime: time.Unix(0, 0)}, nil
+	}
+	if u := h.openUpload(p); u != nil {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		return fileInfo{name: p, size: u.size, mtime: u.started}, nil
+	}
+	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
+	if !canSee {
+		h.mu.Lock()
+		fi, ok := h.uploaded[p]
+		h.mu.Unlock()
+		if ok {
+			return fi, nil
+		}
+	}
+	if canSee {
+		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+		if err == nil {
+			return fileInfo{name: p, size: aws.ToInt64(head.ContentLength), mtime: aws.ToTime(head.LastModified)}, nil
+		}
+		if !isNotFound(err) {
+			return nil, h.s3Failure("stat", p, err)
+		}
+	}
+	if h.isDir(key) {
+		return fileInfo{name: p, dir: true, mtime: time.Unix(0, 0)}, nil
+	}
+	return nil, errNoSuchFile
+}
+
+// isDir reports whether anything lives under key+"/". Errors count as no.
+func (h *handlers) isDir(key string) bool {
+	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
+		Bucket: h.bucket(), Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(1),
+	})
+	return err == nil && (len(out.Contents) > 0 || len(out.CommonPrefixes) > 0)
+}
+
+// list opens a directory listing that pages through S3 as the client reads.
+func (h *handlers) list(p string) (sftp.ListerAt, error) {
+	if err := h.require(auth.PermList, "list", p); err != nil {
+		return nil, err
+	}
+	prefix, err := h.jail.dirKey(p)
+	if err != nil {
+		return nil, err
+	}
+	l := &lister{h: h, path: p, prefix: prefix}
+	if err := l.fetch(); err != nil {
+		return nil, err
+	}
+	if !h.jail.isRoot(prefix) && len(l.page) == 0 {
+		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
+			return nil, failure("list refused: not a directory")
+		}
+		return nil, errNoSuchFile
+	}
+	return l, nil
+}
+
+// lister streams one directory: one ListObjectsV2 page (1000 keys) at a time,
+// so a huge prefix is never held in memory.
+type lister struct {
+	h      *handlers
+	path   string
+	prefix string
+	page   []os.FileInfo // entries fetched and not yet returned
+	served int64         // offset of page[0]
+	token  *string
+	last   bool
+}
+
+func (l *lister) fetch() error {
+	out, err := l.h.fs.s3.ListObjectsV2(l.h.ctx, &s3.ListObjectsV2Input{
+		Bucket: l.h.bucket(), Prefix: &l.prefix, Delimiter: aws.String("/"), ContinuationToken: l.token,
+	})
+	if err != nil {
+		return l.h.s3Failure("list", l.path, err)
+	}
+	for _, cp := range out.CommonPrefixes {
+		name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/")
+		if listable(name) {
+			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: time.Unix(0, 0)})
+		}
+	}
+	for _, obj := range out.Contents {
+		name := strings.TrimPrefix(aws.ToString(obj.Key), l.prefix)
+		if listable(name) { // skips the directory's own marker ("")
+			l.page = append(l.page, fileInfo{name: name, size: aws.ToInt64(obj.Size), mtime: aws.ToTime(obj.LastModified)})
+		}
+	}
+	l.token = out.NextContinuationToken
+	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil
+	return nil
+}
+
+// listable hides keys no client could address (written by other tools).
+func listable(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && checkName(name) == nil
+}
+
+// ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.
+func (l *lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
+	if off < l.served {
+		return 0, failure("list failed: directory can only be read forwards")
+	}
+	for {
+		skip := off - l.served
+		if skip < int64(len(l.page)) || l.last {
+			break
+		}
+		l.served += int64(len(l.page))
+		l.page = l.page[:0]
+		if err := l.fetch(); err != nil {
+			return 0, err
+		}
+	}
+	skip := off - l.served
+	if skip >= int64(len(l.page)) {
+		return 0, io.EOF
+	}
+	n := copy(ls, l.page[skip:])
+	l.served += skip + int64(n)
+	l.page = l.page[skip+int64(n):]
+	if len(l.page) == 0 && l.last {
+		return n, io.EOF
+	}
+	return n, nil
+}

@@ -1,0 +1,192 @@
+package s3fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+const (
+	// maxDirRename is the most objects a directory rename copies. S3 has no
+	// rename: each object is copied and deleted, so a big tree would take long
+	// and could stop half-way; beyond this the partner is asked to move files.
+	maxDirRename = 100
+	// copyPartSize is the part size of a multipart copy (objects over 5 GiB).
+	copyPartSize = 512 << 20
+	copiesInFlight = 4
+)
+
+// rename copies the object to its new key and then deletes the old one. An
+// existing target is replaced (rename and posix-rename alike) when the user
+// may overwrite.
+func (h *handlers) rename(from, to, fromKey string) error {
+	if err := h.require(auth.PermRename, "rename", from); err != nil {
+		return err
+	}
+	toKey, err := h.jail.key(to)
+	if err != nil {
+		return err
+	}
+	if h.jail.isRoot(fromKey) || h.jail.isRoot(toKey) {
+		return denied("rename refused: the home directory cannot be renamed or replaced")
+	}
+	if fromKey == toKey {
+		return nil
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &fromKey})
+	if err != nil {
+		if isNotFound(err) && h.isDir(fromKey) {
+			return h.renameDir(from, to, fromKey, toKey)
+		}
+		return h.s3Failure("rename", from, err)
+	}
+	if h.isDir(toKey) {
+		return failure("rename refused: a directory has the target name")
+	}
+	exists, err := h.fileExists(to, toKey)
+	if err != nil {
+		return err
+	}
+	if exists && !h.tenant.Perms.Has(auth.PermOverwrite) {
+		return denied("rename refused: target exists and overwrite is not permitted for this user")
+	}
+	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag); err != nil {
+		return h.s3Failure("rename", from, err)
+	}
+	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &fromKey}); err != nil {
+		h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", fromKey, err))
+		return failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
+	}
+	return nil
+}
+
+// renameDir moves a small directory object by object.
+func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
+	if strings.HasPrefix(toKey+"/", fromKey+"/") {
+		return failure("rename refused: cannot move a directory into itself")
+	}
+	if exists, err := h.fileExists(to, toKey); err != nil || exists || h.isDir(toKey) {
+		if err != nil {
+			return err
+		}
+		return failure("rename refused: target already exists")
+	}
+	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
+		Bucket: h.bucket(), Prefix: aws.String(fromKey + "/"), MaxKeys: aws.Int32(maxDirRename + 1),
+	})
+	if err != nil {
+		return h.s3Failure("rename", from, err)
+	}
+	if len(out.Contents) > maxDirRename {
+		return failure(fmt.Sprintf("rename refused: directory holds more than %d files; move them one by one", maxDirRename))
+	}
+	for _, obj := range out.Contents {
+		src := aws.ToString(obj.Key)
+		dst := toKey + "/" + strings.TrimPrefix(src, fromKey+"/")
+		if len(dst) > maxKeyLen {
+			return badPath("name too long for storage (keys are limited to 1024 bytes)")
+		}
+		var err error
+		if strings.HasSuffix(src, "/") { // a directory marker: make a new one (some stores refuse to copy them)
+			err = h.putMarker(dst)
+		} else {
+			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag)
+		}
+		if err != nil {
+			return h.s3Failure("rename", from, err)
+		}
+	}
+	for _, obj := range out.Contents {
+		if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: obj.Key}); err != nil {
+			h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", aws.ToString(obj.Key), err))
+			return failure("rename incomplete: files were copied to the new name but some old names could not be removed")
+		}
+	}
+	return nil
+}
+
+// copyObject copies within the tenant's bucket with server-side encryption,
+// using a multipart copy above S3's 5 GiB CopyObject limit. The source must
+// still have the ETag seen when the rename started.
+func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
+	src := copySource(h.tenant.Bucket, from)
+	if size <= maxPartSize {
+		_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
+			Bucket: h.bucket(), Key: &to, CopySource: &src, CopySourceIfMatch: etag,
+			MetadataDirective:    types.MetadataDirectiveCopy,
+			ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+		})
+		if err != nil {
+			return fmt.Errorf("copy %s to %s: %w", from, to, err)
+		}
+		return nil
+	}
+	return h.multipartCopy(src, to, size, etag)
+}
+
+func (h *handlers) multipartCopy(src, to string, size int64, etag *string) error {
+	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
+	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
+		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	})
+	if err != nil {
+		return fmt.Errorf("create multipart copy %s: %w", to, err)
+	}
+	nparts := (size + partSize - 1) / partSize
+	parts := make([]types.CompletedPart, nparts)
+	g, ctx := errgroup.WithContext(h.ctx)
+	g.SetLimit(copiesInFlight)
+	for i := range nparts {
+		g.Go(func() error {
+			first := i * partSize
+			last := min(first+partSize, size) - 1
+			out, err := h.fs.s3.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket: h.bucket(), Key: &to, UploadId: created.UploadId, PartNumber: aws.Int32(int32(i + 1)),
+				CopySource: &src, CopySourceIfMatch: etag, CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
+			})
+			if err != nil {
+				return fmt.Errorf("copy part %d to %s: %w", i+1, to, err)
+			}
+			parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag}
+			return nil
+		})
+	}
+	err = g.Wait()
+	if err == nil {
+		_, err = h.fs.s3.CompleteMultipartUpload(h.ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: h.bucket(), Key: &to, UploadId: created.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		})
+	}
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), abortTimeout)
+		defer cancel()
+		h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: h.bucket(), Key: &to, UploadId: created.UploadId})
+		return fmt.Errorf("multipart copy to %s: %w", to, err)
+	}
+	return nil
+}
+
+// copySource is the x-amz-copy-source value: bucket/key with every byte but
+// unreserved ones and "/" percent-encoded (S3 decodes it; "+" must not become a space).
+func copySource(bucket, key string) string {
+	var b strings.Builder
+	b.WriteString(bucket)
+	b.WriteByte('/')
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-_.~/", c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,78 @@
+package s3fs
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// testLog discards logs unless S3SFTPD_TEST_LOG is set.
+func testLog() *slog.Logger {
+	if os.Getenv("S3SFTPD_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// env is one real S3 server and an FS on it.
+type env struct {
+	s3  *s3test.Server
+	fs  *FS
+	api s3API
+}
+
+func newEnv(t *testing.T, checksums string) *env {
+	t.Helper()
+	srv := s3test.Start(t)
+	cfg := testConfig(srv, checksums)
+	client, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := New(client, cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{s3: srv, fs: fsys, api: client}
+}
+
+// session serves the handlers of one tenant to a pkg/sftp client over an
+// in-process pipe, the way sftpd serves them over SSH.
+func (e *env) session(t *testing.T, prefix string, perms auth.Perms) *sftp.Client {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: perms}
+	serverConn, clientConn := net.Pipe()
+	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog()), sftp.WithStartDirectory("/"))
+	done := make(chan struct{})
+	go func() { rs.Serve(); close(done) }()
+	c, err := sftp.NewClientPipe(clientConn, clientConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		clientConn.Close()
+		<-done
+		cancel()
+	})
+	return c
+}
+
+// testConfig reaches srv with small parts, so multipart paths run on small files.
+func testConfig(srv *s3test.Server, checksums string) Config {
+	return Config{
+		Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+		SSE: SSEAES256, Checksums: checksums,
+		PartSize: minPartSize, UploadMemory: 64 << 20,
+	}
+}

@@ -1,0 +1,422 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+const (
+	// maxAhead caps the bytes one upload holds beyond its current part while
+	// waiting for a late write (pkg/sftp runs 8 writes at once, so they arrive
+	// slightly out of order). A client never has more than a few MiB in flight.
+	maxAhead = 8 << 20
+	// partsInFlight is how many parts of one upload go to S3 at once.
+	partsInFlight = 4
+	// partsPerTier: every this many parts the part size doubles, so the first
+	// parts stay small and a 10,000-part upload still reaches 5 TiB.
+	partsPerTier = 1000
+	// abortTimeout bounds the clean-up of a failed upload after its session ended.
+	abortTimeout = 30 * time.Second
+)
+
+// partSizeFor returns the size of part n (1-based): base for the first 1000
+// parts, then doubling every 1000 parts up to S3's 5 GiB limit. With the
+// default 16 MiB the 10,000 parts hold over 5 TiB.
+func partSizeFor(base int64, n int32) int64 {
+	size := base << ((n - 1) / partsPerTier)
+	return min(size, maxPartSize)
+}
+
+// maxUploadSize is the largest file the part schedule can hold.
+func maxUploadSize(base int64) int64 {
+	var total int64
+	for n := int32(1); n <= maxParts; n++ {
+		total += partSizeFor(base, n)
+	}
+	return total
+}
+
+// upload is an io.WriterAt that streams one file into S3. Writes are copied
+// into the current part's buffer at their offset, whatever order they arrive
+// in; a part that is filled without holes is sent in the background. The
+// object becomes visible only when Close completes the upload; any failure, a
+// transfer error or a hole aborts it and Close reports the error.
+type upload struct {
+	h         *handlers
+	path, key string
+	overwrite bool // false: the object must not exist (If-None-Match: *)
+	started   time.Time
+
+	ctx    context.Context // cancelled on transfer error or part failure
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	part     *part   // part being filled
+	ahead    []chunk // writes beyond the current part, waiting for it to fill
+	aheadLen int64
+	size     int64 // highest offset written
+	uploadID *string
+	done     []types.CompletedPart
+	failed   error // first failure; once set the upload can only abort
+	closed   bool
+
+	wg       sync.WaitGroup // part uploads in flight
+	inflight chan struct{}
+}
+
+// part is a buffer for bytes [start, start+size) of the file.
+type part struct {
+	num      int32
+	start    int64
+	size     int64
+	buf      []byte
+	filled   []span // written ranges, relative to start, sorted and merged
+	reserved int64  // bytes held from the FS memory budget
+}
+
+type span struct{ from, to int64 }
+
+type chunk struct {
+	off  int64
+	data []byte
+}
+
+func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
+	ctx, cancel := context.WithCancel(h.ctx)
+	return &upload{
+		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
+		ctx: ctx, cancel: cancel,
+		inflight: make(chan struct{}, partsInFlight),
+	}
+}
+
+// WriteAt copies p into the upload. It blocks only while the process-wide
+// memory budget is exhausted, never waiting for a missing earlier write.
+func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+	n := len(p)
+	if off < 0 {
+		return 0, failure("upload failed: negative offset")
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.usable(); err != nil {
+		return 0, err
+	}
+	if u.part == nil {
+		if err := u.nextPart(1, 0); err != nil {
+			return 0, err
+		}
+	}
+	if off < u.part.start {
+		return 0, u.fail(failure("upload failed: rewriting data already sent to storage is not supported"))
+	}
+	u.size = max(u.size, off+int64(n))
+	if partEnd := u.part.start + u.part.size; off < partEnd {
+		k := min(int64(len(p)), partEnd-off)
+		u.part.write(off-u.part.start, p[:k])
+		p, off = p[k:], off+k
+	}
+	if len(p) > 0 {
+		if u.aheadLen+int64(len(p)) > maxAhead {
+			return 0, u.fail(failure("upload failed: writes arrived too far out of order"))
+		}
+		u.ahead = append(u.ahead, chunk{off, bytes.Clone(p)})
+		u.aheadLen += int64(len(p))
+	}
+	for u.part.full() {
+		if err := u.seal(); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (u *upload) usable() error {
+	switch {
+	case u.closed:
+		return failure("upload failed: file already closed")
+	case u.failed != nil:
+		return u.failed
+	}
+	return nil
+}
+
+// fail records the first failure and stops part uploads in flight.
+func (u *upload) fail(err error) error {
+	if u.failed == nil {
+		u.failed = err
+		u.cancel()
+	}
+	return u.failed
+}
+
+// nextPart reserves memory for part num and moves waiting writes into it.
+func (u *upload) nextPart(num int32, start int64) error {
+	if num > maxParts {
+		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
+	}
+	size := partSizeFor(u.h.fs.partSize, num)
+	reserve := min(size, u.h.fs.budget)
+	if err := u.h.fs.mem.Acquire(u.ctx, reserve); err != nil {
+		return u.fail(failure("upload failed: session is closing"))
+	}
+	initial := size // later parts: the file is large, allocate once
+	if num == 1 {
+		initial = min(size, 1<<20) // most files are small: grow as bytes arrive
+	}
+	u.part = &part{num: num, start: start, size: size, reserved: reserve, buf: make([]byte, 0, initial)}
+	waiting := u.ahead
+	u.ahead, u.aheadLen = nil, 0
+	end := start + size
+	for _, c := range waiting {
+		if c.off >= end {
+			u.ahead = append(u.ahead, c)
+			u.aheadLen += int64(len(c.data))
+			continue
+		}
+		n := min(int64(len(c.data)), end-c.off)
+		u.part.write(c.off-start, c.data[:n])
+		if n < int64(len(c.data)) {
+			u.ahead = append(u.ahead, chunk{c.off + n, c.data[n:]})
+			u.aheadLen += int64(len(c.data)) - n
+		}
+	}
+	return nil
+}
+
+// write copies b to offset off of the part, growing the buffer as needed.
+func (pt *part) write(off int64, b []byte) {
+	end := off + int64(len(b))
+	if end > int64(len(pt.buf)) {
+		if end > int64(cap(pt.buf)) {
+			grown := make([]byte, len(pt.buf), min(max(end, 2*int64(cap(pt.buf))), pt.size))
+			copy(grown, pt.buf)
+			pt.buf = grown
+		}
+		pt.buf = pt.buf[:end]
+	}
+	copy(pt.buf[off:], b)
+	pt.filled = addSpan(pt.filled, span{off, end})
+}
+
+// addSpan inserts s into sorted, merged spans.
+func addSpan(spans []span, s span) []span {
+	i, _ := slices.BinarySearchFunc(spans, s.from, func(a span, from int64) int { return int(a.from - from) })
+	spans = slices.Insert(spans, i, s)
+	merged := spans[:0]
+	for _, sp := range spans {
+		if n := len(merged); n > 0 && sp.from <= merged[n-1].to {
+			merged[n-1].to = max(merged[n-1].to, sp.to)
+			continue
+		}
+		merged = append(merged, sp)
+	}
+	return merged
+}
+
+// contiguous reports whether the part holds bytes [0, len(buf)) without holes.
+func (pt *part) contiguous() bool {
+	return len(pt.buf) == 0 || (len(pt.filled) == 1 && pt.filled[0] == span{0, int64(len(pt.buf))})
+}
+
+func (pt *part) full() bool {
+	return int64(len(pt.buf)) == pt.size && pt.contiguous()
+}
+
+// seal sends the current part to S3 in the background and starts the next.
+func (u *upload) seal() error {
+	if u.uploadID == nil {
+		if err := u.create(); err != nil {
+			return err
+		}
+	}
+	pt := u.part
+	u.send(pt)
+	return u.nextPart(pt.num+1, pt.start+pt.size)
+}
+
+func (u *upload) create() error {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:               u.h.bucket(),
+		Key:                  &u.key,
+		ServerSideEncryption: u.h.fs.enc.mode(),
+		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+	}
+	if u.h.fs.checksums {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+	}
+	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
+	if err != nil {
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
+	}
+	u.uploadID = out.UploadId
+	return nil
+}
+
+// send uploads one part in the background. Its memory returns to the budget
+// as soon as S3 has answered, before the upload's lock is taken again, so a
+// WriteAt waiting for memory can never block the part that would free it.
+func (u *upload) send(pt *part) {
+	u.part = nil
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		select {
+		case u.inflight <- struct{}{}:
+		case <-u.ctx.Done():
+			u.h.fs.mem.Release(pt.reserved)
+			return
+		}
+		in := &s3.UploadPartInput{
+			Bucket:        u.h.bucket(),
+			Key:           &u.key,
+			UploadId:      u.uploadID,
+			PartNumber:    aws.Int32(pt.num),
+			ContentLength: aws.Int64(int64(len(pt.buf))),
+			Body:          bytes.NewReader(pt.buf),
+		}
+		if u.h.fs.checksums {
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		}
+		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
+		<-u.inflight
+		u.h.fs.mem.Release(pt.reserved)
+
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if err != nil {
+			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err)))
+			return
+		}
+		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+	}()
+}
+
+// TransferError is called by pkg/sftp when the connection broke with this file
+// open: the upload must abort, whatever Close later sees.
+func (u *upload) TransferError(err error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.fail(failure("upload aborted: connection lost"))
+	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.path), slog.String("err", err.Error()))
+}
+
+// Close commits the upload if every byte reached S3, and aborts it otherwise.
+// Its error is the partner's answer to CLOSE: a failed upload never reports success.
+func (u *upload) Close() error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	err := u.finish()
+	u.mu.Unlock()
+	u.wg.Wait() // every part has answered; nothing else touches u now
+	u.h.forget(u.path, u)
+
+	if err == nil {
+		err = u.failed
+	}
+	if err == nil && u.uploadID != nil {
+		err = u.complete()
+	}
+	if u.part != nil { // never sent: a failed or single-put upload
+		u.h.fs.mem.Release(u.part.reserved)
+		u.part = nil
+	}
+	u.cancel()
+	attrs := []slog.Attr{slog.String("path", u.path), slog.Int64("bytes", u.size),
+		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}
+	if err != nil {
+		u.abort()
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
+		return err
+	}
+	u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
+	u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
+	return nil
+}
+
+// finish checks the bytes received are whole and sends the last part, or the
+// whole file as one PutObject when it fits in a single part.
+func (u *upload) finish() error {
+	if u.failed != nil {
+		return u.failed
+	}
+	pt := u.part
+	if pt == nil { // nothing written: an empty file
+		pt = &part{num: 1}
+	}
+	if len(u.ahead) > 0 || !pt.contiguous() || pt.start+int64(len(pt.buf)) != u.size {
+		return u.fail(failure("upload failed: file has gaps (append and resume are not supported), nothing was stored"))
+	}
+	if u.uploadID == nil {
+		return u.putWhole(pt.buf)
+	}
+	if len(pt.buf) > 0 {
+		u.send(pt)
+	}
+	return nil
+}
+
+func (u *upload) putWhole(b []byte) error {
+	in := &s3.PutObjectInput{
+		Bucket:               u.h.bucket(),
+		Key:                  &u.key,
+		Body:                 bytes.NewReader(b),
+		ContentLength:        aws.Int64(int64(len(b))),
+		ServerSideEncryption: u.h.fs.enc.mode(),
+		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+	}
+	if !u.overwrite {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if _, err := u.h.fs.s3.PutObject(u.ctx, in); err != nil {
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
+	}
+	return nil
+}
+
+func (u *upload) complete() error {
+	slices.SortFunc(u.done, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          u.h.bucket(),
+		Key:             &u.key,
+		UploadId:        u.uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
+	}
+	if !u.overwrite {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if _, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in); err != nil {
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
+	}
+	return nil
+}
+
+// abort discards the parts of a failed upload; the previous object, if any, is
+// untouched. It runs even when the session is gone.
+func (u *upload) abort() {
+	if u.uploadID == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.path), slog.String("err", err.Error()))
+	}
+}

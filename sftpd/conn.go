@@ -1,0 +1,256 @@
+package sftpd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// conn is one client connection, from TCP accept to close.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	id     string
+	log    *slog.Logger
+	ctx    context.Context // cancelled, with a cause, when the connection must end
+	cancel context.CancelCauseFunc
+
+	mu        sync.Mutex
+	sconn     *ssh.ServerConn
+	transfers int  // files open for reading or writing
+	draining  bool // shutdown: close as soon as transfers reach zero
+	lastUse   atomic.Int64
+	wg        sync.WaitGroup // goroutines this connection started
+}
+
+// newConn registers a connection, or returns nil when shutting down.
+func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
+	var b [6]byte
+	rand.Read(b[:])
+	c := &conn{s: s, nc: nc, id: hex.EncodeToString(b[:])}
+	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	c.log = s.Logger.With("conn", c.id, "remote", nc.RemoteAddr().String())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return nil
+	}
+	if s.conns == nil {
+		s.conns = make(map[*conn]struct{})
+	}
+	s.conns[c] = struct{}{}
+	s.connWg.Add(1)
+	return c
+}
+
+func (c *conn) serve() {
+	start := time.Now()
+	defer func() {
+		c.close(errClientGone)
+		c.wg.Wait()
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", context.Cause(c.ctx).Error()),
+			slog.Int64("dur_ms", time.Since(start).Milliseconds()))
+		c.s.connWg.Done()
+	}()
+
+	c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
+	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.s.config)
+	if err != nil {
+		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
+		return
+	}
+	c.nc.SetDeadline(time.Time{})
+	t := tenantOf(sconn.Permissions)
+	if t == nil { // unreachable: public key is the only method, and it always sets a tenant
+		sconn.Close()
+		panic("sftpd: authenticated connection without tenant")
+	}
+	c.log = c.log.With("user", t.User, "key_fp", sconn.Permissions.Extensions["pubkey-fp"])
+	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
+
+	c.mu.Lock()
+	c.sconn = sconn
+	closing := c.draining || c.ctx.Err() != nil
+	c.mu.Unlock()
+	if closing {
+		return
+	}
+	c.touch()
+	c.goWatch(func() { sconn.Wait(); c.cancel(errClientGone) })
+	c.goWatch(func() { ssh.DiscardRequests(reqs) })
+	c.goWatch(c.watchIdle)
+	c.goWatch(c.keepalive)
+
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", nc.ChannelType()))
+			continue
+		}
+		ch, reqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.session(ch, reqs, t)
+		}()
+	}
+}
+
+func (c *conn) goWatch(f func()) {
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); f() }()
+}
+
+// close ends the connection with a cause; uploads open on it abort.
+func (c *conn) close(cause error) {
+	c.cancel(cause)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sconn != nil {
+		c.sconn.Close()
+	}
+	c.nc.Close()
+}
+
+// drain closes the connection now if no transfer is open, else after the last.
+func (c *conn) drain() {
+	c.mu.Lock()
+	c.draining = true
+	idle := c.transfers == 0
+	c.mu.Unlock()
+	if idle {
+		c.close(errShutdown)
+	}
+}
+
+func (c *conn) transferStarted() {
+	c.mu.Lock()
+	c.transfers++
+	c.mu.Unlock()
+}
+
+func (c *conn) transferEnded() {
+	c.mu.Lock()
+	c.transfers--
+	idle := c.transfers == 0 && c.draining
+	c.mu.Unlock()
+	if idle {
+		c.close(errShutdown)
+	}
+}
+
+func (c *conn) touch() { c.lastUse.Store(time.Now().UnixNano()) }
+
+// watchIdle closes the connection when no SFTP request came for IdleTimeout.
+func (c *conn) watchIdle() {
+	if c.s.IdleTimeout <= 0 {
+		return
+	}
+	tick := time.NewTicker(min(c.s.IdleTimeout/4, 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+			if time.Since(time.Unix(0, c.lastUse.Load())) > c.s.IdleTimeout {
+				c.log.LogAttrs(c.ctx, slog.LevelInfo, "idle timeout")
+				c.close(errIdle)
+				return
+			}
+		}
+	}
+}
+
+// keepalive probes the client so a vanished peer is noticed even mid-transfer.
+func (c *conn) keepalive() {
+	if c.s.KeepaliveInterval <= 0 {
+		return
+	}
+	tick := time.NewTicker(c.s.KeepaliveInterval)
+	defer tick.Stop()
+	var unanswered atomic.Int32
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+			if int(unanswered.Load()) >= max(c.s.KeepaliveCountMax, 1) {
+				c.log.LogAttrs(c.ctx, slog.LevelWarn, "keepalive unanswered")
+				c.close(errKeepalive)
+				return
+			}
+			unanswered.Add(1)
+			c.goWatch(func() {
+				if _, _, err := c.sconn.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					unanswered.Store(0)
+				}
+			})
+		}
+	}
+}
+
+// session serves one session channel: only the sftp subsystem is accepted.
+func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
+	defer ch.Close()
+	started := false
+	for req := range reqs {
+		ok := !started && req.Type == "subsystem" && subsystemName(req.Payload) == "sftp"
+		req.Reply(ok, nil)
+		if !ok {
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
+			continue
+		}
+		started = true
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer ch.Close()
+			c.serveSFTP(ch, t)
+		}()
+	}
+}
+
+func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
+	h := c.s.Handlers(c.ctx, t, c.log)
+	h = trackTransfers(h, c)
+	rs := sftp.NewRequestServer(activity{ch, c}, h, sftp.WithStartDirectory("/"))
+	err := rs.Serve()
+	rs.Close()
+	c.log.LogAttrs(c.ctx, slog.LevelDebug, "sftp session ended", slog.Any("err", err))
+}
+
+// subsystemName decodes the string payload of a subsystem request.
+func subsystemName(payload []byte) string {
+	var p struct{ Name string }
+	if ssh.Unmarshal(payload, &p) != nil {
+		return ""
+	}
+	return p.Name
+}
+
+// activity stamps the connection as in use whenever an SFTP packet arrives.
+type activity struct {
+	ssh.Channel
+	c *conn
+}
+
+func (a activity) Read(p []byte) (int, error) {
+	n, err := a.Channel.Read(p)
+	a.c.touch()
+	return n, err
+}

@@ -1,0 +1,152 @@
+// Package sftpd is the SSH side of s3sftpd: it accepts connections, runs the
+// handshake with modern algorithms only, authenticates keys through auth,
+// and serves the sftp subsystem (and nothing else) with the handlers it is
+// given. It never calls S3: cmd hands it a handler factory.
+package sftpd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("sftpd: server closed")
+
+// Authenticator finds the tenant for a user and key; *auth.Users is one.
+type Authenticator interface {
+	Lookup(user string, key ssh.PublicKey) (*auth.Tenant, error)
+}
+
+// Server serves SFTP sessions. Set the fields, then call Serve; they must not
+// change afterwards.
+type Server struct {
+	HostKeys []ssh.Signer
+	Users    Authenticator
+	// Handlers builds the SFTP handlers for one authenticated session. ctx is
+	// cancelled when the session ends for any reason; the handlers must abort
+	// open uploads then.
+	Handlers func(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers
+	Logger   *slog.Logger
+
+	LoginTimeout      time.Duration // handshake and authentication must finish within it
+	IdleTimeout       time.Duration // a session with no SFTP request for this long is closed
+	KeepaliveInterval time.Duration // keepalive probes; 0 disables
+	KeepaliveCountMax int           // unanswered probes before the connection is dropped
+	MaxAuthTries      int
+
+	initOnce sync.Once
+	config   *ssh.ServerConfig
+
+	mu        sync.Mutex
+	closing   bool
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	connWg    sync.WaitGroup
+}
+
+// Serve accepts connections on ln until Shutdown; it always returns an error,
+// ErrServerClosed after Shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.initOnce.Do(s.init)
+	if !s.track(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(ln)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shuttingDown() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		c := s.newConn(ctx, nc)
+		if c == nil {
+			nc.Close()
+			continue
+		}
+		go c.serve()
+	}
+}
+
+func (s *Server) track(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[net.Listener]struct{})
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.listeners, ln)
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting connections and closes idle sessions at once.
+// Sessions with a transfer open may finish it until ctx expires; then they
+// are cut off and their uploads abort (never commit). Shutdown waits for that
+// clean-up and returns ctx.Err() if the drain did not finish in time.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.drain()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { s.connWg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.close(errDrainTimeout)
+	}
+	s.mu.Unlock()
+	<-done
+	return ctx.Err()
+}
+
+var (
+	errShutdown     = errors.New("server shutting down")
+	errDrainTimeout = errors.New("drain timeout: transfer cut off by shutdown")
+	errIdle         = errors.New("idle timeout")
+	errKeepalive    = errors.New("keepalive unanswered")
+	errClientGone   = errors.New("connection closed")
+)

@@ -1,0 +1,91 @@
+package sftpd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// Algorithm lists, explicit so that library defaults never bring back SHA-1
+// key exchange or MACs, ssh-rsa (SHA-1) signatures, or CBC ciphers.
+var (
+	kexAlgos = []string{
+		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519,
+		ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384,
+		ssh.KeyExchangeDH16SHA512, ssh.KeyExchangeDH14SHA256,
+	}
+	cipherAlgos = []string{
+		ssh.CipherAES128GCM, ssh.CipherAES256GCM, ssh.CipherChaCha20Poly1305,
+		ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR,
+	}
+	macAlgos = []string{
+		ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512,
+	}
+	userKeyAlgos = []string{
+		ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	}
+	rsaHostAlgos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
+)
+
+// tenantKey is the Permissions.ExtraData key of the Tenant. The tenant is read
+// only from the Permissions of the key that actually signed (CVE-2024-45337).
+type tenantKey struct{}
+
+// errAuth is the only answer a failed login gets.
+var errAuth = errors.New("authentication failed")
+
+func (s *Server) init() {
+	cfg := &ssh.ServerConfig{
+		Config:                  ssh.Config{KeyExchanges: kexAlgos, Ciphers: cipherAlgos, MACs: macAlgos},
+		PublicKeyAuthAlgorithms: userKeyAlgos,
+		MaxAuthTries:            s.MaxAuthTries,
+		ServerVersion:           "SSH-2.0-s3sftpd",
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			t, err := s.Users.Lookup(meta.User(), key)
+			if err != nil {
+				return nil, errAuth
+			}
+			return &ssh.Permissions{
+				Extensions: map[string]string{"pubkey-fp": auth.Fingerprint(key)},
+				ExtraData:  map[any]any{tenantKey{}: t},
+			}, nil
+		},
+		AuthLogCallback: func(meta ssh.ConnMetadata, method string, err error) {
+			if err == nil || method == "none" {
+				return
+			}
+			reason := "unknown user or key"
+			if !errors.Is(err, errAuth) {
+				reason = "unsupported method or bad signature"
+			}
+			s.Logger.LogAttrs(context.Background(), slog.LevelWarn, "auth failed", slog.String("remote", meta.RemoteAddr().String()),
+				slog.String("user", meta.User()), slog.String("method", method), slog.String("reason", reason))
+		},
+	}
+	for _, k := range s.HostKeys {
+		if k.PublicKey().Type() == ssh.KeyAlgoRSA {
+			if as, ok := k.(ssh.AlgorithmSigner); ok {
+				if mk, err := ssh.NewSignerWithAlgorithms(as, rsaHostAlgos); err == nil {
+					k = mk
+				}
+			}
+		}
+		cfg.AddHostKey(k)
+	}
+	s.config = cfg
+}
+
+// tenantOf returns the tenant stored by the callback that accepted the login.
+func tenantOf(p *ssh.Permissions) *auth.Tenant {
+	if p == nil {
+		return nil
+	}
+	t, _ := p.ExtraData[tenantKey{}].(*auth.Tenant)
+	return t
+}

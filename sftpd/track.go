@@ -1,0 +1,86 @@
+package sftpd
+
+import (
+	"io"
+
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+type tenantRef = *auth.Tenant
+
+// trackTransfers wraps the file handlers so the connection knows how many
+// files are open: shutdown lets those finish and closes idle sessions at once.
+func trackTransfers(h sftp.Handlers, c *conn) sftp.Handlers {
+	h.FileGet = readTracker{h.FileGet, c}
+	h.FilePut = writeTracker{h.FilePut, c}
+	return h
+}
+
+type readTracker struct {
+	sftp.FileReader
+	c *conn
+}
+
+func (t readTracker) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	rd, err := t.FileReader.Fileread(r)
+	if err != nil {
+		return nil, err
+	}
+	t.c.transferStarted()
+	return &trackedReader{ReaderAt: rd, c: t.c}, nil
+}
+
+type writeTracker struct {
+	sftp.FileWriter
+	c *conn
+}
+
+func (t writeTracker) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	w, err := t.FileWriter.Filewrite(r)
+	if err != nil {
+		return nil, err
+	}
+	t.c.transferStarted()
+	return &trackedWriter{WriterAt: w, c: t.c}, nil
+}
+
+// PosixRename and StatVFS live on FileCmd; nothing else needs forwarding here.
+
+type trackedReader struct {
+	io.ReaderAt
+	c *conn
+}
+
+func (r *trackedReader) Close() error {
+	defer r.c.transferEnded()
+	return closeIfCloser(r.ReaderAt)
+}
+
+func (r *trackedReader) TransferError(err error) { transferError(r.ReaderAt, err) }
+
+type trackedWriter struct {
+	io.WriterAt
+	c *conn
+}
+
+func (w *trackedWriter) Close() error {
+	defer w.c.transferEnded()
+	return closeIfCloser(w.WriterAt)
+}
+
+func (w *trackedWriter) TransferError(err error) { transferError(w.WriterAt, err) }
+
+func closeIfCloser(v any) error {
+	if c, ok := v.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func transferError(v any, err error) {
+	if t, ok := v.(sftp.TransferError); ok {
+		t.TransferError(err)
+	}
+}
