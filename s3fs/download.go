@@ -44,8 +44,9 @@ type download struct {
 	want     int64            // stream runs until it has delivered this block
 	body     io.ReadCloser    // the stream's open GET body, nil before the first read
 	err      error            // stream failure, returned to readers that need it
-	running  bool
-	sent     int64 // bytes returned to the client
+	running  bool             // the stream goroutine is alive
+	streamed bool             // the stream has been started once
+	sent     int64            // bytes returned to the client
 	wg       sync.WaitGroup
 }
 
@@ -69,7 +70,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.body == nil && !d.running {
+	if !d.streamed {
 		d.next = first // the stream starts where the client starts (reget resumes mid-file)
 	}
 	if first < d.next-keepBehind || first > d.next+farBlocks {
@@ -129,7 +130,7 @@ func (d *download) startStream() {
 		d.cond.Broadcast()
 		return
 	}
-	d.running = true
+	d.running, d.streamed = true, true
 	d.wg.Add(1)
 	go d.stream()
 }

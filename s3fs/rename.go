@@ -19,7 +19,7 @@ const (
 	// and could stop half-way; beyond this the partner is asked to move files.
 	maxDirRename = 100
 	// copyPartSize is the part size of a multipart copy (objects over 5 GiB).
-	copyPartSize = 512 << 20
+	copyPartSize   = 512 << 20
 	copiesInFlight = 4
 )
 

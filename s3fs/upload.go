@@ -23,15 +23,16 @@ const (
 	// partsInFlight is how many parts of one upload go to S3 at once.
 	partsInFlight = 4
 	// partsPerTier: every this many parts the part size doubles, so the first
-	// parts stay small and a 10,000-part upload still reaches 5 TiB.
-	partsPerTier = 1000
+	// parts stay small and a 10,000-part upload still exceeds 5 TiB.
+	partsPerTier = 900
 	// abortTimeout bounds the clean-up of a failed upload after its session ended.
 	abortTimeout = 30 * time.Second
 )
 
-// partSizeFor returns the size of part n (1-based): base for the first 1000
-// parts, then doubling every 1000 parts up to S3's 5 GiB limit. With the
-// default 16 MiB the 10,000 parts hold over 5 TiB.
+// partSizeFor returns the size of part n (1-based): base for the first 900
+// parts, then doubling every 900 parts up to S3's 5 GiB limit, so even the
+// smallest base (5 MiB) lets 10,000 parts hold over 5 TiB. A client never
+// announces a file's size, so the schedule must fit any size.
 func partSizeFor(base int64, n int32) int64 {
 	size := base << ((n - 1) / partsPerTier)
 	return min(size, maxPartSize)

@@ -1,0 +1,238 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+func TestPartSizeFor_Reaches5TiB(t *testing.T) {
+	for _, base := range []int64{minPartSize, 16 << 20, 64 << 20} {
+		if got := maxUploadSize(base); got < 5<<40 {
+			t.Errorf("part size %d: largest upload = %d; want ≥ 5 TiB", base, got)
+		}
+		if got := partSizeFor(base, maxParts); got > maxPartSize {
+			t.Errorf("part size %d: last part = %d; want ≤ 5 GiB", base, got)
+		}
+	}
+}
+
+func TestAddSpan(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []span
+		add  span
+		want []span
+	}{
+		{"empty", nil, span{0, 5}, []span{{0, 5}}},
+		{"append-touching", []span{{0, 5}}, span{5, 9}, []span{{0, 9}}},
+		{"gap", []span{{0, 5}}, span{7, 9}, []span{{0, 5}, {7, 9}}},
+		{"fill-gap", []span{{0, 5}, {7, 9}}, span{5, 7}, []span{{0, 9}}},
+		{"before", []span{{7, 9}}, span{0, 3}, []span{{0, 3}, {7, 9}}},
+		{"overlap", []span{{0, 5}}, span{3, 8}, []span{{0, 8}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := addSpan(append([]span(nil), tt.in...), tt.add)
+			if !equalSpans(got, tt.want) {
+				t.Errorf("addSpan(%v, %v) = %v; want %v", tt.in, tt.add, got, tt.want)
+			}
+		})
+	}
+}
+
+func equalSpans(a, b []span) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// openUpload opens an upload writer the way pkg/sftp does for a client's open.
+func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload {
+	t.Helper()
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(ctx, tenant, testLog()).FilePut
+	r := sftp.NewRequest("Put", path)
+	r.Flags = 0x1a // WRITE|CREAT|TRUNC
+	w, err := h.Filewrite(r)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	return w.(*upload)
+}
+
+// TestUpload_ConcurrentOutOfOrder writes 32 KiB chunks from 8 goroutines in a
+// shuffled order, as pkg/sftp's workers do, and checks S3 holds the exact bytes.
+func TestUpload_ConcurrentOutOfOrder(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	data := randBytes(23<<20 + 777)
+	u := openUpload(t, e, context.Background(), "/big.bin")
+	const chunk = 32 << 10
+	var offs []int64
+	for off := int64(0); off < int64(len(data)); off += chunk {
+		offs = append(offs, off)
+	}
+	// shuffle within small windows: out of order, but bounded like a real client
+	for i := 0; i+8 <= len(offs); i += 8 {
+		rand.Shuffle(8, func(a, b int) { offs[i+a], offs[i+b] = offs[i+b], offs[i+a] })
+	}
+	work := make(chan int64)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, chunk)
+			for off := range work {
+				n := copy(buf, data[off:min(off+chunk, int64(len(data)))])
+				if _, err := u.WriteAt(buf[:n], off); err != nil {
+					failed.Store(err)
+				}
+				clear(buf) // pkg/sftp reuses buffers: the writer must have copied
+			}
+		}()
+	}
+	for _, off := range offs {
+		work <- off
+	}
+	close(work)
+	wg.Wait()
+	if err := failed.Load(); err != nil {
+		t.Fatalf("WriteAt: %v", err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	got, ok := e.s3.Get(t, "u/big.bin")
+	if !ok || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes (exists %v); want the %d bytes written", len(got), ok, len(data))
+	}
+	if n := e.fs.mem.TryAcquire(e.fs.budget); !n {
+		t.Errorf("upload memory not fully returned to the budget")
+	}
+}
+
+// faultyS3 fails chosen calls of the real client.
+type faultyS3 struct {
+	s3API
+	failPart int32 // UploadPart with this part number fails
+	calls    atomic.Int32
+}
+
+var errInjected = errors.New("injected fault")
+
+func (f *faultyS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	f.calls.Add(1)
+	if *in.PartNumber == f.failPart {
+		return nil, errInjected
+	}
+	return f.s3API.UploadPart(ctx, in, o...)
+}
+
+func TestUpload_FailsClosed(t *testing.T) {
+	old := []byte("previous version")
+	tests := []struct {
+		name  string
+		size  int
+		fault func(e *env) // makes the upload fail
+		close func(u *upload) error
+	}{
+		{"part-fails", 18 << 20, func(e *env) { e.fs.s3 = &faultyS3{s3API: e.api, failPart: 2} },
+			func(u *upload) error { return u.Close() }},
+		{"disconnect-multipart", 18 << 20, func(*env) {},
+			func(u *upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
+		{"disconnect-small", 1000, func(*env) {},
+			func(u *upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
+		{"session-cancelled", 18 << 20, func(*env) {}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, ChecksumsCompat)
+			e.s3.Put(t, "u/f.bin", old)
+			tt.fault(e)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			u := openUpload(t, e, ctx, "/f.bin")
+			data := randBytes(tt.size)
+			for off := 0; off < len(data); off += 32 << 10 {
+				if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {
+					break // a failed part may already refuse writes
+				}
+			}
+			var err error
+			if tt.close == nil {
+				cancel()
+				err = u.Close()
+			} else {
+				err = tt.close(u)
+			}
+			if err == nil {
+				t.Fatalf("Close = nil; want an error")
+			}
+			if got, _ := e.s3.Get(t, "u/f.bin"); !bytes.Equal(got, old) {
+				t.Errorf("object = %d bytes; want the previous version untouched", len(got))
+			}
+			if ups := e.s3.MultipartUploads(t); len(ups) != 0 {
+				t.Errorf("multipart uploads left: %v; want all aborted", ups)
+			}
+		})
+	}
+}
+
+func TestUpload_GapsAreRefused(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	u := openUpload(t, e, context.Background(), "/gap.bin")
+	if _, err := u.WriteAt([]byte("tail"), 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Close(); err == nil {
+		t.Fatalf("Close of a file with a hole = nil; want an error")
+	}
+	if _, ok := e.s3.Get(t, "u/gap.bin"); ok {
+		t.Errorf("object with a hole was stored")
+	}
+}
+
+func TestUpload_NoOverwritePermission(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	e.s3.Put(t, "w/exists.txt", []byte("keep"))
+	c := e.session(t, "w/", auth.PermWrite)
+	if err := writeFile(t, c, "/exists.txt", []byte("new")); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("overwrite without permission = %v; want permission denied", err)
+	}
+	if got, _ := e.s3.Get(t, "w/exists.txt"); string(got) != "keep" {
+		t.Errorf("object = %q; want keep", got)
+	}
+	if err := writeFile(t, c, "/new.txt", []byte("dropped")); err != nil {
+		t.Fatalf("upload to drop box: %v", err)
+	}
+	if fi, err := c.Stat("/new.txt"); err != nil || fi.Size() != 7 {
+		t.Errorf("stat of own upload in a write-only session = %v, %v; want size 7", fi, err)
+	}
+	if _, err := c.Stat("/exists.txt"); err == nil {
+		t.Errorf("stat of another file in a write-only session succeeded; want refused")
+	}
+	if _, err := c.ReadDir("/"); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("list in a write-only session = %v; want permission denied", err)
+	}
+	if _, err := c.Open("/new.txt"); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("download in a write-only session = %v; want permission denied", err)
+	}
+}
