@@ -7,11 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
+	"github.com/johannesboyne/gofakes3/backend/s3bolt"
 )
 
 // Embedded is the in-process S3-compatible store for try-outs: objects live as
@@ -29,7 +29,7 @@ func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store dir: %w", err)
 	}
-	backend, err := s3afero.MultiBucket(afero.NewBasePathFs(afero.NewOsFs(), dir))
+	backend, err := s3bolt.NewFile(filepath.Join(dir, "objects.bolt"))
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}

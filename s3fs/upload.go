@@ -18,8 +18,9 @@ import (
 const (
 	// maxAhead caps the bytes one upload holds beyond its current part while
 	// waiting for a late write (pkg/sftp runs 8 writes at once, so they arrive
-	// slightly out of order). A client never has more than a few MiB in flight.
-	maxAhead = 8 << 20
+	// slightly out of order). Clients keep at most 64 writes of ≤ 255 KiB in
+	// flight, so a late write is never further behind than that.
+	maxAhead = 16 << 20
 	// partsInFlight is how many parts of one upload go to S3 at once.
 	partsInFlight = 4
 	// partsPerTier: every this many parts the part size doubles, so the first

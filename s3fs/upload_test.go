@@ -88,32 +88,35 @@ func TestUpload_ConcurrentOutOfOrder(t *testing.T) {
 	for off := int64(0); off < int64(len(data)); off += chunk {
 		offs = append(offs, off)
 	}
-	// shuffle within small windows: out of order, but bounded like a real client
-	for i := 0; i+8 <= len(offs); i += 8 {
-		rand.Shuffle(8, func(a, b int) { offs[i+a], offs[i+b] = offs[i+b], offs[i+a] })
-	}
-	work := make(chan int64)
-	var wg sync.WaitGroup
+	// A client keeps at most 64 writes outstanding (OpenSSH's default); the
+	// server's 8 workers run them in any order.
+	const outstanding = 64
 	var failed atomic.Value
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, chunk)
-			for off := range work {
-				n := copy(buf, data[off:min(off+chunk, int64(len(data)))])
-				if _, err := u.WriteAt(buf[:n], off); err != nil {
-					failed.Store(err)
+	for i := 0; i < len(offs); i += outstanding {
+		window := offs[i:min(i+outstanding, len(offs))]
+		rand.Shuffle(len(window), func(a, b int) { window[a], window[b] = window[b], window[a] })
+		work := make(chan int64)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, chunk)
+				for off := range work {
+					n := copy(buf, data[off:min(off+chunk, int64(len(data)))])
+					if _, err := u.WriteAt(buf[:n], off); err != nil {
+						failed.Store(err)
+					}
+					clear(buf) // pkg/sftp reuses buffers: the writer must have copied
 				}
-				clear(buf) // pkg/sftp reuses buffers: the writer must have copied
-			}
-		}()
+			}()
+		}
+		for _, off := range window {
+			work <- off
+		}
+		close(work)
+		wg.Wait()
 	}
-	for _, off := range offs {
-		work <- off
-	}
-	close(work)
-	wg.Wait()
 	if err := failed.Load(); err != nil {
 		t.Fatalf("WriteAt: %v", err)
 	}
