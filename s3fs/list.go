@@ -28,6 +28,13 @@ func (fi fileInfo) Size() int64        { return fi.size }
 func (fi fileInfo) ModTime() time.Time { return fi.mtime }
 func (fi fileInfo) IsDir() bool        { return fi.dir }
 func (fi fileInfo) Sys() any           { return nil }
+
+// Uid and Gid give clients an owner to show and to keep (OpenSSH's chown
+// reads it first); ls -l names it through LookupUserName.
+func (fi fileInfo) Uid() uint32 { return ownerID }
+func (fi fileInfo) Gid() uint32 { return ownerID }
+
+const ownerID = 1000
 func (fi fileInfo) Mode() fs.FileMode {
 	if fi.dir {
 		return fs.ModeDir | 0o755

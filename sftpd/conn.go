@@ -2,6 +2,8 @@ package sftpd
 
 import (
 	"context"
+	"errors"
+	"io"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
@@ -212,7 +214,11 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 		ok := !started && req.Type == "subsystem" && subsystemName(req.Payload) == "sftp"
 		req.Reply(ok, nil)
 		if !ok {
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
+			level := slog.LevelWarn
+			if req.Type == "env" { // OpenSSH sends LANG with every session: not worth a warning
+				level = slog.LevelDebug
+			}
+			c.log.LogAttrs(c.ctx, level, "request refused", slog.String("type", req.Type))
 			continue
 		}
 		started = true
@@ -230,6 +236,13 @@ func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h = trackTransfers(h, c)
 	rs := sftp.NewRequestServer(activity{ch, c}, h, sftp.WithStartDirectory("/"))
 	err := rs.Serve()
+	// scp and some other clients treat a session without exit-status as
+	// failed; it must go out before rs.Close closes the channel.
+	status := uint32(0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		status = 1
+	}
+	ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 	rs.Close()
 	c.log.LogAttrs(c.ctx, slog.LevelDebug, "sftp session ended", slog.Any("err", err))
 }

@@ -1,0 +1,205 @@
+// Package config owns the s3sftpd configuration file: strict TOML decoding,
+// defaults, validation, and error reports in file:line:col form.
+//
+// Load reports every problem it finds in one pass, so an operator fixes a
+// file in one round. Unknown keys are errors, never ignored: a misspelled
+// key must not silently change what a partner may do.
+//
+// Config is plain data. The package must not open connections, start
+// goroutines, create files or directories, or hold global state; it reads
+// the config file and the keys files it names, nothing else. Only cmd
+// imports it, and cmd turns a Config into the values the other packages take.
+package config
+
+import (
+	"path/filepath"
+	"reflect"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/crypto/ssh"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Server   Server   `toml:"server"`
+	S3       S3       `toml:"s3"`
+	Embedded Embedded `toml:"embedded"`
+	Users    []User   `toml:"users"`
+}
+
+// Server configures the SSH listener and its connection limits.
+type Server struct {
+	// Listen is the host:port to accept SSH connections on.
+	Listen string `toml:"listen"`
+	// HostKeyDir holds the server's private host keys, resolved against
+	// the config file's directory.
+	HostKeyDir string `toml:"host_key_dir"`
+	// IdleTimeout closes a connection with no traffic for this long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// LoginTimeout bounds the SSH handshake and authentication together,
+	// so unauthenticated connections cannot be held open.
+	LoginTimeout Duration `toml:"login_timeout"`
+	// MaxAuthTries is the number of failed authentication attempts after
+	// which a connection is closed.
+	MaxAuthTries int `toml:"max_auth_tries"`
+	// DrainTimeout is how long shutdown lets uploads commit or abort.
+	DrainTimeout Duration `toml:"drain_timeout"`
+	// KeepaliveInterval is the interval between keepalive requests.
+	KeepaliveInterval Duration `toml:"keepalive_interval"`
+	// KeepaliveCountMax unanswered keepalives close the connection.
+	KeepaliveCountMax int `toml:"keepalive_count_max"`
+}
+
+// S3 configures the object store.
+type S3 struct {
+	// Endpoint is "embedded" (an in-process store under Embedded.Dir),
+	// "" (AWS, endpoint from the region) or an http(s) URL of an
+	// S3-compatible store.
+	Endpoint string `toml:"endpoint"`
+	Region   string `toml:"region"`
+	// Bucket is the default bucket of users without their own.
+	Bucket    string `toml:"bucket"`
+	PathStyle bool   `toml:"path_style"`
+	// SSE is the server-side encryption of every object written:
+	// "AES256" or "aws:kms". No value disables encryption.
+	SSE string `toml:"sse"`
+	// KMSKeyID is the KMS key for SSE "aws:kms"; empty means the
+	// AWS-managed aws/s3 key.
+	KMSKeyID string `toml:"kms_key_id"`
+	// Checksums is "aws" (SDK default checksums) or "compat" (none, for
+	// stores that reject them).
+	Checksums string `toml:"checksums"`
+	// PartSize is the multipart upload part size, 5MiB to 5GiB.
+	PartSize Size `toml:"part_size"`
+	// UploadMemory bounds the memory of all uploads of the process.
+	UploadMemory Size `toml:"upload_memory"`
+}
+
+// Embedded configures the in-process store used when S3.Endpoint is
+// "embedded".
+type Embedded struct {
+	// Dir is where the embedded store keeps its objects, resolved against
+	// the config file's directory.
+	Dir string `toml:"dir"`
+}
+
+// User is one login: an SSH user name, the keys that may log in as it and
+// the S3 prefix it is jailed to.
+type User struct {
+	Name string `toml:"name"`
+	// Home is the user's jail: an S3 key prefix such as "partners/acme/".
+	// The user can reach nothing outside it. Several users may share a
+	// home; no home is nested inside another one in the same bucket.
+	Home string `toml:"home"`
+	// Keys are authorized_keys lines.
+	Keys []string `toml:"keys"`
+	// KeysFile is an authorized_keys file, resolved against the config
+	// file's directory.
+	KeysFile string `toml:"keys_file"`
+	// Permissions lists what the user may do, from AllPermissions. Nil
+	// (omitted) grants all of them; an explicitly empty list is rejected.
+	Permissions []string `toml:"permissions"`
+	// Bucket overrides S3.Bucket for this user.
+	Bucket string `toml:"bucket"`
+
+	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
+	// keys may log in as the user.
+	PublicKeys []AuthorizedKey `toml:"-"`
+	// MissingKeysFile is set, instead of an error, when KeysFile does not
+	// exist and S3.Endpoint is "embedded": cmd then generates a demo key
+	// pair there and loads the config again.
+	MissingKeysFile bool `toml:"-"`
+}
+
+// AuthorizedKey is one parsed authorized_keys line.
+type AuthorizedKey struct {
+	Key     ssh.PublicKey
+	Comment string
+	// Options are the authorized_keys options before the key type, such
+	// as `from="10.0.0.0/8"`. They are kept but not interpreted here: a
+	// consumer must honour or refuse them, because ignoring a restriction
+	// widens access.
+	Options []string
+	// Source is "file:line" of the key, for messages.
+	Source string
+}
+
+// AllPermissions are the permission names a user may be granted, in
+// order. Callers must not modify it.
+var AllPermissions = []string{"list", "read", "write", "overwrite", "delete", "rename", "mkdir"}
+
+const (
+	// EndpointEmbedded selects the in-process store.
+	EndpointEmbedded = "embedded"
+
+	minPartSize = 5 * MiB
+	maxPartSize = 5 * GiB
+)
+
+// defaults returns a Config holding the default of every key.
+func defaults() *Config {
+	return &Config{
+		Server: Server{
+			Listen:            "127.0.0.1:2022",
+			HostKeyDir:        "./data/hostkeys",
+			IdleTimeout:       Duration{15 * time.Minute},
+			LoginTimeout:      Duration{30 * time.Second},
+			MaxAuthTries:      3,
+			DrainTimeout:      Duration{30 * time.Second},
+			KeepaliveInterval: Duration{30 * time.Second},
+			KeepaliveCountMax: 3,
+		},
+		S3: S3{
+			Endpoint:     EndpointEmbedded,
+			Region:       "us-east-1",
+			SSE:          "AES256",
+			Checksums:    "compat",
+			PartSize:     16 * MiB,
+			UploadMemory: 512 * MiB,
+		},
+		Embedded: Embedded{Dir: "./data/s3"},
+	}
+}
+
+// Load reads, decodes and validates the config file at path. Relative
+// paths in it are resolved against the file's directory.
+//
+// On any problem Load returns a nil Config and an [Errors] listing every
+// problem found, sorted by position.
+func Load(path string) (*Config, error) {
+	l := &loader{
+		file:    path,
+		dir:     filepath.Dir(path),
+		present: map[string]bool{},
+		failed:  map[string]bool{},
+	}
+	cfg := defaults()
+	if l.decode(reflect.ValueOf(cfg).Elem()) {
+		l.validate(cfg)
+	}
+	if err := l.errs.sorted(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// loader holds the state of one Load.
+type loader struct {
+	file string // the config path as given
+	dir  string // its directory
+	md   toml.MetaData
+	idx  *keyIndex
+	errs Errors
+
+	present map[string]bool // key paths set in the file
+	failed  map[string]bool // key paths whose value could not be decoded
+}
+
+// resolve returns p relative to the config file's directory.
+func (l *loader) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(l.dir, p)
+}

@@ -1,0 +1,270 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
+)
+
+// copyExample copies ../config.example.toml into a new directory, so that
+// files a developer created beside it do not change the test, and returns
+// its path.
+func copyExample(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	data, err := os.ReadFile("../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "config.example.toml")
+	if err := os.WriteFile(path, []byte(edit(string(data))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoad_Example(t *testing.T) {
+	path := copyExample(t, func(s string) string { return s })
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("got err = %v; want nil", err)
+	}
+	dir := filepath.Dir(path)
+	want := defaults()
+	want.Server.HostKeyDir = filepath.Join(dir, "data/hostkeys")
+	want.S3.Bucket = "partner-drop"
+	want.S3.PathStyle = true
+	want.Embedded.Dir = filepath.Join(dir, "data/s3")
+	want.Users = []User{{
+		Name:            "demo",
+		Home:            "partners/demo/",
+		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
+		MissingKeysFile: true,
+	}}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestLoad_ExampleDocumented checks that every key of Config appears in the
+// example, so that the reference cannot miss one.
+func TestLoad_ExampleDocumented(t *testing.T) {
+	data, err := os.ReadFile("../config.example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{
+		"listen", "host_key_dir", "idle_timeout", "login_timeout", "max_auth_tries", "drain_timeout",
+		"keepalive_interval", "keepalive_count_max",
+		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
+		"dir", "name", "home", "keys", "keys_file", "permissions",
+	} {
+		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
+			t.Errorf("got no documented %q line in config.example.toml; want one", key)
+		}
+	}
+}
+
+// TestLoad_ExampleSecondUser uncomments the example's second user.
+func TestLoad_ExampleSecondUser(t *testing.T) {
+	path := copyExample(t, func(s string) string {
+		_, second, _ := strings.Cut(s, "# [[users]]")
+		return s + "\n[[users]]" + regexp.MustCompile(`(?m)^# ?`).ReplaceAllString(second, "")
+	})
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("got err = %v; want nil", err)
+	}
+	if got := len(cfg.Users); got != 2 {
+		t.Fatalf("got %d users; want 2", got)
+	}
+	u := cfg.Users[1]
+	if got, want := u.Permissions, []string{"write", "mkdir"}; !cmp.Equal(got, want) {
+		t.Errorf("got permissions = %q; want %q", got, want)
+	}
+	if got, want := u.Bucket, "acme-drop"; got != want {
+		t.Errorf("got bucket = %q; want %q", got, want)
+	}
+	if got := len(u.PublicKeys); got != 1 {
+		t.Errorf("got %d keys; want 1", got)
+	}
+}
+
+func TestLoad_Defaults(t *testing.T) {
+	cfg, dir := mustLoad(t, valid, nil)
+	want := defaults()
+	want.Server.HostKeyDir = filepath.Join(dir, "data/hostkeys")
+	if diff := cmp.Diff(want.Server, cfg.Server); diff != "" {
+		t.Errorf("server mismatch (-want +got):\n%s", diff)
+	}
+	want.S3.Bucket = "b"
+	if diff := cmp.Diff(want.S3, cfg.S3); diff != "" {
+		t.Errorf("s3 mismatch (-want +got):\n%s", diff)
+	}
+	if got := cfg.Users[0].Permissions; got != nil {
+		t.Errorf("got permissions = %#v; want nil (all)", got)
+	}
+	if got, want := cfg.Server.IdleTimeout.Duration, 15*time.Minute; got != want {
+		t.Errorf("got idle_timeout = %v; want %v", got, want)
+	}
+}
+
+// mustLoad loads config (with test keys replaced) from a new directory
+// holding files, and returns the directory.
+// "ABS/" in config stands for that directory.
+func mustLoad(t *testing.T, config string, files map[string]string) (*Config, string) {
+	t.Helper()
+	dir := t.TempDir()
+	config = strings.ReplaceAll(config, "ABS/", dir+"/")
+	writeFiles(t, dir, files)
+	writeFiles(t, dir, map[string]string{"config.toml": config})
+	cfg, err := Load(filepath.Join(dir, "config.toml"))
+	if err != nil {
+		t.Fatalf("got err = %v; want nil", err)
+	}
+	return cfg, dir
+}
+
+func TestLoad_Valid(t *testing.T) {
+	tests := []struct {
+		name   string
+		config string
+		files  map[string]string
+		check  func(t *testing.T, cfg *Config, dir string)
+	}{
+		{
+			name: "values",
+			config: `[server]
+listen = ":2222"
+host_key_dir = "/etc/s3sftpd/hostkeys"
+idle_timeout = "1h30m"
+max_auth_tries = 6
+
+[s3]
+endpoint = "https://s3.example.com:9000/base"
+region = "eu-west-1"
+bucket = "drop"
+sse = "aws:kms"
+kms_key_id = "alias/sftp"
+checksums = "aws"
+part_size = "5MiB"
+upload_memory = "1GB"
+
+[embedded]
+dir = "store"
+
+` + validUser + `permissions = ["list", "read"]
+`,
+			check: func(t *testing.T, cfg *Config, dir string) {
+				want := defaults()
+				want.Server.Listen = ":2222"
+				want.Server.HostKeyDir = "/etc/s3sftpd/hostkeys"
+				want.Server.IdleTimeout = Duration{90 * time.Minute}
+				want.Server.MaxAuthTries = 6
+				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
+					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9}
+				want.Embedded.Dir = filepath.Join(dir, "store")
+				cfg.Users = nil
+				if diff := cmp.Diff(want, cfg); diff != "" {
+					t.Errorf("mismatch (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "keys-and-keys-file",
+			config: "s3.bucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\n" +
+				"keys = [\n  'KEY_B',\n]\nkeys_file = \"keys/alice.pub\"\n",
+			files: map[string]string{"keys/alice.pub": "# alice\n\n  KEY_A\r\n"},
+			check: func(t *testing.T, cfg *Config, dir string) {
+				u := cfg.Users[0]
+				if got, want := u.KeysFile, filepath.Join(dir, "keys/alice.pub"); got != want {
+					t.Errorf("got keys_file = %q; want %q", got, want)
+				}
+				var got []string
+				for _, k := range u.PublicKeys {
+					got = append(got, strings.Join([]string{ssh.FingerprintSHA256(k.Key), k.Comment,
+						strings.Join(k.Options, ","), strings.TrimPrefix(k.Source, dir+"/")}, " "))
+				}
+				want := []string{
+					fingerprint(t, keyB) + " bob@example  config.toml:6",
+					fingerprint(t, keyA) + " ops@acme.example  keys/alice.pub:3",
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("keys mismatch (-want +got):\n%s", diff)
+				}
+				if u.MissingKeysFile {
+					t.Errorf("got MissingKeysFile = true; want false")
+				}
+			},
+		},
+		{
+			name:   "missing-keys-file-embedded",
+			config: "s3.bucket = \"b\"\n[[users]]\nname = \"demo\"\nhome = \"demo/\"\nkeys_file = \"data/demo.pub\"\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if u := cfg.Users[0]; !u.MissingKeysFile || len(u.PublicKeys) != 0 {
+					t.Errorf("got MissingKeysFile = %v, %d keys; want true, 0", u.MissingKeysFile, len(u.PublicKeys))
+				}
+			},
+		},
+		{
+			name:   "absolute-keys-file",
+			config: "s3.bucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys_file = \"ABS/alice.pub\"\n",
+			files:  map[string]string{"alice.pub": "KEY_A\n"},
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := len(cfg.Users[0].PublicKeys); got != 1 {
+					t.Errorf("got %d keys; want 1", got)
+				}
+			},
+		},
+		{
+			name: "every-user-has-a-bucket",
+			config: "[[users]]\nname = \"a\"\nhome = \"x/\"\nkeys = [\"KEY_A\"]\nbucket = \"one\"\n" +
+				"[[users]]\nname = \"b\"\nhome = \"x/y/\"\nkeys = [\"KEY_B\"]\nbucket = \"two\"\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := cfg.S3.Bucket; got != "" {
+					t.Errorf("got s3.bucket = %q; want empty", got)
+				}
+			},
+		},
+		{
+			name: "shared-home",
+			config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n" +
+				"[[users]]\nname = \"carol\"\nhome = \"alice-2/\"\nkeys = [\"KEY_B\"]\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := len(cfg.Users); got != 3 {
+					t.Errorf("got %d users; want 3", got)
+				}
+			},
+		},
+		{
+			name: "inline-tables",
+			config: "server = { listen = \"127.0.0.1:0\" }\ns3 = { bucket = \"b\", part_size = \"8MiB\" }\n" +
+				"users = [{ name = \"a\", home = \"a/\", keys = [\"KEY_A\"] }]\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got, want := cfg.S3.PartSize, 8*MiB; got != want {
+					t.Errorf("got part_size = %v; want %v", got, want)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, dir := mustLoad(t, tt.config, tt.files)
+			tt.check(t, cfg, dir)
+		})
+	}
+}
+
+func fingerprint(t *testing.T, line string) string {
+	t.Helper()
+	k, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssh.FingerprintSHA256(k)
+}

@@ -1,0 +1,24 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Duration is a time.Duration written in TOML as a string only, such as
+// "30s", "15m" or "1h30m". Bare numbers are rejected: is 30 seconds or
+// nanoseconds?
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a duration with time.ParseDuration.
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a number and a unit, such as \"30s\", \"15m\" or \"1h30m\"", text)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats d as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }

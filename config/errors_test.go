@@ -1,0 +1,271 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/errors.golden")
+
+// valid is a minimal valid config; cases below change one thing in it.
+const (
+	validUser = `[[users]]
+name = "alice"
+home = "alice/"
+keys = ["KEY_A"]
+`
+	valid = "[s3]\nbucket = \"b\"\n\n" + validUser
+)
+
+// errorCases hold configs with problems. The lines Load reports for each
+// are in testdata/errors.golden, under "# name". In configs and files,
+// KEY_A, KEY_B, KEY_RSA1024, KEY_DSA and KEY_CERT stand for test keys.
+var errorCases = []struct {
+	name   string
+	config string
+	files  map[string]string // more files, relative to the config's directory
+}{
+	// Syntax.
+	{name: "syntax-unclosed-header", config: "[server\nlisten = \"x\"\n"},
+	{name: "syntax-missing-value", config: "[server]\nlisten =\n"},
+	{name: "syntax-duplicate-key", config: "[server]\nlisten = \"a:1\"\nlisten = \"b:2\"\n"},
+	{name: "syntax-duplicate-table", config: "[server]\n[server]\n"},
+
+	// Unknown keys, in every section.
+	{name: "unknown-top-level-key", config: "bucket = \"b\"\n" + valid},
+	{name: "unknown-top-level-table", config: valid + "[serverr]\nlisten = \"x\"\nport = 1\n"},
+	{name: "unknown-server", config: "[server]\nlistn = \"127.0.0.1:22\"\n" + valid},
+	{name: "unknown-s3", config: "[s3]\nbucket = \"b\"\nencryption = \"none\"\n" + validUser},
+	{name: "unknown-embedded", config: valid + "[embedded]\ndirectory = \"x\"\n"},
+	{name: "unknown-users", config: valid + "readble = true\n"},
+	{name: "unknown-users-twice", config: valid + "readble = true\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nreadble = false\n"},
+	{name: "unknown-nested-table", config: "[server.tls]\ncert = \"x\"\nkey = \"y\"\n" + valid},
+	{name: "unknown-dotted", config: "server.tls.cert = \"x\"\n" + valid},
+	{name: "unknown-inline-table", config: "server = { listen = \"127.0.0.1:22\", lisen = \"x\" }\n" + valid},
+	{name: "unknown-inline-user", config: "s3.bucket = \"b\"\nusers = [\n  { name = \"a\", home = \"a/\", keys = [\"KEY_A\"] },\n  { name = \"b\", home = \"b/\", keys = [\"KEY_B\"], hom = \"x\" },\n]\n"},
+	{name: "unknown-case", config: "[server]\nListen = \"127.0.0.1:22\"\n" + valid},
+	{name: "unknown-case-twice", config: "[server]\nlisten = \"127.0.0.1:22\"\nLISTEN = \"0.0.0.0:22\"\n" + valid},
+	{name: "unknown-quoted", config: "[server]\n\"listen.port\" = 22\n" + valid},
+	{name: "unknown-under-user-table", config: valid + "[users.limits]\nmax = 1\n"},
+
+	// Wrong types.
+	{name: "type-int-as-string", config: "[server]\nmax_auth_tries = \"three\"\n" + valid},
+	{name: "type-string-as-int", config: "[server]\nlisten = 2022\n" + valid},
+	{name: "type-bool", config: "[s3]\nbucket = \"b\"\npath_style = \"yes\"\n" + validUser},
+	{name: "type-float", config: "[server]\nkeepalive_count_max = 2.5\n" + valid},
+	{name: "type-date-time", config: "[server]\nidle_timeout = 1979-05-27 07:32:00Z\n" + valid},
+	{name: "type-duration-integer", config: "[server]\nidle_timeout = 30\n" + valid},
+	{name: "type-duration-unparsable", config: "[server]\nlogin_timeout = \"30 s\"\ndrain_timeout = \"soon\"\n" + valid},
+	{name: "type-size-integer", config: "[s3]\nbucket = \"b\"\npart_size = 16777216\n" + validUser},
+	{name: "type-size-unparsable", config: "[s3]\nbucket = \"b\"\npart_size = \"16 MiB\"\nupload_memory = \"1.5GiB\"\n" + validUser},
+	{name: "type-size-overflow", config: "[s3]\nbucket = \"b\"\nupload_memory = \"99999999999TiB\"\n" + validUser},
+	{name: "type-keys-string", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = \"KEY_A\"\n"},
+	{name: "type-keys-element", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\n  \"KEY_A\",\n  42,\n  \"bogus\",\n]\n"},
+	{name: "type-table-for-value", config: "[server]\nlisten = { host = \"x\", port = 1 }\n" + valid},
+	{name: "type-section-not-table", config: "server = 5\n" + valid},
+	{name: "type-users-not-array", config: "[s3]\nbucket = \"b\"\n[users]\nname = \"alice\"\n"},
+	{name: "type-user-not-table", config: "s3 = { bucket = \"b\" }\nusers = [1]\n"},
+	{name: "type-permissions-element", config: valid + "permissions = [\"read\", true]\n"},
+
+	// Missing required keys.
+	{name: "missing-bucket", config: "[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "missing-bucket-one-user", config: "[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\nbucket = \"a\"\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\n"},
+	{name: "empty-bucket", config: "[s3]\nbucket = \"\"\n" + validUser},
+	{name: "missing-users", config: "[s3]\nbucket = \"b\"\n"},
+	{name: "missing-name-home-keys", config: "[s3]\nbucket = \"b\"\n\n[[users]]\nbucket = \"x\"\n"},
+	{name: "empty-name-home", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"\"\nhome = \"\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "empty-keys", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = []\n"},
+
+	// Duplicate users.
+	{name: "duplicate-user", config: valid + "\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n"},
+
+	// Keys.
+	{name: "key-unparsable", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\", \"ssh-ed25519 AAAA!!!!\", \"\"]\n"},
+	{name: "key-multi-line", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"\"\"\nKEY_A\nKEY_B\n\"\"\"]\n"},
+	{name: "key-refused-kinds", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\n  \"KEY_CERT\",\n  \"KEY_RSA1024\",\n  \"KEY_DSA\",\n]\n"},
+	{name: "keys-file-bad-lines", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys_file = \"keys/alice.pub\"\n",
+		files: map[string]string{"keys/alice.pub": "# alice's keys\n\nKEY_A\n   not a key\nKEY_B\n\tKEY_CERT\n"}},
+	{name: "keys-file-missing", config: "[s3]\nendpoint = \"https://s3.example.com\"\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys_file = \"keys/alice.pub\"\n"},
+	{name: "keys-file-empty", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys_file = \"keys/alice.pub\"\n",
+		files: map[string]string{"keys/alice.pub": "# no keys yet\n"}},
+	{name: "keys-file-directory", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys_file = \"keys\"\n",
+		files: map[string]string{"keys/alice.pub": "KEY_A\n"}},
+
+	// Homes.
+	{name: "home-no-trailing-slash", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/alice\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-leading-slash", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"/partners/alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-dot-dot", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/../alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-dot", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"./alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-empty-segment", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners//alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-root", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-backslash", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = 'partners\\alice/'\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/al\\u0007ice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "home-nested", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"carol\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n"},
+	{name: "home-nested-per-user-bucket", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"b\"\n"},
+
+	// Values.
+	{name: "sse-invalid", config: "[s3]\nbucket = \"b\"\nsse = \"none\"\n" + validUser},
+	{name: "sse-empty", config: "[s3]\nbucket = \"b\"\nsse = \"\"\n" + validUser},
+	{name: "kms-key-with-aes256", config: "[s3]\nbucket = \"b\"\nkms_key_id = \"alias/sftp\"\n" + validUser},
+	{name: "checksums-invalid", config: "[s3]\nbucket = \"b\"\nchecksums = \"crc32\"\n" + validUser},
+	{name: "permissions-unknown", config: valid + "permissions = [\"list\", \"readble\", \"write\"]\n"},
+	{name: "permissions-empty", config: valid + "permissions = []\n"},
+	{name: "part-size-small", config: "[s3]\nbucket = \"b\"\npart_size = \"4MiB\"\n" + validUser},
+	{name: "part-size-large", config: "[s3]\nbucket = \"b\"\npart_size = \"6GiB\"\nupload_memory = \"8GiB\"\n" + validUser},
+	{name: "upload-memory-below-part-size", config: "[s3]\nbucket = \"b\"\npart_size = \"64MiB\"\nupload_memory = \"32MiB\"\n" + validUser},
+	{name: "endpoint-invalid", config: "[s3]\nbucket = \"b\"\nendpoint = \"s3.example.com\"\n" + validUser},
+	{name: "endpoint-credentials", config: "[s3]\nbucket = \"b\"\nendpoint = \"https://AKIA:secret@s3.example.com\"\n" + validUser},
+	{name: "region-empty", config: "[s3]\nbucket = \"b\"\nregion = \"\"\n" + validUser},
+	{name: "bucket-with-prefix", config: "[s3]\nbucket = \"b/partners\"\n" + validUser},
+	{name: "listen-no-port", config: "[server]\nlisten = \"127.0.0.1\"\n" + valid},
+	{name: "listen-bad-port", config: "[server]\nlisten = \"127.0.0.1:70000\"\n" + valid},
+	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
+	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
+	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
+	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
+	{name: "name-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al\\u0000ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
+
+	// Many problems at once, across files, reported in order.
+	{name: "many", config: `[server]
+listen = "localhost"
+max_auth_tries = "three"
+idle_timout = "5m"
+
+[s3]
+sse = "none"
+
+[[users]]
+name = "alice"
+home = "/alice"
+readble = true
+keys_file = "alice.pub"
+
+[[users]]
+name = "alice"
+keys = ["KEY_B", "nope"]
+permissions = []
+`, files: map[string]string{"alice.pub": "KEY_A\nnope\n"}},
+}
+
+var keyNames = strings.NewReplacer(
+	"KEY_A", keyA, "KEY_B", keyB, "KEY_RSA1024", keyRSA1024, "KEY_DSA", keyDSA, "KEY_CERT", keyCert)
+
+// writeFiles writes name → content under dir, with test keys replaced.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(keyNames.Replace(content)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// loadLines loads config.toml from a new directory holding files and
+// returns the problem lines.
+func loadLines(t *testing.T, config string, files map[string]string) []string {
+	t.Helper()
+	t.Chdir(t.TempDir())
+	writeFiles(t, ".", files)
+	writeFiles(t, ".", map[string]string{"config.toml": config})
+	cfg, err := Load("config.toml")
+	if err == nil {
+		return nil
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("got err of type %T; want Errors", err)
+	}
+	if cfg != nil {
+		t.Errorf("got cfg = %v with errors; want nil", cfg)
+	}
+	if got, want := err.Error(), strings.Join(errs.Lines(), "\n"); got != want {
+		t.Errorf("got Error() = %q; want Lines joined: %q", got, want)
+	}
+	return errs.Lines()
+}
+
+func TestLoad_Errors(t *testing.T) {
+	const golden = "testdata/errors.golden"
+	want := readGolden(t, golden)
+	var out strings.Builder
+	for _, tt := range errorCases {
+		var got []string
+		t.Run(tt.name, func(t *testing.T) {
+			got = loadLines(t, tt.config, tt.files)
+			if len(got) == 0 {
+				t.Errorf("got no errors; want some")
+			}
+			if w, ok := want[tt.name]; !*update && (!ok || !slices.Equal(got, w)) {
+				t.Errorf("got lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
+			}
+		})
+		out.WriteString("# " + tt.name + "\n" + strings.Join(got, "\n") + "\n\n")
+	}
+	if *update {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readGolden reads "# name" sections of lines.
+func readGolden(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && *update {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sections := map[string][]string{}
+	for sec := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n\n") {
+		name, lines, _ := strings.Cut(sec, "\n")
+		sections[strings.TrimPrefix(name, "# ")] = strings.Split(lines, "\n")
+	}
+	return sections
+}
+
+func TestLoad_ReadError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing.toml")
+	_, err := Load(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got err = %v; want one matching fs.ErrNotExist", err)
+	}
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("got err = %#v; want Errors with one Error", err)
+	}
+	want := path + ":1:1: open " + path + ": no such file or directory"
+	if got := errs[0].Error(); got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}
+
+func TestErrors_Sorted(t *testing.T) {
+	es := Errors{
+		{File: "b.toml", Line: 1, Col: 1, Msg: "x"},
+		{File: "a.toml", Line: 2, Col: 5, Msg: "y"},
+		{File: "a.toml", Line: 2, Col: 1, Msg: "z"},
+		{File: "a.toml", Line: 10, Col: 1, Msg: "w"},
+		{File: "a.toml", Line: 2, Col: 1, Msg: "z"},
+	}
+	got := es.sorted().(Errors).Lines()
+	want := []string{"a.toml:2:1: z", "a.toml:2:5: y", "a.toml:10:1: w", "b.toml:1:1: x"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q; want %q", got, want)
+	}
+	if err := (Errors{}).sorted(); err != nil {
+		t.Errorf("got %v for no errors; want nil", err)
+	}
+}

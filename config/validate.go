@@ -1,0 +1,240 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// validate checks cfg, reports every problem, and resolves relative paths
+// and keys.
+func (l *loader) validate(cfg *Config) {
+	l.validateServer(&cfg.Server)
+	l.validateS3(&cfg.S3, cfg.Users)
+	if cfg.S3.Endpoint == EndpointEmbedded {
+		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)
+	}
+	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
+	l.validateUsers(cfg)
+}
+
+func (l *loader) validateServer(s *Server) {
+	if l.nonEmpty("server.listen", s.Listen) {
+		if _, port, err := net.SplitHostPort(s.Listen); err != nil {
+			l.errf("server.listen", `must be host:port, such as "127.0.0.1:2022"`)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			l.errf("server.listen", "port must be a number from 0 to 65535")
+		}
+	}
+	l.nonEmpty("server.host_key_dir", s.HostKeyDir)
+	s.HostKeyDir = l.resolve(s.HostKeyDir)
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{
+		{"server.idle_timeout", s.IdleTimeout},
+		{"server.login_timeout", s.LoginTimeout},
+		{"server.drain_timeout", s.DrainTimeout},
+		{"server.keepalive_interval", s.KeepaliveInterval},
+	} {
+		if d.d.Duration <= 0 {
+			l.errf(d.key, "must be greater than 0")
+		}
+	}
+	if s.MaxAuthTries < 1 {
+		l.errf("server.max_auth_tries", "must be at least 1")
+	}
+	if s.KeepaliveCountMax < 1 {
+		l.errf("server.keepalive_count_max", "must be at least 1")
+	}
+}
+
+func (l *loader) validateS3(s *S3, users []User) {
+	switch s.Endpoint {
+	case EndpointEmbedded, "":
+	default:
+		u, err := url.Parse(s.Endpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			l.errf("s3.endpoint", `must be "embedded", "" (AWS) or an http(s) URL, got %q`, s.Endpoint)
+		case u.User != nil:
+			l.errf("s3.endpoint", "must not hold credentials; the AWS SDK reads them from its environment")
+		}
+	}
+	l.nonEmpty("s3.region", s.Region)
+	switch {
+	case s.Bucket != "":
+		l.bucketName("s3.bucket", s.Bucket)
+	case len(users) > 0 && !slices.ContainsFunc(users, func(u User) bool { return u.Bucket == "" }):
+		// every user has its own bucket
+	case l.failed["s3.bucket"]:
+	case l.present["s3.bucket"]:
+		l.errf("s3.bucket", "must not be empty unless every user sets bucket")
+	default:
+		l.msgf("s3.bucket", `missing required key "s3.bucket" (or set bucket on every user)`)
+	}
+	switch s.SSE {
+	case "AES256":
+		if s.KMSKeyID != "" {
+			l.errf("s3.kms_key_id", `must be empty unless sse = "aws:kms"`)
+		}
+	case "aws:kms":
+	default:
+		l.errf("s3.sse", `must be "AES256" or "aws:kms" (encryption cannot be disabled), got %q`, s.SSE)
+	}
+	if s.Checksums != "aws" && s.Checksums != "compat" {
+		l.errf("s3.checksums", `must be "aws" or "compat", got %q`, s.Checksums)
+	}
+	if s.PartSize < minPartSize || s.PartSize > maxPartSize {
+		l.errf("s3.part_size", "must be from %v to %v, got %v", minPartSize, maxPartSize, s.PartSize)
+	}
+	if s.UploadMemory < s.PartSize {
+		l.errf("s3.upload_memory", "must be at least part_size (%v), got %v", s.PartSize, s.UploadMemory)
+	}
+}
+
+func (l *loader) validateUsers(cfg *Config) {
+	if len(cfg.Users) == 0 && !l.failed["users"] {
+		l.msgf("users", "no users: add a [[users]] table")
+	}
+	first := map[string]int{} // name → index of its first user
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		key := fmt.Sprintf("users[%d]", i)
+		if l.failed[key] {
+			continue // not a table, reported
+		}
+		if l.required(key, "name", u.Name) {
+			if bad := badChars(u.Name); bad != "" {
+				l.errf(key+".name", "must not contain %s", bad)
+			} else if strings.ContainsFunc(u.Name, unicode.IsSpace) {
+				l.errf(key+".name", "must not contain white space")
+			}
+			if j, dup := first[u.Name]; dup {
+				l.errf(key+".name", "duplicate user %q (first at line %d)", u.Name, l.idx.find(fmt.Sprintf("users[%d].name", j)).Line)
+			} else {
+				first[u.Name] = i
+			}
+		}
+		if l.required(key, "home", u.Home) {
+			if msg := homeProblem(u.Home); msg != "" {
+				l.errf(key+".home", "%s", msg)
+			}
+		}
+		if u.Bucket != "" {
+			l.bucketName(key+".bucket", u.Bucket)
+		}
+		if u.Permissions != nil && len(u.Permissions) == 0 {
+			l.errf(key+".permissions", "empty list grants nothing: omit permissions to grant all, or list some")
+		}
+		for j, p := range u.Permissions {
+			if elem := fmt.Sprintf("%s.permissions[%d]", key, j); !l.failed[elem] && !slices.Contains(AllPermissions, p) {
+				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
+			}
+		}
+		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
+	}
+	l.nestedHomes(cfg)
+}
+
+// nestedHomes reports a home inside another user's home in the same
+// bucket: that user could read and change the other's files. Identical
+// homes are allowed, for the staff of one partner.
+func (l *loader) nestedHomes(cfg *Config) {
+	for i, u := range cfg.Users {
+		if u.Home == "" || homeProblem(u.Home) != "" {
+			continue
+		}
+		seen := map[string]bool{}
+		for j, o := range cfg.Users {
+			if o.Home == "" || o.Home == u.Home || seen[o.Home] || homeProblem(o.Home) != "" ||
+				bucketOf(o, cfg.S3) != bucketOf(u, cfg.S3) || !strings.HasPrefix(u.Home, o.Home) {
+				continue
+			}
+			seen[o.Home] = true
+			l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q) in the same bucket",
+				u.Home, j, o.Name, o.Home)
+		}
+	}
+}
+
+// bucketOf returns the bucket a user's home is in.
+func bucketOf(u User, s S3) string {
+	if u.Bucket != "" {
+		return u.Bucket
+	}
+	return s.Bucket
+}
+
+// homeProblem returns what is wrong with a home prefix, or "".
+func homeProblem(h string) string {
+	if bad := badChars(h); bad != "" {
+		return "must not contain " + bad
+	}
+	switch {
+	case strings.Contains(h, `\`):
+		return `must not contain "\" (use "/")`
+	case strings.HasPrefix(h, "/"):
+		return `must not start with "/": it is a key prefix inside the bucket, such as "partners/acme/"`
+	case !strings.HasSuffix(h, "/"):
+		return `must end with "/"`
+	case len(h) >= 1024:
+		return "must be shorter than 1024 bytes, the S3 key limit"
+	}
+	for seg := range strings.SplitSeq(strings.TrimSuffix(h, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return `must not contain empty, "." or ".." segments`
+		}
+	}
+	return ""
+}
+
+// badChars names what makes s unusable as a name or key, or returns "".
+func badChars(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "invalid UTF-8"
+	case strings.ContainsFunc(s, unicode.IsControl):
+		return "control characters"
+	}
+	return ""
+}
+
+// bucketName checks what is certainly not a bucket name; the store checks
+// the rest, as S3-compatible stores differ.
+func (l *loader) bucketName(key, b string) {
+	if bad := badChars(b); bad != "" {
+		l.errf(key, "must not contain %s", bad)
+	} else if strings.Contains(b, "/") {
+		l.errf(key, `must be a bucket name without "/"; put the prefix in home`)
+	}
+}
+
+// required reports a missing or empty key of the table at table, and
+// whether it has a value.
+func (l *loader) required(table, key, v string) bool {
+	path := table + "." + key
+	switch {
+	case v != "":
+		return true
+	case l.failed[path]:
+	case l.present[path]:
+		l.errf(path, "must not be empty")
+	default:
+		l.msgf(table, "missing required key %q", path)
+	}
+	return false
+}
+
+// nonEmpty reports a key set to "" and whether v is non-empty.
+func (l *loader) nonEmpty(path, v string) bool {
+	if v == "" && !l.failed[path] {
+		l.errf(path, "must not be empty")
+	}
+	return v != ""
+}
