@@ -35,6 +35,7 @@ func (fi fileInfo) Uid() uint32 { return ownerID }
 func (fi fileInfo) Gid() uint32 { return ownerID }
 
 const ownerID = 1000
+
 func (fi fileInfo) Mode() fs.FileMode {
 	if fi.dir {
 		return fs.ModeDir | 0o755

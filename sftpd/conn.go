@@ -2,10 +2,10 @@ package sftpd
 
 import (
 	"context"
-	"errors"
-	"io"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"

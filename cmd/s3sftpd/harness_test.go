@@ -3,11 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,7 +72,7 @@ type gateway struct {
 // testUser is a [[users]] entry of the generated config.
 type testUser struct {
 	name, home, perms string // perms: a TOML array, or "" for all
-	keys               []string
+	keys              []string
 }
 
 type gatewayOpts struct {
@@ -280,6 +278,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-var _ = context.Background
-var _ io.Reader
