@@ -139,10 +139,19 @@ func (c *conn) drain() {
 	}
 }
 
-func (c *conn) transferStarted() {
+// closeGrace is how long a draining connection stays open after its last
+// transfer ended, so the reply to that CLOSE reaches the client.
+const closeGrace = 500 * time.Millisecond
+
+// transferStarted counts an open file; while draining, new ones are refused.
+func (c *conn) transferStarted() error {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.draining {
+		return errDraining
+	}
 	c.transfers++
-	c.mu.Unlock()
+	return nil
 }
 
 func (c *conn) transferEnded() {
@@ -151,7 +160,7 @@ func (c *conn) transferEnded() {
 	idle := c.transfers == 0 && c.draining
 	c.mu.Unlock()
 	if idle {
-		c.close(errShutdown)
+		time.AfterFunc(closeGrace, func() { c.close(errShutdown) })
 	}
 }
 

@@ -149,4 +149,5 @@ var (
 	errIdle         = errors.New("idle timeout")
 	errKeepalive    = errors.New("keepalive unanswered")
 	errClientGone   = errors.New("connection closed")
+	errDraining     = errors.New("server is shutting down: try again in a moment")
 )

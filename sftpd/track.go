@@ -24,11 +24,14 @@ type readTracker struct {
 }
 
 func (t readTracker) Fileread(r *sftp.Request) (io.ReaderAt, error) {
-	rd, err := t.FileReader.Fileread(r)
-	if err != nil {
+	if err := t.c.transferStarted(); err != nil {
 		return nil, err
 	}
-	t.c.transferStarted()
+	rd, err := t.FileReader.Fileread(r)
+	if err != nil {
+		t.c.transferEnded()
+		return nil, err
+	}
 	return &trackedReader{ReaderAt: rd, c: t.c}, nil
 }
 
@@ -38,11 +41,14 @@ type writeTracker struct {
 }
 
 func (t writeTracker) Filewrite(r *sftp.Request) (io.WriterAt, error) {
-	w, err := t.FileWriter.Filewrite(r)
-	if err != nil {
+	if err := t.c.transferStarted(); err != nil {
 		return nil, err
 	}
-	t.c.transferStarted()
+	w, err := t.FileWriter.Filewrite(r)
+	if err != nil {
+		t.c.transferEnded()
+		return nil, err
+	}
 	return &trackedWriter{WriterAt: w, c: t.c}, nil
 }
 
