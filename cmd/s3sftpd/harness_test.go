@@ -33,7 +33,11 @@ func TestMain(m *testing.M) {
 	code := func() int {
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "s3sftpd")
-		if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		args := []string{"build", "-o", binary}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build s3sftpd: %v\n%s", err, out)
 			return 1
 		}
@@ -163,6 +167,9 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	t.Cleanup(func() {
 		g.cmd.Process.Kill()
 		<-g.done
+		if strings.Contains(g.logs.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector found a race in s3sftpd")
+		}
 		if t.Failed() {
 			t.Logf("s3sftpd log:\n%s", g.logs.String())
 		}
