@@ -41,6 +41,7 @@ type download struct {
 	cond     *sync.Cond
 	blocks   map[int64][]byte // block index → bytes
 	next     int64            // next block the stream will deliver
+	furthest int64            // furthest block a read has asked for
 	want     int64            // stream runs until it has delivered this block
 	body     io.ReadCloser    // the stream's open GET body, nil before the first read
 	err      error            // stream failure, returned to readers that need it
@@ -73,18 +74,21 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	if !d.streamed {
 		d.next = first // the stream starts where the client starts (reget resumes mid-file)
 	}
-	if first < d.next-keepBehind || first > d.next+farBlocks {
+	// A block is served from the stream when it is held, or still to come and
+	// near; one already dropped, or far ahead, is a seek.
+	if d.blocks[first] == nil && (first < d.next || first > d.next+farBlocks) {
 		d.mu.Unlock()
 		n, err := d.rangeRead(p[:end-off], off)
 		d.mu.Lock()
 		d.sent += int64(n)
 		return d.eof(n, off, err)
 	}
+	d.furthest = max(d.furthest, first)
 	d.want = max(d.want, last+readAhead)
 	d.startStream()
 	n := 0
 	for b := first; b <= last; b++ {
-		for d.blocks[b] == nil && d.err == nil && b >= d.next-keepBehind {
+		for d.blocks[b] == nil && d.err == nil && b >= d.next {
 			d.cond.Wait()
 		}
 		data := d.blocks[b]
@@ -102,7 +106,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 		from := max(off-b*blockSize, 0)
 		n += copy(p[n:end-off], data[from:])
 	}
-	d.evict(first)
+	d.evict()
 	d.sent += int64(n)
 	return d.eof(n, off, nil)
 }
@@ -115,10 +119,10 @@ func (d *download) eof(n int, off int64, err error) (int, error) {
 	return n, err
 }
 
-// evict drops blocks too far behind the reads to be asked for again.
-func (d *download) evict(reading int64) {
+// evict drops blocks too far behind the furthest read to be asked for again.
+func (d *download) evict() {
 	for b := range d.blocks {
-		if b < reading-keepBehind {
+		if b < d.furthest-keepBehind {
 			delete(d.blocks, b)
 		}
 	}
@@ -166,7 +170,9 @@ func (d *download) stream() {
 			return
 		}
 		retries = 0
-		d.blocks[b] = data
+		if b >= d.furthest-keepBehind { // blocks skipped by a seek ahead are not kept
+			d.blocks[b] = data
+		}
 		d.next = b + 1
 		d.cond.Broadcast()
 	}
@@ -219,10 +225,13 @@ func (d *download) get(from, to int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get %s bytes %d-%d: %w", d.key, from, to, err)
 	}
+	// Some S3-compatible stores ignore If-Match; check the ETag here too.
+	if d.etag != nil && out.ETag != nil && *out.ETag != *d.etag {
+		out.Body.Close()
+		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, *out.ETag, *d.etag, errChanged)
+	}
 	return out.Body, nil
 }
-
-func isPrecondition(err error) bool { return httpStatus(err) == 412 }
 
 // Close stops the stream and logs the transfer.
 func (d *download) Close() error {

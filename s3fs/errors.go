@@ -45,8 +45,10 @@ func (h *handlers) s3Failure(op, path string, err error) error {
 		return errNoSuchFile
 	case httpStatus(err) == http.StatusForbidden:
 		return denied(op + " refused by storage: access denied")
-	case httpStatus(err) == http.StatusPreconditionFailed:
+	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
 		return denied(op + " refused: file exists and overwrite is not permitted")
+	case isPrecondition(err): // If-Match: the object changed under a read or copy
+		return failure(op + " failed: the file was replaced meanwhile; try again")
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return failure(op + " failed: session is closing")
 	}
@@ -59,6 +61,14 @@ func httpStatus(err error) int {
 		return re.HTTPStatusCode()
 	}
 	return 0
+}
+
+// errChanged is an object found to have another ETag than when it was opened.
+var errChanged = errors.New("object changed since it was opened")
+
+// isPrecondition reports a failed If-Match or If-None-Match.
+func isPrecondition(err error) bool {
+	return httpStatus(err) == http.StatusPreconditionFailed || errors.Is(err, errChanged)
 }
 
 func isNotFound(err error) bool {
