@@ -27,9 +27,10 @@ type conn struct {
 
 	mu        sync.Mutex
 	sconn     *ssh.ServerConn
-	transfers int  // files open for reading or writing
-	draining  bool // shutdown: close as soon as transfers reach zero
-	lastUse   atomic.Int64
+	transfers int            // files open for reading or writing
+	draining  bool           // shutdown: close as soon as transfers reach zero
+	lastUse   atomic.Int64   // when the last SFTP packet arrived or a call into the handlers returned
+	busy      atomic.Int32   // handler calls for open files still running
 	wg        sync.WaitGroup // goroutines this connection started
 }
 
@@ -66,7 +67,9 @@ func (c *conn) serve() {
 		c.s.connWg.Done()
 	}()
 
-	c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
+	if c.s.LoginTimeout > 0 {
+		c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
+	}
 	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.s.config)
 	if err != nil {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
@@ -166,7 +169,15 @@ func (c *conn) transferEnded() {
 
 func (c *conn) touch() { c.lastUse.Store(time.Now().UnixNano()) }
 
-// watchIdle closes the connection when no SFTP request came for IdleTimeout.
+// working marks a handler call as running until the returned func is called:
+// a client waiting for a slow write or close to reach S3 is not idle.
+func (c *conn) working() (done func()) {
+	c.busy.Add(1)
+	return func() { c.touch(); c.busy.Add(-1) }
+}
+
+// watchIdle closes the connection when, for IdleTimeout, no SFTP request came
+// and no handler call was running.
 func (c *conn) watchIdle() {
 	if c.s.IdleTimeout <= 0 {
 		return
@@ -178,7 +189,7 @@ func (c *conn) watchIdle() {
 		case <-c.ctx.Done():
 			return
 		case <-tick.C:
-			if time.Since(time.Unix(0, c.lastUse.Load())) > c.s.IdleTimeout {
+			if c.busy.Load() == 0 && time.Since(time.Unix(0, c.lastUse.Load())) > c.s.IdleTimeout {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "idle timeout")
 				c.close(errIdle)
 				return
@@ -240,10 +251,17 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 	}
 }
 
+// maxReadReply is the largest read reply: 255 KiB, the most OpenSSH's own
+// server sends and what OpenSSH's sftp -B accepts.
+const maxReadReply = 255 * 1024
+
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log)
 	h = trackTransfers(h, c)
-	rs := sftp.NewRequestServer(activity{ch, c}, h, sftp.WithStartDirectory("/"))
+	rs := sftp.NewRequestServer(activity{ch, c}, h, sftp.WithStartDirectory("/"),
+		// Clients that ask for reads larger than 32 KiB get them (OpenSSH
+		// sftp -B, rclone, lftp): fewer round trips per MiB.
+		sftp.WithRSMaxTxPacket(maxReadReply))
 	err := rs.Serve()
 	// scp and some other clients treat a session without exit-status as
 	// failed; it must go out before rs.Close closes the channel.

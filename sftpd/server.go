@@ -37,8 +37,8 @@ type Server struct {
 	Handlers func(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers
 	Logger   *slog.Logger
 
-	LoginTimeout      time.Duration // handshake and authentication must finish within it
-	IdleTimeout       time.Duration // a session with no SFTP request for this long is closed
+	LoginTimeout      time.Duration // handshake and authentication must finish within it; 0 = no limit
+	IdleTimeout       time.Duration // a session with no SFTP request and no transfer call running for this long is closed; 0 = never
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int

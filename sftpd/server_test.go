@@ -15,6 +15,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -343,4 +344,71 @@ func TestServer_LoginRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServer_LargeReadReplies: a client that asks for 255 KiB per read (as
+// OpenSSH sftp -B 261120 and rclone do) gets that much per reply, not 32 KiB.
+func TestServer_LargeReadReplies(t *testing.T) {
+	const want = 255 << 10
+	k := keys(t)
+	mem := sftp.InMemHandler()
+	var largest atomic.Int64
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.Handlers = func(context.Context, *auth.Tenant, *slog.Logger) sftp.Handlers {
+			h := mem
+			h.FileGet = readSizes{mem.FileGet, &largest}
+			return h
+		}
+	})
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	c, err := sftp.NewClient(sc, sftp.MaxPacketUnchecked(want))
+	if err != nil {
+		t.Fatalf("start sftp: %v", err)
+	}
+	defer c.Close()
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	f, err := c.Create("/big.bin")
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatalf("Write: %v", err)
+	}
+	f.Close()
+	r, err := c.Open("/big.bin")
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer r.Close()
+	got := make([]byte, want)
+	if n, err := r.ReadAt(got, 0); err != nil || n != want || !bytes.Equal(got, data[:want]) {
+		t.Fatalf("ReadAt of %d bytes = %d, %v (equal %v)", want, n, err, bytes.Equal(got[:n], data[:n]))
+	}
+	if l := largest.Load(); l != want {
+		t.Errorf("largest read reaching the handler = %d bytes; want %d", l, want)
+	}
+}
+
+// readSizes records the largest read the server passed to the handler.
+type readSizes struct {
+	sftp.FileReader
+	largest *atomic.Int64
+}
+
+func (g readSizes) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	rd, err := g.FileReader.Fileread(r)
+	return readSizer{rd, g.largest}, err
+}
+
+type readSizer struct {
+	io.ReaderAt
+	largest *atomic.Int64
+}
+
+func (r readSizer) ReadAt(p []byte, off int64) (int, error) {
+	if int64(len(p)) > r.largest.Load() {
+		r.largest.Store(int64(len(p)))
+	}
+	return r.ReaderAt.ReadAt(p, off)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/sftpd"
@@ -40,6 +41,15 @@ func TestServer_LoginTimeout(t *testing.T) {
 	}
 	if elapsed < timeout*8/10 {
 		t.Errorf("connection closed after %v; want not before LoginTimeout %v", elapsed, timeout)
+	}
+}
+
+func TestServer_ZeroLoginTimeoutMeansNoLimit(t *testing.T) {
+	k := keys(t)
+	ts := startServer(t, func(s *sftpd.Server) { s.LoginTimeout = 0 })
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	if _, err := sftpOn(t, sc).Stat("/"); err != nil {
+		t.Errorf("Stat with LoginTimeout 0: %v", err)
 	}
 }
 
@@ -84,6 +94,37 @@ func TestServer_IdleTimeout(t *testing.T) {
 			t.Fatalf("session still open %v after its last request; want closed", 10*idle)
 		}
 	})
+}
+
+// A write or close that takes S3 longer than the idle timeout leaves the client
+// waiting for the reply, sending nothing; that session is busy, not idle.
+func TestServer_IdleTimeoutWaitsForSlowTransfer(t *testing.T) {
+	const idle = 300 * time.Millisecond
+	k := keys(t)
+	g := newGate()
+	mem := sftp.InMemHandler()
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.IdleTimeout = idle
+		s.Handlers = g.handlers(mem)
+	})
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	c := sftpOn(t, sc)
+	_, f, wrote := startUpload(t, c, g, "/slow.bin", []byte("slow storage"))
+
+	if closedWithin(sc, 5*idle) {
+		t.Fatalf("session closed as idle while its write was still being stored")
+	}
+	close(g.release)
+	if err := <-wrote; err != nil {
+		t.Fatalf("held Write: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// The idle clock starts again once the write returned.
+	if !closedWithin(sc, 10*idle) {
+		t.Fatalf("session still open %v after its transfer ended; want closed as idle", 10*idle)
+	}
 }
 
 func TestServer_Keepalive(t *testing.T) {

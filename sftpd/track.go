@@ -11,7 +11,8 @@ import (
 type tenantRef = *auth.Tenant
 
 // trackTransfers wraps the file handlers so the connection knows how many
-// files are open: shutdown lets those finish and closes idle sessions at once.
+// files are open (shutdown lets those finish and closes idle sessions at once)
+// and when a call on one is still running (the idle timeout waits for it).
 func trackTransfers(h sftp.Handlers, c *conn) sftp.Handlers {
 	h.FileGet = readTracker{h.FileGet, c}
 	h.FilePut = writeTracker{h.FilePut, c}
@@ -27,6 +28,7 @@ func (t readTracker) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err := t.c.transferStarted(); err != nil {
 		return nil, err
 	}
+	defer t.c.working()()
 	rd, err := t.FileReader.Fileread(r)
 	if err != nil {
 		t.c.transferEnded()
@@ -44,6 +46,7 @@ func (t writeTracker) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err := t.c.transferStarted(); err != nil {
 		return nil, err
 	}
+	defer t.c.working()()
 	w, err := t.FileWriter.Filewrite(r)
 	if err != nil {
 		t.c.transferEnded()
@@ -59,8 +62,14 @@ type trackedReader struct {
 	c *conn
 }
 
+func (r *trackedReader) ReadAt(p []byte, off int64) (int, error) {
+	defer r.c.working()()
+	return r.ReaderAt.ReadAt(p, off)
+}
+
 func (r *trackedReader) Close() error {
 	defer r.c.transferEnded()
+	defer r.c.working()()
 	return closeIfCloser(r.ReaderAt)
 }
 
@@ -71,8 +80,14 @@ type trackedWriter struct {
 	c *conn
 }
 
+func (w *trackedWriter) WriteAt(p []byte, off int64) (int, error) {
+	defer w.c.working()()
+	return w.WriterAt.WriteAt(p, off)
+}
+
 func (w *trackedWriter) Close() error {
 	defer w.c.transferEnded()
+	defer w.c.working()()
 	return closeIfCloser(w.WriterAt)
 }
 
