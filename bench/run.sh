@@ -8,10 +8,13 @@
 #   BENCH_SIZE_MIB   file size in MiB (default 1024)
 #   BENCH_ROUNDS     rounds of the four transfers; the best of each is reported (default 1)
 #   BENCH_SFTP_OPTS  extra sftp options, such as "-c aes128-gcm@openssh.com -R 128" (default none)
+#   BENCH_S3_MBPS    put the store behind bench/s3link capped at this many MB/s per
+#                    direction, as a network path to S3 would be (default: no cap)
 set -euo pipefail
 
 size_mib=${BENCH_SIZE_MIB:-1024}
 rounds=${BENCH_ROUNDS:-1}
+s3_mbps=${BENCH_S3_MBPS:-}
 read -r -a sftp_opts <<<"${BENCH_SFTP_OPTS:-}"
 
 die() { echo "bench: $*" >&2; exit 1; }
@@ -52,6 +55,7 @@ mkdir -p "$work/bin" "$work/s3"
 echo "building s3sftpd and s3direct"
 go build -o "$work/bin/s3sftpd" ./cmd/s3sftpd
 go build -o "$work/bin/s3direct" ./bench/s3direct
+go build -o "$work/bin/s3link" ./bench/s3link
 
 rnd() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 export AWS_ACCESS_KEY_ID=bench-$(rnd 4) AWS_SECRET_ACCESS_KEY=$(rnd 16) AWS_REGION=us-east-1
@@ -78,6 +82,18 @@ done
 [[ -n $vgw_pid ]] || die "versitygw did not start: $(cat "$work/versitygw.log")"
 endpoint=http://127.0.0.1:$port
 "$work/bin/s3direct" -op mb -endpoint "$endpoint" -bucket "$bucket"
+if [[ -n $s3_mbps ]]; then
+	"$work/bin/s3link" -target "127.0.0.1:$port" -mbps "$s3_mbps" >"$work/s3link.log" 2>&1 &
+	pids+=($!)
+	link=
+	for _ in $(seq 200); do
+		link=$(sed -n 's/^listening //p' "$work/s3link.log")
+		[[ -n $link ]] && break
+		sleep 0.05
+	done
+	[[ -n $link ]] || die "s3link did not start: $(cat "$work/s3link.log")"
+	endpoint=http://$link
+fi
 
 ssh-keygen -t ed25519 -N '' -q -C s3sftpd-bench -f "$work/id_ed25519"
 # part_size and upload_memory are left at their defaults (16MiB, 512MiB).
@@ -175,7 +191,9 @@ rss_peak=$(awk '/^VmHWM/{print $2}' "/proc/$gw_pid/status")
 
 echo
 echo "$size_mib MiB file, best of $rounds round(s); MB = 10^6 bytes; CPU = user+system seconds"
-echo "sftp options: ${BENCH_SFTP_OPTS:-(defaults)}; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
+link_desc="loopback, no cap"
+[[ -z $s3_mbps ]] || link_desc="bench/s3link, $s3_mbps MB/s per direction"
+echo "sftp options: ${BENCH_SFTP_OPTS:-(defaults)}; S3: $link_desc; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v b="$bytes" -v hz="$hz" -v idle="$rss_idle" -v peak="$rss_peak" '
 	!($1 in best) || $2 < best[$1] { best[$1] = $2; line[$1] = $0 }
 	END {

@@ -243,7 +243,9 @@ func (u *upload) seal() error {
 		}
 	}
 	pt := u.part
-	u.send(pt)
+	if err := u.send(pt); err != nil {
+		return err
+	}
 	return u.nextPart(pt.num+1, pt.start+pt.size)
 }
 
@@ -265,20 +267,24 @@ func (u *upload) create() error {
 	return nil
 }
 
-// send uploads one part in the background. Its memory returns to the budget
-// as soon as S3 has answered, before the upload's lock is taken again, so a
-// WriteAt waiting for memory can never block the part that would free it.
-func (u *upload) send(pt *part) {
+// send uploads one part in the background once one of the upload's
+// partsInFlight slots is free. Waiting here, not in the background, is what
+// slows the client down to S3's pace: one upload holds at most partsInFlight
+// parts, the part being filled and maxAhead, whatever upload_memory allows.
+// A part's slot and memory return as soon as S3 has answered, before the
+// upload's lock is taken again, so a waiting WriteAt never blocks the part
+// that would let it go on.
+func (u *upload) send(pt *part) error {
 	u.part = nil
+	select {
+	case u.inflight <- struct{}{}:
+	case <-u.ctx.Done():
+		u.h.fs.mem.Release(pt.reserved)
+		return u.fail(failure("upload failed: session is closing"))
+	}
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
-		select {
-		case u.inflight <- struct{}{}:
-		case <-u.ctx.Done():
-			u.h.fs.mem.Release(pt.reserved)
-			return
-		}
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
@@ -302,6 +308,7 @@ func (u *upload) send(pt *part) {
 		}
 		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
 	}()
+	return nil
 }
 
 // TransferError is called by pkg/sftp when the connection broke with this file
@@ -367,7 +374,7 @@ func (u *upload) finish() error {
 		return u.putWhole(pt.buf)
 	}
 	if len(pt.buf) > 0 {
-		u.send(pt)
+		return u.send(pt)
 	}
 	return nil
 }

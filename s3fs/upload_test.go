@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 )
@@ -237,5 +239,79 @@ func TestUpload_NoOverwritePermission(t *testing.T) {
 	}
 	if _, err := c.Open("/new.txt"); !errors.Is(err, os.ErrPermission) {
 		t.Errorf("download in a write-only session = %v; want permission denied", err)
+	}
+}
+
+// stalledS3 holds every UploadPart until release is closed.
+type stalledS3 struct {
+	s3API
+	release chan struct{}
+	waiting atomic.Int32
+}
+
+func (s *stalledS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	s.waiting.Add(1)
+	select {
+	case <-s.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return s.s3API.UploadPart(ctx, in, o...)
+}
+
+// TestUpload_SlowS3SlowsTheClient: when S3 takes parts slower than the client
+// sends, the upload stops taking writes after a few parts instead of buffering
+// the file into the process-wide budget that other sessions share.
+func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	e.fs.budget = 40 * minPartSize
+	e.fs.mem = semaphore.NewWeighted(e.fs.budget)
+	stall := &stalledS3{s3API: e.api, release: make(chan struct{})}
+	e.fs.s3 = stall
+	data := randBytes(20 * minPartSize)
+	u := openUpload(t, e, context.Background(), "/slow.bin")
+
+	var accepted atomic.Int64
+	wrote := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(data); off += 32 << 10 {
+			if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {
+				wrote <- err
+				return
+			}
+			accepted.Store(int64(off + 32<<10))
+		}
+		wrote <- nil
+	}()
+	// Wait until the writer has stopped moving.
+	for last := int64(-1); ; time.Sleep(100 * time.Millisecond) {
+		n := accepted.Load()
+		if n == last {
+			break
+		}
+		last = n
+	}
+	bound := int64(partsInFlight+1)*minPartSize + maxAhead
+	if n := accepted.Load(); n > bound {
+		t.Errorf("with S3 stalled, the upload took %d MiB from the client; want at most %d MiB", n>>20, bound>>20)
+	}
+	if n := stall.waiting.Load(); n != partsInFlight {
+		t.Errorf("%d parts waiting on S3; want %d", n, partsInFlight)
+	}
+	if !e.fs.mem.TryAcquire(e.fs.budget - (partsInFlight+1)*minPartSize) {
+		t.Errorf("a stalled upload holds more than %d parts of the shared budget", partsInFlight+1)
+	} else {
+		e.fs.mem.Release(e.fs.budget - (partsInFlight+1)*minPartSize)
+	}
+
+	close(stall.release)
+	if err := <-wrote; err != nil {
+		t.Fatalf("WriteAt: %v", err)
+	}
+	if err := u.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got, _ := e.s3.Get(t, "u/slow.bin"); !bytes.Equal(got, data) {
+		t.Errorf("stored %d bytes; want the %d bytes written", len(got), len(data))
 	}
 }
