@@ -17,132 +17,18 @@ rounds=${BENCH_ROUNDS:-1}
 s3_mbps=${BENCH_S3_MBPS:-}
 read -r -a sftp_opts <<<"${BENCH_SFTP_OPTS:-}"
 
-die() { echo "bench: $*" >&2; exit 1; }
-
-cd "$(dirname "$0")/.."
-
-# Install nothing; say what is missing.
-missing=()
-command -v go >/dev/null || missing+=("go (Go 1.26)")
-versitygw=$(command -v versitygw || true)
-if [[ -z $versitygw ]] && command -v go >/dev/null; then
-	versitygw=$(go env GOPATH)/bin/versitygw
-fi
-[[ -x $versitygw ]] || missing+=("versitygw: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
-for c in sftp ssh-keygen; do
-	command -v "$c" >/dev/null || missing+=("$c: apt-get install openssh-client")
-done
-command -v sha256sum >/dev/null || missing+=("sha256sum: apt-get install coreutils")
-if ((${#missing[@]})); then
-	printf 'bench: missing %s\n' "${missing[@]}" >&2
-	exit 1
-fi
-
-# The test file is random bytes, not PHI: keep it (and the store) in memory when possible.
-tmp=${TMPDIR:-/tmp}
-[[ -d /dev/shm && -w /dev/shm ]] && tmp=/dev/shm
-work=$(mktemp -d "$tmp/s3sftpd-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$work/bin" "$work/s3"
-
-echo "building s3sftpd and s3direct"
-go build -o "$work/bin/s3sftpd" ./cmd/s3sftpd
-go build -o "$work/bin/s3direct" ./bench/s3direct
-go build -o "$work/bin/s3link" ./bench/s3link
-
-rnd() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-export AWS_ACCESS_KEY_ID=bench-$(rnd 4) AWS_SECRET_ACCESS_KEY=$(rnd 16) AWS_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-bucket=bench
-
-# versitygw on a random free loopback port (retried if another process takes it first).
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-vgw_pid=
-for _ in 1 2 3 4 5; do
-	port=$((20000 + RANDOM % 40000))
-	port_open "$port" && continue
-	ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-		"$versitygw" --port "127.0.0.1:$port" --quiet posix "$work/s3" >"$work/versitygw.log" 2>&1 &
-	vgw_pid=$!
-	pids+=("$vgw_pid")
-	for _ in $(seq 200); do
-		port_open "$port" || ! kill -0 "$vgw_pid" 2>/dev/null && break
-		sleep 0.05
-	done
-	kill -0 "$vgw_pid" 2>/dev/null && port_open "$port" && break
-	vgw_pid=
-done
-[[ -n $vgw_pid ]] || die "versitygw did not start: $(cat "$work/versitygw.log")"
-endpoint=http://127.0.0.1:$port
-"$work/bin/s3direct" -op mb -endpoint "$endpoint" -bucket "$bucket"
-if [[ -n $s3_mbps ]]; then
-	"$work/bin/s3link" -target "127.0.0.1:$port" -mbps "$s3_mbps" >"$work/s3link.log" 2>&1 &
-	pids+=($!)
-	link=
-	for _ in $(seq 200); do
-		link=$(sed -n 's/^listening //p' "$work/s3link.log")
-		[[ -n $link ]] && break
-		sleep 0.05
-	done
-	[[ -n $link ]] || die "s3link did not start: $(cat "$work/s3link.log")"
-	endpoint=http://$link
-fi
-
-ssh-keygen -t ed25519 -N '' -q -C s3sftpd-bench -f "$work/id_ed25519"
-# part_size and upload_memory are left at their defaults (16MiB, 512MiB).
-cat >"$work/s3sftpd.toml" <<EOF
-[server]
-listen = "127.0.0.1:0"
-host_key_dir = "$work/hostkeys"
-
-[s3]
-endpoint = "$endpoint"
-region = "us-east-1"
-bucket = "$bucket"
-path_style = true
-checksums = "compat"
-
-[[users]]
-name = "bench"
-home = "bench/"
-keys_file = "$work/id_ed25519.pub"
-EOF
-"$work/bin/s3sftpd" serve -config "$work/s3sftpd.toml" 2>"$work/s3sftpd.log" &
-gw_pid=$!
-pids+=("$gw_pid")
-addr=
-for _ in $(seq 400); do
-	addr=$(sed -n 's/.*"msg":"listening".*"addr":"\([^"]*\)".*/\1/p' "$work/s3sftpd.log")
-	[[ -n $addr ]] || ! kill -0 "$gw_pid" 2>/dev/null && break
-	sleep 0.05
-done
-[[ -n $addr ]] || die "s3sftpd did not start: $(cat "$work/s3sftpd.log")"
-sftp_port=${addr##*:}
+source "$(dirname "$0")/lib.sh"
+bench_setup
+start_gateway s3sftpd
 
 echo "writing $size_mib MiB of random bytes to $work"
 head -c "$((size_mib << 20))" /dev/urandom >"$work/src.bin"
 src_sum=$(sha256sum <"$work/src.bin" | cut -d' ' -f1)
 bytes=$((size_mib << 20))
 
-sftp_cmd=(sftp -q "${sftp_opts[@]}" -i "$work/id_ed25519" -P "$sftp_port" -o StrictHostKeyChecking=no
-	-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR)
 echo "put $work/src.bin bench.bin" >"$work/put.batch"
 echo "get bench.bin $work/sftp-get.bin" >"$work/get.batch"
 direct=("$work/bin/s3direct" -endpoint "$endpoint" -bucket "$bucket" -key direct/bench.bin)
-
-hz=$(getconf CLK_TCK)
-cpu() { # clock ticks of CPU (user+system) process $1 has used so far
-	local st
-	read -r -a st <"/proc/$1/stat"
-	echo $((st[13] + st[14]))
-}
 
 # measure PATH CMD...: run CMD and append to results its wall seconds, its
 # own user and system seconds, and the CPU ticks s3sftpd and versitygw used meanwhile.

@@ -25,6 +25,7 @@ type Config struct {
 	Server   Server   `toml:"server"`
 	S3       S3       `toml:"s3"`
 	Embedded Embedded `toml:"embedded"`
+	Audit    Audit    `toml:"audit"`
 	Users    []User   `toml:"users"`
 }
 
@@ -159,6 +160,15 @@ func defaults() *Config {
 			UploadMemory: 512 * MiB,
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
+		Audit: Audit{
+			File:               "./data/audit/audit.jsonl",
+			Paths:              AuditPathsPlain,
+			OnFailure:          AuditDeny,
+			S3Prefix:           "audit/",
+			RotateSize:         64 * MiB,
+			SegmentInterval:    Duration{5 * time.Minute},
+			CheckpointInterval: Duration{time.Minute},
+		},
 	}
 }
 

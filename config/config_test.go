@@ -40,6 +40,7 @@ func TestLoad_Example(t *testing.T) {
 	want.S3.Bucket = "partner-drop"
 	want.S3.PathStyle = true
 	want.Embedded.Dir = filepath.Join(dir, "data/s3")
+	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",
@@ -169,6 +170,7 @@ dir = "store"
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9}
 				want.Embedded.Dir = filepath.Join(dir, "store")
+				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)
@@ -267,4 +269,67 @@ func fingerprint(t *testing.T, line string) string {
 		t.Fatal(err)
 	}
 	return ssh.FingerprintSHA256(k)
+}
+
+func TestLoad_Audit(t *testing.T) {
+	key := "0123456789abcdef0123456789abcdef" // 32 bytes
+	write := func(t *testing.T, config, keyFile string, mode os.FileMode) string {
+		dir := t.TempDir()
+		writeFiles(t, dir, map[string]string{"config.toml": config})
+		if keyFile != "" {
+			if err := os.WriteFile(filepath.Join(dir, "audit.key"), []byte(keyFile), mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	t.Run("all-keys", func(t *testing.T) {
+		dir := write(t, `[audit]
+file = "/var/log/s3sftpd/audit.jsonl"
+stdout = true
+hmac_key_file = "audit.key"
+paths = "hmac"
+on_failure = "continue"
+s3_bucket = "audit-trail"
+s3_prefix = "gw1/"
+rotate_size = "16MiB"
+segment_interval = "10m"
+checkpoint_interval = "30s"
+`+valid, key, 0o600)
+		cfg, err := Load(filepath.Join(dir, "config.toml"))
+		if err != nil {
+			t.Fatalf("Load = %v", err)
+		}
+		want := Audit{File: "/var/log/s3sftpd/audit.jsonl", Stdout: true, HMACKeyFile: filepath.Join(dir, "audit.key"),
+			Paths: "hmac", OnFailure: "continue", S3Bucket: "audit-trail", S3Prefix: "gw1/", RotateSize: 16 * MiB,
+			SegmentInterval: Duration{10 * time.Minute}, CheckpointInterval: Duration{30 * time.Second}, HMACKey: []byte(key)}
+		if diff := cmp.Diff(want, cfg.Audit); diff != "" {
+			t.Errorf("audit mismatch (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("defaults", func(t *testing.T) {
+		dir := write(t, valid, "", 0)
+		cfg, err := Load(filepath.Join(dir, "config.toml"))
+		if err != nil {
+			t.Fatalf("Load = %v", err)
+		}
+		want := defaults().Audit
+		want.File = filepath.Join(dir, "data/audit/audit.jsonl")
+		if diff := cmp.Diff(want, cfg.Audit); diff != "" {
+			t.Errorf("audit mismatch (-want +got):\n%s", diff)
+		}
+		if want.OnFailure != "deny" || want.Paths != "plain" {
+			t.Errorf("default on_failure %q, paths %q; want deny, plain", want.OnFailure, want.Paths)
+		}
+	})
+	t.Run("short-key", func(t *testing.T) {
+		dir := write(t, "[audit]\nhmac_key_file = \"audit.key\"\n"+valid, "too short", 0o600)
+		_, err := Load(filepath.Join(dir, "config.toml"))
+		if err == nil || !strings.Contains(err.Error(), "holds 9 bytes; an HMAC key needs at least 32") {
+			t.Errorf("Load with a 9-byte key = %v; want a too-short error", err)
+		}
+		if err != nil && strings.Contains(err.Error(), "too short") {
+			t.Errorf("error quotes the key: %v", err)
+		}
+	})
 }

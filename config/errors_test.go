@@ -131,6 +131,17 @@ var errorCases = []struct {
 	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
 	{name: "name-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al\\u0000ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
 
+	// Audit.
+	{name: "audit-unknown-key", config: valid + "[audit]\nfle = \"audit.jsonl\"\n"},
+	{name: "audit-values", config: "[audit]\npaths = \"names\"\non_failure = \"ignore\"\nrotate_size = \"1KiB\"\nsegment_interval = \"-1m\"\ncheckpoint_interval = \"0s\"\n" + valid},
+	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
+	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
+	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,
+		files: map[string]string{"audit.key": "0123456789abcdef0123456789abcdef"}},
+	{name: "audit-prefix-invalid", config: "[audit]\ns3_bucket = \"audit\"\ns3_prefix = \"/logs\"\n" + valid},
+	{name: "audit-prefix-in-home", config: "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"alice/audit/\"\n" + valid},
+	{name: "audit-prefix-holds-home", config: "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"\"\n" + valid},
+
 	// Many problems at once, across files, reported in order.
 	{name: "many", config: `[server]
 listen = "localhost"

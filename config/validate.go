@@ -21,6 +21,7 @@ func (l *loader) validate(cfg *Config) {
 	}
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
 	l.validateUsers(cfg)
+	l.validateAudit(cfg)
 }
 
 func (l *loader) validateServer(s *Server) {

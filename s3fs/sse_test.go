@@ -39,7 +39,7 @@ func (w *wireRecorder) note(r *http.Request) {
 
 // TestEncryption_EveryWriteCarriesSSE checks on the wire that every request
 // creating an object asks S3 to encrypt it: small and multipart uploads,
-// directory markers and rename copies.
+// directory markers, rename copies and audit segments.
 func TestEncryption_EveryWriteCarriesSSE(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	target, _ := url.Parse(e.s3.Endpoint)
@@ -76,6 +76,9 @@ func TestEncryption_EveryWriteCarriesSSE(t *testing.T) {
 	}
 	if err := c.Rename("/small.bin", "/dir/small.bin"); err != nil {
 		t.Fatal(err)
+	}
+	if err := e.fs.AuditShipper(e.s3.Bucket, "audit/").Ship(context.Background(), "seg.jsonl", []byte("{}\n")); err != nil {
+		t.Fatalf("ship an audit segment: %v", err)
 	}
 
 	rec.mu.Lock()

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/s3fs"
@@ -75,6 +76,17 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	fsys, err := s3fs.New(client, s3cfg, log)
 	if err != nil {
 		return err
+	}
+	alog, err := openAudit(cfg, fsys, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		alog.Write(audit.Record{Event: audit.EventServerStop, Result: audit.ResultOK, Version: version})
+	}()
+	if err := alog.Write(audit.Record{Event: audit.EventServerStart, Result: audit.ResultOK, Version: version,
+		ConfigHash: configHash(path)}); err != nil {
+		return fmt.Errorf("write the first audit record: %w", err)
 	}
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
@@ -172,6 +184,9 @@ func buckets(cfg *config.Config) []string {
 			seen[b] = true
 			out = append(out, b)
 		}
+	}
+	if b := cfg.Audit.S3Bucket; b != "" && !seen[b] {
+		out = append(out, b)
 	}
 	return out
 }

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/lib.sh: the set-up shared by the bench scripts, which source it. It
+# checks the tools (installing nothing), makes one temp dir removed on exit,
+# builds the programs, starts versitygw on 127.0.0.1 (optionally behind
+# s3link) and starts s3sftpd gateways on it.
+#
+# The caller sets s3_mbps ("" for no cap) and sftp_opts before bench_setup.
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# bench_setup: everything up to a running store and a client key.
+bench_setup() {
+	# Install nothing; say what is missing.
+	missing=()
+	command -v go >/dev/null || missing+=("go (Go 1.26)")
+	versitygw=$(command -v versitygw || true)
+	if [[ -z $versitygw ]] && command -v go >/dev/null; then
+		versitygw=$(go env GOPATH)/bin/versitygw
+	fi
+	[[ -x $versitygw ]] || missing+=("versitygw: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+	for c in sftp ssh-keygen; do
+		command -v "$c" >/dev/null || missing+=("$c: apt-get install openssh-client")
+	done
+	command -v sha256sum >/dev/null || missing+=("sha256sum: apt-get install coreutils")
+	if ((${#missing[@]})); then
+		printf 'bench: missing %s\n' "${missing[@]}" >&2
+		exit 1
+	fi
+
+	# The test file is random bytes, not PHI: keep it (and the store) in memory when possible.
+	tmp=${TMPDIR:-/tmp}
+	[[ -d /dev/shm && -w /dev/shm ]] && tmp=/dev/shm
+	work=$(mktemp -d "$tmp/s3sftpd-bench.XXXXXX")
+	pids=()
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	mkdir -p "$work/bin" "$work/s3"
+
+	echo "building s3sftpd, s3direct and s3link"
+	go build -o "$work/bin/s3sftpd" ./cmd/s3sftpd
+	go build -o "$work/bin/s3direct" ./bench/s3direct
+	go build -o "$work/bin/s3link" ./bench/s3link
+
+	export AWS_ACCESS_KEY_ID=bench-$(rnd 4) AWS_SECRET_ACCESS_KEY=$(rnd 16) AWS_REGION=us-east-1
+	export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+	bucket=bench
+
+	# versitygw on a random free loopback port (retried if another process takes it first).
+	vgw_pid=
+	for _ in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 40000))
+		port_open "$port" && continue
+		ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+			"$versitygw" --port "127.0.0.1:$port" --quiet posix "$work/s3" >"$work/versitygw.log" 2>&1 &
+		vgw_pid=$!
+		pids+=("$vgw_pid")
+		for _ in $(seq 200); do
+			port_open "$port" || ! kill -0 "$vgw_pid" 2>/dev/null && break
+			sleep 0.05
+		done
+		kill -0 "$vgw_pid" 2>/dev/null && port_open "$port" && break
+		vgw_pid=
+	done
+	[[ -n $vgw_pid ]] || die "versitygw did not start: $(cat "$work/versitygw.log")"
+	endpoint=http://127.0.0.1:$port
+	"$work/bin/s3direct" -op mb -endpoint "$endpoint" -bucket "$bucket"
+	if [[ -n $s3_mbps ]]; then
+		"$work/bin/s3link" -target "127.0.0.1:$port" -mbps "$s3_mbps" >"$work/s3link.log" 2>&1 &
+		pids+=($!)
+		link=
+		for _ in $(seq 200); do
+			link=$(sed -n 's/^listening //p' "$work/s3link.log")
+			[[ -n $link ]] && break
+			sleep 0.05
+		done
+		[[ -n $link ]] || die "s3link did not start: $(cat "$work/s3link.log")"
+		endpoint=http://$link
+	fi
+
+	ssh-keygen -t ed25519 -N '' -q -C s3sftpd-bench -f "$work/id_ed25519"
+}
+
+rnd() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+
+# start_gateway NAME [TOML]: runs s3sftpd with the defaults (part_size 16MiB,
+# upload_memory 512MiB), one user "bench" with all permissions, and TOML
+# added to its config. Sets gw_pid and sftp_cmd (sftp to it, without -b).
+start_gateway() {
+	local name=$1 extra=${2:-} addr=
+	cat >"$work/$name.toml" <<EOF
+[server]
+listen = "127.0.0.1:0"
+host_key_dir = "$work/hostkeys"
+
+[s3]
+endpoint = "$endpoint"
+region = "us-east-1"
+bucket = "$bucket"
+path_style = true
+checksums = "compat"
+
+$extra
+
+[[users]]
+name = "bench"
+home = "bench/"
+keys_file = "$work/id_ed25519.pub"
+EOF
+	"$work/bin/s3sftpd" serve -config "$work/$name.toml" 2>"$work/$name.log" &
+	gw_pid=$!
+	pids+=("$gw_pid")
+	for _ in $(seq 400); do
+		addr=$(sed -n 's/.*"msg":"listening".*"addr":"\([^"]*\)".*/\1/p' "$work/$name.log")
+		[[ -n $addr ]] || ! kill -0 "$gw_pid" 2>/dev/null && break
+		sleep 0.05
+	done
+	[[ -n $addr ]] || die "s3sftpd did not start: $(cat "$work/$name.log")"
+	sftp_cmd=(sftp -q "${sftp_opts[@]}" -i "$work/id_ed25519" -P "${addr##*:}" -o StrictHostKeyChecking=no
+		-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR)
+}
+
+# stop_gateway: stops the last gateway started (SIGTERM) and waits for it.
+stop_gateway() {
+	kill "$gw_pid" 2>/dev/null || true
+	wait "$gw_pid" 2>/dev/null || true
+}
+
+# cpu PID: clock ticks of CPU (user+system) the process has used so far.
+cpu() {
+	local st
+	read -r -a st <"/proc/$1/stat"
+	echo $((st[13] + st[14]))
+}
+hz=$(getconf CLK_TCK)

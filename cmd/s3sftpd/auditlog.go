@@ -1,0 +1,48 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
+)
+
+// openAudit starts the audit trail the config describes. The trail is part
+// of serving: if it cannot be opened, the server does not start.
+func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log, error) {
+	a := cfg.Audit
+	ac := audit.Config{
+		HMACKey:   a.HMACKey,
+		HashPaths: a.Paths == config.AuditPathsHMAC,
+		FailOpen:  a.OnFailure == config.AuditContinue,
+		Logger:    log,
+	}
+	if a.Stdout {
+		ac.Stdout = os.Stdout
+	}
+	if a.File == "" && !a.Stdout && a.S3Bucket == "" {
+		log.Warn("audit trail is off: set [audit] file, stdout or s3_bucket")
+	}
+	l, err := audit.Open(ac)
+	if err != nil {
+		return nil, fmt.Errorf("open audit trail: %w", err)
+	}
+	return l, nil
+}
+
+// configHash is the SHA-256 of the config file, so the audit trail shows
+// which configuration was in force.
+func configHash(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
