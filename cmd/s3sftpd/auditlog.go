@@ -45,4 +45,3 @@ func configHash(path string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
-
