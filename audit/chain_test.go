@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -134,5 +136,57 @@ func TestLog_FailureDeniesUntilRecovery(t *testing.T) {
 	var nilSession *Session
 	if nilSession.Record(Record{Event: EventMkdir}) != nil || nilSession.Check() != nil {
 		t.Errorf("a nil Session must record nothing and refuse nothing")
+	}
+}
+
+func TestLog_FileIsOwnerOnlyAndRestartContinuesTheChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit", "audit.jsonl")
+	write := func(events ...string) {
+		t.Helper()
+		l, err := Open(Config{File: path, Now: fixedNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events {
+			if err := l.Write(Record{Event: e}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(EventServerStart, EventServerStop)
+	write(EventServerStart)
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("audit file mode = %v, %v; want 0600", st.Mode().Perm(), err)
+	}
+	data, _ := os.ReadFile(path)
+	got := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(got) != 3 {
+		t.Fatalf("%d lines; want 3:\n%s", len(got), data)
+	}
+	var third Record
+	json.Unmarshal([]byte(got[2]), &third)
+	sum := sha256.Sum256([]byte(got[1]))
+	if third.Seq != 3 || third.Prev != hex.EncodeToString(sum[:]) {
+		t.Errorf("after a restart: seq %d prev %s; want 3 and the hash of line 2", third.Seq, third.Prev)
+	}
+
+	// A crash mid-write leaves a torn line: the next record chains to the
+	// last complete one, so the torn line shows up as a break.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2026-11-24T16:15:00.123Z","seq":4,"ev`)
+	f.Close()
+	write(EventServerStart)
+	data, _ = os.ReadFile(path)
+	last := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	var fourth Record
+	if err := json.Unmarshal([]byte(last[len(last)-1]), &fourth); err != nil || len(last) != 5 {
+		t.Fatalf("%d lines, last %q (%v); want the torn line ended and a 5th, whole record", len(last), last[len(last)-1], err)
+	}
+	sum = sha256.Sum256([]byte(got[2]))
+	if fourth.Seq != 4 || fourth.Prev != hex.EncodeToString(sum[:]) {
+		t.Errorf("after a torn line: seq %d prev %s; want 4 chained to line 3", fourth.Seq, fourth.Prev)
 	}
 }

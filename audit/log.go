@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 )
@@ -24,6 +25,7 @@ var ErrUnavailable = errors.New("audit log unavailable")
 
 // Config says where records go and how they are protected.
 type Config struct {
+	File      string    // append every line to this file (mode 0600), continuing its chain; "" = off
 	Stdout    io.Writer // also write every line here; nil = off
 	HMACKey   []byte    // keys the MAC over each line, and the path hashes; nil = no MAC
 	HashPaths bool      // replace paths and object keys by keyed hashes (needs HMACKey)
@@ -40,7 +42,22 @@ type Log struct {
 	seq    uint64
 	prev   [sha256.Size]byte
 	sinks  []io.Writer
-	failed error // the last sink failure, nil once a write succeeded again
+	file   *os.File // the File sink, closed by Close
+	failed error    // the last sink failure, nil once a write succeeded again
+}
+
+// Close flushes the audit file to disk and closes it.
+func (l *Log) Close() error {
+	if l == nil || l.file == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.file.Sync()
+	if cerr := l.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Open starts the audit trail.
@@ -55,6 +72,14 @@ func Open(cfg Config) (*Log, error) {
 		cfg.Now = time.Now
 	}
 	l := &Log{cfg: cfg}
+	if cfg.File != "" {
+		f, prev, seq, err := openFile(cfg.File)
+		if err != nil {
+			return nil, err
+		}
+		l.file, l.prev, l.seq = f, prev, seq
+		l.sinks = append(l.sinks, f)
+	}
 	if cfg.Stdout != nil {
 		l.sinks = append(l.sinks, cfg.Stdout)
 	}

@@ -26,19 +26,11 @@ type Audit struct {
 	// OnFailure is "deny" (refuse new file operations while records cannot
 	// be written) or "continue" (log loudly and go on).
 	OnFailure string `toml:"on_failure"`
-	// S3Bucket, if set, receives every closed segment of the trail under
-	// S3Prefix, with the server-side encryption of [s3].
+	// S3Bucket, if set, is to receive every closed segment of the trail
+	// under S3Prefix, with the server-side encryption of [s3]. The S3 sink is
+	// not available yet: a bucket is refused rather than ignored.
 	S3Bucket string `toml:"s3_bucket"`
 	S3Prefix string `toml:"s3_prefix"`
-	// RotateSize closes a segment (and rotates the file) at this size.
-	RotateSize Size `toml:"rotate_size"`
-	// SegmentInterval closes a segment at least this often, so the S3 copy
-	// of a quiet server is never far behind.
-	SegmentInterval Duration `toml:"segment_interval"`
-	// CheckpointInterval is how often a checkpoint record is written and
-	// the chain head logged, bounding what a truncated tail can hide.
-	CheckpointInterval Duration `toml:"checkpoint_interval"`
-
 	// HMACKey is the content of HMACKeyFile. It is a secret: never print it.
 	HMACKey []byte `toml:"-"`
 }
@@ -87,20 +79,7 @@ func (l *loader) validateAudit(cfg *Config) {
 		} else {
 			l.auditInsideHome(cfg)
 		}
-	}
-	if a.RotateSize < MiB {
-		l.errf("audit.rotate_size", "must be at least 1MiB, got %v", a.RotateSize)
-	}
-	for _, d := range []struct {
-		key string
-		d   Duration
-	}{
-		{"audit.segment_interval", a.SegmentInterval},
-		{"audit.checkpoint_interval", a.CheckpointInterval},
-	} {
-		if d.d.Duration <= 0 {
-			l.errf(d.key, "must be greater than 0")
-		}
+		l.errf("audit.s3_bucket", "the S3 sink is not available in this version; leave s3_bucket empty")
 	}
 }
 

@@ -161,13 +161,10 @@ func defaults() *Config {
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
 		Audit: Audit{
-			File:               "./data/audit/audit.jsonl",
-			Paths:              AuditPathsPlain,
-			OnFailure:          AuditDeny,
-			S3Prefix:           "audit/",
-			RotateSize:         64 * MiB,
-			SegmentInterval:    Duration{5 * time.Minute},
-			CheckpointInterval: Duration{time.Minute},
+			File:      "./data/audit/audit.jsonl",
+			Paths:     AuditPathsPlain,
+			OnFailure: AuditDeny,
+			S3Prefix:  "audit/",
 		},
 	}
 }

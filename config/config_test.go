@@ -290,19 +290,14 @@ stdout = true
 hmac_key_file = "audit.key"
 paths = "hmac"
 on_failure = "continue"
-s3_bucket = "audit-trail"
 s3_prefix = "gw1/"
-rotate_size = "16MiB"
-segment_interval = "10m"
-checkpoint_interval = "30s"
 `+valid, key, 0o600)
 		cfg, err := Load(filepath.Join(dir, "config.toml"))
 		if err != nil {
 			t.Fatalf("Load = %v", err)
 		}
 		want := Audit{File: "/var/log/s3sftpd/audit.jsonl", Stdout: true, HMACKeyFile: filepath.Join(dir, "audit.key"),
-			Paths: "hmac", OnFailure: "continue", S3Bucket: "audit-trail", S3Prefix: "gw1/", RotateSize: 16 * MiB,
-			SegmentInterval: Duration{10 * time.Minute}, CheckpointInterval: Duration{30 * time.Second}, HMACKey: []byte(key)}
+			Paths: "hmac", OnFailure: "continue", S3Prefix: "gw1/", HMACKey: []byte(key)}
 		if diff := cmp.Diff(want, cfg.Audit); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}

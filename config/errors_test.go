@@ -133,7 +133,8 @@ var errorCases = []struct {
 
 	// Audit.
 	{name: "audit-unknown-key", config: valid + "[audit]\nfle = \"audit.jsonl\"\n"},
-	{name: "audit-values", config: "[audit]\npaths = \"names\"\non_failure = \"ignore\"\nrotate_size = \"1KiB\"\nsegment_interval = \"-1m\"\ncheckpoint_interval = \"0s\"\n" + valid},
+	{name: "audit-values", config: "[audit]\npaths = \"names\"\non_failure = \"ignore\"\n" + valid},
+	{name: "audit-s3-sink", config: "[audit]\ns3_bucket = \"audit-trail\"\n" + valid},
 	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
 	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
 	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,

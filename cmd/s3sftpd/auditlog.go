@@ -9,14 +9,14 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/config"
-	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // openAudit starts the audit trail the config describes. The trail is part
 // of serving: if it cannot be opened, the server does not start.
-func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log, error) {
+func openAudit(cfg *config.Config, log *slog.Logger) (*audit.Log, error) {
 	a := cfg.Audit
 	ac := audit.Config{
+		File:      a.File,
 		HMACKey:   a.HMACKey,
 		HashPaths: a.Paths == config.AuditPathsHMAC,
 		FailOpen:  a.OnFailure == config.AuditContinue,
@@ -25,8 +25,8 @@ func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log,
 	if a.Stdout {
 		ac.Stdout = os.Stdout
 	}
-	if a.File == "" && !a.Stdout && a.S3Bucket == "" {
-		log.Warn("audit trail is off: set [audit] file, stdout or s3_bucket")
+	if a.File == "" && !a.Stdout {
+		log.Warn("audit trail is off: set [audit] file or stdout")
 	}
 	l, err := audit.Open(ac)
 	if err != nil {

@@ -67,6 +67,7 @@ func pubKey(t *testing.T, kind string) string {
 // gateway is a running s3sftpd process.
 type gateway struct {
 	addr, port string
+	config     string // path of the generated config
 	cmd        *exec.Cmd
 	logs       *syncBuffer
 	done       chan error
@@ -137,7 +138,7 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{logs: &syncBuffer{}, done: make(chan error, 1), s3: s3srv}
+	g := &gateway{logs: &syncBuffer{}, done: make(chan error, 1), s3: s3srv, config: path}
 	g.cmd = exec.Command(binary, "serve", "-config", path)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if s3srv != nil {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -176,5 +179,42 @@ func TestCheckConfig(t *testing.T) {
 		if !found {
 			t.Errorf("check-config output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestE2E_AuditStartStop: the default config keeps an owner-only audit file
+// next to it that records the server's start, with the SHA-256 of the config
+// in force, and its stop, chained.
+func TestE2E_AuditStartStop(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	g.stop(t)
+
+	path := filepath.Join(filepath.Dir(g.config), "data", "audit", "audit.jsonl")
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("audit file %s: %v, mode %v; want it with mode 0600", path, err, st.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("audit file holds %d lines; want server_start and server_stop:\n%s", len(lines), data)
+	}
+	conf, _ := os.ReadFile(g.config)
+	confSum := sha256.Sum256(conf)
+	var start, stop struct {
+		Seq    uint64
+		Event  string
+		Config string `json:"config_sha256"`
+		Prev   string
+	}
+	json.Unmarshal([]byte(lines[0]), &start)
+	json.Unmarshal([]byte(lines[1]), &stop)
+	firstSum := sha256.Sum256([]byte(lines[0]))
+	if start.Event != "server_start" || start.Seq != 1 || start.Config != hex.EncodeToString(confSum[:]) {
+		t.Errorf("first record %s; want server_start, seq 1, config_sha256 of %s", lines[0], g.config)
+	}
+	if stop.Event != "server_stop" || stop.Seq != 2 || stop.Prev != hex.EncodeToString(firstSum[:]) {
+		t.Errorf("second record %s; want server_stop, seq 2, chained to the first", lines[1])
 	}
 }

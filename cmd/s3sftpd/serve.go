@@ -77,12 +77,15 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	alog, err := openAudit(cfg, fsys, log)
+	alog, err := openAudit(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		alog.Write(audit.Record{Event: audit.EventServerStop, Result: audit.ResultOK, Version: version})
+		if err := alog.Close(); err != nil {
+			log.Error("audit file not closed cleanly", "err", err.Error())
+		}
 	}()
 	if err := alog.Write(audit.Record{Event: audit.EventServerStart, Result: audit.ResultOK, Version: version,
 		ConfigHash: configHash(path)}); err != nil {
