@@ -188,9 +188,6 @@ func buckets(cfg *config.Config) []string {
 			out = append(out, b)
 		}
 	}
-	if b := cfg.Audit.S3Bucket; b != "" && !seen[b] {
-		out = append(out, b)
-	}
 	return out
 }
 
