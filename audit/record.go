@@ -60,6 +60,7 @@ const (
 	EventDisconnect   = "disconnect"
 	EventOpen         = "open"
 	EventClose        = "close"
+	EventList         = "list"
 	EventMkdir        = "mkdir"
 	EventRmdir        = "rmdir"
 	EventRename       = "rename"

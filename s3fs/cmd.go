@@ -8,14 +8,50 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // Filecmd answers the requests that change names: setstat, rename, remove,
-// mkdir, rmdir; links are refused.
+// mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
+	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
+	if rec.Event == audit.EventRefused {
+		rec.Op = strings.ToLower(r.Method)
+	}
+	if r.Method == "Rename" || r.Method == "PosixRename" {
+		rec.Target = r.Target
+		rec.TargetKey, _ = h.jail.key(r.Target)
+	}
+	err := h.filecmd(r, &rec)
+	h.record(rec, err) // the change is made: a lost record cannot undo it, and auditReady refuses the next one
+	return err
+}
+
+// cmdEvent is the audit event of a Filecmd method.
+func cmdEvent(method string) string {
+	switch method {
+	case "Setstat":
+		return audit.EventSetstat
+	case "Rename", "PosixRename":
+		return audit.EventRename
+	case "Remove":
+		return audit.EventRemove
+	case "Mkdir":
+		return audit.EventMkdir
+	case "Rmdir":
+		return audit.EventRmdir
+	}
+	return audit.EventRefused
+}
+
+func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	key, err := h.jail.key(r.Filepath)
 	if err != nil {
+		return err
+	}
+	rec.Key = key
+	if err := h.auditReady(); err != nil {
 		return err
 	}
 	switch r.Method {

@@ -2,8 +2,11 @@ package s3fs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"sync"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3sftpd/s3sftpd/audit"
 )
 
 const (
@@ -31,8 +36,14 @@ type download struct {
 	h         *handlers
 	path, key string
 	etag      *string
+	versionID *string
 	size      int64
 	started   time.Time
+
+	// SHA-256 of the object, fed by the stream while it runs from offset 0
+	// in order; only the stream goroutine touches it until Close.
+	sum    hash.Hash
+	hashed int64 // bytes fed to sum
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -48,14 +59,15 @@ type download struct {
 	running  bool             // the stream goroutine is alive
 	streamed bool             // the stream has been started once
 	sent     int64            // bytes returned to the client
+	aborted  bool             // the connection broke with the file open
 	wg       sync.WaitGroup
 }
 
 func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput) *download {
 	ctx, cancel := context.WithCancel(h.ctx)
 	d := &download{
-		h: h, path: path, key: key, etag: head.ETag, size: aws.ToInt64(head.ContentLength),
-		started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
+		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionId, size: aws.ToInt64(head.ContentLength),
+		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
 	return d
@@ -157,6 +169,10 @@ func (d *download) stream() {
 		b := d.next
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
+		if err == nil && b*blockSize == d.hashed {
+			d.sum.Write(data)
+			d.hashed += int64(len(data))
+		}
 		d.mu.Lock()
 		if err != nil {
 			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) {
@@ -233,7 +249,15 @@ func (d *download) get(from, to int64) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-// Close stops the stream and logs the transfer.
+// TransferError is called by pkg/sftp when the connection broke with the
+// file open: the download is recorded as aborted.
+func (d *download) TransferError(error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.aborted = true
+}
+
+// Close stops the stream, and logs and records the transfer.
 func (d *download) Close() error {
 	d.cancel()
 	d.mu.Lock()
@@ -242,13 +266,29 @@ func (d *download) Close() error {
 	d.wg.Wait()
 	d.mu.Lock()
 	d.closeBody()
-	sent, err := d.sent, d.err
+	sent, err, aborted := d.sent, d.err, d.aborted
 	d.mu.Unlock()
 	attrs := []slog.Attr{slog.String("path", d.path), slog.Int64("bytes", sent),
 		slog.Int64("dur_ms", time.Since(d.started).Milliseconds())}
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) {
+		err = nil // stopped by Close, not failed
+	}
+	if err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
 	}
 	d.h.log.LogAttrs(d.h.ctx, slog.LevelInfo, "download closed", attrs...)
+
+	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
+		ETag: etag(d.etag), VersionID: aws.ToString(d.versionID), DurMS: audit.Since(d.started)}
+	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
+		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
+	}
+	if aborted {
+		r.Result = audit.ResultAborted
+	}
+	if err != nil {
+		err = d.h.s3Failure("download", d.path, err)
+	}
+	d.h.record(r, err)
 	return nil
 }

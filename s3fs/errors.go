@@ -15,18 +15,34 @@ import (
 // sends Error() verbatim, so the message never carries S3 text, bucket names or
 // other tenants' prefixes; the cause goes to the log.
 type Error struct {
-	code error // one of sftp.ErrSSHFx*, found by pkg/sftp with errors.As
-	msg  string
+	code    error // one of sftp.ErrSSHFx*, found by pkg/sftp with errors.As
+	msg     string
+	refusal string // why the server refused the request, for the audit trail; "" when it tried and failed
 }
 
 func (e *Error) Error() string { return e.msg }
 func (e *Error) Unwrap() error { return e.code }
 
-func denied(msg string) error      { return &Error{sftp.ErrSSHFxPermissionDenied, msg} }
-func notFound(msg string) error    { return &Error{sftp.ErrSSHFxNoSuchFile, msg} }
-func failure(msg string) error     { return &Error{sftp.ErrSSHFxFailure, msg} }
-func unsupported(msg string) error { return &Error{sftp.ErrSSHFxOpUnsupported, msg} }
-func badPath(msg string) error     { return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg} }
+// Refusal categories, the audit record's reason for a denied request.
+const (
+	refusedPermission  = "permission"  // the user lacks the permission, or the target exists
+	refusedJail        = "jail"        // the path is not one the jail accepts
+	refusedUnsupported = "unsupported" // S3 or this server cannot do it
+	refusedAudit       = "audit"       // the audit trail cannot be written
+)
+
+func denied(msg string) error   { return &Error{sftp.ErrSSHFxPermissionDenied, msg, refusedPermission} }
+func notFound(msg string) error { return &Error{sftp.ErrSSHFxNoSuchFile, msg, ""} }
+func failure(msg string) error  { return &Error{sftp.ErrSSHFxFailure, msg, ""} }
+func unsupported(msg string) error {
+	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
+}
+func badPath(msg string) error { return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg, refusedJail} }
+
+// errAuditDown refuses file operations while on_failure = "deny" and the
+// audit trail cannot be written.
+var errAuditDown = &Error{sftp.ErrSSHFxFailure,
+	"refused: the audit log cannot be written, so file operations are suspended; try again later", refusedAudit}
 
 // errNoSuchFile is the status for a path that does not exist.
 var errNoSuchFile = notFound("no such file or directory")

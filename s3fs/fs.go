@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
@@ -63,14 +64,15 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 
 // Handlers returns the pkg/sftp handlers for one session of tenant t. ctx is
 // the session's context: when it ends, S3 calls in flight are cancelled and
-// open uploads abort.
-func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers {
+// open uploads abort. Every file operation is recorded to a.
+func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
 	h := &handlers{
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
 		jail:     jail{prefix: t.Prefix},
 		log:      log,
+		audit:    a,
 		open:     make(map[string]*upload),
 		uploaded: make(map[string]fileInfo),
 	}
@@ -85,6 +87,7 @@ type handlers struct {
 	tenant *auth.Tenant
 	jail   jail
 	log    *slog.Logger
+	audit  *audit.Session // records every file operation; nil records nothing
 
 	mu       sync.Mutex
 	open     map[string]*upload  // client path → upload in progress

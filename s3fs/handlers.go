@@ -3,16 +3,35 @@ package s3fs
 import (
 	"io"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
-// Fileread opens a file for download.
+// Fileread opens a file for download, and records the open.
 func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	rec := audit.Record{Event: audit.EventOpen, Mode: "read", Path: r.Filepath}
+	d, err := h.openRead(r, &rec)
+	if aerr := h.record(rec, err); aerr != nil && err == nil {
+		d.Close()
+		return nil, errAuditDown
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, error) {
 	key, err := h.jail.key(r.Filepath)
 	if err != nil {
+		return nil, err
+	}
+	rec.Key = key
+	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
 	if err := h.require(auth.PermRead, "download", r.Filepath); err != nil {
@@ -28,15 +47,35 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
+	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), head.ContentLength
 	return h.newDownload(r.Filepath, key, head), nil
 }
 
-// Filewrite opens a file for upload. The object appears only when the upload
-// completes; until then the previous version, if any, stays in place.
+// Filewrite opens a file for upload, and records the open. The object
+// appears only when the upload completes; until then the previous version,
+// if any, stays in place.
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	rec := audit.Record{Event: audit.EventOpen, Mode: "write", Path: r.Filepath}
+	u, err := h.openWrite(r, &rec)
+	if aerr := h.record(rec, err); aerr != nil && err == nil {
+		h.forget(r.Filepath, u)
+		u.cancel()
+		return nil, errAuditDown
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error) {
 	flags := r.Pflags()
 	key, err := h.jail.key(r.Filepath)
 	if err != nil {
+		return nil, err
+	}
+	rec.Key = key
+	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
 	switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
@@ -57,19 +58,30 @@ func (l listerat) ListAt(ls []os.FileInfo, off int64) (int, error) {
 	return n, nil
 }
 
-// Filelist answers opendir (List) and stat/lstat (Stat).
+// Filelist answers opendir (List) and stat/lstat (Stat). A listing is
+// recorded in the audit trail, since names can be PHI; a stat is recorded
+// only when refused, as clients stat every path they touch.
 func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	switch r.Method {
 	case "List":
-		return h.list(r.Filepath)
+		l, err := h.list(r.Filepath)
+		if aerr := h.record(audit.Record{Event: audit.EventList, Path: r.Filepath}, err); aerr != nil && err == nil {
+			return nil, errAuditDown
+		}
+		return l, err
 	case "Stat":
 		fi, err := h.stat(r.Filepath)
+		if _, reason, _ := outcome(err); reason != "" {
+			h.record(audit.Record{Event: audit.EventRefused, Op: "stat", Path: r.Filepath}, err)
+		}
 		if err != nil {
 			return nil, err
 		}
 		return listerat{fi}, nil
 	}
-	return nil, unsupported(strings.ToLower(r.Method) + " is not supported")
+	err := unsupported(strings.ToLower(r.Method) + " is not supported")
+	h.record(audit.Record{Event: audit.EventRefused, Op: strings.ToLower(r.Method), Path: r.Filepath}, err)
+	return nil, err
 }
 
 // Lstat is Stat: there are no symlinks.
@@ -79,8 +91,10 @@ func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 }
 
 // Readlink refuses: there are no symlinks.
-func (h *handlers) Readlink(string) (string, error) {
-	return "", unsupported("symbolic links are not supported")
+func (h *handlers) Readlink(p string) (string, error) {
+	err := unsupported("symbolic links are not supported")
+	h.record(audit.Record{Event: audit.EventRefused, Op: "readlink", Path: p}, err)
+	return "", err
 }
 
 // stat describes a path: an upload this session has open, an object, or a
@@ -133,6 +147,9 @@ func (h *handlers) isDir(key string) bool {
 
 // list opens a directory listing that pages through S3 as the client reads.
 func (h *handlers) list(p string) (sftp.ListerAt, error) {
+	if err := h.auditReady(); err != nil {
+		return nil, err
+	}
 	if err := h.require(auth.PermList, "list", p); err != nil {
 		return nil, err
 	}

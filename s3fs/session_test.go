@@ -10,6 +10,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
@@ -48,10 +49,16 @@ func newEnv(t *testing.T, checksums string) *env {
 // in-process pipe, the way sftpd serves them over SSH.
 func (e *env) session(t *testing.T, prefix string, perms auth.Perms) *sftp.Client {
 	t.Helper()
+	return e.auditedSession(t, prefix, perms, nil)
+}
+
+// auditedSession is session with its file operations recorded to a.
+func (e *env) auditedSession(t *testing.T, prefix string, perms auth.Perms, a *audit.Session) *sftp.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: perms}
 	serverConn, clientConn := net.Pipe()
-	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog()), sftp.WithStartDirectory("/"))
+	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog(), a), sftp.WithStartDirectory("/"))
 	done := make(chan struct{})
 	go func() { rs.Serve(); close(done) }()
 	c, err := sftp.NewClientPipe(clientConn, clientConn)

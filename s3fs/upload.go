@@ -3,8 +3,11 @@ package s3fs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -13,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/audit"
 )
 
 const (
@@ -70,11 +75,21 @@ type upload struct {
 	uploadID *string
 	done     []types.CompletedPart
 	failed   error // first failure; once set the upload can only abort
+	aborted  bool  // the failure is the connection's, not storage's
 	closed   bool
 
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
+
+	// SHA-256 of the content, fed part by part in file order: each part's
+	// goroutine waits for hashed, the channel its predecessor closes.
+	sum    hash.Hash
+	hashed chan struct{}
+	stored *stored // what S3 answered to the commit
 }
+
+// stored is what S3 returned for a committed object.
+type stored struct{ etag, versionID *string }
 
 // part is a buffer for bytes [start, start+size) of the file.
 type part struct {
@@ -95,10 +110,13 @@ type chunk struct {
 
 func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
 	ctx, cancel := context.WithCancel(h.ctx)
+	hashed := make(chan struct{})
+	close(hashed)
 	return &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, partsInFlight),
+		sum:      sha256.New(), hashed: hashed,
 	}
 }
 
@@ -282,9 +300,14 @@ func (u *upload) send(pt *part) error {
 		u.h.fs.mem.Release(pt.reserved)
 		return u.fail(failure("upload failed: session is closing"))
 	}
+	prev, mine := u.hashed, make(chan struct{})
+	u.hashed = mine
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
+		<-prev
+		u.sum.Write(pt.buf)
+		close(mine)
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
@@ -317,6 +340,7 @@ func (u *upload) TransferError(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.fail(failure("upload aborted: connection lost"))
+	u.aborted = true
 	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.path), slog.String("err", err.Error()))
 }
 
@@ -330,6 +354,7 @@ func (u *upload) Close() error {
 	}
 	u.closed = true
 	err := u.finish()
+	aborted := u.aborted
 	u.mu.Unlock()
 	u.wg.Wait() // every part has answered; nothing else touches u now
 	u.h.forget(u.path, u)
@@ -350,18 +375,37 @@ func (u *upload) Close() error {
 	if err != nil {
 		u.abort()
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
-		return err
+	} else {
+		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
 	}
-	u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
-	u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
-	return nil
+	u.record(err, aborted)
+	return err
+}
+
+// record writes the close record: what was stored, or why nothing was.
+func (u *upload) record(err error, aborted bool) {
+	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
+		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
+	if err == nil {
+		r.SHA256 = hex.EncodeToString(u.sum.Sum(nil))
+		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
+	}
+	if err != nil && (aborted || u.h.ctx.Err() != nil) {
+		r.Result = audit.ResultAborted // the connection ended, storage did not fail
+	}
+	u.h.record(r, err)
 }
 
 // finish checks the bytes received are whole and sends the last part, or the
-// whole file as one PutObject when it fits in a single part.
+// whole file as one PutObject when it fits in a single part. Nothing is
+// committed while the audit trail cannot record it.
 func (u *upload) finish() error {
 	if u.failed != nil {
 		return u.failed
+	}
+	if err := u.h.auditReady(); err != nil {
+		return u.fail(failure("upload failed: the audit log cannot be written, nothing was stored; try again later"))
 	}
 	pt := u.part
 	if pt == nil { // nothing written: an empty file
@@ -391,9 +435,12 @@ func (u *upload) putWhole(b []byte) error {
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	if _, err := u.h.fs.s3.PutObject(u.ctx, in); err != nil {
+	u.sum.Write(b) // no part was sent: b is the whole file
+	out, err := u.h.fs.s3.PutObject(u.ctx, in)
+	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
 	}
+	u.stored = &stored{out.ETag, out.VersionId}
 	return nil
 }
 
@@ -408,9 +455,11 @@ func (u *upload) complete() error {
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	if _, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in); err != nil {
+	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
+	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
+	u.stored = &stored{out.ETag, out.VersionId}
 	return nil
 }
 

@@ -69,7 +69,7 @@ func equalSpans(a, b []span) bool {
 func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload {
 	t.Helper()
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
-	h := e.fs.Handlers(ctx, tenant, testLog()).FilePut
+	h := e.fs.Handlers(ctx, tenant, testLog(), nil).FilePut
 	r := sftp.NewRequest("Put", path)
 	r.Flags = 0x1a // WRITE|CREAT|TRUNC
 	w, err := h.Filewrite(r)

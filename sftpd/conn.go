@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,14 +15,17 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/audit"
 )
 
 // conn is one client connection, from TCP accept to close.
 type conn struct {
 	s      *Server
-	nc     net.Conn
-	id     string
+	nc     *countingConn
+	id     string // shared by the log lines and the audit records of the connection
 	log    *slog.Logger
+	audit  *audit.Session
 	ctx    context.Context // cancelled, with a cause, when the connection must end
 	cancel context.CancelCauseFunc
 
@@ -32,15 +36,20 @@ type conn struct {
 	lastUse   atomic.Int64   // when the last SFTP packet arrived or a call into the handlers returned
 	busy      atomic.Int32   // handler calls for open files still running
 	wg        sync.WaitGroup // goroutines this connection started
+
+	// Set during the handshake, which runs on the serve goroutine.
+	connected bool          // a connect record was written
+	offered   ssh.PublicKey // the key of the authentication attempt in progress
 }
 
 // newConn registers a connection, or returns nil when shutting down.
 func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
-	var b [6]byte
+	var b [8]byte
 	rand.Read(b[:])
-	c := &conn{s: s, nc: nc, id: hex.EncodeToString(b[:])}
+	c := &conn{s: s, nc: &countingConn{Conn: nc}, id: hex.EncodeToString(b[:])}
 	c.ctx, c.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	c.log = s.Logger.With("conn", c.id, "remote", nc.RemoteAddr().String())
+	c.audit = s.Audit.Session(c.id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -64,15 +73,23 @@ func (c *conn) serve() {
 		c.s.mu.Unlock()
 		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", context.Cause(c.ctx).Error()),
 			slog.Int64("dur_ms", time.Since(start).Milliseconds()))
+		c.disconnected(start, context.Cause(c.ctx))
 		c.s.connWg.Done()
 	}()
 
 	if c.s.LoginTimeout > 0 {
 		c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
 	}
-	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.s.config)
+	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.sshConfig())
 	if err != nil {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
+		c.handshakeFailed(err)
+		var authErr *ssh.ServerAuthError
+		if errors.As(err, &authErr) {
+			c.cancel(errAuthFailed)
+		} else {
+			c.cancel(fmt.Errorf("handshake failed: %w", err))
+		}
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
@@ -82,6 +99,7 @@ func (c *conn) serve() {
 		panic("sftpd: authenticated connection without tenant")
 	}
 	c.log = c.log.With("user", t.User, "key_fp", sconn.Permissions.Extensions["pubkey-fp"])
+	c.audit = c.audit.WithUser(t.User)
 	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
 
 	c.mu.Lock()
@@ -256,7 +274,7 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 const maxReadReply = 255 * 1024
 
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
-	h := c.s.Handlers(c.ctx, t, c.log)
+	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
 	h = trackTransfers(h, c)
 	rs := sftp.NewRequestServer(activity{ch, c}, h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH

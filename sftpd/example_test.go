@@ -14,6 +14,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
@@ -51,7 +52,7 @@ func ExampleServer() {
 		HostKeys: hostKeys,
 		Users:    users,
 		// cmd returns s3fs handlers confined to t.Bucket and t.Prefix here.
-		Handlers: func(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers {
+		Handlers: func(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
 			return sftp.InMemHandler()
 		},
 		Logger:            slog.New(slog.DiscardHandler),

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
@@ -33,9 +34,13 @@ type Server struct {
 	Users    Authenticator
 	// Handlers builds the SFTP handlers for one authenticated session. ctx is
 	// cancelled when the session ends for any reason; the handlers must abort
-	// open uploads then.
-	Handlers func(ctx context.Context, t *auth.Tenant, log *slog.Logger) sftp.Handlers
+	// open uploads then. They record file operations to a, which carries the
+	// session id and the user.
+	Handlers func(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers
 	Logger   *slog.Logger
+	// Audit receives the connect, auth and disconnect records of every
+	// connection that got as far as the SSH handshake; nil records nothing.
+	Audit *audit.Log
 
 	LoginTimeout      time.Duration // handshake and authentication must finish within it; 0 = no limit
 	IdleTimeout       time.Duration // a session with no SFTP request and no transfer call running for this long is closed; 0 = never
@@ -149,5 +154,6 @@ var (
 	errIdle         = errors.New("idle timeout")
 	errKeepalive    = errors.New("keepalive unanswered")
 	errClientGone   = errors.New("connection closed")
+	errAuthFailed   = errors.New("authentication failed")
 	errDraining     = errors.New("server is shutting down: try again in a moment")
 )

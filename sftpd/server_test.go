@@ -22,6 +22,7 @@ import (
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
@@ -168,7 +169,7 @@ func startServer(t *testing.T, configure func(*sftpd.Server)) *testServer {
 	ts.srv = &sftpd.Server{
 		HostKeys: []ssh.Signer{k.hostED25519, k.hostRSA},
 		Users:    users,
-		Handlers: func(ctx context.Context, tn *auth.Tenant, log *slog.Logger) sftp.Handlers {
+		Handlers: func(ctx context.Context, tn *auth.Tenant, log *slog.Logger, _ *audit.Session) sftp.Handlers {
 			ts.mu.Lock()
 			ts.tenants = append(ts.tenants, tn.User)
 			ts.mu.Unlock()
@@ -354,7 +355,7 @@ func TestServer_LargeReadReplies(t *testing.T) {
 	mem := sftp.InMemHandler()
 	var largest atomic.Int64
 	ts := startServer(t, func(s *sftpd.Server) {
-		s.Handlers = func(context.Context, *auth.Tenant, *slog.Logger) sftp.Handlers {
+		s.Handlers = func(context.Context, *auth.Tenant, *slog.Logger, *audit.Session) sftp.Handlers {
 			h := mem
 			h.FileGet = readSizes{mem.FileGet, &largest}
 			return h

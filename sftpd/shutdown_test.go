@@ -17,6 +17,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
@@ -37,8 +38,8 @@ func newGate() *gate {
 }
 
 // handlers serves mem with uploads held by the gate.
-func (g *gate) handlers(mem sftp.Handlers) func(context.Context, *auth.Tenant, *slog.Logger) sftp.Handlers {
-	return func(ctx context.Context, _ *auth.Tenant, _ *slog.Logger) sftp.Handlers {
+func (g *gate) handlers(mem sftp.Handlers) func(context.Context, *auth.Tenant, *slog.Logger, *audit.Session) sftp.Handlers {
+	return func(ctx context.Context, _ *auth.Tenant, _ *slog.Logger, _ *audit.Session) sftp.Handlers {
 		g.sessions <- ctx
 		h := mem
 		h.FilePut = gatedPut{FileWriter: mem.FilePut, ctx: ctx, g: g}

@@ -1,9 +1,7 @@
 package sftpd
 
 import (
-	"context"
 	"errors"
-	"log/slog"
 
 	"golang.org/x/crypto/ssh"
 
@@ -59,17 +57,6 @@ func (s *Server) init() {
 				Extensions: map[string]string{"pubkey-fp": auth.Fingerprint(key)},
 				ExtraData:  map[any]any{tenantKey{}: t},
 			}, nil
-		},
-		AuthLogCallback: func(meta ssh.ConnMetadata, method string, err error) {
-			if err == nil || method == "none" {
-				return
-			}
-			reason := "unknown user or key"
-			if !errors.Is(err, errAuth) {
-				reason = "unsupported method or bad signature"
-			}
-			s.Logger.LogAttrs(context.Background(), slog.LevelWarn, "auth failed", slog.String("remote", meta.RemoteAddr().String()),
-				slog.String("user", meta.User()), slog.String("method", method), slog.String("reason", reason))
 		},
 	}
 	for _, k := range s.HostKeys {

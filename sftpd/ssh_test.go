@@ -32,7 +32,7 @@ func TestServer_RefusesAuth(t *testing.T) {
 		{name: "other-users-key", user: "ec", auths: []ssh.AuthMethod{ssh.PublicKeys(k.ed25519)},
 			logged: `user=ec method=publickey reason="unknown user or key"`},
 		{name: "rsa-sha1", user: "rsa", auths: []ssh.AuthMethod{ssh.PublicKeys(rsaWith(t, k.rsa, ssh.KeyAlgoRSA))},
-			logged: `user=rsa method=publickey reason="unsupported method or bad signature"`},
+			logged: `user=rsa method=publickey reason="key type or signature algorithm not allowed"`},
 		{name: "password", user: "ed", auths: []ssh.AuthMethod{ssh.Password("secret")}},
 		{name: "keyboard-interactive", user: "ed", auths: []ssh.AuthMethod{
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {

@@ -95,6 +95,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		HostKeys:          hostKeys,
 		Users:             users,
 		Handlers:          fsys.Handlers,
+		Audit:             alog,
 		Logger:            log,
 		LoginTimeout:      cfg.Server.LoginTimeout.Duration,
 		IdleTimeout:       cfg.Server.IdleTimeout.Duration,

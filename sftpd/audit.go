@@ -1,0 +1,111 @@
+package sftpd
+
+import (
+	"errors"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// Session events of the audit trail: connect, every authentication attempt
+// but the "none" probe, and disconnect. The callbacks are bound to one
+// connection through its own copy of the server config; they record what the
+// client presented and never a secret (x/crypto never hands a password to
+// AuthLogCallback, and a key is recorded only by type and fingerprint).
+
+// sshConfig is the server config for this connection: the shared algorithms
+// and host keys, with callbacks that record to this connection's audit session.
+func (c *conn) sshConfig() *ssh.ServerConfig {
+	cfg := *c.s.config
+	lookup := cfg.PublicKeyCallback
+	cfg.PreAuthConnCallback = func(meta ssh.ServerPreAuthConn) {
+		c.connected = true
+		c.audit.Record(audit.Record{Event: audit.EventConnect, Result: audit.ResultOK,
+			Remote: meta.RemoteAddr().String(), Client: string(meta.ClientVersion())})
+	}
+	cfg.PublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+		c.offered = key
+		return lookup(meta, key)
+	}
+	cfg.VerifiedPublicKeyCallback = func(_ ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, _ string) (*ssh.Permissions, error) {
+		c.offered = key // the key that signed, whatever was offered after it
+		return p, nil
+	}
+	cfg.AuthLogCallback = c.authAttempt
+	return &cfg
+}
+
+// authAttempt records one authentication attempt and logs failures.
+func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
+	if method == "none" { // every client asks first which methods exist
+		return
+	}
+	r := audit.Record{Event: audit.EventAuth, User: meta.User(), Method: method, Result: audit.ResultOK}
+	if method == "publickey" && c.offered != nil {
+		r.KeyType, r.KeyFP = c.offered.Type(), auth.Fingerprint(c.offered)
+	}
+	if err != nil {
+		r.Result, r.Reason = audit.ResultDenied, authFailure(method, err)
+		c.log.Warn("auth failed", "user", meta.User(), "method", method, "reason", r.Reason)
+	}
+	c.audit.Record(r)
+	c.offered = nil
+}
+
+// authFailure is the reason category of a failed attempt.
+func authFailure(method string, err error) string {
+	switch {
+	case method != "publickey":
+		return "method not allowed"
+	case errors.Is(err, errAuth):
+		return "unknown user or key"
+	}
+	return "key type or signature algorithm not allowed"
+}
+
+// handshakeFailed records a connection that never logged in. A peer that
+// left before sending a byte (a port probe, a load balancer's health check)
+// is not a session and leaves no record.
+func (c *conn) handshakeFailed(err error) {
+	if !c.connected {
+		if c.nc.in.Load() == 0 {
+			return
+		}
+		c.connected = true
+		c.audit.Record(audit.Record{Event: audit.EventConnect, Result: audit.ResultError,
+			Remote: c.nc.RemoteAddr().String(), Error: "handshake failed: " + err.Error()})
+	}
+}
+
+// disconnected records the end of a connection that was recorded as connected.
+func (c *conn) disconnected(start time.Time, reason error) {
+	if !c.connected {
+		return
+	}
+	c.audit.Record(audit.Record{Event: audit.EventDisconnect, Result: audit.ResultOK, Reason: reason.Error(),
+		DurMS: audit.Int(time.Since(start).Milliseconds()), BytesIn: audit.Int(c.nc.in.Load()), BytesOut: audit.Int(c.nc.out.Load())})
+}
+
+// countingConn counts the bytes of a connection, SSH framing and encryption
+// included, for the disconnect record.
+type countingConn struct {
+	net.Conn
+	in, out atomic.Int64
+}
+
+func (cc *countingConn) Read(p []byte) (int, error) {
+	n, err := cc.Conn.Read(p)
+	cc.in.Add(int64(n))
+	return n, err
+}
+
+func (cc *countingConn) Write(p []byte) (int, error) {
+	n, err := cc.Conn.Write(p)
+	cc.out.Add(int64(n))
+	return n, err
+}

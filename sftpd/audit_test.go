@@ -1,0 +1,173 @@
+package sftpd_test
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/sftpd"
+)
+
+// auditTrail starts a server that records to a buffer and returns a func
+// that reads the records written so far.
+func auditTrail(t *testing.T) (*testServer, func() []audit.Record) {
+	t.Helper()
+	buf := &logBuffer{}
+	l, err := audit.Open(audit.Config{Stdout: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(s *sftpd.Server) { s.Audit = l })
+	return ts, func() []audit.Record {
+		var recs []audit.Record
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if line == "" {
+				continue
+			}
+			var r audit.Record
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			recs = append(recs, r)
+		}
+		return recs
+	}
+}
+
+// waitRecords polls until the trail holds n records.
+func waitRecords(t *testing.T, read func() []audit.Record, n int) []audit.Record {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		recs := read()
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestAudit_SessionRecords(t *testing.T) {
+	k := keys(t)
+	ts, read := auditTrail(t)
+
+	// The client offers a key the user does not have, then the right one.
+	sc, err := ssh.Dial("tcp", ts.addr, clientConfig(t, "ed", ssh.PublicKeys(k.stranger, k.ed25519)))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	local := sc.LocalAddr().String()
+	c := sftpOn(t, sc)
+	if _, err := c.Getwd(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	sc.Close()
+
+	recs := waitRecords(t, read, 4)
+	if len(recs) != 4 {
+		t.Fatalf("%d records; want connect, auth denied, auth ok, disconnect: %+v", len(recs), recs)
+	}
+	want := []struct{ event, result, keyFP, reason string }{
+		{audit.EventConnect, audit.ResultOK, "", ""},
+		{audit.EventAuth, audit.ResultDenied, ssh.FingerprintSHA256(k.stranger.PublicKey()), "unknown user or key"},
+		{audit.EventAuth, audit.ResultOK, ssh.FingerprintSHA256(k.ed25519.PublicKey()), ""},
+		{audit.EventDisconnect, audit.ResultOK, "", "connection closed"},
+	}
+	for i, w := range want {
+		r := recs[i]
+		if r.Event != w.event || r.Result != w.result || r.KeyFP != w.keyFP || r.Reason != w.reason {
+			t.Errorf("record %d = %s/%s key %q reason %q; want %s/%s key %q reason %q",
+				i+1, r.Event, r.Result, r.KeyFP, r.Reason, w.event, w.result, w.keyFP, w.reason)
+		}
+		if r.Session == "" || r.Session != recs[0].Session {
+			t.Errorf("record %d session %q; want the connection's id %q on every record", i+1, r.Session, recs[0].Session)
+		}
+	}
+	if recs[0].Remote != local || !strings.HasPrefix(recs[0].Client, "SSH-2.0-Go") {
+		t.Errorf("connect: remote %q client %q; want %q and the client's version string", recs[0].Remote, recs[0].Client, local)
+	}
+	for _, r := range recs[1:3] {
+		if r.User != "ed" || r.Method != "publickey" || r.KeyType != ssh.KeyAlgoED25519 {
+			t.Errorf("auth: user %q method %q key type %q; want ed publickey %s", r.User, r.Method, r.KeyType, ssh.KeyAlgoED25519)
+		}
+	}
+	d := recs[3]
+	if d.User != "ed" || d.DurMS == nil || d.BytesIn == nil || *d.BytesIn < 1000 || d.BytesOut == nil || *d.BytesOut < 1000 {
+		t.Errorf("disconnect: user %q dur %v in %v out %v; want the user, a duration and the bytes of the handshake and session",
+			d.User, d.DurMS, d.BytesIn, d.BytesOut)
+	}
+}
+
+func TestAudit_FailedLoginsNameNoSecret(t *testing.T) {
+	k := keys(t)
+	ts, read := auditTrail(t)
+	const password = "Tr0ub4dor&3-never-logged"
+	if sc, err := ssh.Dial("tcp", ts.addr, clientConfig(t, "mallory", ssh.Password(password), ssh.PublicKeys(k.stranger))); err == nil {
+		sc.Close()
+		t.Fatal("login succeeded; want refused")
+	}
+	recs := waitRecords(t, read, 3)
+	var methods []string
+	for _, r := range recs {
+		if r.Event == audit.EventAuth {
+			if r.Result != audit.ResultDenied || r.User != "mallory" {
+				t.Errorf("auth record %+v; want denied for the attempted user mallory", r)
+			}
+			methods = append(methods, r.Method+": "+r.Reason)
+		}
+	}
+	// The server offers only publickey, so the client never sends the password.
+	if got := strings.Join(methods, ", "); got != "publickey: unknown user or key" {
+		t.Errorf("auth failures recorded: %s; want the key try with its reason", got)
+	}
+	if last := recs[len(recs)-1]; last.Event != audit.EventDisconnect || last.Reason != "authentication failed" {
+		t.Errorf("last record %s reason %q; want disconnect, authentication failed", last.Event, last.Reason)
+	}
+	for _, where := range []string{ts.logs.String(), strings.Join(eventsOf(recs), "")} {
+		if strings.Contains(where, password) {
+			t.Errorf("the password reached the logs or the audit trail")
+		}
+	}
+}
+
+func eventsOf(recs []audit.Record) []string {
+	var out []string
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		out = append(out, string(b))
+	}
+	return out
+}
+
+func TestAudit_HandshakeFailures(t *testing.T) {
+	ts, read := auditTrail(t)
+	// A TCP probe that says nothing is no session: no record.
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	// A client with no cipher in common is recorded, with the reason.
+	cfg := clientConfig(t, "ed", ssh.PublicKeys(keys(t).ed25519))
+	cfg.Ciphers = []string{ssh.CipherChaCha20Poly1305}
+	if sc, err := ssh.Dial("tcp", ts.addr, cfg); err == nil {
+		sc.Close()
+		t.Fatal("handshake with chacha20 only succeeded; want refused")
+	}
+	recs := waitRecords(t, read, 2)
+	if len(recs) != 2 {
+		t.Fatalf("%d records; want connect and disconnect of the failed handshake only: %+v", len(recs), recs)
+	}
+	if r := recs[0]; r.Event != audit.EventConnect || r.Result != audit.ResultError || !strings.Contains(r.Error, "no common algorithm for client to server cipher") {
+		t.Errorf("record 1 = %s/%s %q; want connect/error naming the missing cipher", r.Event, r.Result, r.Error)
+	}
+	if r := recs[1]; r.Event != audit.EventDisconnect || !strings.HasPrefix(r.Reason, "handshake failed") {
+		t.Errorf("record 2 = %s reason %q; want disconnect, handshake failed", r.Event, r.Reason)
+	}
+}
