@@ -37,7 +37,9 @@ func failure(msg string) error  { return &Error{sftp.ErrSSHFxFailure, msg, ""} }
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }
-func badPath(msg string) error { return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg, refusedJail} }
+func badPath(msg string) error {
+	return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg, refusedJail}
+}
 
 // errAuditDown refuses file operations while on_failure = "deny" and the
 // audit trail cannot be written.
