@@ -227,3 +227,13 @@ func (s *Session) Check() error {
 	}
 	return s.l.Err()
 }
+
+// Name is p as this trail writes it: p itself, or its keyed hash with
+// HashPaths. Operational logs name files through it, so they never reveal a
+// name the trail hides and still correlate with it.
+func (s *Session) Name(p string) string {
+	if s == nil || s.l == nil || !s.l.cfg.HashPaths {
+		return p
+	}
+	return s.l.hashName(p)
+}

@@ -268,7 +268,7 @@ func (d *download) Close() error {
 	d.closeBody()
 	sent, err, aborted := d.sent, d.err, d.aborted
 	d.mu.Unlock()
-	attrs := []slog.Attr{slog.String("path", d.path), slog.Int64("bytes", sent),
+	attrs := []slog.Attr{slog.String("path", d.h.audit.Name(d.path)), slog.Int64("bytes", sent),
 		slog.Int64("dur_ms", time.Since(d.started).Milliseconds())}
 	if errors.Is(err, context.Canceled) {
 		err = nil // stopped by Close, not failed

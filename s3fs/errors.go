@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -56,8 +57,12 @@ func (h *handlers) s3Failure(op, path string, err error) error {
 	if errors.As(err, &se) {
 		return se
 	}
+	cause := err.Error()
+	if key, kerr := h.jail.key(path); kerr == nil && h.audit.Name(key) != key {
+		cause = strings.ReplaceAll(cause, key, h.audit.Name(key)) // the cause names the object key: hide it as the trail does
+	}
 	h.log.LogAttrs(h.ctx, slog.LevelError, "storage request failed",
-		slog.String("op", op), slog.String("path", path), slog.String("err", err.Error()))
+		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", cause))
 	switch {
 	case isNotFound(err):
 		return errNoSuchFile

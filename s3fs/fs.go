@@ -100,7 +100,7 @@ func (h *handlers) require(p auth.Perms, op, path string) error {
 	if h.tenant.Perms.Has(p) {
 		return nil
 	}
-	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", path))
+	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))
 	return denied(op + " refused: " + permWord(p) + " is not permitted for this user")
 }
 

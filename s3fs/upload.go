@@ -341,7 +341,7 @@ func (u *upload) TransferError(err error) {
 	defer u.mu.Unlock()
 	u.fail(failure("upload aborted: connection lost"))
 	u.aborted = true
-	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.path), slog.String("err", err.Error()))
+	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 }
 
 // Close commits the upload if every byte reached S3, and aborts it otherwise.
@@ -370,7 +370,7 @@ func (u *upload) Close() error {
 		u.part = nil
 	}
 	u.cancel()
-	attrs := []slog.Attr{slog.String("path", u.path), slog.Int64("bytes", u.size),
+	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
 		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}
 	if err != nil {
 		u.abort()
@@ -475,6 +475,6 @@ func (u *upload) abort() {
 		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.path), slog.String("err", err.Error()))
+		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 	}
 }

@@ -85,6 +85,7 @@ type gatewayOpts struct {
 	drain     string
 	users     []testUser
 	endpoint  string // "embedded" to use the embedded store
+	audit     string // lines for the [audit] table, if set
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -119,6 +120,9 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	} else {
 		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n",
 			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums)
+	}
+	if o.audit != "" {
+		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
 	}
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
@@ -184,6 +188,12 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 		t.Fatalf("s3sftpd did not start:\n%s", g.logs.String())
 	}
 	return g
+}
+
+// auditFile is where the gateway writes its audit trail: the default
+// [audit] file, relative to the config.
+func (g *gateway) auditFile() string {
+	return filepath.Join(filepath.Dir(g.config), "data", "audit", "audit.jsonl")
 }
 
 // stop sends SIGTERM and waits for the process to exit.
