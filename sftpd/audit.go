@@ -91,6 +91,17 @@ func (c *conn) disconnected(start time.Time, reason error) {
 		DurMS: audit.Int(time.Since(start).Milliseconds()), BytesIn: audit.Int(c.nc.in.Load()), BytesOut: audit.Int(c.nc.out.Load())})
 }
 
+// refused records a request the server does not serve (a shell, exec, port
+// forwarding): someone tried more than file transfer.
+func (c *conn) refused(op, msg string) {
+	c.audit.Record(audit.Record{Event: audit.EventRefused, Op: op, Result: audit.ResultDenied, Reason: "unsupported", Error: msg})
+}
+
+// refusedOpen records a transfer refused because the server is shutting down.
+func (c *conn) refusedOpen(mode, path string, err error) {
+	c.audit.Record(audit.Record{Event: audit.EventOpen, Mode: mode, Path: path, Result: audit.ResultDenied, Reason: "shutdown", Error: err.Error()})
+}
+
 // countingConn counts the bytes of a connection, SSH framing and encryption
 // included, for the disconnect record.
 type countingConn struct {

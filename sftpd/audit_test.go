@@ -171,3 +171,28 @@ func TestAudit_HandshakeFailures(t *testing.T) {
 		t.Errorf("record 2 = %s reason %q; want disconnect, handshake failed", r.Event, r.Reason)
 	}
 }
+
+func TestAudit_RefusedRequests(t *testing.T) {
+	ts, read := auditTrail(t)
+	sc := sshLogin(t, ts.addr, "ed", keys(t).ed25519)
+	s, err := sc.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run("cat /etc/passwd"); err == nil {
+		t.Fatal("exec succeeded")
+	}
+	if _, err := sc.Dial("tcp", "127.0.0.1:22"); err == nil {
+		t.Fatal("port forwarding succeeded")
+	}
+	sc.Close()
+	var got []string
+	for _, r := range waitRecords(t, read, 5) {
+		if r.Event == audit.EventRefused {
+			got = append(got, r.Op+" "+r.Result+" "+r.Reason+" "+r.User)
+		}
+	}
+	if want := "exec denied unsupported ed, channel direct-tcpip denied unsupported ed"; strings.Join(got, ", ") != want {
+		t.Errorf("refused records: %q; want %q", strings.Join(got, ", "), want)
+	}
+}

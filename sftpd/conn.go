@@ -119,6 +119,7 @@ func (c *conn) serve() {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", nc.ChannelType()))
+			c.refused("channel "+nc.ChannelType(), "only sftp sessions are allowed")
 			continue
 		}
 		ch, reqs, err := nc.Accept()
@@ -252,11 +253,12 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 		ok := !started && req.Type == "subsystem" && subsystemName(req.Payload) == "sftp"
 		req.Reply(ok, nil)
 		if !ok {
-			level := slog.LevelWarn
 			if req.Type == "env" { // OpenSSH sends LANG with every session: not worth a warning
-				level = slog.LevelDebug
+				c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
+				continue
 			}
-			c.log.LogAttrs(c.ctx, level, "request refused", slog.String("type", req.Type))
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
+			c.refused(req.Type, "only the sftp subsystem is allowed")
 			continue
 		}
 		started = true

@@ -26,6 +26,7 @@ type readTracker struct {
 
 func (t readTracker) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err := t.c.transferStarted(); err != nil {
+		t.c.refusedOpen("read", r.Filepath, err)
 		return nil, err
 	}
 	defer t.c.working()()
@@ -44,6 +45,7 @@ type writeTracker struct {
 
 func (t writeTracker) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err := t.c.transferStarted(); err != nil {
+		t.c.refusedOpen("write", r.Filepath, err)
 		return nil, err
 	}
 	defer t.c.working()()

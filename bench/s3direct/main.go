@@ -38,11 +38,11 @@ func main() {
 		key       = flag.String("key", "s3direct/bench.bin", "object key")
 		file      = flag.String("file", "", "local file to put (for put and both)")
 		out       = flag.String("out", os.DevNull, "where get writes the object")
-		op        = flag.String("op", "both", "put, get, both (put then get), or mb (create the bucket)")
+		op        = flag.String("op", "both", "put, get, both (put then get), putdir (every file of the directory -file, one after another, under -key/), or mb (create the bucket)")
 		checksums = flag.String("checksums", s3fs.ChecksumsCompat, "aws or compat, as s3.checksums")
 	)
 	flag.Parse()
-	if *bucket == "" || (*file == "" && (*op == "put" || *op == "both")) {
+	if *bucket == "" || (*file == "" && (*op == "put" || *op == "both" || *op == "putdir")) {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -65,6 +65,8 @@ func main() {
 		timed("put", func() (int64, error) { return put(ctx, client, *bucket, *key, *file) })
 	case "get":
 		timed("get", func() (int64, error) { return get(ctx, client, *bucket, *key, *out) })
+	case "putdir":
+		timed("putdir", func() (int64, error) { return putDir(ctx, client, *bucket, *key, *file) })
 	case "both":
 		timed("put", func() (int64, error) { return put(ctx, client, *bucket, *key, *file) })
 		timed("get", func() (int64, error) { return get(ctx, client, *bucket, *key, *out) })
@@ -82,6 +84,24 @@ func timed(op string, f func() (int64, error)) {
 	}
 	s := time.Since(start).Seconds()
 	fmt.Printf("%s %d bytes %.3f s %.1f MB/s\n", op, n, s, float64(n)/s/1e6)
+}
+
+// putDir puts every file in dir as prefix/NAME, one after another, as a
+// script copying a folder of small files would.
+func putDir(ctx context.Context, c *s3.Client, bucket, prefix, dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for _, e := range entries {
+		n, err := put(ctx, c, bucket, prefix+"/"+e.Name(), dir+"/"+e.Name())
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // put uploads path as key: one PutObject when it fits in a part, otherwise a
