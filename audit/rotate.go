@@ -49,6 +49,11 @@ func listSegments(file string) ([]string, error) {
 	return out, nil
 }
 
+// segmentEndRoom is kept free below RotateSize for the segment_end line
+// (about 250 bytes with a MAC), so a segment never exceeds RotateSize unless
+// one record alone does.
+const segmentEndRoom = 320
+
 // rotateDue says whether the current file must become a segment before a
 // line of n bytes is added: it would grow past RotateSize, or it has been
 // open for RotateEvery. A file holding nothing but its segment_start is
@@ -57,7 +62,7 @@ func (l *Log) rotateDue(n int) bool {
 	if l.file == nil || !l.dirty {
 		return false
 	}
-	if l.cfg.RotateSize > 0 && l.size+int64(n) > l.cfg.RotateSize {
+	if l.cfg.RotateSize > 0 && l.size+int64(n)+segmentEndRoom > l.cfg.RotateSize {
 		return true
 	}
 	return l.cfg.RotateEvery > 0 && l.cfg.Now().Sub(l.opened) >= l.cfg.RotateEvery
