@@ -23,6 +23,9 @@ const (
 	shipRetryMin = time.Second
 	shipRetryMax = time.Minute
 	closeShipMax = 10 * time.Second
+	// shipAttemptMax bounds one attempt, so a store that hangs is retried
+	// (and denies) like one that refuses.
+	shipAttemptMax = time.Minute
 )
 
 // shippedState returns the name recorded in <File>.shipped: the last
@@ -110,6 +113,8 @@ func (l *Log) shipOne(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("read audit segment %s: %w", name, err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, shipAttemptMax)
+	defer cancel()
 	if err := l.cfg.Ship.Ship(ctx, name, data); err != nil {
 		return fmt.Errorf("ship audit segment %s: %w", name, err)
 	}
