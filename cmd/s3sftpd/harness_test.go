@@ -85,6 +85,7 @@ type gatewayOpts struct {
 	drain     string
 	users     []testUser
 	endpoint  string // "embedded" to use the embedded store
+	audit     string // an [audit] table to add to the config
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -120,6 +121,7 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n",
 			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums)
 	}
+	cfg.WriteString(o.audit)
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
 		for i, k := range u.keys {
