@@ -6,6 +6,7 @@
 package audit
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,6 +33,15 @@ type Config struct {
 	FailOpen  bool      // on_failure = "continue": a sink failure is logged, nothing is refused
 	Logger    *slog.Logger
 	Now       func() time.Time // tests; nil = time.Now
+
+	// Durability of the File sink: rotation into segments, checkpoints,
+	// and the off-machine copy. All need File.
+	RotateSize      int64         // start a new segment before the file would grow past this; 0 = no size limit
+	RotateEvery     time.Duration // also start one when the file has been open this long; 0 = by size only
+	CheckpointEvery time.Duration // this often, if records were written, write a checkpoint record and <File>.checkpoint; 0 = only at rotation and Close
+	Ship            Shipper       // receives every closed segment, in order; while one waits after a failure, Err denies. nil = keep segments local only
+
+	shipRetry time.Duration // first delay after a failed ship; 0 = 1s (tests shorten it)
 }
 
 // Log is the process's one audit trail. All methods are safe for concurrent use.
@@ -41,24 +51,77 @@ type Log struct {
 	mu     sync.Mutex
 	seq    uint64
 	prev   [sha256.Size]byte
-	sinks  []io.Writer
+	last   []byte   // the last line of the trail, for the sidecar at Close
 	file   *os.File // the File sink, closed by Close
 	failed error    // the last sink failure, nil once a write succeeded again
+	closed bool
+
+	// The current file, for rotation and checkpoints.
+	size            int64     // bytes in file
+	firstSeq        uint64    // seq of its first record; 0 = none yet
+	opened          time.Time // when this process opened or started it
+	dirty           bool      // it holds records besides its segment_start
+	sinceCheckpoint int       // records written since the last checkpoint
+	lastCheckpoint  time.Time
+
+	// Shipping closed segments (Config.Ship).
+	pending []string      // closed segments not yet shipped, oldest first
+	shipErr error         // the last ship failure, nil once a ship succeeded
+	wake    chan struct{} // tells shipLoop a segment was queued
+
+	stop   chan struct{}      // closed by Close: stops tickLoop
+	cancel context.CancelFunc // stops shipLoop
+	wg     sync.WaitGroup     // tickLoop and shipLoop
 }
 
-// Close flushes the audit file to disk and closes it.
+// Close ends the trail: it stops the timers, makes the file durable and
+// updates the checkpoint sidecar with the last line. With a Shipper it
+// rotates the current file, so the last records ship too, and makes one
+// bounded attempt (10 s) to ship every pending segment; what is left ships
+// at the next start. Records written after Close fail.
 func (l *Log) Close() error {
-	if l == nil || l.file == nil {
+	if l == nil {
 		return nil
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	err := l.file.Sync()
-	if cerr := l.file.Close(); err == nil {
-		err = cerr
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.stop)
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+
+	l.mu.Lock()
+	var err error
+	switch {
+	case l.file == nil:
+	case l.cfg.Ship != nil && l.dirty:
+		err = l.rotate(false)
+	default:
+		err = l.file.Sync()
+		if err == nil && l.last != nil {
+			err = l.writeSidecar(l.last)
+		}
+	}
+	if l.file != nil {
+		if cerr := l.file.Close(); err == nil {
+			err = cerr
+		}
+		l.file = nil
+	}
+	l.mu.Unlock()
+	if l.cfg.Ship != nil {
+		err = errors.Join(err, l.shipRest())
 	}
 	return err
 }
+
+var errClosed = errors.New("audit log closed")
 
 // Open starts the audit trail.
 func Open(cfg Config) (*Log, error) {
@@ -71,17 +134,33 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	l := &Log{cfg: cfg}
-	if cfg.File != "" {
-		f, prev, seq, err := openFile(cfg.File)
-		if err != nil {
+	if cfg.File == "" && (cfg.Ship != nil || cfg.RotateSize > 0 || cfg.RotateEvery > 0 || cfg.CheckpointEvery > 0) {
+		return nil, errors.New("audit: rotation, checkpoints and shipping need a file")
+	}
+	l := &Log{cfg: cfg, stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+	if cfg.File == "" {
+		return l, nil
+	}
+	f, st, err := openFile(cfg.File)
+	if err != nil {
+		return nil, err
+	}
+	l.file, l.prev, l.seq, l.last = f, st.prev, st.seq, st.last
+	l.size, l.firstSeq, l.dirty = st.size, st.firstSeq, st.size > 0
+	l.opened, l.lastCheckpoint = cfg.Now(), cfg.Now()
+	if cfg.Ship != nil {
+		if l.pending, err = unshipped(cfg.File); err != nil {
+			f.Close()
 			return nil, err
 		}
-		l.file, l.prev, l.seq = f, prev, seq
-		l.sinks = append(l.sinks, f)
+		ctx, cancel := context.WithCancel(context.Background())
+		l.cancel = cancel
+		l.wg.Add(1)
+		go l.shipLoop(ctx)
 	}
-	if cfg.Stdout != nil {
-		l.sinks = append(l.sinks, cfg.Stdout)
+	if cfg.RotateEvery > 0 || cfg.CheckpointEvery > 0 {
+		l.wg.Add(1)
+		go l.tickLoop(tickPeriod(cfg))
 	}
 	return l, nil
 }
@@ -97,7 +176,7 @@ func (l *Log) Err() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.failed != nil {
+	if l.failed != nil || l.shipErr != nil {
 		return ErrUnavailable
 	}
 	return nil
@@ -114,8 +193,23 @@ func (l *Log) write(r Record) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.seq++
-	r.Seq = l.seq
+	if l.closed {
+		return l.noteResult(errClosed)
+	}
+	line := l.encode(r)
+	if l.rotateDue(len(line) + 1) {
+		if err := l.rotate(true); err != nil {
+			return l.noteResult(err)
+		}
+		line = l.encode(r)
+	}
+	return l.noteResult(l.commit(line, r.Event))
+}
+
+// encode returns r as the next line of the chain, without its newline.
+// Called with l.mu held.
+func (l *Log) encode(r Record) []byte {
+	r.Seq = l.seq + 1
 	r.Time = Time{l.cfg.Now()}
 	r.Prev = hex.EncodeToString(l.prev[:])
 	r.MAC = ""
@@ -126,15 +220,37 @@ func (l *Log) write(r Record) error {
 	if len(l.cfg.HMACKey) > 0 {
 		line = appendMAC(line, l.cfg.HMACKey)
 	}
+	return line
+}
+
+// commit adds line, made by encode, to the chain and writes it to every
+// sink. Called with l.mu held.
+func (l *Log) commit(line []byte, event string) error {
+	l.seq++
 	l.prev = sha256.Sum256(line)
-	line = append(line, '\n')
+	l.last = line
+	if l.firstSeq == 0 {
+		l.firstSeq = l.seq
+	}
+	if event != EventSegmentStart {
+		l.dirty = true
+	}
+	if event != EventCheckpoint && event != EventSegmentEnd {
+		l.sinceCheckpoint++
+	}
+	buf := append(line[:len(line):len(line)], '\n')
 	var failed error
-	for _, s := range l.sinks {
-		if _, err := s.Write(line); err != nil && failed == nil {
+	if l.file != nil {
+		n, err := l.file.Write(buf)
+		l.size += int64(n)
+		failed = err
+	}
+	if l.cfg.Stdout != nil {
+		if _, err := l.cfg.Stdout.Write(buf); err != nil && failed == nil {
 			failed = err
 		}
 	}
-	return l.noteResult(failed)
+	return failed
 }
 
 // noteResult records a sink failure or recovery, and says whether the caller

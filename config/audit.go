@@ -26,11 +26,23 @@ type Audit struct {
 	// OnFailure is "deny" (refuse new file operations while records cannot
 	// be written) or "continue" (log loudly and go on).
 	OnFailure string `toml:"on_failure"`
-	// S3Bucket, if set, is to receive every closed segment of the trail
-	// under S3Prefix, with the server-side encryption of [s3]. The S3 sink is
-	// not available yet: a bucket is refused rather than ignored.
+	// S3Bucket, if set, receives every closed segment of File under
+	// S3Prefix, with the server-side encryption of [s3], so that history
+	// which left the machine cannot be rewritten on it. Needs File. While a
+	// segment cannot be shipped, on_failure applies.
 	S3Bucket string `toml:"s3_bucket"`
 	S3Prefix string `toml:"s3_prefix"`
+
+	// Durability of File. Before the file would grow past RotateSize, or
+	// once it has been open for RotateEvery ("0s" = by size only), it is
+	// closed with a segment_end record and renamed to a segment
+	// (audit-000000000001.jsonl: the seq of its first record). Every
+	// CheckpointEvery, if records were written, a checkpoint record is
+	// written and copied to File+".checkpoint", which lets verify see a
+	// tail cut back past it.
+	RotateSize      Size     `toml:"rotate_size"`
+	RotateEvery     Duration `toml:"rotate_every"`
+	CheckpointEvery Duration `toml:"checkpoint_every"`
 	// HMACKey is the content of HMACKeyFile. It is a secret: never print it.
 	HMACKey []byte `toml:"-"`
 }
@@ -41,6 +53,9 @@ const (
 	AuditPathsHMAC  = "hmac"
 	AuditDeny       = "deny"
 	AuditContinue   = "continue"
+
+	// minRotateSize keeps segments from being mostly segment records.
+	minRotateSize = 4 * KiB
 
 	// minHMACKey is the shortest accepted HMAC key: 256 bits.
 	minHMACKey = 32
@@ -72,6 +87,15 @@ func (l *loader) validateAudit(cfg *Config) {
 		}
 		a.HMACKey = key
 	}
+	if a.RotateSize < minRotateSize {
+		l.errf("audit.rotate_size", "must be at least %v, got %v", Size(minRotateSize), a.RotateSize)
+	}
+	if a.RotateEvery.Duration < 0 {
+		l.errf("audit.rotate_every", `must not be negative ("0s" rotates by size only)`)
+	}
+	if a.CheckpointEvery.Duration <= 0 {
+		l.errf("audit.checkpoint_every", "must be greater than 0")
+	}
 	if a.S3Bucket != "" {
 		l.bucketName("audit.s3_bucket", a.S3Bucket)
 		if msg := prefixProblem(a.S3Prefix); msg != "" {
@@ -79,7 +103,9 @@ func (l *loader) validateAudit(cfg *Config) {
 		} else {
 			l.auditInsideHome(cfg)
 		}
-		l.errf("audit.s3_bucket", "the S3 sink is not available in this version; leave s3_bucket empty")
+		if a.File == "" {
+			l.errf("audit.s3_bucket", "needs audit.file: the S3 sink ships closed segments of the local file")
+		}
 	}
 }
 

@@ -165,6 +165,10 @@ func defaults() *Config {
 			Paths:     AuditPathsPlain,
 			OnFailure: AuditDeny,
 			S3Prefix:  "audit/",
+
+			RotateSize:      64 * MiB,
+			RotateEvery:     Duration{time.Hour},
+			CheckpointEvery: Duration{time.Minute},
 		},
 	}
 }

@@ -290,14 +290,19 @@ stdout = true
 hmac_key_file = "audit.key"
 paths = "hmac"
 on_failure = "continue"
+s3_bucket = "audit-trail"
 s3_prefix = "gw1/"
+rotate_size = "8MiB"
+rotate_every = "0s"
+checkpoint_every = "10s"
 `+valid, key, 0o600)
 		cfg, err := Load(filepath.Join(dir, "config.toml"))
 		if err != nil {
 			t.Fatalf("Load = %v", err)
 		}
 		want := Audit{File: "/var/log/s3sftpd/audit.jsonl", Stdout: true, HMACKeyFile: filepath.Join(dir, "audit.key"),
-			Paths: "hmac", OnFailure: "continue", S3Prefix: "gw1/", HMACKey: []byte(key)}
+			Paths: "hmac", OnFailure: "continue", S3Bucket: "audit-trail", S3Prefix: "gw1/", HMACKey: []byte(key),
+			RotateSize: 8 * MiB, RotateEvery: Duration{0}, CheckpointEvery: Duration{10 * time.Second}}
 		if diff := cmp.Diff(want, cfg.Audit); diff != "" {
 			t.Errorf("audit mismatch (-want +got):\n%s", diff)
 		}
@@ -315,6 +320,10 @@ s3_prefix = "gw1/"
 		}
 		if want.OnFailure != "deny" || want.Paths != "plain" {
 			t.Errorf("default on_failure %q, paths %q; want deny, plain", want.OnFailure, want.Paths)
+		}
+		if want.RotateSize != 64*MiB || want.RotateEvery.Duration != time.Hour || want.CheckpointEvery.Duration != time.Minute {
+			t.Errorf("default rotate_size %v, rotate_every %v, checkpoint_every %v; want 64MiB, 1h, 1m",
+				want.RotateSize, want.RotateEvery, want.CheckpointEvery)
 		}
 	})
 	t.Run("short-key", func(t *testing.T) {

@@ -134,7 +134,9 @@ var errorCases = []struct {
 	// Audit.
 	{name: "audit-unknown-key", config: valid + "[audit]\nfle = \"audit.jsonl\"\n"},
 	{name: "audit-values", config: "[audit]\npaths = \"names\"\non_failure = \"ignore\"\n" + valid},
-	{name: "audit-s3-sink", config: "[audit]\ns3_bucket = \"audit-trail\"\n" + valid},
+	{name: "audit-s3-sink-without-file", config: "[audit]\nfile = \"\"\ns3_bucket = \"audit-trail\"\n" + valid},
+	{name: "audit-rotation-values", config: "[audit]\nrotate_size = \"1KiB\"\nrotate_every = \"-1m\"\ncheckpoint_every = \"0s\"\n" + valid},
+	{name: "audit-rotation-not-strings", config: "[audit]\nrotate_size = 65536\ncheckpoint_every = 60\n" + valid},
 	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
 	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
 	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,

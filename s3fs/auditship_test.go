@@ -3,8 +3,16 @@ package s3fs
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/s3sftpd/s3sftpd/audit"
 )
 
 func TestAuditShipper_StoresSegmentsOnce(t *testing.T) {
@@ -29,5 +37,81 @@ func TestAuditShipper_StoresSegmentsOnce(t *testing.T) {
 	}
 	if got, _ := e.s3.Get(t, "audit/2026/11/24/a.jsonl"); !bytes.Equal(got, seg) {
 		t.Errorf("stored segment changed to %q", got)
+	}
+}
+
+// TestAuditShipper_ShipsRotatedSegments: a Log rotating small segments ships
+// every one of them, byte for byte, under its file name; while the store is
+// down the trail denies new file operations, and it recovers on its own.
+func TestAuditShipper_ShipsRotatedSegments(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := audit.Open(audit.Config{File: path, RotateSize: 4096, Ship: impatient{e.fs.AuditShipper(e.s3.Bucket, "audit/gw1/")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(n int) {
+		t.Helper()
+		for i := range n {
+			if err := l.Write(audit.Record{Event: audit.EventMkdir, Path: fmt.Sprintf("/some/longer/directory/name/%d", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(60)
+	waitUntil(t, "the first segments to ship", func() bool { return len(e.s3.Keys(t, "audit/gw1/")) >= 2 })
+
+	e.s3.Stop()
+	write(60)
+	waitUntil(t, "Err to deny while the store is down", func() bool { return errors.Is(l.Err(), audit.ErrUnavailable) })
+	e.s3.Restart(t)
+	waitUntil(t, "Err to clear once the store is back", func() bool { return l.Err() == nil })
+
+	if err := l.Close(); err != nil { // rotates the live file and ships it
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("live file after Close: %v; want it rotated and shipped", err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	if len(segs) < 4 {
+		t.Fatalf("%d segments; want 4 or more", len(segs))
+	}
+	var keys []string
+	for _, seg := range segs {
+		keys = append(keys, "audit/gw1/"+filepath.Base(seg))
+		local, _ := os.ReadFile(seg)
+		if got, ok := e.s3.Get(t, "audit/gw1/"+filepath.Base(seg)); !ok || !bytes.Equal(got, local) {
+			t.Errorf("segment %s in the bucket: exists %v, identical %v; want it byte-identical", filepath.Base(seg), ok, bytes.Equal(got, local))
+		}
+	}
+	if got := e.s3.Keys(t, "audit/gw1/"); !slices.Equal(got, keys) {
+		t.Errorf("bucket holds %v; want exactly the segments %v", got, keys)
+	}
+	state, _ := os.ReadFile(path + ".shipped")
+	if want := filepath.Base(segs[len(segs)-1]) + "\n"; string(state) != want {
+		t.Errorf("ship state %q; want %q", state, want)
+	}
+}
+
+// impatient gives each ship 2 s, so the SDK's retries against a stopped
+// store do not make the test wait.
+type impatient struct{ audit.Shipper }
+
+func (s impatient) Ship(ctx context.Context, name string, seg []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return s.Shipper.Ship(ctx, name, seg)
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -9,11 +9,13 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
-// openAudit starts the audit trail the config describes. The trail is part
-// of serving: if it cannot be opened, the server does not start.
-func openAudit(cfg *config.Config, log *slog.Logger) (*audit.Log, error) {
+// openAudit starts the audit trail the config describes; closed segments
+// of the file go to audit.s3_bucket through fsys. The trail is part of
+// serving: if it cannot be opened, the server does not start.
+func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log, error) {
 	a := cfg.Audit
 	ac := audit.Config{
 		File:      a.File,
@@ -21,6 +23,14 @@ func openAudit(cfg *config.Config, log *slog.Logger) (*audit.Log, error) {
 		HashPaths: a.Paths == config.AuditPathsHMAC,
 		FailOpen:  a.OnFailure == config.AuditContinue,
 		Logger:    log,
+	}
+	if a.File != "" {
+		ac.RotateSize = int64(a.RotateSize)
+		ac.RotateEvery = a.RotateEvery.Duration
+		ac.CheckpointEvery = a.CheckpointEvery.Duration
+	}
+	if a.S3Bucket != "" {
+		ac.Ship = fsys.AuditShipper(a.S3Bucket, a.S3Prefix)
 	}
 	if a.Stdout {
 		ac.Stdout = os.Stdout

@@ -16,6 +16,8 @@ var version = "dev"
 const usage = `usage:
   s3sftpd serve -config FILE          run the server (also: s3sftpd -config FILE)
   s3sftpd check-config -config FILE   validate a config; one line per problem as FILE:LINE:COL: message
+  s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
+                                      check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
   s3sftpd version
 `
 
@@ -34,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "audit":
+		return auditCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "s3sftpd", version)
 		return 0

@@ -77,7 +77,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	alog, err := openAudit(cfg, log)
+	alog, err := openAudit(cfg, fsys, log)
 	if err != nil {
 		return err
 	}
@@ -188,6 +188,9 @@ func buckets(cfg *config.Config) []string {
 			seen[b] = true
 			out = append(out, b)
 		}
+	}
+	if b := cfg.Audit.S3Bucket; b != "" && !seen[b] {
+		out = append(out, b)
 	}
 	return out
 }

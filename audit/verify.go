@@ -1,0 +1,341 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// ErrChainBroken is what every verification failure wraps: the trail was
+// edited, records were inserted, removed or reordered, or its tail was cut.
+var ErrChainBroken = errors.New("audit chain broken")
+
+// VerifyError says where the chain breaks: File:Line, the seq expected or
+// found there, and what is wrong.
+type VerifyError struct {
+	File    string
+	Line    int    // 1-based; 0 = the file as a whole
+	Seq     uint64 // 0 = not known
+	Problem string
+}
+
+func (e *VerifyError) Error() string {
+	switch {
+	case e.Line == 0:
+		return fmt.Sprintf("%s: %s", e.File, e.Problem)
+	case e.Seq == 0:
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Problem)
+	}
+	return fmt.Sprintf("%s:%d: seq %d: %s", e.File, e.Line, e.Seq, e.Problem)
+}
+
+func (e *VerifyError) Unwrap() error { return ErrChainBroken }
+
+// VerifyInput is one file of a trail: the live file or a closed segment.
+type VerifyInput struct {
+	Name string
+	R    io.Reader
+}
+
+// Checkpoint is a checkpoint line kept apart from the trail (the
+// <file>.checkpoint sidecar). The trail must hold it verbatim: if it ends
+// before the checkpoint's seq, its tail was cut.
+type Checkpoint struct {
+	Name string
+	Line []byte
+}
+
+// VerifyOptions are the anchors Verify checks the trail against.
+type VerifyOptions struct {
+	HMACKey     []byte // every line's MAC must verify; nil = MACs not checked
+	Checkpoints []Checkpoint
+}
+
+// Report describes a trail that verified.
+type Report struct {
+	Records       int
+	FirstSeq      uint64 // > 1: earlier records were not given
+	LastSeq       uint64
+	Files         int
+	MACChecked    bool
+	CheckpointSeq uint64   // the newest checkpoint found in the trail; 0 = none given or none in range
+	Notes         []string // crash artefacts and limits, as "FILE:LINE: note"
+}
+
+// maxLine bounds a line Verify reads: records are far shorter.
+const maxLine = 1 << 20
+
+// Verify checks that the files form one unbroken trail. They may come in
+// any order: Verify orders them by the seq of their first record. Every line
+// must be a record whose seq is one more than the one before and whose prev
+// is the SHA-256 of the line before (64 zeros for seq 1), with a valid MAC
+// when opts.HMACKey is set. A torn line (not JSON) past which the next
+// record chains is a crash artefact, reported in Report.Notes. The first
+// break is returned as a *VerifyError, which wraps ErrChainBroken; any other
+// error is a failure to read.
+func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
+	srcs := make([]*source, 0, len(inputs))
+	for _, in := range inputs {
+		s := &source{name: in.Name, br: bufio.NewReader(in.R)}
+		if err := s.peek(); err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	// Files without a record go last, where a torn leftover belongs.
+	slices.SortStableFunc(srcs, func(a, b *source) int {
+		return cmp.Or(cmp.Compare(btoi(a.first == 0), btoi(b.first == 0)), cmp.Compare(a.first, b.first))
+	})
+	c := &checker{key: opts.HMACKey, cps: map[uint64][]cpEntry{}}
+	for _, cp := range opts.Checkpoints {
+		line := bytes.TrimRight(cp.Line, "\r\n")
+		var r Record
+		if !isObject(line) || json.Unmarshal(line, &r) != nil || r.Seq == 0 {
+			return nil, &VerifyError{File: cp.Name, Problem: "checkpoint is not an audit record"}
+		}
+		c.cps[r.Seq] = append(c.cps[r.Seq], cpEntry{name: cp.Name, line: line, rec: r})
+	}
+	for _, s := range srcs {
+		for {
+			line, err := s.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			if err := c.line(s.name, s.lineNo, line); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := c.end(srcs); err != nil {
+		return nil, err
+	}
+	return &Report{
+		Records: c.n, FirstSeq: c.first, LastSeq: c.last, Files: len(srcs),
+		MACChecked: len(c.key) > 0, CheckpointSeq: c.cpFound, Notes: c.notes,
+	}, nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// source reads the lines of one input, after peeking at its first record.
+type source struct {
+	name   string
+	br     *bufio.Reader
+	ahead  [][]byte // lines read by peek, not yet checked
+	lineNo int
+	first  uint64 // seq of the first record; 0 = none found
+}
+
+// peekLines bounds how far peek looks for a file's first record.
+const peekLines = 64
+
+// peek reads lines until the first record, to learn the file's place.
+func (s *source) peek() error {
+	for len(s.ahead) < peekLines {
+		line, err := readLine(s.br)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read %s: %w", s.name, err)
+		}
+		s.ahead = append(s.ahead, line)
+		if seq := recordSeq(line); seq != 0 && isObject(line) {
+			s.first = seq
+			return nil
+		}
+	}
+	return nil
+}
+
+func (s *source) next() ([]byte, error) {
+	s.lineNo++
+	if len(s.ahead) > 0 {
+		line := s.ahead[0]
+		s.ahead = s.ahead[1:]
+		return line, nil
+	}
+	line, err := readLine(s.br)
+	if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("read %s: %w", s.name, err)
+	}
+	return line, err
+}
+
+// readLine returns the next line without its newline, or io.EOF. A line
+// longer than maxLine comes back cut to maxLine+1 bytes, which no record
+// parser accepts.
+func readLine(br *bufio.Reader) ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line) <= maxLine {
+			line = append(line, chunk[:min(len(chunk), maxLine+1-len(line))]...)
+		}
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue
+		case err == io.EOF && len(line) == 0:
+			return nil, io.EOF
+		case err != nil && err != io.EOF:
+			return nil, err
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), nil
+	}
+}
+
+func isObject(line []byte) bool { return len(line) > 0 && line[0] == '{' }
+
+type cpEntry struct {
+	name string
+	line []byte
+	rec  Record
+}
+
+type position struct {
+	file string
+	line int
+}
+
+// checker follows the chain line by line.
+type checker struct {
+	key []byte
+	cps map[uint64][]cpEntry
+
+	n           int
+	first, last uint64
+	prevHash    [sha256.Size]byte
+	lastAt      position
+	torn        []position // lines that are not JSON, waiting for the next record
+	cpFound     uint64
+	notes       []string
+}
+
+func (c *checker) fail(at position, seq uint64, format string, args ...any) error {
+	return &VerifyError{File: at.file, Line: at.line, Seq: seq, Problem: fmt.Sprintf(format, args...)}
+}
+
+func (c *checker) line(file string, no int, line []byte) error {
+	at := position{file, no}
+	if !json.Valid(line) {
+		c.torn = append(c.torn, at)
+		return nil
+	}
+	var r Record
+	if !isObject(line) || json.Unmarshal(line, &r) != nil || r.Seq == 0 {
+		return c.fail(at, c.last+1, "not an audit record")
+	}
+	if len(c.key) > 0 {
+		if err := checkMAC(line, c.key); err != "" {
+			return c.fail(at, r.Seq, "%s", err)
+		}
+	}
+	if c.n == 0 {
+		c.noteTorn("before the first record")
+		if r.Seq == 1 && r.Prev != strings.Repeat("0", 2*sha256.Size) {
+			return c.fail(at, r.Seq, "the first record of a trail must have prev = 64 zeros: records before it were removed, or it was edited")
+		}
+		if r.Seq > 1 {
+			c.notes = append(c.notes, fmt.Sprintf("%s:%d: records before seq %d were not given: the chain is checked from there", file, no, r.Seq))
+		}
+		c.first = r.Seq
+	} else {
+		chained := r.Seq == c.last+1 && r.Prev == hex.EncodeToString(c.prevHash[:])
+		switch {
+		case !chained && len(c.torn) > 0:
+			t := c.torn[0]
+			return c.fail(t, c.last+1, "not an audit record, and the record after it (%s:%d, seq %d) does not chain to the one before it (seq %d): lines were edited or removed", file, no, r.Seq, c.last)
+		case r.Seq == c.last+2:
+			return c.fail(at, r.Seq, "follows seq %d: record %d is missing (removed or reordered)", c.last, c.last+1)
+		case r.Seq > c.last+1:
+			return c.fail(at, r.Seq, "follows seq %d: records %d..%d are missing (removed or reordered)", c.last, c.last+1, r.Seq-1)
+		case r.Seq <= c.last:
+			return c.fail(at, r.Seq, "follows seq %d: a record was inserted, duplicated or reordered", c.last)
+		case !chained:
+			return c.fail(at, r.Seq, "prev is not the SHA-256 of the line before (%s:%d, seq %d): that line was edited, or a record was inserted or removed", c.lastAt.file, c.lastAt.line, c.last)
+		}
+		c.noteTorn("the next record chains past it")
+	}
+	for _, cp := range c.cps[r.Seq] {
+		if !bytes.Equal(line, cp.line) {
+			return c.fail(at, r.Seq, "differs from the checkpoint in %s: the record was edited or the trail rewritten", cp.name)
+		}
+		c.cpFound = max(c.cpFound, r.Seq)
+	}
+	c.n++
+	c.last = r.Seq
+	c.prevHash = sha256.Sum256(line)
+	c.lastAt = at
+	return nil
+}
+
+// noteTorn reports the torn lines seen since the last record as crash
+// artefacts: nothing chains to them.
+func (c *checker) noteTorn(why string) {
+	for _, t := range c.torn {
+		c.notes = append(c.notes, fmt.Sprintf("%s:%d: torn line (a crash mid-write), not part of the chain: %s", t.file, t.line, why))
+	}
+	c.torn = nil
+}
+
+// end checks what only the end of the trail shows: that it holds records
+// and reaches every checkpoint.
+func (c *checker) end(srcs []*source) error {
+	if c.n == 0 {
+		name := "(no files)"
+		if len(srcs) > 0 {
+			name = srcs[0].name
+		}
+		return &VerifyError{File: name, Problem: "no audit records"}
+	}
+	c.noteTorn("the trail ends there")
+	seqs := make([]uint64, 0, len(c.cps))
+	for seq := range c.cps {
+		seqs = append(seqs, seq)
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		cp := c.cps[seq][0]
+		switch {
+		case seq > c.last:
+			return c.fail(c.lastAt, c.last, "log ends at seq %d but checkpoint seq %d was written at %s (%s): records after %d were removed",
+				c.last, seq, cp.rec.Time.UTC().Format(timeLayout), cp.name, c.last)
+		case seq < c.first:
+			c.notes = append(c.notes, fmt.Sprintf("%s: checkpoint seq %d precedes the records given: not checked", cp.name, seq))
+		}
+	}
+	return nil
+}
+
+// checkMAC returns what is wrong with line's MAC, or "".
+func checkMAC(line, key []byte) string {
+	i := bytes.LastIndex(line, []byte(`,"mac":"`))
+	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
+		return "no MAC: the record was not written with the key"
+	}
+	got, err := hex.DecodeString(string(line[i+len(`,"mac":"`) : len(line)-2]))
+	m := hmac.New(sha256.New, key)
+	m.Write(line[:i])
+	m.Write([]byte("}"))
+	if err != nil || !hmac.Equal(got, m.Sum(nil)) {
+		return "MAC mismatch: the record was edited, or written with another key"
+	}
+	return ""
+}

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/s3sftpd/s3sftpd/config"
+)
+
+// TestAuditBucketOnTheEmbeddedStore: the embedded store creates the audit
+// bucket too, once, so the S3 sink works in the one-command setup.
+func TestAuditBucketOnTheEmbeddedStore(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		audit string
+		want  []string
+	}{
+		{"no-sink", "", []string{"data", "other"}},
+		{"own-bucket", "trail", []string{"data", "other", "trail"}},
+		{"shared-bucket", "data", []string{"data", "other"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &config.Config{S3: config.S3{Bucket: "data"}, Audit: config.Audit{S3Bucket: tt.audit},
+				Users: []config.User{{Name: "a"}, {Name: "b", Bucket: "other"}}}
+			if got := buckets(cfg); !slices.Equal(got, tt.want) {
+				t.Errorf("buckets = %v; want %v", got, tt.want)
+			}
+		})
+	}
+}
