@@ -190,3 +190,47 @@ func TestLog_FileIsOwnerOnlyAndRestartContinuesTheChain(t *testing.T) {
 		t.Errorf("after a torn line: seq %d prev %s; want 4 chained to line 3", fourth.Seq, fourth.Prev)
 	}
 }
+
+// TestLog_FileFailureDelaysButKeepsRecords: while the audit file cannot be
+// written, the policy denies; once it can, the records it missed are
+// written first, in order, and the trail verifies whole.
+func TestLog_FileFailureDelaysButKeepsRecords(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	l, err := Open(Config{File: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Record{Event: EventServerStart}); err != nil {
+		t.Fatal(err)
+	}
+	good := l.file
+	broken, err := os.Open(path) // read-only: every write fails
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	l.file = broken
+	l.mu.Unlock()
+	s := l.Session("s")
+	if err := s.Record(Record{Event: EventClose, Path: "/committed.csv"}); !errors.Is(err, ErrUnavailable) || s.Check() == nil {
+		t.Errorf("Record on a failing file = %v, Check = %v; want ErrUnavailable", err, s.Check())
+	}
+	l.mu.Lock()
+	l.file = good
+	l.mu.Unlock()
+	broken.Close()
+	if err := s.Record(Record{Event: EventMkdir, Path: "/d"}); err != nil || s.Check() != nil {
+		t.Errorf("after recovery: Record = %v, Check = %v; want nil", err, s.Check())
+	}
+	l.Close()
+	lines := readLines(t, path)
+	var events []string
+	for _, line := range lines {
+		events = append(events, decode(t, line).Event)
+	}
+	if got := strings.Join(events, " "); got != "server_start close mkdir" {
+		t.Errorf("events in the file: %s; want server_start close mkdir", got)
+	}
+	verifyDir(t, dir)
+}

@@ -54,6 +54,11 @@ type Log struct {
 	last   []byte   // the last line of the trail, for the sidecar at Close
 	file   *os.File // the File sink, closed by Close
 	failed error    // the last sink failure, nil once a write succeeded again
+
+	// Lines the file sink failed to take, written before the next line; torn
+	// says the failed write left part of a line behind, to be cut off first.
+	backlog []byte
+	torn    bool
 	closed bool
 
 	// The current file, for rotation and checkpoints.
@@ -241,9 +246,7 @@ func (l *Log) commit(line []byte, event string) error {
 	buf := append(line[:len(line):len(line)], '\n')
 	var failed error
 	if l.file != nil {
-		n, err := l.file.Write(buf)
-		l.size += int64(n)
-		failed = err
+		failed = l.appendFile(buf)
 	}
 	if l.cfg.Stdout != nil {
 		if _, err := l.cfg.Stdout.Write(buf); err != nil && failed == nil {
@@ -252,6 +255,38 @@ func (l *Log) commit(line []byte, event string) error {
 	}
 	return failed
 }
+
+// maxBacklog bounds the lines held while the file cannot be written.
+const maxBacklog = 16 << 20
+
+// appendFile writes buf to the file after the lines an earlier failure left
+// unwritten. A full disk or a lost mount delays records but does not tear
+// them: a partial write is cut off and written again whole with the next
+// record. Past maxBacklog a line is dropped, and verify will report the gap.
+// Called with l.mu held.
+func (l *Log) appendFile(buf []byte) error {
+	if len(l.backlog)+len(buf) > maxBacklog {
+		l.cfg.Logger.Error("audit record lost: the audit file has been failing too long", "seq", l.seq)
+		return errBacklogFull
+	}
+	l.backlog = append(l.backlog, buf...)
+	if l.torn {
+		if err := l.file.Truncate(l.size); err != nil {
+			return fmt.Errorf("cut off a partly written audit record: %w", err)
+		}
+		l.torn = false
+	}
+	n, err := l.file.Write(l.backlog)
+	if err != nil {
+		l.torn = n > 0
+		return err
+	}
+	l.size += int64(n)
+	l.backlog = l.backlog[:0]
+	return nil
+}
+
+var errBacklogFull = errors.New("audit file unwritable for too long: records dropped")
 
 // noteResult records a sink failure or recovery, and says whether the caller
 // must treat the event as not recorded. Called with l.mu held.
