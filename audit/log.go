@@ -59,7 +59,7 @@ type Log struct {
 	// says the failed write left part of a line behind, to be cut off first.
 	backlog []byte
 	torn    bool
-	closed bool
+	closed  bool
 
 	// The current file, for rotation and checkpoints.
 	size            int64     // bytes in file
