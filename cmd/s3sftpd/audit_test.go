@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +240,103 @@ func TestE2E_AuditRevealsNoSecretOrName(t *testing.T) {
 	if len(trail) == 0 || !strings.Contains(string(trail), `"mac":"`) {
 		t.Errorf("records carry no MAC though hmac_key_file is set")
 	}
+}
+
+// TestE2E_AuditTamperingIsCaught edits, removes, swaps and cuts lines of a
+// trail written by real sessions, and runs the real `s3sftpd audit verify`
+// on each copy: every change is caught and the first bad line named.
+func TestE2E_AuditTamperingIsCaught(t *testing.T) {
+	s3srv := s3test.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
+	key := make([]byte, 32)
+	rand.Read(key)
+	os.WriteFile(keyFile, key, 0o600)
+	g := startGateway(t, s3srv, gatewayOpts{audit: fmt.Sprintf("hmac_key_file = %q", keyFile)})
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "a.csv"), 5000)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put a.csv\nget a.csv b.csv\nrename a.csv c.csv\nrm c.csv\n")
+	g.stop(t)
+	trail := filepath.Dir(g.auditFile())
+
+	verify := func(dir string, withKey bool) (int, string) {
+		args := []string{"audit", "verify"}
+		if withKey {
+			args = append(args, "-hmac-key-file", keyFile)
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+		out, err := exec.Command(binary, append(args, files...)...).CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode(), string(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	if code, out := verify(trail, true); code != 0 || !strings.Contains(out, "MAC verified, checkpoint seq") {
+		t.Fatalf("the untouched trail: exit %d\n%s; want OK with MAC and checkpoint", code, out)
+	}
+	uploadLine := func(lines []string) int {
+		for i, l := range lines {
+			if strings.Contains(l, `"event":"close","result":"ok"`) && strings.Contains(l, `"mode":"write"`) {
+				return i
+			}
+		}
+		t.Fatal("no upload close record")
+		return 0
+	}
+	tests := []struct {
+		name    string
+		withKey bool
+		edit    func(lines []string) []string
+		want    string // regexp of verify's output
+	}{
+		{"edit-bytes", false, func(l []string) []string {
+			i := uploadLine(l)
+			l[i] = strings.Replace(l[i], `"bytes":5000`, `"bytes":50`, 1)
+			return l
+		}, `audit.jsonl:\d+: seq \d+: prev is not the SHA-256 of the line before`},
+		{"edit-and-rechain-without-the-key", true, func(l []string) []string {
+			i := uploadLine(l)
+			l[i] = strings.Replace(l[i], `"bytes":5000`, `"bytes":50`, 1)
+			return rechain(l, i)
+		}, `seq \d+: MAC mismatch`},
+		{"delete", false, func(l []string) []string { i := uploadLine(l); return append(l[:i], l[i+1:]...) },
+			`audit.jsonl:\d+: seq \d+: follows seq \d+: record \d+ is missing`},
+		{"swap", false, func(l []string) []string { i := uploadLine(l); l[i], l[i+1] = l[i+1], l[i]; return l },
+			`audit.jsonl:\d+: seq \d+: follows seq \d+: record \d+ is missing \(removed or reordered\)`},
+		{"insert", false, func(l []string) []string {
+			i := uploadLine(l)
+			return append(l[:i+1], append([]string{l[i]}, l[i+1:]...)...)
+		}, `audit.jsonl:\d+: seq \d+: follows seq \d+: a record was inserted`},
+		{"truncate-tail", false, func(l []string) []string { return l[:len(l)-3] },
+			`log ends at seq \d+ but checkpoint seq \d+ was written .*: records after \d+ were removed`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cp := copyDir(t, trail)
+			path := filepath.Join(cp, "audit.jsonl")
+			data, _ := os.ReadFile(path)
+			lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+			os.WriteFile(path, []byte(strings.Join(tt.edit(lines), "\n")+"\n"), 0o600)
+			code, out := verify(cp, tt.withKey)
+			if code != 1 || !regexp.MustCompile(tt.want).MatchString(out) {
+				t.Errorf("verify: exit %d\n%s\nwant exit 1 and output matching %q", code, out, tt.want)
+			}
+		})
+	}
+}
+
+// rechain recomputes prev from line i on, as someone without the MAC key
+// would to hide an edit.
+func rechain(lines []string, from int) []string {
+	for i := max(from, 1); i < len(lines); i++ {
+		sum := sha256.Sum256([]byte(lines[i-1]))
+		var r map[string]any
+		json.Unmarshal([]byte(lines[i]), &r)
+		old := r["prev"].(string)
+		lines[i] = strings.Replace(lines[i], `"prev":"`+old+`"`, `"prev":"`+hex.EncodeToString(sum[:])+`"`, 1)
+	}
+	return lines
 }
