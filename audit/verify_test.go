@@ -16,18 +16,7 @@ import (
 func trail(t *testing.T, key []byte, n int) (lines []string, checkpoint string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
-	l, err := Open(Config{File: path, HMACKey: key, Now: fixedNow})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := l.Write(Record{Event: EventMkdir, Path: fmt.Sprintf("/d%d", i+1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeMkdirs(t, Config{File: path, HMACKey: key, Now: fixedNow}, n)
 	data, _ := os.ReadFile(path)
 	cp, err := os.ReadFile(path + ".checkpoint")
 	if err != nil {
@@ -120,19 +109,7 @@ func TestVerify_Tampering(t *testing.T) {
 func segments(t *testing.T, n int) (dir string, names []string) {
 	t.Helper()
 	dir = t.TempDir()
-	path := filepath.Join(dir, "audit.jsonl")
-	l, err := Open(Config{File: path, Now: fixedNow, RotateSize: 600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := l.Write(Record{Event: EventMkdir, Path: fmt.Sprintf("/d%d", i+1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeMkdirs(t, Config{File: filepath.Join(dir, "audit.jsonl"), Now: fixedNow, RotateSize: 600}, n)
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		if strings.HasSuffix(e.Name(), ".jsonl") {
@@ -173,5 +150,22 @@ func TestVerify_FilesInAnyOrder(t *testing.T) {
 	_, err = Verify(read(missing), VerifyOptions{})
 	if err == nil || !strings.Contains(err.Error(), names[2]+":1: seq") || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("Verify without %s = %v; want records missing at %s:1", names[1], err, names[2])
+	}
+}
+
+// writeMkdirs writes n mkdir records to a trail opened with cfg, and closes it.
+func writeMkdirs(t *testing.T, cfg Config, n int) {
+	t.Helper()
+	l, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := l.Write(Record{Event: EventMkdir, Path: fmt.Sprintf("/d%d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

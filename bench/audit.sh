@@ -35,7 +35,7 @@ file = \"$work/audit-file/audit.jsonl\""
 file = \"$work/audit-s3/audit.jsonl\"
 s3_bucket = \"audit-trail\"
 s3_prefix = \"gw/\"
-segment_interval = \"1s\""
+rotate_every = \"1s\""
 )
 paths=(audit-off audit-file audit-file+s3)
 
@@ -58,11 +58,11 @@ done
 
 # The trails written must verify, and the S3 copy must hold segments.
 for d in audit-file audit-s3; do
-	"$work/bin/s3sftpd" audit verify "$work/$d"/audit.jsonl* >"$work/verify.log" 2>&1 ||
+	"$work/bin/s3sftpd" audit verify "$work/$d"/audit*.jsonl >"$work/verify.log" 2>&1 ||
 		die "audit verify $d failed: $(cat "$work/verify.log")"
 done
-records=$(cat "$work/audit-file"/audit.jsonl* | wc -l)
-trail_bytes=$(cat "$work/audit-file"/audit.jsonl* | wc -c)
+records=$(cat "$work/audit-file"/audit*.jsonl | wc -l)
+trail_bytes=$(cat "$work/audit-file"/audit*.jsonl | wc -c)
 segments=$(find "$work/s3/audit-trail" -type f -name '*.jsonl' | wc -l)
 
 echo
