@@ -2,6 +2,7 @@ package sftpd
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -68,10 +69,16 @@ func authFailure(method string, err error) string {
 	return "key type or signature algorithm not allowed"
 }
 
-// handshakeFailed records a connection that never logged in. A peer that
-// left before sending a byte (a port probe, a load balancer's health check)
-// is not a session and leaves no record.
+// handshakeFailed ends a connection that never logged in, with the reason,
+// and records it. A peer that left before sending a byte (a port probe, a
+// load balancer's health check) is not a session and leaves no record.
 func (c *conn) handshakeFailed(err error) {
+	var authErr *ssh.ServerAuthError
+	if errors.As(err, &authErr) {
+		c.cancel(errAuthFailed)
+	} else {
+		c.cancel(fmt.Errorf("handshake failed: %w", err))
+	}
 	if !c.connected {
 		if c.nc.in.Load() == 0 {
 			return

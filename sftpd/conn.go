@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -84,12 +83,6 @@ func (c *conn) serve() {
 	if err != nil {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
 		c.handshakeFailed(err)
-		var authErr *ssh.ServerAuthError
-		if errors.As(err, &authErr) {
-			c.cancel(errAuthFailed)
-		} else {
-			c.cancel(fmt.Errorf("handshake failed: %w", err))
-		}
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
