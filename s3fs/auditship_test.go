@@ -62,11 +62,16 @@ func TestAuditShipper_ShipsRotatedSegments(t *testing.T) {
 	write(60)
 	waitUntil(t, "the first segments to ship", func() bool { return len(e.s3.Keys(t, "audit/gw1/")) >= 2 })
 
-	e.s3.Stop()
-	write(60)
-	waitUntil(t, "Err to deny while the store is down", func() bool { return errors.Is(l.Err(), audit.ErrUnavailable) })
-	e.s3.Restart(t)
-	waitUntil(t, "Err to clear once the store is back", func() bool { return l.Err() == nil })
+	if e.s3.Root != "" { // versitygw, which the test started and can stop
+		e.s3.Stop()
+		write(60)
+		waitUntil(t, "Err to deny while the store is down", func() bool { return errors.Is(l.Err(), audit.ErrUnavailable) })
+		e.s3.Restart(t)
+		waitUntil(t, "Err to clear once the store is back", func() bool { return l.Err() == nil })
+	} else {
+		t.Log("the store was not started by this test: the outage is checked on versitygw only")
+		write(60)
+	}
 
 	if err := l.Close(); err != nil { // rotates the live file and ships it
 		t.Fatal(err)
