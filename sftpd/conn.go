@@ -110,9 +110,9 @@ func (c *conn) serve() {
 
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", nc.ChannelType()))
 			c.refused("channel "+nc.ChannelType(), "only sftp sessions are allowed")
+			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			continue
 		}
 		ch, reqs, err := nc.Accept()
@@ -244,14 +244,16 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 	started := false
 	for req := range reqs {
 		ok := !started && req.Type == "subsystem" && subsystemName(req.Payload) == "sftp"
-		req.Reply(ok, nil)
-		if !ok {
-			if req.Type == "env" { // OpenSSH sends LANG with every session: not worth a warning
-				c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
-				continue
-			}
+		switch {
+		case ok:
+		case req.Type == "env": // OpenSSH sends LANG with every session: not worth a warning
+			c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
+		default: // recorded before the client hears the answer
 			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
 			c.refused(req.Type, "only the sftp subsystem is allowed")
+		}
+		req.Reply(ok, nil)
+		if !ok {
 			continue
 		}
 		started = true
