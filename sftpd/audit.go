@@ -34,7 +34,7 @@ func (c *conn) sshConfig() *ssh.ServerConfig {
 		return lookup(meta, key)
 	}
 	cfg.VerifiedPublicKeyCallback = func(_ ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-		c.offered = key // the key that signed, whatever was offered after it
+		c.offered, c.verified = key, key // the key that signed, whatever was offered after it
 		return p, nil
 	}
 	cfg.AuthLogCallback = c.authAttempt

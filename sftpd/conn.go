@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // conn is one client connection, from TCP accept to close.
@@ -36,9 +37,13 @@ type conn struct {
 	busy      atomic.Int32   // handler calls for open files still running
 	wg        sync.WaitGroup // goroutines this connection started
 
+	tenant *auth.Tenant  // who logged in, under mu; nil before
+	key    ssh.PublicKey // the key that logged in, under mu
+
 	// Set during the handshake, which runs on the serve goroutine.
 	connected bool          // a connect record was written
 	offered   ssh.PublicKey // the key of the authentication attempt in progress
+	verified  ssh.PublicKey // the key whose signature was verified
 }
 
 // newConn registers a connection, or returns nil when shutting down.
@@ -97,9 +102,13 @@ func (c *conn) serve() {
 
 	c.mu.Lock()
 	c.sconn = sconn
+	c.tenant, c.key = t, c.verified
 	closing := c.draining || c.ctx.Err() != nil
 	c.mu.Unlock()
 	if closing {
+		return
+	}
+	if c.recheck() { // a reload took the login away while it was being made
 		return
 	}
 	c.touch()

@@ -148,12 +148,56 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// Recheck holds every logged-in session against the user map in force, as
+// after a reload: a session whose user or key is gone, or whose home, bucket
+// or permissions changed, is closed at once and its uploads abort. It
+// returns how many sessions it closed.
+func (s *Server) Recheck() int {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	closed := 0
+	for _, c := range conns {
+		if c.recheck() {
+			closed++
+		}
+	}
+	return closed
+}
+
+// recheck closes the connection if its login no longer holds; it reports
+// whether it did.
+func (c *conn) recheck() bool {
+	c.mu.Lock()
+	t, key := c.tenant, c.key
+	c.mu.Unlock()
+	if t == nil {
+		return false
+	}
+	now, err := c.s.Users.Lookup(t.User, key)
+	cause := errRevoked
+	switch {
+	case err == nil && *now == *t:
+		return false
+	case err == nil:
+		cause = errTenantChanged
+	}
+	c.log.LogAttrs(c.ctx, slog.LevelWarn, "session closed by a reload", slog.String("reason", cause.Error()))
+	c.close(cause)
+	return true
+}
+
 var (
-	errShutdown     = errors.New("server shutting down")
-	errDrainTimeout = errors.New("drain timeout: transfer cut off by shutdown")
-	errIdle         = errors.New("idle timeout")
-	errKeepalive    = errors.New("keepalive unanswered")
-	errClientGone   = errors.New("connection closed")
-	errAuthFailed   = errors.New("authentication failed")
-	errDraining     = errors.New("server is shutting down: try again in a moment")
+	errShutdown      = errors.New("server shutting down")
+	errDrainTimeout  = errors.New("drain timeout: transfer cut off by shutdown")
+	errIdle          = errors.New("idle timeout")
+	errKeepalive     = errors.New("keepalive unanswered")
+	errClientGone    = errors.New("connection closed")
+	errAuthFailed    = errors.New("authentication failed")
+	errRevoked       = errors.New("revoked: the user or key was removed from the configuration")
+	errTenantChanged = errors.New("revoked: the user's home, bucket or permissions changed; log in again")
+	errDraining      = errors.New("server is shutting down: try again in a moment")
 )

@@ -68,6 +68,7 @@ func pubKey(t *testing.T, kind string) string {
 type gateway struct {
 	addr, port string
 	config     string // path of the generated config
+	opts       gatewayOpts
 	cmd        *exec.Cmd
 	logs       *syncBuffer
 	done       chan error
@@ -113,36 +114,11 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 		o.users = defaultUsers(t)
 	}
 	dir := t.TempDir()
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n\n", filepath.Join(dir, "hostkeys"), o.drain)
-	if o.endpoint == "embedded" {
-		fmt.Fprintf(&cfg, "[s3]\nendpoint = \"embedded\"\nbucket = \"e2e\"\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n[embedded]\ndir = %q\n\n", filepath.Join(dir, "s3"))
-	} else {
-		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n",
-			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums)
-	}
-	if o.audit != "" {
-		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
-	}
-	for _, u := range o.users {
-		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
-		for i, k := range u.keys {
-			if i > 0 {
-				cfg.WriteString(", ")
-			}
-			fmt.Fprintf(&cfg, "%q", k)
-		}
-		cfg.WriteString("]\n")
-		if u.perms != "" {
-			fmt.Fprintf(&cfg, "permissions = %s\n", u.perms)
-		}
-		cfg.WriteString("\n")
-	}
 	path := filepath.Join(dir, "s3sftpd.toml")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(configText(dir, s3srv, o)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{logs: &syncBuffer{}, done: make(chan error, 1), s3: s3srv, config: path}
+	g := &gateway{logs: &syncBuffer{}, done: make(chan error, 1), s3: s3srv, config: path, opts: o}
 	g.cmd = exec.Command(binary, "serve", "-config", path)
 	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if s3srv != nil {
@@ -194,6 +170,56 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 // [audit] file, relative to the config.
 func (g *gateway) auditFile() string {
 	return filepath.Join(filepath.Dir(g.config), "data", "audit", "audit.jsonl")
+}
+
+// configText is the config startGateway writes for s3srv (nil with the
+// embedded store), with everything under dir.
+func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n\n", filepath.Join(dir, "hostkeys"), o.drain)
+	if o.endpoint == "embedded" {
+		fmt.Fprintf(&cfg, "[s3]\nendpoint = \"embedded\"\nbucket = \"e2e\"\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n[embedded]\ndir = %q\n\n", filepath.Join(dir, "s3"))
+	} else {
+		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n",
+			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums)
+	}
+	if o.audit != "" {
+		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
+	}
+	for _, u := range o.users {
+		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
+		for i, k := range u.keys {
+			if i > 0 {
+				cfg.WriteString(", ")
+			}
+			fmt.Fprintf(&cfg, "%q", k)
+		}
+		cfg.WriteString("]\n")
+		if u.perms != "" {
+			fmt.Fprintf(&cfg, "permissions = %s\n", u.perms)
+		}
+		cfg.WriteString("\n")
+	}
+	return cfg.String()
+}
+
+// rewrite edits the gateway's config file as an admin's tool would: the new
+// file replaces the old one whole (written aside, then renamed).
+func (g *gateway) rewrite(t *testing.T, edit func(*gatewayOpts)) {
+	t.Helper()
+	edit(&g.opts)
+	g.writeConfig(t, configText(filepath.Dir(g.config), g.s3, g.opts))
+}
+
+func (g *gateway) writeConfig(t *testing.T, text string) {
+	t.Helper()
+	tmp := g.config + ".new"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, g.config); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // stop sends SIGTERM and waits for the process to exit.

@@ -91,9 +91,10 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		ConfigHash: configHash(path)}); err != nil {
 		return fmt.Errorf("write the first audit record: %w", err)
 	}
+	live := auth.NewLive(users)
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
-		Users:             users,
+		Users:             live,
 		Handlers:          fsys.Handlers,
 		Audit:             alog,
 		Logger:            log,
@@ -110,6 +111,16 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	log.Info("listening", "addr", ln.Addr().String(), "users", users.Len(), "bucket", cfg.S3.Bucket)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloadCtx, stopReload := context.WithCancel(ctx)
+	reloaded := make(chan struct{})
+	go func() {
+		defer close(reloaded)
+		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: cfg}).run(reloadCtx, hup)
+	}()
+	defer func() { stopReload(); <-reloaded }()
 
 	select {
 	case err := <-served:

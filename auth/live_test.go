@@ -1,0 +1,55 @@
+package auth
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/crypto/ssh"
+)
+
+func TestLive_SwapAndDiff(t *testing.T) {
+	a1, a2, b, c := newKey(t), newKey(t), newKey(t), newKey(t)
+	old, err := NewUsers([]User{
+		{Name: "alice", Bucket: "b", Home: "alice/", Perms: AllPerms, Keys: []ssh.PublicKey{a1, a2}},
+		{Name: "bob", Bucket: "b", Home: "bob/", Perms: PermWrite, Keys: []ssh.PublicKey{b}},
+		{Name: "carol", Bucket: "b", Home: "carol/", Perms: AllPerms, Keys: []ssh.PublicKey{c}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	new, err := NewUsers([]User{
+		{Name: "alice", Bucket: "b", Home: "alice/", Perms: AllPerms, Keys: []ssh.PublicKey{a1}},
+		{Name: "bob", Bucket: "b2", Home: "bob/", Perms: PermWrite | PermList, Keys: []ssh.PublicKey{b, c}},
+		{Name: "dave", Bucket: "b", Home: "dave/", Perms: AllPerms, Keys: []ssh.PublicKey{a2}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := NewLive(old)
+	if _, err := live.Lookup("alice", a2); err != nil {
+		t.Fatalf("alice's second key before the swap: %v", err)
+	}
+	if got := live.Swap(new); got != old {
+		t.Errorf("Swap returned another map than the one in force")
+	}
+	if _, err := live.Lookup("alice", a2); err == nil {
+		t.Errorf("a key removed by the swap still logs in")
+	}
+	if _, err := live.Lookup("carol", c); err == nil {
+		t.Errorf("a user removed by the swap still logs in")
+	}
+	want := []string{
+		"user carol removed",
+		"user alice: key " + Fingerprint(a2) + " removed",
+		"user bob: home changed from b/bob/ to b2/bob/",
+		"user bob: permissions changed from [write] to [list,write]",
+		"user bob: key " + Fingerprint(c) + " added",
+		"user dave added with 1 key(s)",
+	}
+	if diff := cmp.Diff(want, Diff(old, new)); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	if got := Diff(new, new); len(got) != 0 {
+		t.Errorf("Diff of a map with itself = %v; want nothing", got)
+	}
+}
