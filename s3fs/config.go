@@ -40,7 +40,21 @@ type Config struct {
 
 	PartSize     int64 // first part size, ≥ 5 MiB
 	UploadMemory int64 // process-wide budget for upload buffers, ≥ PartSize
+
+	// RetryMode is the SDK's retry strategy, RetryStandard (exponential
+	// backoff with jitter) or RetryAdaptive (also slows the client down when
+	// S3 throttles); "" is standard. MaxAttempts bounds the tries of one
+	// request, the first included; 0 is DefaultMaxAttempts.
+	RetryMode   string
+	MaxAttempts int
 }
+
+// Retry modes, and the default bound on tries of one request.
+const (
+	RetryStandard      = "standard"
+	RetryAdaptive      = "adaptive"
+	DefaultMaxAttempts = 5
+)
 
 const (
 	minPartSize = 5 << 20
@@ -58,6 +72,10 @@ func (c Config) validate() error {
 		return configError("part size %d outside 5 MiB..5 GiB", c.PartSize)
 	case c.UploadMemory < c.PartSize:
 		return configError("upload memory %d is below the part size %d", c.UploadMemory, c.PartSize)
+	case c.RetryMode != "" && c.RetryMode != RetryStandard && c.RetryMode != RetryAdaptive:
+		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
+	case c.MaxAttempts < 0:
+		return configError("max attempts %d is negative", c.MaxAttempts)
 	}
 	return nil
 }
@@ -69,9 +87,17 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	attempts, mode := cfg.MaxAttempts, aws.RetryModeStandard
+	if attempts == 0 {
+		attempts = DefaultMaxAttempts
+	}
+	if cfg.RetryMode == RetryAdaptive {
+		mode = aws.RetryModeAdaptive
+	}
 	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
-		awsconfig.WithRetryMaxAttempts(5),
+		awsconfig.WithRetryMode(mode),
+		awsconfig.WithRetryMaxAttempts(attempts),
 		awsconfig.WithLogger(logging.Nop{}), // the SDK's own debug lines would go to stderr unstructured
 	}
 	if cfg.AccessKeyID != "" {
