@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
@@ -114,13 +115,13 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reloadCtx, stopReload := context.WithCancel(ctx)
-	reloaded := make(chan struct{})
-	go func() {
-		defer close(reloaded)
-		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: cfg}).run(reloadCtx, hup)
-	}()
-	defer func() { stopReload(); <-reloaded }()
+	bgCtx, stopBackground := context.WithCancel(ctx)
+	var background sync.WaitGroup
+	background.Go(func() {
+		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: cfg}).run(bgCtx, hup)
+	})
+	background.Go(func() { logStats(bgCtx, log) })
+	defer func() { stopBackground(); background.Wait() }()
 
 	select {
 	case err := <-served:
