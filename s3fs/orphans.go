@@ -31,10 +31,10 @@ import (
 // must exceed the longest upload expected (default 24h). This process's own
 // uploads in flight are never aborted, whatever their age.
 
-// uploadTag is the user metadata every multipart upload s3sftpd creates
+// uploadTag returns the user metadata every multipart upload s3sftpd creates
 // carries (x-amz-meta-s3sftpd-upload: 1); the object keeps it once completed.
 // It marks provenance for operators and inventories; the sweeper cannot read it.
-var uploadTag = map[string]string{"s3sftpd-upload": "1"}
+func uploadTag() map[string]string { return map[string]string{"s3sftpd-upload": "1"} }
 
 // Prefix is a key prefix in a bucket where only s3sftpd writes: a user's home.
 type Prefix struct{ Bucket, Prefix string }

@@ -274,7 +274,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             uploadTag,
+		Metadata:             uploadTag(),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
