@@ -75,6 +75,16 @@ type S3 struct {
 	PartSize Size `toml:"part_size"`
 	// UploadMemory bounds the memory of all uploads of the process.
 	UploadMemory Size `toml:"upload_memory"`
+	// OrphanUploadAge: a multipart upload under a user's home initiated
+	// longer ago than this is taken for the orphan of a crashed gateway
+	// and aborted. A shorter age can abort an upload another gateway
+	// behind the same load balancer is still writing (that upload then
+	// fails; nothing partial becomes visible), so it must exceed the
+	// longest upload expected.
+	OrphanUploadAge Duration `toml:"orphan_upload_age"`
+	// OrphanSweepEvery is how often orphans are looked for after the
+	// sweep at start-up; 0 sweeps at start-up only.
+	OrphanSweepEvery Duration `toml:"orphan_sweep_every"`
 }
 
 // Embedded configures the in-process store used when S3.Endpoint is
@@ -136,6 +146,17 @@ const (
 
 	minPartSize = 5 * MiB
 	maxPartSize = 5 * GiB
+
+	// minOrphanUploadAge is the smallest orphan_upload_age. Any age is
+	// safe for data (an abort never makes anything visible, and a
+	// gateway never aborts its own uploads in flight); only uploads of
+	// other gateways younger than the age are at risk, which no minimum
+	// can rule out, so it only refuses 0 (abort everything) and typos
+	// such as "24" meaning hours. cmd warns below an hour.
+	minOrphanUploadAge = time.Second
+	// minOrphanSweepEvery: each sweep lists every home; more often than
+	// once a minute only costs requests. (Its messages say "1m".)
+	minOrphanSweepEvery = time.Minute
 )
 
 // defaults returns a Config holding the default of every key.
@@ -158,6 +179,9 @@ func defaults() *Config {
 			Checksums:    "compat",
 			PartSize:     16 * MiB,
 			UploadMemory: 512 * MiB,
+
+			OrphanUploadAge:  Duration{24 * time.Hour},
+			OrphanSweepEvery: Duration{time.Hour},
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
 		Audit: Audit{

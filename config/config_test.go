@@ -63,6 +63,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"listen", "host_key_dir", "idle_timeout", "login_timeout", "max_auth_tries", "drain_timeout",
 		"keepalive_interval", "keepalive_count_max",
 		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
+		"orphan_upload_age", "orphan_sweep_every",
 		"dir", "name", "home", "keys", "keys_file", "permissions",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
@@ -155,6 +156,8 @@ kms_key_id = "alias/sftp"
 checksums = "aws"
 part_size = "5MiB"
 upload_memory = "1GB"
+orphan_upload_age = "48h"
+orphan_sweep_every = "0s"
 
 [embedded]
 dir = "store"
@@ -168,7 +171,8 @@ dir = "store"
 				want.Server.IdleTimeout = Duration{90 * time.Minute}
 				want.Server.MaxAuthTries = 6
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
-					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9}
+					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
+					OrphanUploadAge: Duration{48 * time.Hour}}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				cfg.Users = nil

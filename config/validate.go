@@ -97,6 +97,13 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.UploadMemory < s.PartSize {
 		l.errf("s3.upload_memory", "must be at least part_size (%v), got %v", s.PartSize, s.UploadMemory)
 	}
+	if s.OrphanUploadAge.Duration < minOrphanUploadAge && !l.failed["s3.orphan_upload_age"] {
+		l.errf("s3.orphan_upload_age", "must be at least %v (keep it above your longest upload, such as \"24h\"), got %v",
+			minOrphanUploadAge, s.OrphanUploadAge.Duration)
+	}
+	if d := s.OrphanSweepEvery.Duration; d < 0 || d > 0 && d < minOrphanSweepEvery {
+		l.errf("s3.orphan_sweep_every", `must be "0s" (at start-up only) or at least "1m", got %v`, d)
+	}
 }
 
 func (l *loader) validateUsers(cfg *Config) {

@@ -107,3 +107,9 @@ func isNotFound(err error) bool {
 	}
 	return false
 }
+
+// isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.
+func isInvalidArgument(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "InvalidArgument"
+}

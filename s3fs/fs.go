@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
@@ -33,6 +34,7 @@ type s3API interface {
 	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
 }
 
 // FS is shared by all sessions: one S3 client, one upload memory budget.
@@ -44,6 +46,10 @@ type FS struct {
 	budget    int64
 	mem       *semaphore.Weighted // process-wide upload buffer budget
 	log       *slog.Logger
+
+	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now       func() time.Time // the sweeper's clock; tests move it
+	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
 }
 
 // New builds an FS over an S3 client made by Dial (or wrapped by a test).
@@ -59,6 +65,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		budget:    cfg.UploadMemory,
 		mem:       semaphore.NewWeighted(cfg.UploadMemory),
 		log:       log,
+		now:       time.Now,
 	}, nil
 }
 

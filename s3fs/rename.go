@@ -135,10 +135,12 @@ func (h *handlers) multipartCopy(src, to string, size int64, etag *string) error
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
 	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
 		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+		Metadata: uploadTag(),
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)
 	}
+	defer h.fs.track(created.UploadId)()
 	nparts := (size + partSize - 1) / partSize
 	parts := make([]types.CompletedPart, nparts)
 	g, ctx := errgroup.WithContext(h.ctx)

@@ -73,6 +73,7 @@ type upload struct {
 	aheadLen int64
 	size     int64 // highest offset written
 	uploadID *string
+	untrack  func() // forgets uploadID as in flight (see FS.track)
 	done     []types.CompletedPart
 	failed   error // first failure; once set the upload can only abort
 	aborted  bool  // the failure is the connection's, not storage's
@@ -273,6 +274,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             uploadTag(),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
@@ -282,6 +284,7 @@ func (u *upload) create() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
 	}
 	u.uploadID = out.UploadId
+	u.untrack = u.h.fs.track(out.UploadId)
 	return nil
 }
 
@@ -378,6 +381,9 @@ func (u *upload) Close() error {
 	} else {
 		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
+	}
+	if u.untrack != nil { // completed or aborted: no longer in flight
+		u.untrack()
 	}
 	u.record(err, aborted)
 	return err

@@ -87,6 +87,7 @@ type gatewayOpts struct {
 	users     []testUser
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
+	s3        string // more lines for the [s3] table (not with the embedded store)
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -180,8 +181,8 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	if o.endpoint == "embedded" {
 		fmt.Fprintf(&cfg, "[s3]\nendpoint = \"embedded\"\nbucket = \"e2e\"\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n[embedded]\ndir = %q\n\n", filepath.Join(dir, "s3"))
 	} else {
-		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n",
-			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums)
+		fmt.Fprintf(&cfg, "[s3]\nendpoint = %q\nregion = %q\nbucket = %q\npath_style = true\nchecksums = %q\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n%s\n",
+			s3srv.Endpoint, s3srv.Region, s3srv.Bucket, o.checksums, o.s3)
 	}
 	if o.audit != "" {
 		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)

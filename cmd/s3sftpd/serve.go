@@ -78,6 +78,8 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sweeper := startSweeper(ctx, cfg, fsys, log)
+	defer sweeper.Stop()
 	alog, err := openAudit(cfg, fsys, log)
 	if err != nil {
 		return err

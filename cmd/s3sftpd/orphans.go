@@ -1,0 +1,37 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
+)
+
+// startSweeper starts aborting the multipart uploads that crashed gateways
+// left under the users' homes (see s3fs.Sweeper): once now, then every
+// orphan_sweep_every. The caller stops it with Stop before the FS goes away.
+func startSweeper(ctx context.Context, cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) *s3fs.Sweeper {
+	age := cfg.S3.OrphanUploadAge.Duration
+	if age < time.Hour {
+		log.Warn("orphan_upload_age is below 1h: uploads other gateways are still writing may be aborted", "age", age.String())
+	}
+	return fsys.StartSweeper(ctx, func() []s3fs.Prefix { return homes(cfg) }, age, cfg.S3.OrphanSweepEvery.Duration)
+}
+
+// homes lists every user's bucket and home once: the prefixes only s3sftpd
+// writes to, so the only places where an upload in progress is surely its own.
+// Several users may share a home; no home lies inside another (config checks).
+func homes(cfg *config.Config) []s3fs.Prefix {
+	seen := map[s3fs.Prefix]bool{}
+	var out []s3fs.Prefix
+	for _, u := range cfg.Users {
+		p := s3fs.Prefix{Bucket: bucketOf(cfg, u), Prefix: u.Home}
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}

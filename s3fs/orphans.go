@@ -1,0 +1,216 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// A gateway killed mid-upload (kill -9, OOM, power loss) never sends
+// AbortMultipartUpload: the parts it sent stay in the bucket, invisible but
+// billed, and, for PHI, data at rest that no object owns. Nothing partial ever
+// becomes visible (an object appears only on Complete), so the only clean-up
+// is to abort such orphans. The sweeper here does it; the bucket lifecycle
+// rule AbortIncompleteMultipartUpload is the second line (see README).
+//
+// Which uploads are s3sftpd's own: ListMultipartUploads returns no metadata,
+// so the uploadTag set at creation cannot be read back while an upload is in
+// progress. The rule is therefore by place: the sweeper is given the users'
+// homes, which are s3sftpd's namespace (partners reach them only through the
+// gateway, and config keeps every other writer, such as the audit copy, out
+// of them), and it touches nothing outside those prefixes.
+//
+// Which are orphans: an upload initiated more than age ago. Another gateway
+// behind the same load balancer may still be writing a young upload, so age
+// must exceed the longest upload expected (default 24h). This process's own
+// uploads in flight are never aborted, whatever their age.
+
+// uploadTag returns the user metadata every multipart upload s3sftpd creates
+// carries (x-amz-meta-s3sftpd-upload: 1); the object keeps it once completed.
+// It marks provenance for operators and inventories; the sweeper cannot read it.
+func uploadTag() map[string]string { return map[string]string{"s3sftpd-upload": "1"} }
+
+// Prefix is a key prefix in a bucket where only s3sftpd writes: a user's home.
+type Prefix struct{ Bucket, Prefix string }
+
+// SweepResult counts what one sweep of one prefix did.
+type SweepResult struct {
+	Prefix
+	Aborted []string // ids of the uploads aborted
+}
+
+// SweepOrphans aborts the multipart uploads under each prefix that were
+// initiated more than age ago and are not in flight in this process. It goes
+// on after a failure and returns every prefix's result and the failures
+// joined.
+func (fs *FS) SweepOrphans(ctx context.Context, prefixes []Prefix, age time.Duration) ([]SweepResult, error) {
+	var (
+		results []SweepResult
+		errs    []error
+	)
+	for _, p := range prefixes {
+		r, err := fs.sweep(ctx, p, age)
+		results = append(results, r)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// maxOrphansPerSweep bounds the orphans one sweep of one prefix collects
+// before aborting them; the rest wait for the next sweep.
+const maxOrphansPerSweep = 10000
+
+// sweep lists one prefix's uploads page by page, then aborts the orphans.
+// Listing ends before the first abort, so that no page's markers name an
+// upload that has gone: some stores refuse such a marker.
+func (fs *FS) sweep(ctx context.Context, p Prefix, age time.Duration) (SweepResult, error) {
+	r := SweepResult{Prefix: p}
+	orphans, err := fs.listOrphans(ctx, p, age)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, o := range orphans {
+		_, err := fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(p.Bucket), Key: o.key, UploadId: o.id})
+		switch {
+		case isNotFound(err): // completed or aborted meanwhile, maybe by another gateway
+		case err != nil:
+			errs = append(errs, fmt.Errorf("abort multipart upload %s in %s: %w", aws.ToString(o.id), p.Bucket, err))
+		default:
+			r.Aborted = append(r.Aborted, aws.ToString(o.id))
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+type orphan struct{ key, id *string }
+
+// listOrphans returns the uploads under p initiated more than age ago and not
+// in flight here, and counts every upload found in r.
+func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]orphan, error) {
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(p.Bucket), Prefix: aws.String(p.Prefix)}
+	if fs.sweepPage > 0 {
+		in.MaxUploads = aws.Int32(fs.sweepPage)
+	}
+	cutoff := fs.now().Add(-age)
+	var orphans []orphan
+	for len(orphans) < maxOrphansPerSweep {
+		page, err := fs.s3.ListMultipartUploads(ctx, in)
+		if in.UploadIdMarker != nil && isInvalidArgument(err) {
+			// versitygw v1.8.0 refuses the NextUploadIdMarker it returned
+			// (it drops the marker's key before looking for the id). Go on
+			// from the next key: this sweep misses the marker key's other
+			// uploads, which a later sweep, with other page bounds, finds.
+			in.UploadIdMarker = nil
+			page, err = fs.s3.ListMultipartUploads(ctx, in)
+		}
+		if isNotFound(err) { // gofakes3's answer when the bucket has no uploads
+			return orphans, nil
+		}
+		if err != nil {
+			return orphans, fmt.Errorf("list multipart uploads in %s: %w", p.Bucket, err)
+		}
+		for _, u := range page.Uploads {
+			if u.Initiated != nil && u.Initiated.Before(cutoff) && !fs.inFlight(aws.ToString(u.UploadId)) {
+				orphans = append(orphans, orphan{u.Key, u.UploadId})
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			return orphans, nil
+		}
+		if aws.ToString(page.NextKeyMarker) == "" && aws.ToString(page.NextUploadIdMarker) == "" {
+			return orphans, fmt.Errorf("list multipart uploads in %s: truncated page without a next marker", p.Bucket)
+		}
+		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+	}
+	return orphans, nil
+}
+
+// track records a multipart upload of this process as in flight, so that no
+// sweep aborts it; the returned func forgets it once completed or aborted.
+func (fs *FS) track(uploadID *string) (untrack func()) {
+	id := aws.ToString(uploadID)
+	fs.live.Store(id, struct{}{})
+	return func() { fs.live.Delete(id) }
+}
+
+func (fs *FS) inFlight(uploadID string) bool {
+	_, ok := fs.live.Load(uploadID)
+	return ok
+}
+
+// Sweeper runs SweepOrphans once at start and then periodically, in a
+// goroutine it owns. Stop it with Stop.
+type Sweeper struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// StartSweeper sweeps the prefixes that prefixes returns (called before
+// every sweep, so a config reload can change them) for uploads older than
+// age: once now, then every interval; interval 0 sweeps only once. Each
+// sweep that aborts something logs, per prefix, the bucket, the count and the
+// upload ids, never the keys (file names may be PHI). Failures are logged and
+// retried at the next sweep. The goroutine ends when ctx ends or Stop is called.
+func (fs *FS) StartSweeper(ctx context.Context, prefixes func() []Prefix, age, interval time.Duration) *Sweeper {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Sweeper{cancel: cancel}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var tick <-chan time.Time
+		if interval > 0 {
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			tick = t.C
+		}
+		for {
+			fs.sweepAndLog(ctx, prefixes(), age)
+			if tick == nil {
+				return
+			}
+			select {
+			case <-tick:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// Stop ends the sweeper, cancelling a sweep in progress, and waits for it.
+func (s *Sweeper) Stop() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (fs *FS) sweepAndLog(ctx context.Context, prefixes []Prefix, age time.Duration) {
+	results, err := fs.SweepOrphans(ctx, prefixes, age)
+	total := 0
+	for _, r := range results {
+		if len(r.Aborted) == 0 {
+			continue
+		}
+		total += len(r.Aborted)
+		fs.log.LogAttrs(ctx, slog.LevelInfo, "orphaned uploads aborted", slog.String("bucket", r.Bucket),
+			slog.Int("count", len(r.Aborted)), slog.Any("upload_ids", r.Aborted))
+	}
+	if err != nil && ctx.Err() == nil {
+		fs.log.LogAttrs(ctx, slog.LevelError, "orphan sweep failed", slog.String("err", err.Error()))
+	}
+	level := slog.LevelDebug // an hourly sweep that found nothing is not news
+	if total > 0 {
+		level = slog.LevelInfo
+	}
+	fs.log.LogAttrs(ctx, level, "orphan sweep done", slog.Int("prefixes", len(prefixes)),
+		slog.Int("aborted", total), slog.String("age", age.String()))
+}
