@@ -85,6 +85,13 @@ type S3 struct {
 	// OrphanSweepEvery is how often orphans are looked for after the
 	// sweep at start-up; 0 sweeps at start-up only.
 	OrphanSweepEvery Duration `toml:"orphan_sweep_every"`
+	// RetryMode is the SDK's retry strategy for a failed S3 request:
+	// "standard" (exponential backoff with jitter) or "adaptive" (which
+	// also slows all requests down while S3 throttles).
+	RetryMode string `toml:"retry_mode"`
+	// MaxAttempts bounds the tries of one S3 request, the first included.
+	// A transfer whose request fails this often fails to the client.
+	MaxAttempts int `toml:"max_attempts"`
 }
 
 // Embedded configures the in-process store used when S3.Endpoint is
@@ -182,6 +189,8 @@ func defaults() *Config {
 
 			OrphanUploadAge:  Duration{24 * time.Hour},
 			OrphanSweepEvery: Duration{time.Hour},
+			RetryMode:        "standard",
+			MaxAttempts:      5,
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
 		Audit: Audit{

@@ -158,6 +158,8 @@ part_size = "5MiB"
 upload_memory = "1GB"
 orphan_upload_age = "48h"
 orphan_sweep_every = "0s"
+retry_mode = "adaptive"
+max_attempts = 8
 
 [embedded]
 dir = "store"
@@ -172,7 +174,7 @@ dir = "store"
 				want.Server.MaxAuthTries = 6
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
-					OrphanUploadAge: Duration{48 * time.Hour}}
+					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				cfg.Users = nil

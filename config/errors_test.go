@@ -126,6 +126,7 @@ var errorCases = []struct {
 	{name: "orphan-age-zero", config: "[s3]\nbucket = \"b\"\norphan_upload_age = \"0s\"\norphan_sweep_every = \"-1h\"\n" + validUser},
 	{name: "orphan-age-too-small", config: "[s3]\nbucket = \"b\"\norphan_upload_age = \"500ms\"\norphan_sweep_every = \"10s\"\n" + validUser},
 	{name: "orphan-not-strings", config: "[s3]\nbucket = \"b\"\norphan_upload_age = 24\norphan_sweep_every = \"hourly\"\n" + validUser},
+	{name: "retries-invalid", config: "[s3]\nbucket = \"b\"\nretry_mode = \"legacy\"\nmax_attempts = 0\n" + validUser},
 	{name: "listen-no-port", config: "[server]\nlisten = \"127.0.0.1\"\n" + valid},
 	{name: "listen-bad-port", config: "[server]\nlisten = \"127.0.0.1:70000\"\n" + valid},
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},

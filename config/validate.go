@@ -104,6 +104,12 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if d := s.OrphanSweepEvery.Duration; d < 0 || d > 0 && d < minOrphanSweepEvery {
 		l.errf("s3.orphan_sweep_every", `must be "0s" (at start-up only) or at least "1m", got %v`, d)
 	}
+	if s.RetryMode != "standard" && s.RetryMode != "adaptive" {
+		l.errf("s3.retry_mode", `must be "standard" or "adaptive", got %q`, s.RetryMode)
+	}
+	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
+		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
+	}
 }
 
 func (l *loader) validateUsers(cfg *Config) {

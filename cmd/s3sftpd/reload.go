@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -35,13 +36,13 @@ type reloader struct {
 	users *auth.Live
 	srv   *sftpd.Server
 
-	cfg *config.Config // the config in force
-	sum string         // SHA-256 of the files it was read from
+	cfg *atomic.Pointer[config.Config] // the config in force, which the orphan sweeper reads too
+	sum string                         // SHA-256 of the files it was read from
 }
 
 // run reloads until ctx ends.
 func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
-	r.sum = r.filesSum(r.cfg)
+	r.sum = r.filesSum(r.cfg.Load())
 	tick := time.NewTicker(watchEvery)
 	defer tick.Stop()
 	for {
@@ -51,7 +52,7 @@ func (r *reloader) run(ctx context.Context, hup <-chan os.Signal) {
 		case <-hup:
 			r.reload("SIGHUP")
 		case <-tick.C:
-			if sum := r.filesSum(r.cfg); sum != r.sum {
+			if sum := r.filesSum(r.cfg.Load()); sum != r.sum {
 				r.reload("config file changed")
 			}
 		}
@@ -93,7 +94,7 @@ func (r *reloader) reload(trigger string) {
 		users, err = buildUsers(cfg)
 	}
 	if err != nil {
-		r.sum = r.filesSum(r.cfg) // not again until the files change again
+		r.sum = r.filesSum(r.cfg.Load()) // not again until the files change again
 		lines := configErrorLines(err)
 		r.log.Error("config reload refused: the previous config stays in force", "trigger", trigger, "errors", lines)
 		rec.Result, rec.Error = audit.ResultError, "config refused, previous config in force: "+strings.Join(lines, "; ")
@@ -103,11 +104,12 @@ func (r *reloader) reload(trigger string) {
 	old := r.users.Swap(users)
 	closed := r.srv.Recheck()
 	rec.Result, rec.Changes = audit.ResultOK, auth.Diff(old, users)
-	for _, part := range restartNeeded(r.cfg, cfg) {
+	for _, part := range restartNeeded(r.cfg.Load(), cfg) {
 		rec.Changes = append(rec.Changes, part+" changed: takes effect after a restart")
 		r.log.Warn("config changed in a part that takes effect only after a restart", "part", part)
 	}
-	r.cfg, r.sum = cfg, r.filesSum(cfg)
+	r.cfg.Store(cfg)
+	r.sum = r.filesSum(cfg)
 	r.log.Info("config reloaded", "trigger", trigger, "changes", rec.Changes, "sessions_closed", closed, "users", users.Len())
 	if err := r.audit.Write(rec); err != nil {
 		r.log.Error("reload not recorded in the audit trail", "err", err.Error())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
@@ -78,7 +79,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	sweeper := startSweeper(ctx, cfg, fsys, log)
+	var current atomic.Pointer[config.Config] // replaced by each reload
+	current.Store(cfg)
+	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
 	alog, err := openAudit(cfg, fsys, log)
 	if err != nil {
@@ -120,7 +123,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	bgCtx, stopBackground := context.WithCancel(ctx)
 	var background sync.WaitGroup
 	background.Go(func() {
-		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: cfg}).run(bgCtx, hup)
+		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: &current}).run(bgCtx, hup)
 	})
 	background.Go(func() { logStats(bgCtx, log) })
 	defer func() { stopBackground(); background.Wait() }()
@@ -223,5 +226,7 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		Checksums:    cfg.S3.Checksums,
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
+		RetryMode:    cfg.S3.RetryMode,
+		MaxAttempts:  cfg.S3.MaxAttempts,
 	}
 }
