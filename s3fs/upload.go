@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -74,10 +75,13 @@ type upload struct {
 	size     int64 // highest offset written
 	uploadID *string
 	untrack  func() // forgets uploadID as in flight (see FS.track)
-	done     []types.CompletedPart
-	failed   error // first failure; once set the upload can only abort
-	aborted  bool  // the failure is the connection's, not storage's
-	closed   bool
+	// retriedCreate is when CreateMultipartUpload was first tried, if the SDK
+	// had to try it again: an earlier try may have started an upload too.
+	retriedCreate time.Time
+	done          []types.CompletedPart
+	failed        error // first failure; once set the upload can only abort
+	aborted       bool  // the failure is the connection's, not storage's
+	closed        bool
 
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
@@ -279,13 +283,41 @@ func (u *upload) create() error {
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
 	}
+	began := time.Now()
 	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
 	}
 	u.uploadID = out.UploadId
 	u.untrack = u.h.fs.track(out.UploadId)
+	if tries, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(tries.Results) > 1 {
+		u.retriedCreate = began
+	}
 	return nil
+}
+
+// abortStrays aborts the uploads of a retried CreateMultipartUpload whose
+// answers were lost: S3 started them, but no one knows their ids. They are
+// uploads of the same key begun since the first try, other than this one
+// and any other this process has in flight. What it misses (a store whose
+// clock runs behind), the orphan sweep finds later.
+func (u *upload) abortStrays() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	out, err := u.h.fs.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.h.bucket(), Prefix: &u.key})
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", err.Error()))
+		return
+	}
+	for _, up := range out.Uploads {
+		id := aws.ToString(up.UploadId)
+		if aws.ToString(up.Key) != u.key || id == aws.ToString(u.uploadID) || u.h.fs.inFlight(id) ||
+			up.Initiated == nil || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
+			continue
+		}
+		_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: up.UploadId})
+		u.h.log.LogAttrs(ctx, slog.LevelInfo, "stray upload of a retried create aborted", slog.String("upload_id", id), slog.Any("err", err))
+	}
 }
 
 // send uploads one part in the background once one of the upload's
@@ -384,6 +416,9 @@ func (u *upload) Close() error {
 	}
 	if u.untrack != nil { // completed or aborted: no longer in flight
 		u.untrack()
+	}
+	if !u.retriedCreate.IsZero() {
+		u.abortStrays()
 	}
 	u.record(err, aborted)
 	return err
