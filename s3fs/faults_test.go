@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"testing"
 
@@ -27,15 +26,7 @@ func TestFaults(t *testing.T) {
 	ep := s3test.StartErrorProxy(t, tp.Endpoint)
 	cfg := testConfig(srv, ChecksumsCompat)
 	cfg.Endpoint = ep.Endpoint
-	client, err := Dial(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := New(client, cfg, testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{s3: srv, fs: fsys, api: client}
+	e := envOn(t, srv, cfg)
 
 	faults := []struct {
 		name   string
@@ -91,15 +82,7 @@ func TestFaults_Storm(t *testing.T) {
 	ep := s3test.StartErrorProxy(t, srv.Endpoint)
 	cfg := testConfig(srv, ChecksumsCompat)
 	cfg.Endpoint, cfg.MaxAttempts = ep.Endpoint, 2
-	client, err := Dial(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := New(client, cfg, testLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{s3: srv, fs: fsys, api: client}
+	e := envOn(t, srv, cfg)
 	big := randBytes(8 << 20)
 	srv.Put(t, "partners/storm/big.bin", big)
 	srv.Put(t, "partners/storm/prev.bin", []byte("the previous version"))

@@ -33,7 +33,13 @@ type env struct {
 func newEnv(t *testing.T, checksums string) *env {
 	t.Helper()
 	srv := s3test.Start(t)
-	cfg := testConfig(srv, checksums)
+	return envOn(t, srv, testConfig(srv, checksums))
+}
+
+// envOn is an FS reaching srv as cfg says (through a proxy, say); e.s3 still
+// reaches srv directly, to see what it really holds.
+func envOn(t *testing.T, srv *s3test.Server, cfg Config) *env {
+	t.Helper()
 	client, err := Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
