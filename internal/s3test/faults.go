@@ -12,13 +12,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -31,36 +27,14 @@ type Toxiproxy struct {
 	api      string
 }
 
-// ToxiproxyBinary finds toxiproxy-server or fails the test saying how to install it.
-func ToxiproxyBinary(t testing.TB) string {
-	t.Helper()
-	if p, err := exec.LookPath("toxiproxy-server"); err == nil {
-		return p
-	}
-	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "toxiproxy-server")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Fatalf("toxiproxy-server not found: scripts/test installs it (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0, renamed toxiproxy-server)")
-	return ""
-}
-
 // StartToxiproxy runs toxiproxy on loopback with a proxy to upstream (an
 // http://host:port endpoint), and stops it when the test ends.
 func StartToxiproxy(t testing.TB, upstream string) *Toxiproxy {
 	t.Helper()
 	apiPort := freePort(t)
-	cmd := exec.Command(ToxiproxyBinary(t), "-host", "127.0.0.1", "-port", apiPort)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "toxiproxy.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start toxiproxy: %v", err)
-	}
+	bin := findBinary(t, "toxiproxy-server", "scripts/test installs it (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0, renamed toxiproxy-server)")
+	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", apiPort)
+	startLogged(t, "toxiproxy", cmd)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	tp := &Toxiproxy{api: "http://127.0.0.1:" + apiPort}
 	deadline := time.Now().Add(10 * time.Second)

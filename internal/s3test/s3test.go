@@ -69,16 +69,40 @@ func External(t testing.TB, endpoint, accessKey, secretKey string) *Server {
 // Binary finds the versitygw executable or fails the test saying how to install it.
 func Binary(t testing.TB) string {
 	t.Helper()
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	return findBinary(t, "versitygw", "install it with `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` (scripts/test does this)")
+}
+
+// findBinary looks for name in PATH, then in $(go env GOPATH)/bin, where
+// scripts/test installs it; a missing binary fails the test with how to get it.
+func findBinary(t testing.TB, name, install string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
 	gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+	p := filepath.Join(strings.TrimSpace(string(gopath)), "bin", name)
 	if _, err := os.Stat(p); err == nil {
 		return p
 	}
-	t.Fatalf("versitygw not found: install it with `go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` (scripts/test does this)")
+	t.Fatalf("%s not found: %s", name, install)
 	return ""
+}
+
+// startLogged starts cmd with its output in a log file of the test, killed
+// if the test process dies; it returns the log's path.
+func startLogged(t testing.TB, name string, cmd *exec.Cmd) string {
+	t.Helper()
+	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return logf.Name()
 }
 
 func (s *Server) start(t testing.TB, bin string) {
@@ -89,15 +113,7 @@ func (s *Server) start(t testing.TB, bin string) {
 	s.Endpoint = "http://127.0.0.1:" + s.port
 	cmd := exec.Command(bin, "--port", "127.0.0.1:"+s.port, "--quiet", "posix", s.Root)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
+	logPath := startLogged(t, "versitygw", cmd)
 	s.cmd = cmd
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
@@ -108,7 +124,7 @@ func (s *Server) start(t testing.TB, bin string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	log, _ := os.ReadFile(logf.Name())
+	log, _ := os.ReadFile(logPath)
 	t.Fatalf("versitygw did not start on %s:\n%s", s.Endpoint, log)
 }
 
