@@ -265,24 +265,31 @@ const maxBacklog = 16 << 20
 // record. Past maxBacklog a line is dropped, and verify will report the gap.
 // Called with l.mu held.
 func (l *Log) appendFile(buf []byte) error {
-	if len(l.backlog)+len(buf) > maxBacklog {
-		l.cfg.Logger.Error("audit record lost: the audit file has been failing too long", "seq", l.seq)
-		return errBacklogFull
+	out := buf // the usual case: nothing is waiting, write the line as it is
+	if len(l.backlog) > 0 {
+		if len(l.backlog)+len(buf) > maxBacklog {
+			l.cfg.Logger.Error("audit record lost: the audit file has been failing too long", "seq", l.seq)
+			return errBacklogFull
+		}
+		l.backlog = append(l.backlog, buf...)
+		out = l.backlog
 	}
-	l.backlog = append(l.backlog, buf...)
 	if l.torn {
 		if err := l.file.Truncate(l.size); err != nil {
 			return fmt.Errorf("cut off a partly written audit record: %w", err)
 		}
 		l.torn = false
 	}
-	n, err := l.file.Write(l.backlog)
+	n, err := l.file.Write(out)
 	if err != nil {
 		l.torn = n > 0
+		if len(l.backlog) == 0 {
+			l.backlog = append(l.backlog, buf...)
+		}
 		return err
 	}
 	l.size += int64(n)
-	l.backlog = l.backlog[:0]
+	l.backlog = nil
 	return nil
 }
 
