@@ -3,11 +3,8 @@ package s3fs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -86,9 +83,9 @@ type upload struct {
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
-	// SHA-256 of the content, fed part by part in file order: each part's
+	// Sums of the content, fed part by part in file order: each part's
 	// goroutine waits for hashed, the channel its predecessor closes.
-	sum    hash.Hash
+	sums   contentSums
 	hashed chan struct{}
 	stored *stored // what S3 answered to the commit
 }
@@ -121,7 +118,7 @@ func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
 		ctx: ctx, cancel: cancel,
 		inflight: make(chan struct{}, partsInFlight),
-		sum:      sha256.New(), hashed: hashed,
+		sums:     newContentSums(h.fs.checksums), hashed: hashed,
 	}
 }
 
@@ -281,7 +278,7 @@ func (u *upload) create() error {
 		Metadata:             uploadTag(),
 	}
 	if u.h.fs.checksums {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
 	}
 	began := time.Now()
 	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
@@ -341,7 +338,7 @@ func (u *upload) send(pt *part) error {
 	go func() {
 		defer u.wg.Done()
 		<-prev
-		u.sum.Write(pt.buf)
+		u.sums.write(pt.buf)
 		close(mine)
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
@@ -352,7 +349,7 @@ func (u *upload) send(pt *part) error {
 			Body:          bytes.NewReader(pt.buf),
 		}
 		if u.h.fs.checksums {
-			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
 		}
 		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
 		<-u.inflight
@@ -364,7 +361,7 @@ func (u *upload) send(pt *part) error {
 			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err)))
 			return
 		}
-		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
 	}()
 	return nil
 }
@@ -429,7 +426,7 @@ func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
 	if err == nil {
-		r.SHA256 = hex.EncodeToString(u.sum.Sum(nil))
+		r.SHA256 = u.sums.sha256Hex()
 		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	}
 	if err != nil && (aborted || u.h.ctx.Err() != nil) {
@@ -476,7 +473,9 @@ func (u *upload) putWhole(b []byte) error {
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	u.sum.Write(b) // no part was sent: b is the whole file
+	u.sums.write(b) // no part was sent: b is the whole file
+	in.Metadata = map[string]string{sha256Name: u.sums.sha256Hex()}
+	in.ChecksumCRC32C = u.sums.crc32c()
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
@@ -493,6 +492,9 @@ func (u *upload) complete() error {
 		UploadId:        u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
 	}
+	if crc := u.sums.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.size)
+	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
@@ -501,6 +503,7 @@ func (u *upload) complete() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
+	u.tagSHA256(u.sums.sha256Hex())
 	return nil
 }
 
