@@ -26,6 +26,7 @@ type Config struct {
 	S3       S3       `toml:"s3"`
 	Embedded Embedded `toml:"embedded"`
 	Audit    Audit    `toml:"audit"`
+	Defender Defender `toml:"defender"`
 	Users    []User   `toml:"users"`
 }
 
@@ -193,6 +194,7 @@ func defaults() *Config {
 			MaxAttempts:      5,
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
+		Defender: defaultDefender(),
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

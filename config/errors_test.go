@@ -130,6 +130,7 @@ var errorCases = []struct {
 	{name: "listen-no-port", config: "[server]\nlisten = \"127.0.0.1\"\n" + valid},
 	{name: "listen-bad-port", config: "[server]\nlisten = \"127.0.0.1:70000\"\n" + valid},
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
+	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
 	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},

@@ -53,6 +53,7 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 	if err != nil {
 		r.Result, r.Reason = audit.ResultDenied, authFailure(method, err)
 		c.log.Warn("auth failed", "user", meta.User(), "method", method, "reason", r.Reason)
+		c.noteFailure(meta.User())
 	}
 	c.audit.Record(r)
 	c.offered = nil

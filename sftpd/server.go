@@ -47,9 +47,13 @@ type Server struct {
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int
+	// Defender bans addresses that fail to log in and caps connections;
+	// nil turns it off.
+	Defender *DefenderConfig
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
+	def      *defender // nil without Defender
 
 	mu        sync.Mutex
 	closing   bool
@@ -67,6 +71,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return ErrServerClosed
 	}
 	defer s.untrack(ln)
+	if s.def != nil {
+		stop, swept := make(chan struct{}), make(chan struct{})
+		go func() { s.def.sweep(stop); close(swept) }()
+		defer func() { close(stop); <-swept }()
+	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -83,8 +92,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !s.admitConn(nc) {
+			nc.Close()
+			continue
+		}
 		c := s.newConn(ctx, nc)
 		if c == nil {
+			s.unadmit(nc)
 			nc.Close()
 			continue
 		}

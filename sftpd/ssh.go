@@ -2,6 +2,7 @@ package sftpd
 
 import (
 	"errors"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -70,6 +71,9 @@ func (s *Server) init() {
 		cfg.AddHostKey(k)
 	}
 	s.config = cfg
+	if s.Defender != nil {
+		s.def = newDefender(*s.Defender, s.Logger, s.Audit, time.Now)
+	}
 }
 
 // tenantOf returns the tenant stored by the callback that accepted the login.

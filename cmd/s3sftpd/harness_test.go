@@ -88,6 +88,7 @@ type gatewayOpts struct {
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
+	extra     string // more tables, at the end of the config
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -201,6 +202,7 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		}
 		cfg.WriteString("\n")
 	}
+	cfg.WriteString(o.extra)
 	return cfg.String()
 }
 

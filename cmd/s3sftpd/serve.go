@@ -109,6 +109,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		KeepaliveInterval: cfg.Server.KeepaliveInterval.Duration,
 		KeepaliveCountMax: cfg.Server.KeepaliveCountMax,
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
+		Defender:          defenderConfig(cfg.Defender),
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -228,5 +229,18 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		UploadMemory: int64(cfg.S3.UploadMemory),
 		RetryMode:    cfg.S3.RetryMode,
 		MaxAttempts:  cfg.S3.MaxAttempts,
+	}
+}
+
+// defenderConfig is the [defender] section for sftpd; nil when disabled.
+func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+	if !d.Enabled {
+		return nil
+	}
+	return &sftpd.DefenderConfig{
+		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
+		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
+		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
+		MaxSessionsPerUser: d.MaxSessionsPerUser,
 	}
 }
