@@ -7,7 +7,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -33,6 +35,11 @@ type User struct {
 	Home   string // key prefix, ending in "/"
 	Perms  Perms
 	Keys   []ssh.PublicKey
+	// KeyOptions are the enforced authorized_keys options of Keys[i];
+	// a key without an entry has none.
+	KeyOptions []KeyOptions
+	// AllowFrom lists the networks the user may log in from; nil means any.
+	AllowFrom []netip.Prefix
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
@@ -81,6 +88,28 @@ func (u *Users) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 		return nil, ErrDenied
 	}
 	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms}, nil
+}
+
+// Permit checks the restrictions on a login by name with key from addr at
+// now: the key's expiry-time= and from= options and the user's allow_from.
+// Call it after Lookup succeeded; the error wraps ErrRestricted and says
+// why, for the log only.
+func (u *Users) Permit(name string, key ssh.PublicKey, addr netip.Addr, now time.Time) error {
+	usr, ok := u.byName[name]
+	if !ok {
+		return ErrDenied
+	}
+	blob := key.Marshal()
+	for i, k := range usr.Keys {
+		if subtle.ConstantTimeCompare(blob, k.Marshal()) == 1 {
+			var ko KeyOptions
+			if i < len(usr.KeyOptions) {
+				ko = usr.KeyOptions[i]
+			}
+			return permit(usr, ko, addr, now)
+		}
+	}
+	return ErrDenied
 }
 
 // Len reports how many users the snapshot holds.

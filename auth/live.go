@@ -2,8 +2,10 @@ package auth
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -25,6 +27,11 @@ func NewLive(users *Users) *Live {
 // Lookup checks a login against the map in force.
 func (l *Live) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 	return l.p.Load().Lookup(name, key)
+}
+
+// Permit checks a login's restrictions against the map in force.
+func (l *Live) Permit(name string, key ssh.PublicKey, addr netip.Addr, now time.Time) error {
+	return l.p.Load().Permit(name, key, addr, now)
 }
 
 // Users is the map in force.
@@ -55,6 +62,12 @@ func Diff(old, new *Users) []string {
 		}
 		if o.Perms != n.Perms {
 			out = append(out, fmt.Sprintf("user %s: permissions changed from [%s] to [%s]", name, o.Perms, n.Perms))
+		}
+		if !slices.Equal(o.AllowFrom, n.AllowFrom) {
+			out = append(out, fmt.Sprintf("user %s: allow_from changed from %v to %v", name, o.AllowFrom, n.AllowFrom))
+		}
+		if fmt.Sprint(o.KeyOptions) != fmt.Sprint(n.KeyOptions) {
+			out = append(out, fmt.Sprintf("user %s: key options changed", name))
 		}
 		was, is := fingerprints(o.Keys), fingerprints(n.Keys)
 		for _, fp := range was {

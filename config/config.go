@@ -12,12 +12,15 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // Config is the whole configuration file.
@@ -121,6 +124,12 @@ type User struct {
 	Permissions []string `toml:"permissions"`
 	// Bucket overrides S3.Bucket for this user.
 	Bucket string `toml:"bucket"`
+	// AllowFrom lists the CIDRs (or addresses) the user may log in from;
+	// omitted means any.
+	AllowFrom []string `toml:"allow_from"`
+
+	// AllowFromPrefixes is AllowFrom parsed; nil when AllowFrom is omitted.
+	AllowFromPrefixes []netip.Prefix `toml:"-"`
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
@@ -136,10 +145,11 @@ type AuthorizedKey struct {
 	Key     ssh.PublicKey
 	Comment string
 	// Options are the authorized_keys options before the key type, such
-	// as `from="10.0.0.0/8"`. They are kept but not interpreted here: a
-	// consumer must honour or refuse them, because ignoring a restriction
-	// widens access.
+	// as `from="10.0.0.0/8"`, as written.
 	Options []string
+	// Restrictions are Options parsed: every option is either enforced
+	// through them or refused by Load, so none is silently dropped.
+	Restrictions auth.KeyOptions
 	// Source is "file:line" of the key, for messages.
 	Source string
 }

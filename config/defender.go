@@ -97,3 +97,23 @@ func parseCIDR(s string) (netip.Prefix, error) {
 	}
 	return p, nil
 }
+
+// allowFrom parses the allow_from of the user at path.
+func (l *loader) allowFrom(u *User, path string) {
+	u.AllowFromPrefixes = nil
+	if u.AllowFrom == nil {
+		return
+	}
+	if len(u.AllowFrom) == 0 {
+		l.errf(path+".allow_from", "empty list allows no address: omit allow_from to allow any, or list some")
+	}
+	u.AllowFromPrefixes = []netip.Prefix{}
+	for i, s := range u.AllowFrom {
+		p, err := parseCIDR(s)
+		if err != nil {
+			l.errf(fmt.Sprintf("%s.allow_from[%d]", path, i), "%v", err)
+			continue
+		}
+		u.AllowFromPrefixes = append(u.AllowFromPrefixes, p)
+	}
+}

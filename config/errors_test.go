@@ -130,6 +130,8 @@ var errorCases = []struct {
 	{name: "listen-no-port", config: "[server]\nlisten = \"127.0.0.1\"\n" + valid},
 	{name: "listen-bad-port", config: "[server]\nlisten = \"127.0.0.1:70000\"\n" + valid},
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
+	{name: "allow-from-bad", config: valid + "allow_from = [\"10.0.0.0/33\", \"::1\"]\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nallow_from = []\n"},
+	{name: "key-options-bad", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = ['command=\"x\" KEY_A', 'from=\"h.example\" KEY_B', 'expiry-time=\"1\" KEY_A']\n"},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},

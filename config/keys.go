@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // maxKeysFile bounds what is read of a keys file.
@@ -110,9 +113,10 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 	return keys, nil
 }
 
-// parseKey parses one authorized_keys line. Options before the key type
-// (from=, expiry-time=, …) are refused: nothing enforces them yet, and a
-// restriction the admin wrote must never be silently dropped.
+// parseKey parses one authorized_keys line. Its options must be ones
+// auth enforces (from=, expiry-time=) or restrictions of what s3sftpd never
+// offers; any other is refused, because a restriction the admin wrote must
+// never be silently dropped.
 func parseKey(line string) (AuthorizedKey, error) {
 	line = strings.TrimSpace(line)
 	if strings.ContainsAny(line, "\r\n") {
@@ -136,8 +140,9 @@ func parseKey(line string) (AuthorizedKey, error) {
 			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSABits)
 		}
 	}
-	if len(options) > 0 {
-		return AuthorizedKey{}, fmt.Errorf("key options are not supported yet (%s): remove them, or the key would work without the restriction", strings.Join(options, ","))
+	ko, err := auth.ParseKeyOptions(options, time.Local)
+	if err != nil {
+		return AuthorizedKey{}, err
 	}
-	return AuthorizedKey{Key: key, Comment: comment, Options: options}, nil
+	return AuthorizedKey{Key: key, Comment: comment, Options: options, Restrictions: ko}, nil
 }

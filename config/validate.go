@@ -152,6 +152,7 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
 			}
 		}
+		l.allowFrom(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)

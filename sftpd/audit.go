@@ -66,6 +66,8 @@ func authFailure(method string, err error) string {
 		return "method not allowed"
 	case errors.Is(err, errAuth):
 		return "unknown user or key"
+	case errors.Is(err, auth.ErrRestricted):
+		return err.Error()
 	}
 	return "key type or signature algorithm not allowed"
 }

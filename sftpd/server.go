@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ var ErrServerClosed = errors.New("sftpd: server closed")
 // Authenticator finds the tenant for a user and key; *auth.Users is one.
 type Authenticator interface {
 	Lookup(user string, key ssh.PublicKey) (*auth.Tenant, error)
+	// Permit checks where and when the key may be used (key options,
+	// allow_from); its error says why, for the log only.
+	Permit(user string, key ssh.PublicKey, addr netip.Addr, now time.Time) error
 }
 
 // Server serves SFTP sessions. Set the fields, then call Serve; they must not
@@ -192,6 +196,9 @@ func (c *conn) recheck() bool {
 		return false
 	}
 	now, err := c.s.Users.Lookup(t.User, key)
+	if err == nil {
+		err = c.s.Users.Permit(t.User, key, addrOf(c.nc.RemoteAddr()), time.Now())
+	}
 	cause := errRevoked
 	switch {
 	case err == nil && *now == *t:

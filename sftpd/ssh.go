@@ -54,6 +54,9 @@ func (s *Server) init() {
 			if err != nil {
 				return nil, errAuth
 			}
+			if err := s.Users.Permit(meta.User(), key, addrOf(meta.RemoteAddr()), time.Now()); err != nil {
+				return nil, err // logged and audited with its reason by authAttempt
+			}
 			return &ssh.Permissions{
 				Extensions: map[string]string{"pubkey-fp": auth.Fingerprint(key)},
 				ExtraData:  map[any]any{tenantKey{}: t},

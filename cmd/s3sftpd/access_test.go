@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -37,5 +38,51 @@ func TestE2E_DefenderBan(t *testing.T) {
 	bans := find(readTrail(t, g.auditFile()), func(r audit.Record) bool { return r.Event == audit.EventBan })
 	if len(bans) != 1 || bans[0].Remote != "127.0.0.2" || !strings.Contains(bans[0].Reason, "3 failed logins") {
 		t.Errorf("ban records %+v; want one for 127.0.0.2 after 3 failed logins", bans)
+	}
+}
+
+// TestE2E_WhereAndWhen: allow_from, a key's from= (with a negation) and
+// expiry-time= hold for OpenSSH sftp; check-config warns of expiring keys.
+func TestE2E_WhereAndWhen(t *testing.T) {
+	soon := time.Now().Add(5*24*time.Hour).UTC().Format("20060102150405") + "Z"
+	users := []testUser{
+		{name: "office", home: "office/", keys: []string{pubKey(t, "ed25519")}, extra: "allow_from = [\"127.0.0.3/32\"]\n"},
+		{name: "fromkey", home: "fromkey/", keys: []string{`from="127.0.0.0/24,!127.0.0.5" ` + pubKey(t, "ecdsa")}},
+		{name: "expired", home: "expired/", keys: []string{`expiry-time="20200101" ` + pubKey(t, "rsa")}},
+		{name: "soon", home: "soon/", keys: []string{`expiry-time="` + soon + `" ` + pubKey(t, "other")}},
+	}
+	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", users: users})
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		user, key, src string
+		ok             bool
+	}{
+		{"office", "ed25519", "127.0.0.3", true},
+		{"office", "ed25519", "127.0.0.2", false},
+		{"fromkey", "ecdsa", "127.0.0.4", true},
+		{"fromkey", "ecdsa", "127.0.0.5", false},
+		{"fromkey", "ecdsa", "127.0.1.4", false},
+		{"expired", "rsa", "127.0.0.1", false},
+		{"soon", "other", "127.0.0.1", true},
+	} {
+		out, err := g.sftp(t, dir, tt.user, clientKeys[tt.key], "ls\n", "-o", "BindAddress="+tt.src)
+		if (err == nil) != tt.ok {
+			t.Errorf("%s from %s: sftp err = %v; want ok = %v\n%s", tt.user, tt.src, err, tt.ok, out)
+		}
+	}
+	logs := g.logs.String()
+	for _, want := range []string{"key expired at 2020-01-01", "not in the user's allow_from", `not allowed by the key's from=`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("gateway log lacks %q", want)
+		}
+	}
+	out, err := exec.Command(binary, "check-config", "-config", g.config).CombinedOutput()
+	if err != nil {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+	for _, want := range []string{"warning: user soon: key SHA256:", "expires at", "(in 4 days)", "warning: user expired: key", "expired at 2020-01-01"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -79,6 +79,7 @@ type gateway struct {
 type testUser struct {
 	name, home, perms string // perms: a TOML array, or "" for all
 	keys              []string
+	extra             string // more lines for the table
 }
 
 type gatewayOpts struct {
@@ -200,6 +201,7 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		if u.perms != "" {
 			fmt.Fprintf(&cfg, "permissions = %s\n", u.perms)
 		}
+		cfg.WriteString(u.extra)
 		cfg.WriteString("\n")
 	}
 	cfg.WriteString(o.extra)

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -59,6 +60,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	users, err := buildUsers(cfg)
 	if err != nil {
 		return err
+	}
+	for _, w := range keyWarnings(cfg, time.Now()) {
+		log.Warn(w)
 	}
 	s3cfg := s3Config(cfg)
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
@@ -181,9 +185,10 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms}
+		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
+			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
 		}
 		us = append(us, au)
 	}
