@@ -26,6 +26,9 @@ type Tenant struct {
 	Bucket string // the one bucket the session may touch
 	Prefix string // the jail: every key the session touches starts with it; ends in "/"
 	Perms  Perms  // operations the session may perform
+	// LegacyRSASHA1 allows ssh-rsa (SHA-1) signatures from the user's RSA
+	// keys; without it only rsa-sha2-256/512 are accepted.
+	LegacyRSASHA1 bool
 }
 
 // User is one entry of the user map.
@@ -40,6 +43,8 @@ type User struct {
 	KeyOptions []KeyOptions
 	// AllowFrom lists the networks the user may log in from; nil means any.
 	AllowFrom []netip.Prefix
+	// LegacyRSASHA1: see Tenant.
+	LegacyRSASHA1 bool
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
@@ -87,7 +92,7 @@ func (u *Users) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 	if match != 1 {
 		return nil, ErrDenied
 	}
-	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms}, nil
+	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms, LegacyRSASHA1: usr.LegacyRSASHA1}, nil
 }
 
 // Permit checks the restrictions on a login by name with key from addr at

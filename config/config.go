@@ -54,6 +54,8 @@ type Server struct {
 	KeepaliveInterval Duration `toml:"keepalive_interval"`
 	// KeepaliveCountMax unanswered keepalives close the connection.
 	KeepaliveCountMax int `toml:"keepalive_count_max"`
+	// MinRSABits is the smallest RSA user key accepted: 2048 or more.
+	MinRSABits int `toml:"min_rsa_bits"`
 }
 
 // S3 configures the object store.
@@ -124,6 +126,9 @@ type User struct {
 	Permissions []string `toml:"permissions"`
 	// Bucket overrides S3.Bucket for this user.
 	Bucket string `toml:"bucket"`
+	// LegacyRSASHA1 lets the user's RSA keys sign with ssh-rsa (SHA-1),
+	// for clients too old for rsa-sha2-256/512.
+	LegacyRSASHA1 bool `toml:"legacy_rsa_sha1"`
 	// AllowFrom lists the CIDRs (or addresses) the user may log in from;
 	// omitted means any.
 	AllowFrom []string `toml:"allow_from"`
@@ -189,6 +194,7 @@ func defaults() *Config {
 			DrainTimeout:      Duration{30 * time.Second},
 			KeepaliveInterval: Duration{30 * time.Second},
 			KeepaliveCountMax: 3,
+			MinRSABits:        minRSABits,
 		},
 		S3: S3{
 			Endpoint:     EndpointEmbedded,
@@ -247,6 +253,8 @@ type loader struct {
 	md   toml.MetaData
 	idx  *keyIndex
 	errs Errors
+
+	minRSABits int // server.min_rsa_bits, once validated
 
 	present map[string]bool // key paths set in the file
 	failed  map[string]bool // key paths whose value could not be decoded

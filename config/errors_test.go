@@ -25,7 +25,7 @@ keys = ["KEY_A"]
 
 // errorCases hold configs with problems. The lines Load reports for each
 // are in testdata/errors.golden, under "# name". In configs and files,
-// KEY_A, KEY_B, KEY_RSA1024, KEY_DSA and KEY_CERT stand for test keys.
+// KEY_A, KEY_B, KEY_RSA1024, KEY_RSA2048, KEY_DSA and KEY_CERT stand for test keys.
 var errorCases = []struct {
 	name   string
 	config string
@@ -132,6 +132,8 @@ var errorCases = []struct {
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
 	{name: "allow-from-bad", config: valid + "allow_from = [\"10.0.0.0/33\", \"::1\"]\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nallow_from = []\n"},
 	{name: "key-options-bad", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = ['command=\"x\" KEY_A', 'from=\"h.example\" KEY_B', 'expiry-time=\"1\" KEY_A']\n"},
+	{name: "min-rsa-bits-low", config: "[server]\nmin_rsa_bits = 1024\n" + valid},
+	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
@@ -175,7 +177,7 @@ permissions = []
 }
 
 var keyNames = strings.NewReplacer(
-	"KEY_A", keyA, "KEY_B", keyB, "KEY_RSA1024", keyRSA1024, "KEY_DSA", keyDSA, "KEY_CERT", keyCert)
+	"KEY_A", keyA, "KEY_B", keyB, "KEY_RSA1024", keyRSA1024, "KEY_RSA2048", keyRSA2048, "KEY_DSA", keyDSA, "KEY_CERT", keyCert)
 
 // writeFiles writes name → content under dir, with test keys replaced.
 func writeFiles(t *testing.T, dir string, files map[string]string) {

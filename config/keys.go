@@ -19,8 +19,12 @@ import (
 // maxKeysFile bounds what is read of a keys file.
 const maxKeysFile = 1 << 20
 
-// minRSABits is the smallest RSA key accepted.
-const minRSABits = 2048
+// minRSABits is the smallest RSA key accepted; server.min_rsa_bits may only
+// raise it. Below recommendedRSABits check-config warns.
+const (
+	minRSABits         = 2048
+	recommendedRSABits = 3072
+)
 
 // userKeys parses u.Keys and u.KeysFile into u.PublicKeys. The user at
 // path needs at least one key, unless its keys file is missing on the
@@ -33,7 +37,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 			bad = true
 			continue
 		}
-		k, err := parseKey(line)
+		k, err := parseKey(line, l.minRSABits)
 		if err != nil {
 			bad = true
 			l.errf(key, "%v", err)
@@ -97,7 +101,7 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		k, err := parseKey(text)
+		k, err := parseKey(text, l.minRSABits)
 		if err != nil {
 			bad = true
 			col := strings.Index(string(line), text) + 1
@@ -117,7 +121,8 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 // auth enforces (from=, expiry-time=) or restrictions of what s3sftpd never
 // offers; any other is refused, because a restriction the admin wrote must
 // never be silently dropped.
-func parseKey(line string) (AuthorizedKey, error) {
+func parseKey(line string, minRSA int) (AuthorizedKey, error) {
+	minRSA = max(minRSA, minRSABits)
 	line = strings.TrimSpace(line)
 	if strings.ContainsAny(line, "\r\n") {
 		return AuthorizedKey{}, errors.New("must be one authorized_keys line")
@@ -136,8 +141,8 @@ func parseKey(line string) (AuthorizedKey, error) {
 		if key.Type() == "ssh-dss" {
 			return AuthorizedKey{}, errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
 		}
-		if rk, ok := k.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
-			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSABits)
+		if rk, ok := k.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSA {
+			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSA)
 		}
 	}
 	ko, err := auth.ParseKeyOptions(options, time.Local)

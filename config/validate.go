@@ -54,6 +54,12 @@ func (l *loader) validateServer(s *Server) {
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
 	}
+	l.minRSABits = minRSABits
+	if s.MinRSABits < minRSABits || s.MinRSABits > 16384 {
+		l.errf("server.min_rsa_bits", "must be from %d to 16384, got %d", minRSABits, s.MinRSABits)
+	} else {
+		l.minRSABits = s.MinRSABits
+	}
 }
 
 func (l *loader) validateS3(s *S3, users []User) {

@@ -33,8 +33,14 @@ func (c *conn) sshConfig() *ssh.ServerConfig {
 		c.offered = key
 		return lookup(meta, key)
 	}
-	cfg.VerifiedPublicKeyCallback = func(_ ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-		c.offered, c.verified = key, key // the key that signed, whatever was offered after it
+	verified := cfg.VerifiedPublicKeyCallback
+	cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, algo string) (*ssh.Permissions, error) {
+		c.offered = key
+		p, err := verified(meta, key, p, algo)
+		if err != nil {
+			return nil, err
+		}
+		c.verified = key // the key that signed, whatever was offered after it
 		return p, nil
 	}
 	cfg.AuthLogCallback = c.authAttempt
@@ -66,7 +72,7 @@ func authFailure(method string, err error) string {
 		return "method not allowed"
 	case errors.Is(err, errAuth):
 		return "unknown user or key"
-	case errors.Is(err, auth.ErrRestricted):
+	case errors.Is(err, auth.ErrRestricted), errors.Is(err, errSHA1Signature):
 		return err.Error()
 	}
 	return "key type or signature algorithm not allowed"

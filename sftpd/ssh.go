@@ -32,6 +32,9 @@ var (
 		ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
 		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
 		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+		// Last, and only for users with legacy_rsa_sha1: the signature
+		// algorithm is checked per user once verified (legacySignature).
+		ssh.KeyAlgoRSA,
 	}
 	rsaHostAlgos = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256}
 )
@@ -43,12 +46,25 @@ type tenantKey struct{}
 // errAuth is the only answer a failed login gets.
 var errAuth = errors.New("authentication failed")
 
+// errSHA1Signature refuses an ssh-rsa (SHA-1) signature of a user without
+// legacy_rsa_sha1; the client only hears that authentication failed.
+var errSHA1Signature = errors.New("ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1")
+
+// legacySignature refuses SHA-1 signatures unless the tenant allows them.
+func legacySignature(_ ssh.ConnMetadata, _ ssh.PublicKey, p *ssh.Permissions, algo string) (*ssh.Permissions, error) {
+	if algo == ssh.KeyAlgoRSA && !tenantOf(p).LegacyRSASHA1 {
+		return nil, errSHA1Signature
+	}
+	return p, nil
+}
+
 func (s *Server) init() {
 	cfg := &ssh.ServerConfig{
-		Config:                  ssh.Config{KeyExchanges: kexAlgos, Ciphers: cipherAlgos, MACs: macAlgos},
-		PublicKeyAuthAlgorithms: userKeyAlgos,
-		MaxAuthTries:            s.MaxAuthTries,
-		ServerVersion:           "SSH-2.0-s3sftpd",
+		Config:                    ssh.Config{KeyExchanges: kexAlgos, Ciphers: cipherAlgos, MACs: macAlgos},
+		PublicKeyAuthAlgorithms:   userKeyAlgos,
+		MaxAuthTries:              s.MaxAuthTries,
+		ServerVersion:             "SSH-2.0-s3sftpd",
+		VerifiedPublicKeyCallback: legacySignature,
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			t, err := s.Users.Lookup(meta.User(), key)
 			if err != nil {

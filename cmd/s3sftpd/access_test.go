@@ -1,7 +1,9 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +86,52 @@ func TestE2E_WhereAndWhen(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("check-config output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestE2E_KeyStrength: ssh-rsa (SHA-1) signatures work only for a user with
+// legacy_rsa_sha1; an RSA key under 3072 bits is a check-config warning and
+// one under min_rsa_bits an error.
+func TestE2E_KeyStrength(t *testing.T) {
+	dir := t.TempDir()
+	small := filepath.Join(dir, "id_rsa2048")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", small).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(small + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := []testUser{
+		{name: "modern", home: "modern/", keys: []string{pubKey(t, "rsa")}},
+		{name: "oldclient", home: "oldclient/", keys: []string{pubKey(t, "rsa")}, extra: "legacy_rsa_sha1 = true\n"},
+		{name: "small", home: "small/", keys: []string{strings.TrimSpace(string(pub))}},
+	}
+	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", users: users})
+	sha1 := []string{"-o", "PubkeyAcceptedAlgorithms=ssh-rsa"}
+	if out, err := g.sftp(t, dir, "oldclient", clientKeys["rsa"], "ls\n", sha1...); err != nil {
+		t.Errorf("ssh-rsa signature of a legacy_rsa_sha1 user refused: %v\n%s", err, out)
+	}
+	if out, err := g.sftp(t, dir, "modern", clientKeys["rsa"], "ls\n", sha1...); err == nil {
+		t.Errorf("ssh-rsa signature accepted without legacy_rsa_sha1:\n%s", out)
+	}
+	if !strings.Contains(g.logs.String(), "ssh-rsa (SHA-1) signature refused") {
+		t.Errorf("no log line for the refused SHA-1 signature")
+	}
+	if out, err := g.sftp(t, dir, "modern", clientKeys["rsa"], "ls\n"); err != nil {
+		t.Errorf("rsa-sha2 signature refused: %v\n%s", err, out)
+	}
+	if out, err := g.sftp(t, dir, "small", small, "ls\n"); err != nil {
+		t.Errorf("2048-bit RSA key refused at the default minimum: %v\n%s", err, out)
+	}
+	out, _ := exec.Command(binary, "check-config", "-config", g.config).CombinedOutput()
+	if !strings.Contains(string(out), "warning: user small: RSA key SHA256:") || !strings.Contains(string(out), "has 2048 bits") {
+		t.Errorf("check-config does not warn of the 2048-bit key:\n%s", out)
+	}
+	text, _ := os.ReadFile(g.config)
+	os.WriteFile(g.config, []byte(strings.Replace(string(text), "[server]\n", "[server]\nmin_rsa_bits = 3072\n", 1)), 0o600)
+	out, err = exec.Command(binary, "check-config", "-config", g.config).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "RSA key has 2048 bits: at least 3072 are required") {
+		t.Errorf("check-config with min_rsa_bits = 3072: err = %v; want the 2048-bit key refused:\n%s", err, out)
 	}
 }

@@ -1,23 +1,36 @@
 package main
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
 )
 
+// recommendedRSABits: RSA user keys below it get a warning (NIST SP 800-57
+// gives 2048-bit RSA 112-bit security, acceptable only until 2030).
+const recommendedRSABits = 3072
+
 // expiryWarnAhead is how far ahead check-config warns of expiring keys.
 const expiryWarnAhead = 14 * 24 * time.Hour
 
-// keyWarnings lists the keys that expired or expire within expiryWarnAhead
-// of now, one "SOURCE: warning: …" line each, for check-config and the log
+// keyWarnings lists the weak RSA keys and the keys that expired or expire
+// within expiryWarnAhead of now, one "SOURCE: warning: …" line each, for check-config and the log
 // at start-up.
 func keyWarnings(cfg *config.Config, now time.Time) []string {
 	var out []string
 	for _, u := range cfg.Users {
 		for _, k := range u.PublicKeys {
+			if ck, ok := k.Key.(ssh.CryptoPublicKey); ok {
+				if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < recommendedRSABits {
+					out = append(out, fmt.Sprintf("%s: warning: user %s: RSA key %s has %d bits; new keys should have %d or more (or be ssh-ed25519)",
+						k.Source, u.Name, auth.Fingerprint(k.Key), rk.N.BitLen(), recommendedRSABits))
+				}
+			}
 			exp := k.Restrictions.Expiry
 			switch {
 			case exp.IsZero():

@@ -185,7 +185,8 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes}
+		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+			LegacyRSASHA1: u.LegacyRSASHA1}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
