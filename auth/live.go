@@ -34,6 +34,14 @@ func (l *Live) Permit(name string, key ssh.PublicKey, addr netip.Addr, now time.
 	return l.p.Load().Permit(name, key, addr, now)
 }
 
+// CheckPassword checks a password login against the map in force.
+func (l *Live) CheckPassword(name, pw string) (*Tenant, error) {
+	return l.p.Load().CheckPassword(name, pw)
+}
+
+// Tenant is the current Tenant of a user in the map in force.
+func (l *Live) Tenant(name string) (*Tenant, error) { return l.p.Load().Tenant(name) }
+
 // Users is the map in force.
 func (l *Live) Users() *Users { return l.p.Load() }
 
@@ -66,10 +74,13 @@ func Diff(old, new *Users) []string {
 		if !slices.Equal(o.AllowFrom, n.AllowFrom) {
 			out = append(out, fmt.Sprintf("user %s: allow_from changed from %v to %v", name, o.AllowFrom, n.AllowFrom))
 		}
-		if fmt.Sprint(o.KeyOptions) != fmt.Sprint(n.KeyOptions) {
-			out = append(out, fmt.Sprintf("user %s: key options changed", name))
-		}
 		was, is := fingerprints(o.Keys), fingerprints(n.Keys)
+		wasOpts, isOpts := keyOptions(o), keyOptions(n)
+		for _, fp := range is {
+			if w, ok := wasOpts[fp]; ok && w != isOpts[fp] {
+				out = append(out, fmt.Sprintf("user %s: key %s options changed", name, fp))
+			}
+		}
 		for _, fp := range was {
 			if !slices.Contains(is, fp) {
 				out = append(out, fmt.Sprintf("user %s: key %s removed", name, fp))
@@ -99,4 +110,17 @@ func fingerprints(keys []ssh.PublicKey) []string {
 		out[i] = Fingerprint(k)
 	}
 	return out
+}
+
+// keyOptions maps the fingerprint of each key of usr to its options, printed.
+func keyOptions(usr *User) map[string]string {
+	m := make(map[string]string, len(usr.Keys))
+	for i, k := range usr.Keys {
+		var ko KeyOptions
+		if i < len(usr.KeyOptions) {
+			ko = usr.KeyOptions[i]
+		}
+		m[Fingerprint(k)] = fmt.Sprint(ko)
+	}
+	return m
 }

@@ -133,6 +133,17 @@ type User struct {
 	// omitted means any.
 	AllowFrom []string `toml:"allow_from"`
 
+	// Auth lists the authentication methods the user must pass, all of
+	// them: ["publickey"] (the default), ["password"], or both.
+	Auth []string `toml:"auth"`
+	// PasswordHash is an argon2id (PHC string) or bcrypt hash, never a
+	// password; `s3sftpd hash-password` makes one.
+	PasswordHash string `toml:"password_hash"`
+
+	// Methods is Auth parsed; 0 when Auth is omitted (publickey).
+	Methods auth.Methods `toml:"-"`
+	// Password is PasswordHash parsed; nil without one.
+	Password *auth.PasswordHash `toml:"-"`
 	// AllowFromPrefixes is AllowFrom parsed; nil when AllowFrom is omitted.
 	AllowFromPrefixes []netip.Prefix `toml:"-"`
 

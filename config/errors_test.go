@@ -134,6 +134,8 @@ var errorCases = []struct {
 	{name: "key-options-bad", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = ['command=\"x\" KEY_A', 'from=\"h.example\" KEY_B', 'expiry-time=\"1\" KEY_A']\n"},
 	{name: "min-rsa-bits-low", config: "[server]\nmin_rsa_bits = 1024\n" + valid},
 	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
+	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
+	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},

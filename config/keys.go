@@ -63,7 +63,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 		}
 		u.PublicKeys = append(u.PublicKeys, keys...)
 	}
-	if len(u.PublicKeys) > 0 || u.MissingKeysFile || bad {
+	if len(u.PublicKeys) > 0 || u.MissingKeysFile || bad || !usesKeys(u) {
 		return
 	}
 	if u.KeysFile != "" {

@@ -159,6 +159,7 @@ func (l *loader) validateUsers(cfg *Config) {
 			}
 		}
 		l.allowFrom(u, key)
+		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)

@@ -29,6 +29,10 @@ type Authenticator interface {
 	// Permit checks where and when the key may be used (key options,
 	// allow_from); its error says why, for the log only.
 	Permit(user string, key ssh.PublicKey, addr netip.Addr, now time.Time) error
+	// CheckPassword finds the tenant of a password login.
+	CheckPassword(user, password string) (*auth.Tenant, error)
+	// Tenant is a user's tenant now, to hold password sessions against.
+	Tenant(user string) (*auth.Tenant, error)
 }
 
 // Server serves SFTP sessions. Set the fields, then call Serve; they must not
@@ -51,6 +55,10 @@ type Server struct {
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int
+	// PasswordAuth offers password authentication as a first method, for
+	// users whose only method is password. Without it the server offers
+	// publickey alone; a second-factor password is asked for either way.
+	PasswordAuth bool
 	// Defender bans addresses that fail to log in and caps connections;
 	// nil turns it off.
 	Defender *DefenderConfig
@@ -195,7 +203,13 @@ func (c *conn) recheck() bool {
 	if t == nil {
 		return false
 	}
-	now, err := c.s.Users.Lookup(t.User, key)
+	var now *auth.Tenant
+	var err error
+	if key != nil {
+		now, err = c.s.Users.Lookup(t.User, key)
+	} else {
+		now, err = c.s.Users.Tenant(t.User)
+	}
 	if err == nil {
 		err = c.s.Users.Permit(t.User, key, addrOf(c.nc.RemoteAddr()), time.Now())
 	}

@@ -50,25 +50,20 @@ var errAuth = errors.New("authentication failed")
 // legacy_rsa_sha1; the client only hears that authentication failed.
 var errSHA1Signature = errors.New("ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1")
 
-// legacySignature refuses SHA-1 signatures unless the tenant allows them.
-func legacySignature(_ ssh.ConnMetadata, _ ssh.PublicKey, p *ssh.Permissions, algo string) (*ssh.Permissions, error) {
-	if algo == ssh.KeyAlgoRSA && !tenantOf(p).LegacyRSASHA1 {
-		return nil, errSHA1Signature
-	}
-	return p, nil
-}
-
 func (s *Server) init() {
 	cfg := &ssh.ServerConfig{
 		Config:                    ssh.Config{KeyExchanges: kexAlgos, Ciphers: cipherAlgos, MACs: macAlgos},
 		PublicKeyAuthAlgorithms:   userKeyAlgos,
 		MaxAuthTries:              s.MaxAuthTries,
 		ServerVersion:             "SSH-2.0-s3sftpd",
-		VerifiedPublicKeyCallback: legacySignature,
+		VerifiedPublicKeyCallback: s.verifiedKey,
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			t, err := s.Users.Lookup(meta.User(), key)
 			if err != nil {
 				return nil, errAuth
+			}
+			if t.Methods&auth.MethodPublicKey == 0 {
+				return nil, errMethodNotFirst
 			}
 			if err := s.Users.Permit(meta.User(), key, addrOf(meta.RemoteAddr()), time.Now()); err != nil {
 				return nil, err // logged and audited with its reason by authAttempt
@@ -88,6 +83,9 @@ func (s *Server) init() {
 			}
 		}
 		cfg.AddHostKey(k)
+	}
+	if s.PasswordAuth {
+		cfg.PasswordCallback = s.passwordLogin
 	}
 	s.config = cfg
 	if s.Defender != nil {

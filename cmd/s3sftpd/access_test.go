@@ -135,3 +135,86 @@ func TestE2E_KeyStrength(t *testing.T) {
 		t.Errorf("check-config with min_rsa_bits = 3072: err = %v; want the 2048-bit key refused:\n%s", err, out)
 	}
 }
+
+// askpassSFTP runs OpenSSH sftp that answers password prompts from
+// SSH_ASKPASS with pw; key may be "" for a password alone.
+func (g *gateway) askpassSFTP(t *testing.T, user, key, pw string) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	askpass := filepath.Join(dir, "askpass")
+	if err := os.WriteFile(askpass, []byte("#!/bin/sh\ncat \"$(dirname \"$0\")/pw\"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+		"-o", "NumberOfPasswordPrompts=1", "-o", "IdentitiesOnly=yes", "-P", g.port,
+		"-o", "BatchMode=no", "-b", "-"} // sftp -b turns BatchMode on after the options before it
+	if key != "" {
+		args = append(args, "-i", key)
+	} else {
+		args = append(args, "-o", "PubkeyAuthentication=no")
+	}
+	cmd := exec.Command("sftp", append(args, user+"@127.0.0.1")...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("ls\n")
+	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=:0")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestE2E_Passwords: a password-only user, and a user who needs key and
+// password (partial success), with OpenSSH answering through SSH_ASKPASS.
+// Wrong passwords and unknown users fail alike; the password is never logged.
+func TestE2E_Passwords(t *testing.T) {
+	const pw, wrong = "correct horse battery staple", "Tr0ub4dor&3 never logged"
+	cmd := exec.Command(binary, "hash-password")
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	hash, err := cmd.Output()
+	if err != nil || !strings.HasPrefix(string(hash), "$argon2id$v=19$") {
+		t.Fatalf("hash-password = %q, %v; want an argon2id PHC string", hash, err)
+	}
+	h := strings.TrimSpace(string(hash))
+	users := []testUser{
+		{name: "pwonly", home: "pwonly/", extra: "auth = [\"password\"]\npassword_hash = \"" + h + "\"\n"},
+		{name: "both", home: "both/", keys: []string{pubKey(t, "ed25519")}, extra: "auth = [\"publickey\", \"password\"]\npassword_hash = \"" + h + "\"\n"},
+		{name: "keyonly", home: "keyonly/", keys: []string{pubKey(t, "ecdsa")}},
+	}
+	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", users: users})
+	for _, tt := range []struct {
+		name, user, key, pw string
+		ok                  bool
+	}{
+		{"password-only", "pwonly", "", pw, true},
+		{"password-only-wrong", "pwonly", "", wrong, false},
+		{"unknown-user", "nobody", "", wrong, false},
+		{"key-only-user-by-password", "keyonly", "", pw, false},
+		{"both", "both", clientKeys["ed25519"], pw, true},
+		{"both-wrong-password", "both", clientKeys["ed25519"], wrong, false},
+		{"both-password-alone", "both", "", pw, false},
+		{"both-wrong-key", "both", clientKeys["other"], pw, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := g.askpassSFTP(t, tt.user, tt.key, tt.pw)
+			if (err == nil) != tt.ok {
+				t.Errorf("sftp as %s: err = %v; want ok = %v\n%s", tt.user, err, tt.ok, out)
+			}
+		})
+	}
+	logs := g.logs.String()
+	if strings.Contains(logs, wrong) || strings.Contains(logs, pw) {
+		t.Errorf("a password reached the log")
+	}
+	for _, want := range []string{`"user":"nobody","method":"password","reason":"unknown user or wrong password"`,
+		`"user":"pwonly","method":"password","reason":"unknown user or wrong password"`,
+		`"reason":"password alone is not enough: the user needs publickey first"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	trail, _ := os.ReadFile(g.auditFile())
+	if strings.Contains(string(trail), wrong) || strings.Contains(string(trail), pw) {
+		t.Errorf("a password reached the audit trail")
+	}
+}

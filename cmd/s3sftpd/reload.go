@@ -144,6 +144,9 @@ func restartNeeded(old, new *config.Config) []string {
 			out = append(out, part.name)
 		}
 	}
+	if passwordOnlyUsers(old) != passwordOnlyUsers(new) {
+		out = append(out, "password as a first method (a user with auth = [\"password\"])")
+	}
 	if old.S3.Endpoint == config.EndpointEmbedded && !slices.Equal(buckets(old), buckets(new)) {
 		out = append(out, "the embedded store's buckets")
 	}

@@ -114,6 +114,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		KeepaliveCountMax: cfg.Server.KeepaliveCountMax,
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
 		Defender:          defenderConfig(cfg.Defender),
+		PasswordAuth:      passwordOnlyUsers(cfg),
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -186,7 +187,7 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1}
+			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -249,4 +250,15 @@ func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
 		MaxSessionsPerUser: d.MaxSessionsPerUser,
 	}
+}
+
+// passwordOnlyUsers reports whether a user logs in with a password alone:
+// only then does the server offer password as a first method.
+func passwordOnlyUsers(cfg *config.Config) bool {
+	for _, u := range cfg.Users {
+		if u.Methods == auth.MethodPassword {
+			return true
+		}
+	}
+	return false
 }
