@@ -56,6 +56,13 @@ type Server struct {
 	KeepaliveCountMax int `toml:"keepalive_count_max"`
 	// MinRSABits is the smallest RSA user key accepted: 2048 or more.
 	MinRSABits int `toml:"min_rsa_bits"`
+	// TrustedUserCAKeys is a file of CA public keys (authorized_keys
+	// format, no options) whose user certificates log in as the user
+	// named in their principals; resolved against the config's directory.
+	TrustedUserCAKeys string `toml:"trusted_user_ca_keys"`
+
+	// UserCAKeys are the keys of TrustedUserCAKeys.
+	UserCAKeys []ssh.PublicKey `toml:"-"`
 }
 
 // S3 configures the object store.

@@ -136,7 +136,7 @@ func parseKey(line string, minRSA int) (AuthorizedKey, error) {
 	}
 	switch k := key.(type) {
 	case *ssh.Certificate:
-		return AuthorizedKey{}, errors.New("certificates are not supported: list the plain public key")
+		return AuthorizedKey{}, errors.New("a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys")
 	case ssh.CryptoPublicKey:
 		if key.Type() == "ssh-dss" {
 			return AuthorizedKey{}, errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
@@ -150,4 +150,33 @@ func parseKey(line string, minRSA int) (AuthorizedKey, error) {
 		return AuthorizedKey{}, err
 	}
 	return AuthorizedKey{Key: key, Comment: comment, Options: options, Restrictions: ko}, nil
+}
+
+// userCAKeys reads server.trusted_user_ca_keys, once min_rsa_bits is known.
+func (l *loader) userCAKeys(s *Server) {
+	s.UserCAKeys = nil
+	if s.TrustedUserCAKeys == "" {
+		return
+	}
+	s.TrustedUserCAKeys = l.resolve(s.TrustedUserCAKeys)
+	keys, err := l.keysFile(s.TrustedUserCAKeys)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.errf("server.trusted_user_ca_keys", "%q does not exist", s.TrustedUserCAKeys)
+		return
+	case err != nil:
+		l.errf("server.trusted_user_ca_keys", "%v", err)
+		return
+	case keys == nil:
+		return // each bad line reported
+	case len(keys) == 0:
+		l.errf("server.trusted_user_ca_keys", "no public keys in %q", s.TrustedUserCAKeys)
+	}
+	for _, k := range keys {
+		if len(k.Options) > 0 {
+			l.errf("server.trusted_user_ca_keys", "%s: options are not supported on CA keys", k.Source)
+			continue
+		}
+		s.UserCAKeys = append(s.UserCAKeys, k.Key)
+	}
 }

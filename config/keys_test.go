@@ -40,7 +40,7 @@ func TestParseKey(t *testing.T) {
 		{name: "type-mismatch", line: "ssh-rsa" + strings.TrimPrefix(keyA, "ssh-ed25519"),
 			err: "invalid public key: illegal base64 data at input byte 3"}, // x/crypto reports its last attempt, with the type as options
 		{name: "two-lines", line: keyA + "\n" + keyB, err: "must be one authorized_keys line"},
-		{name: "certificate", line: keyCert, err: "certificates are not supported: list the plain public key"},
+		{name: "certificate", line: keyCert, err: "a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys"},
 		{name: "rsa-1024", line: keyRSA1024, err: "RSA key has 1024 bits: at least 2048 are required"},
 		{name: "dsa", line: keyDSA, err: "ssh-dss (DSA) keys are not accepted: use ssh-ed25519"},
 	}

@@ -60,6 +60,7 @@ func (l *loader) validateServer(s *Server) {
 	} else {
 		l.minRSABits = s.MinRSABits
 	}
+	l.userCAKeys(s)
 }
 
 func (l *loader) validateS3(s *S3, users []User) {

@@ -55,6 +55,9 @@ type Server struct {
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int
+	// UserCAs are the authorities whose user certificates log in as the
+	// user named in their principals; nil accepts no certificate.
+	UserCAs *auth.UserCAs
 	// PasswordAuth offers password authentication as a first method, for
 	// users whose only method is password. Without it the server offers
 	// publickey alone; a second-factor password is asked for either way.
@@ -198,7 +201,7 @@ func (s *Server) Recheck() int {
 // whether it did.
 func (c *conn) recheck() bool {
 	c.mu.Lock()
-	t, key := c.tenant, c.key
+	t, key := c.tenant, loginKey(c.key)
 	c.mu.Unlock()
 	if t == nil {
 		return false

@@ -32,6 +32,8 @@ var (
 		ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
 		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
 		ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+		// Certificates (trusted_user_ca_keys) are accepted by the
+		// algorithm of the key they certify: x/crypto lists no *-cert-v01.
 		// Last, and only for users with legacy_rsa_sha1: the signature
 		// algorithm is checked per user once verified (legacySignature).
 		ssh.KeyAlgoRSA,
@@ -58,6 +60,9 @@ func (s *Server) init() {
 		ServerVersion:             "SSH-2.0-s3sftpd",
 		VerifiedPublicKeyCallback: s.verifiedKey,
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if cert, ok := key.(*ssh.Certificate); ok {
+				return s.certLogin(meta, cert)
+			}
 			t, err := s.Users.Lookup(meta.User(), key)
 			if err != nil {
 				return nil, errAuth

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -72,6 +73,7 @@ func TestE2E_WhereAndWhen(t *testing.T) {
 			t.Errorf("%s from %s: sftp err = %v; want ok = %v\n%s", tt.user, tt.src, err, tt.ok, out)
 		}
 	}
+	waitFor(t, 5*time.Second, "the refusals logged", func() bool { return strings.Contains(g.logs.String(), "key expired at 2020-01-01") })
 	logs := g.logs.String()
 	for _, want := range []string{"key expired at 2020-01-01", "not in the user's allow_from", `not allowed by the key's from=`} {
 		if !strings.Contains(logs, want) {
@@ -115,9 +117,9 @@ func TestE2E_KeyStrength(t *testing.T) {
 	if out, err := g.sftp(t, dir, "modern", clientKeys["rsa"], "ls\n", sha1...); err == nil {
 		t.Errorf("ssh-rsa signature accepted without legacy_rsa_sha1:\n%s", out)
 	}
-	if !strings.Contains(g.logs.String(), "ssh-rsa (SHA-1) signature refused") {
-		t.Errorf("no log line for the refused SHA-1 signature")
-	}
+	waitFor(t, 5*time.Second, "the refused SHA-1 signature logged", func() bool {
+		return strings.Contains(g.logs.String(), "ssh-rsa (SHA-1) signature refused")
+	})
 	if out, err := g.sftp(t, dir, "modern", clientKeys["rsa"], "ls\n"); err != nil {
 		t.Errorf("rsa-sha2 signature refused: %v\n%s", err, out)
 	}
@@ -202,6 +204,7 @@ func TestE2E_Passwords(t *testing.T) {
 			}
 		})
 	}
+	waitFor(t, 5*time.Second, "the refusals logged", func() bool { return strings.Contains(g.logs.String(), "password alone is not enough") })
 	logs := g.logs.String()
 	if strings.Contains(logs, wrong) || strings.Contains(logs, pw) {
 		t.Errorf("a password reached the log")
@@ -216,5 +219,61 @@ func TestE2E_Passwords(t *testing.T) {
 	trail, _ := os.ReadFile(g.auditFile())
 	if strings.Contains(string(trail), wrong) || strings.Contains(string(trail), pw) {
 		t.Errorf("a password reached the audit trail")
+	}
+}
+
+// TestE2E_Certificates: user certificates made with ssh-keygen -s log in as
+// the user among their principals, within their validity, from their
+// source-address; no principals, another principal, an expired certificate,
+// force-command or an untrusted CA are refused.
+func TestE2E_Certificates(t *testing.T) {
+	dir := t.TempDir()
+	keygen := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ssh-keygen", append([]string{"-q"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
+		}
+	}
+	ca, rogue := filepath.Join(dir, "ca"), filepath.Join(dir, "rogue")
+	keygen("-t", "ed25519", "-N", "", "-f", ca)
+	keygen("-t", "ed25519", "-N", "", "-f", rogue)
+	users := []testUser{{name: "acme", home: "partners/acme/", keys: []string{pubKey(t, "other")}}, {name: "bob", home: "bob/", keys: []string{pubKey(t, "other")}}}
+	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", users: users,
+		server: "trusted_user_ca_keys = \"" + ca + ".pub\"\n"})
+	// cert makes a fresh key and its certificate with the ssh-keygen -s
+	// options given; OpenSSH picks up KEY-cert.pub itself.
+	n := 0
+	cert := func(signer string, opts ...string) string {
+		n++
+		key := filepath.Join(dir, fmt.Sprintf("user%d", n))
+		keygen("-t", "ed25519", "-N", "", "-f", key)
+		keygen(append(append([]string{"-s", signer, "-I", fmt.Sprintf("cert-%d", n)}, opts...), key+".pub")...)
+		return key
+	}
+	for _, tt := range []struct {
+		name, user, src string
+		key             string
+		ok              bool
+		reason          string
+	}{
+		{"valid", "acme", "127.0.0.1", cert(ca, "-n", "acme,ops", "-V", "-5m:+1h"), true, ""},
+		{"other-principal", "bob", "127.0.0.1", cert(ca, "-n", "acme"), false, `does not name user \"bob\"`},
+		{"no-principals", "acme", "127.0.0.1", cert(ca), false, "has no principals"},
+		{"expired", "acme", "127.0.0.1", cert(ca, "-n", "acme", "-V", "-2h:-1h"), false, "cert has expired"},
+		{"not-yet-valid", "acme", "127.0.0.1", cert(ca, "-n", "acme", "-V", "+1h:+2h"), false, "cert is not yet valid"},
+		{"source-address-match", "acme", "127.0.0.2", cert(ca, "-n", "acme", "-O", "source-address=127.0.0.2/32"), true, ""},
+		{"source-address-other", "acme", "127.0.0.1", cert(ca, "-n", "acme", "-O", "source-address=127.0.0.2/32"), false, "not in its source-address"},
+		{"force-command", "acme", "127.0.0.1", cert(ca, "-n", "acme", "-O", "force-command=/bin/true"), false, "has force-command"},
+		{"untrusted-ca", "acme", "127.0.0.1", cert(rogue, "-n", "acme"), false, "untrusted authority"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := g.sftp(t, dir, tt.user, tt.key, "ls\n", "-o", "BindAddress="+tt.src)
+			if (err == nil) != tt.ok {
+				t.Errorf("sftp as %s with the certificate: err = %v; want ok = %v\n%s", tt.user, err, tt.ok, out)
+			}
+			if tt.reason != "" {
+				waitFor(t, 5*time.Second, "log line "+tt.reason, func() bool { return strings.Contains(g.logs.String(), tt.reason) })
+			}
+		})
 	}
 }

@@ -115,6 +115,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
 		Defender:          defenderConfig(cfg.Defender),
 		PasswordAuth:      passwordOnlyUsers(cfg),
+		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys),
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
