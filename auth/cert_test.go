@@ -44,7 +44,9 @@ func TestUserCAs_Check(t *testing.T) {
 		{"rogue-ca", mk(rogue, nil), "acme", "untrusted authority"},
 		{"force-command", mk(ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"force-command": "x"} }), "acme", "force-command"},
 		{"unknown-option", mk(ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"verify-required": ""} }), "acme", "unsupported critical option"},
-		{"source-ok", mk(ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8,192.0.2.7"} }), "acme", ""},
+		{"source-ok", mk(ca, func(c *ssh.Certificate) {
+			c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8,192.0.2.7"}
+		}), "acme", ""},
 		{"source-other", mk(ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8"} }), "acme", "not in its source-address"},
 	} {
 		err := cas.Check(tt.user, tt.cert, addr, now)
