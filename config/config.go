@@ -54,6 +54,8 @@ type Server struct {
 	KeepaliveInterval Duration `toml:"keepalive_interval"`
 	// KeepaliveCountMax unanswered keepalives close the connection.
 	KeepaliveCountMax int `toml:"keepalive_count_max"`
+	// Crypto is the algorithm policy: "modern", "compatible" or "fips".
+	Crypto string `toml:"crypto"`
 	// MinRSABits is the smallest RSA user key accepted: 2048 or more.
 	MinRSABits int `toml:"min_rsa_bits"`
 	// TrustedUserCAKeys is a file of CA public keys (authorized_keys
@@ -213,6 +215,7 @@ func defaults() *Config {
 			KeepaliveInterval: Duration{30 * time.Second},
 			KeepaliveCountMax: 3,
 			MinRSABits:        minRSABits,
+			Crypto:            "compatible",
 		},
 		S3: S3{
 			Endpoint:     EndpointEmbedded,

@@ -132,7 +132,7 @@ var errorCases = []struct {
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
 	{name: "allow-from-bad", config: valid + "allow_from = [\"10.0.0.0/33\", \"::1\"]\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nallow_from = []\n"},
 	{name: "key-options-bad", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = ['command=\"x\" KEY_A', 'from=\"h.example\" KEY_B', 'expiry-time=\"1\" KEY_A']\n"},
-	{name: "min-rsa-bits-low", config: "[server]\nmin_rsa_bits = 1024\n" + valid},
+	{name: "min-rsa-bits-low", config: "[server]\nmin_rsa_bits = 1024\ncrypto = \"strong\"\n" + valid},
 	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
 	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
 	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},

@@ -61,6 +61,9 @@ func (l *loader) validateServer(s *Server) {
 		l.minRSABits = s.MinRSABits
 	}
 	l.userCAKeys(s)
+	if !slices.Contains([]string{"modern", "compatible", "fips"}, s.Crypto) && !l.failed["server.crypto"] {
+		l.errf("server.crypto", `must be "modern", "compatible" or "fips", got %q`, s.Crypto)
+	}
 }
 
 func (l *loader) validateS3(s *S3, users []User) {

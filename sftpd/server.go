@@ -55,6 +55,9 @@ type Server struct {
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int
+	// Crypto is the algorithm policy: CryptoModern, CryptoCompatible (the
+	// default, also for "") or CryptoFIPS.
+	Crypto string
 	// UserCAs are the authorities whose user certificates log in as the
 	// user named in their principals; nil accepts no certificate.
 	UserCAs *auth.UserCAs
@@ -80,6 +83,10 @@ type Server struct {
 // Serve accepts connections on ln until Shutdown; it always returns an error,
 // ErrServerClosed after Shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if _, err := policy(s.Crypto); err != nil {
+		ln.Close()
+		return err
+	}
 	s.initOnce.Do(s.init)
 	if !s.track(ln) {
 		ln.Close()

@@ -9,25 +9,10 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
-// Algorithm lists, explicit so that library defaults never bring back SHA-1
-// key exchange or MACs, ssh-rsa (SHA-1) signatures, or CBC ciphers. Ciphers
-// are AES only: Go's AES uses the CPU's AES instructions, while its
-// ChaCha20-Poly1305 has no amd64 assembly and cost a third of the gateway's
-// CPU in bench/; every supported client speaks AES-GCM or AES-CTR, and AES is
-// the FIPS-approved choice regulated partners ask for.
+// User key and host key signature algorithms: no ssh-rsa (SHA-1) for host
+// keys; for user keys only for users with legacy_rsa_sha1. Key exchange,
+// ciphers and MACs follow the crypto policy (crypto.go).
 var (
-	kexAlgos = []string{
-		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519,
-		ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384,
-		ssh.KeyExchangeDH16SHA512, ssh.KeyExchangeDH14SHA256,
-	}
-	cipherAlgos = []string{
-		ssh.CipherAES128GCM, ssh.CipherAES256GCM,
-		ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR,
-	}
-	macAlgos = []string{
-		ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512,
-	}
 	userKeyAlgos = []string{
 		ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
 		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
@@ -53,8 +38,9 @@ var errAuth = errors.New("authentication failed")
 var errSHA1Signature = errors.New("ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1")
 
 func (s *Server) init() {
+	algos, _ := policy(s.Crypto) // Serve refuses an unknown name first
 	cfg := &ssh.ServerConfig{
-		Config:                    ssh.Config{KeyExchanges: kexAlgos, Ciphers: cipherAlgos, MACs: macAlgos},
+		Config:                    ssh.Config{KeyExchanges: algos.kex, Ciphers: algos.ciphers, MACs: algos.macs},
 		PublicKeyAuthAlgorithms:   userKeyAlgos,
 		MaxAuthTries:              s.MaxAuthTries,
 		ServerVersion:             "SSH-2.0-s3sftpd",

@@ -277,3 +277,18 @@ func TestE2E_Certificates(t *testing.T) {
 		})
 	}
 }
+
+// TestE2E_CryptoModern: with crypto = "modern", OpenSSH connects by default
+// and is refused when it insists on a NIST curve or AES-CTR.
+func TestE2E_CryptoModern(t *testing.T) {
+	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", server: "crypto = \"modern\"\n"})
+	dir := t.TempDir()
+	if out, err := g.sftp(t, dir, "acme", clientKeys["ed25519"], "ls\n"); err != nil {
+		t.Fatalf("OpenSSH with its defaults refused under modern: %v\n%s", err, out)
+	}
+	for _, opt := range []string{"KexAlgorithms=ecdh-sha2-nistp256", "Ciphers=aes128-ctr", "KexAlgorithms=diffie-hellman-group14-sha256"} {
+		if out, err := g.sftp(t, dir, "acme", clientKeys["ed25519"], "ls\n", "-o", opt); err == nil {
+			t.Errorf("OpenSSH with %s connected under modern:\n%s", opt, out)
+		}
+	}
+}

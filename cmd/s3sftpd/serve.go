@@ -116,6 +116,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		Defender:          defenderConfig(cfg.Defender),
 		PasswordAuth:      passwordOnlyUsers(cfg),
 		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys),
+		Crypto:            cfg.Server.Crypto,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
