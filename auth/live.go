@@ -3,6 +3,7 @@ package auth
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,15 @@ func Diff(old, new *Users) []string {
 		}
 		if !slices.Equal(o.AllowFrom, n.AllowFrom) {
 			out = append(out, fmt.Sprintf("user %s: allow_from changed from %v to %v", name, o.AllowFrom, n.AllowFrom))
+		}
+		if o.Methods != n.Methods {
+			out = append(out, fmt.Sprintf("user %s: authentication methods changed", name))
+		}
+		if !reflect.DeepEqual(o.Password, n.Password) { // never printed: it is hash material
+			out = append(out, fmt.Sprintf("user %s: password changed", name))
+		}
+		if o.LegacyRSASHA1 != n.LegacyRSASHA1 {
+			out = append(out, fmt.Sprintf("user %s: legacy_rsa_sha1 changed to %v", name, n.LegacyRSASHA1))
 		}
 		was, is := fingerprints(o.Keys), fingerprints(n.Keys)
 		wasOpts, isOpts := keyOptions(o), keyOptions(n)
