@@ -22,6 +22,7 @@ func (l *loader) validate(cfg *Config) {
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
+	l.validateDefender(&cfg.Defender)
 }
 
 func (l *loader) validateServer(s *Server) {
@@ -52,6 +53,16 @@ func (l *loader) validateServer(s *Server) {
 	}
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
+	}
+	l.minRSABits = minRSABits
+	if s.MinRSABits < minRSABits || s.MinRSABits > 16384 {
+		l.errf("server.min_rsa_bits", "must be from %d to 16384, got %d", minRSABits, s.MinRSABits)
+	} else {
+		l.minRSABits = s.MinRSABits
+	}
+	l.userCAKeys(s)
+	if !slices.Contains([]string{"modern", "compatible", "fips"}, s.Crypto) && !l.failed["server.crypto"] {
+		l.errf("server.crypto", `must be "modern", "compatible" or "fips", got %q`, s.Crypto)
 	}
 }
 
@@ -151,6 +162,8 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
 			}
 		}
+		l.allowFrom(u, key)
+		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)

@@ -79,6 +79,7 @@ type gateway struct {
 type testUser struct {
 	name, home, perms string // perms: a TOML array, or "" for all
 	keys              []string
+	extra             string // more lines for the table
 }
 
 type gatewayOpts struct {
@@ -88,6 +89,8 @@ type gatewayOpts struct {
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
+	extra     string // more tables, at the end of the config
+	server    string // more lines for the [server] table
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -177,7 +180,7 @@ func (g *gateway) auditFile() string {
 // embedded store), with everything under dir.
 func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n\n", filepath.Join(dir, "hostkeys"), o.drain)
+	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n%s\n", filepath.Join(dir, "hostkeys"), o.drain, o.server)
 	if o.endpoint == "embedded" {
 		fmt.Fprintf(&cfg, "[s3]\nendpoint = \"embedded\"\nbucket = \"e2e\"\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n[embedded]\ndir = %q\n\n", filepath.Join(dir, "s3"))
 	} else {
@@ -199,8 +202,10 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		if u.perms != "" {
 			fmt.Fprintf(&cfg, "permissions = %s\n", u.perms)
 		}
+		cfg.WriteString(u.extra)
 		cfg.WriteString("\n")
 	}
+	cfg.WriteString(o.extra)
 	return cfg.String()
 }
 

@@ -18,6 +18,7 @@ const usage = `usage:
   s3sftpd check-config -config FILE   validate a config; one line per problem as FILE:LINE:COL: message
   s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
                                       check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
+  s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
   s3sftpd version
 `
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "hash-password":
+		return hashPassword(args, os.Stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "s3sftpd", version)
 		return 0

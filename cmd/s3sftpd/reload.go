@@ -138,10 +138,14 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[s3]", old.S3, new.S3},
 		{"[embedded]", old.Embedded, new.Embedded},
 		{"[audit]", old.Audit, new.Audit},
+		{"[defender]", old.Defender, new.Defender},
 	} {
 		if !reflect.DeepEqual(part.old, part.new) {
 			out = append(out, part.name)
 		}
+	}
+	if passwordOnlyUsers(old) != passwordOnlyUsers(new) {
+		out = append(out, "password as a first method (a user with auth = [\"password\"])")
 	}
 	if old.S3.Endpoint == config.EndpointEmbedded && !slices.Equal(buckets(old), buckets(new)) {
 		out = append(out, "the embedded store's buckets")
