@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // Checksum modes.
@@ -47,6 +49,16 @@ type Config struct {
 	// request, the first included; 0 is DefaultMaxAttempts.
 	RetryMode   string
 	MaxAttempts int
+
+	// Keys unwraps the data keys of envelope-encrypted objects; nil reads
+	// only plaintext objects. With Envelope, every new object is
+	// encrypted at the gateway under Keys.Current (SSE still applies on
+	// top), and every object read must be encrypted.
+	Keys     *crypt.Keyring
+	Envelope bool
+	// NameKey, when set, encrypts object names: every path segment below a
+	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
+	NameKey *crypt.KEK
 }
 
 // Retry modes, and the default bound on tries of one request.
@@ -76,6 +88,8 @@ func (c Config) validate() error {
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
+	case c.Envelope && c.Keys == nil:
+		return configError("envelope encryption needs a key-encryption key")
 	}
 	return nil
 }

@@ -47,8 +47,15 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), head.ContentLength
-	return h.newDownload(r.Filepath, key, head), nil
+	op, size, err := h.fs.openerFor(key, head)
+	if err == nil && op != nil && size == 0 {
+		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
+	}
+	if err != nil {
+		return nil, h.s3Failure("download", r.Filepath, err)
+	}
+	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), aws.Int64(size)
+	return h.newDownload(r.Filepath, key, head, op, size), nil
 }
 
 // Filewrite opens a file for upload, and records the open. The object

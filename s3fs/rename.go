@@ -3,6 +3,7 @@ package s3fs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -128,14 +129,27 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
 		}
 		return nil
 	}
-	return h.multipartCopy(src, to, size, etag)
+	return h.multipartCopy(from, to, size, etag)
 }
 
-func (h *handlers) multipartCopy(src, to string, size int64, etag *string) error {
+// multipartCopy copies part by part. Unlike CopyObject it does not carry the
+// source's metadata by itself, so it is read and set on the new upload: it
+// holds an envelope-encrypted object's wrapped data key.
+func (h *handlers) multipartCopy(from, to string, size int64, etag *string) error {
+	src := copySource(h.tenant.Bucket, from)
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("head %s before copy: %w", from, err)
+	}
+	meta := maps.Clone(head.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	maps.Copy(meta, uploadTag())
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
 	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
 		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-		Metadata: uploadTag(),
+		Metadata: meta,
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 const (
@@ -64,6 +65,7 @@ type upload struct {
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
 	started   time.Time
+	sealer    *sealer // envelope encryption of the object; nil stores plaintext
 
 	ctx    context.Context // cancelled on transfer error or part failure
 	cancel context.CancelFunc
@@ -104,6 +106,7 @@ type part struct {
 	buf      []byte
 	filled   []span // written ranges, relative to start, sorted and merged
 	reserved int64  // bytes held from the FS memory budget
+	last     bool   // the object's last part (envelope: ends with the final chunk)
 }
 
 type span struct{ from, to int64 }
@@ -119,7 +122,7 @@ func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
 	close(hashed)
 	return &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, sealer: h.fs.newSealer(),
 		inflight: make(chan struct{}, partsInFlight),
 		sum:      sha256.New(), hashed: hashed,
 	}
@@ -191,6 +194,9 @@ func (u *upload) nextPart(num int32, start int64) error {
 		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
 	}
 	size := partSizeFor(u.h.fs.partSize, num)
+	if u.sealer != nil {
+		size = min(size, envelopePartCap) // the ciphertext must fit a part too
+	}
 	reserve := min(size, u.h.fs.budget)
 	if err := u.h.fs.mem.Acquire(u.ctx, reserve); err != nil {
 		return u.fail(failure("upload failed: session is closing"))
@@ -198,6 +204,8 @@ func (u *upload) nextPart(num int32, start int64) error {
 	initial := size // later parts: the file is large, allocate once
 	if num == 1 {
 		initial = min(size, 1<<20) // most files are small: grow as bytes arrive
+	} else if u.sealer != nil {
+		initial += crypt.CipherSize(size) - size // room to encrypt in place
 	}
 	u.part = &part{num: num, start: start, size: size, reserved: reserve, buf: make([]byte, 0, initial)}
 	waiting := u.ahead
@@ -278,7 +286,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             uploadTag(),
+		Metadata:             u.objectMetadata(uploadTag()),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
@@ -343,13 +351,14 @@ func (u *upload) send(pt *part) error {
 		<-prev
 		u.sum.Write(pt.buf)
 		close(mine)
+		body := u.sealer.seal(pt.buf, pt.start, pt.last) // after hashing: it encrypts in place
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
 			UploadId:      u.uploadID,
 			PartNumber:    aws.Int32(pt.num),
-			ContentLength: aws.Int64(int64(len(pt.buf))),
-			Body:          bytes.NewReader(pt.buf),
+			ContentLength: aws.Int64(int64(len(body))),
+			Body:          bytes.NewReader(body),
 		}
 		if u.h.fs.checksums {
 			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
@@ -458,13 +467,16 @@ func (u *upload) finish() error {
 	if u.uploadID == nil {
 		return u.putWhole(pt.buf)
 	}
-	if len(pt.buf) > 0 {
+	if len(pt.buf) > 0 || u.sealer != nil { // envelope: even an empty final chunk is stored
+		pt.last = true
 		return u.send(pt)
 	}
 	return nil
 }
 
 func (u *upload) putWhole(b []byte) error {
+	u.sum.Write(b) // no part was sent: b is the whole file
+	b = u.sealer.seal(b, 0, true)
 	in := &s3.PutObjectInput{
 		Bucket:               u.h.bucket(),
 		Key:                  &u.key,
@@ -472,11 +484,11 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             u.objectMetadata(nil),
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	u.sum.Write(b) // no part was sent: b is the whole file
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
