@@ -26,7 +26,9 @@ type Config struct {
 	S3       S3       `toml:"s3"`
 	Embedded Embedded `toml:"embedded"`
 	Audit    Audit    `toml:"audit"`
-	Users    []User   `toml:"users"`
+	// Encryption is gateway-side encryption of contents and names.
+	Encryption Encryption `toml:"encryption"`
+	Users      []User     `toml:"users"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -192,7 +194,8 @@ func defaults() *Config {
 			RetryMode:        "standard",
 			MaxAttempts:      5,
 		},
-		Embedded: Embedded{Dir: "./data/s3"},
+		Embedded:   Embedded{Dir: "./data/s3"},
+		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

@@ -22,6 +22,7 @@ func (l *loader) validate(cfg *Config) {
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
+	l.validateEncryption(&cfg.Encryption)
 }
 
 func (l *loader) validateServer(s *Server) {
