@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
@@ -117,6 +118,18 @@ func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
 		return fmt.Errorf("open %s: %w", key, err)
 	}
 	return nil
+}
+
+// names returns tenant t's name cipher, or nil when names are plain.
+func (fs *FS) names(t *auth.Tenant) *crypt.Names {
+	if fs.nameKey == nil {
+		return nil
+	}
+	n, err := crypt.NamesFromKEK(fs.nameKey, t.Bucket, t.Prefix)
+	if err != nil {
+		panic("s3fs: a valid name key was refused: " + err.Error())
+	}
+	return n
 }
 
 // listedSize is the size to show for a listed object of raw stored bytes:

@@ -88,7 +88,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
-		jail:     jail{prefix: t.Prefix},
+		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload),

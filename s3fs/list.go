@@ -190,14 +190,14 @@ func (l *lister) fetch() error {
 		return l.h.s3Failure("list", l.path, err)
 	}
 	for _, cp := range out.CommonPrefixes {
-		name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/")
-		if listable(name) {
+		name, ok := l.h.jail.name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
+		if ok && listable(name) {
 			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: time.Unix(0, 0)})
 		}
 	}
 	for _, obj := range out.Contents {
-		name := strings.TrimPrefix(aws.ToString(obj.Key), l.prefix)
-		if listable(name) { // skips the directory's own marker ("")
+		name, ok := l.h.jail.name(strings.TrimPrefix(aws.ToString(obj.Key), l.prefix))
+		if ok && listable(name) { // skips the directory's own marker ("")
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}

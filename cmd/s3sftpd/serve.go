@@ -61,6 +61,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		return err
 	}
 	s3cfg := s3Config(cfg)
+	if err := setEncryption(&s3cfg, cfg.Encryption); err != nil {
+		return err
+	}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
 		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
