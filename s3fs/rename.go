@@ -136,12 +136,17 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
 // source's metadata by itself, so it is read and set on the new upload: it
 // holds an envelope-encrypted object's wrapped data key.
 func (h *handlers) multipartCopy(from, to string, size int64, etag *string) error {
-	src := copySource(h.tenant.Bucket, from)
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("head %s before copy: %w", from, err)
 	}
-	meta := maps.Clone(head.Metadata)
+	return h.multipartCopyWith(from, to, size, etag, maps.Clone(head.Metadata))
+}
+
+// multipartCopyWith is a multipart copy whose new object gets metadata meta
+// (plus the upload tag).
+func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, meta map[string]string) error {
+	src := copySource(h.tenant.Bucket, from)
 	if meta == nil {
 		meta = map[string]string{}
 	}

@@ -88,6 +88,7 @@ type gatewayOpts struct {
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
+	enc       string // lines for the [encryption] table, if set
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -186,6 +187,9 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	}
 	if o.audit != "" {
 		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
+	}
+	if o.enc != "" {
+		fmt.Fprintf(&cfg, "[encryption]\n%s\n\n", o.enc)
 	}
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
