@@ -274,3 +274,34 @@ func TestEnvelope_Tamper(t *testing.T) {
 		t.Errorf("ReadAt in a tampered chunk = %d bytes, no error", n)
 	}
 }
+
+// TestEnvelope_AuditHashesPlaintext: the audit trail's SHA-256 and byte
+// counts are of what the partner sent and received, not of the ciphertext.
+func TestEnvelope_AuditHashesPlaintext(t *testing.T) {
+	e, _ := newEnvelopeEnv(t)
+	tr, as := newTrail(t)
+	c := e.auditedSession(t, "u/", auth.AllPerms, as)
+	small, big := randBytes(1000), randBytes(2*minPartSize+7)
+	for name, data := range map[string][]byte{"/small": small, "/big": big} {
+		if err := writeFile(t, c, name, data); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, c, name); !bytes.Equal(got, data) {
+			t.Fatalf("download of %s differs", name)
+		}
+	}
+	closes := 0
+	for _, r := range tr.records(t) {
+		if r.Event != "close" {
+			continue
+		}
+		closes++
+		want := map[string][]byte{"/small": small, "/big": big}[r.Path]
+		if r.SHA256 != sum256(want) || r.Bytes == nil || *r.Bytes != int64(len(want)) {
+			t.Errorf("%s close (%s): sha256 %s, bytes %v; want those of the %d-byte plaintext", r.Path, r.Mode, r.SHA256, r.Bytes, len(want))
+		}
+	}
+	if closes != 4 {
+		t.Errorf("%d close records; want 4", closes)
+	}
+}
