@@ -22,8 +22,10 @@ type Encryption struct {
 	// OldKEKFiles are earlier KEKs, kept so objects they wrapped stay
 	// readable until `s3sftpd rewrap` has moved them to KEKFile.
 	OldKEKFiles []string `toml:"old_kek_files"`
-	// KMSKeyID would take data keys from AWS KMS instead of KEKFile. Not
-	// supported yet: setting it is an error, so it cannot silently fall back.
+	// KMSKeyID takes the data keys of new objects from AWS KMS
+	// (GenerateDataKey, with an encryption context naming the user's bucket
+	// and home) instead of KEKFile; KEKFile, if also set, still reads the
+	// objects it wrapped. A key id, ARN or alias.
 	KMSKeyID string `toml:"kms_key_id"`
 	// Names is "plain" or "encrypted": each path segment below a user's
 	// home is stored encrypted with a key derived from NamesKEKFile and the
@@ -60,15 +62,18 @@ func (l *loader) validateEncryption(e *Encryption) {
 	default:
 		l.errf("encryption.names", `must be "plain" or "encrypted", got %q`, e.Names)
 	}
-	if e.KMSKeyID != "" {
-		l.errf("encryption.kms_key_id", "AWS KMS as key source is not supported yet; use kek_file")
+	if e.KMSKeyID != "" && e.Mode != EncryptionEnvelope {
+		l.errf("encryption.kms_key_id", `is used only with mode = "envelope"`)
 	}
-	needKEK := e.Mode == EncryptionEnvelope || e.Names == NamesEncrypted
-	if e.KEKFile == "" {
-		if needKEK && !l.failed["encryption.kek_file"] && e.KMSKeyID == "" {
-			l.errf("encryption", `needs kek_file when mode = "envelope" or names = "encrypted" (32 random bytes in base64: openssl rand -base64 32 > FILE; chmod 600 FILE)`)
-		}
-	} else {
+	switch {
+	case e.KEKFile != "":
+	case l.failed["encryption.kek_file"]:
+	case e.Mode == EncryptionEnvelope && e.KMSKeyID == "":
+		l.errf("encryption", `mode = "envelope" needs kek_file or kms_key_id (a KEK is 32 random bytes in base64: openssl rand -base64 32 > FILE; chmod 600 FILE)`)
+	case e.Names == NamesEncrypted && e.NamesKEKFile == "":
+		l.errf("encryption", `names = "encrypted" needs kek_file or names_kek_file (32 random bytes in base64: openssl rand -base64 32 > FILE; chmod 600 FILE)`)
+	}
+	if e.KEKFile != "" {
 		e.KEKFile = l.resolve(e.KEKFile)
 		e.KEK = l.kek("encryption.kek_file", e.KEKFile)
 	}

@@ -146,7 +146,7 @@ var errorCases = []struct {
 	{name: "encryption-kek-missing", config: valid + "[encryption]\nmode = \"envelope\"\nkek_file = \"kek\"\nold_kek_files = [\"old\"]\n"},
 	{name: "encryption-kek-readable-by-others", config: valid + "[encryption]\nnames = \"encrypted\"\nkek_file = \"kek\"\n",
 		files: map[string]string{"kek": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"}},
-	{name: "encryption-kms-unsupported", config: valid + "[encryption]\nmode = \"envelope\"\nkms_key_id = \"alias/x\"\n"},
+	{name: "encryption-kms-without-envelope", config: valid + "[encryption]\nkms_key_id = \"alias/x\"\nnames = \"encrypted\"\n"},
 	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
 	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
 	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,

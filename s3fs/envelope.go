@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -24,17 +25,30 @@ type sealer struct {
 	meta map[string]string
 }
 
-// newSealer returns nil when new objects are not envelope-encrypted.
-func (fs *FS) newSealer() *sealer {
+// newSealer returns a new object's cipher for tenant t, or nil when new
+// objects are not envelope-encrypted.
+func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant) (*sealer, error) {
 	if !fs.envelope {
-		return nil
+		return nil, nil
 	}
-	key, meta := fs.keys.NewDataKey()
+	var (
+		key  []byte
+		meta map[string]string
+		err  error
+	)
+	if fs.kms != nil {
+		key, meta, err = fs.kms.newDataKey(ctx, tenantContext(t))
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		key, meta = fs.keys.NewDataKey()
+	}
 	obj, err := crypt.NewObject(key)
 	if err != nil {
-		panic("s3fs: a fresh data key was refused: " + err.Error())
+		return nil, fmt.Errorf("new data key: %w", err)
 	}
-	return &sealer{obj: obj, meta: meta}
+	return &sealer{obj: obj, meta: meta}, nil
 }
 
 // seal encrypts whole chunks of plaintext starting at plaintext offset start
@@ -75,7 +89,7 @@ var errNotEncrypted = errors.New("object is not envelope-encrypted")
 // plaintext size. Under envelope mode an unencrypted object is refused: it
 // was not written by this gateway (or predates encryption), and serving it
 // would let anyone with write access to the bucket plant content.
-func (fs *FS) openerFor(key string, head *s3.HeadObjectOutput) (*opener, int64, error) {
+func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*opener, int64, error) {
 	raw := aws.ToInt64(head.ContentLength)
 	if !crypt.Encrypted(head.Metadata) {
 		if fs.envelope {
@@ -83,10 +97,7 @@ func (fs *FS) openerFor(key string, head *s3.HeadObjectOutput) (*opener, int64, 
 		}
 		return nil, raw, nil
 	}
-	if fs.keys == nil {
-		return nil, 0, fmt.Errorf("open %s: %w", key, crypt.ErrUnknownKEK)
-	}
-	dataKey, err := fs.keys.DataKey(head.Metadata)
+	dataKey, err := fs.dataKey(ctx, tenantContext(t), head.Metadata)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}

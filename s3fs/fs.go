@@ -50,6 +50,7 @@ type FS struct {
 	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
 	envelope  bool           // new objects are envelope-encrypted, and every object read must be
 	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
+	kms       *KMS           // makes and unwraps data keys instead of keys, when set
 
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the sweeper's clock; tests move it
@@ -71,6 +72,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		keys:      cfg.Keys,
 		envelope:  cfg.Envelope,
 		nameKey:   cfg.NameKey,
+		kms:       cfg.KMS,
 		checksums: cfg.Checksums == ChecksumsAWS,
 		partSize:  partSize,
 		budget:    cfg.UploadMemory,

@@ -47,7 +47,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	op, size, err := h.fs.openerFor(key, head)
+	op, size, err := h.fs.openerFor(h.ctx, h.tenant, key, head)
 	if err == nil && op != nil && size == 0 {
 		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
 	}
@@ -107,7 +107,11 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if !exists && h.isDir(key) {
 		return nil, failure("upload refused: a directory has that name")
 	}
-	u := h.newUpload(r.Filepath, key, overwrite)
+	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	if err != nil {
+		return nil, h.s3Failure("upload", r.Filepath, err)
+	}
+	u := h.newUpload(r.Filepath, key, overwrite, s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {

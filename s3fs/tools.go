@@ -32,10 +32,8 @@ func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer
 	defer out.Body.Close()
 	var r io.Reader = out.Body
 	if crypt.Encrypted(out.Metadata) {
-		if fs.keys == nil {
-			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, crypt.ErrUnknownKEK)
-		}
-		dataKey, err := fs.keys.DataKey(out.Metadata)
+		tenant, _ := lookupMeta(out.Metadata, metaContext) // KMS: the context it was wrapped under
+		dataKey, err := fs.dataKey(ctx, tenant, out.Metadata)
 		if err != nil {
 			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 		}
@@ -125,6 +123,10 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string) (RewrapResult, 
 			}
 			if !crypt.Encrypted(head.Metadata) {
 				res.Plain++
+				continue
+			}
+			if isKMSWrapped(head.Metadata) { // KMS rotates its own key material
+				res.Current++
 				continue
 			}
 			meta, changed, err := fs.keys.Rewrap(head.Metadata)

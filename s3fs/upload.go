@@ -116,13 +116,13 @@ type chunk struct {
 	data []byte
 }
 
-func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
+func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *upload {
 	ctx, cancel := context.WithCancel(h.ctx)
 	hashed := make(chan struct{})
 	close(hashed)
 	return &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
-		ctx: ctx, cancel: cancel, sealer: h.fs.newSealer(),
+		ctx: ctx, cancel: cancel, sealer: s,
 		inflight: make(chan struct{}, partsInFlight),
 		sum:      sha256.New(), hashed: hashed,
 	}

@@ -162,7 +162,7 @@ func openStore(ctx context.Context, path string) (*s3fs.FS, func(), error) {
 		return nil, nil, err
 	}
 	s3cfg := s3Config(cfg)
-	if err := setEncryption(&s3cfg, cfg.Encryption); err != nil {
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
 		return nil, nil, err
 	}
 	closeStore := func() {}

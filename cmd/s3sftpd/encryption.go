@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/s3sftpd/s3sftpd/config"
@@ -8,14 +9,22 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
-// setEncryption adds the keys of [encryption] to an s3fs config.
-func setEncryption(s *s3fs.Config, e config.Encryption) error {
+// setEncryption adds the keys of [encryption] to an s3fs config, with a KMS
+// client (region and retries of [s3]) when kms_key_id is set.
+func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) error {
 	keys, err := keyring(e)
 	if err != nil {
 		return err
 	}
 	s.Keys = keys
 	s.Envelope = e.Mode == config.EncryptionEnvelope
+	if e.KMSKeyID != "" {
+		client, err := s3fs.DialKMS(ctx, *s)
+		if err != nil {
+			return fmt.Errorf("kms client: %w", err)
+		}
+		s.KMS = &s3fs.KMS{Client: client, KeyID: e.KMSKeyID}
+	}
 	if e.Names == config.NamesEncrypted {
 		if s.NameKey, err = crypt.NewKEK(e.NamesKEK); err != nil {
 			return fmt.Errorf("names key: %w", err)

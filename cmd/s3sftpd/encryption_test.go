@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
@@ -146,5 +148,33 @@ get empty.txt empty-back.txt
 	}
 	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+tampered); err == nil || !strings.Contains(stderr, "failed authentication") || len(stdout) >= len(big) {
 		t.Errorf("decrypt of a tampered object: %v, %d bytes out\n%s", err, len(stdout), stderr)
+	}
+}
+
+// TestE2E_EnvelopeKMS: with kms_key_id, the gateway takes data keys from KMS
+// (local-kms, reached through AWS_ENDPOINT_URL_KMS like any KMS endpoint);
+// OpenSSH sftp round-trips a file and `s3sftpd decrypt` recovers it.
+func TestE2E_EnvelopeKMS(t *testing.T) {
+	s3srv := s3test.Start(t)
+	endpoint := s3test.StartKMS(t)
+	t.Setenv("AWS_ENDPOINT_URL_KMS", endpoint)
+	client := kms.New(kms.Options{Region: s3srv.Region, BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
+	key, err := client.CreateKey(t.Context(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatalf("create a KMS key: %v", err)
+	}
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\n", aws.ToString(key.KeyMetadata.Arn))})
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), 5<<20+3)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\nget f.bin back.bin\n")
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+	head, err := s3srv.Client(t).HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: aws.String("partners/acme/f.bin")})
+	if err != nil || !strings.HasPrefix(head.Metadata["s3sftpd-kek"], "kms:") {
+		t.Fatalf("stored metadata %v, %v; want a KMS-wrapped data key", head.Metadata, err)
+	}
+	stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/partners/acme/f.bin")
+	if err != nil || stdout != string(data) {
+		t.Fatalf("decrypt: %d bytes, %v\n%s", len(stdout), err, stderr)
 	}
 }

@@ -61,7 +61,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		return err
 	}
 	s3cfg := s3Config(cfg)
-	if err := setEncryption(&s3cfg, cfg.Encryption); err != nil {
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
 		return err
 	}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
