@@ -305,3 +305,27 @@ func TestEnvelope_AuditHashesPlaintext(t *testing.T) {
 		t.Errorf("%d close records; want 4", closes)
 	}
 }
+
+// TestEnvelope_MultipartCopyKeepsKey: the multipart copy that renames
+// objects over 5 GiB carries the wrapped data key over (CopyObject does so by
+// itself; UploadPartCopy does not), so the copy still decrypts.
+func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
+	e, _ := newEnvelopeEnv(t)
+	c := e.session(t, "u/", auth.AllPerms)
+	plain := randBytes(minPartSize + 3)
+	if err := writeFile(t, c, "/src", plain); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileGet.(*handlers)
+	head, err := e.api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.s3.Bucket, Key: aws.String("u/src")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.multipartCopy("u/src", "u/dst", aws.ToInt64(head.ContentLength), head.ETag); err != nil {
+		t.Fatalf("multipart copy: %v", err)
+	}
+	if got := readFile(t, c, "/dst"); !bytes.Equal(got, plain) {
+		t.Error("the multipart copy does not decrypt to the original")
+	}
+}
