@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	mrand "math/rand/v2"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -310,6 +311,9 @@ func TestEnvelope_AuditHashesPlaintext(t *testing.T) {
 // objects over 5 GiB carries the wrapped data key over (CopyObject does so by
 // itself; UploadPartCopy does not), so the copy still decrypts.
 func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
+	if os.Getenv("S3SFTPD_TEST_STORE") == "embedded" {
+		t.Skip("the embedded store has no UploadPartCopy (it holds no object over 5 GiB to copy this way); versitygw runs this test")
+	}
 	e, _ := newEnvelopeEnv(t)
 	c := e.session(t, "u/", auth.AllPerms)
 	plain := randBytes(minPartSize + 3)
