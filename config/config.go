@@ -70,7 +70,7 @@ type S3 struct {
 	// KMSKeyID is the KMS key for SSE "aws:kms"; empty means the
 	// AWS-managed aws/s3 key.
 	KMSKeyID string `toml:"kms_key_id"`
-	// Checksums is "aws" (SDK default checksums) or "compat" (none, for
+	// Checksums is "aws" (CRC32C per part and whole object) or "compat" (none, for
 	// stores that reject them).
 	Checksums string `toml:"checksums"`
 	// PartSize is the multipart upload part size, 5MiB to 5GiB.

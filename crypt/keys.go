@@ -137,10 +137,11 @@ func (r *Keyring) metadata(k *KEK, dataKey []byte) map[string]string {
 }
 
 // Encrypted reports whether object metadata marks an envelope-encrypted
-// object. Metadata keys are compared lower-case, as S3 returns them.
+// object. Metadata keys are compared without case, as stores differ; an
+// empty value (a key some stores keep, blanked, after an overwrite) is no mark.
 func Encrypted(meta map[string]string) bool {
-	_, ok := lookup(meta, MetaVersion)
-	return ok
+	v, _ := lookup(meta, MetaVersion)
+	return v != ""
 }
 
 func lookup(meta map[string]string, key string) (string, bool) {

@@ -17,7 +17,7 @@ import (
 
 // Checksum modes.
 const (
-	ChecksumsAWS    = "aws"    // SDK defaults: CRC32 on every put and part, echoed on complete
+	ChecksumsAWS    = "aws"    // CRC32C on every put and part, and of the whole object on complete
 	ChecksumsCompat = "compat" // checksums only where S3 requires them, for S3-compatible stores
 )
 

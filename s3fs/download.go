@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,9 +45,11 @@ type download struct {
 	started   time.Time
 
 	// SHA-256 of the object, fed by the stream while it runs from offset 0
-	// in order; only the stream goroutine touches it until Close.
+	// in order; only the stream goroutine touches it until Close. When it
+	// differs from the one stored at upload, the last block is withheld.
 	sum    hash.Hash
-	hashed int64 // bytes fed to sum
+	hashed int64  // bytes fed to sum
+	stored string // SHA-256 recorded at upload, "" if none
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -75,6 +78,9 @@ func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput, op *
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
+	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
+		d.stored = h.storedSHA256(key, head)
+	}
 	return d
 }
 
@@ -175,12 +181,11 @@ func (d *download) stream() {
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
 		if err == nil && b*blockSize == d.hashed {
-			d.sum.Write(data)
-			d.hashed += int64(len(data))
+			err = d.hash(data)
 		}
 		d.mu.Lock()
 		if err != nil {
-			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, crypt.ErrAuth) {
+			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, crypt.ErrAuth) {
 				retries++
 				d.closeBody()
 				continue
@@ -197,6 +202,17 @@ func (d *download) stream() {
 		d.next = b + 1
 		d.cond.Broadcast()
 	}
+}
+
+// hash feeds the next block in file order to the SHA-256 and, at the end of
+// the object, compares it with the one stored at upload.
+func (d *download) hash(data []byte) error {
+	d.sum.Write(data)
+	d.hashed += int64(len(data))
+	if d.hashed == d.size && d.stored != "" && !strings.EqualFold(hex.EncodeToString(d.sum.Sum(nil)), d.stored) {
+		return fmt.Errorf("read %s: %w", d.key, errCorrupt)
+	}
+	return nil
 }
 
 // readBlock reads block b from the stream's body, opening a GET at b if

@@ -60,6 +60,45 @@ func (s *sealer) seal(buf []byte, start int64, last bool) []byte {
 	return s.obj.SealInPlace(buf, start/crypt.ChunkSize, last)
 }
 
+// hashAndSeal feeds a part (or the whole file) at plaintext offset start to
+// the content sums, in file order, and returns the bytes to store: encrypted
+// in place under envelope encryption. The SHA-256 is of the plaintext (what
+// the partner sent, for the audit trail); the CRC32C that S3 checks is of
+// the stored bytes.
+func (u *upload) hashAndSeal(buf []byte, start int64, last bool) []byte {
+	if u.sealer == nil {
+		u.sums.write(buf)
+		return buf
+	}
+	u.sums.sha.Write(buf)
+	stored := u.sealer.seal(buf, start, last)
+	if u.sums.crc != nil {
+		u.sums.crc.Write(stored)
+	}
+	return stored
+}
+
+// storedSize is the size of the object S3 holds once the upload commits.
+func (u *upload) storedSize() int64 {
+	if u.sealer == nil {
+		return u.size
+	}
+	return crypt.CipherSize(u.size)
+}
+
+// sha256Metadata is the SHA-256 of the content, as user metadata, for a
+// plaintext object; none under envelope encryption. Stored in the clear next
+// to the ciphertext, the plaintext's hash would let anyone who can read the
+// bucket confirm a guess of a file's content (a short lab result, a form with
+// few blanks), and the chunks' GCM tags already authenticate every byte. The
+// audit trail still records the plaintext SHA-256.
+func (u *upload) sha256Metadata() map[string]string {
+	if u.sealer != nil {
+		return nil
+	}
+	return map[string]string{sha256Name: u.sums.sha256Hex()}
+}
+
 // objectMetadata is the user metadata of a new object: base (which may be
 // nil) plus, under envelope encryption, the wrapped data key. Every write
 // that creates an object takes its metadata from here.

@@ -34,8 +34,13 @@ func testKeyring(t *testing.T) *crypt.Keyring {
 // newEnvelopeEnv is an FS that envelope-encrypts everything it writes.
 func newEnvelopeEnv(t *testing.T) (*env, *crypt.Keyring) {
 	t.Helper()
+	return newEnvelopeEnvChecksums(t, ChecksumsCompat)
+}
+
+func newEnvelopeEnvChecksums(t *testing.T, checksums string) (*env, *crypt.Keyring) {
+	t.Helper()
 	srv := s3test.Start(t)
-	cfg := testConfig(srv, ChecksumsCompat)
+	cfg := testConfig(srv, checksums)
 	cfg.Keys, cfg.Envelope = testKeyring(t), true
 	return envOn(t, srv, cfg), cfg.Keys
 }
@@ -331,5 +336,25 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 	}
 	if got := readFile(t, c, "/dst"); !bytes.Equal(got, plain) {
 		t.Error("the multipart copy does not decrypt to the original")
+	}
+}
+
+// TestEnvelope_ChecksumsAWS: in "aws" checksum mode S3 checks each part's
+// and the whole object's CRC32C, which must be of the stored ciphertext
+// (while the audit SHA-256 stays of the plaintext); no plaintext SHA-256 is
+// stored next to the ciphertext.
+func TestEnvelope_ChecksumsAWS(t *testing.T) {
+	e, _ := newEnvelopeEnvChecksums(t, ChecksumsAWS)
+	c := e.session(t, "u/", auth.AllPerms)
+	for name, data := range map[string][]byte{"/small": randBytes(1000), "/big": randBytes(2*minPartSize + 7), "/edge": randBytes(2 * minPartSize)} {
+		if err := writeFile(t, c, name, data); err != nil {
+			t.Fatalf("upload %s: %v", name, err)
+		}
+		if got := readFile(t, c, name); !bytes.Equal(got, data) {
+			t.Errorf("download of %s differs", name)
+		}
+		if _, meta := rawObject(t, e, "u"+name); meta[sha256Name] != "" {
+			t.Errorf("%s: the plaintext SHA-256 is stored in the clear: %v", name, meta)
+		}
 	}
 }

@@ -36,13 +36,15 @@ type s3API interface {
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 }
 
 // FS is shared by all sessions: one S3 client, one upload memory budget.
 type FS struct {
 	s3        s3API
 	enc       encryption
-	checksums bool  // send and echo CRC32 part checksums ("aws" mode)
+	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
 	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
 	budget    int64
 	mem       *semaphore.Weighted // process-wide upload buffer budget
@@ -55,6 +57,7 @@ type FS struct {
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the sweeper's clock; tests move it
 	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	copyLimit int64            // largest object copied with one CopyObject; tests lower it
 }
 
 // New builds an FS over an S3 client made by Dial (or wrapped by a test).
@@ -79,6 +82,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		mem:       semaphore.NewWeighted(cfg.UploadMemory),
 		log:       log,
 		now:       time.Now,
+		copyLimit: maxPartSize,
 	}, nil
 }
 

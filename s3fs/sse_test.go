@@ -27,6 +27,8 @@ func (w *wireRecorder) note(r *http.Request) {
 		kind = "CreateMultipartUpload"
 	case r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" && !q.Has("partNumber"):
 		kind = "CopyObject"
+	case r.Method == http.MethodPut && q.Has("tagging"): // tags the object just written; creates nothing
+		return
 	case r.Method == http.MethodPut && !q.Has("partNumber"):
 		kind = "PutObject"
 	default:

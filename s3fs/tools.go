@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -151,7 +150,7 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string) (RewrapResult, 
 // replaceMetadata copies an object onto itself with new metadata.
 func (h *handlers) replaceMetadata(key string, size int64, etag *string, meta map[string]string) error {
 	if size > maxPartSize {
-		return h.multipartCopyWith(key, key, size, etag, maps.Clone(meta))
+		return h.multipartCopyWith(key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
 	}
 	src := copySource(h.tenant.Bucket, key)
 	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{

@@ -3,11 +3,8 @@ package s3fs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -88,9 +85,9 @@ type upload struct {
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
-	// SHA-256 of the content, fed part by part in file order: each part's
+	// Sums of the content, fed part by part in file order: each part's
 	// goroutine waits for hashed, the channel its predecessor closes.
-	sum    hash.Hash
+	sums   contentSums
 	hashed chan struct{}
 	stored *stored // what S3 answered to the commit
 }
@@ -124,7 +121,7 @@ func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *uploa
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
 		ctx: ctx, cancel: cancel, sealer: s,
 		inflight: make(chan struct{}, partsInFlight),
-		sum:      sha256.New(), hashed: hashed,
+		sums:     newContentSums(h.fs.checksums), hashed: hashed,
 	}
 }
 
@@ -289,7 +286,7 @@ func (u *upload) create() error {
 		Metadata:             u.objectMetadata(uploadTag()),
 	}
 	if u.h.fs.checksums {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
 	}
 	began := time.Now()
 	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
@@ -349,9 +346,8 @@ func (u *upload) send(pt *part) error {
 	go func() {
 		defer u.wg.Done()
 		<-prev
-		u.sum.Write(pt.buf)
+		body := u.hashAndSeal(pt.buf, pt.start, pt.last)
 		close(mine)
-		body := u.sealer.seal(pt.buf, pt.start, pt.last) // after hashing: it encrypts in place
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
@@ -361,7 +357,7 @@ func (u *upload) send(pt *part) error {
 			Body:          bytes.NewReader(body),
 		}
 		if u.h.fs.checksums {
-			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
 		}
 		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
 		<-u.inflight
@@ -373,7 +369,7 @@ func (u *upload) send(pt *part) error {
 			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err)))
 			return
 		}
-		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
 	}()
 	return nil
 }
@@ -438,7 +434,7 @@ func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
 	if err == nil {
-		r.SHA256 = hex.EncodeToString(u.sum.Sum(nil))
+		r.SHA256 = u.sums.sha256Hex()
 		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	}
 	if err != nil && (aborted || u.h.ctx.Err() != nil) {
@@ -475,8 +471,7 @@ func (u *upload) finish() error {
 }
 
 func (u *upload) putWhole(b []byte) error {
-	u.sum.Write(b) // no part was sent: b is the whole file
-	b = u.sealer.seal(b, 0, true)
+	b = u.hashAndSeal(b, 0, true) // no part was sent: b is the whole file
 	in := &s3.PutObjectInput{
 		Bucket:               u.h.bucket(),
 		Key:                  &u.key,
@@ -484,7 +479,8 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(nil),
+		Metadata:             u.objectMetadata(u.sha256Metadata()),
+		ChecksumCRC32C:       u.sums.crc32c(),
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
@@ -505,6 +501,9 @@ func (u *upload) complete() error {
 		UploadId:        u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
 	}
+	if crc := u.sums.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedSize())
+	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
@@ -513,6 +512,9 @@ func (u *upload) complete() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
+	if u.sealer == nil { // see sha256Metadata
+		u.tagSHA256(u.sums.sha256Hex())
+	}
 	return nil
 }
 
