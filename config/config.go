@@ -30,7 +30,9 @@ type Config struct {
 	Embedded Embedded `toml:"embedded"`
 	Audit    Audit    `toml:"audit"`
 	Defender Defender `toml:"defender"`
-	Users    []User   `toml:"users"`
+	// Encryption is gateway-side encryption of contents and names.
+	Encryption Encryption `toml:"encryption"`
+	Users      []User     `toml:"users"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -230,8 +232,9 @@ func defaults() *Config {
 			RetryMode:        "standard",
 			MaxAttempts:      5,
 		},
-		Embedded: Embedded{Dir: "./data/s3"},
-		Defender: defaultDefender(),
+		Embedded:   Embedded{Dir: "./data/s3"},
+		Defender:   defaultDefender(),
+		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

@@ -23,6 +23,7 @@ func (l *loader) validate(cfg *Config) {
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
 	l.validateDefender(&cfg.Defender)
+	l.validateEncryption(&cfg.Encryption)
 }
 
 func (l *loader) validateServer(s *Server) {

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // Checksum modes.
@@ -47,6 +49,19 @@ type Config struct {
 	// request, the first included; 0 is DefaultMaxAttempts.
 	RetryMode   string
 	MaxAttempts int
+
+	// Keys unwraps the data keys of envelope-encrypted objects; nil reads
+	// only plaintext objects. With Envelope, every new object is
+	// encrypted at the gateway under Keys.Current (SSE still applies on
+	// top), and every object read must be encrypted.
+	Keys     *crypt.Keyring
+	Envelope bool
+	// KMS, when set, makes the data keys of new objects under Envelope
+	// (and unwraps those it made) instead of Keys.
+	KMS *KMS
+	// NameKey, when set, encrypts object names: every path segment below a
+	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
+	NameKey *crypt.KEK
 }
 
 // Retry modes, and the default bound on tries of one request.
@@ -76,6 +91,8 @@ func (c Config) validate() error {
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
+	case c.Envelope && c.Keys == nil && c.KMS == nil:
+		return configError("envelope encryption needs a key-encryption key")
 	}
 	return nil
 }
@@ -87,31 +104,9 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	attempts, mode := cfg.MaxAttempts, aws.RetryModeStandard
-	if attempts == 0 {
-		attempts = DefaultMaxAttempts
-	}
-	if cfg.RetryMode == RetryAdaptive {
-		mode = aws.RetryModeAdaptive
-	}
-	opts := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithRegion(cfg.Region),
-		awsconfig.WithRetryMode(mode),
-		awsconfig.WithRetryMaxAttempts(attempts),
-		awsconfig.WithLogger(logging.Nop{}), // the SDK's own debug lines would go to stderr unstructured
-	}
-	if cfg.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
-	}
-	if cfg.Checksums == ChecksumsCompat {
-		opts = append(opts,
-			awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-			awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	awsCfg, err := loadAWSConfig(ctx, cfg, true)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return nil, err
 	}
 	awsCfg.HTTPClient = &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -127,6 +122,39 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 		}
 		o.UsePathStyle = cfg.PathStyle
 	}), nil
+}
+
+// loadAWSConfig is the SDK configuration of cfg: region, retries, checksum
+// mode and, when static is set and cfg names them, static credentials (the
+// store's keys; other AWS services use the default chain).
+func loadAWSConfig(ctx context.Context, cfg Config, static bool) (aws.Config, error) {
+	attempts, mode := cfg.MaxAttempts, aws.RetryModeStandard
+	if attempts == 0 {
+		attempts = DefaultMaxAttempts
+	}
+	if cfg.RetryMode == RetryAdaptive {
+		mode = aws.RetryModeAdaptive
+	}
+	opts := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(cfg.Region),
+		awsconfig.WithRetryMode(mode),
+		awsconfig.WithRetryMaxAttempts(attempts),
+		awsconfig.WithLogger(logging.Nop{}), // the SDK's own debug lines would go to stderr unstructured
+	}
+	if static && cfg.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
+	}
+	if cfg.Checksums == ChecksumsCompat {
+		opts = append(opts,
+			awsconfig.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+			awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
+	}
+	return awsCfg, nil
 }
 
 // encryption is the server-side encryption every write carries.

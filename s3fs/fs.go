@@ -18,6 +18,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // s3API is the subset of the S3 client that s3fs uses; tests wrap the real
@@ -48,6 +49,10 @@ type FS struct {
 	budget    int64
 	mem       *semaphore.Weighted // process-wide upload buffer budget
 	log       *slog.Logger
+	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	envelope  bool           // new objects are envelope-encrypted, and every object read must be
+	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
+	kms       *KMS           // makes and unwraps data keys instead of keys, when set
 
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the sweeper's clock; tests move it
@@ -60,11 +65,19 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	partSize := cfg.PartSize
+	if cfg.Envelope { // parts hold whole chunks, so they encrypt independently
+		partSize = (partSize + crypt.ChunkSize - 1) / crypt.ChunkSize * crypt.ChunkSize
+	}
 	return &FS{
 		s3:        client,
 		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
+		keys:      cfg.Keys,
+		envelope:  cfg.Envelope,
+		nameKey:   cfg.NameKey,
+		kms:       cfg.KMS,
 		checksums: cfg.Checksums == ChecksumsAWS,
-		partSize:  cfg.PartSize,
+		partSize:  partSize,
 		budget:    cfg.UploadMemory,
 		mem:       semaphore.NewWeighted(cfg.UploadMemory),
 		log:       log,
@@ -81,7 +94,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
-		jail:     jail{prefix: t.Prefix},
+		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload),

@@ -133,20 +133,26 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
 }
 
 // multipartCopy copies part by part. Unlike CopyObject it keeps nothing by
-// itself: the source's user metadata and tags (the SHA-256) are read and set
-// on the new object.
+// itself: the source's user metadata (an envelope-encrypted object's wrapped
+// data key among it) and tags (the SHA-256) are read and set on the new object.
 func (h *handlers) multipartCopy(from, to string, size int64, etag *string) error {
-	src := copySource(h.tenant.Bucket, from)
-	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("head %s before multipart copy: %w", from, err)
 	}
+	return h.multipartCopyWith(from, to, size, etag, head.Metadata, h.tagsOf(from, head))
+}
+
+// multipartCopyWith is a multipart copy whose new object gets user metadata
+// metadata (plus the upload tag) and the URL-encoded tags tagging.
+func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
+	src := copySource(h.tenant.Bucket, from)
+	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
 	meta := uploadTag()
-	maps.Copy(meta, head.Metadata)
+	maps.Copy(meta, metadata)
 	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
 		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-		Metadata: meta, Tagging: h.tagsOf(from, head),
+		Metadata: meta, Tagging: tagging,
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)

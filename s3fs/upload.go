@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 const (
@@ -61,6 +62,7 @@ type upload struct {
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
 	started   time.Time
+	sealer    *sealer // envelope encryption of the object; nil stores plaintext
 
 	ctx    context.Context // cancelled on transfer error or part failure
 	cancel context.CancelFunc
@@ -101,6 +103,7 @@ type part struct {
 	buf      []byte
 	filled   []span // written ranges, relative to start, sorted and merged
 	reserved int64  // bytes held from the FS memory budget
+	last     bool   // the object's last part (envelope: ends with the final chunk)
 }
 
 type span struct{ from, to int64 }
@@ -110,13 +113,13 @@ type chunk struct {
 	data []byte
 }
 
-func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
+func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *upload {
 	ctx, cancel := context.WithCancel(h.ctx)
 	hashed := make(chan struct{})
 	close(hashed)
 	return &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, sealer: s,
 		inflight: make(chan struct{}, partsInFlight),
 		sums:     newContentSums(h.fs.checksums), hashed: hashed,
 	}
@@ -188,6 +191,9 @@ func (u *upload) nextPart(num int32, start int64) error {
 		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
 	}
 	size := partSizeFor(u.h.fs.partSize, num)
+	if u.sealer != nil {
+		size = min(size, envelopePartCap) // the ciphertext must fit a part too
+	}
 	reserve := min(size, u.h.fs.budget)
 	if err := u.h.fs.mem.Acquire(u.ctx, reserve); err != nil {
 		return u.fail(failure("upload failed: session is closing"))
@@ -195,6 +201,8 @@ func (u *upload) nextPart(num int32, start int64) error {
 	initial := size // later parts: the file is large, allocate once
 	if num == 1 {
 		initial = min(size, 1<<20) // most files are small: grow as bytes arrive
+	} else if u.sealer != nil {
+		initial += crypt.CipherSize(size) - size // room to encrypt in place
 	}
 	u.part = &part{num: num, start: start, size: size, reserved: reserve, buf: make([]byte, 0, initial)}
 	waiting := u.ahead
@@ -275,7 +283,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             uploadTag(),
+		Metadata:             u.objectMetadata(uploadTag()),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
@@ -338,15 +346,15 @@ func (u *upload) send(pt *part) error {
 	go func() {
 		defer u.wg.Done()
 		<-prev
-		u.sums.write(pt.buf)
+		body := u.hashAndSeal(pt.buf, pt.start, pt.last)
 		close(mine)
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
 			UploadId:      u.uploadID,
 			PartNumber:    aws.Int32(pt.num),
-			ContentLength: aws.Int64(int64(len(pt.buf))),
-			Body:          bytes.NewReader(pt.buf),
+			ContentLength: aws.Int64(int64(len(body))),
+			Body:          bytes.NewReader(body),
 		}
 		if u.h.fs.checksums {
 			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
@@ -455,13 +463,15 @@ func (u *upload) finish() error {
 	if u.uploadID == nil {
 		return u.putWhole(pt.buf)
 	}
-	if len(pt.buf) > 0 {
+	if len(pt.buf) > 0 || u.sealer != nil { // envelope: even an empty final chunk is stored
+		pt.last = true
 		return u.send(pt)
 	}
 	return nil
 }
 
 func (u *upload) putWhole(b []byte) error {
+	b = u.hashAndSeal(b, 0, true) // no part was sent: b is the whole file
 	in := &s3.PutObjectInput{
 		Bucket:               u.h.bucket(),
 		Key:                  &u.key,
@@ -469,13 +479,12 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             u.objectMetadata(u.sha256Metadata()),
+		ChecksumCRC32C:       u.sums.crc32c(),
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	u.sums.write(b) // no part was sent: b is the whole file
-	in.Metadata = map[string]string{sha256Name: u.sums.sha256Hex()}
-	in.ChecksumCRC32C = u.sums.crc32c()
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
@@ -493,7 +502,7 @@ func (u *upload) complete() error {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
 	}
 	if crc := u.sums.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
-		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.size)
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedSize())
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
@@ -503,7 +512,9 @@ func (u *upload) complete() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
-	u.tagSHA256(u.sums.sha256Hex())
+	if u.sealer == nil { // see sha256Metadata
+		u.tagSHA256(u.sums.sha256Hex())
+	}
 	return nil
 }
 

@@ -91,6 +91,7 @@ type gatewayOpts struct {
 	s3        string // more lines for the [s3] table (not with the embedded store)
 	extra     string // more tables, at the end of the config
 	server    string // more lines for the [server] table
+	enc       string // lines for the [encryption] table, if set
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -189,6 +190,9 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	}
 	if o.audit != "" {
 		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
+	}
+	if o.enc != "" {
+		fmt.Fprintf(&cfg, "[encryption]\n%s\n\n", o.enc)
 	}
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)

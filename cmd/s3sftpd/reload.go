@@ -139,6 +139,7 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[embedded]", old.Embedded, new.Embedded},
 		{"[audit]", old.Audit, new.Audit},
 		{"[defender]", old.Defender, new.Defender},
+		{"[encryption]", old.Encryption, new.Encryption},
 	} {
 		if !reflect.DeepEqual(part.old, part.new) {
 			out = append(out, part.name)

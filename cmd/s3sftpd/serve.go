@@ -65,6 +65,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		log.Warn(w)
 	}
 	s3cfg := s3Config(cfg)
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
+		return err
+	}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
 		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
