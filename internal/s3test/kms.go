@@ -8,20 +8,16 @@ import (
 	"time"
 )
 
-// KMSVersion is the local-kms that scripts/test installs.
-const KMSVersion = "v0.0.0-20260228092603-2a5e92d09ab6"
-
 // StartKMS runs local-kms (an AWS KMS emulator speaking the real KMS API)
-// with an empty database in a temp dir, and returns its endpoint. Its
-// region is Region. local-kms cannot be told to bind to loopback only: it
-// listens on every interface, on a random free port, for the test's duration.
+// on 127.0.0.1 through s3sftpd-kmsd, the loopback-only command in kmsd/
+// that scripts/test builds, with an empty database in a temp dir, and
+// returns its endpoint. Its region is Region.
 func StartKMS(t testing.TB) string {
 	t.Helper()
-	bin := findBinary(t, "local-kms", "scripts/test installs it (go install github.com/nsmithuk/local-kms@"+KMSVersion+")")
+	bin := findBinary(t, "s3sftpd-kmsd", "scripts/test builds it (go build -C internal/s3test/kmsd -o $(go env GOPATH)/bin/s3sftpd-kmsd .)")
 	port := freePort(t)
-	cmd := exec.Command(bin)
-	cmd.Env = []string{"PORT=" + port, "KMS_REGION=" + region(), "KMS_DATA_PATH=" + filepath.Join(t.TempDir(), "kms"), "KMS_SEED_PATH="}
-	startLogged(t, "local-kms", cmd)
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:"+port, "-region", region(), "-data", filepath.Join(t.TempDir(), "kms"))
+	startLogged(t, "kmsd", cmd)
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	deadline := time.Now().Add(10 * time.Second)
 	for {
