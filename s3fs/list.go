@@ -161,7 +161,7 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	if err := l.fetch(); err != nil {
 		return nil, err
 	}
-	if !h.jail.isRoot(prefix) && len(l.page) == 0 {
+	if !h.jail.isRoot(prefix) && !l.found {
 		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
 			return nil, failure("list refused: not a directory")
 		}
@@ -180,6 +180,7 @@ type lister struct {
 	served int64         // offset of page[0]
 	token  *string
 	last   bool
+	found  bool // the first page had a key: the directory exists, even if only its marker
 }
 
 func (l *lister) fetch() error {
@@ -201,6 +202,7 @@ func (l *lister) fetch() error {
 			l.page = append(l.page, fileInfo{name: name, size: aws.ToInt64(obj.Size), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}
+	l.found = l.found || len(out.Contents) > 0 || len(out.CommonPrefixes) > 0
 	l.token = out.NextContinuationToken
 	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil
 	return nil

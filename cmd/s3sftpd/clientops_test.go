@@ -1,0 +1,178 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// TestClients runs the compatibility matrix (clients_test.go) once per client.
+func TestClients(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	for _, c := range []struct {
+		name string
+		ops  func(*testing.T, *gateway) clientOps
+	}{
+		{"psftp", psftpOps},
+		{"lftp", lftpOps},
+		{"curl", curlOps},
+		{"paramiko", paramikoOps},
+		{"rclone", rcloneOps},
+		{"openssh", opensshOps},
+	} {
+		t.Run(c.name, func(t *testing.T) { runMatrix(t, s3srv, c.name, c.ops(t, g)) })
+	}
+}
+
+// psftpOps drives PuTTY's psftp in batch mode, the SFTP engine WinSCP is
+// built on. PuTTY reads only its own key format: puttygen converts.
+func psftpOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	ppk := puttyKey(t)
+	batch := func(cmds string) (string, error) {
+		script := filepath.Join(dir, "batch")
+		if err := os.WriteFile(script, []byte(cmds+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return runClient(dir, nil, "psftp", "-batch", "-b", script, "-P", g.port, "-i", ppk,
+			"-hostkey", "SHA256:"+g.hostKeySHA256(t), "acme@127.0.0.1")
+	}
+	two := func(verb string) func(a, b string) (string, error) {
+		return func(a, b string) (string, error) { return batch(verb + " " + quote(a) + " " + quote(b)) }
+	}
+	one := func(verb string) func(a string) (string, error) {
+		return func(a string) (string, error) { return batch(verb + " " + quote(a)) }
+	}
+	return clientOps{
+		put: two("put"), get: two("get"), resumeGet: two("reget"), list: one("ls"),
+		rename: two("mv"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+	}
+}
+
+// puttyKey converts the ed25519 client key to PuTTY's .ppk format.
+func puttyKey(t *testing.T) string {
+	ppk := filepath.Join(t.TempDir(), "id.ppk")
+	if out, err := runClient(t.TempDir(), nil, "puttygen", clientKeys["ed25519"], "-O", "private", "-o", ppk); err != nil {
+		t.Fatalf("puttygen (install putty-tools): %v\n%s", err, out)
+	}
+	return ppk
+}
+
+// lftpOps drives lftp over sftp://, which runs OpenSSH's ssh for transport.
+func lftpOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	ssh := "ssh -a -x " + strings.Join(g.sshOpts(clientKeys["ed25519"]), " ")
+	cmd := func(cmds string) (string, error) {
+		script := fmt.Sprintf("set cmd:fail-exit yes; set sftp:connect-program %s; set net:max-retries 1; open -u acme,unused -p %s sftp://127.0.0.1; %s",
+			quote(ssh), g.port, cmds)
+		return runClient(dir, nil, "lftp", "-c", script)
+	}
+	return clientOps{
+		put:       func(l, r string) (string, error) { return cmd("put " + quote(l) + " -o " + quote(r)) },
+		get:       func(r, l string) (string, error) { return cmd("get " + quote(r) + " -o " + quote(l)) },
+		resumeGet: func(r, l string) (string, error) { return cmd("get -c " + quote(r) + " -o " + quote(l)) },
+		list:      func(d string) (string, error) { return cmd("cls -l " + quote(d+"/")) },
+		rename:    func(a, b string) (string, error) { return cmd("mv " + quote(a) + " " + quote(b)) },
+		mkdir:     func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
+		rmdir:     func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
+		remove:    func(p string) (string, error) { return cmd("rm " + quote(p)) },
+	}
+}
+
+// curlOps drives curl's sftp:// (libssh2), pinning the host key.
+func curlOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+	curl := func(args ...string) (string, error) {
+		base := []string{"-sS", "--fail", "-u", "acme:", "--key", key, "--pubkey", key + ".pub",
+			"--hostpubsha256", g.hostKeySHA256(t) + "="}
+		return runClient(dir, nil, "curl", append(base, args...)...)
+	}
+	u := func(p string) string { return "sftp://127.0.0.1:" + g.port + (&url.URL{Path: p}).EscapedPath() }
+	quoteCmd := func(cmd string) (string, error) { return curl("-Q", cmd, u("/")) }
+	return clientOps{
+		put:       func(l, r string) (string, error) { return curl("-T", l, u(r)) },
+		get:       func(r, l string) (string, error) { return curl("-o", l, u(r)) },
+		resumeGet: func(r, l string) (string, error) { return curl("-C", "-", "-o", l, u(r)) },
+		list:      func(d string) (string, error) { return curl(u(d + "/")) },
+		rename:    func(a, b string) (string, error) { return quoteCmd("rename " + quote(a) + " " + quote(b)) },
+		mkdir:     func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
+		rmdir:     func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
+		remove:    func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
+	}
+}
+
+// paramikoOps drives python3-paramiko through testdata/paramiko_op.py, one
+// connection per operation.
+func paramikoOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	script, err := filepath.Abs("testdata/paramiko_op.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := g.knownHosts(t)
+	op := func(args ...string) (string, error) {
+		base := []string{script, "127.0.0.1", g.port, "acme", clientKeys["ed25519"], known}
+		return runClient(dir, nil, "/usr/bin/python3", append(base, args...)...)
+	}
+	two := func(verb string) func(a, b string) (string, error) {
+		return func(a, b string) (string, error) { return op(verb, a, b) }
+	}
+	one := func(verb string) func(a string) (string, error) {
+		return func(a string) (string, error) { return op(verb, a) }
+	}
+	return clientOps{
+		put: two("put"), get: two("get"), list: one("listdir_attr"),
+		rename: two("posix_rename"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("remove"),
+	}
+}
+
+// rcloneOps drives rclone's sftp backend, configured through the
+// environment, with the host key pinned. rclone would run md5sum/sha1sum
+// over an exec channel, which the gateway refuses: the shell is off.
+func rcloneOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	env := []string{"RCLONE_CONFIG_GW_TYPE=sftp", "RCLONE_CONFIG_GW_HOST=127.0.0.1", "RCLONE_CONFIG_GW_PORT=" + g.port,
+		"RCLONE_CONFIG_GW_USER=acme", "RCLONE_CONFIG_GW_KEY_FILE=" + clientKeys["ed25519"],
+		"RCLONE_CONFIG_GW_KNOWN_HOSTS_FILE=" + g.knownHosts(t), "RCLONE_CONFIG_GW_SHELL_TYPE=none",
+		"RCLONE_CONFIG_GW_MD5SUM_COMMAND=none", "RCLONE_CONFIG_GW_SHA1SUM_COMMAND=none",
+		"RCLONE_CONFIG=" + filepath.Join(dir, "rclone.conf")}
+	rc := func(args ...string) (string, error) {
+		return runClient(dir, env, "rclone", append([]string{"--retries", "1", "--low-level-retries", "1"}, args...)...)
+	}
+	return clientOps{
+		put:    func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) },
+		get:    func(r, l string) (string, error) { return rc("copyto", "gw:"+r, l) },
+		list:   func(d string) (string, error) { return rc("lsl", "gw:"+d) },
+		rename: func(a, b string) (string, error) { return rc("moveto", "gw:"+a, "gw:"+b) },
+		mkdir:  func(d string) (string, error) { return rc("mkdir", "gw:"+d) },
+		rmdir:  func(d string) (string, error) { return rc("rmdir", "gw:"+d) },
+		remove: func(p string) (string, error) { return rc("deletefile", "gw:"+p) },
+	}
+}
+
+// opensshOps drives OpenSSH sftp in batch mode (its glob-aware quoting:
+// backslash before the characters it treats specially).
+func opensshOps(t *testing.T, g *gateway) clientOps {
+	dir := t.TempDir()
+	q := func(s string) string {
+		return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `*`, `\*`, `?`, `\?`, `[`, `\[`).Replace(s) + `"`
+	}
+	batch := func(cmd string) (string, error) { return g.sftp(t, dir, "acme", clientKeys["ed25519"], cmd+"\n") }
+	two := func(verb string) func(a, b string) (string, error) {
+		return func(a, b string) (string, error) { return batch(verb + " " + q(a) + " " + q(b)) }
+	}
+	one := func(verb string) func(a string) (string, error) {
+		return func(a string) (string, error) { return batch(verb + " " + q(a)) }
+	}
+	return clientOps{
+		put: two("put"), get: two("get"), resumeGet: two("reget"), list: func(d string) (string, error) { return batch("ls -l " + q(d)) },
+		rename: two("rename"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+	}
+}
