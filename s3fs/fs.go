@@ -82,6 +82,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		audit:    a,
 		open:     make(map[string]*upload),
 		uploaded: make(map[string]fileInfo),
+		mtimes:   make(map[string]time.Time),
 	}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
@@ -97,8 +98,9 @@ type handlers struct {
 	audit  *audit.Session // records every file operation; nil records nothing
 
 	mu       sync.Mutex
-	open     map[string]*upload  // client path → upload in progress
-	uploaded map[string]fileInfo // client path → file this session uploaded
+	open     map[string]*upload   // client path → upload in progress
+	uploaded map[string]fileInfo  // client path → file this session uploaded
+	mtimes   map[string]time.Time // temporary file's path → time set, stored by its rename
 }
 
 func (h *handlers) bucket() *string { return &h.tenant.Bucket }

@@ -111,7 +111,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if u := h.openUpload(p); u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		return fileInfo{name: p, size: u.size, mtime: u.started}, nil
+		mtime := u.mtime
+		if mtime.IsZero() {
+			mtime = u.started
+		}
+		return fileInfo{name: p, size: u.size, mtime: mtime}, nil
 	}
 	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
 	if !canSee {
@@ -125,7 +129,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 		if err == nil {
-			return fileInfo{name: p, size: aws.ToInt64(head.ContentLength), mtime: aws.ToTime(head.LastModified)}, nil
+			fi := fileInfo{name: p, size: aws.ToInt64(head.ContentLength), mtime: mtimeOf(head.Metadata, head.LastModified)}
+			if t, ok := h.heldMtime(p); ok {
+				fi.mtime = t
+			}
+			return fi, nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
@@ -202,6 +210,7 @@ func (l *lister) fetch() error {
 			l.page = append(l.page, fileInfo{name: name, size: aws.ToInt64(obj.Size), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}
+	l.h.keptMtimes(l.prefix, l.page)
 	l.found = l.found || len(out.Contents) > 0 || len(out.CommonPrefixes) > 0
 	l.token = out.NextContinuationToken
 	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil

@@ -82,6 +82,8 @@ type upload struct {
 	failed        error // first failure; once set the upload can only abort
 	aborted       bool  // the failure is the connection's, not storage's
 	closed        bool
+	mtime         time.Time // set by SETSTAT while open (lftp), kept as metadata
+	createdMeta   bool      // the multipart upload was created with mtime in its metadata
 
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
@@ -278,7 +280,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             uploadTag(),
+		Metadata:             withMtime(uploadTag(), u.mtime),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
@@ -289,6 +291,7 @@ func (u *upload) create() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
 	}
 	u.uploadID = out.UploadId
+	u.createdMeta = !u.mtime.IsZero()
 	u.untrack = u.h.fs.track(out.UploadId)
 	if tries, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(tries.Results) > 1 {
 		u.retriedCreate = began
@@ -399,6 +402,9 @@ func (u *upload) Close() error {
 	}
 	if err == nil && u.uploadID != nil {
 		err = u.complete()
+		if err == nil {
+			u.keepLateMtime()
+		}
 	}
 	if u.part != nil { // never sent: a failed or single-put upload
 		u.h.fs.mem.Release(u.part.reserved)
@@ -472,6 +478,7 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             withMtime(nil, u.mtime),
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")

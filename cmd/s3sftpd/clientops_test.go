@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,9 +50,14 @@ func psftpOps(t *testing.T, g *gateway) clientOps {
 	one := func(verb string) func(a string) (string, error) {
 		return func(a string) (string, error) { return batch(verb + " " + quote(a)) }
 	}
+	pscpKeepTime := func(l, r string) (string, error) { // pscp, PuTTY's scp, in its SFTP mode
+		return runClient(dir, nil, "pscp", "-batch", "-sftp", "-p", "-P", g.port, "-i", ppk,
+			"-hostkey", "SHA256:"+g.hostKeySHA256(t), l, "acme@127.0.0.1:"+r)
+	}
 	return clientOps{
 		put: two("put"), get: two("get"), resumeGet: two("reget"), list: one("ls"),
 		rename: two("mv"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+		putKeepTime: pscpKeepTime,
 	}
 }
 
@@ -82,6 +88,10 @@ func lftpOps(t *testing.T, g *gateway) clientOps {
 		mkdir:     func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
 		rmdir:     func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
 		remove:    func(p string) (string, error) { return cmd("rm " + quote(p)) },
+		putKeepTime: func(l, r string) (string, error) { // mirror -R sets the times it copies
+			return cmd("mirror -R -f " + quote(l) + " -O " + quote(path.Dir(r)))
+		},
+		big: true,
 	}
 }
 
@@ -105,6 +115,7 @@ func curlOps(t *testing.T, g *gateway) clientOps {
 		mkdir:     func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
 		rmdir:     func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
 		remove:    func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
+		big:       true,
 	}
 }
 
@@ -130,6 +141,16 @@ func paramikoOps(t *testing.T, g *gateway) clientOps {
 	return clientOps{
 		put: two("put"), get: two("get"), list: one("listdir_attr"),
 		rename: two("posix_rename"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("remove"),
+		putKeepTime: func(l, r string) (string, error) { // put, then utime to the local file's times
+			fi, err := os.Stat(l)
+			if err != nil {
+				return "", err
+			}
+			if out, err := op("put", l, r); err != nil {
+				return out, err
+			}
+			return op("utime", r, fmt.Sprint(fi.ModTime().Unix()))
+		},
 	}
 }
 
@@ -147,13 +168,14 @@ func rcloneOps(t *testing.T, g *gateway) clientOps {
 		return runClient(dir, env, "rclone", append([]string{"--retries", "1", "--low-level-retries", "1"}, args...)...)
 	}
 	return clientOps{
-		put:    func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) },
-		get:    func(r, l string) (string, error) { return rc("copyto", "gw:"+r, l) },
-		list:   func(d string) (string, error) { return rc("lsl", "gw:"+d) },
-		rename: func(a, b string) (string, error) { return rc("moveto", "gw:"+a, "gw:"+b) },
-		mkdir:  func(d string) (string, error) { return rc("mkdir", "gw:"+d) },
-		rmdir:  func(d string) (string, error) { return rc("rmdir", "gw:"+d) },
-		remove: func(p string) (string, error) { return rc("deletefile", "gw:"+p) },
+		put:         func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) },
+		get:         func(r, l string) (string, error) { return rc("copyto", "gw:"+r, l) },
+		list:        func(d string) (string, error) { return rc("lsl", "gw:"+d) },
+		rename:      func(a, b string) (string, error) { return rc("moveto", "gw:"+a, "gw:"+b) },
+		mkdir:       func(d string) (string, error) { return rc("mkdir", "gw:"+d) },
+		rmdir:       func(d string) (string, error) { return rc("rmdir", "gw:"+d) },
+		remove:      func(p string) (string, error) { return rc("deletefile", "gw:"+p) },
+		putKeepTime: func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) }, // rclone sets modtimes
 	}
 }
 
@@ -174,5 +196,6 @@ func opensshOps(t *testing.T, g *gateway) clientOps {
 	return clientOps{
 		put: two("put"), get: two("get"), resumeGet: two("reget"), list: func(d string) (string, error) { return batch("ls -l " + q(d)) },
 		rename: two("rename"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+		putKeepTime: func(l, r string) (string, error) { return batch("put -p " + q(l) + " " + q(r)) },
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
@@ -36,6 +38,9 @@ type clientOps struct {
 	mkdir     func(dir string) (string, error)
 	rmdir     func(dir string) (string, error)
 	remove    func(path string) (string, error)
+	// putKeepTime uploads and sets the remote mtime to the local one.
+	putKeepTime func(local, remote string) (string, error)
+	big         bool // moves the 100 MiB file in every run (all do with S3SFTPD_MATRIX_BIG=all)
 }
 
 // matrixFile is a file every client moves: the names cover spaces, the NFC
@@ -121,6 +126,11 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 		sameFile(t, part, files["plain.bin"])
 	}
 
+	if c.putKeepTime != nil {
+		keepTime(t, s3srv, c, local, "/"+cdir, home)
+		wantObjects(t, s3srv, home, want)
+	}
+
 	out, err = c.rename(remote("plain.bin"), remote("renamed.bin"))
 	want[home+"renamed.bin"] = want[home+"plain.bin"]
 	delete(want, home+"plain.bin")
@@ -144,14 +154,29 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 		step("delete "+name, out, err)
 	}
 
+	if c.big || os.Getenv("S3SFTPD_MATRIX_BIG") == "all" {
+		moveBig(t, s3srv, c, local, down, remote("big.bin"), home+"big.bin", want)
+	}
+	out, err = c.rmdir("/" + cdir)
+	delete(want, home)
+	step("rmdir", out, err)
+}
+
+// moveBig uploads and downloads 100 MiB (a multipart upload of 20 parts)
+// and logs the throughput.
+func moveBig(t *testing.T, s3srv *s3test.Server, c clientOps, local, down, remote, key string, want map[string][]byte) {
+	home := strings.TrimSuffix(key, "big.bin")
 	big := writeRandom(t, filepath.Join(local, "big.bin"), bigSize)
 	start := time.Now()
-	out, err = c.put(filepath.Join(local, "big.bin"), remote("big.bin"))
+	out, err := c.put(filepath.Join(local, "big.bin"), remote)
 	up := time.Since(start)
-	want[home+"big.bin"] = big
-	step("upload 100 MiB", out, err)
+	want[key] = big
+	if err != nil {
+		t.Fatalf("upload 100 MiB: %v\n%s", err, out)
+	}
+	wantObjects(t, s3srv, home, want)
 	start = time.Now()
-	out, err = c.get(remote("big.bin"), filepath.Join(down, "big.bin"))
+	out, err = c.get(remote, filepath.Join(down, "big.bin"))
 	if err != nil {
 		t.Fatalf("download 100 MiB: %v\n%s", err, out)
 	}
@@ -159,12 +184,49 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 	sameFile(t, filepath.Join(down, "big.bin"), big)
 	t.Logf("100 MiB: upload %.1f MiB/s, download %.1f MiB/s (race=%v)", 100/up.Seconds(), 100/downDur.Seconds(), raceEnabled)
 
-	out, err = c.remove(remote("big.bin"))
-	delete(want, home+"big.bin")
-	step("delete big.bin", out, err)
-	out, err = c.rmdir("/" + cdir)
-	delete(want, home)
-	step("rmdir", out, err)
+	out, err = c.remove(remote)
+	delete(want, key)
+	if err != nil {
+		t.Fatalf("delete big.bin: %v\n%s", err, out)
+	}
+	wantObjects(t, s3srv, home, want)
+}
+
+// keepTime uploads "kept time.txt", its mtime set in 2001, with the
+// client's time-preserving upload, checks that the object keeps the time and
+// a listing shows it, and deletes it.
+func keepTime(t *testing.T, s3srv *s3test.Server, c clientOps, local, dir, home string) {
+	t.Helper()
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	file := filepath.Join(local, "kept time.txt")
+	writeRandom(t, file, 6<<20+3) // multipart: lftp's SETSTAT before CLOSE comes after the upload was created
+	if err := os.Chtimes(file, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.putKeepTime(file, dir+"/kept time.txt"); err != nil {
+		t.Fatalf("upload keeping the time: %v\n%s", err, out)
+	}
+	key := home + "kept time.txt"
+	head, err := s3srv.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := head.Metadata["s3sftpd-mtime"]; got != fmt.Sprint(mtime.Unix()) {
+		t.Errorf("object metadata s3sftpd-mtime = %q; want %d", got, mtime.Unix())
+	}
+	if c.list != nil {
+		out, err := c.list(dir)
+		if err != nil {
+			t.Fatalf("list: %v\n%s", err, out)
+		}
+		// ls -l style, rclone lsl, or paramiko's st_mtime
+		if !regexp.MustCompile(`Feb +3 +2001 .*kept time\.txt|2001-02-03 04:05:06\.0+ .*kept time\.txt|kept time\.txt 6291459 981173106 `).MatchString(out) {
+			t.Errorf("listing does not show kept time.txt with mtime %v:\n%s", mtime, out)
+		}
+	}
+	if out, err := c.remove(dir + "/kept time.txt"); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
 }
 
 // wantObjects fails unless the keys under prefix are exactly want's, each
