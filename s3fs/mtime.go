@@ -152,6 +152,12 @@ func (u *upload) keepLateMtime() {
 	if !late {
 		return
 	}
+	if isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
+		u.h.mu.Lock()
+		u.h.mtimes[u.path] = mtime
+		u.h.mu.Unlock()
+		return
+	}
 	head, err := u.h.fs.s3.HeadObject(u.ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
 	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
 		err = u.h.keepMtime(u.key, head, mtime)

@@ -28,11 +28,13 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 		size   int
 		exists bool
 		rename func(c *sftp.Client, from, to string) error
+		open   bool // the time is set before CLOSE (OpenSSH put -p, lftp), not after
 	}{
-		{"new-rename", 200 << 10, false, (*sftp.Client).Rename},
-		{"overwrite-rename", 7 << 20, true, (*sftp.Client).Rename},
-		{"overwrite-posix-rename", 7 << 20, true, (*sftp.Client).PosixRename},
-		{"big-posix-rename", 140 << 20, false, (*sftp.Client).PosixRename}, // over copyPartSize: a multipart copy
+		{"new-rename", 200 << 10, false, (*sftp.Client).Rename, false},
+		{"overwrite-rename", 7 << 20, true, (*sftp.Client).Rename, false},
+		{"overwrite-posix-rename", 7 << 20, true, (*sftp.Client).PosixRename, false},
+		{"big-posix-rename", 140 << 20, false, (*sftp.Client).PosixRename, false}, // over copyPartSize: a multipart copy
+		{"time-set-while-open", 7 << 20, false, (*sftp.Client).PosixRename, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := "/" + tc.name + ".dat"
@@ -49,11 +51,25 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 				t.Fatalf("statvfs: %v", err)
 			}
 			data := randBytes(tc.size)
-			if err := writeFile(t, c, name+".filepart", data); err != nil {
+			f, err := c.OpenFile(name+".filepart", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Chtimes(name+".filepart", mtime, mtime); err != nil {
-				t.Fatalf("setstat mtime: %v", err)
+			if _, err := f.ReadFrom(bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.open {
+				if err := c.Chtimes(name+".filepart", mtime, mtime); err != nil { // reaches the open upload, as FSETSTAT does
+					t.Fatalf("setstat mtime while open: %v", err)
+				}
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.open {
+				if err := c.Chtimes(name+".filepart", mtime, mtime); err != nil {
+					t.Fatalf("setstat mtime: %v", err)
+				}
 			}
 			if err := c.Chmod(name+".filepart", 0o644); err != nil {
 				t.Fatalf("setstat permissions: %v", err)
