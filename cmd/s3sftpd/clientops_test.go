@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
@@ -92,6 +93,21 @@ func lftpOps(t *testing.T, g *gateway) clientOps {
 			return cmd("mirror -R -f " + quote(l) + " -O " + quote(path.Dir(r)))
 		},
 		big: true,
+		extra: func(t *testing.T, s3srv *s3test.Server, dir, home string) {
+			src, back := t.TempDir(), t.TempDir()
+			files := treeFiles(t, src)
+			if out, err := cmd("mirror -R " + quote(src) + " " + quote(dir+"/tree")); err != nil {
+				t.Fatalf("mirror -R: %v\n%s", err, out)
+			}
+			wantObjects(t, s3srv, home+"tree/", treeObjects(home, "tree", files, "", "sub dir/"))
+			if out, err := cmd("mirror " + quote(dir+"/tree") + " " + quote(back)); err != nil {
+				t.Fatalf("mirror: %v\n%s", err, out)
+			}
+			sameTree(t, back, files)
+			if out, err := cmd("rm -r " + quote(dir+"/tree")); err != nil {
+				t.Fatalf("rm -r: %v\n%s", err, out)
+			}
+		},
 	}
 }
 
@@ -151,6 +167,30 @@ func paramikoOps(t *testing.T, g *gateway) clientOps {
 			}
 			return op("utime", r, fmt.Sprint(fi.ModTime().Unix()))
 		},
+		extra: func(t *testing.T, s3srv *s3test.Server, dir, home string) {
+			must := func(args ...string) string {
+				t.Helper()
+				out, err := op(args...)
+				if err != nil {
+					t.Fatalf("paramiko %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return out
+			}
+			local := filepath.Join(t.TempDir(), "fo.bin")
+			data := writeRandom(t, local, 6<<20+5)
+			must("putfo", local, dir+"/fo.bin") // putfo(confirm=True) stats the result
+			if out := must("stat", dir+"/fo.bin"); !strings.HasPrefix(out, fmt.Sprintf("%d ", len(data))) {
+				t.Errorf("stat = %q; want size %d first", out, len(data))
+			}
+			must("chmod", dir+"/fo.bin", "600") // accepted, changes nothing
+			must("utime", dir+"/fo.bin", "981173106")
+			must("rename", dir+"/fo.bin", dir+"/fo2.bin")
+			if out := must("stat", dir+"/fo2.bin"); out != fmt.Sprintf("%d 981173106 100644\n", len(data)) {
+				t.Errorf("stat after utime, chmod and rename = %q; want size, the time set and mode 644", out)
+			}
+			wantObjects(t, s3srv, home+"fo", map[string][]byte{home + "fo2.bin": data})
+			must("remove", dir+"/fo2.bin")
+		},
 	}
 }
 
@@ -176,6 +216,37 @@ func rcloneOps(t *testing.T, g *gateway) clientOps {
 		rmdir:       func(d string) (string, error) { return rc("rmdir", "gw:"+d) },
 		remove:      func(p string) (string, error) { return rc("deletefile", "gw:"+p) },
 		putKeepTime: func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) }, // rclone sets modtimes
+		extra: func(t *testing.T, s3srv *s3test.Server, dir, home string) {
+			src, back := t.TempDir(), t.TempDir()
+			files := treeFiles(t, src)
+			must := func(args ...string) string {
+				t.Helper()
+				out, err := rc(args...)
+				if err != nil {
+					t.Fatalf("rclone %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return out
+			}
+			remote := "gw:" + dir + "/tree"
+			must("copy", src, remote)
+			wantObjects(t, s3srv, home+"tree/", treeObjects(home, "tree", files, "", "sub dir/"))
+			must("check", src, remote)
+			must("check", "--download", src, remote)
+			out := must("lsl", remote)
+			for name, data := range files {
+				if !listed(out, name, len(data)) {
+					t.Errorf("rclone lsl does not show %s with size %d:\n%s", name, len(data), out)
+				}
+			}
+			os.Remove(filepath.Join(src, "a.txt"))
+			delete(files, "a.txt")
+			files["new.txt"] = writeRandom(t, filepath.Join(src, "new.txt"), 77)
+			must("sync", src, remote)
+			wantObjects(t, s3srv, home+"tree/", treeObjects(home, "tree", files, "", "sub dir/"))
+			must("copy", remote, back)
+			sameTree(t, back, files)
+			must("purge", remote)
+		},
 	}
 }
 
@@ -197,5 +268,71 @@ func opensshOps(t *testing.T, g *gateway) clientOps {
 		put: two("put"), get: two("get"), resumeGet: two("reget"), list: func(d string) (string, error) { return batch("ls -l " + q(d)) },
 		rename: two("rename"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
 		putKeepTime: func(l, r string) (string, error) { return batch("put -p " + q(l) + " " + q(r)) },
+		extra: func(t *testing.T, s3srv *s3test.Server, dir, home string) { // scp -p both ways
+			mtime := time.Date(2003, 4, 5, 6, 7, 8, 0, time.UTC)
+			local := filepath.Join(t.TempDir(), "scp.bin")
+			data := writeRandom(t, local, 6<<20+1)
+			os.Chtimes(local, mtime, mtime)
+			key := clientKeys["ed25519"]
+			if out, err := g.scp(t, t.TempDir(), key, "-p", local, "acme@127.0.0.1:"+dir+"/scp.bin"); err != nil {
+				t.Fatalf("scp -p upload: %v\n%s", err, out)
+			}
+			back := filepath.Join(t.TempDir(), "back.bin")
+			if out, err := g.scp(t, t.TempDir(), key, "-p", "acme@127.0.0.1:"+dir+"/scp.bin", back); err != nil {
+				t.Fatalf("scp -p download: %v\n%s", err, out)
+			}
+			sameFile(t, back, data)
+			if fi, err := os.Stat(back); err != nil || !fi.ModTime().Equal(mtime) {
+				t.Errorf("scp -p download has mtime %v; want the %v given at upload", fi.ModTime(), mtime)
+			}
+			if out, err := batch("rm " + q(dir+"/scp.bin")); err != nil {
+				t.Fatalf("rm: %v\n%s", err, out)
+			}
+		},
 	}
+}
+
+// treeFiles writes a small tree (a subdirectory, names with spaces, NFD and
+// #%&+) under dir and returns its files by slash path.
+func treeFiles(t *testing.T, dir string) map[string][]byte {
+	files := map[string][]byte{}
+	for _, f := range []struct {
+		name string
+		size int64
+	}{{"a.txt", 10}, {"sub dir/b #%&+.bin", 6<<20 + 9}, {"sub dir/cafe\u0301.txt", 0}} {
+		path := filepath.Join(dir, filepath.FromSlash(f.name))
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		files[f.name] = writeRandom(t, path, f.size)
+	}
+	return files
+}
+
+// sameTree fails unless dir holds exactly files.
+func sameTree(t *testing.T, dir string, files map[string][]byte) {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if n != len(files) {
+		t.Errorf("%s holds %d files; want %d", dir, n, len(files))
+	}
+	for name, data := range files {
+		sameFile(t, filepath.Join(dir, filepath.FromSlash(name)), data)
+	}
+}
+
+// treeObjects is want for a tree uploaded under home+sub.
+func treeObjects(home, sub string, files map[string][]byte, markers ...string) map[string][]byte {
+	want := map[string][]byte{}
+	for name, data := range files {
+		want[home+sub+"/"+name] = data
+	}
+	for _, m := range markers {
+		want[home+sub+"/"+m] = nil
+	}
+	return want
 }

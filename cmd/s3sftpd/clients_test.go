@@ -41,6 +41,9 @@ type clientOps struct {
 	// putKeepTime uploads and sets the remote mtime to the local one.
 	putKeepTime func(local, remote string) (string, error)
 	big         bool // moves the 100 MiB file in every run (all do with S3SFTPD_MATRIX_BIG=all)
+	// extra runs the client's own commands (lftp mirror, rclone sync and
+	// check, scp -p, paramiko's other calls) in the empty directory dir.
+	extra func(t *testing.T, s3srv *s3test.Server, dir, home string)
 }
 
 // matrixFile is a file every client moves: the names cover spaces, the NFC
@@ -154,6 +157,10 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 		step("delete "+name, out, err)
 	}
 
+	if c.extra != nil {
+		c.extra(t, s3srv, "/"+cdir, home)
+		wantObjects(t, s3srv, home, want)
+	}
 	if c.big || os.Getenv("S3SFTPD_MATRIX_BIG") == "all" {
 		moveBig(t, s3srv, c, local, down, remote("big.bin"), home+"big.bin", want)
 	}
