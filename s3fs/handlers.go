@@ -101,6 +101,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 		return nil, failure("upload refused: a directory has that name")
 	}
 	u := h.newUpload(r.Filepath, key, overwrite)
+	u.keepIfUntouched = exists && !flags.Trunc
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {

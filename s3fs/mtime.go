@@ -57,12 +57,12 @@ func withMtime(meta map[string]string, mtime time.Time) map[string]string {
 func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
 	rec.Op = setstatOp(flags, attrs)
-	if !flags.Acmodtime {
+	mtime := time.Unix(int64(attrs.Mtime), 0)
+	if u := h.openUpload(r.Filepath); u != nil { // lftp and scp set size and time before CLOSE
+		u.setAttrs(flags, attrs.Size, mtime)
 		return nil
 	}
-	mtime := time.Unix(int64(attrs.Mtime), 0)
-	if u := h.openUpload(r.Filepath); u != nil { // lftp sets it before CLOSE
-		u.setMtime(mtime)
+	if !flags.Acmodtime {
 		return nil
 	}
 	if h.jail.isRoot(key) {
@@ -134,11 +134,16 @@ func setstatOp(flags sftp.FileAttrFlags, attrs *sftp.FileStat) string {
 	return "setstat " + strings.Join(parts, " ")
 }
 
-// setMtime records a time set while the file is open; it is stored with the object.
-func (u *upload) setMtime(mtime time.Time) {
+// setAttrs records a SETSTAT while the file is open: the time is stored with
+// the object, and size 0 makes an upload with nothing written replace the
+// object with an empty file (scp of an empty file opens without TRUNC).
+func (u *upload) setAttrs(flags sftp.FileAttrFlags, size uint64, mtime time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.mtime = mtime
+	if flags.Acmodtime {
+		u.mtime = mtime
+	}
+	u.truncate = u.truncate || (flags.Size && size == 0)
 }
 
 // keepLateMtime keeps a time set after the multipart upload was created

@@ -83,7 +83,13 @@ type upload struct {
 	aborted       bool  // the failure is the connection's, not storage's
 	closed        bool
 	mtime         time.Time // set by SETSTAT while open (lftp), kept as metadata
-	createdMeta   bool      // the multipart upload was created with mtime in its metadata
+	// keepIfUntouched: opened without TRUNC over an existing object. If
+	// nothing is written and no SETSTAT size=0 came, CLOSE leaves the object
+	// as it was (lftp put -c of a file already complete opens, then closes).
+	keepIfUntouched bool
+	truncate        bool // SETSTAT size=0 while open
+	untouched       bool // closed as above: nothing stored
+	createdMeta     bool // the multipart upload was created with mtime in its metadata
 
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
@@ -416,7 +422,7 @@ func (u *upload) Close() error {
 	if err != nil {
 		u.abort()
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
-	} else {
+	} else if !u.untouched {
 		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
 	}
@@ -434,7 +440,10 @@ func (u *upload) Close() error {
 func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
-	if err == nil {
+	switch {
+	case err == nil && u.untouched:
+		r.Op = "nothing written, object unchanged"
+	case err == nil:
 		r.SHA256 = hex.EncodeToString(u.sum.Sum(nil))
 		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	}
@@ -455,6 +464,10 @@ func (u *upload) finish() error {
 		return u.fail(failure("upload failed: the audit log cannot be written, nothing was stored; try again later"))
 	}
 	pt := u.part
+	if pt == nil && u.keepIfUntouched && !u.truncate {
+		u.untouched = true
+		return nil
+	}
 	if pt == nil { // nothing written: an empty file
 		pt = &part{num: 1}
 	}

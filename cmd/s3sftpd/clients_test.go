@@ -33,6 +33,7 @@ type clientOps struct {
 	put       func(local, remote string) (string, error)
 	get       func(remote, local string) (string, error)
 	resumeGet func(remote, local string) (string, error) // continue a partial local file
+	resumePut func(local, remote string) (string, error) // continue a partial remote file (refused)
 	list      func(dir string) (string, error)           // a long listing: sizes and times
 	rename    func(from, to string) (string, error)      // replaces an existing target
 	mkdir     func(dir string) (string, error)
@@ -319,4 +320,45 @@ func runClient(dir string, env []string, name string, args ...string) (string, e
 // and curl's -Q read them.
 func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// TestClients_UploadResume: resuming an upload needs an append S3 cannot
+// do. Each client either fails with the partial object left as it was, or
+// restarts from 0 and stores the whole file; none stores a wrong file.
+func TestClients_UploadResume(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.bin")
+	data := writeRandom(t, full, 6<<20)
+	partial := data[:5<<20]
+	os.WriteFile(filepath.Join(dir, "part.bin"), partial, 0o644)
+	for _, c := range []struct {
+		name    string
+		partial bool // the remote file starts partial (else complete)
+		run     func() (string, error)
+		wantErr bool
+		want    []byte
+	}{
+		{"openssh-reput", true, func() (string, error) { return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin f.bin\n") }, true, partial},
+		// psftp stats the open handle, sees 0 bytes (nothing is appended) and sends the whole file
+		{"psftp-reput", true, func() (string, error) { return psftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+		// lftp writes from the remote size: a file with a hole, refused at CLOSE
+		{"lftp-put-c", true, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, true, partial},
+		// nothing left to send: lftp opens and closes, and the object must stay whole
+		{"lftp-put-c-complete", false, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := "part.bin"
+			if !c.partial {
+				start = "full.bin"
+			}
+			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" f.bin\n")
+			out, err := c.run()
+			if (err != nil) != c.wantErr {
+				t.Errorf("resumed upload: error %v; want error %v:\n%s", err, c.wantErr, out)
+			}
+			wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": c.want})
+		})
+	}
 }
