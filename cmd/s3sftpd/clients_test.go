@@ -362,3 +362,35 @@ func TestClients_UploadResume(t *testing.T) {
 		})
 	}
 }
+
+// TestClients_OpenSSHLimits: the gateway announces limits@openssh.com, so
+// OpenSSH sftp moves 255 KiB per read and write request instead of 32 KiB.
+func TestClients_OpenSSHLimits(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), 20<<20+3)
+	out, err := g.sftp(t, dir, "acme", clientKeys["ed25519"], "put f.bin\nget f.bin back.bin\n", "-vvv")
+	if err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "using 261120 / 261120") {
+		t.Errorf("sftp does not use 255 KiB requests:\n%s", grepLines(out, "buffer sizes", "extension"))
+	}
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+	wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": data})
+}
+
+// grepLines returns the lines of out that contain any of words.
+func grepLines(out string, words ...string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				b.WriteString(line + "\n")
+				break
+			}
+		}
+	}
+	return b.String()
+}
