@@ -92,6 +92,9 @@ type S3 struct {
 	// MaxAttempts bounds the tries of one S3 request, the first included.
 	// A transfer whose request fails this often fails to the client.
 	MaxAttempts int `toml:"max_attempts"`
+	// RequireCompliant makes serve refuse to start when a bucket check of
+	// `s3sftpd doctor` FAILs (UNKNOWN is logged, not refused).
+	RequireCompliant bool `toml:"require_compliant"`
 }
 
 // Embedded configures the in-process store used when S3.Endpoint is

@@ -63,7 +63,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"listen", "host_key_dir", "idle_timeout", "login_timeout", "max_auth_tries", "drain_timeout",
 		"keepalive_interval", "keepalive_count_max",
 		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
-		"orphan_upload_age", "orphan_sweep_every",
+		"orphan_upload_age", "orphan_sweep_every", "require_compliant",
 		"dir", "name", "home", "keys", "keys_file", "permissions",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {

@@ -65,6 +65,8 @@ func (l *loader) validateS3(s *S3, users []User) {
 			l.errf("s3.endpoint", `must be "embedded", "" (AWS) or an http(s) URL, got %q`, s.Endpoint)
 		case u.User != nil:
 			l.errf("s3.endpoint", "must not hold credentials; the AWS SDK reads them from its environment")
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			l.errf("s3.endpoint", "must be https unless the store is on loopback (127.0.0.1, ::1, localhost): files would cross the network unencrypted")
 		}
 	}
 	l.nonEmpty("s3.region", s.Region)
@@ -110,6 +112,15 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
 		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
 	}
+}
+
+// loopbackHost reports whether host names this machine only.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (l *loader) validateUsers(cfg *Config) {

@@ -75,6 +75,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	if err := checkCompliance(ctx, cfg, client, log); err != nil {
+		return err
+	}
 	fsys, err := s3fs.New(client, s3cfg, log)
 	if err != nil {
 		return err
