@@ -95,6 +95,9 @@ type S3 struct {
 	// RequireCompliant makes serve refuse to start when a bucket check of
 	// `s3sftpd doctor` FAILs (UNKNOWN is logged, not refused).
 	RequireCompliant bool `toml:"require_compliant"`
+	// MaxPresignTTL caps the validity of URLs from `s3sftpd presign`: a
+	// leaked URL is a download of PHI by anyone until it expires.
+	MaxPresignTTL Duration `toml:"max_presign_ttl"`
 }
 
 // Embedded configures the in-process store used when S3.Endpoint is
@@ -194,6 +197,7 @@ func defaults() *Config {
 			OrphanSweepEvery: Duration{time.Hour},
 			RetryMode:        "standard",
 			MaxAttempts:      5,
+			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
 		Embedded: Embedded{Dir: "./data/s3"},
 		Audit: Audit{

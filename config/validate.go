@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -108,6 +109,9 @@ func (l *loader) validateS3(s *S3, users []User) {
 	}
 	if s.RetryMode != "standard" && s.RetryMode != "adaptive" {
 		l.errf("s3.retry_mode", `must be "standard" or "adaptive", got %q`, s.RetryMode)
+	}
+	if d := s.MaxPresignTTL.Duration; (d < time.Second || d > 7*24*time.Hour) && !l.failed["s3.max_presign_ttl"] {
+		l.errf("s3.max_presign_ttl", `must be from "1s" to "168h" (the SigV4 limit), got %v`, d)
 	}
 	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
 		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
