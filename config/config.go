@@ -26,6 +26,7 @@ type Config struct {
 	S3       S3       `toml:"s3"`
 	Embedded Embedded `toml:"embedded"`
 	Audit    Audit    `toml:"audit"`
+	Admin    Admin    `toml:"admin"`
 	Users    []User   `toml:"users"`
 }
 
@@ -106,6 +107,14 @@ type Embedded struct {
 	// Dir is where the embedded store keeps its objects, resolved against
 	// the config file's directory.
 	Dir string `toml:"dir"`
+}
+
+// Admin configures the operators' HTTP listener: /metrics (Prometheus),
+// /healthz and /readyz.
+type Admin struct {
+	// Listen is the host:port of the admin listener; "" turns it off. It
+	// has no authentication: keep it on loopback or a management network.
+	Listen string `toml:"listen"`
 }
 
 // User is one login: an SSH user name, the keys that may log in as it and

@@ -123,6 +123,7 @@ var errorCases = []struct {
 	{name: "endpoint-plain-http", config: "[s3]\nbucket = \"b\"\nendpoint = \"http://10.0.0.5:9000\"\n" + validUser},
 	{name: "presign-ttl-too-long", config: "[s3]\nbucket = \"b\"\nmax_presign_ttl = \"200h\"\n" + validUser},
 	{name: "presign-ttl-zero", config: "[s3]\nbucket = \"b\"\nmax_presign_ttl = \"0s\"\n" + validUser},
+	{name: "admin-listen-invalid", config: "[admin]\nlisten = \"9102\"\n" + valid},
 	{name: "endpoint-credentials", config: "[s3]\nbucket = \"b\"\nendpoint = \"https://AKIA:secret@s3.example.com\"\n" + validUser},
 	{name: "region-empty", config: "[s3]\nbucket = \"b\"\nregion = \"\"\n" + validUser},
 	{name: "bucket-with-prefix", config: "[s3]\nbucket = \"b/partners\"\n" + validUser},

@@ -23,6 +23,13 @@ func (l *loader) validate(cfg *Config) {
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
+	if a := cfg.Admin.Listen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			l.errf("admin.listen", `must be host:port, such as "127.0.0.1:9102", or "" (off)`)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			l.errf("admin.listen", "port must be a number from 0 to 65535")
+		}
+	}
 }
 
 func (l *loader) validateServer(s *Server) {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -44,7 +43,7 @@ type FS struct {
 	checksums bool  // send and echo CRC32 part checksums ("aws" mode)
 	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
 	budget    int64
-	mem       *semaphore.Weighted // process-wide upload buffer budget
+	mem       *memBudget // process-wide upload buffer budget
 	log       *slog.Logger
 
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
@@ -63,7 +62,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		checksums: cfg.Checksums == ChecksumsAWS,
 		partSize:  cfg.PartSize,
 		budget:    cfg.UploadMemory,
-		mem:       semaphore.NewWeighted(cfg.UploadMemory),
+		mem:       newMemBudget(cfg.UploadMemory),
 		log:       log,
 		now:       time.Now,
 	}, nil

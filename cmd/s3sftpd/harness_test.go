@@ -88,6 +88,7 @@ type gatewayOpts struct {
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
+	tables    string // more tables, appended to the config
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -187,6 +188,7 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	if o.audit != "" {
 		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
 	}
+	cfg.WriteString(o.tables)
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
 		for i, k := range u.keys {

@@ -18,6 +18,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
@@ -71,6 +72,8 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		s3cfg.AccessKeyID, s3cfg.SecretAccessKey = "embedded", "embedded"
 		log.Warn("using the embedded S3 store: for trying s3sftpd out, not for real data", "dir", cfg.Embedded.Dir)
 	}
+	m := metrics.New()
+	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
 	client, err := s3fs.Dial(ctx, s3cfg)
 	if err != nil {
 		return err
@@ -82,11 +85,17 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	m.WatchUploadMemory(fsys.UploadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
+	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, fsys, log)
+	alog, err := openAudit(cfg, fsys, log, m.Observe)
 	if err != nil {
 		return err
 	}
