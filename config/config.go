@@ -51,6 +51,13 @@ type Server struct {
 	KeepaliveInterval Duration `toml:"keepalive_interval"`
 	// KeepaliveCountMax unanswered keepalives close the connection.
 	KeepaliveCountMax int `toml:"keepalive_count_max"`
+	// ProxyProtocol: every connection must start with a PROXY protocol
+	// header (v1 or v2) from one of TrustedProxies, whose client address
+	// then goes to logs and audit. Connections from anywhere else are
+	// refused, since a header can claim any address.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+	// TrustedProxies are the CIDRs (or addresses) of the load balancers.
+	TrustedProxies []string `toml:"trusted_proxies"`
 }
 
 // S3 configures the object store.

@@ -61,7 +61,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 	}
 	for _, key := range []string{
 		"listen", "host_key_dir", "idle_timeout", "login_timeout", "max_auth_tries", "drain_timeout",
-		"keepalive_interval", "keepalive_count_max",
+		"keepalive_interval", "keepalive_count_max", "proxy_protocol", "trusted_proxies",
 		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
 		"orphan_upload_age", "orphan_sweep_every", "require_compliant", "max_presign_ttl",
 		"dir", "name", "home", "keys", "keys_file", "permissions",

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -60,6 +61,17 @@ func (l *loader) validateServer(s *Server) {
 	}
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
+	}
+	switch {
+	case s.ProxyProtocol && len(s.TrustedProxies) == 0 && !l.failed["server.trusted_proxies"]:
+		l.errf("server.proxy_protocol", `needs trusted_proxies, the CIDRs of the load balancers, such as ["10.0.0.0/24"]`)
+	case !s.ProxyProtocol && len(s.TrustedProxies) > 0:
+		l.errf("server.trusted_proxies", "is only used with proxy_protocol = true")
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil && !l.failed[fmt.Sprintf("server.trusted_proxies[%d]", i)] {
+			l.errf(fmt.Sprintf("server.trusted_proxies[%d]", i), `must be a CIDR such as "10.0.0.0/24" or an address, got %q`, p)
+		}
 	}
 }
 
@@ -123,6 +135,16 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
 		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
 	}
+}
+
+// ParseTrustedProxy parses one trusted_proxies entry: a CIDR, or a single
+// address.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
 }
 
 // loopbackHost reports whether host names this machine only.

@@ -89,6 +89,7 @@ type gatewayOpts struct {
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
 	tables    string // more tables, appended to the config
+	server    string // more lines for the [server] table
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -178,7 +179,7 @@ func (g *gateway) auditFile() string {
 // embedded store), with everything under dir.
 func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n\n", filepath.Join(dir, "hostkeys"), o.drain)
+	fmt.Fprintf(&cfg, "[server]\nlisten = \"127.0.0.1:0\"\nhost_key_dir = %q\ndrain_timeout = %q\nidle_timeout = \"1m\"\n%s\n", filepath.Join(dir, "hostkeys"), o.drain, o.server)
 	if o.endpoint == "embedded" {
 		fmt.Fprintf(&cfg, "[s3]\nendpoint = \"embedded\"\nbucket = \"e2e\"\npart_size = \"5MiB\"\nupload_memory = \"64MiB\"\n\n[embedded]\ndir = %q\n\n", filepath.Join(dir, "s3"))
 	} else {

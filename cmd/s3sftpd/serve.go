@@ -126,6 +126,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = proxyListener(ln, cfg, log)
 	log.Info("listening", "addr", ln.Addr().String(), "users", users.Len(), "bucket", cfg.S3.Bucket)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
