@@ -24,6 +24,10 @@ type Tenant struct {
 	Bucket string // the one bucket the session may touch
 	Prefix string // the jail: every key the session touches starts with it; ends in "/"
 	Perms  Perms  // operations the session may perform
+	// RoleARN, if set, is the IAM role the session's S3 calls run as,
+	// assumed with a session policy that narrows it to Bucket and Prefix;
+	// ExternalID goes with it. Empty: the gateway's own credentials.
+	RoleARN, ExternalID string
 }
 
 // User is one entry of the user map.
@@ -33,6 +37,8 @@ type User struct {
 	Home   string // key prefix, ending in "/"
 	Perms  Perms
 	Keys   []ssh.PublicKey
+	// RoleARN and ExternalID: see Tenant.
+	RoleARN, ExternalID string
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
@@ -80,7 +86,8 @@ func (u *Users) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 	if match != 1 {
 		return nil, ErrDenied
 	}
-	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms}, nil
+	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
+		RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}, nil
 }
 
 // Len reports how many users the snapshot holds.

@@ -97,6 +97,9 @@ type S3 struct {
 	// "standard" (exponential backoff with jitter) or "adaptive" (which
 	// also slows all requests down while S3 throttles).
 	RetryMode string `toml:"retry_mode"`
+	// STSEndpoint is the URL of the STS service for users' role_arn; ""
+	// means AWS's regional endpoint.
+	STSEndpoint string `toml:"sts_endpoint"`
 	// MaxAttempts bounds the tries of one S3 request, the first included.
 	// A transfer whose request fails this often fails to the client.
 	MaxAttempts int `toml:"max_attempts"`
@@ -140,8 +143,16 @@ type User struct {
 	// Permissions lists what the user may do, from AllPermissions. Nil
 	// (omitted) grants all of them; an explicitly empty list is rejected.
 	Permissions []string `toml:"permissions"`
-	// Bucket overrides S3.Bucket for this user.
+	// Bucket overrides S3.Bucket for this user. An S3 access point ARN or
+	// alias works too.
 	Bucket string `toml:"bucket"`
+	// RoleARN, if set, is an IAM role the gateway assumes for this user's
+	// S3 calls, with a session policy limiting it to the user's home and
+	// permissions and SourceIdentity set to the user name.
+	RoleARN string `toml:"role_arn"`
+	// ExternalID is passed with RoleARN, when the role's trust policy
+	// requires one (cross-account roles).
+	ExternalID string `toml:"external_id"`
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.

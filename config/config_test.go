@@ -64,7 +64,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"keepalive_interval", "keepalive_count_max", "proxy_protocol", "trusted_proxies",
 		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
 		"orphan_upload_age", "orphan_sweep_every", "require_compliant", "max_presign_ttl",
-		"dir", "name", "home", "keys", "keys_file", "permissions",
+		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)

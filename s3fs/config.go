@@ -89,8 +89,23 @@ func (c Config) validate() error {
 // chain (environment, shared config, SSO, instance profile) unless cfg names
 // static keys.
 func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
-	if err := cfg.validate(); err != nil {
+	awsCfg, err := loadAWSConfig(ctx, cfg)
+	if err != nil {
 		return nil, err
+	}
+	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = cfg.PathStyle
+		o.APIOptions = append(o.APIOptions, cfg.APIOptions...)
+	}), nil
+}
+
+// loadAWSConfig is the SDK configuration of Dial and DialSTS.
+func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
+	if err := cfg.validate(); err != nil {
+		return aws.Config{}, err
 	}
 	attempts, mode := cfg.MaxAttempts, aws.RetryModeStandard
 	if attempts == 0 {
@@ -116,7 +131,7 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 	}
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load aws config: %w", err)
+		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}
 	awsCfg.HTTPClient = &http.Client{Transport: &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,
@@ -126,13 +141,7 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 		WriteBufferSize:     256 << 10,
 		ReadBufferSize:      256 << 10,
 	}}
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = cfg.PathStyle
-		o.APIOptions = append(o.APIOptions, cfg.APIOptions...)
-	}), nil
+	return awsCfg, nil
 }
 
 // encryption is the server-side encryption every write carries.

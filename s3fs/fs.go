@@ -72,6 +72,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 // the session's context: when it ends, S3 calls in flight are cancelled and
 // open uploads abort. Every file operation is recorded to a.
 func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
+	ctx = withTenant(ctx, t) // the S3 calls of this session run as its role, if it has one (Roles)
 	h := &handlers{
 		fs:       fs,
 		ctx:      ctx,

@@ -79,6 +79,7 @@ type gateway struct {
 type testUser struct {
 	name, home, perms string // perms: a TOML array, or "" for all
 	keys              []string
+	extra             string // more lines for the user's table
 }
 
 type gatewayOpts struct {
@@ -90,6 +91,8 @@ type gatewayOpts struct {
 	s3        string // more lines for the [s3] table (not with the embedded store)
 	tables    string // more tables, appended to the config
 	server    string // more lines for the [server] table
+
+	env []string // more environment for the process (later entries win)
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -127,6 +130,12 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	if s3srv != nil {
 		g.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey,
 			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	}
+	if len(o.env) > 0 {
+		if g.cmd.Env == nil {
+			g.cmd.Env = os.Environ()
+		}
+		g.cmd.Env = append(g.cmd.Env, o.env...)
 	}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
@@ -202,6 +211,7 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		if u.perms != "" {
 			fmt.Fprintf(&cfg, "permissions = %s\n", u.perms)
 		}
+		cfg.WriteString(u.extra)
 		cfg.WriteString("\n")
 	}
 	return cfg.String()

@@ -81,7 +81,13 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err := checkCompliance(ctx, cfg, client, log); err != nil {
 		return err
 	}
-	fsys, err := s3fs.New(client, s3cfg, log)
+	// Users with role_arn run their S3 calls as that role; always routed,
+	// so a role added by a reload never falls back to the gateway's identity.
+	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
+	if err != nil {
+		return err
+	}
+	fsys, err := s3fs.New(s3fs.NewRoles(client, stsClient, s3cfg), s3cfg, log)
 	if err != nil {
 		return err
 	}
@@ -193,7 +199,8 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms}
+		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms,
+			RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 		}
