@@ -23,6 +23,9 @@ import (
 func startHAProxy(t *testing.T, backends ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("haproxy")
+	if err != nil { // Debian puts it in /usr/sbin, which a user's PATH may lack
+		bin, err = exec.LookPath("/usr/sbin/haproxy")
+	}
 	if err != nil {
 		if os.Getenv("S3SFTPD_NO_HAPROXY") != "" {
 			t.Skip("haproxy not installed (S3SFTPD_NO_HAPROXY set)")
@@ -196,7 +199,9 @@ func TestE2E_ScaleOut(t *testing.T) {
 			}
 		}
 	}
-	if connects < clients {
-		t.Errorf("%d connect records across both trails; want at least %d", connects, clients)
+	// A client whose connection reached the killed gateway before it sent
+	// its SSH version leaves no record, so only the completed ones count.
+	if connects < ok+1 {
+		t.Errorf("%d connect records across both trails; want at least %d (every completed client, and the one after the kill)", connects, ok+1)
 	}
 }
