@@ -22,7 +22,8 @@ import (
 //
 // Only connections from Trusted sources may carry a header; any other
 // connection is refused, as is one whose header is missing, malformed or
-// not complete within Timeout. A trusted header can claim any address, so
+// not complete within Timeout. A v2 LOCAL connection (HAProxy's
+// check-send-proxy health check) is closed at once, unserved and unlogged. A trusted header can claim any address, so
 // the list must hold only the load balancers.
 type ProxyListener struct {
 	net.Listener
@@ -93,6 +94,10 @@ func (l *ProxyListener) acceptLoop() {
 		go func() {
 			defer l.wg.Done()
 			c, err := l.handshake(nc)
+			if errors.Is(err, ErrProxyLocal) { // a health check: the TCP connect was the answer
+				nc.Close()
+				return
+			}
 			if err != nil {
 				if l.Logger != nil {
 					l.Logger.Warn("connection refused", "remote", nc.RemoteAddr().String(), "err", err.Error())
@@ -125,7 +130,7 @@ func (l *ProxyListener) handshake(nc net.Conn) (net.Conn, error) {
 		return nil, err
 	}
 	nc.SetReadDeadline(time.Time{})
-	if remote == nil { // LOCAL or UNKNOWN: the proxy speaks for itself (health checks)
+	if remote == nil { // UNKNOWN or UNSPEC: only the proxy's address is known
 		return nc, nil
 	}
 	return &proxiedConn{Conn: nc, remote: remote}, nil
@@ -140,6 +145,10 @@ func (l *ProxyListener) trusted(a netip.Addr) bool {
 	return false
 }
 
+// ErrProxyLocal is ReadProxyHeader's answer to a v2 LOCAL header: the
+// proxy's own connection, such as a health check, with no client behind it.
+var ErrProxyLocal = errors.New("proxy protocol: LOCAL connection of the proxy itself")
+
 // v2Signature opens every PROXY protocol v2 header.
 var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 
@@ -148,9 +157,9 @@ var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 const maxV2Extra = 2048
 
 // ReadProxyHeader reads exactly one PROXY header (v1 or v2) from r and
-// returns the client address it carries; nil for LOCAL (v2) and UNKNOWN
-// (v1), whose connection is the proxy's own. It reads nothing past the
-// header, so the SSH stream behind it is intact.
+// returns the client address it carries; nil when the proxy does not know
+// it (v1 UNKNOWN, v2 UNSPEC), and ErrProxyLocal for a v2 LOCAL header. It
+// reads nothing past the header, so the SSH stream behind it is intact.
 func ReadProxyHeader(r io.Reader) (net.Addr, error) {
 	head := make([]byte, 12) // the v2 signature; also no v1 header is shorter
 	if _, err := io.ReadFull(r, head); err != nil {
@@ -219,8 +228,8 @@ func readV2(r io.Reader) (net.Addr, error) {
 	if _, err := io.ReadFull(r, body); err != nil {
 		return nil, fmt.Errorf("proxy protocol: read v2 addresses: %w", err)
 	}
-	if verCmd&0xf == 0 { // LOCAL
-		return nil, nil
+	if verCmd&0xf == 0 {
+		return nil, ErrProxyLocal
 	}
 	switch fam {
 	case 0x00: // UNSPEC: the proxy does not know the client

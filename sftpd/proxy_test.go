@@ -45,7 +45,8 @@ func TestReadProxyHeader(t *testing.T) {
 		{"v2-tcp4-with-tlv", v2IPv4([4]byte{198, 51, 100, 4}, [4]byte{10, 0, 0, 1}, 40000, 2022,
 			[]byte{0xEA, 0x00, 0x05, 0x01, 'v', 'p', 'c', 'e'}), "198.51.100.4:40000"},
 		{"v2-tcp6", v2Header(1, 0x21, v6), "[2001:db8::7]:50000"},
-		{"v2-local", v2Header(0, 0x00, nil), ""},
+		{"v2-local", v2Header(0, 0x00, nil), "local"},
+		{"v2-unspec", v2Header(1, 0x00, nil), ""},
 		{"v2-udp", v2Header(1, 0x12, make([]byte, 12)), "error"},
 		{"v2-short", v2Header(1, 0x11, make([]byte, 8)), "error"},
 		{"v2-bad-version", append(append([]byte{}, v2Signature...), 0x11, 0x11, 0, 0), "error"},
@@ -57,6 +58,10 @@ func TestReadProxyHeader(t *testing.T) {
 			r := bytes.NewReader(append(append([]byte{}, tt.header...), rest...))
 			addr, err := ReadProxyHeader(r)
 			switch {
+			case tt.want == "local":
+				if !errors.Is(err, ErrProxyLocal) {
+					t.Fatalf("ReadProxyHeader = %v, %v; want ErrProxyLocal", addr, err)
+				}
 			case tt.want == "error":
 				if err == nil {
 					t.Fatalf("ReadProxyHeader = %v; want an error", addr)

@@ -186,6 +186,11 @@ func TestE2E_ScaleOut(t *testing.T) {
 		t.Errorf("after the kill: S3 holds %d bytes; want %d", len(got), len(data))
 	}
 
+	// haproxy's health checks (a LOCAL header every 200 ms) leave no trace.
+	if n := strings.Count(g2.logs.String(), `"msg":"handshake failed"`); n > 0 {
+		t.Errorf("the surviving gateway logged %d failed handshakes; health checks must be closed silently", n)
+	}
+
 	// Every connect record names a client (127.0.0.2), never haproxy (127.0.0.1).
 	connects := 0
 	for _, g := range []*gateway{g1, g2} {
