@@ -101,6 +101,12 @@ func (r *Roles) client(ctx context.Context) (*s3.Client, error) {
 	return c, nil
 }
 
+// ClientFor is the S3 client t's calls use: its role's, or the gateway's
+// own when t has no role.
+func (r *Roles) ClientFor(t *auth.Tenant) (*s3.Client, error) {
+	return r.client(withTenant(context.Background(), t))
+}
+
 // roleError wraps a failure to pick a client, so the caller's S3 failure
 // path handles it like any S3 error.
 func roleError(err error) error { return fmt.Errorf("assume role: %w", err) }

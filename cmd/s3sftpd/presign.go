@@ -68,7 +68,8 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 			if err != nil {
 				return "", fmt.Errorf("user %s: %w", name, err)
 			}
-			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms}
+			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms,
+				RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		}
 	}
 	if tenant == nil {
@@ -80,7 +81,17 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	}
 	defer unlock()
 
-	client, err := s3fs.Dial(ctx, s3Config(cfg))
+	s3cfg := s3Config(cfg)
+	base, err := s3fs.Dial(ctx, s3cfg)
+	if err != nil {
+		return "", err
+	}
+	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
+	if err != nil {
+		return "", err
+	}
+	// A user with role_arn gets a URL signed by its role: it reaches the home only.
+	client, err := s3fs.NewRoles(base, stsClient, s3cfg).ClientFor(tenant)
 	if err != nil {
 		return "", err
 	}

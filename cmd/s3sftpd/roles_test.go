@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -61,9 +64,28 @@ func TestE2E_RoleARN(t *testing.T) {
 	}
 
 	mu.Lock()
-	defer mu.Unlock()
 	if len(calls) != 1 {
-		t.Fatalf("AssumeRole called %d times; want 1", len(calls))
+		t.Errorf("AssumeRole called %d times by the gateway; want 1", len(calls))
+	}
+	mu.Unlock()
+
+	// presign signs with the role too: with the gateway's keys wrong, the
+	// URL works only if it does.
+	cmd := exec.Command(binary, "presign", "-config", g.config, "-user", "acme", "/claims.csv")
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=AKIDNOTTHEGATEWAYS", "AWS_SECRET_ACCESS_KEY=wrong",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("presign for a role user: %v", err)
+	}
+	if got, status := httpGet(t, strings.TrimSpace(string(out))); status != 200 || !bytes.Equal(got, data) {
+		t.Errorf("GET the role-signed URL: status %d, %d bytes; want 200 and the file", status, len(got))
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 {
+		t.Fatalf("AssumeRole called %d times; want 2 (the gateway, then presign)", len(calls))
 	}
 	for k, want := range map[string]string{"RoleArn": "arn:aws:iam::123456789012:role/sftp-acme", "ExternalId": "acme-4711",
 		"SourceIdentity": "acme", "RoleSessionName": "s3sftpd-acme"} {
