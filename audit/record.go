@@ -68,6 +68,8 @@ const (
 	EventRemove       = "remove"
 	EventSetstat      = "setstat"
 	EventRefused      = "refused"
+	EventBan          = "ban"   // an address banned by the defender; Remote, Reason, DurMS the ban time
+	EventUnban        = "unban" // its ban expired
 	EventServerStart  = "server_start"
 	EventServerStop   = "server_stop"
 	EventReload       = "reload"

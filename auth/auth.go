@@ -7,7 +7,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -28,6 +30,11 @@ type Tenant struct {
 	// assumed with a session policy that narrows it to Bucket and Prefix;
 	// ExternalID goes with it. Empty: the gateway's own credentials.
 	RoleARN, ExternalID string
+	// LegacyRSASHA1 allows ssh-rsa (SHA-1) signatures from the user's RSA
+	// keys; without it only rsa-sha2-256/512 are accepted.
+	LegacyRSASHA1 bool
+	// Methods are the authentication methods the login had to pass.
+	Methods Methods
 }
 
 // User is one entry of the user map.
@@ -39,6 +46,22 @@ type User struct {
 	Keys   []ssh.PublicKey
 	// RoleARN and ExternalID: see Tenant.
 	RoleARN, ExternalID string
+	// KeyOptions are the enforced authorized_keys options of Keys[i];
+	// a key without an entry has none.
+	KeyOptions []KeyOptions
+	// AllowFrom lists the networks the user may log in from; nil means any.
+	AllowFrom []netip.Prefix
+	// LegacyRSASHA1: see Tenant.
+	LegacyRSASHA1 bool
+	// Methods must all be passed to log in; 0 means MethodPublicKey.
+	Methods Methods
+	// Password is the parsed password_hash; nil without one.
+	Password *PasswordHash
+}
+
+func (usr *User) tenant() *Tenant {
+	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
@@ -57,6 +80,12 @@ func NewUsers(users []User) (*Users, error) {
 		}
 		if !strings.HasSuffix(usr.Home, "/") {
 			return nil, fmt.Errorf("user %q: home %q must end in /", usr.Name, usr.Home)
+		}
+		if usr.Methods == 0 {
+			usr.Methods = MethodPublicKey
+		}
+		if usr.Methods&MethodPassword != 0 && usr.Password == nil {
+			return nil, fmt.Errorf("user %q: password authentication without a password hash", usr.Name)
 		}
 		if _, dup := u.byName[usr.Name]; dup {
 			return nil, fmt.Errorf("user %q: defined twice", usr.Name)
@@ -86,8 +115,43 @@ func (u *Users) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 	if match != 1 {
 		return nil, ErrDenied
 	}
-	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}, nil
+	return usr.tenant(), nil
+}
+
+// Permit checks the restrictions on a login by name with key (nil for a
+// password) from addr at now: the key's expiry-time= and from= options and
+// the user's allow_from.
+// Call it after Lookup succeeded; the error wraps ErrRestricted and says
+// why, for the log only.
+func (u *Users) Permit(name string, key ssh.PublicKey, addr netip.Addr, now time.Time) error {
+	usr, ok := u.byName[name]
+	if !ok {
+		return ErrDenied
+	}
+	if key == nil { // a password login: only allow_from applies
+		return permit(usr, KeyOptions{}, addr, now)
+	}
+	blob := key.Marshal()
+	for i, k := range usr.Keys {
+		if subtle.ConstantTimeCompare(blob, k.Marshal()) == 1 {
+			var ko KeyOptions
+			if i < len(usr.KeyOptions) {
+				ko = usr.KeyOptions[i]
+			}
+			return permit(usr, ko, addr, now)
+		}
+	}
+	return ErrDenied
+}
+
+// Tenant is the current Tenant of a user, for holding a password session
+// against a reloaded map; ErrDenied when the user is gone.
+func (u *Users) Tenant(name string) (*Tenant, error) {
+	usr, ok := u.byName[name]
+	if !ok {
+		return nil, ErrDenied
+	}
+	return usr.tenant(), nil
 }
 
 // Len reports how many users the snapshot holds.

@@ -37,9 +37,9 @@ func TestLookup(t *testing.T) {
 		key  ssh.PublicKey
 		want *Tenant
 	}{
-		{"first-key", "alice", alice, &Tenant{User: "alice", Bucket: "b", Prefix: "partners/acme/", Perms: AllPerms}},
-		{"second-key", "alice", staff, &Tenant{User: "alice", Bucket: "b", Prefix: "partners/acme/", Perms: AllPerms}},
-		{"other-user", "bob", bob, &Tenant{User: "bob", Bucket: "b2", Prefix: "partners/bob/", Perms: PermWrite}},
+		{"first-key", "alice", alice, &Tenant{User: "alice", Bucket: "b", Prefix: "partners/acme/", Perms: AllPerms, Methods: MethodPublicKey}},
+		{"second-key", "alice", staff, &Tenant{User: "alice", Bucket: "b", Prefix: "partners/acme/", Perms: AllPerms, Methods: MethodPublicKey}},
+		{"other-user", "bob", bob, &Tenant{User: "bob", Bucket: "b2", Prefix: "partners/bob/", Perms: PermWrite, Methods: MethodPublicKey}},
 		{"someone-elses-key", "alice", bob, nil},
 		{"unknown-key", "alice", stranger, nil},
 		{"unknown-user", "mallory", alice, nil},

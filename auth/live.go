@@ -2,8 +2,11 @@ package auth
 
 import (
 	"fmt"
+	"net/netip"
+	"reflect"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -26,6 +29,19 @@ func NewLive(users *Users) *Live {
 func (l *Live) Lookup(name string, key ssh.PublicKey) (*Tenant, error) {
 	return l.p.Load().Lookup(name, key)
 }
+
+// Permit checks a login's restrictions against the map in force.
+func (l *Live) Permit(name string, key ssh.PublicKey, addr netip.Addr, now time.Time) error {
+	return l.p.Load().Permit(name, key, addr, now)
+}
+
+// CheckPassword checks a password login against the map in force.
+func (l *Live) CheckPassword(name, pw string) (*Tenant, error) {
+	return l.p.Load().CheckPassword(name, pw)
+}
+
+// Tenant is the current Tenant of a user in the map in force.
+func (l *Live) Tenant(name string) (*Tenant, error) { return l.p.Load().Tenant(name) }
 
 // Users is the map in force.
 func (l *Live) Users() *Users { return l.p.Load() }
@@ -59,7 +75,25 @@ func Diff(old, new *Users) []string {
 		if o.RoleARN != n.RoleARN || o.ExternalID != n.ExternalID {
 			out = append(out, fmt.Sprintf("user %s: role changed from %q to %q", name, o.RoleARN, n.RoleARN)) // the external id is a shared secret of sorts: not named
 		}
+		if !slices.Equal(o.AllowFrom, n.AllowFrom) {
+			out = append(out, fmt.Sprintf("user %s: allow_from changed from %v to %v", name, o.AllowFrom, n.AllowFrom))
+		}
+		if o.Methods != n.Methods {
+			out = append(out, fmt.Sprintf("user %s: authentication methods changed", name))
+		}
+		if !reflect.DeepEqual(o.Password, n.Password) { // never printed: it is hash material
+			out = append(out, fmt.Sprintf("user %s: password changed", name))
+		}
+		if o.LegacyRSASHA1 != n.LegacyRSASHA1 {
+			out = append(out, fmt.Sprintf("user %s: legacy_rsa_sha1 changed to %v", name, n.LegacyRSASHA1))
+		}
 		was, is := fingerprints(o.Keys), fingerprints(n.Keys)
+		wasOpts, isOpts := keyOptions(o), keyOptions(n)
+		for _, fp := range is {
+			if w, ok := wasOpts[fp]; ok && w != isOpts[fp] {
+				out = append(out, fmt.Sprintf("user %s: key %s options changed", name, fp))
+			}
+		}
 		for _, fp := range was {
 			if !slices.Contains(is, fp) {
 				out = append(out, fmt.Sprintf("user %s: key %s removed", name, fp))
@@ -89,4 +123,17 @@ func fingerprints(keys []ssh.PublicKey) []string {
 		out[i] = Fingerprint(k)
 	}
 	return out
+}
+
+// keyOptions maps the fingerprint of each key of usr to its options, printed.
+func keyOptions(usr *User) map[string]string {
+	m := make(map[string]string, len(usr.Keys))
+	for i, k := range usr.Keys {
+		var ko KeyOptions
+		if i < len(usr.KeyOptions) {
+			ko = usr.KeyOptions[i]
+		}
+		m[Fingerprint(k)] = fmt.Sprint(ko)
+	}
+	return m
 }

@@ -12,12 +12,15 @@
 package config
 
 import (
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // Config is the whole configuration file.
@@ -26,8 +29,11 @@ type Config struct {
 	S3       S3       `toml:"s3"`
 	Embedded Embedded `toml:"embedded"`
 	Audit    Audit    `toml:"audit"`
-	Admin    Admin    `toml:"admin"`
-	Users    []User   `toml:"users"`
+	Defender Defender `toml:"defender"`
+	// Encryption is gateway-side encryption of contents and names.
+	Encryption Encryption `toml:"encryption"`
+	Admin      Admin      `toml:"admin"`
+	Users      []User     `toml:"users"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -58,6 +64,17 @@ type Server struct {
 	ProxyProtocol bool `toml:"proxy_protocol"`
 	// TrustedProxies are the CIDRs (or addresses) of the load balancers.
 	TrustedProxies []string `toml:"trusted_proxies"`
+	// Crypto is the algorithm policy: "modern", "compatible" or "fips".
+	Crypto string `toml:"crypto"`
+	// MinRSABits is the smallest RSA user key accepted: 2048 or more.
+	MinRSABits int `toml:"min_rsa_bits"`
+	// TrustedUserCAKeys is a file of CA public keys (authorized_keys
+	// format, no options) whose user certificates log in as the user
+	// named in their principals; resolved against the config's directory.
+	TrustedUserCAKeys string `toml:"trusted_user_ca_keys"`
+
+	// UserCAKeys are the keys of TrustedUserCAKeys.
+	UserCAKeys []ssh.PublicKey `toml:"-"`
 }
 
 // S3 configures the object store.
@@ -76,7 +93,7 @@ type S3 struct {
 	// KMSKeyID is the KMS key for SSE "aws:kms"; empty means the
 	// AWS-managed aws/s3 key.
 	KMSKeyID string `toml:"kms_key_id"`
-	// Checksums is "aws" (SDK default checksums) or "compat" (none, for
+	// Checksums is "aws" (CRC32C per part and whole object) or "compat" (none, for
 	// stores that reject them).
 	Checksums string `toml:"checksums"`
 	// PartSize is the multipart upload part size, 5MiB to 5GiB.
@@ -153,6 +170,26 @@ type User struct {
 	// ExternalID is passed with RoleARN, when the role's trust policy
 	// requires one (cross-account roles).
 	ExternalID string `toml:"external_id"`
+	// LegacyRSASHA1 lets the user's RSA keys sign with ssh-rsa (SHA-1),
+	// for clients too old for rsa-sha2-256/512.
+	LegacyRSASHA1 bool `toml:"legacy_rsa_sha1"`
+	// AllowFrom lists the CIDRs (or addresses) the user may log in from;
+	// omitted means any.
+	AllowFrom []string `toml:"allow_from"`
+
+	// Auth lists the authentication methods the user must pass, all of
+	// them: ["publickey"] (the default), ["password"], or both.
+	Auth []string `toml:"auth"`
+	// PasswordHash is an argon2id (PHC string) or bcrypt hash, never a
+	// password; `s3sftpd hash-password` makes one.
+	PasswordHash string `toml:"password_hash"`
+
+	// Methods is Auth parsed; 0 when Auth is omitted (publickey).
+	Methods auth.Methods `toml:"-"`
+	// Password is PasswordHash parsed; nil without one.
+	Password *auth.PasswordHash `toml:"-"`
+	// AllowFromPrefixes is AllowFrom parsed; nil when AllowFrom is omitted.
+	AllowFromPrefixes []netip.Prefix `toml:"-"`
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
@@ -168,10 +205,11 @@ type AuthorizedKey struct {
 	Key     ssh.PublicKey
 	Comment string
 	// Options are the authorized_keys options before the key type, such
-	// as `from="10.0.0.0/8"`. They are kept but not interpreted here: a
-	// consumer must honour or refuse them, because ignoring a restriction
-	// widens access.
+	// as `from="10.0.0.0/8"`, as written.
 	Options []string
+	// Restrictions are Options parsed: every option is either enforced
+	// through them or refused by Load, so none is silently dropped.
+	Restrictions auth.KeyOptions
 	// Source is "file:line" of the key, for messages.
 	Source string
 }
@@ -211,6 +249,8 @@ func defaults() *Config {
 			DrainTimeout:      Duration{30 * time.Second},
 			KeepaliveInterval: Duration{30 * time.Second},
 			KeepaliveCountMax: 3,
+			MinRSABits:        minRSABits,
+			Crypto:            "compatible",
 		},
 		S3: S3{
 			Endpoint:     EndpointEmbedded,
@@ -226,7 +266,9 @@ func defaults() *Config {
 			MaxAttempts:      5,
 			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
-		Embedded: Embedded{Dir: "./data/s3"},
+		Embedded:   Embedded{Dir: "./data/s3"},
+		Defender:   defaultDefender(),
+		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,
@@ -269,6 +311,8 @@ type loader struct {
 	md   toml.MetaData
 	idx  *keyIndex
 	errs Errors
+
+	minRSABits int // server.min_rsa_bits, once validated
 
 	present map[string]bool // key paths set in the file
 	failed  map[string]bool // key paths whose value could not be decoded

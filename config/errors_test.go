@@ -25,7 +25,7 @@ keys = ["KEY_A"]
 
 // errorCases hold configs with problems. The lines Load reports for each
 // are in testdata/errors.golden, under "# name". In configs and files,
-// KEY_A, KEY_B, KEY_RSA1024, KEY_DSA and KEY_CERT stand for test keys.
+// KEY_A, KEY_B, KEY_RSA1024, KEY_RSA2048, KEY_DSA and KEY_CERT stand for test keys.
 var errorCases = []struct {
 	name   string
 	config string
@@ -142,6 +142,13 @@ var errorCases = []struct {
 	{name: "listen-no-port", config: "[server]\nlisten = \"127.0.0.1\"\n" + valid},
 	{name: "listen-bad-port", config: "[server]\nlisten = \"127.0.0.1:70000\"\n" + valid},
 	{name: "limits-below-one", config: "[server]\nmax_auth_tries = 0\nkeepalive_count_max = -1\n" + valid},
+	{name: "allow-from-bad", config: valid + "allow_from = [\"10.0.0.0/33\", \"::1\"]\n[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nallow_from = []\n"},
+	{name: "key-options-bad", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = ['command=\"x\" KEY_A', 'from=\"h.example\" KEY_B', 'expiry-time=\"1\" KEY_A']\n"},
+	{name: "min-rsa-bits-low", config: "[server]\nmin_rsa_bits = 1024\ncrypto = \"strong\"\n" + valid},
+	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
+	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
+	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},
+	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
 	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
@@ -153,6 +160,12 @@ var errorCases = []struct {
 	{name: "audit-s3-sink-without-file", config: "[audit]\nfile = \"\"\ns3_bucket = \"audit-trail\"\n" + valid},
 	{name: "audit-rotation-values", config: "[audit]\nrotate_size = \"1KiB\"\nrotate_every = \"-1m\"\ncheckpoint_every = \"0s\"\n" + valid},
 	{name: "audit-rotation-not-strings", config: "[audit]\nrotate_size = 65536\ncheckpoint_every = 60\n" + valid},
+	{name: "encryption-bad-values", config: valid + "[encryption]\nmode = \"gateway\"\nnames = \"hashed\"\n"},
+	{name: "encryption-envelope-without-kek", config: valid + "[encryption]\nmode = \"envelope\"\n"},
+	{name: "encryption-kek-missing", config: valid + "[encryption]\nmode = \"envelope\"\nkek_file = \"kek\"\nold_kek_files = [\"old\"]\n"},
+	{name: "encryption-kek-readable-by-others", config: valid + "[encryption]\nnames = \"encrypted\"\nkek_file = \"kek\"\n",
+		files: map[string]string{"kek": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"}},
+	{name: "encryption-kms-without-envelope", config: valid + "[encryption]\nkms_key_id = \"alias/x\"\nnames = \"encrypted\"\n"},
 	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
 	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
 	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,
@@ -184,7 +197,7 @@ permissions = []
 }
 
 var keyNames = strings.NewReplacer(
-	"KEY_A", keyA, "KEY_B", keyB, "KEY_RSA1024", keyRSA1024, "KEY_DSA", keyDSA, "KEY_CERT", keyCert)
+	"KEY_A", keyA, "KEY_B", keyB, "KEY_RSA1024", keyRSA1024, "KEY_RSA2048", keyRSA2048, "KEY_DSA", keyDSA, "KEY_CERT", keyCert)
 
 // writeFiles writes name → content under dir, with test keys replaced.
 func writeFiles(t *testing.T, dir string, files map[string]string) {

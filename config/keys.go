@@ -9,15 +9,22 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // maxKeysFile bounds what is read of a keys file.
 const maxKeysFile = 1 << 20
 
-// minRSABits is the smallest RSA key accepted.
-const minRSABits = 2048
+// minRSABits is the smallest RSA key accepted; server.min_rsa_bits may only
+// raise it. Below recommendedRSABits check-config warns.
+const (
+	minRSABits         = 2048
+	recommendedRSABits = 3072
+)
 
 // userKeys parses u.Keys and u.KeysFile into u.PublicKeys. The user at
 // path needs at least one key, unless its keys file is missing on the
@@ -30,7 +37,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 			bad = true
 			continue
 		}
-		k, err := parseKey(line)
+		k, err := parseKey(line, l.minRSABits)
 		if err != nil {
 			bad = true
 			l.errf(key, "%v", err)
@@ -56,7 +63,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 		}
 		u.PublicKeys = append(u.PublicKeys, keys...)
 	}
-	if len(u.PublicKeys) > 0 || u.MissingKeysFile || bad {
+	if len(u.PublicKeys) > 0 || u.MissingKeysFile || bad || !usesKeys(u) {
 		return
 	}
 	if u.KeysFile != "" {
@@ -94,7 +101,7 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		k, err := parseKey(text)
+		k, err := parseKey(text, l.minRSABits)
 		if err != nil {
 			bad = true
 			col := strings.Index(string(line), text) + 1
@@ -110,10 +117,12 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 	return keys, nil
 }
 
-// parseKey parses one authorized_keys line. Options before the key type
-// (from=, expiry-time=, …) are refused: nothing enforces them yet, and a
-// restriction the admin wrote must never be silently dropped.
-func parseKey(line string) (AuthorizedKey, error) {
+// parseKey parses one authorized_keys line. Its options must be ones
+// auth enforces (from=, expiry-time=) or restrictions of what s3sftpd never
+// offers; any other is refused, because a restriction the admin wrote must
+// never be silently dropped.
+func parseKey(line string, minRSA int) (AuthorizedKey, error) {
+	minRSA = max(minRSA, minRSABits)
 	line = strings.TrimSpace(line)
 	if strings.ContainsAny(line, "\r\n") {
 		return AuthorizedKey{}, errors.New("must be one authorized_keys line")
@@ -127,17 +136,47 @@ func parseKey(line string) (AuthorizedKey, error) {
 	}
 	switch k := key.(type) {
 	case *ssh.Certificate:
-		return AuthorizedKey{}, errors.New("certificates are not supported: list the plain public key")
+		return AuthorizedKey{}, errors.New("a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys")
 	case ssh.CryptoPublicKey:
 		if key.Type() == "ssh-dss" {
 			return AuthorizedKey{}, errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
 		}
-		if rk, ok := k.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
-			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSABits)
+		if rk, ok := k.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSA {
+			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSA)
 		}
 	}
-	if len(options) > 0 {
-		return AuthorizedKey{}, fmt.Errorf("key options are not supported yet (%s): remove them, or the key would work without the restriction", strings.Join(options, ","))
+	ko, err := auth.ParseKeyOptions(options, time.Local)
+	if err != nil {
+		return AuthorizedKey{}, err
 	}
-	return AuthorizedKey{Key: key, Comment: comment, Options: options}, nil
+	return AuthorizedKey{Key: key, Comment: comment, Options: options, Restrictions: ko}, nil
+}
+
+// userCAKeys reads server.trusted_user_ca_keys, once min_rsa_bits is known.
+func (l *loader) userCAKeys(s *Server) {
+	s.UserCAKeys = nil
+	if s.TrustedUserCAKeys == "" {
+		return
+	}
+	s.TrustedUserCAKeys = l.resolve(s.TrustedUserCAKeys)
+	keys, err := l.keysFile(s.TrustedUserCAKeys)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.errf("server.trusted_user_ca_keys", "%q does not exist", s.TrustedUserCAKeys)
+		return
+	case err != nil:
+		l.errf("server.trusted_user_ca_keys", "%v", err)
+		return
+	case keys == nil:
+		return // each bad line reported
+	case len(keys) == 0:
+		l.errf("server.trusted_user_ca_keys", "no public keys in %q", s.TrustedUserCAKeys)
+	}
+	for _, k := range keys {
+		if len(k.Options) > 0 {
+			l.errf("server.trusted_user_ca_keys", "%s: options are not supported on CA keys", k.Source)
+			continue
+		}
+		s.UserCAKeys = append(s.UserCAKeys, k.Key)
+	}
 }

@@ -32,6 +32,8 @@ func (l *loader) validate(cfg *Config) {
 			l.errf("admin.listen", "port must be a number from 0 to 65535")
 		}
 	}
+	l.validateDefender(&cfg.Defender)
+	l.validateEncryption(&cfg.Encryption)
 }
 
 func (l *loader) validateServer(s *Server) {
@@ -73,6 +75,16 @@ func (l *loader) validateServer(s *Server) {
 		if _, err := ParseTrustedProxy(p); err != nil && !l.failed[fmt.Sprintf("server.trusted_proxies[%d]", i)] {
 			l.errf(fmt.Sprintf("server.trusted_proxies[%d]", i), `must be a CIDR such as "10.0.0.0/24" or an address, got %q`, p)
 		}
+	}
+	l.minRSABits = minRSABits
+	if s.MinRSABits < minRSABits || s.MinRSABits > 16384 {
+		l.errf("server.min_rsa_bits", "must be from %d to 16384, got %d", minRSABits, s.MinRSABits)
+	} else {
+		l.minRSABits = s.MinRSABits
+	}
+	l.userCAKeys(s)
+	if !slices.Contains([]string{"modern", "compatible", "fips"}, s.Crypto) && !l.failed["server.crypto"] {
+		l.errf("server.crypto", `must be "modern", "compatible" or "fips", got %q`, s.Crypto)
 	}
 }
 
@@ -206,6 +218,8 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
 			}
 		}
+		l.allowFrom(u, key)
+		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)

@@ -11,6 +11,7 @@ package metrics
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,7 +99,7 @@ func (m *Metrics) Observe(r audit.Record) {
 			}
 			m.mu.Unlock()
 		} else {
-			m.authFailures.WithLabelValues(r.Reason).Inc()
+			m.authFailures.WithLabelValues(authReason(r.Reason)).Inc()
 		}
 	case audit.EventDisconnect:
 		m.mu.Lock()
@@ -120,9 +121,31 @@ func (m *Metrics) Observe(r audit.Record) {
 			}
 			m.bytes.WithLabelValues(dir).Add(float64(*r.Bytes))
 		}
-	case "ban":
-		m.Ban(r.Reason)
+	case audit.EventBan:
+		m.Ban(banReason(r.Reason))
 	}
+}
+
+// authReason is the fixed part of an auth failure's reason: the words
+// before a colon ("key restricted: key expired at …" → "key restricted"),
+// so the label set stays small and names no address or time.
+func authReason(reason string) string {
+	if i := strings.IndexByte(reason, ':'); i >= 0 {
+		reason = reason[:i]
+	}
+	if len(reason) > 64 {
+		reason = reason[:64]
+	}
+	return reason
+}
+
+// banReason turns the defender's reason, which names the user and counts,
+// into a label from a fixed set.
+func banReason(reason string) string {
+	if strings.Contains(reason, "for user") {
+		return "user_failures"
+	}
+	return "ip_failures"
 }
 
 func direction(mode string) string {

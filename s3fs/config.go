@@ -12,11 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // Checksum modes.
 const (
-	ChecksumsAWS    = "aws"    // SDK defaults: CRC32 on every put and part, echoed on complete
+	ChecksumsAWS    = "aws"    // CRC32C on every put and part, and of the whole object on complete
 	ChecksumsCompat = "compat" // checksums only where S3 requires them, for S3-compatible stores
 )
 
@@ -48,6 +50,19 @@ type Config struct {
 	// request, the first included; 0 is DefaultMaxAttempts.
 	RetryMode   string
 	MaxAttempts int
+
+	// Keys unwraps the data keys of envelope-encrypted objects; nil reads
+	// only plaintext objects. With Envelope, every new object is
+	// encrypted at the gateway under Keys.Current (SSE still applies on
+	// top), and every object read must be encrypted.
+	Keys     *crypt.Keyring
+	Envelope bool
+	// KMS, when set, makes the data keys of new objects under Envelope
+	// (and unwraps those it made) instead of Keys.
+	KMS *KMS
+	// NameKey, when set, encrypts object names: every path segment below a
+	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
+	NameKey *crypt.KEK
 
 	// APIOptions are added to every S3 request's middleware stack (the
 	// metrics' latency and error counts). They must not change requests.
@@ -81,6 +96,8 @@ func (c Config) validate() error {
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
+	case c.Envelope && c.Keys == nil && c.KMS == nil:
+		return configError("envelope encryption needs a key-encryption key")
 	}
 	return nil
 }
@@ -89,10 +106,21 @@ func (c Config) validate() error {
 // chain (environment, shared config, SSO, instance profile) unless cfg names
 // static keys.
 func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
-	awsCfg, err := loadAWSConfig(ctx, cfg)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	awsCfg, err := loadAWSConfig(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}
+	awsCfg.HTTPClient = &http.Client{Transport: &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		ForceAttemptHTTP2:   true,
+		WriteBufferSize:     256 << 10,
+		ReadBufferSize:      256 << 10,
+	}}
 	return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -102,11 +130,10 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 	}), nil
 }
 
-// loadAWSConfig is the SDK configuration of Dial and DialSTS.
-func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
-	if err := cfg.validate(); err != nil {
-		return aws.Config{}, err
-	}
+// loadAWSConfig is the SDK configuration of cfg: region, retries, checksum
+// mode and, when static is set and cfg names them, static credentials (the
+// store's keys; other AWS services use the default chain).
+func loadAWSConfig(ctx context.Context, cfg Config, static bool) (aws.Config, error) {
 	attempts, mode := cfg.MaxAttempts, aws.RetryModeStandard
 	if attempts == 0 {
 		attempts = DefaultMaxAttempts
@@ -120,7 +147,7 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 		awsconfig.WithRetryMaxAttempts(attempts),
 		awsconfig.WithLogger(logging.Nop{}), // the SDK's own debug lines would go to stderr unstructured
 	}
-	if cfg.AccessKeyID != "" {
+	if static && cfg.AccessKeyID != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
 	}
@@ -133,14 +160,6 @@ func loadAWSConfig(ctx context.Context, cfg Config) (aws.Config, error) {
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config: %w", err)
 	}
-	awsCfg.HTTPClient = &http.Client{Transport: &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		MaxIdleConns:        256,
-		MaxIdleConnsPerHost: 64,
-		ForceAttemptHTTP2:   true,
-		WriteBufferSize:     256 << 10,
-		ReadBufferSize:      256 << 10,
-	}}
 	return awsCfg, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 const (
@@ -37,13 +39,17 @@ type download struct {
 	path, key string
 	etag      *string
 	versionID *string
-	size      int64
+	size      int64   // plaintext size, what the client sees
+	rawSize   int64   // stored size
+	open      *opener // decrypts an envelope-encrypted object; nil: stored as plaintext
 	started   time.Time
 
 	// SHA-256 of the object, fed by the stream while it runs from offset 0
-	// in order; only the stream goroutine touches it until Close.
+	// in order; only the stream goroutine touches it until Close. When it
+	// differs from the one stored at upload, the last block is withheld.
 	sum    hash.Hash
-	hashed int64 // bytes fed to sum
+	hashed int64  // bytes fed to sum
+	stored string // SHA-256 recorded at upload, "" if none
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -63,13 +69,18 @@ type download struct {
 	wg       sync.WaitGroup
 }
 
-func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput) *download {
+// newDownload reads the object of head; op and size come from openerFor.
+func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput, op *opener, size int64) *download {
 	ctx, cancel := context.WithCancel(h.ctx)
 	d := &download{
-		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionId, size: aws.ToInt64(head.ContentLength),
+		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionId,
+		size: size, rawSize: aws.ToInt64(head.ContentLength), open: op,
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
+	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
+		d.stored = h.storedSHA256(key, head)
+	}
 	return d
 }
 
@@ -170,12 +181,11 @@ func (d *download) stream() {
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
 		if err == nil && b*blockSize == d.hashed {
-			d.sum.Write(data)
-			d.hashed += int64(len(data))
+			err = d.hash(data)
 		}
 		d.mu.Lock()
 		if err != nil {
-			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) {
+			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, crypt.ErrAuth) {
 				retries++
 				d.closeBody()
 				continue
@@ -194,20 +204,56 @@ func (d *download) stream() {
 	}
 }
 
-// readBlock reads block b from the stream's body, opening a GET at b if needed.
+// hash feeds the next block in file order to the SHA-256 and, at the end of
+// the object, compares it with the one stored at upload.
+func (d *download) hash(data []byte) error {
+	d.sum.Write(data)
+	d.hashed += int64(len(data))
+	if d.hashed == d.size && d.stored != "" && !strings.EqualFold(hex.EncodeToString(d.sum.Sum(nil)), d.stored) {
+		return fmt.Errorf("read %s: %w", d.key, errCorrupt)
+	}
+	return nil
+}
+
+// readBlock reads block b from the stream's body, opening a GET at b if
+// needed, and returns its plaintext.
 func (d *download) readBlock(b int64) ([]byte, error) {
+	from, n := d.rawBlock(b)
 	if d.body == nil {
-		body, err := d.get(b*blockSize, d.size-1)
+		body, err := d.get(from, d.rawSize-1)
 		if err != nil {
 			return nil, err
 		}
 		d.body = body
 	}
-	buf := make([]byte, min(blockSize, d.size-b*blockSize))
+	buf := make([]byte, n)
 	if _, err := io.ReadFull(d.body, buf); err != nil {
-		return nil, fmt.Errorf("read %s at %d: %w", d.key, b*blockSize, err)
+		return nil, fmt.Errorf("read %s at %d: %w", d.key, from, err)
 	}
-	return buf, nil
+	return d.decrypt(buf, b*blockSize)
+}
+
+// rawBlock is where plaintext block b is stored: its offset and length. An
+// encrypted block is blockSize/ChunkSize whole chunks.
+func (d *download) rawBlock(b int64) (from, n int64) {
+	if d.open == nil {
+		return b * blockSize, min(blockSize, d.size-b*blockSize)
+	}
+	const stored = blockSize / crypt.ChunkSize * crypt.CipherChunkSize
+	return b * stored, min(stored, d.rawSize-b*stored)
+}
+
+// decrypt returns the plaintext of stored whole chunks beginning at plaintext
+// offset off (a chunk boundary); nothing of a chunk that fails to authenticate.
+func (d *download) decrypt(stored []byte, off int64) ([]byte, error) {
+	if d.open == nil {
+		return stored, nil
+	}
+	plain, err := d.open.obj.Open(make([]byte, 0, len(stored)), stored, off/crypt.ChunkSize, d.open.finalIdx)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s at %d: %w", d.key, off, err)
+	}
+	return plain, nil
 }
 
 func (d *download) closeBody() {
@@ -217,8 +263,12 @@ func (d *download) closeBody() {
 	}
 }
 
-// rangeRead serves a read far from the stream with its own ranged GET.
+// rangeRead serves a read far from the stream with its own ranged GET: of
+// just the chunks holding the range, when the object is encrypted.
 func (d *download) rangeRead(p []byte, off int64) (int, error) {
+	if d.open != nil {
+		return d.chunkRead(p, off)
+	}
 	body, err := d.get(off, off+int64(len(p))-1)
 	if err != nil {
 		return 0, d.h.s3Failure("download", d.path, err)
@@ -229,6 +279,26 @@ func (d *download) rangeRead(p []byte, off int64) (int, error) {
 		return n, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err))
 	}
 	return n, nil
+}
+
+// chunkRead fills p from plaintext offset off (p ends at or before the end
+// of the object) with one ranged GET of the chunks that hold it.
+func (d *download) chunkRead(p []byte, off int64) (int, error) {
+	sp := crypt.SpanOf(off, int64(len(p)), d.size)
+	body, err := d.get(sp.From, sp.To)
+	if err != nil {
+		return 0, d.h.s3Failure("download", d.path, err)
+	}
+	defer body.Close()
+	stored := make([]byte, sp.To-sp.From+1)
+	if _, err := io.ReadFull(body, stored); err != nil {
+		return 0, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err))
+	}
+	plain, err := d.decrypt(stored, sp.First*crypt.ChunkSize)
+	if err != nil {
+		return 0, d.h.s3Failure("download", d.path, err)
+	}
+	return copy(p, plain[off-sp.First*crypt.ChunkSize:]), nil
 }
 
 func (d *download) get(from, to int64) (io.ReadCloser, error) {

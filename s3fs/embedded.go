@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3bolt"
+	bolt "go.etcd.io/bbolt"
 )
 
 // Embedded is the in-process S3-compatible store for try-outs: objects live as
@@ -29,10 +31,15 @@ func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store dir: %w", err)
 	}
-	backend, err := s3bolt.NewFile(filepath.Join(dir, "objects.bolt"))
+	// gofakes3 reads objects out of bolt's memory map after the read
+	// transaction ends; a write that grows the file remaps it, and such a
+	// read (a copy's hash, a concurrent download) faults. Mapping far more
+	// than a try-out store holds up front means the map never moves.
+	db, err := bolt.Open(filepath.Join(dir, "objects.bolt"), 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: 32 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
+	backend := s3bolt.New(db)
 	for _, b := range buckets {
 		if ok, _ := backend.BucketExists(b); !ok {
 			if err := backend.CreateBucket(b); err != nil {
@@ -44,10 +51,10 @@ func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
-	faker := gofakes3.New(backend, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
+	faker := gofakes3.New(replacingMetadata{backend}, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
 	e := &Embedded{
 		Endpoint: "http://" + ln.Addr().String(),
-		srv:      &http.Server{Handler: faker.Server(), ReadHeaderTimeout: 10 * time.Second},
+		srv:      &http.Server{Handler: withoutTagging(faker.Server()), ReadHeaderTimeout: 10 * time.Second},
 		done:     make(chan error, 1),
 	}
 	go func() { e.done <- e.srv.Serve(ln) }()
@@ -61,4 +68,37 @@ func (e *Embedded) Close(ctx context.Context) error {
 		err = serveErr
 	}
 	return err
+}
+
+// withoutTagging answers object tagging requests with 501 NotImplemented, as
+// S3-compatible stores without tags do. gofakes3 does not know ?tagging and
+// would take a PutObjectTagging for a PutObject, replacing the file with
+// the tag document.
+func withoutTagging(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.URL.Query()["tagging"]; ok {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusNotImplemented)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NotImplemented</Code><Message>object tags are not supported by the embedded store</Message></Error>`)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// replacingMetadata makes a put replace the object's user metadata, as S3
+// does. The bolt backend keeps the old object's keys that the new one does
+// not set, so a replaced file would keep its predecessor's SHA-256; a kept
+// key is blanked instead.
+type replacingMetadata struct{ gofakes3.Backend }
+
+func (b replacingMetadata) PutObject(bucket, key string, meta map[string]string, in io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
+	if old, err := b.HeadObject(bucket, key); err == nil {
+		for k := range old.Metadata {
+			if _, set := meta[k]; !set {
+				meta[k] = ""
+			}
+		}
+	}
+	return b.Backend.PutObject(bucket, key, meta, in, size, cond)
 }

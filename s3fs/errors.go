@@ -10,6 +10,8 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // Error is what a partner sees: an SFTP status code and a plain message. pkg/sftp
@@ -70,8 +72,16 @@ func (h *handlers) s3Failure(op, path string, err error) error {
 		return denied(op + " refused by storage: access denied")
 	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
 		return denied(op + " refused: file exists and overwrite is not permitted")
+	case errors.Is(err, errCorrupt):
+		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy
 		return failure(op + " failed: the file was replaced meanwhile; try again")
+	case errors.Is(err, crypt.ErrAuth):
+		return failure(op + " failed: the stored file failed its integrity check (damaged or altered); no data from the damaged part was sent")
+	case errors.Is(err, crypt.ErrUnknownKEK):
+		return failure(op + " failed: the file's encryption key is not configured on this server")
+	case errors.Is(err, errNotEncrypted):
+		return failure(op + " refused: the stored file is not encrypted by this server")
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return failure(op + " failed: session is closing")
 	}

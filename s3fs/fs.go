@@ -17,6 +17,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // s3API is the subset of the S3 client that s3fs uses; tests wrap the real
@@ -34,21 +35,28 @@ type s3API interface {
 	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
 	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
 }
 
 // FS is shared by all sessions: one S3 client, one upload memory budget.
 type FS struct {
 	s3        s3API
 	enc       encryption
-	checksums bool  // send and echo CRC32 part checksums ("aws" mode)
+	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
 	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
 	budget    int64
 	mem       *memBudget // process-wide upload buffer budget
 	log       *slog.Logger
+	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	envelope  bool           // new objects are envelope-encrypted, and every object read must be
+	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
+	kms       *KMS           // makes and unwraps data keys instead of keys, when set
 
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the sweeper's clock; tests move it
 	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	copyLimit int64            // largest object copied with one CopyObject; tests lower it
 }
 
 // New builds an FS over an S3 client made by Dial (or wrapped by a test).
@@ -56,15 +64,24 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	partSize := cfg.PartSize
+	if cfg.Envelope { // parts hold whole chunks, so they encrypt independently
+		partSize = (partSize + crypt.ChunkSize - 1) / crypt.ChunkSize * crypt.ChunkSize
+	}
 	return &FS{
 		s3:        client,
 		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
+		keys:      cfg.Keys,
+		envelope:  cfg.Envelope,
+		nameKey:   cfg.NameKey,
+		kms:       cfg.KMS,
 		checksums: cfg.Checksums == ChecksumsAWS,
-		partSize:  cfg.PartSize,
+		partSize:  partSize,
 		budget:    cfg.UploadMemory,
 		mem:       newMemBudget(cfg.UploadMemory),
 		log:       log,
 		now:       time.Now,
+		copyLimit: maxPartSize,
 	}, nil
 }
 
@@ -77,7 +94,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
-		jail:     jail{prefix: t.Prefix},
+		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload),

@@ -47,8 +47,15 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), head.ContentLength
-	return h.newDownload(r.Filepath, key, head), nil
+	op, size, err := h.fs.openerFor(h.ctx, h.tenant, key, head)
+	if err == nil && op != nil && size == 0 {
+		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
+	}
+	if err != nil {
+		return nil, h.s3Failure("download", r.Filepath, err)
+	}
+	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), aws.Int64(size)
+	return h.newDownload(r.Filepath, key, head, op, size), nil
 }
 
 // Filewrite opens a file for upload, and records the open. The object
@@ -100,7 +107,11 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if !exists && h.isDir(key) {
 		return nil, failure("upload refused: a directory has that name")
 	}
-	u := h.newUpload(r.Filepath, key, overwrite)
+	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	if err != nil {
+		return nil, h.s3Failure("upload", r.Filepath, err)
+	}
+	u := h.newUpload(r.Filepath, key, overwrite, s)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {

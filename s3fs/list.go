@@ -125,7 +125,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 		if err == nil {
-			return fileInfo{name: p, size: aws.ToInt64(head.ContentLength), mtime: aws.ToTime(head.LastModified)}, nil
+			return fileInfo{name: p, size: h.fs.headSize(head), mtime: aws.ToTime(head.LastModified)}, nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
@@ -190,15 +190,15 @@ func (l *lister) fetch() error {
 		return l.h.s3Failure("list", l.path, err)
 	}
 	for _, cp := range out.CommonPrefixes {
-		name := strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/")
-		if listable(name) {
+		name, ok := l.h.jail.name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
+		if ok && listable(name) {
 			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: time.Unix(0, 0)})
 		}
 	}
 	for _, obj := range out.Contents {
-		name := strings.TrimPrefix(aws.ToString(obj.Key), l.prefix)
-		if listable(name) { // skips the directory's own marker ("")
-			l.page = append(l.page, fileInfo{name: name, size: aws.ToInt64(obj.Size), mtime: aws.ToTime(obj.LastModified)})
+		name, ok := l.h.jail.name(strings.TrimPrefix(aws.ToString(obj.Key), l.prefix))
+		if ok && listable(name) { // skips the directory's own marker ("")
+			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}
 	l.token = out.NextContinuationToken

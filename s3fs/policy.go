@@ -18,15 +18,17 @@ const maxSessionPolicy = 2048
 // calls SSE-KMS needs (keyARN, or any key used through S3 in region).
 //
 // S3 has no permission for HEAD apart from s3:GetObject, and the gateway
-// checks whether a file exists before every write, so GetObject is always
-// granted; the gateway itself still refuses downloads without the read
-// permission. ListBucket is granted for the home only, for the same
+// checks whether a file exists before every write, so the read actions are
+// always granted; the gateway itself still refuses downloads without the
+// read permission. ListBucket is granted for the home only, for the same
 // reason (stat and mkdir list a prefix).
 func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, error) {
 	bucketRes, objectRes := resources(t.Bucket, t.Prefix, region)
-	objActions := []string{"s3:GetObject"}
+	// Reads: HEAD and GET, of the version opened, and the tags that hold
+	// the SHA-256 (checked on whole downloads).
+	objActions := []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
 	if t.Perms.Has(auth.PermWrite) || t.Perms.Has(auth.PermOverwrite) || t.Perms.Has(auth.PermMkdir) || t.Perms.Has(auth.PermRename) {
-		objActions = append(objActions, "s3:PutObject", "s3:AbortMultipartUpload")
+		objActions = append(objActions, "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
 	}
 	if t.Perms.Has(auth.PermDelete) || t.Perms.Has(auth.PermRename) {
 		objActions = append(objActions, "s3:DeleteObject")

@@ -3,6 +3,7 @@ package s3fs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -117,7 +118,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 // still have the ETag seen when the rename started.
 func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
 	src := copySource(h.tenant.Bucket, from)
-	if size <= maxPartSize {
+	if size <= h.fs.copyLimit {
 		_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
 			Bucket: h.bucket(), Key: &to, CopySource: &src, CopySourceIfMatch: etag,
 			MetadataDirective:    types.MetadataDirectiveCopy,
@@ -128,14 +129,30 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
 		}
 		return nil
 	}
-	return h.multipartCopy(src, to, size, etag)
+	return h.multipartCopy(from, to, size, etag)
 }
 
-func (h *handlers) multipartCopy(src, to string, size int64, etag *string) error {
+// multipartCopy copies part by part. Unlike CopyObject it keeps nothing by
+// itself: the source's user metadata (an envelope-encrypted object's wrapped
+// data key among it) and tags (the SHA-256) are read and set on the new object.
+func (h *handlers) multipartCopy(from, to string, size int64, etag *string) error {
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("head %s before multipart copy: %w", from, err)
+	}
+	return h.multipartCopyWith(from, to, size, etag, head.Metadata, h.tagsOf(from, head))
+}
+
+// multipartCopyWith is a multipart copy whose new object gets user metadata
+// metadata (plus the upload tag) and the URL-encoded tags tagging.
+func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
+	src := copySource(h.tenant.Bucket, from)
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
+	meta := uploadTag()
+	maps.Copy(meta, metadata)
 	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
 		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-		Metadata: uploadTag(),
+		Metadata: meta, Tagging: tagging,
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)

@@ -47,7 +47,10 @@ func NewRoles(base *s3.Client, stsClient stscreds.AssumeRoleAPIClient, cfg Confi
 // DialSTS builds the STS client for NewRoles from the same credentials,
 // region and retry settings as Dial; endpoint "" is AWS's regional one.
 func DialSTS(ctx context.Context, cfg Config, endpoint string) (*sts.Client, error) {
-	awsCfg, err := loadAWSConfig(ctx, cfg)
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	awsCfg, err := loadAWSConfig(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -205,4 +208,20 @@ func (r *Roles) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUp
 		return nil, roleError(err)
 	}
 	return c.ListMultipartUploads(ctx, in, o...)
+}
+
+func (r *Roles) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	c, err := r.client(ctx)
+	if err != nil {
+		return nil, roleError(err)
+	}
+	return c.PutObjectTagging(ctx, in, o...)
+}
+
+func (r *Roles) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	c, err := r.client(ctx)
+	if err != nil {
+		return nil, roleError(err)
+	}
+	return c.GetObjectTagging(ctx, in, o...)
 }

@@ -3,11 +3,8 @@ package s3fs
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"slices"
 	"sync"
@@ -19,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 const (
@@ -64,6 +62,7 @@ type upload struct {
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
 	started   time.Time
+	sealer    *sealer // envelope encryption of the object; nil stores plaintext
 
 	ctx    context.Context // cancelled on transfer error or part failure
 	cancel context.CancelFunc
@@ -86,9 +85,9 @@ type upload struct {
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
-	// SHA-256 of the content, fed part by part in file order: each part's
+	// Sums of the content, fed part by part in file order: each part's
 	// goroutine waits for hashed, the channel its predecessor closes.
-	sum    hash.Hash
+	sums   contentSums
 	hashed chan struct{}
 	stored *stored // what S3 answered to the commit
 }
@@ -104,6 +103,7 @@ type part struct {
 	buf      []byte
 	filled   []span // written ranges, relative to start, sorted and merged
 	reserved int64  // bytes held from the FS memory budget
+	last     bool   // the object's last part (envelope: ends with the final chunk)
 }
 
 type span struct{ from, to int64 }
@@ -113,15 +113,15 @@ type chunk struct {
 	data []byte
 }
 
-func (h *handlers) newUpload(path, key string, overwrite bool) *upload {
+func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *upload {
 	ctx, cancel := context.WithCancel(h.ctx)
 	hashed := make(chan struct{})
 	close(hashed)
 	return &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
-		ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel, sealer: s,
 		inflight: make(chan struct{}, partsInFlight),
-		sum:      sha256.New(), hashed: hashed,
+		sums:     newContentSums(h.fs.checksums), hashed: hashed,
 	}
 }
 
@@ -191,6 +191,9 @@ func (u *upload) nextPart(num int32, start int64) error {
 		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
 	}
 	size := partSizeFor(u.h.fs.partSize, num)
+	if u.sealer != nil {
+		size = min(size, envelopePartCap) // the ciphertext must fit a part too
+	}
 	reserve := min(size, u.h.fs.budget)
 	if err := u.h.fs.mem.Acquire(u.ctx, reserve); err != nil {
 		return u.fail(failure("upload failed: session is closing"))
@@ -198,6 +201,8 @@ func (u *upload) nextPart(num int32, start int64) error {
 	initial := size // later parts: the file is large, allocate once
 	if num == 1 {
 		initial = min(size, 1<<20) // most files are small: grow as bytes arrive
+	} else if u.sealer != nil {
+		initial += crypt.CipherSize(size) - size // room to encrypt in place
 	}
 	u.part = &part{num: num, start: start, size: size, reserved: reserve, buf: make([]byte, 0, initial)}
 	waiting := u.ahead
@@ -278,10 +283,10 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             uploadTag(),
+		Metadata:             u.objectMetadata(uploadTag()),
 	}
 	if u.h.fs.checksums {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
 	}
 	began := time.Now()
 	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
@@ -341,18 +346,18 @@ func (u *upload) send(pt *part) error {
 	go func() {
 		defer u.wg.Done()
 		<-prev
-		u.sum.Write(pt.buf)
+		body := u.hashAndSeal(pt.buf, pt.start, pt.last)
 		close(mine)
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
 			UploadId:      u.uploadID,
 			PartNumber:    aws.Int32(pt.num),
-			ContentLength: aws.Int64(int64(len(pt.buf))),
-			Body:          bytes.NewReader(pt.buf),
+			ContentLength: aws.Int64(int64(len(body))),
+			Body:          bytes.NewReader(body),
 		}
 		if u.h.fs.checksums {
-			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32
+			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
 		}
 		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
 		<-u.inflight
@@ -364,7 +369,7 @@ func (u *upload) send(pt *part) error {
 			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err)))
 			return
 		}
-		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
 	}()
 	return nil
 }
@@ -429,7 +434,7 @@ func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
 	if err == nil {
-		r.SHA256 = hex.EncodeToString(u.sum.Sum(nil))
+		r.SHA256 = u.sums.sha256Hex()
 		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	}
 	if err != nil && (aborted || u.h.ctx.Err() != nil) {
@@ -458,13 +463,15 @@ func (u *upload) finish() error {
 	if u.uploadID == nil {
 		return u.putWhole(pt.buf)
 	}
-	if len(pt.buf) > 0 {
+	if len(pt.buf) > 0 || u.sealer != nil { // envelope: even an empty final chunk is stored
+		pt.last = true
 		return u.send(pt)
 	}
 	return nil
 }
 
 func (u *upload) putWhole(b []byte) error {
+	b = u.hashAndSeal(b, 0, true) // no part was sent: b is the whole file
 	in := &s3.PutObjectInput{
 		Bucket:               u.h.bucket(),
 		Key:                  &u.key,
@@ -472,11 +479,12 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             u.objectMetadata(u.sha256Metadata()),
+		ChecksumCRC32C:       u.sums.crc32c(),
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
-	u.sum.Write(b) // no part was sent: b is the whole file
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
@@ -493,6 +501,9 @@ func (u *upload) complete() error {
 		UploadId:        u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
 	}
+	if crc := u.sums.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedSize())
+	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
 	}
@@ -501,6 +512,9 @@ func (u *upload) complete() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
+	if u.sealer == nil { // see sha256Metadata
+		u.tagSHA256(u.sums.sha256Hex())
+	}
 	return nil
 }
 

@@ -33,8 +33,18 @@ func (c *conn) sshConfig() *ssh.ServerConfig {
 		c.offered = key
 		return lookup(meta, key)
 	}
-	cfg.VerifiedPublicKeyCallback = func(_ ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, _ string) (*ssh.Permissions, error) {
-		c.offered, c.verified = key, key // the key that signed, whatever was offered after it
+	verified := cfg.VerifiedPublicKeyCallback
+	cfg.VerifiedPublicKeyCallback = func(meta ssh.ConnMetadata, key ssh.PublicKey, p *ssh.Permissions, algo string) (*ssh.Permissions, error) {
+		c.offered = key
+		p, err := verified(meta, key, p, algo)
+		var partial *ssh.PartialSuccessError
+		if errors.As(err, &partial) {
+			c.verified = key // the password comes next
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.verified = key // the key that signed, whatever was offered after it
 		return p, nil
 	}
 	cfg.AuthLogCallback = c.authAttempt
@@ -50,9 +60,14 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 	if method == "publickey" && c.offered != nil {
 		r.KeyType, r.KeyFP = c.offered.Type(), auth.Fingerprint(c.offered)
 	}
-	if err != nil {
+	var partial *ssh.PartialSuccessError
+	switch {
+	case errors.As(err, &partial):
+		r.Reason = "partial success: password required next"
+	case err != nil:
 		r.Result, r.Reason = audit.ResultDenied, authFailure(method, err)
 		c.log.Warn("auth failed", "user", meta.User(), "method", method, "reason", r.Reason)
+		c.noteFailure(meta.User())
 	}
 	c.audit.Record(r)
 	c.offered = nil
@@ -61,6 +76,10 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 // authFailure is the reason category of a failed attempt.
 func authFailure(method string, err error) string {
 	switch {
+	case errors.Is(err, auth.ErrRestricted), errors.Is(err, errSHA1Signature), errors.Is(err, errPasswordAlone), errors.Is(err, errMethodNotFirst):
+		return err.Error()
+	case method == "password" && errors.Is(err, errAuth):
+		return "unknown user or wrong password"
 	case method != "publickey":
 		return "method not allowed"
 	case errors.Is(err, errAuth):

@@ -44,6 +44,9 @@ type conn struct {
 	connected bool          // a connect record was written
 	offered   ssh.PublicKey // the key of the authentication attempt in progress
 	verified  ssh.PublicKey // the key whose signature was verified
+
+	failedUsers []string // user names that failed to authenticate, for the defender
+	sessionUser string   // the user whose session count this connection holds
 }
 
 // newConn registers a connection, or returns nil when shutting down.
@@ -72,6 +75,7 @@ func (c *conn) serve() {
 	defer func() {
 		c.close(errClientGone)
 		c.wg.Wait()
+		c.sessionDone()
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
@@ -88,6 +92,7 @@ func (c *conn) serve() {
 	if err != nil {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
 		c.handshakeFailed(err)
+		c.handshakeDone("")
 		return
 	}
 	c.nc.SetDeadline(time.Time{})
@@ -96,8 +101,13 @@ func (c *conn) serve() {
 		sconn.Close()
 		panic("sftpd: authenticated connection without tenant")
 	}
+
 	c.log = c.log.With("user", t.User, "key_fp", sconn.Permissions.Extensions["pubkey-fp"])
 	c.audit = c.audit.WithUser(t.User)
+	if !c.handshakeDone(t.User) {
+		sconn.Close()
+		return
+	}
 	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
 
 	c.mu.Lock()

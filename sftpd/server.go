@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -25,6 +26,13 @@ var ErrServerClosed = errors.New("sftpd: server closed")
 // Authenticator finds the tenant for a user and key; *auth.Users is one.
 type Authenticator interface {
 	Lookup(user string, key ssh.PublicKey) (*auth.Tenant, error)
+	// Permit checks where and when the key may be used (key options,
+	// allow_from); its error says why, for the log only.
+	Permit(user string, key ssh.PublicKey, addr netip.Addr, now time.Time) error
+	// CheckPassword finds the tenant of a password login.
+	CheckPassword(user, password string) (*auth.Tenant, error)
+	// Tenant is a user's tenant now, to hold password sessions against.
+	Tenant(user string) (*auth.Tenant, error)
 }
 
 // Server serves SFTP sessions. Set the fields, then call Serve; they must not
@@ -47,9 +55,23 @@ type Server struct {
 	KeepaliveInterval time.Duration // keepalive probes; 0 disables
 	KeepaliveCountMax int           // unanswered probes before the connection is dropped
 	MaxAuthTries      int
+	// Crypto is the algorithm policy: CryptoModern, CryptoCompatible (the
+	// default, also for "") or CryptoFIPS.
+	Crypto string
+	// UserCAs are the authorities whose user certificates log in as the
+	// user named in their principals; nil accepts no certificate.
+	UserCAs *auth.UserCAs
+	// PasswordAuth offers password authentication as a first method, for
+	// users whose only method is password. Without it the server offers
+	// publickey alone; a second-factor password is asked for either way.
+	PasswordAuth bool
+	// Defender bans addresses that fail to log in and caps connections;
+	// nil turns it off.
+	Defender *DefenderConfig
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
+	def      *defender // nil without Defender
 
 	mu        sync.Mutex
 	closing   bool
@@ -61,12 +83,21 @@ type Server struct {
 // Serve accepts connections on ln until Shutdown; it always returns an error,
 // ErrServerClosed after Shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if _, err := policy(s.Crypto); err != nil {
+		ln.Close()
+		return err
+	}
 	s.initOnce.Do(s.init)
 	if !s.track(ln) {
 		ln.Close()
 		return ErrServerClosed
 	}
 	defer s.untrack(ln)
+	if s.def != nil {
+		stop, swept := make(chan struct{}), make(chan struct{})
+		go func() { s.def.sweep(stop); close(swept) }()
+		defer func() { close(stop); <-swept }()
+	}
 	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
@@ -83,8 +114,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		backoff = 0
+		if !s.admitConn(nc) {
+			nc.Close()
+			continue
+		}
 		c := s.newConn(ctx, nc)
 		if c == nil {
+			s.unadmit(nc)
 			nc.Close()
 			continue
 		}
@@ -172,12 +208,21 @@ func (s *Server) Recheck() int {
 // whether it did.
 func (c *conn) recheck() bool {
 	c.mu.Lock()
-	t, key := c.tenant, c.key
+	t, key := c.tenant, loginKey(c.key)
 	c.mu.Unlock()
 	if t == nil {
 		return false
 	}
-	now, err := c.s.Users.Lookup(t.User, key)
+	var now *auth.Tenant
+	var err error
+	if key != nil {
+		now, err = c.s.Users.Lookup(t.User, key)
+	} else {
+		now, err = c.s.Users.Tenant(t.User)
+	}
+	if err == nil {
+		err = c.s.Users.Permit(t.User, key, addrOf(c.nc.RemoteAddr()), time.Now())
+	}
 	cause := errRevoked
 	switch {
 	case err == nil && *now == *t:

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
@@ -32,7 +33,7 @@ func TestServer_RefusesAuth(t *testing.T) {
 		{name: "other-users-key", user: "ec", auths: []ssh.AuthMethod{ssh.PublicKeys(k.ed25519)},
 			logged: `user=ec method=publickey reason="unknown user or key"`},
 		{name: "rsa-sha1", user: "rsa", auths: []ssh.AuthMethod{ssh.PublicKeys(rsaWith(t, k.rsa, ssh.KeyAlgoRSA))},
-			logged: `user=rsa method=publickey reason="key type or signature algorithm not allowed"`},
+			logged: `user=rsa method=publickey reason="ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1"`},
 		{name: "password", user: "ed", auths: []ssh.AuthMethod{ssh.Password("secret")}},
 		{name: "keyboard-interactive", user: "ed", auths: []ssh.AuthMethod{
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
@@ -249,4 +250,19 @@ func TestServer_OnlySFTP(t *testing.T) {
 	if _, err := c.Stat("/"); err != nil {
 		t.Errorf("Stat after refusals: %v", err)
 	}
+}
+
+// TestServer_LegacyRSASHA1: a user with LegacyRSASHA1 may sign with ssh-rsa
+// (SHA-1); the same key without it is refused (TestServer_RefusedLogins).
+func TestServer_LegacyRSASHA1(t *testing.T) {
+	k := keys(t)
+	ts := startServer(t, func(s *sftpd.Server) {
+		users, err := auth.NewUsers([]auth.User{{Name: "old", Bucket: "b", Home: "old/", Perms: auth.AllPerms,
+			Keys: []ssh.PublicKey{k.rsa.PublicKey()}, LegacyRSASHA1: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Users = users
+	})
+	sftpOn(t, sshLogin(t, ts.addr, "old", rsaWith(t, k.rsa, ssh.KeyAlgoRSA)))
 }

@@ -94,7 +94,7 @@ func value(mf map[string]*dto.MetricFamily, name string, want map[string]string)
 // checks what /metrics, /healthz and /readyz say about them.
 func TestE2E_AdminMetrics(t *testing.T) {
 	s3srv := s3test.Start(t)
-	g := startGateway(t, s3srv, gatewayOpts{tables: "[admin]\nlisten = \"127.0.0.1:0\"\n"})
+	g := startGateway(t, s3srv, gatewayOpts{extra: "[admin]\nlisten = \"127.0.0.1:0\"\n"})
 	addr := g.adminAddr(t)
 
 	if status, _ := get(t, "http://"+addr+"/healthz"); status != 200 {

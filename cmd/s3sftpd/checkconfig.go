@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/s3sftpd/s3sftpd/config"
 )
@@ -19,6 +20,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		printConfigErrors(stdout, err)
 		return 1
+	}
+	for _, w := range keyWarnings(cfg, time.Now()) {
+		fmt.Fprintln(stdout, w)
 	}
 	fmt.Fprintf(stdout, "%s: ok (%d users)\n", path, len(cfg.Users))
 	return 0

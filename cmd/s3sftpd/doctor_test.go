@@ -18,9 +18,9 @@ import (
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
-// runTool runs an s3sftpd subcommand with s3srv's credentials and returns
+// runToolCode runs an s3sftpd subcommand with s3srv's credentials and returns
 // its output and exit code.
-func runTool(t *testing.T, s3srv *s3test.Server, args ...string) (stdout, stderr string, code int) {
+func runToolCode(t *testing.T, s3srv *s3test.Server, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey,
@@ -68,7 +68,7 @@ func TestE2E_DoctorOnVersitygw(t *testing.T) {
 	s3srv := s3test.Start(t)
 	path := writeTestConfig(t, s3srv, "")
 
-	out, errOut, code := runTool(t, s3srv, "doctor", "-config", path)
+	out, errOut, code := runToolCode(t, s3srv, "doctor", "-config", path)
 	if code != 1 {
 		t.Fatalf("doctor exit %d; want 1 (no TLS policy, no versioning)\n%s%s", code, out, errOut)
 	}
@@ -98,7 +98,7 @@ func TestE2E_DoctorOnVersitygw(t *testing.T) {
 		Bucket: aws.String(s3srv.Bucket), Policy: aws.String(policy)}); err != nil {
 		t.Fatalf("put bucket policy: %v", err)
 	}
-	out, _, _ = runTool(t, s3srv, "doctor", "-config", path)
+	out, _, _ = runToolCode(t, s3srv, "doctor", "-config", path)
 	if got := statusOf(t, out, "tls-only-policy"); got != "PASS" {
 		t.Errorf("tls-only-policy after PutBucketPolicy = %s; want PASS\n%s", got, out)
 	}
@@ -116,7 +116,7 @@ func TestE2E_ServeRequireCompliant(t *testing.T) {
 	})
 
 	path := writeTestConfig(t, s3srv, "require_compliant = true\n")
-	_, errOut, code := runTool(t, s3srv, "serve", "-config", path)
+	_, errOut, code := runToolCode(t, s3srv, "serve", "-config", path)
 	if code != 1 || !strings.Contains(errOut, "s3.require_compliant") || strings.Contains(errOut, `"msg":"listening"`) {
 		t.Errorf("serve with require_compliant on a failing bucket: exit %d; want 1 before listening\n%s", code, errOut)
 	}

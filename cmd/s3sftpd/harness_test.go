@@ -79,7 +79,7 @@ type gateway struct {
 type testUser struct {
 	name, home, perms string // perms: a TOML array, or "" for all
 	keys              []string
-	extra             string // more lines for the user's table
+	extra             string // more lines for the table
 }
 
 type gatewayOpts struct {
@@ -89,8 +89,9 @@ type gatewayOpts struct {
 	endpoint  string // "embedded" to use the embedded store
 	audit     string // lines for the [audit] table, if set
 	s3        string // more lines for the [s3] table (not with the embedded store)
-	tables    string // more tables, appended to the config
+	extra     string // more tables, at the end of the config
 	server    string // more lines for the [server] table
+	enc       string // lines for the [encryption] table, if set
 
 	env []string // more environment for the process (later entries win)
 }
@@ -198,7 +199,9 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 	if o.audit != "" {
 		fmt.Fprintf(&cfg, "[audit]\n%s\n\n", o.audit)
 	}
-	cfg.WriteString(o.tables)
+	if o.enc != "" {
+		fmt.Fprintf(&cfg, "[encryption]\n%s\n\n", o.enc)
+	}
 	for _, u := range o.users {
 		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
 		for i, k := range u.keys {
@@ -214,6 +217,7 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		cfg.WriteString(u.extra)
 		cfg.WriteString("\n")
 	}
+	cfg.WriteString(o.extra)
 	return cfg.String()
 }
 

@@ -22,6 +22,12 @@ const usage = `usage:
                                       print a presigned GET URL for a file in the user's home (audited in presign.jsonl)
   s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
                                       check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
+  s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
+  s3sftpd decrypt -config FILE s3://BUCKET/KEY > FILE
+  s3sftpd decrypt -config FILE -out DIR s3://BUCKET/PREFIX/
+                                      plaintext of envelope-encrypted objects, with only the store and the KEK
+  s3sftpd rewrap -config FILE [s3://BUCKET/PREFIX]
+                                      re-wrap data keys under the current kek_file (default: every user's home)
   s3sftpd version
 `
 
@@ -46,6 +52,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return presignCmd(context.Background(), args, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "hash-password":
+		return hashPassword(args, os.Stdin, stdout, stderr)
+	case "decrypt":
+		return decryptCmd(args, stdout, stderr)
+	case "rewrap":
+		return rewrapCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "s3sftpd", version)
 		return 0

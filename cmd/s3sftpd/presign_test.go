@@ -32,7 +32,7 @@ func TestE2E_Presign(t *testing.T) {
 	s3srv.Put(t, "partners/acme/reports/q3.bin", data)
 	s3srv.Put(t, "partners/acme2/secret.bin", []byte("neighbour"))
 
-	out, errOut, code := runTool(t, s3srv, "presign", "-config", path, "-user", "acme", "-ttl", "1h", "/reports/q3.bin")
+	out, errOut, code := runToolCode(t, s3srv, "presign", "-config", path, "-user", "acme", "-ttl", "1h", "/reports/q3.bin")
 	if code != 0 {
 		t.Fatalf("presign exit %d\n%s", code, errOut)
 	}
@@ -58,7 +58,7 @@ func TestE2E_Presign(t *testing.T) {
 		{"unknown-user", "mallory", "/reports/q3.bin", `no user "mallory"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runTool(t, s3srv, "presign", "-config", path, "-user", tc.user, tc.path)
+			out, errOut, code := runToolCode(t, s3srv, "presign", "-config", path, "-user", tc.user, tc.path)
 			if code != 1 || out != "" || !strings.Contains(errOut, tc.want) {
 				t.Errorf("presign -user %s %s: exit %d, stdout %q, stderr %q; want exit 1, no URL, %q", tc.user, tc.path, code, out, errOut, tc.want)
 			}
@@ -66,7 +66,7 @@ func TestE2E_Presign(t *testing.T) {
 	}
 
 	// A URL stops working when its ttl has passed.
-	out, _, code = runTool(t, s3srv, "presign", "-config", path, "-user", "acme", "-ttl", "1s", "reports/q3.bin")
+	out, _, code = runToolCode(t, s3srv, "presign", "-config", path, "-user", "acme", "-ttl", "1s", "reports/q3.bin")
 	if code != 0 {
 		t.Fatalf("presign -ttl 1s: exit %d", code)
 	}
@@ -85,7 +85,7 @@ func TestE2E_Presign(t *testing.T) {
 	if len(ok) > 0 && (ok[0].User != "acme" || ok[0].Key != "partners/acme/reports/q3.bin" || ok[0].Expires == nil) {
 		t.Errorf("presign record = %+v; want user acme, key partners/acme/reports/q3.bin and an expiry", ok[0])
 	}
-	if _, errOut, code := runTool(t, s3srv, "audit", "verify", trail); code != 0 {
+	if _, errOut, code := runToolCode(t, s3srv, "audit", "verify", trail); code != 0 {
 		t.Errorf("audit verify %s: exit %d\n%s", trail, code, errOut)
 	}
 }

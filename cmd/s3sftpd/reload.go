@@ -139,10 +139,15 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[embedded]", old.Embedded, new.Embedded},
 		{"[audit]", old.Audit, new.Audit},
 		{"[admin]", old.Admin, new.Admin},
+		{"[defender]", old.Defender, new.Defender},
+		{"[encryption]", old.Encryption, new.Encryption},
 	} {
 		if !reflect.DeepEqual(part.old, part.new) {
 			out = append(out, part.name)
 		}
+	}
+	if passwordOnlyUsers(old) != passwordOnlyUsers(new) {
+		out = append(out, "password as a first method (a user with auth = [\"password\"])")
 	}
 	if old.S3.Endpoint == config.EndpointEmbedded && !slices.Equal(buckets(old), buckets(new)) {
 		out = append(out, "the embedded store's buckets")

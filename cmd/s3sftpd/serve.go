@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -61,7 +62,13 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range keyWarnings(cfg, time.Now()) {
+		log.Warn(w)
+	}
 	s3cfg := s3Config(cfg)
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
+		return err
+	}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
 		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
@@ -127,6 +134,10 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		KeepaliveInterval: cfg.Server.KeepaliveInterval.Duration,
 		KeepaliveCountMax: cfg.Server.KeepaliveCountMax,
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
+		Defender:          defenderConfig(cfg.Defender),
+		PasswordAuth:      passwordOnlyUsers(cfg),
+		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys),
+		Crypto:            cfg.Server.Crypto,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -199,10 +210,11 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms,
-			RoleARN: u.RoleARN, ExternalID: u.ExternalID}
+		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
+			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
 		}
 		us = append(us, au)
 	}
@@ -249,4 +261,28 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		RetryMode:    cfg.S3.RetryMode,
 		MaxAttempts:  cfg.S3.MaxAttempts,
 	}
+}
+
+// defenderConfig is the [defender] section for sftpd; nil when disabled.
+func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+	if !d.Enabled {
+		return nil
+	}
+	return &sftpd.DefenderConfig{
+		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
+		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
+		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
+		MaxSessionsPerUser: d.MaxSessionsPerUser,
+	}
+}
+
+// passwordOnlyUsers reports whether a user logs in with a password alone:
+// only then does the server offer password as a first method.
+func passwordOnlyUsers(cfg *config.Config) bool {
+	for _, u := range cfg.Users {
+		if u.Methods == auth.MethodPassword {
+			return true
+		}
+	}
+	return false
 }

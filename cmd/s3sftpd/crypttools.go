@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
+)
+
+// decryptCmd is `s3sftpd decrypt`: plaintext of one object to stdout, or of
+// every object under a prefix into a directory. It needs only the store and
+// the KEK of the config, never a running gateway.
+func decryptCmd(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("decrypt", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	path := fset.String("config", "", "path of the TOML config file (its [s3] and [encryption] are used)")
+	out := fset.String("out", "", "directory to decrypt every object under s3://BUCKET/PREFIX/ into")
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	bucket, key, ok := parseS3URL(fset.Arg(0))
+	isPrefix := key == "" || strings.HasSuffix(key, "/")
+	if *path == "" || fset.NArg() != 1 || !ok || isPrefix != (*out != "") {
+		fmt.Fprintf(stderr, "usage: s3sftpd decrypt -config FILE s3://BUCKET/KEY > FILE\n       s3sftpd decrypt -config FILE -out DIR s3://BUCKET/PREFIX/\n")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fsys, closeStore, err := openStore(ctx, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
+		return 1
+	}
+	defer closeStore()
+	if *out == "" {
+		if err := fsys.DecryptObject(ctx, bucket, key, stdout); err != nil {
+			fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	return decryptTree(ctx, fsys, bucket, key, *out, stdout, stderr)
+}
+
+// decryptTree writes every object under prefix to dir, each to a temporary
+// name first, so a file that fails its integrity check is never left as if whole.
+func decryptTree(ctx context.Context, fsys *s3fs.FS, bucket, prefix, dir string, stdout, stderr io.Writer) int {
+	objs, err := fsys.ListObjects(ctx, bucket, prefix)
+	if err != nil {
+		fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
+		return 1
+	}
+	failed := 0
+	for _, o := range objs {
+		if err := decryptToFile(ctx, fsys, bucket, o, dir); err != nil {
+			fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
+			failed++
+			continue
+		}
+		fmt.Fprintln(stdout, o.Name)
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "s3sftpd decrypt: %d of %d objects failed\n", failed, len(objs))
+		return 1
+	}
+	return 0
+}
+
+func decryptToFile(ctx context.Context, fsys *s3fs.FS, bucket string, o s3fs.StoredObject, dir string) error {
+	if o.Name == "" || !filepath.IsLocal(o.Name) {
+		return fmt.Errorf("s3://%s/%s: its name does not decrypt or leaves the output directory; skipped", bucket, o.Key)
+	}
+	dst := filepath.Join(dir, filepath.FromSlash(o.Name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = fsys.DecryptObject(ctx, bucket, o.Key, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(dst+".partial", dst)
+	}
+	if err != nil {
+		os.Remove(dst + ".partial")
+	}
+	return err
+}
+
+// rewrapCmd is `s3sftpd rewrap`: re-wrap every data key under the current
+// KEK, in the given prefix or every user's home.
+func rewrapCmd(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("rewrap", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	path := fset.String("config", "", "path of the TOML config file")
+	if err := fset.Parse(args); err != nil {
+		return 2
+	}
+	bucket, prefix, ok := parseS3URL(fset.Arg(0))
+	if *path == "" || fset.NArg() > 1 || fset.NArg() == 1 && !ok {
+		fmt.Fprintf(stderr, "usage: s3sftpd rewrap -config FILE [s3://BUCKET/PREFIX]\n")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fsys, closeStore, err := openStore(ctx, *path)
+	if err != nil {
+		fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
+		return 1
+	}
+	defer closeStore()
+	cfg, _ := config.Load(*path) // loaded by openStore already
+	prefixes := homes(cfg)
+	if fset.NArg() == 1 {
+		prefixes = []s3fs.Prefix{{Bucket: bucket, Prefix: prefix}}
+	}
+	code := 0
+	for _, p := range prefixes {
+		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix)
+		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted\n",
+			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
+		if err != nil {
+			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// parseS3URL splits s3://bucket/key.
+func parseS3URL(u string) (bucket, key string, ok bool) {
+	rest, found := strings.CutPrefix(u, "s3://")
+	if !found {
+		return "", "", false
+	}
+	bucket, key, _ = strings.Cut(rest, "/")
+	return bucket, key, bucket != ""
+}
+
+// openStore reaches the store of the config at path with its keys, starting
+// the embedded store when the config uses it (the gateway must be stopped).
+func openStore(ctx context.Context, path string) (*s3fs.FS, func(), error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		var errs config.Errors
+		if errors.As(err, &errs) {
+			return nil, nil, fmt.Errorf("%w:\n%s", errInvalidConfig, strings.Join(errs.Lines(), "\n"))
+		}
+		return nil, nil, err
+	}
+	s3cfg := s3Config(cfg)
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
+		return nil, nil, err
+	}
+	closeStore := func() {}
+	if cfg.S3.Endpoint == config.EndpointEmbedded {
+		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeStore = func() { store.Close(context.WithoutCancel(ctx)) }
+		s3cfg.Endpoint, s3cfg.PathStyle = store.Endpoint, true
+		s3cfg.AccessKeyID, s3cfg.SecretAccessKey = "embedded", "embedded"
+	}
+	client, err := s3fs.Dial(ctx, s3cfg)
+	if err == nil {
+		var fsys *s3fs.FS
+		if fsys, err = s3fs.New(client, s3cfg, slog.New(slog.DiscardHandler)); err == nil {
+			return fsys, closeStore, nil
+		}
+	}
+	closeStore()
+	return nil, nil, err
+}

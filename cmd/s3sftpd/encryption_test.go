@@ -1,0 +1,180 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// writeKEK writes a fresh key-encryption key file, mode 0600.
+func writeKEK(t *testing.T, path string) {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runTool runs an s3sftpd subcommand with the store's credentials and
+// returns its stdout, stderr and error.
+func runTool(t *testing.T, s3srv *s3test.Server, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey,
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// TestE2E_Envelope: with envelope encryption and encrypted names, OpenSSH
+// sftp uploads, lists (plaintext sizes), downloads, resumes and renames as
+// usual; the bucket holds neither plaintext nor names; `s3sftpd decrypt`
+// recovers every file with the KEK alone; `s3sftpd rewrap` moves data keys
+// to a new KEK, after which the old one is no longer needed for content.
+func TestE2E_Envelope(t *testing.T) {
+	s3srv := s3test.Start(t)
+	keyDir := t.TempDir()
+	oldKEK, newKEK := filepath.Join(keyDir, "old.kek"), filepath.Join(keyDir, "new.kek")
+	writeKEK(t, oldKEK)
+	writeKEK(t, newKEK)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nnames = \"encrypted\"\nkek_file = %q\n", oldKEK)})
+	dir := t.TempDir()
+	big := writeRandom(t, filepath.Join(dir, "SMITH_JOHN_labs.csv"), 6<<20+17)
+	small := writeRandom(t, filepath.Join(dir, "Doe Jane.txt"), 1000)
+	os.WriteFile(filepath.Join(dir, "empty.txt"), nil, 0o644)
+	out := g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], `mkdir "Patients 2026"
+put SMITH_JOHN_labs.csv "Patients 2026/SMITH_JOHN_labs.csv"
+put "Doe Jane.txt"
+put empty.txt
+ls -l "Patients 2026"
+ls -l
+get "Patients 2026/SMITH_JOHN_labs.csv" back.csv
+rename "Doe Jane.txt" "Doe Jane (renamed).txt"
+get "Doe Jane (renamed).txt" small.txt
+get empty.txt empty-back.txt
+`)
+	if !regexp.MustCompile(`-rw-r--r-- .* 6291473 .* SMITH_JOHN_labs\.csv`).MatchString(out) ||
+		!regexp.MustCompile(`-rw-r--r-- .* 1000 .* Doe Jane\.txt`).MatchString(out) {
+		t.Errorf("ls -l does not show the files with their plaintext sizes:\n%s", out)
+	}
+	sameFile(t, filepath.Join(dir, "back.csv"), big)
+	sameFile(t, filepath.Join(dir, "small.txt"), small)
+	sameFile(t, filepath.Join(dir, "empty-back.txt"), nil)
+	os.WriteFile(filepath.Join(dir, "partial.csv"), big[:1<<20+5], 0o644)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "reget \"Patients 2026/SMITH_JOHN_labs.csv\" partial.csv\n")
+	sameFile(t, filepath.Join(dir, "partial.csv"), big)
+
+	keys := s3srv.Keys(t, "partners/acme/")
+	var bigKey string
+	for _, k := range keys {
+		low := strings.ToLower(k)
+		for _, word := range []string{"smith", "john", "labs", "doe", "jane", "patients", "empty", ".csv", ".txt"} {
+			if strings.Contains(low, word) {
+				t.Errorf("object key %q holds %q", k, word)
+			}
+		}
+		if data, _ := s3srv.Get(t, k); len(data) > int(6<<20) {
+			bigKey = k
+			if bytes.Contains(data, big[:100]) {
+				t.Errorf("%s holds plaintext", k)
+			}
+		}
+	}
+	if bigKey == "" {
+		t.Fatalf("no large object among %q", keys)
+	}
+
+	// decrypt: one object to stdout, and the whole home with its names.
+	stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+bigKey)
+	if err != nil || stdout != string(big) {
+		t.Fatalf("decrypt %s: %d bytes, %v\n%s", bigKey, len(stdout), err, stderr)
+	}
+	outDir := t.TempDir()
+	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "-out", outDir, "s3://"+s3srv.Bucket+"/partners/acme/"); err != nil {
+		t.Fatalf("decrypt the home: %v\n%s%s", err, stdout, stderr)
+	}
+	sameFile(t, filepath.Join(outDir, "Patients 2026", "SMITH_JOHN_labs.csv"), big)
+	sameFile(t, filepath.Join(outDir, "Doe Jane (renamed).txt"), small)
+	sameFile(t, filepath.Join(outDir, "empty.txt"), nil)
+
+	// rewrap under the new KEK; names keep the old key (they must never change).
+	g.rewrite(t, func(o *gatewayOpts) {
+		o.enc = fmt.Sprintf("mode = \"envelope\"\nnames = \"encrypted\"\nkek_file = %q\nold_kek_files = [%q]\nnames_kek_file = %q\n", newKEK, oldKEK, oldKEK)
+	})
+	stdout, stderr, err = runTool(t, s3srv, "rewrap", "-config", g.config)
+	if err != nil || !strings.Contains(stdout, "3 rewrapped") {
+		t.Fatalf("rewrap: %v\n%s%s", err, stdout, stderr)
+	}
+	if stdout, _, _ := runTool(t, s3srv, "rewrap", "-config", g.config); !strings.Contains(stdout, "0 rewrapped, 3 already under the current key") {
+		t.Errorf("second rewrap: %s", stdout)
+	}
+	g.rewrite(t, func(o *gatewayOpts) {
+		o.enc = fmt.Sprintf("mode = \"envelope\"\nnames = \"encrypted\"\nkek_file = %q\nnames_kek_file = %q\n", newKEK, oldKEK)
+	})
+	stdout, stderr, err = runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+bigKey)
+	if err != nil || stdout != string(big) {
+		t.Fatalf("decrypt after rewrap with the new KEK only: %d bytes, %v\n%s", len(stdout), err, stderr)
+	}
+
+	// A tampered object: decrypt fails and says why.
+	data, _ := s3srv.Get(t, bigKey)
+	data[len(data)/2] ^= 1
+	tampered := "partners/acme/tampered"
+	client := s3srv.Client(t)
+	head, err := client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: &bigKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &s3srv.Bucket, Key: &tampered,
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), Metadata: head.Metadata}); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+tampered); err == nil || !strings.Contains(stderr, "failed authentication") || len(stdout) >= len(big) {
+		t.Errorf("decrypt of a tampered object: %v, %d bytes out\n%s", err, len(stdout), stderr)
+	}
+}
+
+// TestE2E_EnvelopeKMS: with kms_key_id, the gateway takes data keys from KMS
+// (local-kms, reached through AWS_ENDPOINT_URL_KMS like any KMS endpoint);
+// OpenSSH sftp round-trips a file and `s3sftpd decrypt` recovers it.
+func TestE2E_EnvelopeKMS(t *testing.T) {
+	s3srv := s3test.Start(t)
+	endpoint := s3test.StartKMS(t)
+	t.Setenv("AWS_ENDPOINT_URL_KMS", endpoint)
+	client := kms.New(kms.Options{Region: s3srv.Region, BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
+	key, err := client.CreateKey(t.Context(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatalf("create a KMS key: %v", err)
+	}
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\n", aws.ToString(key.KeyMetadata.Arn))})
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), 5<<20+3)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\nget f.bin back.bin\n")
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+	head, err := s3srv.Client(t).HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: aws.String("partners/acme/f.bin")})
+	if err != nil || !strings.HasPrefix(head.Metadata["s3sftpd-kek"], "kms:") {
+		t.Fatalf("stored metadata %v, %v; want a KMS-wrapped data key", head.Metadata, err)
+	}
+	stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/partners/acme/f.bin")
+	if err != nil || stdout != string(data) {
+		t.Fatalf("decrypt: %d bytes, %v\n%s", len(stdout), err, stderr)
+	}
+}

@@ -1,0 +1,129 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Encryption configures gateway-side encryption, on top of [s3] sse.
+type Encryption struct {
+	// Mode is "sse" (server-side encryption only) or "envelope": the
+	// gateway also encrypts every object it writes with its own random
+	// data key, wrapped by the key-encryption key (KEK) of KEKFile, and
+	// refuses to serve objects not so encrypted.
+	Mode string `toml:"mode"`
+	// KEKFile holds the current KEK: 32 random bytes in base64 (openssl
+	// rand -base64 32), mode 0600. New objects use it. Resolved against
+	// the config file's directory.
+	KEKFile string `toml:"kek_file"`
+	// OldKEKFiles are earlier KEKs, kept so objects they wrapped stay
+	// readable until `s3sftpd rewrap` has moved them to KEKFile.
+	OldKEKFiles []string `toml:"old_kek_files"`
+	// KMSKeyID takes the data keys of new objects from AWS KMS
+	// (GenerateDataKey, with an encryption context naming the user's bucket
+	// and home) instead of KEKFile; KEKFile, if also set, still reads the
+	// objects it wrapped. A key id, ARN or alias.
+	KMSKeyID string `toml:"kms_key_id"`
+	// Names is "plain" or "encrypted": each path segment below a user's
+	// home is stored encrypted with a key derived from NamesKEKFile and the
+	// home, so object keys carry no PHI.
+	Names string `toml:"names"`
+	// NamesKEKFile is the key names derive from; "" means KEKFile. It must
+	// never change while objects exist (their names would be lost), so set
+	// it to the original KEK before rotating kek_file.
+	NamesKEKFile string `toml:"names_kek_file"`
+
+	// The keys read from the files. Secrets: never print them.
+	KEK      []byte   `toml:"-"`
+	OldKEKs  [][]byte `toml:"-"`
+	NamesKEK []byte   `toml:"-"`
+}
+
+// Encryption values.
+const (
+	EncryptionSSE      = "sse"
+	EncryptionEnvelope = "envelope"
+	NamesPlain         = "plain"
+	NamesEncrypted     = "encrypted"
+	kekSize            = 32
+)
+
+func (l *loader) validateEncryption(e *Encryption) {
+	switch e.Mode {
+	case EncryptionSSE, EncryptionEnvelope:
+	default:
+		l.errf("encryption.mode", `must be "sse" or "envelope", got %q`, e.Mode)
+	}
+	switch e.Names {
+	case NamesPlain, NamesEncrypted:
+	default:
+		l.errf("encryption.names", `must be "plain" or "encrypted", got %q`, e.Names)
+	}
+	if e.KMSKeyID != "" && e.Mode != EncryptionEnvelope {
+		l.errf("encryption.kms_key_id", `is used only with mode = "envelope"`)
+	}
+	switch {
+	case e.KEKFile != "":
+	case l.failed["encryption.kek_file"]:
+	case e.Mode == EncryptionEnvelope && e.KMSKeyID == "":
+		l.errf("encryption", `mode = "envelope" needs kek_file or kms_key_id (a KEK is 32 random bytes in base64: openssl rand -base64 32 > FILE; chmod 600 FILE)`)
+	case e.Names == NamesEncrypted && e.NamesKEKFile == "":
+		l.errf("encryption", `names = "encrypted" needs kek_file or names_kek_file (32 random bytes in base64: openssl rand -base64 32 > FILE; chmod 600 FILE)`)
+	}
+	if e.KEKFile != "" {
+		e.KEKFile = l.resolve(e.KEKFile)
+		e.KEK = l.kek("encryption.kek_file", e.KEKFile)
+	}
+	for i, f := range e.OldKEKFiles {
+		e.OldKEKFiles[i] = l.resolve(f)
+		e.OldKEKs = append(e.OldKEKs, l.kek(fmt.Sprintf("encryption.old_kek_files[%d]", i), e.OldKEKFiles[i]))
+	}
+	switch {
+	case e.NamesKEKFile != "":
+		e.NamesKEKFile = l.resolve(e.NamesKEKFile)
+		e.NamesKEK = l.kek("encryption.names_kek_file", e.NamesKEKFile)
+	default:
+		e.NamesKEK = e.KEK
+	}
+}
+
+// kek reads a key-encryption key file and reports its problems at key.
+func (l *loader) kek(key, path string) []byte {
+	b, err := readKEK(path)
+	if err != nil {
+		l.errf(key, "%v", err)
+	}
+	return b
+}
+
+// readKEK reads 32 bytes in base64 from a file only its owner may read.
+// Errors never quote the content.
+func readKEK(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%q does not exist", path)
+		}
+		return nil, fmt.Errorf("cannot open %q: %v", path, err.(*os.PathError).Err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot stat %q: %v", path, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%q is readable by group or others (mode %04o): chmod 600 it", path, st.Mode().Perm())
+	}
+	text, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q: %v", path, err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
+	if err != nil || len(key) != kekSize {
+		return nil, fmt.Errorf("%q must hold %d random bytes in base64 (openssl rand -base64 32 > FILE)", path, kekSize)
+	}
+	return key, nil
+}

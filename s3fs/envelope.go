@@ -1,0 +1,207 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
+)
+
+// envelopePartCap is the largest plaintext part whose ciphertext fits S3's
+// 5 GiB part limit, a whole number of chunks.
+const envelopePartCap = maxPartSize / crypt.CipherChunkSize * crypt.ChunkSize
+
+// sealer encrypts one new object: its chunk cipher, and the metadata that
+// stores its wrapped data key.
+type sealer struct {
+	obj  *crypt.Object
+	meta map[string]string
+}
+
+// newSealer returns a new object's cipher for tenant t, or nil when new
+// objects are not envelope-encrypted.
+func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant) (*sealer, error) {
+	if !fs.envelope {
+		return nil, nil
+	}
+	var (
+		key  []byte
+		meta map[string]string
+		err  error
+	)
+	if fs.kms != nil {
+		key, meta, err = fs.kms.newDataKey(ctx, tenantContext(t))
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		key, meta = fs.keys.NewDataKey()
+	}
+	obj, err := crypt.NewObject(key)
+	if err != nil {
+		return nil, fmt.Errorf("new data key: %w", err)
+	}
+	return &sealer{obj: obj, meta: meta}, nil
+}
+
+// seal encrypts whole chunks of plaintext starting at plaintext offset start
+// (a multiple of the chunk size), in place; last marks the object's end.
+func (s *sealer) seal(buf []byte, start int64, last bool) []byte {
+	if s == nil {
+		return buf
+	}
+	return s.obj.SealInPlace(buf, start/crypt.ChunkSize, last)
+}
+
+// hashAndSeal feeds a part (or the whole file) at plaintext offset start to
+// the content sums, in file order, and returns the bytes to store: encrypted
+// in place under envelope encryption. The SHA-256 is of the plaintext (what
+// the partner sent, for the audit trail); the CRC32C that S3 checks is of
+// the stored bytes.
+func (u *upload) hashAndSeal(buf []byte, start int64, last bool) []byte {
+	if u.sealer == nil {
+		u.sums.write(buf)
+		return buf
+	}
+	u.sums.sha.Write(buf)
+	stored := u.sealer.seal(buf, start, last)
+	if u.sums.crc != nil {
+		u.sums.crc.Write(stored)
+	}
+	return stored
+}
+
+// storedSize is the size of the object S3 holds once the upload commits.
+func (u *upload) storedSize() int64 {
+	if u.sealer == nil {
+		return u.size
+	}
+	return crypt.CipherSize(u.size)
+}
+
+// sha256Metadata is the SHA-256 of the content, as user metadata, for a
+// plaintext object; none under envelope encryption. Stored in the clear next
+// to the ciphertext, the plaintext's hash would let anyone who can read the
+// bucket confirm a guess of a file's content (a short lab result, a form with
+// few blanks), and the chunks' GCM tags already authenticate every byte. The
+// audit trail still records the plaintext SHA-256.
+func (u *upload) sha256Metadata() map[string]string {
+	if u.sealer != nil {
+		return nil
+	}
+	return map[string]string{sha256Name: u.sums.sha256Hex()}
+}
+
+// objectMetadata is the user metadata of a new object: base (which may be
+// nil) plus, under envelope encryption, the wrapped data key. Every write
+// that creates an object takes its metadata from here.
+func (u *upload) objectMetadata(base map[string]string) map[string]string {
+	if u.sealer == nil {
+		return base
+	}
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, u.sealer.meta)
+	return m
+}
+
+// opener decrypts one stored object; nil for an object stored as plaintext.
+type opener struct {
+	obj      *crypt.Object
+	finalIdx int64
+}
+
+// errNotEncrypted is an object stored without envelope encryption read
+// where every object must have it.
+var errNotEncrypted = errors.New("object is not envelope-encrypted")
+
+// openerFor reads an object's encryption from its HEAD, and returns its
+// plaintext size. Under envelope mode an unencrypted object is refused: it
+// was not written by this gateway (or predates encryption), and serving it
+// would let anyone with write access to the bucket plant content.
+func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*opener, int64, error) {
+	raw := aws.ToInt64(head.ContentLength)
+	if !crypt.Encrypted(head.Metadata) {
+		if fs.envelope {
+			return nil, 0, fmt.Errorf("open %s: %w", key, errNotEncrypted)
+		}
+		return nil, raw, nil
+	}
+	dataKey, err := fs.dataKey(ctx, tenantContext(t), head.Metadata)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
+	}
+	size, err := crypt.PlainSize(raw)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
+	}
+	obj, err := crypt.NewObject(dataKey)
+	if err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
+	}
+	return &opener{obj: obj, finalIdx: crypt.Chunks(size) - 1}, size, nil
+}
+
+// checkEmpty authenticates the one chunk of an encrypted object that holds
+// nothing: a longer object cut to a single chunk's length must not pass for
+// an empty file.
+func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
+	out, err := h.fs.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: h.bucket(), Key: &key, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	stored, err := io.ReadAll(io.LimitReader(out.Body, crypt.CipherChunkSize))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if _, err := op.obj.Open(nil, stored, 0, op.finalIdx); err != nil {
+		return fmt.Errorf("open %s: %w", key, err)
+	}
+	return nil
+}
+
+// names returns tenant t's name cipher, or nil when names are plain.
+func (fs *FS) names(t *auth.Tenant) *crypt.Names {
+	if fs.nameKey == nil {
+		return nil
+	}
+	n, err := crypt.NamesFromKEK(fs.nameKey, t.Bucket, t.Prefix)
+	if err != nil {
+		panic("s3fs: a valid name key was refused: " + err.Error())
+	}
+	return n
+}
+
+// listedSize is the size to show for a listed object of raw stored bytes:
+// under envelope mode every object is encrypted, so the plaintext size
+// follows from the stored size without a HEAD.
+func (fs *FS) listedSize(raw int64) int64 {
+	if !fs.envelope {
+		return raw
+	}
+	size, err := crypt.PlainSize(raw)
+	if err != nil {
+		return 0 // not in the format: reading it will fail with a clear error
+	}
+	return size
+}
+
+// headSize is the size to show for an object from its HEAD.
+func (fs *FS) headSize(head *s3.HeadObjectOutput) int64 {
+	raw := aws.ToInt64(head.ContentLength)
+	if !crypt.Encrypted(head.Metadata) {
+		return raw
+	}
+	size, _ := crypt.PlainSize(raw)
+	return size
+}

@@ -1,0 +1,118 @@
+package s3fs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"hash/crc32"
+	"log/slog"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// sha256Name is where the SHA-256 of an object's content is kept: user
+// metadata (x-amz-meta-s3sftpd-sha256) on objects stored with one PutObject,
+// an object tag on multipart ones. A multipart upload's metadata is fixed
+// when it is created, before a byte is hashed; rewriting it afterwards would
+// copy the whole object and, in a versioned bucket, keep it twice. A tag is
+// one small request on the version just written, and copies carry it along.
+const sha256Name = "s3sftpd-sha256"
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// contentSums hashes an upload's bytes in file order: SHA-256 for the audit
+// trail and the object, and in "aws" checksum mode the CRC32C of the whole
+// object, which S3 checks against the parts it received before it commits.
+type contentSums struct {
+	sha hash.Hash
+	crc hash.Hash32 // nil when checksums are off
+}
+
+func newContentSums(checksums bool) contentSums {
+	s := contentSums{sha: sha256.New()}
+	if checksums {
+		s.crc = crc32.New(castagnoli)
+	}
+	return s
+}
+
+func (s contentSums) write(b []byte) {
+	s.sha.Write(b)
+	if s.crc != nil {
+		s.crc.Write(b)
+	}
+}
+
+func (s contentSums) sha256Hex() string { return hex.EncodeToString(s.sha.Sum(nil)) }
+
+// crc32c is the whole-object CRC32C as S3 spells it (base64 of big-endian
+// bytes), or nil when checksums are off.
+func (s contentSums) crc32c() *string {
+	if s.crc == nil {
+		return nil
+	}
+	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, s.crc.Sum32())))
+}
+
+// tagSHA256 records the SHA-256 of a multipart object on the version just
+// written. The object is already stored whole, so a failure here is logged,
+// not reported: the audit trail has the hash, and downloads of an untagged
+// object are simply not checked.
+func (u *upload) tagSHA256(sum string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(sha256Name), Value: &sum}}},
+	})
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 tag failed; downloads of this file will not be checked",
+			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+	}
+}
+
+// storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
+// when it has none (written by another tool, or the store keeps no tags).
+func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
+	if sum := head.Metadata[sha256Name]; sum != "" {
+		return sum
+	}
+	if !strings.Contains(aws.ToString(head.ETag), "-") { // not multipart: no tag was written
+		return ""
+	}
+	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
+	if err != nil {
+		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading the SHA-256 tag failed", slog.String("err", err.Error()))
+		return ""
+	}
+	for _, t := range out.TagSet {
+		if aws.ToString(t.Key) == sha256Name {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+// tagsOf is the SHA-256 tag of a multipart object, URL-encoded as a new
+// upload's Tagging wants it, or nil when it has none.
+func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
+	if _, inMeta := head.Metadata[sha256Name]; inMeta {
+		return nil
+	}
+	if sum := h.storedSHA256(key, head); sum != "" {
+		return aws.String(url.Values{sha256Name: {sum}}.Encode())
+	}
+	return nil
+}
+
+// errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
+// upload: the last block is withheld, so the client sees a failed transfer.
+var errCorrupt = errors.New("content does not match the SHA-256 recorded at upload")

@@ -1,0 +1,133 @@
+package s3fs
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
+)
+
+// KMSClient is the part of the AWS KMS client that envelope encryption uses.
+type KMSClient interface {
+	GenerateDataKey(context.Context, *kms.GenerateDataKeyInput, ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
+	Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error)
+}
+
+// KMS takes envelope data keys from AWS KMS instead of a local KEK: one
+// GenerateDataKey per object written, one Decrypt per object opened. The
+// encryption context names the tenant (bucket and home), so KMS refuses a
+// data key in an object moved to another tenant's home, and CloudTrail
+// records which tenant's data was opened.
+type KMS struct {
+	Client KMSClient
+	KeyID  string // key id, ARN or alias of the KMS key
+}
+
+// Object metadata of a KMS-wrapped data key: MetaKEK is kmsPrefix plus the
+// key ARN KMS answered, MetaDEK the CiphertextBlob, and metaContext the
+// tenant of the encryption context (for `s3sftpd decrypt`, which knows no tenant).
+const (
+	kmsPrefix   = "kms:"
+	metaContext = "s3sftpd-tenant"
+	contextKey  = "s3sftpd-tenant"
+)
+
+// DialKMS builds a KMS client with the region, credentials and retries of cfg.
+// The endpoint is AWS's, or AWS_ENDPOINT_URL_KMS when set.
+func DialKMS(ctx context.Context, cfg Config) (*kms.Client, error) {
+	awsCfg, err := loadAWSConfig(ctx, cfg, false)
+	if err != nil {
+		return nil, err
+	}
+	return kms.NewFromConfig(awsCfg), nil
+}
+
+// tenantContext is the encryption-context value of a tenant.
+func tenantContext(t *auth.Tenant) string { return t.Bucket + "/" + t.Prefix }
+
+func isKMSWrapped(meta map[string]string) bool {
+	id, _ := lookupMeta(meta, crypt.MetaKEK)
+	return strings.HasPrefix(id, kmsPrefix)
+}
+
+func lookupMeta(meta map[string]string, key string) (string, bool) {
+	if v, ok := meta[key]; ok {
+		return v, true
+	}
+	for k, v := range meta {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// newDataKey asks KMS for a data key for tenant.
+func (k *KMS) newDataKey(ctx context.Context, tenant string) ([]byte, map[string]string, error) {
+	out, err := k.Client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId: aws.String(k.KeyID), KeySpec: types.DataKeySpecAes256,
+		EncryptionContext: map[string]string{contextKey: tenant},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("kms generate data key: %w", err)
+	}
+	if len(out.Plaintext) != crypt.KeySize {
+		return nil, nil, fmt.Errorf("kms generate data key: %d bytes, want %d", len(out.Plaintext), crypt.KeySize)
+	}
+	return out.Plaintext, map[string]string{
+		crypt.MetaVersion: crypt.Version,
+		crypt.MetaKEK:     kmsPrefix + aws.ToString(out.KeyId),
+		crypt.MetaDEK:     base64.StdEncoding.EncodeToString(out.CiphertextBlob),
+		metaContext:       tenant,
+	}, nil
+}
+
+// dataKey has KMS unwrap an object's data key under tenant's context; a
+// key wrapped for another tenant fails, as does tampered metadata.
+func (k *KMS) dataKey(ctx context.Context, tenant string, meta map[string]string) ([]byte, error) {
+	if v, _ := lookupMeta(meta, crypt.MetaVersion); v != crypt.Version {
+		return nil, fmt.Errorf("unsupported encryption format version %q", v)
+	}
+	dek, _ := lookupMeta(meta, crypt.MetaDEK)
+	blob, err := base64.StdEncoding.DecodeString(dek)
+	if err != nil {
+		return nil, fmt.Errorf("decode wrapped data key: %w", crypt.ErrAuth)
+	}
+	out, err := k.Client.Decrypt(ctx, &kms.DecryptInput{
+		CiphertextBlob: blob, EncryptionContext: map[string]string{contextKey: tenant},
+	})
+	if err != nil {
+		var invalid *types.InvalidCiphertextException
+		if errors.As(err, &invalid) {
+			return nil, fmt.Errorf("kms decrypt: %v: %w", err, crypt.ErrAuth)
+		}
+		return nil, fmt.Errorf("kms decrypt: %w", err)
+	}
+	if len(out.Plaintext) != crypt.KeySize {
+		return nil, fmt.Errorf("kms decrypt: %d bytes: %w", len(out.Plaintext), crypt.ErrAuth)
+	}
+	return out.Plaintext, nil
+}
+
+// dataKey unwraps an object's data key from its metadata: with KMS when KMS
+// wrapped it, under tenant's encryption context, else with the local KEKs.
+func (fs *FS) dataKey(ctx context.Context, tenant string, meta map[string]string) ([]byte, error) {
+	if isKMSWrapped(meta) {
+		if fs.kms == nil {
+			return nil, fmt.Errorf("data key wrapped by KMS: %w", crypt.ErrUnknownKEK)
+		}
+		return fs.kms.dataKey(ctx, tenant, meta)
+	}
+	if fs.keys == nil {
+		return nil, crypt.ErrUnknownKEK
+	}
+	return fs.keys.DataKey(meta)
+}

@@ -1,0 +1,165 @@
+package s3fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
+)
+
+// The operator tools of gateway-side encryption: `s3sftpd decrypt` recovers
+// plaintext with nothing but the store and the KEK (data is never trapped
+// in the gateway), `s3sftpd rewrap` moves data keys to the current KEK.
+
+// DecryptObject writes the plaintext of one object to w. An envelope-
+// encrypted object is authenticated chunk by chunk as it streams, and w
+// gets only authenticated bytes; on a failure the error says so and w may
+// hold a prefix of the plaintext. An object stored as plaintext is copied.
+func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer) error {
+	out, err := fs.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	defer out.Body.Close()
+	var r io.Reader = out.Body
+	if crypt.Encrypted(out.Metadata) {
+		tenant, _ := lookupMeta(out.Metadata, metaContext) // KMS: the context it was wrapped under
+		dataKey, err := fs.dataKey(ctx, tenant, out.Metadata)
+		if err != nil {
+			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+		}
+		obj, err := crypt.NewObject(dataKey)
+		if err != nil {
+			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+		}
+		if r, err = crypt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength)); err != nil {
+			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+		}
+	} else if fs.envelope {
+		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, errNotEncrypted)
+	}
+	if _, err := io.Copy(w, r); err != nil {
+		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+	}
+	return nil
+}
+
+// StoredObject is one object under a prefix, with its client-visible name.
+type StoredObject struct {
+	Key  string // the object key
+	Name string // the path below the prefix, names decrypted; "" if they do not decrypt
+}
+
+// ListObjects lists every object under prefix (directory markers left out).
+// When names are encrypted, prefix must be a user's home: names below it are
+// decrypted with that home's name key.
+func (fs *FS) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredObject, error) {
+	j := jail{prefix: prefix, names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: prefix})}
+	var out []StoredObject
+	p := s3.NewListObjectsV2Paginator(fs.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			if strings.HasSuffix(key, "/") {
+				continue
+			}
+			segs := strings.Split(strings.TrimPrefix(key, prefix), "/")
+			for i, s := range segs {
+				name, ok := j.name(s)
+				if !ok {
+					segs = nil
+					break
+				}
+				segs[i] = name
+			}
+			out = append(out, StoredObject{Key: key, Name: strings.Join(segs, "/")})
+		}
+	}
+	return out, nil
+}
+
+// RewrapResult counts what a rewrap did.
+type RewrapResult struct {
+	Rewrapped, Current, Plain int
+}
+
+// Rewrap re-wraps the data key of every envelope-encrypted object under
+// prefix with the current KEK: a copy of the object onto itself that
+// replaces its metadata, pinned to the ETag read, so the content is never
+// rewritten by the gateway or changed meanwhile. It goes on after a failure
+// and returns the failures joined.
+func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string) (RewrapResult, error) {
+	var res RewrapResult
+	if fs.keys == nil {
+		return res, fmt.Errorf("rewrap: no key-encryption key configured")
+	}
+	h := &handlers{fs: fs, ctx: ctx, tenant: &auth.Tenant{Bucket: bucket}}
+	var errs []error
+	p := s3.NewListObjectsV2Paginator(fs.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return res, errors.Join(append(errs, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err))...)
+		}
+		for _, o := range page.Contents {
+			key := aws.ToString(o.Key)
+			head, err := fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err))
+				continue
+			}
+			if !crypt.Encrypted(head.Metadata) {
+				res.Plain++
+				continue
+			}
+			if isKMSWrapped(head.Metadata) { // KMS rotates its own key material
+				res.Current++
+				continue
+			}
+			meta, changed, err := fs.keys.Rewrap(head.Metadata)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
+				continue
+			}
+			if !changed {
+				res.Current++
+				continue
+			}
+			if err := h.replaceMetadata(key, aws.ToInt64(head.ContentLength), head.ETag, meta); err != nil {
+				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
+				continue
+			}
+			res.Rewrapped++
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// replaceMetadata copies an object onto itself with new metadata.
+func (h *handlers) replaceMetadata(key string, size int64, etag *string, meta map[string]string) error {
+	if size > maxPartSize {
+		return h.multipartCopyWith(key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
+	}
+	src := copySource(h.tenant.Bucket, key)
+	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
+		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: etag,
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
+		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s onto itself: %w", key, err)
+	}
+	return nil
+}

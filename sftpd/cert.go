@@ -1,0 +1,45 @@
+package sftpd
+
+import (
+	"maps"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// certLogin checks a user certificate: trusted authority, the user among its
+// principals, validity window, source-address, no force-command; then the
+// user's own rules (publickey allowed, allow_from). The login gets the
+// user's Tenant.
+func (s *Server) certLogin(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.Permissions, error) {
+	addr, now := addrOf(meta.RemoteAddr()), time.Now()
+	if err := s.UserCAs.Check(meta.User(), cert, addr, now); err != nil {
+		return nil, err
+	}
+	t, err := s.Users.Tenant(meta.User())
+	if err != nil {
+		return nil, errAuth
+	}
+	if t.Methods&auth.MethodPublicKey == 0 {
+		return nil, errMethodNotFirst
+	}
+	if err := s.Users.Permit(meta.User(), nil, addr, now); err != nil {
+		return nil, err
+	}
+	return &ssh.Permissions{
+		CriticalOptions: maps.Clone(cert.CriticalOptions), // x/crypto enforces source-address from here too
+		Extensions:      map[string]string{"pubkey-fp": auth.Fingerprint(cert.Key), "cert-id": cert.KeyId},
+		ExtraData:       map[any]any{tenantKey{}: t},
+	}, nil
+}
+
+// loginKey is the key a session is held to on reload: nil for a password or
+// a certificate, whose user is then held by name.
+func loginKey(key ssh.PublicKey) ssh.PublicKey {
+	if _, ok := key.(*ssh.Certificate); ok {
+		return nil
+	}
+	return key
+}
