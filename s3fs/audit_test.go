@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -111,6 +112,7 @@ func TestAudit_FileOperations(t *testing.T) {
 		return strings.Trim(aws.ToString(out.ETag), `"`), aws.ToString(out.VersionId)
 	}
 	bigETag, bigVersion := head("partners/acme/big.bin")
+	setstatOp := fmt.Sprintf("setstat mtime=%d", fixedTime.Unix())
 	want := []audit.Record{
 		{Event: "open", Mode: "write", Path: "/small.csv", Key: "partners/acme/small.csv", Result: "ok"},
 		{Event: "close", Mode: "write", Path: "/small.csv", Key: "partners/acme/small.csv", Bytes: audit.Int(1000),
@@ -122,7 +124,7 @@ func TestAudit_FileOperations(t *testing.T) {
 			ETag: bigETag, VersionID: bigVersion, Result: "ok"},
 		{Event: "close", Mode: "read", Path: "/big.bin", Key: "partners/acme/big.bin", Bytes: audit.Int(int64(len(big))),
 			SHA256: sum256(big), ETag: bigETag, VersionID: bigVersion, Result: "ok"},
-		{Event: "setstat", Path: "/small.csv", Key: "partners/acme/small.csv", Result: "ok"},
+		{Event: "setstat", Op: setstatOp, Path: "/small.csv", Key: "partners/acme/small.csv", Result: "ok"},
 		{Event: "mkdir", Path: "/done", Key: "partners/acme/done", Result: "ok"},
 		{Event: "rename", Path: "/small.csv", Key: "partners/acme/small.csv", Target: "/done/small.csv",
 			TargetKey: "partners/acme/done/small.csv", Result: "ok"},

@@ -56,7 +56,7 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	}
 	switch r.Method {
 	case "Setstat":
-		return nil // S3 has no owner, mode or times to set; clients (WinSCP, scp -p, lftp) expect success
+		return h.setstat(r, key, rec)
 	case "Rename", "PosixRename":
 		return h.rename(r.Filepath, r.Target, key)
 	case "Remove":

@@ -101,4 +101,11 @@ func (b replacingMetadata) PutObject(bucket, key string, meta map[string]string,
 		}
 	}
 	return b.Backend.PutObject(bucket, key, meta, in, size, cond)
+
+}
+
+// CopyObject copies through this wrapper, so a copy replaces the target's
+// metadata as a put does (gofakes3's own copy calls the bolt backend's put).
+func (b replacingMetadata) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
+	return gofakes3.CopyObject(b, srcBucket, srcKey, dstBucket, dstKey, meta)
 }

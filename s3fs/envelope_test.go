@@ -331,7 +331,7 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.multipartCopy("u/src", "u/dst", aws.ToInt64(head.ContentLength), head.ETag); err != nil {
+	if err := h.multipartCopy("u/src", "u/dst", aws.ToInt64(head.ContentLength), head.ETag, nil); err != nil {
 		t.Fatalf("multipart copy: %v", err)
 	}
 	if got := readFile(t, c, "/dst"); !bytes.Equal(got, plain) {

@@ -56,7 +56,7 @@ type FS struct {
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the sweeper's clock; tests move it
 	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	copyLimit int64            // largest object copied with one CopyObject; tests lower it
+	copyLimit int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
 }
 
 // New builds an FS over an S3 client made by Dial (or wrapped by a test).
@@ -81,7 +81,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		mem:       newMemBudget(cfg.UploadMemory),
 		log:       log,
 		now:       time.Now,
-		copyLimit: maxPartSize,
+		copyLimit: copyPartSize,
 	}, nil
 }
 
@@ -99,6 +99,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		audit:    a,
 		open:     make(map[string]*upload),
 		uploaded: make(map[string]fileInfo),
+		mtimes:   make(map[string]time.Time),
 	}
 	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
 }
@@ -114,8 +115,9 @@ type handlers struct {
 	audit  *audit.Session // records every file operation; nil records nothing
 
 	mu       sync.Mutex
-	open     map[string]*upload  // client path → upload in progress
-	uploaded map[string]fileInfo // client path → file this session uploaded
+	open     map[string]*upload   // client path → upload in progress
+	uploaded map[string]fileInfo  // client path → file this session uploaded
+	mtimes   map[string]time.Time // temporary file's path → time set, stored by its rename
 }
 
 func (h *handlers) bucket() *string { return &h.tenant.Bucket }

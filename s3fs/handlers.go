@@ -112,6 +112,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
 	u := h.newUpload(r.Filepath, key, overwrite, s)
+	u.keepIfUntouched = exists && !flags.Trunc
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {

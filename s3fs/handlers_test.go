@@ -89,6 +89,9 @@ func TestHandlers_DirsAndNames(t *testing.T) {
 	if err := c.Mkdir("/in"); err == nil {
 		t.Errorf("second mkdir /in succeeded; want an error")
 	}
+	if entries, err := c.ReadDir("/in"); err != nil || len(entries) != 0 { // rclone lists a directory before rmdir
+		t.Errorf("ls of an empty directory = %v, %v; want no entries and no error", entries, err)
+	}
 	must(writeFile(t, c, "/in/a b#%&+é.csv", []byte("x")))
 	must(writeFile(t, c, "/top.txt", []byte("hello")))
 	entries, err := c.ReadDir("/")

@@ -111,7 +111,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if u := h.openUpload(p); u != nil {
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		return fileInfo{name: p, size: u.size, mtime: u.started}, nil
+		mtime := u.mtime
+		if mtime.IsZero() {
+			mtime = u.started
+		}
+		return fileInfo{name: p, size: u.size, mtime: mtime}, nil
 	}
 	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
 	if !canSee {
@@ -125,7 +129,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 		if err == nil {
-			return fileInfo{name: p, size: h.fs.headSize(head), mtime: aws.ToTime(head.LastModified)}, nil
+			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: mtimeOf(head.Metadata, head.LastModified)}
+			if t, ok := h.heldMtime(p); ok {
+				fi.mtime = t
+			}
+			return fi, nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
@@ -161,7 +169,7 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	if err := l.fetch(); err != nil {
 		return nil, err
 	}
-	if !h.jail.isRoot(prefix) && len(l.page) == 0 {
+	if !h.jail.isRoot(prefix) && !l.found {
 		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
 			return nil, failure("list refused: not a directory")
 		}
@@ -180,6 +188,7 @@ type lister struct {
 	served int64         // offset of page[0]
 	token  *string
 	last   bool
+	found  bool // the first page had a key: the directory exists, even if only its marker
 }
 
 func (l *lister) fetch() error {
@@ -201,6 +210,8 @@ func (l *lister) fetch() error {
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}
+	l.h.keptMtimes(l.prefix, l.page)
+	l.found = l.found || len(out.Contents) > 0 || len(out.CommonPrefixes) > 0
 	l.token = out.NextContinuationToken
 	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil
 	return nil

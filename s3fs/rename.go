@@ -3,6 +3,7 @@ package s3fs
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"strings"
 
@@ -19,9 +20,10 @@ const (
 	// rename: each object is copied and deleted, so a big tree would take long
 	// and could stop half-way; beyond this the partner is asked to move files.
 	maxDirRename = 100
-	// copyPartSize is the part size of a multipart copy (objects over 5 GiB).
-	copyPartSize   = 512 << 20
-	copiesInFlight = 4
+	// copyPartSize is the part size of a multipart copy, used for objects
+	// bigger than one part (see copyObject).
+	copyPartSize   = 128 << 20
+	copiesInFlight = 8
 )
 
 // rename copies the object to its new key and then deletes the old one. An
@@ -58,9 +60,11 @@ func (h *handlers) rename(from, to, fromKey string) error {
 	if exists && !h.tenant.Perms.Has(auth.PermOverwrite) {
 		return denied("rename refused: target exists and overwrite is not permitted for this user")
 	}
-	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag); err != nil {
+	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
+	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(head.Metadata, mtime)); err != nil {
 		return h.s3Failure("rename", from, err)
 	}
+	h.takeMtime(from)
 	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &fromKey}); err != nil {
 		h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", fromKey, err))
 		return failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
@@ -98,7 +102,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one (some stores refuse to copy them)
 			err = h.putMarker(dst)
 		} else {
-			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag)
+			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag, nil)
 		}
 		if err != nil {
 			return h.s3Failure("rename", from, err)
@@ -113,34 +117,50 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	return nil
 }
 
-// copyObject copies within the tenant's bucket with server-side encryption,
-// using a multipart copy above S3's 5 GiB CopyObject limit. The source must
-// still have the ETag seen when the rename started.
-func (h *handlers) copyObject(from, to string, size int64, etag *string) error {
-	src := copySource(h.tenant.Bucket, from)
-	if size <= h.fs.copyLimit {
-		_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
-			Bucket: h.bucket(), Key: &to, CopySource: &src, CopySourceIfMatch: etag,
-			MetadataDirective:    types.MetadataDirectiveCopy,
-			ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-		})
-		if err != nil {
-			return fmt.Errorf("copy %s to %s: %w", from, to, err)
+// copyObject copies within the tenant's bucket with server-side encryption.
+// Objects over copyPartSize are copied as a multipart copy, copiesInFlight
+// parts at once: one CopyObject streams at a single connection's speed, so a
+// 2 GiB WinSCP ".filepart" rename would add a large share of the upload's
+// time. meta, when not nil, replaces the metadata (a rename that stores a
+// held mtime); nil keeps the source's. The source must still have the ETag
+// seen when the rename started.
+func (h *handlers) copyObject(from, to string, size int64, etag *string, meta map[string]string) error {
+	if size > h.fs.copyLimit {
+		err := h.multipartCopy(from, to, size, etag, meta)
+		if err == nil || size > maxPartSize {
+			return err
 		}
-		return nil
+		// some S3-compatible stores lack UploadPartCopy (the embedded one does): one CopyObject still can
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "multipart copy failed, copying whole", slog.String("err", err.Error()))
 	}
-	return h.multipartCopy(from, to, size, etag)
+	src := copySource(h.tenant.Bucket, from)
+	in := &s3.CopyObjectInput{
+		Bucket: h.bucket(), Key: &to, CopySource: &src, CopySourceIfMatch: etag,
+		MetadataDirective:    types.MetadataDirectiveCopy,
+		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	}
+	if meta != nil {
+		in.MetadataDirective, in.Metadata = types.MetadataDirectiveReplace, meta
+	}
+	if _, err := h.fs.s3.CopyObject(h.ctx, in); err != nil {
+		return fmt.Errorf("copy %s to %s: %w", from, to, err)
+	}
+	return nil
 }
 
 // multipartCopy copies part by part. Unlike CopyObject it keeps nothing by
 // itself: the source's user metadata (an envelope-encrypted object's wrapped
-// data key among it) and tags (the SHA-256) are read and set on the new object.
-func (h *handlers) multipartCopy(from, to string, size int64, etag *string) error {
+// data key among it), or meta when not nil, and its tags (the SHA-256) are
+// set on the new object.
+func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta map[string]string) error {
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("head %s before multipart copy: %w", from, err)
 	}
-	return h.multipartCopyWith(from, to, size, etag, head.Metadata, h.tagsOf(from, head))
+	if meta == nil {
+		meta = head.Metadata
+	}
+	return h.multipartCopyWith(from, to, size, etag, meta, h.tagsOf(from, head))
 }
 
 // multipartCopyWith is a multipart copy whose new object gets user metadata
@@ -148,11 +168,9 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string) erro
 func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
 	src := copySource(h.tenant.Bucket, from)
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
-	meta := uploadTag()
-	maps.Copy(meta, metadata)
 	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
 		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-		Metadata: meta, Tagging: tagging,
+		Metadata: copyMeta(metadata), Tagging: tagging,
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)
@@ -208,4 +226,15 @@ func copySource(bucket, key string) string {
 		}
 	}
 	return b.String()
+}
+
+// copyMeta is the metadata of a multipart copy: the source's (a multipart
+// copy has no COPY directive), tagged as s3sftpd's upload for the orphan sweep.
+func copyMeta(meta map[string]string) map[string]string {
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, uploadTag())
+	return m
 }

@@ -81,6 +81,14 @@ type upload struct {
 	failed        error // first failure; once set the upload can only abort
 	aborted       bool  // the failure is the connection's, not storage's
 	closed        bool
+	mtime         time.Time // set by SETSTAT while open (lftp), kept as metadata
+	// keepIfUntouched: opened without TRUNC over an existing object. If
+	// nothing is written and no SETSTAT size=0 came, CLOSE leaves the object
+	// as it was (lftp put -c of a file already complete opens, then closes).
+	keepIfUntouched bool
+	truncate        bool // SETSTAT size=0 while open
+	untouched       bool // closed as above: nothing stored
+	createdMeta     bool // the multipart upload was created with mtime in its metadata
 
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
@@ -283,7 +291,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(uploadTag()),
+		Metadata:             u.objectMetadata(withMtime(uploadTag(), u.mtime)),
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
@@ -294,6 +302,7 @@ func (u *upload) create() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
 	}
 	u.uploadID = out.UploadId
+	u.createdMeta = !u.mtime.IsZero()
 	u.untrack = u.h.fs.track(out.UploadId)
 	if tries, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(tries.Results) > 1 {
 		u.retriedCreate = began
@@ -404,6 +413,9 @@ func (u *upload) Close() error {
 	}
 	if err == nil && u.uploadID != nil {
 		err = u.complete()
+		if err == nil {
+			u.keepLateMtime()
+		}
 	}
 	if u.part != nil { // never sent: a failed or single-put upload
 		u.h.fs.mem.Release(u.part.reserved)
@@ -415,7 +427,7 @@ func (u *upload) Close() error {
 	if err != nil {
 		u.abort()
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
-	} else {
+	} else if !u.untouched {
 		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
 	}
@@ -433,7 +445,10 @@ func (u *upload) Close() error {
 func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
-	if err == nil {
+	switch {
+	case err == nil && u.untouched:
+		r.Op = "nothing written, object unchanged"
+	case err == nil:
 		r.SHA256 = u.sums.sha256Hex()
 		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	}
@@ -454,6 +469,10 @@ func (u *upload) finish() error {
 		return u.fail(failure("upload failed: the audit log cannot be written, nothing was stored; try again later"))
 	}
 	pt := u.part
+	if pt == nil && u.keepIfUntouched && !u.truncate {
+		u.untouched = true
+		return nil
+	}
 	if pt == nil { // nothing written: an empty file
 		pt = &part{num: 1}
 	}
@@ -479,7 +498,7 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(u.sha256Metadata()),
+		Metadata:             u.objectMetadata(withMtime(u.sha256Metadata(), u.mtime)),
 		ChecksumCRC32C:       u.sums.crc32c(),
 	}
 	if !u.overwrite {

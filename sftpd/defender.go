@@ -175,9 +175,10 @@ func (d *defender) banLocked(ip netip.Addr, now time.Time, reason string) {
 	dur = min(dur, d.cfg.BanTimeMax)
 	b.until, b.active, b.refused = now.Add(dur), true, 0
 	delete(d.ipFails, ip)
-	d.log.Warn("address banned", "remote", ip.String(), "ban", dur.String(), "strike", b.strikes, "reason", reason)
+	// The trail first: a log line announcing a ban means the trail has it.
 	d.record(audit.Record{Event: audit.EventBan, Result: audit.ResultDenied, Remote: ip.String(), Reason: reason,
 		DurMS: audit.Int(dur.Milliseconds())})
+	d.log.Warn("address banned", "remote", ip.String(), "ban", dur.String(), "strike", b.strikes, "reason", reason)
 }
 
 // expireLocked lifts the bans that ran out and forgets what is too old to
@@ -187,9 +188,9 @@ func (d *defender) expireLocked() {
 	for ip, b := range d.bans {
 		if b.active && !now.Before(b.until) {
 			b.active = false
-			d.log.Info("address unbanned", "remote", ip.String(), "refused", b.refused)
 			d.record(audit.Record{Event: audit.EventUnban, Result: audit.ResultOK, Remote: ip.String(),
 				Reason: fmt.Sprintf("ban expired; %d connections refused during it", b.refused)})
+			d.log.Info("address unbanned", "remote", ip.String(), "refused", b.refused)
 		}
 		if !b.active && now.Sub(b.until) >= d.cfg.BanTimeMax {
 			delete(d.bans, ip)

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// The client compatibility matrix: every client partners use, from its
+// Debian package, runs the same operations against the gateway, and after
+// each one the test compares the bucket with what must be there, byte for
+// byte. A client that lacks an operation leaves its func nil; the README's
+// table says so.
+
+// clientOps are the operations of one client. Remote paths are absolute
+// SFTP paths; each func runs the real client once and returns its output.
+type clientOps struct {
+	put       func(local, remote string) (string, error)
+	get       func(remote, local string) (string, error)
+	resumeGet func(remote, local string) (string, error) // continue a partial local file
+	resumePut func(local, remote string) (string, error) // continue a partial remote file (refused)
+	list      func(dir string) (string, error)           // a long listing: sizes and times
+	rename    func(from, to string) (string, error)      // replaces an existing target
+	mkdir     func(dir string) (string, error)
+	rmdir     func(dir string) (string, error)
+	remove    func(path string) (string, error)
+	// putKeepTime uploads and sets the remote mtime to the local one.
+	putKeepTime func(local, remote string) (string, error)
+	big         bool // moves the 100 MiB file in every run (all do with S3SFTPD_MATRIX_BIG=all)
+	// extra runs the client's own commands (lftp mirror, rclone sync and
+	// check, scp -p, paramiko's other calls) in the empty directory dir.
+	extra func(t *testing.T, s3srv *s3test.Server, dir, home string)
+}
+
+// matrixFile is a file every client moves: the names cover spaces, the NFC
+// and NFD forms of one name (two different keys), and characters URL and
+// shell layers trip on.
+type matrixFile struct {
+	name string
+	size int64
+}
+
+var matrixFiles = []matrixFile{
+	{"plain.bin", 6<<20 + 1}, // over one 5 MiB part: a multipart upload
+	{"with space.txt", 1000},
+	{"caf\u00e9 nfc.txt", 2001},
+	{"cafe\u0301 nfd.txt", 3002},
+	{"odd #%&+.txt", 4003},
+	{"empty.bin", 0},
+}
+
+// bigSize is the size of the file each client moves to measure throughput.
+const bigSize = 100 << 20
+
+// runMatrix runs every operation c has in remote directory /cdir as user
+// acme (home partners/acme/), checking the bucket after each step.
+func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
+	home := "partners/acme/" + cdir + "/"
+	local := t.TempDir()
+	remote := func(name string) string { return "/" + cdir + "/" + name }
+	want := map[string][]byte{home: nil} // the directory marker
+
+	step := func(what string, out string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+		wantObjects(t, s3srv, home, want)
+	}
+
+	out, err := c.mkdir("/" + cdir)
+	step("mkdir", out, err)
+
+	files := map[string][]byte{}
+	for _, f := range matrixFiles {
+		files[f.name] = writeRandom(t, filepath.Join(local, f.name), f.size)
+		out, err := c.put(filepath.Join(local, f.name), remote(f.name))
+		want[home+f.name] = files[f.name]
+		step("upload "+f.name, out, err)
+	}
+
+	files["plain.bin"] = writeRandom(t, filepath.Join(local, "plain.bin"), 5<<20+7)
+	out, err = c.put(filepath.Join(local, "plain.bin"), remote("plain.bin"))
+	want[home+"plain.bin"] = files["plain.bin"]
+	step("overwrite plain.bin with a shorter file", out, err)
+
+	if c.list != nil {
+		out, err := c.list("/" + cdir)
+		if err != nil {
+			t.Fatalf("list: %v\n%s", err, out)
+		}
+		for name, data := range files {
+			if !listed(out, name, len(data)) {
+				t.Errorf("listing does not show %q with size %d:\n%s", name, len(data), out)
+			}
+		}
+	}
+
+	down := t.TempDir()
+	for name, data := range files {
+		out, err := c.get(remote(name), filepath.Join(down, name))
+		if err != nil {
+			t.Fatalf("download %s: %v\n%s", name, err, out)
+		}
+		sameFile(t, filepath.Join(down, name), data)
+	}
+
+	if c.resumeGet != nil {
+		part := filepath.Join(down, "partial.bin")
+		os.WriteFile(part, files["plain.bin"][:1<<20], 0o644)
+		out, err := c.resumeGet(remote("plain.bin"), part)
+		if err != nil {
+			t.Fatalf("resume download: %v\n%s", err, out)
+		}
+		sameFile(t, part, files["plain.bin"])
+	}
+
+	if c.putKeepTime != nil {
+		keepTime(t, s3srv, c, local, "/"+cdir, home)
+		wantObjects(t, s3srv, home, want)
+	}
+
+	out, err = c.rename(remote("plain.bin"), remote("renamed.bin"))
+	want[home+"renamed.bin"] = want[home+"plain.bin"]
+	delete(want, home+"plain.bin")
+	step("rename onto a new name", out, err)
+
+	out, err = c.rename(remote("with space.txt"), remote("renamed.bin"))
+	want[home+"renamed.bin"] = want[home+"with space.txt"]
+	delete(want, home+"with space.txt")
+	step("rename onto an existing name", out, err)
+
+	out, err = c.mkdir(remote("sub dir"))
+	want[home+"sub dir/"] = nil
+	step("mkdir", out, err)
+	out, err = c.rmdir(remote("sub dir"))
+	delete(want, home+"sub dir/")
+	step("rmdir", out, err)
+
+	for _, name := range []string{"renamed.bin", "caf\u00e9 nfc.txt", "cafe\u0301 nfd.txt", "odd #%&+.txt", "empty.bin"} {
+		out, err := c.remove(remote(name))
+		delete(want, home+name)
+		step("delete "+name, out, err)
+	}
+
+	if c.extra != nil {
+		c.extra(t, s3srv, "/"+cdir, home)
+		wantObjects(t, s3srv, home, want)
+	}
+	if c.big || os.Getenv("S3SFTPD_MATRIX_BIG") == "all" {
+		moveBig(t, s3srv, c, local, down, remote("big.bin"), home+"big.bin", want)
+	}
+	out, err = c.rmdir("/" + cdir)
+	delete(want, home)
+	step("rmdir", out, err)
+}
+
+// moveBig uploads and downloads 100 MiB (a multipart upload of 20 parts)
+// and logs the throughput.
+func moveBig(t *testing.T, s3srv *s3test.Server, c clientOps, local, down, remote, key string, want map[string][]byte) {
+	home := strings.TrimSuffix(key, "big.bin")
+	big := writeRandom(t, filepath.Join(local, "big.bin"), bigSize)
+	start := time.Now()
+	out, err := c.put(filepath.Join(local, "big.bin"), remote)
+	up := time.Since(start)
+	want[key] = big
+	if err != nil {
+		t.Fatalf("upload 100 MiB: %v\n%s", err, out)
+	}
+	wantObjects(t, s3srv, home, want)
+	start = time.Now()
+	out, err = c.get(remote, filepath.Join(down, "big.bin"))
+	if err != nil {
+		t.Fatalf("download 100 MiB: %v\n%s", err, out)
+	}
+	downDur := time.Since(start)
+	sameFile(t, filepath.Join(down, "big.bin"), big)
+	t.Logf("100 MiB: upload %.1f MiB/s, download %.1f MiB/s (race=%v)", 100/up.Seconds(), 100/downDur.Seconds(), raceEnabled)
+
+	out, err = c.remove(remote)
+	delete(want, key)
+	if err != nil {
+		t.Fatalf("delete big.bin: %v\n%s", err, out)
+	}
+	wantObjects(t, s3srv, home, want)
+}
+
+// keepTime uploads "kept time.txt", its mtime set in 2001, with the
+// client's time-preserving upload, checks that the object keeps the time and
+// a listing shows it, and deletes it.
+func keepTime(t *testing.T, s3srv *s3test.Server, c clientOps, local, dir, home string) {
+	t.Helper()
+	mtime := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	file := filepath.Join(local, "kept time.txt")
+	writeRandom(t, file, 6<<20+3) // multipart: lftp's SETSTAT before CLOSE comes after the upload was created
+	if err := os.Chtimes(file, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := c.putKeepTime(file, dir+"/kept time.txt"); err != nil {
+		t.Fatalf("upload keeping the time: %v\n%s", err, out)
+	}
+	key := home + "kept time.txt"
+	head, err := s3srv.Client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := head.Metadata["s3sftpd-mtime"]; got != fmt.Sprint(mtime.Unix()) {
+		t.Errorf("object metadata s3sftpd-mtime = %q; want %d", got, mtime.Unix())
+	}
+	if c.list != nil {
+		out, err := c.list(dir)
+		if err != nil {
+			t.Fatalf("list: %v\n%s", err, out)
+		}
+		// ls -l style, rclone lsl, or paramiko's st_mtime
+		if !regexp.MustCompile(`Feb +3 +2001 .*kept time\.txt|2001-02-03 04:05:06\.0+ .*kept time\.txt|kept time\.txt 6291459 981173106 `).MatchString(out) {
+			t.Errorf("listing does not show kept time.txt with mtime %v:\n%s", mtime, out)
+		}
+	}
+	if out, err := c.remove(dir + "/kept time.txt"); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+}
+
+// wantObjects fails unless the keys under prefix are exactly want's, each
+// holding exactly its bytes.
+func wantObjects(t *testing.T, s3srv *s3test.Server, prefix string, want map[string][]byte) {
+	t.Helper()
+	got := s3srv.Keys(t, prefix)
+	var keys []string
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(got)
+	slices.Sort(keys)
+	if !slices.Equal(got, keys) {
+		t.Fatalf("bucket holds %q under %s; want %q", got, prefix, keys)
+	}
+	for k, data := range want {
+		b, _ := s3srv.Get(t, k)
+		if sha256.Sum256(b) != sha256.Sum256(data) {
+			t.Fatalf("object %s holds %d bytes, not the %d bytes sent", k, len(b), len(data))
+		}
+	}
+}
+
+// listed reports whether a long listing has a line with size and name.
+func listed(out, name string, size int) bool {
+	re := regexp.MustCompile(`(^|\s)` + fmt.Sprint(size) + `\s.*` + regexp.QuoteMeta(name) + `\s*$`)
+	for _, line := range strings.Split(out, "\n") {
+		if re.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostKey is one of the gateway's host keys (file ssh_host_ed25519_key or
+// ssh_host_rsa_key), which clients pin.
+func (g *gateway) hostKey(t *testing.T, file string) ssh.PublicKey {
+	t.Helper()
+	pemBytes, err := os.ReadFile(filepath.Join(filepath.Dir(g.config), "hostkeys", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.PublicKey()
+}
+
+// knownHosts writes an OpenSSH known_hosts file naming the gateway's keys.
+func (g *gateway) knownHosts(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "known_hosts")
+	var lines []byte
+	for _, f := range []string{"ssh_host_ed25519_key", "ssh_host_rsa_key"} {
+		lines = fmt.Appendf(lines, "[127.0.0.1]:%s %s", g.port, ssh.MarshalAuthorizedKey(g.hostKey(t, f)))
+	}
+	if err := os.WriteFile(path, lines, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// hostKeySHA256 is the base64 SHA-256 of the ed25519 host key, unpadded (curl
+// --hostpubsha256, PuTTY -hostkey).
+func (g *gateway) hostKeySHA256(t *testing.T) string {
+	sum := sha256.Sum256(g.hostKey(t, "ssh_host_ed25519_key").Marshal())
+	return base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// runClient runs a client program with a clean environment in UTC.
+func runClient(dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), append([]string{"TZ=UTC", "LC_ALL=C.UTF-8", "HOME=" + dir}, env...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// quote puts a name in double quotes with backslash escapes, as psftp, lftp
+// and curl's -Q read them.
+func quote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// TestClients_UploadResume: resuming an upload needs an append S3 cannot
+// do. Each client either fails with the partial object left as it was, or
+// restarts from 0 and stores the whole file; none stores a wrong file.
+func TestClients_UploadResume(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.bin")
+	data := writeRandom(t, full, 6<<20)
+	partial := data[:5<<20]
+	os.WriteFile(filepath.Join(dir, "part.bin"), partial, 0o644)
+	for _, c := range []struct {
+		name    string
+		partial bool // the remote file starts partial (else complete)
+		run     func() (string, error)
+		wantErr bool
+		want    []byte
+	}{
+		{"openssh-reput", true, func() (string, error) { return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin f.bin\n") }, true, partial},
+		// psftp stats the open handle, sees 0 bytes (nothing is appended) and sends the whole file
+		{"psftp-reput", true, func() (string, error) { return psftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+		// lftp writes from the remote size: a file with a hole, refused at CLOSE
+		{"lftp-put-c", true, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, true, partial},
+		// nothing left to send: lftp opens and closes, and the object must stay whole
+		{"lftp-put-c-complete", false, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			start := "part.bin"
+			if !c.partial {
+				start = "full.bin"
+			}
+			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" f.bin\n")
+			out, err := c.run()
+			if (err != nil) != c.wantErr {
+				t.Errorf("resumed upload: error %v; want error %v:\n%s", err, c.wantErr, out)
+			}
+			wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": c.want})
+		})
+	}
+}
+
+// TestClients_OpenSSHLimits: the gateway announces limits@openssh.com, so
+// OpenSSH sftp moves 255 KiB per read and write request instead of 32 KiB.
+func TestClients_OpenSSHLimits(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), 20<<20+3)
+	out, err := g.sftp(t, dir, "acme", clientKeys["ed25519"], "put f.bin\nget f.bin back.bin\n", "-vvv")
+	if err != nil {
+		t.Fatalf("sftp: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "using 261120 / 261120") {
+		t.Errorf("sftp does not use 255 KiB requests:\n%s", grepLines(out, "buffer sizes", "extension"))
+	}
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+	wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": data})
+}
+
+// grepLines returns the lines of out that contain any of words.
+func grepLines(out string, words ...string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		for _, w := range words {
+			if strings.Contains(line, w) {
+				b.WriteString(line + "\n")
+				break
+			}
+		}
+	}
+	return b.String()
+}

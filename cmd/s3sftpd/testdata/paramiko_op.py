@@ -1,0 +1,61 @@
+"""One paramiko SFTP operation against the gateway, for the client matrix.
+
+usage: paramiko_op.py HOST PORT USER KEYFILE KNOWN_HOSTS OP ARGS...
+Exits non-zero (with the exception printed) when the operation fails.
+"""
+import os
+import sys
+import time
+
+import paramiko
+
+
+def main():
+    host, port, user, keyfile, known, op, *args = sys.argv[1:]
+    client = paramiko.SSHClient()
+    client.load_host_keys(known)
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(host, int(port), username=user, key_filename=keyfile,
+                   allow_agent=False, look_for_keys=False, timeout=10)
+    sftp = client.open_sftp()
+    try:
+        if op == "put":  # confirm=True stats the file after upload and checks its size
+            sftp.put(args[0], args[1], confirm=True)
+        elif op == "putfo":
+            with open(args[0], "rb") as f:
+                sftp.putfo(f, args[1], confirm=True)
+        elif op == "get":
+            sftp.get(args[0], args[1])
+        elif op == "listdir_attr":
+            for a in sftp.listdir_attr(args[0]):
+                print(a.filename, a.st_size, a.st_mtime, "%o" % a.st_mode)
+            print("--- longnames")
+            for a in sftp.listdir_attr(args[0]):
+                print(a.longname)
+        elif op == "stat":
+            a = sftp.stat(args[0])
+            print(a.st_size, a.st_mtime, "%o" % a.st_mode)
+        elif op == "rename":
+            sftp.rename(args[0], args[1])
+        elif op == "posix_rename":
+            sftp.posix_rename(args[0], args[1])
+        elif op == "utime":
+            t = int(args[1])
+            sftp.utime(args[0], (t, t))
+        elif op == "chmod":
+            sftp.chmod(args[0], int(args[1], 8))
+        elif op == "remove":
+            sftp.remove(args[0])
+        elif op == "mkdir":
+            sftp.mkdir(args[0])
+        elif op == "rmdir":
+            sftp.rmdir(args[0])
+        else:
+            raise SystemExit("unknown op " + op)
+    finally:
+        sftp.close()
+        client.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+package s3fs
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/pkg/sftp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// Modification times. S3's LastModified is when an object was written and
+// cannot be set, yet partners' tools preserve times (scp -p, WinSCP, lftp
+// mirror, rclone, paramiko utime) and compare them on the next sync. A time a
+// client sets is kept as user metadata, in unix seconds, and stat and
+// listings show it in place of LastModified.
+const mtimeMeta = "s3sftpd-mtime"
+
+// mtimeOf is an object's modification time: the kept one, else LastModified.
+func mtimeOf(meta map[string]string, lastModified *time.Time) time.Time {
+	if s, ok := meta[mtimeMeta]; ok {
+		if secs, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return time.Unix(secs, 0)
+		}
+	}
+	return aws.ToTime(lastModified)
+}
+
+// withMtime returns a copy of meta that keeps mtime (if set). It never
+// drops other keys (s3sftpd-upload, s3sftpd-sha256, a partner tool's own).
+func withMtime(meta map[string]string, mtime time.Time) map[string]string {
+	out := maps.Clone(meta)
+	if out == nil {
+		out = map[string]string{}
+	}
+	if !mtime.IsZero() {
+		out[mtimeMeta] = strconv.FormatInt(mtime.Unix(), 10)
+	}
+	return out
+}
+
+// setstat answers SETSTAT and FSETSTAT. Only the modification time is
+// kept; size (scp and lftp send the size they wrote), permissions and owner
+// are accepted and ignored, as S3 has none. It fails only for a missing
+// file or a failed HEAD: WinSCP and paramiko abort a transfer when setstat
+// fails, so a time that cannot be kept is logged and audited, not refused.
+func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error {
+	flags, attrs := r.AttrFlags(), r.Attributes()
+	rec.Op = setstatOp(flags, attrs)
+	mtime := time.Unix(int64(attrs.Mtime), 0)
+	if u := h.openUpload(r.Filepath); u != nil { // lftp and scp set size and time before CLOSE
+		u.setAttrs(flags, attrs.Size, mtime)
+		return nil
+	}
+	if !flags.Acmodtime {
+		return nil
+	}
+	if h.jail.isRoot(key) {
+		return nil
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	if err == nil && isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+		h.mu.Lock()
+		h.mtimes[r.Filepath] = mtime
+		h.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		if isNotFound(err) {
+			if h.isDir(key) {
+				return nil // directories have no object to keep a time on
+			}
+			return errNoSuchFile
+		}
+		return h.s3Failure("setstat", r.Filepath, err)
+	}
+	if !h.tenant.Perms.Has(auth.PermWrite) || !h.tenant.Perms.Has(auth.PermOverwrite) {
+		rec.Op += " (mtime not kept: no overwrite permission)"
+		return nil // keeping it rewrites the object; without overwrite it is a no-op, not a refusal
+	}
+	if aws.ToInt64(head.ContentLength) > maxPartSize {
+		rec.Op += " (mtime not kept: object over 5 GiB)"
+		return nil // a self-copy would be a multipart copy of the whole object
+	}
+	if err := h.keepMtime(key, head, mtime); err != nil {
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(r.Filepath)), slog.String("err", err.Error()))
+		rec.Op += " (mtime not kept: storage refused the metadata copy)"
+	}
+	return nil
+}
+
+// keepMtime rewrites an object's metadata in place (a server-side self-copy
+// with REPLACE), keeping every other metadata key, its content type and
+// encryption. The object must still be the one head described.
+func (h *handlers) keepMtime(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+	src := copySource(h.tenant.Bucket, key)
+	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
+		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: withMtime(head.Metadata, mtime),
+		ContentType:          head.ContentType,
+		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	})
+	if err != nil {
+		return fmt.Errorf("keep mtime of %s: %w", key, err)
+	}
+	return nil
+}
+
+// setstatOp describes what a SETSTAT asked for, for the audit trail.
+func setstatOp(flags sftp.FileAttrFlags, attrs *sftp.FileStat) string {
+	var parts []string
+	if flags.Size {
+		parts = append(parts, fmt.Sprintf("size=%d", attrs.Size))
+	}
+	if flags.Permissions {
+		parts = append(parts, fmt.Sprintf("mode=%04o", attrs.Mode&0o7777))
+	}
+	if flags.UidGid {
+		parts = append(parts, fmt.Sprintf("owner=%d:%d", attrs.UID, attrs.GID))
+	}
+	if flags.Acmodtime {
+		parts = append(parts, fmt.Sprintf("mtime=%d", attrs.Mtime))
+	}
+	return "setstat " + strings.Join(parts, " ")
+}
+
+// setAttrs records a SETSTAT while the file is open: the time is stored with
+// the object, and size 0 makes an upload with nothing written replace the
+// object with an empty file (scp of an empty file opens without TRUNC).
+func (u *upload) setAttrs(flags sftp.FileAttrFlags, size uint64, mtime time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if flags.Acmodtime {
+		u.mtime = mtime
+	}
+	u.truncate = u.truncate || (flags.Size && size == 0)
+}
+
+// keepLateMtime keeps a time set after the multipart upload was created
+// (lftp sets it just before CLOSE) with a metadata self-copy of the completed
+// object. The upload has succeeded either way: a failure is logged, and the
+// object shows its write time.
+func (u *upload) keepLateMtime() {
+	u.mu.Lock()
+	mtime, late := u.mtime, !u.mtime.IsZero() && !u.createdMeta
+	u.mu.Unlock()
+	if !late {
+		return
+	}
+	if isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
+		u.h.mu.Lock()
+		u.h.mtimes[u.path] = mtime
+		u.h.mu.Unlock()
+		return
+	}
+	head, err := u.h.fs.s3.HeadObject(u.ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
+	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+		err = u.h.keepMtime(u.key, head, mtime)
+	}
+	if err != nil {
+		u.h.log.LogAttrs(u.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+	}
+}
+
+// headsInFlight bounds the HEAD requests of one listing page.
+const headsInFlight = 16
+
+// keptMtimes puts kept times into the files of one listing page.
+// ListObjectsV2 returns no metadata, so each file costs a HEAD (headsInFlight
+// at once); a failed HEAD leaves the write time.
+func (h *handlers) keptMtimes(prefix string, page []os.FileInfo) {
+	var g errgroup.Group
+	g.SetLimit(headsInFlight)
+	for i, e := range page {
+		fi, ok := e.(fileInfo)
+		if !ok || fi.dir {
+			continue
+		}
+		g.Go(func() error {
+			key := prefix + fi.name
+			head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+			if err == nil {
+				fi.mtime = mtimeOf(head.Metadata, &fi.mtime)
+				page[i] = fi
+			}
+			return nil
+		})
+	}
+	g.Wait()
+}
+
+// tempSuffixes end the names of the temporary files clients upload and then
+// rename onto the real name: WinSCP's "name.filepart", rclone's
+// "name.<hash>.partial". A time set on one is held by the session and stored
+// by the rename's copy, which saves a second copy of the whole file.
+var tempSuffixes = []string{".filepart", ".partial"}
+
+func isTemp(p string) bool {
+	for _, s := range tempSuffixes {
+		if strings.HasSuffix(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// takeMtime returns and forgets the time held for a temporary file.
+func (h *handlers) takeMtime(p string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.mtimes[p]
+	delete(h.mtimes, p)
+	return t, ok
+}
+
+// heldMtime is the time held for a temporary file, if any.
+func (h *handlers) heldMtime(p string) (time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t, ok := h.mtimes[p]
+	return t, ok
+}
