@@ -33,6 +33,10 @@ type Config struct {
 	FailOpen  bool      // on_failure = "continue": a sink failure is logged, nothing is refused
 	Logger    *slog.Logger
 	Now       func() time.Time // tests; nil = time.Now
+	// Observe, if set, sees every record as it is written (paths already
+	// hashed with HashPaths), whatever the sinks answer: the metrics count
+	// events from it. It must not block or keep r.
+	Observe func(r Record)
 
 	// Durability of the File sink: rotation into segments, checkpoints,
 	// and the off-machine copy. All need File.
@@ -195,6 +199,9 @@ func (l *Log) write(r Record) error {
 	if l.cfg.HashPaths {
 		r.Path, r.Target = l.hashName(r.Path), l.hashName(r.Target)
 		r.Key, r.TargetKey = l.hashName(r.Key), l.hashName(r.TargetKey)
+	}
+	if l.cfg.Observe != nil {
+		l.cfg.Observe(r)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

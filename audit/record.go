@@ -41,6 +41,7 @@ type Record struct {
 	DurMS     *int64 `json:"dur_ms,omitempty"`
 	BytesIn   *int64 `json:"bytes_in,omitempty"`
 	BytesOut  *int64 `json:"bytes_out,omitempty"`
+	Expires   *Time  `json:"expires,omitempty"` // presign: when the URL stops working
 
 	// Server events.
 	Version    string   `json:"version,omitempty"`
@@ -72,6 +73,7 @@ const (
 	EventServerStart  = "server_start"
 	EventServerStop   = "server_stop"
 	EventReload       = "reload"
+	EventPresign      = "presign" // `s3sftpd presign` handed out a download URL
 	EventCheckpoint   = "checkpoint"
 	EventSegmentStart = "segment_start"
 	EventSegmentEnd   = "segment_end"

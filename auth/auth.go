@@ -26,6 +26,10 @@ type Tenant struct {
 	Bucket string // the one bucket the session may touch
 	Prefix string // the jail: every key the session touches starts with it; ends in "/"
 	Perms  Perms  // operations the session may perform
+	// RoleARN, if set, is the IAM role the session's S3 calls run as,
+	// assumed with a session policy that narrows it to Bucket and Prefix;
+	// ExternalID goes with it. Empty: the gateway's own credentials.
+	RoleARN, ExternalID string
 	// LegacyRSASHA1 allows ssh-rsa (SHA-1) signatures from the user's RSA
 	// keys; without it only rsa-sha2-256/512 are accepted.
 	LegacyRSASHA1 bool
@@ -40,6 +44,8 @@ type User struct {
 	Home   string // key prefix, ending in "/"
 	Perms  Perms
 	Keys   []ssh.PublicKey
+	// RoleARN and ExternalID: see Tenant.
+	RoleARN, ExternalID string
 	// KeyOptions are the enforced authorized_keys options of Keys[i];
 	// a key without an entry has none.
 	KeyOptions []KeyOptions
@@ -55,7 +61,7 @@ type User struct {
 
 func (usr *User) tenant() *Tenant {
 	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods}
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.

@@ -72,6 +72,9 @@ func Diff(old, new *Users) []string {
 		if o.Perms != n.Perms {
 			out = append(out, fmt.Sprintf("user %s: permissions changed from [%s] to [%s]", name, o.Perms, n.Perms))
 		}
+		if o.RoleARN != n.RoleARN || o.ExternalID != n.ExternalID {
+			out = append(out, fmt.Sprintf("user %s: role changed from %q to %q", name, o.RoleARN, n.RoleARN)) // the external id is a shared secret of sorts: not named
+		}
 		if !slices.Equal(o.AllowFrom, n.AllowFrom) {
 			out = append(out, fmt.Sprintf("user %s: allow_from changed from %v to %v", name, o.AllowFrom, n.AllowFrom))
 		}

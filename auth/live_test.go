@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -51,5 +52,32 @@ func TestLive_SwapAndDiff(t *testing.T) {
 	}
 	if got := Diff(new, new); len(got) != 0 {
 		t.Errorf("Diff of a map with itself = %v; want nothing", got)
+	}
+}
+
+func TestDiff_Role(t *testing.T) {
+	k := newKey(t)
+	users := func(role, ext string) *Users {
+		u, err := NewUsers([]User{{Name: "acme", Bucket: "b", Home: "acme/", Perms: AllPerms, Keys: []ssh.PublicKey{k},
+			RoleARN: role, ExternalID: ext}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	const r1, r2 = "arn:aws:iam::123456789012:role/a", "arn:aws:iam::123456789012:role/b"
+	if diff := cmp.Diff([]string{`user acme: role changed from "" to "` + r1 + `"`}, Diff(users("", ""), users(r1, ""))); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	if got := Diff(users(r1, "x1"), users(r1, "x2")); len(got) != 1 || strings.Contains(got[0], "x2") {
+		t.Errorf("Diff of a changed external id = %q; want one line not naming it", got)
+	}
+	live := NewLive(users(r1, ""))
+	if tn, err := live.Lookup("acme", k); err != nil || tn.RoleARN != r1 {
+		t.Errorf("Lookup = %+v, %v; want the tenant with role %s", tn, err, r1)
+	}
+	live.Swap(users(r2, ""))
+	if tn, _ := live.Lookup("acme", k); tn == nil || tn.RoleARN != r2 {
+		t.Errorf("after the swap, Lookup = %+v; want role %s", tn, r2)
 	}
 }

@@ -32,6 +32,7 @@ type Config struct {
 	Defender Defender `toml:"defender"`
 	// Encryption is gateway-side encryption of contents and names.
 	Encryption Encryption `toml:"encryption"`
+	Admin      Admin      `toml:"admin"`
 	Users      []User     `toml:"users"`
 }
 
@@ -56,6 +57,13 @@ type Server struct {
 	KeepaliveInterval Duration `toml:"keepalive_interval"`
 	// KeepaliveCountMax unanswered keepalives close the connection.
 	KeepaliveCountMax int `toml:"keepalive_count_max"`
+	// ProxyProtocol: every connection must start with a PROXY protocol
+	// header (v1 or v2) from one of TrustedProxies, whose client address
+	// then goes to logs and audit. Connections from anywhere else are
+	// refused, since a header can claim any address.
+	ProxyProtocol bool `toml:"proxy_protocol"`
+	// TrustedProxies are the CIDRs (or addresses) of the load balancers.
+	TrustedProxies []string `toml:"trusted_proxies"`
 	// Crypto is the algorithm policy: "modern", "compatible" or "fips".
 	Crypto string `toml:"crypto"`
 	// MinRSABits is the smallest RSA user key accepted: 2048 or more.
@@ -106,9 +114,18 @@ type S3 struct {
 	// "standard" (exponential backoff with jitter) or "adaptive" (which
 	// also slows all requests down while S3 throttles).
 	RetryMode string `toml:"retry_mode"`
+	// STSEndpoint is the URL of the STS service for users' role_arn; ""
+	// means AWS's regional endpoint.
+	STSEndpoint string `toml:"sts_endpoint"`
 	// MaxAttempts bounds the tries of one S3 request, the first included.
 	// A transfer whose request fails this often fails to the client.
 	MaxAttempts int `toml:"max_attempts"`
+	// RequireCompliant makes serve refuse to start when a bucket check of
+	// `s3sftpd doctor` FAILs (UNKNOWN is logged, not refused).
+	RequireCompliant bool `toml:"require_compliant"`
+	// MaxPresignTTL caps the validity of URLs from `s3sftpd presign`: a
+	// leaked URL is a download of PHI by anyone until it expires.
+	MaxPresignTTL Duration `toml:"max_presign_ttl"`
 }
 
 // Embedded configures the in-process store used when S3.Endpoint is
@@ -117,6 +134,14 @@ type Embedded struct {
 	// Dir is where the embedded store keeps its objects, resolved against
 	// the config file's directory.
 	Dir string `toml:"dir"`
+}
+
+// Admin configures the operators' HTTP listener: /metrics (Prometheus),
+// /healthz and /readyz.
+type Admin struct {
+	// Listen is the host:port of the admin listener; "" turns it off. It
+	// has no authentication: keep it on loopback or a management network.
+	Listen string `toml:"listen"`
 }
 
 // User is one login: an SSH user name, the keys that may log in as it and
@@ -135,8 +160,16 @@ type User struct {
 	// Permissions lists what the user may do, from AllPermissions. Nil
 	// (omitted) grants all of them; an explicitly empty list is rejected.
 	Permissions []string `toml:"permissions"`
-	// Bucket overrides S3.Bucket for this user.
+	// Bucket overrides S3.Bucket for this user. An S3 access point ARN or
+	// alias works too.
 	Bucket string `toml:"bucket"`
+	// RoleARN, if set, is an IAM role the gateway assumes for this user's
+	// S3 calls, with a session policy limiting it to the user's home and
+	// permissions and SourceIdentity set to the user name.
+	RoleARN string `toml:"role_arn"`
+	// ExternalID is passed with RoleARN, when the role's trust policy
+	// requires one (cross-account roles).
+	ExternalID string `toml:"external_id"`
 	// LegacyRSASHA1 lets the user's RSA keys sign with ssh-rsa (SHA-1),
 	// for clients too old for rsa-sha2-256/512.
 	LegacyRSASHA1 bool `toml:"legacy_rsa_sha1"`
@@ -231,6 +264,7 @@ func defaults() *Config {
 			OrphanSweepEvery: Duration{time.Hour},
 			RetryMode:        "standard",
 			MaxAttempts:      5,
+			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
 		Embedded:   Embedded{Dir: "./data/s3"},
 		Defender:   defaultDefender(),

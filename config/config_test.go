@@ -61,10 +61,10 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 	}
 	for _, key := range []string{
 		"listen", "host_key_dir", "idle_timeout", "login_timeout", "max_auth_tries", "drain_timeout",
-		"keepalive_interval", "keepalive_count_max",
+		"keepalive_interval", "keepalive_count_max", "proxy_protocol", "trusted_proxies",
 		"endpoint", "region", "bucket", "path_style", "sse", "kms_key_id", "checksums", "part_size", "upload_memory",
-		"orphan_upload_age", "orphan_sweep_every",
-		"dir", "name", "home", "keys", "keys_file", "permissions",
+		"orphan_upload_age", "orphan_sweep_every", "require_compliant", "max_presign_ttl",
+		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto",
 	} {
@@ -176,7 +176,8 @@ dir = "store"
 				want.Server.MaxAuthTries = 6
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
-					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8}
+					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8,
+					MaxPresignTTL: Duration{5 * time.Minute}}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				cfg.Users = nil

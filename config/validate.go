@@ -3,10 +3,13 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -22,6 +25,13 @@ func (l *loader) validate(cfg *Config) {
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
+	if a := cfg.Admin.Listen; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			l.errf("admin.listen", `must be host:port, such as "127.0.0.1:9102", or "" (off)`)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			l.errf("admin.listen", "port must be a number from 0 to 65535")
+		}
+	}
 	l.validateDefender(&cfg.Defender)
 	l.validateEncryption(&cfg.Encryption)
 }
@@ -55,6 +65,17 @@ func (l *loader) validateServer(s *Server) {
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
 	}
+	switch {
+	case s.ProxyProtocol && len(s.TrustedProxies) == 0 && !l.failed["server.trusted_proxies"]:
+		l.errf("server.proxy_protocol", `needs trusted_proxies, the CIDRs of the load balancers, such as ["10.0.0.0/24"]`)
+	case !s.ProxyProtocol && len(s.TrustedProxies) > 0:
+		l.errf("server.trusted_proxies", "is only used with proxy_protocol = true")
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil && !l.failed[fmt.Sprintf("server.trusted_proxies[%d]", i)] {
+			l.errf(fmt.Sprintf("server.trusted_proxies[%d]", i), `must be a CIDR such as "10.0.0.0/24" or an address, got %q`, p)
+		}
+	}
 	l.minRSABits = minRSABits
 	if s.MinRSABits < minRSABits || s.MinRSABits > 16384 {
 		l.errf("server.min_rsa_bits", "must be from %d to 16384, got %d", minRSABits, s.MinRSABits)
@@ -77,6 +98,17 @@ func (l *loader) validateS3(s *S3, users []User) {
 			l.errf("s3.endpoint", `must be "embedded", "" (AWS) or an http(s) URL, got %q`, s.Endpoint)
 		case u.User != nil:
 			l.errf("s3.endpoint", "must not hold credentials; the AWS SDK reads them from its environment")
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			l.errf("s3.endpoint", "must be https unless the store is on loopback (127.0.0.1, ::1, localhost): files would cross the network unencrypted")
+		}
+	}
+	if s.STSEndpoint != "" {
+		u, err := url.Parse(s.STSEndpoint)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil:
+			l.errf("s3.sts_endpoint", `must be "" (AWS) or an http(s) URL, got %q`, s.STSEndpoint)
+		case u.Scheme == "http" && !loopbackHost(u.Hostname()):
+			l.errf("s3.sts_endpoint", "must be https unless it is on loopback: it hands out credentials")
 		}
 	}
 	l.nonEmpty("s3.region", s.Region)
@@ -119,9 +151,31 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.RetryMode != "standard" && s.RetryMode != "adaptive" {
 		l.errf("s3.retry_mode", `must be "standard" or "adaptive", got %q`, s.RetryMode)
 	}
+	if d := s.MaxPresignTTL.Duration; (d < time.Second || d > 7*24*time.Hour) && !l.failed["s3.max_presign_ttl"] {
+		l.errf("s3.max_presign_ttl", `must be from "1s" to "168h" (the SigV4 limit), got %v`, d)
+	}
 	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
 		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
 	}
+}
+
+// ParseTrustedProxy parses one trusted_proxies entry: a CIDR, or a single
+// address.
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
+}
+
+// loopbackHost reports whether host names this machine only.
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (l *loader) validateUsers(cfg *Config) {
@@ -155,6 +209,7 @@ func (l *loader) validateUsers(cfg *Config) {
 		if u.Bucket != "" {
 			l.bucketName(key+".bucket", u.Bucket)
 		}
+		l.userRole(u, key, bucketOf(*u, cfg.S3))
 		if u.Permissions != nil && len(u.Permissions) == 0 {
 			l.errf(key+".permissions", "empty list grants nothing: omit permissions to grant all, or list some")
 		}
@@ -234,12 +289,48 @@ func badChars(s string) string {
 }
 
 // bucketName checks what is certainly not a bucket name; the store checks
-// the rest, as S3-compatible stores differ.
+// the rest, as S3-compatible stores differ. An access point ARN is
+// accepted (aliases look like bucket names).
 func (l *loader) bucketName(key, b string) {
 	if bad := badChars(b); bad != "" {
 		l.errf(key, "must not contain %s", bad)
+	} else if strings.HasPrefix(b, "arn:") {
+		if !accessPointARN.MatchString(b) {
+			l.errf(key, `must be a bucket name or an access point ARN such as "arn:aws:s3:us-east-1:123456789012:accesspoint/acme", got %q`, b)
+		}
 	} else if strings.Contains(b, "/") {
 		l.errf(key, `must be a bucket name without "/"; put the prefix in home`)
+	}
+}
+
+var (
+	accessPointARN = regexp.MustCompile(`^arn:aws[a-z-]*:s3:[a-z0-9-]+:[0-9]{12}:accesspoint/[a-z0-9-]{3,50}$`)
+	roleARN        = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$`)
+	externalID     = regexp.MustCompile(`^[A-Za-z0-9+=,.@:/_-]+$`) // 2 to 1224 long, checked apart (regexp repeats stop at 1000)
+	sourceIdentity = regexp.MustCompile(`^[A-Za-z0-9+=,.@_-]{2,64}$`)
+)
+
+// userRole checks role_arn and external_id: the role must be a role ARN,
+// the user name must be usable as the session's SourceIdentity, and an
+// access point alias cannot be named in a session policy.
+func (l *loader) userRole(u *User, key, bucket string) {
+	if u.ExternalID != "" && u.RoleARN == "" {
+		l.errf(key+".external_id", "is only used with role_arn")
+	}
+	if n := len(u.ExternalID); n > 0 && (n < 2 || n > 1224 || !externalID.MatchString(u.ExternalID)) {
+		l.errf(key+".external_id", "must be 2 to 1224 letters, digits or +=,.@:/_-")
+	}
+	if u.RoleARN == "" {
+		return
+	}
+	if !roleARN.MatchString(u.RoleARN) {
+		l.errf(key+".role_arn", `must be an IAM role ARN such as "arn:aws:iam::123456789012:role/sftp-acme", got %q`, u.RoleARN)
+	}
+	if u.Name != "" && !sourceIdentity.MatchString(u.Name) {
+		l.errf(key+".role_arn", "needs a user name of 2 to 64 letters, digits or +=,.@_- (it is the role session's SourceIdentity)")
+	}
+	if strings.HasSuffix(bucket, "-s3alias") {
+		l.errf(key+".role_arn", "cannot scope a session policy to an access point alias: use the access point ARN as bucket")
 	}
 }
 

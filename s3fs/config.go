@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/s3sftpd/s3sftpd/crypt"
 )
@@ -62,6 +63,10 @@ type Config struct {
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
 	NameKey *crypt.KEK
+
+	// APIOptions are added to every S3 request's middleware stack (the
+	// metrics' latency and error counts). They must not change requests.
+	APIOptions []func(*middleware.Stack) error
 }
 
 // Retry modes, and the default bound on tries of one request.
@@ -121,6 +126,7 @@ func Dial(ctx context.Context, cfg Config) (*s3.Client, error) {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.PathStyle
+		o.APIOptions = append(o.APIOptions, cfg.APIOptions...)
 	}), nil
 }
 

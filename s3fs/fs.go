@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -47,7 +46,7 @@ type FS struct {
 	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
 	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
 	budget    int64
-	mem       *semaphore.Weighted // process-wide upload buffer budget
+	mem       *memBudget // process-wide upload buffer budget
 	log       *slog.Logger
 	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
 	envelope  bool           // new objects are envelope-encrypted, and every object read must be
@@ -79,7 +78,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		checksums: cfg.Checksums == ChecksumsAWS,
 		partSize:  partSize,
 		budget:    cfg.UploadMemory,
-		mem:       semaphore.NewWeighted(cfg.UploadMemory),
+		mem:       newMemBudget(cfg.UploadMemory),
 		log:       log,
 		now:       time.Now,
 		copyLimit: copyPartSize,
@@ -90,6 +89,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 // the session's context: when it ends, S3 calls in flight are cancelled and
 // open uploads abort. Every file operation is recorded to a.
 func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
+	ctx = withTenant(ctx, t) // the S3 calls of this session run as its role, if it has one (Roles)
 	h := &handlers{
 		fs:       fs,
 		ctx:      ctx,

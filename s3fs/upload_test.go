@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 )
@@ -265,7 +264,7 @@ func (s *stalledS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ..
 func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.fs.budget = 40 * minPartSize
-	e.fs.mem = semaphore.NewWeighted(e.fs.budget)
+	e.fs.mem = newMemBudget(e.fs.budget)
 	stall := &stalledS3{s3API: e.api, release: make(chan struct{})}
 	e.fs.s3 = stall
 	data := randBytes(20 * minPartSize)
@@ -303,6 +302,9 @@ func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 	} else {
 		e.fs.mem.Release(e.fs.budget - (partsInFlight+1)*minPartSize)
 	}
+	if n := e.fs.UploadMemoryInUse(); n < partsInFlight*minPartSize || n > (partsInFlight+1)*minPartSize {
+		t.Errorf("UploadMemoryInUse = %d MiB while stalled; want %d to %d MiB", n>>20, partsInFlight*minPartSize>>20, (partsInFlight+1)*minPartSize>>20)
+	}
 
 	close(stall.release)
 	if err := <-wrote; err != nil {
@@ -313,5 +315,8 @@ func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 	}
 	if got, _ := e.s3.Get(t, "u/slow.bin"); !bytes.Equal(got, data) {
 		t.Errorf("stored %d bytes; want the %d bytes written", len(got), len(data))
+	}
+	if n := e.fs.UploadMemoryInUse(); n != 0 {
+		t.Errorf("UploadMemoryInUse = %d after Close; want 0", n)
 	}
 }

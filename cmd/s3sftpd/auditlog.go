@@ -15,7 +15,8 @@ import (
 // openAudit starts the audit trail the config describes; closed segments
 // of the file go to audit.s3_bucket through fsys. The trail is part of
 // serving: if it cannot be opened, the server does not start.
-func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log, error) {
+// observe sees every record (the metrics).
+func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger, observe func(audit.Record)) (*audit.Log, error) {
 	a := cfg.Audit
 	ac := audit.Config{
 		File:      a.File,
@@ -23,6 +24,7 @@ func openAudit(cfg *config.Config, fsys *s3fs.FS, log *slog.Logger) (*audit.Log,
 		HashPaths: a.Paths == config.AuditPathsHMAC,
 		FailOpen:  a.OnFailure == config.AuditContinue,
 		Logger:    log,
+		Observe:   observe,
 	}
 	if a.File != "" {
 		ac.RotateSize = int64(a.RotateSize)

@@ -92,6 +92,8 @@ type gatewayOpts struct {
 	extra     string // more tables, at the end of the config
 	server    string // more lines for the [server] table
 	enc       string // lines for the [encryption] table, if set
+
+	env []string // more environment for the process (later entries win)
 }
 
 // defaultUsers: acme (all permissions, every key type), a second staff key on
@@ -129,6 +131,12 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	if s3srv != nil {
 		g.cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey,
 			"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	}
+	if len(o.env) > 0 {
+		if g.cmd.Env == nil {
+			g.cmd.Env = os.Environ()
+		}
+		g.cmd.Env = append(g.cmd.Env, o.env...)
 	}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {

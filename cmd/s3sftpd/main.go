@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,9 @@ var version = "dev"
 const usage = `usage:
   s3sftpd serve -config FILE          run the server (also: s3sftpd -config FILE)
   s3sftpd check-config -config FILE   validate a config; one line per problem as FILE:LINE:COL: message
+  s3sftpd doctor -config FILE         check the buckets' S3 settings for PHI (table; exit 1 on any FAIL)
+  s3sftpd presign -config FILE -user NAME PATH [-ttl 5m]
+                                      print a presigned GET URL for a file in the user's home (audited in presign.jsonl)
   s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
                                       check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
   s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
@@ -42,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args, stderr)
 	case "check-config":
 		return checkConfig(args, stdout, stderr)
+	case "doctor":
+		return doctorCmd(context.Background(), args, stdout, stderr)
+	case "presign":
+		return presignCmd(context.Background(), args, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
 	case "hash-password":

@@ -138,6 +138,7 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[s3]", old.S3, new.S3},
 		{"[embedded]", old.Embedded, new.Embedded},
 		{"[audit]", old.Audit, new.Audit},
+		{"[admin]", old.Admin, new.Admin},
 		{"[defender]", old.Defender, new.Defender},
 		{"[encryption]", old.Encryption, new.Encryption},
 	} {

@@ -19,6 +19,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
@@ -78,19 +79,36 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		s3cfg.AccessKeyID, s3cfg.SecretAccessKey = "embedded", "embedded"
 		log.Warn("using the embedded S3 store: for trying s3sftpd out, not for real data", "dir", cfg.Embedded.Dir)
 	}
+	m := metrics.New()
+	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
 	client, err := s3fs.Dial(ctx, s3cfg)
 	if err != nil {
 		return err
 	}
-	fsys, err := s3fs.New(client, s3cfg, log)
+	if err := checkCompliance(ctx, cfg, client, log); err != nil {
+		return err
+	}
+	// Users with role_arn run their S3 calls as that role; always routed,
+	// so a role added by a reload never falls back to the gateway's identity.
+	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
 	if err != nil {
 		return err
 	}
+	fsys, err := s3fs.New(s3fs.NewRoles(client, stsClient, s3cfg), s3cfg, log)
+	if err != nil {
+		return err
+	}
+	m.WatchUploadMemory(fsys.UploadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
+	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
+	if err != nil {
+		return err
+	}
+	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, fsys, log)
+	alog, err := openAudit(cfg, fsys, log, m.Observe)
 	if err != nil {
 		return err
 	}
@@ -125,6 +143,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	ln = proxyListener(ln, cfg, log)
 	log.Info("listening", "addr", ln.Addr().String(), "users", users.Len(), "bucket", cfg.S3.Bucket)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
@@ -192,7 +211,7 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password}
+			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/s3fs"
+)
+
+// presignCmd prints a presigned GET URL for a file in a user's jail and
+// records it in the presign trail. Exit 0 with the URL on stdout, 1 when
+// refused or failed (nothing on stdout), 2 for usage and config errors.
+func presignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("presign", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "", "path of the TOML config file")
+	user := fs.String("user", "", "the user whose jail the path is in")
+	ttl := fs.Duration("ttl", 5*time.Minute, "how long the URL works (capped by s3.max_presign_ttl)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *cfgPath == "" || *user == "" || fs.NArg() != 1 || *ttl <= 0 {
+		fmt.Fprintf(stderr, "s3sftpd presign: -config FILE -user NAME PATH [-ttl 5m] (ttl above 0)\n%s", usage)
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return 2
+	}
+	if max := cfg.S3.MaxPresignTTL.Duration; *ttl > max {
+		fmt.Fprintf(stderr, "s3sftpd presign: ttl %v capped to s3.max_presign_ttl %v\n", *ttl, max)
+		*ttl = max
+	}
+	url, err := presign(ctx, cfg, *user, fs.Arg(0), *ttl)
+	if err != nil {
+		fmt.Fprintln(stderr, "s3sftpd presign:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, url)
+	return 0
+}
+
+// presign signs the URL and records the hand-out (or the refusal). The URL
+// is returned only once its record is written: an unaudited hand-out of PHI
+// must not happen.
+func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.Duration) (string, error) {
+	switch {
+	case cfg.S3.Endpoint == config.EndpointEmbedded:
+		return "", errors.New("presign needs a real S3 endpoint: the embedded store only runs inside serve")
+	case cfg.Audit.File == "":
+		return "", errors.New("presign refused: hand-outs are audited and [audit] file is off")
+	}
+	var tenant *auth.Tenant
+	for _, u := range cfg.Users {
+		if u.Name == name {
+			perms, err := auth.ParsePerms(u.Permissions)
+			if err != nil {
+				return "", fmt.Errorf("user %s: %w", name, err)
+			}
+			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms,
+				RoleARN: u.RoleARN, ExternalID: u.ExternalID}
+		}
+	}
+	if tenant == nil {
+		return "", fmt.Errorf("no user %q in the config", name)
+	}
+	trail, unlock, err := openPresignTrail(cfg)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+
+	s3cfg := s3Config(cfg)
+	base, err := s3fs.Dial(ctx, s3cfg)
+	if err != nil {
+		return "", err
+	}
+	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
+	if err != nil {
+		return "", err
+	}
+	// A user with role_arn gets a URL signed by its role: it reaches the home only.
+	client, err := s3fs.NewRoles(base, stsClient, s3cfg).ClientFor(tenant)
+	if err != nil {
+		return "", err
+	}
+	rec := audit.Record{Event: audit.EventPresign, User: name, Path: p, Bucket: tenant.Bucket,
+		Client: fmt.Sprintf("s3sftpd presign (uid %d)", os.Getuid()), Result: audit.ResultOK}
+	signed, err := s3fs.PresignGet(ctx, client, tenant, p, ttl)
+	var refusal *s3fs.Error
+	switch {
+	case errors.As(err, &refusal):
+		rec.Result, rec.Reason, rec.Error = audit.ResultDenied, "refused", refusal.Error()
+	case err != nil:
+		rec.Result, rec.Error = audit.ResultError, err.Error()
+	default:
+		rec.Key, rec.Expires = signed.Key, &audit.Time{Time: signed.Expires}
+	}
+	if werr := trail.Write(rec); werr != nil {
+		return "", fmt.Errorf("write audit record: %w", werr)
+	}
+	if cerr := trail.Close(); cerr != nil {
+		return "", fmt.Errorf("close audit trail: %w", cerr)
+	}
+	if err != nil {
+		return "", err
+	}
+	return signed.URL, nil
+}
+
+// openPresignTrail opens presign.jsonl beside the audit file: a trail of
+// its own, because the running server appends to the main one and two
+// writers would fork its hash chain. An exclusive lock serialises
+// concurrent presign commands; unlock releases it.
+func openPresignTrail(cfg *config.Config) (*audit.Log, func(), error) {
+	a := cfg.Audit
+	file := filepath.Join(filepath.Dir(a.File), "presign.jsonl")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create audit directory: %w", err)
+	}
+	lock, err := os.OpenFile(file+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open presign lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		return nil, nil, fmt.Errorf("lock presign trail: %w", err)
+	}
+	l, err := audit.Open(audit.Config{File: file, HMACKey: a.HMACKey, HashPaths: a.Paths == config.AuditPathsHMAC,
+		RotateSize: int64(a.RotateSize)})
+	if err != nil {
+		lock.Close()
+		return nil, nil, fmt.Errorf("open presign trail: %w", err)
+	}
+	return l, func() { l.Close(); lock.Close() }, nil
+}

@@ -1,0 +1,28 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/sftpd"
+)
+
+// proxyListener wraps ln to read PROXY protocol headers when the config
+// asks for them.
+func proxyListener(ln net.Listener, cfg *config.Config, log *slog.Logger) net.Listener {
+	if !cfg.Server.ProxyProtocol {
+		return ln
+	}
+	var trusted []netip.Prefix
+	for _, s := range cfg.Server.TrustedProxies {
+		p, err := config.ParseTrustedProxy(s)
+		if err != nil { // unreachable: Load checked it
+			panic("trusted proxy " + s + ": " + err.Error())
+		}
+		trusted = append(trusted, p)
+	}
+	log.Info("proxy protocol on", "trusted_proxies", cfg.Server.TrustedProxies)
+	return &sftpd.ProxyListener{Listener: ln, Trusted: trusted, Timeout: cfg.Server.LoginTimeout.Duration, Logger: log}
+}

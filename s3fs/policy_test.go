@@ -1,0 +1,62 @@
+package s3fs
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// TestSessionPolicy compares generated session policies with the expected
+// documents in testdata, as JSON values.
+func TestSessionPolicy(t *testing.T) {
+	tests := []struct {
+		file   string
+		tenant auth.Tenant
+		kms    bool
+		keyARN string
+		region string
+	}{
+		{"policy-all-perms.json", auth.Tenant{User: "acme", Bucket: "partner-drop", Prefix: "partners/acme/", Perms: auth.AllPerms},
+			false, "", "us-east-1"},
+		{"policy-read-only-kms-key.json", auth.Tenant{User: "acme", Bucket: "partner-drop", Prefix: "outbox/acme/", Perms: auth.PermList | auth.PermRead},
+			true, "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "eu-west-1"},
+		{"policy-write-only-access-point-managed-kms.json", auth.Tenant{User: "acme", Bucket: "arn:aws:s3:eu-west-1:123456789012:accesspoint/acme",
+			Prefix: "inbox/", Perms: auth.PermWrite}, true, "alias/sftp", "eu-west-1"},
+		{"policy-govcloud-delete.json", auth.Tenant{User: "lab", Bucket: "phi-exchange", Prefix: "lab/", Perms: auth.PermRead | auth.PermDelete},
+			false, "", "us-gov-west-1"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.TrimSuffix(tt.file, ".json"), func(t *testing.T) {
+			got, err := SessionPolicy(&tt.tenant, tt.kms, tt.keyARN, tt.region)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantText, err := os.ReadFile("testdata/" + tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotDoc, wantDoc any
+			if err := json.Unmarshal([]byte(got), &gotDoc); err != nil {
+				t.Fatalf("policy is not JSON: %v\n%s", err, got)
+			}
+			if err := json.Unmarshal(wantText, &wantDoc); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(wantDoc, gotDoc); diff != "" {
+				t.Errorf("policy mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestSessionPolicy_TooLong(t *testing.T) {
+	tenant := &auth.Tenant{User: "acme", Bucket: "b", Prefix: strings.Repeat("deep/", 200), Perms: auth.AllPerms}
+	if _, err := SessionPolicy(tenant, false, "", "us-east-1"); err == nil {
+		t.Errorf("a policy above STS's 2048 characters was accepted")
+	}
+}
