@@ -81,7 +81,7 @@ func (l *loader) validateAudit(cfg *Config) {
 	}
 	if a.HMACKeyFile != "" {
 		a.HMACKeyFile = l.resolve(a.HMACKeyFile)
-		key, err := readSecret(a.HMACKeyFile)
+		key, err := readHMACKey(a.HMACKeyFile)
 		if err != nil {
 			l.errf("audit.hmac_key_file", "%v", err)
 		}
@@ -134,9 +134,9 @@ func (l *loader) auditInsideHome(cfg *Config) {
 	}
 }
 
-// readSecret reads a key file that only its owner may read. Errors never
-// quote the content.
-func readSecret(path string) ([]byte, error) {
+// readSecret reads a key file of at most max bytes that only its owner may
+// read. Errors never quote the content.
+func readSecret(path string, max int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -152,14 +152,21 @@ func readSecret(path string) ([]byte, error) {
 	if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%q is readable by group or others (mode %04o): chmod 600 it", path, st.Mode().Perm())
 	}
-	key, err := io.ReadAll(io.LimitReader(f, maxHMACKey+1))
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("cannot read %q: %v", path, err)
-	case len(key) < minHMACKey:
-		return nil, fmt.Errorf("%q holds %d bytes; an HMAC key needs at least %d (for example: head -c 32 /dev/urandom > FILE)", path, len(key), minHMACKey)
-	case len(key) > maxHMACKey:
-		return nil, fmt.Errorf("%q is larger than %d bytes: not a key file", path, maxHMACKey)
+	case int64(len(b)) > max:
+		return nil, fmt.Errorf("%q is larger than %d bytes: not a key file", path, max)
 	}
-	return key, nil
+	return b, nil
+}
+
+// readHMACKey reads the audit trail's HMAC key: raw bytes, at least minHMACKey.
+func readHMACKey(path string) ([]byte, error) {
+	key, err := readSecret(path, maxHMACKey)
+	if err == nil && len(key) < minHMACKey {
+		err = fmt.Errorf("%q holds %d bytes; an HMAC key needs at least %d (for example: head -c 32 /dev/urandom > FILE)", path, len(key), minHMACKey)
+	}
+	return key, err
 }

@@ -3,8 +3,6 @@ package config
 import (
 	"encoding/base64"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 )
 
@@ -102,24 +100,9 @@ func (l *loader) kek(key, path string) []byte {
 // readKEK reads 32 bytes in base64 from a file only its owner may read.
 // Errors never quote the content.
 func readKEK(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	text, err := readSecret(path, 1024)
 	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%q does not exist", path)
-		}
-		return nil, fmt.Errorf("cannot open %q: %v", path, err.(*os.PathError).Err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot stat %q: %v", path, err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%q is readable by group or others (mode %04o): chmod 600 it", path, st.Mode().Perm())
-	}
-	text, err := io.ReadAll(io.LimitReader(f, 1024))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %q: %v", path, err)
+		return nil, err
 	}
 	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
 	if err != nil || len(key) != kekSize {
