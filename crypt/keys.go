@@ -140,33 +140,35 @@ func (r *Keyring) metadata(k *KEK, dataKey []byte) map[string]string {
 // object. Metadata keys are compared without case, as stores differ; an
 // empty value (a key some stores keep, blanked, after an overwrite) is no mark.
 func Encrypted(meta map[string]string) bool {
-	v, _ := lookup(meta, MetaVersion)
+	v := MetaValue(meta, MetaVersion)
 	return v != ""
 }
 
-func lookup(meta map[string]string, key string) (string, bool) {
+// MetaValue is the value of metadata key in meta, compared without case
+// (stores differ in how they return x-amz-meta-* names).
+func MetaValue(meta map[string]string, key string) string {
 	if v, ok := meta[key]; ok {
-		return v, true
+		return v
 	}
 	for k, v := range meta {
 		if strings.EqualFold(k, key) {
-			return v, true
+			return v
 		}
 	}
-	return "", false
+	return ""
 }
 
 // DataKey unwraps the data key of an object from its metadata.
 func (r *Keyring) DataKey(meta map[string]string) ([]byte, error) {
-	if v, _ := lookup(meta, MetaVersion); v != Version {
+	if v := MetaValue(meta, MetaVersion); v != Version {
 		return nil, fmt.Errorf("unsupported encryption format version %q", v)
 	}
-	id, _ := lookup(meta, MetaKEK)
+	id := MetaValue(meta, MetaKEK)
 	k := r.byID[id]
 	if k == nil {
 		return nil, fmt.Errorf("data key wrapped by %q: %w", id, ErrUnknownKEK)
 	}
-	dek, _ := lookup(meta, MetaDEK)
+	dek := MetaValue(meta, MetaDEK)
 	wrapped, err := base64.StdEncoding.DecodeString(dek)
 	if err != nil {
 		return nil, fmt.Errorf("decode wrapped data key: %w", ErrAuth)
@@ -177,7 +179,7 @@ func (r *Keyring) DataKey(meta map[string]string) ([]byte, error) {
 // Rewrap returns meta with the data key wrapped by the current KEK, and
 // whether anything changed (false when it already is).
 func (r *Keyring) Rewrap(meta map[string]string) (map[string]string, bool, error) {
-	if id, _ := lookup(meta, MetaKEK); id == r.Current.ID {
+	if id := MetaValue(meta, MetaKEK); id == r.Current.ID {
 		return meta, false, nil
 	}
 	key, err := r.DataKey(meta)

@@ -54,20 +54,8 @@ func DialKMS(ctx context.Context, cfg Config) (*kms.Client, error) {
 func tenantContext(t *auth.Tenant) string { return t.Bucket + "/" + t.Prefix }
 
 func isKMSWrapped(meta map[string]string) bool {
-	id, _ := lookupMeta(meta, crypt.MetaKEK)
+	id := crypt.MetaValue(meta, crypt.MetaKEK)
 	return strings.HasPrefix(id, kmsPrefix)
-}
-
-func lookupMeta(meta map[string]string, key string) (string, bool) {
-	if v, ok := meta[key]; ok {
-		return v, true
-	}
-	for k, v := range meta {
-		if strings.EqualFold(k, key) {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // newDataKey asks KMS for a data key for tenant.
@@ -93,10 +81,10 @@ func (k *KMS) newDataKey(ctx context.Context, tenant string) ([]byte, map[string
 // dataKey has KMS unwrap an object's data key under tenant's context; a
 // key wrapped for another tenant fails, as does tampered metadata.
 func (k *KMS) dataKey(ctx context.Context, tenant string, meta map[string]string) ([]byte, error) {
-	if v, _ := lookupMeta(meta, crypt.MetaVersion); v != crypt.Version {
+	if v := crypt.MetaValue(meta, crypt.MetaVersion); v != crypt.Version {
 		return nil, fmt.Errorf("unsupported encryption format version %q", v)
 	}
-	dek, _ := lookupMeta(meta, crypt.MetaDEK)
+	dek := crypt.MetaValue(meta, crypt.MetaDEK)
 	blob, err := base64.StdEncoding.DecodeString(dek)
 	if err != nil {
 		return nil, fmt.Errorf("decode wrapped data key: %w", crypt.ErrAuth)

@@ -31,7 +31,7 @@ func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer
 	defer out.Body.Close()
 	var r io.Reader = out.Body
 	if crypt.Encrypted(out.Metadata) {
-		tenant, _ := lookupMeta(out.Metadata, metaContext) // KMS: the context it was wrapped under
+		tenant := crypt.MetaValue(out.Metadata, metaContext) // KMS: the context it was wrapped under
 		dataKey, err := fs.dataKey(ctx, tenant, out.Metadata)
 		if err != nil {
 			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
