@@ -116,6 +116,9 @@ func parseExpiry(s string, loc *time.Location) (time.Time, error) {
 	if layout == "" || err != nil {
 		return time.Time{}, fmt.Errorf("expiry-time=%q: want YYYYMMDD[HHMM[SS]] with an optional Z for UTC", s)
 	}
+	if t.Year() < 1970 { // a typo (00000110), never a real expiry: refuse rather than expire the key silently
+		return time.Time{}, fmt.Errorf("expiry-time=%q: the year must be 1970 or later", s)
+	}
 	return t, nil
 }
 
