@@ -11,6 +11,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,21 +63,51 @@ func (s contentSums) crc32c() *string {
 	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, s.crc.Sum32())))
 }
 
-// tagSHA256 records the SHA-256 of a multipart object on the version just
-// written. The object is already stored whole, so a failure here is logged,
-// not reported: the audit trail has the hash, and downloads of an untagged
-// object are simply not checked.
-func (u *upload) tagSHA256(sum string) {
+// tagObject records, on the version just written, the SHA-256 of a
+// multipart object (none under envelope encryption, see sha256Metadata) and
+// the time set on a temporary file while its upload was pending. The object
+// is already stored whole, so a failure here is logged, not reported: the
+// audit trail has the hash, downloads of an untagged object are simply not
+// checked, and the object shows its write time.
+func (u *upload) tagObject() {
+	var tags []types.Tag
+	if u.sealer == nil {
+		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sums.sha256Hex())})
+	}
+	if u.final != "" && !u.mtime.IsZero() {
+		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
+	}
+	if len(tags) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
 	defer cancel()
 	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
 		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
-		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(sha256Name), Value: &sum}}},
+		Tagging: &types.Tagging{TagSet: tags},
 	})
 	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 tag failed; downloads of this file will not be checked",
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
 			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 	}
+}
+
+// objectTags are the object's tags, read only when it may have some of ours:
+// a multipart object (its SHA-256) or one whose time is kept in a tag.
+func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]string {
+	if !strings.Contains(aws.ToString(head.ETag), "-") && head.Metadata[mtimeMeta] != mtimeInTag {
+		return nil
+	}
+	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
+	if err != nil {
+		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", err.Error()))
+		return nil
+	}
+	tags := map[string]string{}
+	for _, t := range out.TagSet {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return tags
 }
 
 // storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
@@ -85,32 +116,24 @@ func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
 	if sum := head.Metadata[sha256Name]; sum != "" {
 		return sum
 	}
-	if !strings.Contains(aws.ToString(head.ETag), "-") { // not multipart: no tag was written
-		return ""
-	}
-	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
-	if err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading the SHA-256 tag failed", slog.String("err", err.Error()))
-		return ""
-	}
-	for _, t := range out.TagSet {
-		if aws.ToString(t.Key) == sha256Name {
-			return aws.ToString(t.Value)
-		}
-	}
-	return ""
+	return h.objectTags(key, head)[sha256Name]
 }
 
-// tagsOf is the SHA-256 tag of a multipart object, URL-encoded as a new
-// upload's Tagging wants it, or nil when it has none.
+// tagsOf is the SHA-256 and time tags of an object, URL-encoded as a new
+// upload's Tagging wants them (a multipart copy keeps no tags by itself), or
+// nil when it has none.
 func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
-	if _, inMeta := head.Metadata[sha256Name]; inMeta {
+	tags := h.objectTags(key, head)
+	v := url.Values{}
+	for _, name := range []string{sha256Name, mtimeMeta} {
+		if s := tags[name]; s != "" {
+			v.Set(name, s)
+		}
+	}
+	if len(v) == 0 {
 		return nil
 	}
-	if sum := h.storedSHA256(key, head); sum != "" {
-		return aws.String(url.Values{sha256Name: {sum}}.Encode())
-	}
-	return nil
+	return aws.String(v.Encode())
 }
 
 // errCorrupt is a download whose bytes do not hash to the SHA-256 stored at

@@ -322,41 +322,50 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// TestClients_UploadResume: resuming an upload needs an append S3 cannot
-// do. Each client either fails with the partial object left as it was, or
-// restarts from 0 and stores the whole file; none stores a wrong file.
+// TestClients_UploadResume: a partial upload under a temporary name
+// (name.filepart) is a multipart upload the gateway keeps pending, so each
+// client's resume writes the rest from the partial size as new parts, and
+// the rename stores the exact bytes. Plain names keep the atomic rule: a
+// resume is refused and the stored file is left as it was.
 func TestClients_UploadResume(t *testing.T) {
 	s3srv := s3test.Start(t)
-	g := startGateway(t, s3srv, gatewayOpts{})
+	g := startGateway(t, s3srv, gatewayOpts{}) // parts of 5 MiB
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full.bin")
-	data := writeRandom(t, full, 6<<20)
-	partial := data[:5<<20]
+	data := writeRandom(t, full, 13<<20+5)
+	partial := data[:5<<20] // one whole part: what a disconnect leaves, or a CLOSE on a part boundary
 	os.WriteFile(filepath.Join(dir, "part.bin"), partial, 0o644)
 	for _, c := range []struct {
 		name    string
-		partial bool // the remote file starts partial (else complete)
-		run     func() (string, error)
+		remote  string // the file resumed
+		partial bool   // the remote file starts partial (else complete)
+		run     func(remote string) (string, error)
 		wantErr bool
 		want    []byte
 	}{
-		{"openssh-reput", true, func() (string, error) { return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin f.bin\n") }, true, partial},
-		// psftp stats the open handle, sees 0 bytes (nothing is appended) and sends the whole file
-		{"psftp-reput", true, func() (string, error) { return psftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
-		// lftp writes from the remote size: a file with a hole, refused at CLOSE
-		{"lftp-put-c", true, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, true, partial},
+		{"openssh-reput", "f.bin.filepart", true, func(r string) (string, error) {
+			return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin "+r+"\n")
+		}, false, data},
+		{"psftp-reput", "f.bin.filepart", true, func(r string) (string, error) { return psftpOps(t, g).resumePut(full, "/"+r) }, false, data},
+		{"lftp-put-c", "f.bin.filepart", true, func(r string) (string, error) { return lftpOps(t, g).resumePut(full, "/"+r) }, false, data},
+		{"openssh-reput-plain-name", "f.bin", true, func(r string) (string, error) {
+			return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin "+r+"\n")
+		}, true, partial},
 		// nothing left to send: lftp opens and closes, and the object must stay whole
-		{"lftp-put-c-complete", false, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+		{"lftp-put-c-complete", "f.bin", false, func(r string) (string, error) { return lftpOps(t, g).resumePut(full, "/"+r) }, false, data},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := "part.bin"
 			if !c.partial {
 				start = "full.bin"
 			}
-			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" f.bin\n")
-			out, err := c.run()
+			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" "+c.remote+"\n")
+			out, err := c.run(c.remote)
 			if (err != nil) != c.wantErr {
 				t.Errorf("resumed upload: error %v; want error %v:\n%s", err, c.wantErr, out)
+			}
+			if c.remote != "f.bin" {
+				g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "rename "+c.remote+" f.bin\n")
 			}
 			wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": c.want})
 		})
