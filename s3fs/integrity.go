@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // sha256Name is where the SHA-256 of an object's content is kept: user
@@ -139,3 +141,33 @@ func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
 // errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
 // upload: the last block is withheld, so the client sees a failed transfer.
 var errCorrupt = errors.New("content does not match the SHA-256 recorded at upload")
+
+// SHA256 answers a client's check-file request (sftpd.FileHasher) with the
+// SHA-256 recorded at upload, without reading the file. It needs download
+// permission: a hash lets one confirm a guess of the content. Under envelope
+// encryption no hash is kept in the clear (see sha256Metadata), so the
+// answer is op-unsupported; so it is for a file another tool wrote.
+func (h *handlers) SHA256(p string) ([]byte, error) {
+	key, err := h.jail.key(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.require(auth.PermRead, "checksum", p); err != nil {
+		return nil, err
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, errNoSuchFile
+		}
+		return nil, h.s3Failure("checksum", p, err)
+	}
+	sum, err := hex.DecodeString(h.storedSHA256(key, head))
+	switch {
+	case err == nil && len(sum) == sha256.Size:
+		return sum, nil
+	case h.fs.envelope:
+		return nil, unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")
+	}
+	return nil, unsupported("checksum unavailable: no SHA-256 was recorded when this file was uploaded")
+}

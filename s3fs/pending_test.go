@@ -273,3 +273,39 @@ func TestFinalName(t *testing.T) {
 		}
 	}
 }
+
+// TestSHA256_Checksum: the check-file answer is the SHA-256 recorded at
+// upload (metadata for a whole put, a tag for a multipart one); under
+// envelope encryption none is kept in the clear, and the answer says so.
+func TestSHA256_Checksum(t *testing.T) {
+	srv := s3test.Start(t)
+	for _, envelope := range []bool{false, true} {
+		cfg := testConfig(srv, ChecksumsCompat)
+		prefix := "sum-plain/"
+		if envelope {
+			cfg.Keys, cfg.Envelope = testKeyring(t), true
+			prefix = "sum-envelope/"
+		}
+		e := envOn(t, srv, cfg)
+		c := e.session(t, prefix, auth.AllPerms)
+		tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: prefix, Perms: auth.AllPerms}
+		h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileCmd.(*handlers)
+		for _, size := range []int{100, 6 << 20} {
+			data := randBytes(size)
+			if err := writeFile(t, c, "/f.bin", data); err != nil {
+				t.Fatal(err)
+			}
+			got, err := h.SHA256("/f.bin")
+			want := sha256.Sum256(data)
+			switch {
+			case envelope && !errors.Is(err, sftp.ErrSSHFxOpUnsupported):
+				t.Errorf("envelope, %d bytes: SHA256 = %x, %v; want op-unsupported", size, got, err)
+			case !envelope && (err != nil || !bytes.Equal(got, want[:])):
+				t.Errorf("%d bytes: SHA256 = %x, %v; want %x", size, got, err, want)
+			}
+		}
+		if _, err := h.SHA256("/missing"); !errors.Is(err, sftp.ErrSSHFxNoSuchFile) {
+			t.Errorf("SHA256 of a missing file: %v; want no such file", err)
+		}
+	}
+}

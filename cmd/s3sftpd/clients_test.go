@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -402,4 +403,34 @@ func grepLines(out string, words ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestClients_CheckFile: WinSCP's checksum command (check-file-name) and
+// check-file-handle, sent by paramiko as raw extended requests, answer the
+// SHA-256 stored at upload, for a file put whole and a multipart one.
+func TestClients_CheckFile(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	small := writeRandom(t, filepath.Join(dir, "small.bin"), 1000)
+	big := writeRandom(t, filepath.Join(dir, "big.bin"), 6<<20+1)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put small.bin\nput big.bin\n")
+	run := paramikoOp(t, g)
+	for _, c := range []struct {
+		op, name string
+		data     []byte
+	}{
+		{"check_file", "/small.bin", small},
+		{"check_file", "big.bin", big},
+		{"check_file_handle", "/big.bin", big},
+	} {
+		out, err := run(c.op, c.name)
+		sum := sha256.Sum256(c.data)
+		if want := "check-file sha256 " + hex.EncodeToString(sum[:]); err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("%s %s = %q, %v; want %q", c.op, c.name, out, err, want)
+		}
+	}
+	if out, err := run("check_file", "/missing.bin"); err == nil || !strings.Contains(out, "FileNotFoundError") {
+		t.Errorf("check_file of a missing file = %q, %v; want no such file", out, err)
+	}
 }
