@@ -91,6 +91,23 @@ func (u *upload) tagObject() {
 	if err != nil {
 		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
 			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+		u.keepMtimeUntagged(ctx)
+	}
+}
+
+// keepMtimeUntagged keeps the time of a completed temporary-name upload in
+// its metadata when the store keeps no tags (the embedded one): a self-copy,
+// the cost the tag avoids elsewhere.
+func (u *upload) keepMtimeUntagged(ctx context.Context) {
+	if u.final == "" || u.mtime.IsZero() {
+		return
+	}
+	head, err := u.h.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
+	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+		err = u.h.keepMtime(u.key, head, u.mtime)
+	}
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 	}
 }
 
