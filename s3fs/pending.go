@@ -238,13 +238,13 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 		h.fs.pending.put(u)
 		return nil, failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
 	}
-	u.reopen(h)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[p]; busy {
 		h.fs.pending.put(u)
 		return nil, failure("upload refused: this file is already open for upload in this session")
 	}
+	u.reopen(h)
 	h.open[p] = u
 	rec.Op = fmt.Sprintf("resume at %d bytes", u.size)
 	return u, nil
