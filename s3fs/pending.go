@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding"
 	"fmt"
+	"log/slog"
 	"path"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -278,12 +280,25 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	if err := u.complete(); err != nil {
 		return putBack(err)
 	}
+	h.dropStaleTemp(u.tempKey)
 	h.takeMtime(u.path)
 	h.remember(to, u.pendingInfo(to))
 	rec.Op = "commit pending upload"
 	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sums.sha256Hex()
 	rec.ETag, rec.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	return nil
+}
+
+// dropStaleTemp deletes an object stored under the temporary name by an
+// earlier, smaller upload, so the rename leaves no trace of the name, as a
+// rename of a stored object does. A failure is only logged.
+func (h *handlers) dropStaleTemp(tempKey string) {
+	if exists, err := h.fileExists("", tempKey); err != nil || !exists {
+		return
+	}
+	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &tempKey}); err != nil {
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", err.Error()))
+	}
 }
 
 // removePending deletes a temporary file that is a pending upload: its

@@ -340,3 +340,30 @@ func TestPending_SweptAfterAge(t *testing.T) {
 		t.Errorf("the final name appeared")
 	}
 }
+
+// TestPending_ReplacesSmallTemporaryObject: a small upload stored the
+// temporary name as an object; a later large one goes pending; its rename
+// leaves neither behind.
+func TestPending_ReplacesSmallTemporaryObject(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	c := e.session(t, "stale/", auth.AllPerms)
+	if err := writeFile(t, c, "/s.bin.filepart", randBytes(200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	data := randBytes(6 << 20)
+	if err := writeFile(t, c, "/s.bin.filepart", data); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := c.Stat("/s.bin.filepart"); err != nil || fi.Size() != int64(len(data)) {
+		t.Fatalf("stat = %v, %v; want the pending upload's %d bytes", fi, err, len(data))
+	}
+	if err := c.Rename("/s.bin.filepart", "/s.bin"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.s3.Keys(t, "stale/"); len(got) != 1 || got[0] != "stale/s.bin" {
+		t.Errorf("keys after the rename = %q; want only stale/s.bin", got)
+	}
+	if got, _ := e.s3.Get(t, "stale/s.bin"); !bytes.Equal(got, data) {
+		t.Errorf("stale/s.bin holds %d bytes; want the %d of the large upload", len(got), len(data))
+	}
+}
