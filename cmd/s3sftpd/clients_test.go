@@ -12,10 +12,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
@@ -433,4 +435,63 @@ func TestClients_CheckFile(t *testing.T) {
 	if out, err := run("check_file", "/missing.bin"); err == nil || !strings.Contains(out, "FileNotFoundError") {
 		t.Errorf("check_file of a missing file = %q, %v; want no such file", out, err)
 	}
+}
+
+// TestClients_UploadResumeAfterDisconnect: OpenSSH sftp, slowed down, is
+// killed while it uploads f.bin.filepart, after the gateway has sent a part
+// to S3. The partial file then shows its whole parts, reput sends the rest
+// into the same multipart upload, and the rename stores the exact bytes.
+func TestClients_UploadResumeAfterDisconnect(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{}) // parts of 5 MiB
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "full.bin"), 24<<20+9)
+	key := clientKeys["ed25519"]
+	args := append(g.sshOpts(key), "-P", g.port, "-l", "40000", "-b", "-", "acme@127.0.0.1") // 5 MB/s
+	cmd := exec.Command("sftp", args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("put full.bin f.bin.filepart\n")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	client, ctx := s3srv.Client(t), context.Background()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no part of f.bin.filepart reached S3 in 30s")
+		}
+		ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s3srv.Bucket, Prefix: aws.String("partners/acme/f.bin")})
+		if err != nil || len(ups.Uploads) != 1 {
+			continue
+		}
+		parts, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: &s3srv.Bucket, Key: ups.Uploads[0].Key, UploadId: ups.Uploads[0].UploadId})
+		if err == nil && len(parts.Parts) > 0 {
+			break
+		}
+	}
+	cmd.Process.Kill() // the connection breaks with the file open
+	cmd.Wait()
+
+	var size int64
+	for deadline := time.Now().Add(10 * time.Second); size == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("f.bin.filepart not listed after the disconnect")
+		}
+		out, _ := g.sftp(t, dir, "acme", key, "ls -l f.bin.filepart\n")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasSuffix(line, "f.bin.filepart") {
+				size, _ = strconv.ParseInt(f[4], 10, 64)
+			}
+		}
+	}
+	if size%(5<<20) != 0 || size >= int64(len(data)) {
+		t.Fatalf("partial size %d; want whole 5 MiB parts, less than the file", size)
+	}
+	if keys := s3srv.Keys(t, "partners/acme/f.bin"); len(keys) != 0 {
+		t.Fatalf("objects visible after the disconnect: %q", keys)
+	}
+	g.mustSFTP(t, dir, "acme", key, "reput full.bin f.bin.filepart\nrename f.bin.filepart f.bin\n")
+	wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": data})
+	t.Logf("resumed from %d of %d bytes", size, len(data))
 }
