@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -199,8 +200,19 @@ func TestPending_RemoveDiscards(t *testing.T) {
 // temporary file keeps its whole parts; a new session sees the partial size,
 // writes the rest from there, renames, and the object holds the exact bytes.
 func TestPending_ResumeAfterDisconnect(t *testing.T) {
-	e := newEnv(t, ChecksumsAWS)
-	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "res/", Perms: auth.AllPerms}
+	srv := s3test.Start(t)
+	for _, envelope := range []bool{false, true} {
+		cfg := testConfig(srv, ChecksumsAWS)
+		if envelope {
+			cfg.Keys, cfg.Envelope = testKeyring(t), true
+		}
+		t.Run(fmt.Sprintf("envelope-%v", envelope), func(t *testing.T) { resumeAfterDisconnect(t, envOn(t, srv, cfg), envelope) })
+	}
+}
+
+func resumeAfterDisconnect(t *testing.T, e *env, envelope bool) {
+	prefix := fmt.Sprintf("res-%v/", envelope)
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: auth.AllPerms}
 	serverConn, clientConn := net.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -222,7 +234,7 @@ func TestPending_ResumeAfterDisconnect(t *testing.T) {
 	clientConn.Close() // the connection breaks with the file open
 	<-done
 
-	c := e.session(t, "res/", auth.AllPerms)
+	c := e.session(t, prefix, auth.AllPerms)
 	fi, err := c.Stat("/big.dat.filepart")
 	if err != nil {
 		t.Fatalf("stat after the disconnect: %v", err)
@@ -230,7 +242,7 @@ func TestPending_ResumeAfterDisconnect(t *testing.T) {
 	if fi.Size() == 0 || fi.Size()%(5<<20) != 0 || fi.Size() > 12<<20 {
 		t.Fatalf("partial size %d; want whole 5 MiB parts", fi.Size())
 	}
-	if _, ok := e.s3.Get(t, "res/big.dat"); ok {
+	if _, ok := e.s3.Get(t, prefix+"big.dat"); ok {
 		t.Fatalf("a partial object is visible under the final name")
 	}
 	g, err := c.OpenFile("/big.dat.filepart", os.O_WRONLY|os.O_APPEND)
@@ -249,7 +261,7 @@ func TestPending_ResumeAfterDisconnect(t *testing.T) {
 	if err := c.Rename("/big.dat.filepart", "/big.dat"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := e.s3.Get(t, "res/big.dat"); !bytes.Equal(got, data) {
+	if got, _ := e.s3.Get(t, prefix+"big.dat"); !envelope && !bytes.Equal(got, data) {
 		t.Fatalf("resumed object: %d bytes, not the %d sent", len(got), len(data))
 	}
 	if got := mustRead(t, c, "/big.dat"); !bytes.Equal(got, data) { // checks the SHA-256 tag too
