@@ -3,9 +3,10 @@
 # upload of the same file through s3sftpd, with OpenSSH sftp, on a local
 # versitygw. The temporary-name path is WinSCP's sequence: upload
 # NAME.filepart with its time kept (put -p: FSETSTAT before CLOSE), chmod,
-# then rename onto NAME (posix-rename). S3 has no rename: the gateway copies
-# the object server-side (parallel UploadPartCopy parts over 128 MiB) and the
-# time rides on that copy. Prints seconds, MB/s and the ratio (target ≤ 1.2).
+# then rename onto NAME (posix-rename). S3 has no rename: the gateway streams
+# NAME.filepart into a multipart upload under NAME, leaves it pending at
+# CLOSE, and the rename completes it (no copy); the time rides on a tag.
+# Prints seconds, MB/s and the ratio (target ≤ 1.2).
 #
 #   BENCH_SIZE_MIB   file size in MiB (default 2048)
 #   BENCH_ROUNDS     rounds; the best of each path is reported (default 1)

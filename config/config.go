@@ -72,6 +72,11 @@ type Server struct {
 	// format, no options) whose user certificates log in as the user
 	// named in their principals; resolved against the config's directory.
 	TrustedUserCAKeys string `toml:"trusted_user_ca_keys"`
+	// TempSuffixes end the temporary names clients upload to and then rename
+	// onto the real name (".filepart", ".*.partial" where "*" is one
+	// dot-free segment). Such an upload is completed by its rename, without
+	// a copy, and can be resumed. Empty: WinSCP's and rclone's.
+	TempSuffixes []string `toml:"temp_suffixes"`
 
 	// UserCAKeys are the keys of TrustedUserCAKeys.
 	UserCAKeys []ssh.PublicKey `toml:"-"`

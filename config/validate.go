@@ -86,6 +86,15 @@ func (l *loader) validateServer(s *Server) {
 	if !slices.Contains([]string{"modern", "compatible", "fips"}, s.Crypto) && !l.failed["server.crypto"] {
 		l.errf("server.crypto", `must be "modern", "compatible" or "fips", got %q`, s.Crypto)
 	}
+	for _, suffix := range s.TempSuffixes {
+		rest, ok := strings.CutPrefix(suffix, ".*.")
+		if !ok {
+			rest, ok = strings.CutPrefix(suffix, ".")
+		}
+		if !ok || rest == "" || strings.ContainsAny(rest, "*/") {
+			l.errf("server.temp_suffixes", `%q must be ".name" or ".*.name"`, suffix)
+		}
+	}
 }
 
 func (l *loader) validateS3(s *S3, users []User) {

@@ -58,7 +58,7 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	case "Setstat":
 		return h.setstat(r, key, rec)
 	case "Rename", "PosixRename":
-		return h.rename(r.Filepath, r.Target, key)
+		return h.rename(r.Filepath, r.Target, key, rec)
 	case "Remove":
 		return h.remove(r.Filepath, key)
 	case "Mkdir":
@@ -89,6 +89,9 @@ func (h *handlers) remove(p, key string) error {
 	}
 	if h.jail.isRoot(key) {
 		return failure("delete refused: it is a directory")
+	}
+	if h.removePending(key) {
+		return nil
 	}
 	exists, err := h.fileExists(p, key)
 	if err != nil {

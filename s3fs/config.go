@@ -41,6 +41,11 @@ type Config struct {
 	KMSKeyID  string // with SSEKMS; empty means the AWS managed key
 	Checksums string // ChecksumsAWS or ChecksumsCompat
 
+	// TempSuffixes end the temporary names clients upload to and then rename
+	// (".filepart", or ".*.partial" where "*" is one dot-free segment); nil
+	// is DefaultTempSuffixes. Such an upload stays pending until its rename.
+	TempSuffixes []string
+
 	PartSize     int64 // first part size, ≥ 5 MiB
 	UploadMemory int64 // process-wide budget for upload buffers, ≥ PartSize
 
@@ -99,7 +104,19 @@ func (c Config) validate() error {
 	case c.Envelope && c.Keys == nil && c.KMS == nil:
 		return configError("envelope encryption needs a key-encryption key")
 	}
+	for _, s := range c.TempSuffixes {
+		if !validTempSuffix(s) {
+			return configError("temporary suffix %q must be \".name\" or \".*.name\"", s)
+		}
+	}
 	return nil
+}
+
+func (c Config) tempSuffixes() []string {
+	if c.TempSuffixes == nil {
+		return DefaultTempSuffixes
+	}
+	return c.TempSuffixes
 }
 
 // Dial builds an S3 client for cfg. Credentials come from the AWS default

@@ -57,6 +57,9 @@ type FS struct {
 	now       func() time.Time // the sweeper's clock; tests move it
 	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
 	copyLimit int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
+
+	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
+	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
 }
 
 // New builds an FS over an S3 client made by Dial (or wrapped by a test).
@@ -82,6 +85,8 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		log:       log,
 		now:       time.Now,
 		copyLimit: copyPartSize,
+
+		tempSuffixes: cfg.tempSuffixes(),
 	}, nil
 }
 

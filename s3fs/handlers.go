@@ -88,13 +88,26 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	switch {
 	case flags.Read:
 		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
-	case flags.Append:
+	case flags.Append && !h.fs.isTemp(r.Filepath): // OpenSSH reput opens with APPEND
 		return nil, unsupported("upload refused: appending to a file is not supported")
 	case h.jail.isRoot(key):
 		return nil, failure("upload refused: it is a directory")
 	}
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
+	}
+	final, temp := h.fs.finalName(r.Filepath)
+	var finalKey string
+	if temp {
+		if finalKey, err = h.jail.key(final); err != nil {
+			return nil, err
+		}
+		if u, err := h.openPending(r.Filepath, key, flags.Trunc, rec); u != nil || err != nil {
+			return u, err
+		}
+	}
+	if flags.Append {
+		return nil, unsupported("upload refused: there is no partial upload of this file to continue")
 	}
 	exists, err := h.fileExists(r.Filepath, key)
 	if err != nil {
@@ -113,6 +126,9 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	}
 	u := h.newUpload(r.Filepath, key, overwrite, s)
 	u.keepIfUntouched = exists && !flags.Trunc
+	if temp && !h.jail.isRoot(finalKey) {
+		u.final, u.finalKey, u.tempKey = final, finalKey, key
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {

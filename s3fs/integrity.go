@@ -11,11 +11,14 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // sha256Name is where the SHA-256 of an object's content is kept: user
@@ -62,21 +65,68 @@ func (s contentSums) crc32c() *string {
 	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, s.crc.Sum32())))
 }
 
-// tagSHA256 records the SHA-256 of a multipart object on the version just
-// written. The object is already stored whole, so a failure here is logged,
-// not reported: the audit trail has the hash, and downloads of an untagged
-// object are simply not checked.
-func (u *upload) tagSHA256(sum string) {
+// tagObject records, on the version just written, the SHA-256 of a
+// multipart object (none under envelope encryption, see sha256Metadata) and
+// the time set on a temporary file while its upload was pending. The object
+// is already stored whole, so a failure here is logged, not reported: the
+// audit trail has the hash, downloads of an untagged object are simply not
+// checked, and the object shows its write time.
+func (u *upload) tagObject() {
+	var tags []types.Tag
+	if u.sealer == nil {
+		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sums.sha256Hex())})
+	}
+	if u.final != "" && !u.mtime.IsZero() {
+		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
+	}
+	if len(tags) == 0 {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
 	defer cancel()
 	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
 		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
-		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(sha256Name), Value: &sum}}},
+		Tagging: &types.Tagging{TagSet: tags},
 	})
 	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 tag failed; downloads of this file will not be checked",
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
 			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+		u.keepMtimeUntagged(ctx)
 	}
+}
+
+// keepMtimeUntagged keeps the time of a completed temporary-name upload in
+// its metadata when the store keeps no tags (the embedded one): a self-copy,
+// the cost the tag avoids elsewhere.
+func (u *upload) keepMtimeUntagged(ctx context.Context) {
+	if u.final == "" || u.mtime.IsZero() {
+		return
+	}
+	head, err := u.h.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
+	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+		err = u.h.keepMtime(u.key, head, u.mtime)
+	}
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+	}
+}
+
+// objectTags are the object's tags, read only when it may have some of ours:
+// a multipart object (its SHA-256) or one whose time is kept in a tag.
+func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]string {
+	if !strings.Contains(aws.ToString(head.ETag), "-") && head.Metadata[mtimeMeta] != mtimeInTag {
+		return nil
+	}
+	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
+	if err != nil {
+		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", err.Error()))
+		return nil
+	}
+	tags := map[string]string{}
+	for _, t := range out.TagSet {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return tags
 }
 
 // storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
@@ -85,34 +135,56 @@ func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
 	if sum := head.Metadata[sha256Name]; sum != "" {
 		return sum
 	}
-	if !strings.Contains(aws.ToString(head.ETag), "-") { // not multipart: no tag was written
-		return ""
-	}
-	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
-	if err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading the SHA-256 tag failed", slog.String("err", err.Error()))
-		return ""
-	}
-	for _, t := range out.TagSet {
-		if aws.ToString(t.Key) == sha256Name {
-			return aws.ToString(t.Value)
-		}
-	}
-	return ""
+	return h.objectTags(key, head)[sha256Name]
 }
 
-// tagsOf is the SHA-256 tag of a multipart object, URL-encoded as a new
-// upload's Tagging wants it, or nil when it has none.
+// tagsOf is the SHA-256 and time tags of an object, URL-encoded as a new
+// upload's Tagging wants them (a multipart copy keeps no tags by itself), or
+// nil when it has none.
 func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
-	if _, inMeta := head.Metadata[sha256Name]; inMeta {
+	tags := h.objectTags(key, head)
+	v := url.Values{}
+	for _, name := range []string{sha256Name, mtimeMeta} {
+		if s := tags[name]; s != "" {
+			v.Set(name, s)
+		}
+	}
+	if len(v) == 0 {
 		return nil
 	}
-	if sum := h.storedSHA256(key, head); sum != "" {
-		return aws.String(url.Values{sha256Name: {sum}}.Encode())
-	}
-	return nil
+	return aws.String(v.Encode())
 }
 
 // errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
 // upload: the last block is withheld, so the client sees a failed transfer.
 var errCorrupt = errors.New("content does not match the SHA-256 recorded at upload")
+
+// SHA256 answers a client's check-file request (sftpd.FileHasher) with the
+// SHA-256 recorded at upload, without reading the file. It needs download
+// permission: a hash lets one confirm a guess of the content. Under envelope
+// encryption no hash is kept in the clear (see sha256Metadata), so the
+// answer is op-unsupported; so it is for a file another tool wrote.
+func (h *handlers) SHA256(p string) ([]byte, error) {
+	key, err := h.jail.key(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.require(auth.PermRead, "checksum", p); err != nil {
+		return nil, err
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, errNoSuchFile
+		}
+		return nil, h.s3Failure("checksum", p, err)
+	}
+	sum, err := hex.DecodeString(h.storedSHA256(key, head))
+	switch {
+	case err == nil && len(sum) == sha256.Size:
+		return sum, nil
+	case h.fs.envelope:
+		return nil, unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")
+	}
+	return nil, unsupported("checksum unavailable: no SHA-256 was recorded when this file was uploaded")
+}

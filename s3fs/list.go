@@ -117,6 +117,9 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		}
 		return fileInfo{name: p, size: u.size, mtime: mtime}, nil
 	}
+	if fi, ok := h.fs.pending.info(h.tenant.Bucket, key, p); ok {
+		return fi, nil
+	}
 	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
 	if !canSee {
 		h.mu.Lock()
@@ -129,7 +132,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 		if err == nil {
-			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: mtimeOf(head.Metadata, head.LastModified)}
+			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
@@ -211,6 +214,14 @@ func (l *lister) fetch() error {
 		}
 	}
 	l.h.keptMtimes(l.prefix, l.page)
+	if l.token == nil && l.served == 0 { // first page: uploads pending under a temporary name
+		for key, fi := range l.h.fs.pending.under(l.h.tenant.Bucket, l.prefix) {
+			if name, ok := l.h.jail.name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
+				fi.name = name
+				l.page = append(l.page, fi)
+			}
+		}
+	}
 	l.found = l.found || len(out.Contents) > 0 || len(out.CommonPrefixes) > 0
 	l.token = out.NextContinuationToken
 	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil

@@ -26,6 +26,21 @@ import (
 // listings show it in place of LastModified.
 const mtimeMeta = "s3sftpd-mtime"
 
+// mtimeInTag in place of the time says the time is an object tag of the same
+// name: an upload pending under a temporary name (pending.go) has its
+// metadata fixed before the client sets the time, and a tag is set on the
+// completed object without a copy.
+const mtimeInTag = "tag"
+
+// objectMtime is the time stat and listings show for an object: see mtimeOf;
+// when kept in a tag, one GetObjectTagging.
+func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModified *time.Time) time.Time {
+	if head.Metadata[mtimeMeta] == mtimeInTag {
+		return mtimeOf(h.objectTags(key, head), lastModified)
+	}
+	return mtimeOf(head.Metadata, lastModified)
+}
+
 // mtimeOf is an object's modification time: the kept one, else LastModified.
 func mtimeOf(meta map[string]string, lastModified *time.Time) time.Time {
 	if s, ok := meta[mtimeMeta]; ok {
@@ -62,6 +77,12 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		u.setAttrs(flags, attrs.Size, mtime)
 		return nil
 	}
+	if u := h.fs.pending.take(h.tenant.Bucket, key); u != nil { // WinSCP, after CLOSE: kept by the rename
+		u.setAttrs(flags, 0, mtime)
+		u.truncate = false
+		h.fs.pending.put(u)
+		return nil
+	}
 	if !flags.Acmodtime {
 		return nil
 	}
@@ -69,7 +90,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		return nil
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
-	if err == nil && isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+	if err == nil && h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
 		h.mu.Lock()
 		h.mtimes[r.Filepath] = mtime
 		h.mu.Unlock()
@@ -157,7 +178,7 @@ func (u *upload) keepLateMtime() {
 	if !late {
 		return
 	}
-	if isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
+	if u.h.fs.isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
 		u.h.mu.Lock()
 		u.h.mtimes[u.path] = mtime
 		u.h.mu.Unlock()
@@ -190,28 +211,13 @@ func (h *handlers) keptMtimes(prefix string, page []os.FileInfo) {
 			key := prefix + fi.name
 			head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 			if err == nil {
-				fi.mtime = mtimeOf(head.Metadata, &fi.mtime)
+				fi.mtime = h.objectMtime(key, head, &fi.mtime)
 				page[i] = fi
 			}
 			return nil
 		})
 	}
 	g.Wait()
-}
-
-// tempSuffixes end the names of the temporary files clients upload and then
-// rename onto the real name: WinSCP's "name.filepart", rclone's
-// "name.<hash>.partial". A time set on one is held by the session and stored
-// by the rename's copy, which saves a second copy of the whole file.
-var tempSuffixes = []string{".filepart", ".partial"}
-
-func isTemp(p string) bool {
-	for _, s := range tempSuffixes {
-		if strings.HasSuffix(p, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // takeMtime returns and forgets the time held for a temporary file.

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
@@ -29,7 +30,7 @@ const (
 // rename copies the object to its new key and then deletes the old one. An
 // existing target is replaced (rename and posix-rename alike) when the user
 // may overwrite.
-func (h *handlers) rename(from, to, fromKey string) error {
+func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
 	if err := h.require(auth.PermRename, "rename", from); err != nil {
 		return err
 	}
@@ -42,6 +43,9 @@ func (h *handlers) rename(from, to, fromKey string) error {
 	}
 	if fromKey == toKey {
 		return nil
+	}
+	if u := h.fs.pending.take(h.tenant.Bucket, fromKey); u != nil {
+		return h.commitPending(u, to, toKey, rec)
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &fromKey})
 	if err != nil {

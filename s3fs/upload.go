@@ -90,6 +90,13 @@ type upload struct {
 	untouched       bool // closed as above: nothing stored
 	createdMeta     bool // the multipart upload was created with mtime in its metadata
 
+	// A temporary name (see pending.go): its multipart upload is made under
+	// finalKey, the key of final, and is left pending at CLOSE.
+	final, finalKey, tempKey string
+	pending                  bool                // closed, waiting for its rename or resume
+	tailSent                 bool                // finish sent a short last part: no part may follow
+	parts                    map[int32]partState // what each part sent leaves behind
+
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
@@ -145,8 +152,8 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	if err := u.usable(); err != nil {
 		return 0, err
 	}
-	if u.part == nil {
-		if err := u.nextPart(1, 0); err != nil {
+	if u.part == nil { // the first write, or the first since a resume
+		if err := u.nextPart(int32(len(u.done))+1, u.size); err != nil {
 			return 0, err
 		}
 	}
@@ -293,6 +300,10 @@ func (u *upload) create() error {
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
 		Metadata:             u.objectMetadata(withMtime(uploadTag(), u.mtime)),
 	}
+	if u.final != "" { // pending until renamed: the time set meanwhile is stored as a tag
+		u.key = u.finalKey
+		in.Metadata[mtimeMeta] = mtimeInTag
+	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
 	}
@@ -355,7 +366,9 @@ func (u *upload) send(pt *part) error {
 	go func() {
 		defer u.wg.Done()
 		<-prev
+		end := pt.start + int64(len(pt.buf))
 		body := u.hashAndSeal(pt.buf, pt.start, pt.last)
+		sha, crc := u.sums.state()
 		close(mine)
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
@@ -379,6 +392,10 @@ func (u *upload) send(pt *part) error {
 			return
 		}
 		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+		if u.parts == nil {
+			u.parts = map[int32]partState{}
+		}
+		u.parts[pt.num] = partState{end: end, sha: sha, crc: crc}
 	}()
 	return nil
 }
@@ -388,6 +405,10 @@ func (u *upload) send(pt *part) error {
 func (u *upload) TransferError(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	if u.final != "" && u.uploadID != nil && u.failed == nil {
+		// parts in flight may finish: a resume goes on after them
+		u.failed = failure("upload aborted: connection lost")
+	}
 	u.fail(failure("upload aborted: connection lost"))
 	u.aborted = true
 	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
@@ -411,7 +432,13 @@ func (u *upload) Close() error {
 	if err == nil {
 		err = u.failed
 	}
-	if err == nil && u.uploadID != nil {
+	temp := u.final != "" && u.uploadID != nil
+	switch {
+	case temp && err == nil:
+		u.keepPending() // its rename completes it
+	case temp && aborted && u.keepWholeParts():
+		u.keepPending() // kept for a resume
+	case err == nil && u.uploadID != nil:
 		err = u.complete()
 		if err == nil {
 			u.keepLateMtime()
@@ -424,10 +451,13 @@ func (u *upload) Close() error {
 	u.cancel()
 	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
 		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}
-	if err != nil {
+	switch {
+	case u.pending:
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload pending", append(attrs, slog.Int64("kept", u.size))...)
+	case err != nil:
 		u.abort()
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
-	} else if !u.untouched {
+	case !u.untouched:
 		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
 		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
 	}
@@ -446,6 +476,10 @@ func (u *upload) record(err error, aborted bool) {
 	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
 		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
 	switch {
+	case u.pending && err != nil:
+		r.Op = fmt.Sprintf("interrupted: %d bytes kept for a resume under the temporary name", u.size)
+	case u.pending:
+		r.Op = "bytes received, pending: stored by the rename onto the final name"
 	case err == nil && u.untouched:
 		r.Op = "nothing written, object unchanged"
 	case err == nil:
@@ -483,7 +517,7 @@ func (u *upload) finish() error {
 		return u.putWhole(pt.buf)
 	}
 	if len(pt.buf) > 0 || u.sealer != nil { // envelope: even an empty final chunk is stored
-		pt.last = true
+		pt.last, u.tailSent = true, true
 		return u.send(pt)
 	}
 	return nil
@@ -513,7 +547,7 @@ func (u *upload) putWhole(b []byte) error {
 }
 
 func (u *upload) complete() error {
-	slices.SortFunc(u.done, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	sortParts(u.done)
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          u.h.bucket(),
 		Key:             &u.key,
@@ -531,10 +565,12 @@ func (u *upload) complete() error {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
-	if u.sealer == nil { // see sha256Metadata
-		u.tagSHA256(u.sums.sha256Hex())
-	}
+	u.tagObject()
 	return nil
+}
+
+func sortParts(parts []types.CompletedPart) {
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
 }
 
 // abort discards the parts of a failed upload; the previous object, if any, is

@@ -291,8 +291,9 @@ const maxReadReply = 255 * 1024
 
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
+	hasher, _ := h.FileCmd.(FileHasher)
 	h = trackTransfers(h, c)
-	rs := sftp.NewRequestServer(newExtensions(activity{ch, c}), h, sftp.WithStartDirectory("/"),
+	rs := sftp.NewRequestServer(newExtensions(activity{ch, c}, hasher), h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH
 		// sftp -B, rclone, lftp): fewer round trips per MiB.
 		sftp.WithRSMaxTxPacket(maxReadReply))

@@ -13,6 +13,8 @@ import (
 // client's SSH_FXP_EXTENDED requests for it itself; every other packet passes
 // through untouched.
 //
+// check-file answers WinSCP's checksum command (checkfile.go).
+//
 // limits@openssh.com tells OpenSSH (8.6+) the largest read and write the
 // server takes, so it sends 255 KiB requests instead of 32 KiB ones.
 
@@ -38,9 +40,17 @@ type extensions struct {
 	wmu     sync.Mutex
 	out     []byte // an incomplete server packet
 	version bool   // the VERSION packet went out
+
+	hasher  FileHasher // answers check-file; nil: not offered
+	hmu     sync.Mutex
+	opening map[uint32]string // OPEN request id → path, until its reply
+	handles map[string]string // open handle → path
 }
 
-func newExtensions(rw io.ReadWriteCloser) *extensions { return &extensions{rw: rw} }
+// newExtensions filters rw; hasher, when not nil, answers check-file.
+func newExtensions(rw io.ReadWriteCloser, hasher FileHasher) *extensions {
+	return &extensions{rw: rw, hasher: hasher, opening: map[uint32]string{}, handles: map[string]string{}}
+}
 
 var errPacketTooLarge = errors.New("sftp packet too large")
 
@@ -77,11 +87,12 @@ func (e *extensions) takeClientPackets() error {
 			return nil
 		}
 		pkt := e.in[:4+size]
-		if id, ok := limitsRequest(pkt[4:]); ok {
-			if err := e.writePacket(limitsReply(id)); err != nil {
+		if reply := e.answer(pkt[4:]); reply != nil {
+			if err := e.writePacket(reply); err != nil {
 				return err
 			}
 		} else {
+			e.watchClient(pkt[4:])
 			e.rbuf = append(e.rbuf, pkt...)
 		}
 		e.in = e.in[4+size:]
@@ -89,15 +100,24 @@ func (e *extensions) takeClientPackets() error {
 	return nil
 }
 
-// limitsRequest reports whether body (type, id, …) is an SSH_FXP_EXTENDED
-// limits@openssh.com request, and its id.
-func limitsRequest(body []byte) (uint32, bool) {
+// answer is the filter's reply to an SSH_FXP_EXTENDED request it serves
+// (body is type, id, name, …), or nil for a packet to pass on.
+func (e *extensions) answer(body []byte) []byte {
 	if len(body) < 9 || body[0] != fxpExtended {
-		return 0, false
+		return nil
 	}
-	id := binary.BigEndian.Uint32(body[1:])
-	n := int(binary.BigEndian.Uint32(body[5:]))
-	return id, n == len(limitsExtension) && len(body) >= 9+n && string(body[9:9+n]) == limitsExtension
+	w := wire(body[1:])
+	id, _ := w.uint32()
+	name, ok := w.string()
+	switch {
+	case !ok:
+		return nil
+	case name == limitsExtension:
+		return limitsReply(id)
+	case (name == checkFileName || name == checkFileHandle) && e.hasher != nil:
+		return e.checkFile(id, name, w)
+	}
+	return nil
 }
 
 // limitsReply is the SSH_FXP_EXTENDED_REPLY: max packet, read and write
@@ -132,7 +152,11 @@ func (e *extensions) Write(p []byte) (int, error) {
 		if !e.version && size > 0 && pkt[4] == fxpVersion {
 			e.version = true
 			pkt = withExtension(pkt, limitsExtension, "1")
+			if e.hasher != nil {
+				pkt = withExtension(pkt, checkFileExtension, "sha256")
+			}
 		}
+		e.watchServer(pkt[4:])
 		if _, err := e.rw.Write(pkt); err != nil {
 			return 0, err
 		}

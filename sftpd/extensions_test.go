@@ -30,7 +30,7 @@ func TestExtensions_Limits(t *testing.T) {
 	// The client's packets arrive split at awkward places.
 	client := bytes.Join([][]byte{limits, other, open}, nil)
 	var toClient bytes.Buffer
-	e := newExtensions(pipeRW{io.MultiReader(bytes.NewReader(client[:3]), bytes.NewReader(client[3:20]), bytes.NewReader(client[20:])), &toClient})
+	e := newExtensions(pipeRW{io.MultiReader(bytes.NewReader(client[:3]), bytes.NewReader(client[3:20]), bytes.NewReader(client[20:])), &toClient}, nil)
 
 	got, err := io.ReadAll(e)
 	if err != nil {
@@ -60,5 +60,64 @@ func TestExtensions_Limits(t *testing.T) {
 	wantVersion := packet([]byte{fxpVersion, 0, 0, 0, 3}, str("posix-rename@openssh.com"), str("1"), str(limitsExtension), str("1"))
 	if want := append(wantVersion, status...); !bytes.Equal(toClient.Bytes(), want) {
 		t.Errorf("to the client: %x; want %x", toClient.Bytes(), want)
+	}
+}
+
+// fakeHasher knows one file's hash.
+type fakeHasher map[string][]byte
+
+func (f fakeHasher) SHA256(p string) ([]byte, error) {
+	if sum, ok := f[p]; ok {
+		return sum, nil
+	}
+	return nil, io.ErrUnexpectedEOF // a failure the client sees as SSH_FX_FAILURE
+}
+
+func TestExtensions_CheckFile(t *testing.T) {
+	sum := bytes.Repeat([]byte{0xab}, 32)
+	u32 := func(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+	u64 := func(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+	byName := packet([]byte{fxpExtended}, u32(1), str(checkFileName), str("dir/../f.bin"), str("md5,sha256"), u64(0), u64(0), u32(0))
+	md5Only := packet([]byte{fxpExtended}, u32(2), str(checkFileName), str("/f.bin"), str("md5"), u64(0), u64(0), u32(0))
+	ranged := packet([]byte{fxpExtended}, u32(3), str(checkFileName), str("/f.bin"), str("sha256"), u64(10), u64(0), u32(0))
+	open := packet([]byte{fxpOpen}, u32(4), str("/f.bin"), u32(1), u32(0))
+	byHandle := packet([]byte{fxpExtended}, u32(5), str(checkFileHandle), str("h1"), str("sha256"), u64(0), u64(0), u32(0))
+
+	var toClient bytes.Buffer
+	client := bytes.Join([][]byte{byName, md5Only, ranged, open}, nil)
+	e := newExtensions(pipeRW{bytes.NewReader(client), &toClient}, fakeHasher{"/f.bin": sum})
+	got, err := io.ReadAll(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, open) {
+		t.Errorf("the RequestServer got %x; want only the OPEN", got)
+	}
+	want := packet([]byte{fxpExtendedReply}, u32(1), str(checkFileExtension), str("sha256"), sum)
+	want = append(want, statusPacket(2, statusUnsupported, "check-file: only sha256 is available")...)
+	want = append(want, statusPacket(3, statusUnsupported, "check-file: only a hash of the whole file is available (offset 0, length 0, block size 0)")...)
+	if !bytes.Equal(toClient.Bytes(), want) {
+		t.Errorf("replies %x; want %x", toClient.Bytes(), want)
+	}
+
+	// The OPEN's HANDLE reply names the handle; check-file-handle then works.
+	toClient.Reset()
+	handle := packet([]byte{fxpHandle}, u32(4), str("h1"))
+	if _, err := e.Write(packet([]byte{fxpVersion, 0, 0, 0, 3})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Write(handle); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(toClient.Bytes(), append(str(checkFileExtension), str("sha256")...)) {
+		t.Errorf("VERSION does not offer check-file: %x", toClient.Bytes())
+	}
+	toClient.Reset()
+	e.in = append(e.in, byHandle...)
+	if err := e.takeClientPackets(); err != nil {
+		t.Fatal(err)
+	}
+	if want := packet([]byte{fxpExtendedReply}, u32(5), str(checkFileExtension), str("sha256"), sum); !bytes.Equal(toClient.Bytes(), want) {
+		t.Errorf("check-file-handle reply %x; want %x", toClient.Bytes(), want)
 	}
 }

@@ -136,19 +136,24 @@ func curlOps(t *testing.T, g *gateway) clientOps {
 	}
 }
 
-// paramikoOps drives python3-paramiko through testdata/paramiko_op.py, one
-// connection per operation.
-func paramikoOps(t *testing.T, g *gateway) clientOps {
+// paramikoOp runs one operation of testdata/paramiko_op.py as acme.
+func paramikoOp(t *testing.T, g *gateway) func(args ...string) (string, error) {
 	dir := t.TempDir()
 	script, err := filepath.Abs("testdata/paramiko_op.py")
 	if err != nil {
 		t.Fatal(err)
 	}
 	known := g.knownHosts(t)
-	op := func(args ...string) (string, error) {
+	return func(args ...string) (string, error) {
 		base := []string{script, "127.0.0.1", g.port, "acme", clientKeys["ed25519"], known}
 		return runClient(dir, nil, "/usr/bin/python3", append(base, args...)...)
 	}
+}
+
+// paramikoOps drives python3-paramiko through testdata/paramiko_op.py, one
+// connection per operation.
+func paramikoOps(t *testing.T, g *gateway) clientOps {
+	op := paramikoOp(t, g)
 	two := func(verb string) func(a, b string) (string, error) {
 		return func(a, b string) (string, error) { return op(verb, a, b) }
 	}

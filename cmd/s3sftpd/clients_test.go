@@ -5,16 +5,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
@@ -322,41 +325,50 @@ func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// TestClients_UploadResume: resuming an upload needs an append S3 cannot
-// do. Each client either fails with the partial object left as it was, or
-// restarts from 0 and stores the whole file; none stores a wrong file.
+// TestClients_UploadResume: a partial upload under a temporary name
+// (name.filepart) is a multipart upload the gateway keeps pending, so each
+// client's resume writes the rest from the partial size as new parts, and
+// the rename stores the exact bytes. Plain names keep the atomic rule: a
+// resume is refused and the stored file is left as it was.
 func TestClients_UploadResume(t *testing.T) {
 	s3srv := s3test.Start(t)
-	g := startGateway(t, s3srv, gatewayOpts{})
+	g := startGateway(t, s3srv, gatewayOpts{}) // parts of 5 MiB
 	dir := t.TempDir()
 	full := filepath.Join(dir, "full.bin")
-	data := writeRandom(t, full, 6<<20)
-	partial := data[:5<<20]
+	data := writeRandom(t, full, 13<<20+5)
+	partial := data[:5<<20] // one whole part: what a disconnect leaves, or a CLOSE on a part boundary
 	os.WriteFile(filepath.Join(dir, "part.bin"), partial, 0o644)
 	for _, c := range []struct {
 		name    string
-		partial bool // the remote file starts partial (else complete)
-		run     func() (string, error)
+		remote  string // the file resumed
+		partial bool   // the remote file starts partial (else complete)
+		run     func(remote string) (string, error)
 		wantErr bool
 		want    []byte
 	}{
-		{"openssh-reput", true, func() (string, error) { return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin f.bin\n") }, true, partial},
-		// psftp stats the open handle, sees 0 bytes (nothing is appended) and sends the whole file
-		{"psftp-reput", true, func() (string, error) { return psftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
-		// lftp writes from the remote size: a file with a hole, refused at CLOSE
-		{"lftp-put-c", true, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, true, partial},
+		{"openssh-reput", "f.bin.filepart", true, func(r string) (string, error) {
+			return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin "+r+"\n")
+		}, false, data},
+		{"psftp-reput", "f.bin.filepart", true, func(r string) (string, error) { return psftpOps(t, g).resumePut(full, "/"+r) }, false, data},
+		{"lftp-put-c", "f.bin.filepart", true, func(r string) (string, error) { return lftpOps(t, g).resumePut(full, "/"+r) }, false, data},
+		{"openssh-reput-plain-name", "f.bin", true, func(r string) (string, error) {
+			return g.sftp(t, dir, "acme", clientKeys["ed25519"], "reput full.bin "+r+"\n")
+		}, true, partial},
 		// nothing left to send: lftp opens and closes, and the object must stay whole
-		{"lftp-put-c-complete", false, func() (string, error) { return lftpOps(t, g).resumePut(full, "/f.bin") }, false, data},
+		{"lftp-put-c-complete", "f.bin", false, func(r string) (string, error) { return lftpOps(t, g).resumePut(full, "/"+r) }, false, data},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			start := "part.bin"
 			if !c.partial {
 				start = "full.bin"
 			}
-			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" f.bin\n")
-			out, err := c.run()
+			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put "+start+" "+c.remote+"\n")
+			out, err := c.run(c.remote)
 			if (err != nil) != c.wantErr {
 				t.Errorf("resumed upload: error %v; want error %v:\n%s", err, c.wantErr, out)
+			}
+			if c.remote != "f.bin" {
+				g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "rename "+c.remote+" f.bin\n")
 			}
 			wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": c.want})
 		})
@@ -393,4 +405,93 @@ func grepLines(out string, words ...string) string {
 		}
 	}
 	return b.String()
+}
+
+// TestClients_CheckFile: WinSCP's checksum command (check-file-name) and
+// check-file-handle, sent by paramiko as raw extended requests, answer the
+// SHA-256 stored at upload, for a file put whole and a multipart one.
+func TestClients_CheckFile(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{})
+	dir := t.TempDir()
+	small := writeRandom(t, filepath.Join(dir, "small.bin"), 1000)
+	big := writeRandom(t, filepath.Join(dir, "big.bin"), 6<<20+1)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put small.bin\nput big.bin\n")
+	run := paramikoOp(t, g)
+	for _, c := range []struct {
+		op, name string
+		data     []byte
+	}{
+		{"check_file", "/small.bin", small},
+		{"check_file", "big.bin", big},
+		{"check_file_handle", "/big.bin", big},
+	} {
+		out, err := run(c.op, c.name)
+		sum := sha256.Sum256(c.data)
+		if want := "check-file sha256 " + hex.EncodeToString(sum[:]); err != nil || strings.TrimSpace(out) != want {
+			t.Errorf("%s %s = %q, %v; want %q", c.op, c.name, out, err, want)
+		}
+	}
+	if out, err := run("check_file", "/missing.bin"); err == nil || !strings.Contains(out, "FileNotFoundError") {
+		t.Errorf("check_file of a missing file = %q, %v; want no such file", out, err)
+	}
+}
+
+// TestClients_UploadResumeAfterDisconnect: OpenSSH sftp, slowed down, is
+// killed while it uploads f.bin.filepart, after the gateway has sent a part
+// to S3. The partial file then shows its whole parts, reput sends the rest
+// into the same multipart upload, and the rename stores the exact bytes.
+func TestClients_UploadResumeAfterDisconnect(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{}) // parts of 5 MiB
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "full.bin"), 24<<20+9)
+	key := clientKeys["ed25519"]
+	args := append(g.sshOpts(key), "-P", g.port, "-l", "40000", "-b", "-", "acme@127.0.0.1") // 5 MB/s
+	cmd := exec.Command("sftp", args...)
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("put full.bin f.bin.filepart\n")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	client, ctx := s3srv.Client(t), context.Background()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no part of f.bin.filepart reached S3 in 30s")
+		}
+		ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &s3srv.Bucket, Prefix: aws.String("partners/acme/f.bin")})
+		if err != nil || len(ups.Uploads) != 1 {
+			continue
+		}
+		parts, err := client.ListParts(ctx, &s3.ListPartsInput{Bucket: &s3srv.Bucket, Key: ups.Uploads[0].Key, UploadId: ups.Uploads[0].UploadId})
+		if err == nil && len(parts.Parts) > 0 {
+			break
+		}
+	}
+	cmd.Process.Kill() // the connection breaks with the file open
+	cmd.Wait()
+
+	var size int64
+	for deadline := time.Now().Add(10 * time.Second); size == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("f.bin.filepart not listed after the disconnect")
+		}
+		out, _ := g.sftp(t, dir, "acme", key, "ls -l f.bin.filepart\n")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 4 && strings.HasSuffix(line, "f.bin.filepart") {
+				size, _ = strconv.ParseInt(f[4], 10, 64)
+			}
+		}
+	}
+	if size%(5<<20) != 0 || size >= int64(len(data)) {
+		t.Fatalf("partial size %d; want whole 5 MiB parts, less than the file", size)
+	}
+	if keys := s3srv.Keys(t, "partners/acme/f.bin"); len(keys) != 0 {
+		t.Fatalf("objects visible after the disconnect: %q", keys)
+	}
+	g.mustSFTP(t, dir, "acme", key, "reput full.bin f.bin.filepart\nrename f.bin.filepart f.bin\n")
+	wantObjects(t, s3srv, "partners/acme/f.bin", map[string][]byte{"partners/acme/f.bin": data})
+	t.Logf("resumed from %d of %d bytes", size, len(data))
 }

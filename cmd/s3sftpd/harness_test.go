@@ -172,6 +172,7 @@ func startGateway(t *testing.T, s3srv *s3test.Server, o gatewayOpts) *gateway {
 	case g.addr = <-listening:
 		g.port = g.addr[strings.LastIndex(g.addr, ":")+1:]
 	case err := <-g.done:
+		g.done <- err // for the cleanup's wait
 		t.Fatalf("s3sftpd exited: %v\n%s", err, g.logs.String())
 	case <-time.After(20 * time.Second):
 		t.Fatalf("s3sftpd did not start:\n%s", g.logs.String())

@@ -260,6 +260,7 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		UploadMemory: int64(cfg.S3.UploadMemory),
 		RetryMode:    cfg.S3.RetryMode,
 		MaxAttempts:  cfg.S3.MaxAttempts,
+		TempSuffixes: cfg.Server.TempSuffixes,
 	}
 }
 

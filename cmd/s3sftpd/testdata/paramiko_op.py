@@ -50,11 +50,40 @@ def main():
             sftp.mkdir(args[0])
         elif op == "rmdir":
             sftp.rmdir(args[0])
+        elif op == "check_file":  # WinSCP's checksum request, by name
+            check_file(sftp, "check-file-name", args[0])
+        elif op == "check_file_handle":
+            with sftp.open(args[0], "rb") as f:
+                check_file(sftp, "check-file-handle", f.handle)
         else:
             raise SystemExit("unknown op " + op)
     finally:
         sftp.close()
         client.close()
+
+
+def check_file(sftp, ext, target):
+    """Sends an SSH_FXP_EXTENDED check-file request (whole file, sha256) and
+    prints the algorithm and the hash in hex. paramiko's _request packs every
+    int as 64 bits, so the packet is built here."""
+    from paramiko.message import Message
+    from paramiko.sftp import CMD_EXTENDED
+    msg = Message()
+    num = sftp.request_number
+    sftp.request_number += 1
+    msg.add_int(num)
+    msg.add_string(ext)
+    msg.add_string(target)
+    msg.add_string("md5,sha256")
+    msg.add_int64(0)  # offset
+    msg.add_int64(0)  # length: to the end
+    msg.add_int(0)    # block size: one hash
+    sftp._expecting[num] = type(None)  # what paramiko's own _request files a reply under
+    sftp._send_packet(CMD_EXTENDED, msg)
+    _, reply = sftp._read_response(num)
+    name = reply.get_text()
+    alg = reply.get_text()
+    print(name, alg, reply.get_remainder().hex())
 
 
 if __name__ == "__main__":
