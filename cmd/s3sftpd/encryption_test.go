@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -176,5 +177,42 @@ func TestE2E_EnvelopeKMS(t *testing.T) {
 	stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/partners/acme/f.bin")
 	if err != nil || stdout != string(data) {
 		t.Fatalf("decrypt: %d bytes, %v\n%s", len(stdout), err, stderr)
+	}
+}
+
+// TestE2E_EnvelopeRandomReads: paramiko seeks and reads an envelope-encrypted
+// file at offsets inside, across and at the ends of chunks (64 KiB) and read
+// blocks (1 MiB), past its end too; every read holds the plaintext's bytes.
+func TestE2E_EnvelopeRandomReads(t *testing.T) {
+	s3srv := s3test.Start(t)
+	kek := filepath.Join(t.TempDir(), "kek")
+	writeKEK(t, kek)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkek_file = %q\n", kek)})
+	dir := t.TempDir()
+	const size = 3<<20 + 12345
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), size)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\n")
+
+	reads := [][2]int{{0, 100}, {65530, 20}, {65536, 65536}, {1<<20 - 3, 70000}, {2*65552 + 1, 1},
+		{size - 10, 100}, {size, 10}, {1 << 20, 1 << 20}, {12345, 300000}}
+	for range 12 {
+		var b [8]byte
+		rand.Read(b[:])
+		off := int(uint64(b[0])<<16|uint64(b[1])<<8|uint64(b[2])) % size
+		reads = append(reads, [2]int{off, 1 + (int(b[3])<<8 | int(b[4]))})
+	}
+	args := []string{"read_at", "f.bin"}
+	var want strings.Builder
+	for _, r := range reads {
+		args = append(args, fmt.Sprintf("%d:%d", r[0], r[1]))
+		part := data[min(r[0], size):min(r[0]+r[1], size)]
+		fmt.Fprintf(&want, "%d %d %x\n", r[0], len(part), sha256.Sum256(part))
+	}
+	got, err := paramikoOp(t, g)(args...)
+	if err != nil {
+		t.Fatalf("paramiko read_at: %v\n%s", err, got)
+	}
+	if got != want.String() {
+		t.Errorf("paramiko reads (offset length sha256):\n%s\nwant:\n%s", got, want.String())
 	}
 }

@@ -50,6 +50,14 @@ def main():
             sftp.mkdir(args[0])
         elif op == "rmdir":
             sftp.rmdir(args[0])
+        elif op == "read_at":  # seek and read, one "OFFSET LENGTH SHA256" line per OFFSET:LENGTH
+            import hashlib
+            with sftp.open(args[0], "rb") as f:
+                for pair in args[1:]:
+                    off, n = map(int, pair.split(":"))
+                    f.seek(off)
+                    data = f.read(n)
+                    print(off, len(data), hashlib.sha256(data).hexdigest())
         elif op == "check_file":  # WinSCP's checksum request, by name
             check_file(sftp, "check-file-name", args[0])
         elif op == "check_file_handle":
