@@ -53,10 +53,11 @@ type FS struct {
 	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
 	kms       *KMS           // makes and unwraps data keys instead of keys, when set
 
-	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now       func() time.Time // the sweeper's clock; tests move it
-	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	copyLimit int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
+	live         sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now          func() time.Time // the sweeper's clock; tests move it
+	sweepPage    int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	listedMtimes mtimeCache       // times kept on objects, found by listings
+	copyLimit    int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
@@ -71,8 +72,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 	if cfg.Envelope { // parts hold whole chunks, so they encrypt independently
 		partSize = (partSize + crypt.ChunkSize - 1) / crypt.ChunkSize * crypt.ChunkSize
 	}
-	return &FS{
-		s3:        client,
+	fs := &FS{
 		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
 		keys:      cfg.Keys,
 		envelope:  cfg.Envelope,
@@ -87,7 +87,9 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		copyLimit: copyPartSize,
 
 		tempSuffixes: cfg.tempSuffixes(),
-	}, nil
+	}
+	fs.s3 = forgetWrites{client, &fs.listedMtimes}
+	return fs, nil
 }
 
 // Handlers returns the pkg/sftp handlers for one session of tenant t. ctx is

@@ -207,13 +207,15 @@ func (l *lister) fetch() error {
 			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: time.Unix(0, 0)})
 		}
 	}
+	var files []listedFile
 	for _, obj := range out.Contents {
 		name, ok := l.h.jail.name(strings.TrimPrefix(aws.ToString(obj.Key), l.prefix))
 		if ok && listable(name) { // skips the directory's own marker ("")
+			files = append(files, listedFile{i: len(l.page), key: aws.ToString(obj.Key), etag: aws.ToString(obj.ETag)})
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
 		}
 	}
-	l.h.keptMtimes(l.prefix, l.page)
+	l.h.keptMtimes(l.page, files)
 	if l.token == nil && l.served == 0 { // first page: uploads pending under a temporary name
 		for key, fi := range l.h.fs.pending.under(l.h.tenant.Bucket, l.prefix) {
 			if name, ok := l.h.jail.name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {

@@ -1,12 +1,14 @@
 package s3fs
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"maps"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -196,28 +198,123 @@ func (u *upload) keepLateMtime() {
 // headsInFlight bounds the HEAD requests of one listing page.
 const headsInFlight = 16
 
+// listedFile is a file of a listing page: its place in the page, and its
+// object key (encrypted, with encrypted names) and ETag.
+type listedFile struct {
+	i         int
+	key, etag string
+}
+
 // keptMtimes puts kept times into the files of one listing page.
-// ListObjectsV2 returns no metadata, so each file costs a HEAD (headsInFlight
-// at once); a failed HEAD leaves the write time.
-func (h *handlers) keptMtimes(prefix string, page []os.FileInfo) {
+// ListObjectsV2 returns no metadata, so a file costs a HEAD (headsInFlight at
+// once) the first time this process lists it; the time is then remembered
+// for that version of the object. A failed HEAD leaves the write time.
+func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 	var g errgroup.Group
 	g.SetLimit(headsInFlight)
-	for i, e := range page {
-		fi, ok := e.(fileInfo)
-		if !ok || fi.dir {
+	for _, f := range files {
+		fi := page[f.i].(fileInfo)
+		version := objectVersion{h.tenant.Bucket, f.key, f.etag, fi.mtime.UnixNano()}
+		if t, ok := h.fs.listedMtimes.get(version); ok {
+			fi.mtime = t
+			page[f.i] = fi
 			continue
 		}
 		g.Go(func() error {
-			key := prefix + fi.name
-			head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
-			if err == nil {
-				fi.mtime = h.objectMtime(key, head, &fi.mtime)
-				page[i] = fi
+			head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &f.key})
+			if err != nil {
+				return nil
+			}
+			written := fi.mtime
+			fi.mtime = h.objectMtime(f.key, head, &written)
+			page[f.i] = fi
+			// A time kept in a tag is tagged just after the object is
+			// written: until it is there, the answer is not final.
+			if head.Metadata[mtimeMeta] != mtimeInTag || !fi.mtime.Equal(written) {
+				h.fs.listedMtimes.put(version, fi.mtime)
 			}
 			return nil
 		})
 	}
 	g.Wait()
+}
+
+// objectVersion names one version of an object as a listing shows it.
+type objectVersion struct {
+	bucket, key, etag string
+	written           int64 // LastModified, in ns
+}
+
+// mtimeCache remembers the times listings found, per object and for the
+// version listed, so a directory listed again costs no HEAD per file. A new
+// version has another ETag or write time; and every write through this
+// process forgets the object (forgetWrites), since a metadata rewrite in the
+// same second as the listing keeps both. It is bounded: when full, it
+// starts over.
+type mtimeCache struct {
+	mu sync.Mutex
+	m  map[[2]string]cachedMtime // bucket, key
+}
+
+type cachedMtime struct {
+	version objectVersion
+	mtime   time.Time
+}
+
+const mtimeCacheSize = 100_000
+
+func (c *mtimeCache) get(v objectVersion) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[[2]string{v.bucket, v.key}]
+	return e.mtime, ok && e.version == v
+}
+
+func (c *mtimeCache) put(v objectVersion, t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= mtimeCacheSize {
+		c.m = make(map[[2]string]cachedMtime)
+	}
+	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t}
+}
+
+func (c *mtimeCache) forget(bucket, key *string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, [2]string{aws.ToString(bucket), aws.ToString(key)})
+}
+
+// forgetWrites is the FS's S3 client: every call that writes an object, or
+// its metadata or tags, forgets its listed time once S3 has answered.
+type forgetWrites struct {
+	s3API
+	cache *mtimeCache
+}
+
+func (f forgetWrites) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	defer f.cache.forget(in.Bucket, in.Key)
+	return f.s3API.PutObject(ctx, in, o...)
+}
+
+func (f forgetWrites) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	defer f.cache.forget(in.Bucket, in.Key)
+	return f.s3API.CopyObject(ctx, in, o...)
+}
+
+func (f forgetWrites) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	defer f.cache.forget(in.Bucket, in.Key)
+	return f.s3API.CompleteMultipartUpload(ctx, in, o...)
+}
+
+func (f forgetWrites) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	defer f.cache.forget(in.Bucket, in.Key)
+	return f.s3API.PutObjectTagging(ctx, in, o...)
+}
+
+func (f forgetWrites) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	defer f.cache.forget(in.Bucket, in.Key)
+	return f.s3API.DeleteObject(ctx, in, o...)
 }
 
 // takeMtime returns and forgets the time held for a temporary file.

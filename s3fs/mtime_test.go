@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,4 +110,64 @@ func TestMtime_KeptAsMetadata(t *testing.T) {
 			t.Errorf("write-only user changed the object's metadata: %v", m)
 		}
 	})
+}
+
+// headCounter counts HeadObject calls reaching S3.
+type headCounter struct {
+	s3API
+	heads atomic.Int64
+}
+
+func (c *headCounter) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	c.heads.Add(1)
+	return c.s3API.HeadObject(ctx, in, o...)
+}
+
+// TestMtime_ListingsRemember: a directory listed again costs no HEAD per file,
+// and a time changed since (setstat, overwrite) shows at once.
+func TestMtime_ListingsRemember(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	counter := &headCounter{s3API: e.api}
+	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes}
+	c := e.session(t, "p/", auth.AllPerms)
+	for i := range 5 {
+		if err := writeFile(t, c, fmt.Sprintf("/f%d", i), randBytes(100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := c.Chtimes("/f1", old, old); err != nil {
+		t.Fatal(err)
+	}
+	mtimeOf := func() time.Time {
+		t.Helper()
+		entries, err := c.ReadDir("/")
+		if err != nil || len(entries) != 5 {
+			t.Fatalf("listing: %d entries, %v; want 5", len(entries), err)
+		}
+		for _, fi := range entries {
+			if fi.Name() == "f1" {
+				return fi.ModTime()
+			}
+		}
+		t.Fatal("f1 not listed")
+		return time.Time{}
+	}
+	if got := mtimeOf(); !got.Equal(old) {
+		t.Fatalf("first listing shows f1 at %v; want %v", got, old)
+	}
+	before := counter.heads.Load()
+	if got := mtimeOf(); !got.Equal(old) {
+		t.Fatalf("second listing shows f1 at %v; want %v", got, old)
+	}
+	if n := counter.heads.Load() - before; n != 0 {
+		t.Errorf("listing 5 files again sent %d HEADs; want 0", n)
+	}
+	newer := old.Add(time.Hour) // the same content, the same second: only the metadata changes
+	if err := c.Chtimes("/f1", newer, newer); err != nil {
+		t.Fatal(err)
+	}
+	if got := mtimeOf(); !got.Equal(newer) {
+		t.Errorf("after setstat, the listing shows f1 at %v; want %v", got, newer)
+	}
 }
