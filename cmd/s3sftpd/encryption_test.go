@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -31,17 +30,14 @@ func writeKEK(t *testing.T, path string) {
 	}
 }
 
-// runTool runs an s3sftpd subcommand with the store's credentials and
-// returns its stdout, stderr and error.
+// runTool is runToolCode with a non-zero exit status as an error.
 func runTool(t *testing.T, s3srv *s3test.Server, args ...string) (string, string, error) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+s3srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3srv.SecretKey,
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return stdout.String(), stderr.String(), err
+	stdout, stderr, code := runToolCode(t, s3srv, args...)
+	if code != 0 {
+		return stdout, stderr, fmt.Errorf("s3sftpd %s: exit status %d", args[0], code)
+	}
+	return stdout, stderr, nil
 }
 
 // TestE2E_Envelope: with envelope encryption and encrypted names, OpenSSH
