@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,15 +55,19 @@ func presignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // presign signs the URL and records the hand-out (or the refusal). The URL
 // is returned only once its record is written: an unaudited hand-out of PHI
-// must not happen. With audit.s3_bucket, the record must also have left the
-// machine, or with on_failure = "deny" no URL is given (see withhold);
-// warnings go to stderr.
+// must not happen. With audit.s3_bucket the record is shipped first; when
+// it cannot be, on_failure = "deny" withholds the URL (see withhold) and
+// "continue" prints it with a warning on stderr.
 func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.Duration, stderr io.Writer) (string, error) {
 	switch {
 	case cfg.S3.Endpoint == config.EndpointEmbedded:
 		return "", errors.New("presign needs a real S3 endpoint: the embedded store only runs inside serve")
 	case cfg.Audit.File == "":
 		return "", errors.New("presign refused: hand-outs are audited and [audit] file is off")
+	case strings.HasPrefix(filepath.Base(cfg.Audit.File), "presign"):
+		// Same file or same segment names: two writers, one chain; and
+		// segments shipped under the same names.
+		return "", fmt.Errorf("presign refused: audit.file %q is named like the presign trail beside it (presign.jsonl): rename it", cfg.Audit.File)
 	}
 	var tenant *auth.Tenant
 	for _, u := range cfg.Users {

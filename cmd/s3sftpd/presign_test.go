@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
@@ -208,5 +209,20 @@ func TestE2E_PresignShipsItsTrail(t *testing.T) {
 	notShipped := find(recs, func(r audit.Record) bool { return r.Event == audit.EventPresign && r.Reason == "not shipped" })
 	if len(ok) != 4 || len(notShipped) != 1 {
 		t.Errorf("shipped trail has %d hand-outs and %d withheld notes; want 4 and 1", len(ok), len(notShipped))
+	}
+}
+
+// TestPresign_RefusesAnAuditFileNamedLikeItsTrail: the server's trail and
+// the presign trail must not share a file or segment names, here or in the
+// audit bucket.
+func TestPresign_RefusesAnAuditFileNamedLikeItsTrail(t *testing.T) {
+	for _, name := range []string{"presign.jsonl", "presign-000000000001.jsonl"} {
+		cfg := &config.Config{}
+		cfg.S3.Endpoint = "http://127.0.0.1:1"
+		cfg.Audit.File = filepath.Join(t.TempDir(), name)
+		_, err := presign(context.Background(), cfg, "acme", "/a.bin", time.Minute, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "named like the presign trail") {
+			t.Errorf("presign with audit.file %s: %v; want a refusal naming the clash", name, err)
+		}
 	}
 }
