@@ -24,6 +24,10 @@ import (
 // cannot be written (on_failure = "deny").
 var ErrUnavailable = errors.New("audit log unavailable")
 
+// ErrNotShipped is wrapped by Close's error when the records are safe on
+// local disk but some closed segment could not be shipped (Config.Ship).
+var ErrNotShipped = errors.New("audit segments not shipped")
+
 // Config says where records go and how they are protected.
 type Config struct {
 	File      string    // append every line to this file (mode 0600), continuing its chain; "" = off
@@ -88,6 +92,11 @@ type Log struct {
 // rotates the current file, so the last records ship too, and makes one
 // bounded attempt (10 s) to ship every pending segment; what is left ships
 // at the next start. Records written after Close fail.
+//
+// An error that wraps ErrNotShipped means only the off-machine copy is
+// missing: every record is durable in a closed local segment, the chain is
+// intact. A short-lived writer (s3sftpd presign) uses this to rotate and
+// ship synchronously before it acts on what it recorded.
 func (l *Log) Close() error {
 	if l == nil {
 		return nil
@@ -125,7 +134,10 @@ func (l *Log) Close() error {
 	}
 	l.mu.Unlock()
 	if l.cfg.Ship != nil {
-		err = errors.Join(err, l.shipRest())
+		// A local failure matters more; shipRest has logged its own.
+		if serr := l.shipRest(); serr != nil && err == nil {
+			err = fmt.Errorf("%w: %w", ErrNotShipped, serr)
+		}
 	}
 	return err
 }

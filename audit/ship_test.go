@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -128,5 +129,56 @@ func TestLog_RestartShipsOnlyWhatIsLeft(t *testing.T) {
 	all, _ := listSegments(path)
 	if got, want := ship.shipped(), all[2:]; !slices.Equal(got, want) {
 		t.Errorf("shipped %v; want only the segments after %s: %v", got, segs[1], want)
+	}
+}
+
+// TestLog_CloseSaysWhenOnlyShippingFailed: a short-lived writer closes to
+// rotate and ship at once; when the store refuses, Close says so with
+// ErrNotShipped, the record sits whole in a closed segment, and the next
+// Close ships that backlog before its own segment, the chain unbroken.
+func TestLog_CloseSaysWhenOnlyShippingFailed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "presign.jsonl")
+	ship := &recordingShipper{failing: true}
+	l, err := Open(Config{File: path, Now: fixedNow, Ship: ship})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Record{Event: EventPresign, Path: "/a.bin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); !errors.Is(err, ErrNotShipped) {
+		t.Fatalf("Close with a failing shipper = %v; want ErrNotShipped", err)
+	}
+	if segs, _ := unshipped(path); !slices.Equal(segs, []string{"presign-000000000001.jsonl"}) {
+		t.Fatalf("unshipped segments %v; want the one Close rotated", segs)
+	}
+
+	ship.set(false)
+	l, err = Open(Config{File: path, Now: fixedNow, Ship: ship})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Record{Event: EventPresign, Path: "/b.bin"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close once the store takes segments again = %v; want nil", err)
+	}
+	want := []string{"presign-000000000001.jsonl", "presign-000000000003.jsonl"}
+	if got := ship.shipped(); !slices.Equal(got, want) {
+		t.Errorf("shipped %v; want the backlog, then the new segment: %v", got, want)
+	}
+	// Verify what the store holds, not the local copies.
+	var in []VerifyInput
+	for _, name := range want {
+		in = append(in, VerifyInput{Name: name, R: bytes.NewReader(ship.data[name])})
+	}
+	rep, err := Verify(in, VerifyOptions{})
+	if err != nil {
+		t.Fatalf("Verify the shipped segments = %v; want nil", err)
+	}
+	if rep.Records != 4 {
+		t.Errorf("shipped segments hold %d records; want 4 (two presigns, two segment_ends)", rep.Records)
 	}
 }

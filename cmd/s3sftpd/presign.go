@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,7 +44,7 @@ func presignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "s3sftpd presign: ttl %v capped to s3.max_presign_ttl %v\n", *ttl, max)
 		*ttl = max
 	}
-	url, err := presign(ctx, cfg, *user, fs.Arg(0), *ttl)
+	url, err := presign(ctx, cfg, *user, fs.Arg(0), *ttl, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "s3sftpd presign:", err)
 		return 1
@@ -53,13 +55,19 @@ func presignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // presign signs the URL and records the hand-out (or the refusal). The URL
 // is returned only once its record is written: an unaudited hand-out of PHI
-// must not happen.
-func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.Duration) (string, error) {
+// must not happen. With audit.s3_bucket the record is shipped first; when
+// it cannot be, on_failure = "deny" withholds the URL (see withhold) and
+// "continue" prints it with a warning on stderr.
+func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.Duration, stderr io.Writer) (string, error) {
 	switch {
 	case cfg.S3.Endpoint == config.EndpointEmbedded:
 		return "", errors.New("presign needs a real S3 endpoint: the embedded store only runs inside serve")
 	case cfg.Audit.File == "":
 		return "", errors.New("presign refused: hand-outs are audited and [audit] file is off")
+	case strings.HasPrefix(filepath.Base(cfg.Audit.File), "presign"):
+		// Same file or same segment names: two writers, one chain; and
+		// segments shipped under the same names.
+		return "", fmt.Errorf("presign refused: audit.file %q is named like the presign trail beside it (presign.jsonl): rename it", cfg.Audit.File)
 	}
 	var tenant *auth.Tenant
 	for _, u := range cfg.Users {
@@ -75,7 +83,8 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	if tenant == nil {
 		return "", fmt.Errorf("no user %q in the config", name)
 	}
-	trail, unlock, err := openPresignTrail(cfg)
+	file := presignTrailFile(cfg)
+	unlock, err := lockPresignTrail(file)
 	if err != nil {
 		return "", err
 	}
@@ -86,6 +95,19 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	if err != nil {
 		return "", err
 	}
+	var ship audit.Shipper
+	if cfg.Audit.S3Bucket != "" {
+		fsys, err := s3fs.New(base, s3cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return "", err
+		}
+		ship = fsys.AuditShipper(cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
+	}
+	trail, err := openPresignTrail(cfg, file, ship)
+	if err != nil {
+		return "", err
+	}
+	defer trail.Close()
 	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
 	if err != nil {
 		return "", err
@@ -110,8 +132,20 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	if werr := trail.Write(rec); werr != nil {
 		return "", fmt.Errorf("write audit record: %w", werr)
 	}
-	if cerr := trail.Close(); cerr != nil {
+	// With a shipper, Close rotates the record into a closed segment and
+	// ships it, with any backlog, before it returns.
+	cerr := trail.Close()
+	notShipped := errors.Is(cerr, audit.ErrNotShipped)
+	if cerr != nil && !notShipped {
 		return "", fmt.Errorf("close audit trail: %w", cerr)
+	}
+	switch {
+	case notShipped && err != nil:
+		fmt.Fprintf(stderr, "s3sftpd presign: warning: %v (the next presign retries)\n", cerr)
+	case notShipped && cfg.Audit.OnFailure == config.AuditContinue:
+		fmt.Fprintf(stderr, "s3sftpd presign: warning: the record of this hand-out is only on this machine until it ships (the next presign retries; on_failure = \"continue\"): %v\n", cerr)
+	case notShipped:
+		return "", withhold(cfg, file, rec, cerr)
 	}
 	if err != nil {
 		return "", err
@@ -119,29 +153,58 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	return signed.URL, nil
 }
 
-// openPresignTrail opens presign.jsonl beside the audit file: a trail of
-// its own, because the running server appends to the main one and two
-// writers would fork its hash chain. An exclusive lock serialises
-// concurrent presign commands; unlock releases it.
-func openPresignTrail(cfg *config.Config) (*audit.Log, func(), error) {
-	a := cfg.Audit
-	file := filepath.Join(filepath.Dir(a.File), "presign.jsonl")
+// withhold records that the URL just recorded as handed out was not
+// printed after all, because its record could not be shipped and
+// on_failure is "deny": the trail must not claim a hand-out that did not
+// happen. The note stays local and ships with the next presign. Called
+// with the trail locked.
+func withhold(cfg *config.Config, file string, rec audit.Record, shipErr error) error {
+	refused := fmt.Errorf("presign refused: audit.on_failure is %q and the record of this hand-out could not be shipped off this machine "+
+		"(it is kept in %s and ships with the next presign): %w", config.AuditDeny, filepath.Dir(file), shipErr)
+	trail, err := openPresignTrail(cfg, file, nil)
+	if err != nil {
+		return errors.Join(refused, err)
+	}
+	rec.Result, rec.Reason, rec.Error, rec.Expires = audit.ResultError, "not shipped", "URL withheld: the record could not be shipped", nil
+	err = trail.Write(rec)
+	return errors.Join(refused, err, trail.Close())
+}
+
+// presignTrailFile is presign.jsonl beside the audit file: a trail of its
+// own, because the running server appends to the main one and two writers
+// would fork its hash chain. Its segments are named presign-SEQ.jsonl, so
+// shipped beside the server's they never collide.
+func presignTrailFile(cfg *config.Config) string {
+	return filepath.Join(filepath.Dir(cfg.Audit.File), "presign.jsonl")
+}
+
+// lockPresignTrail takes an exclusive lock beside file, so concurrent
+// presign commands write, rotate and ship the trail in turn; unlock
+// releases it.
+func lockPresignTrail(file string) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
-		return nil, nil, fmt.Errorf("create audit directory: %w", err)
+		return nil, fmt.Errorf("create audit directory: %w", err)
 	}
 	lock, err := os.OpenFile(file+".lock", os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
-		return nil, nil, fmt.Errorf("open presign lock: %w", err)
+		return nil, fmt.Errorf("open presign lock: %w", err)
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
 		lock.Close()
-		return nil, nil, fmt.Errorf("lock presign trail: %w", err)
+		return nil, fmt.Errorf("lock presign trail: %w", err)
 	}
+	return func() { lock.Close() }, nil
+}
+
+// openPresignTrail opens the locked presign trail with the audit file's
+// key and path hashing. A write failure always refuses: the local record
+// is required whatever on_failure says. With ship, Close rotates and ships.
+func openPresignTrail(cfg *config.Config, file string, ship audit.Shipper) (*audit.Log, error) {
+	a := cfg.Audit
 	l, err := audit.Open(audit.Config{File: file, HMACKey: a.HMACKey, HashPaths: a.Paths == config.AuditPathsHMAC,
-		RotateSize: int64(a.RotateSize)})
+		RotateSize: int64(a.RotateSize), Ship: ship})
 	if err != nil {
-		lock.Close()
-		return nil, nil, fmt.Errorf("open presign trail: %w", err)
+		return nil, fmt.Errorf("open presign trail: %w", err)
 	}
-	return l, func() { l.Close(); lock.Close() }, nil
+	return l, nil
 }

@@ -2,17 +2,23 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
@@ -102,4 +108,121 @@ func httpGet(t *testing.T, u string) ([]byte, int) {
 		t.Fatal(err)
 	}
 	return b, resp.StatusCode
+}
+
+// TestE2E_PresignShipsItsTrail: with audit.s3_bucket, every presign rotates
+// its record into a closed segment and ships it before the URL is printed.
+// While the audit bucket cannot take it, on_failure = "deny" withholds the
+// URL (and says so in the trail), "continue" prints it with a warning; once
+// the bucket works, the backlog ships, and the segments read back from the
+// bucket verify as one chain.
+func TestE2E_PresignShipsItsTrail(t *testing.T) {
+	s3srv := s3test.Start(t)
+	auditBucket := s3srv.Bucket + "-audit" // created only after the failures
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s3sftpd.toml")
+	writeConfig := func(onFailure string) {
+		text := configText(dir, s3srv, gatewayOpts{checksums: "compat", drain: "5s", users: defaultUsers(t),
+			audit: fmt.Sprintf("s3_bucket = %q\ns3_prefix = \"audit/\"\non_failure = %q", auditBucket, onFailure)})
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s3srv.Put(t, "partners/acme/reports/q3.bin", []byte("phi"))
+	presign := func() (string, string, int) {
+		return runToolCode(t, s3srv, "presign", "-config", path, "-user", "acme", "/reports/q3.bin")
+	}
+	trailDir := filepath.Join(dir, "data", "audit")
+
+	writeConfig("deny")
+	out, errOut, code := presign()
+	if code != 1 || out != "" || !strings.Contains(errOut, "could not be shipped") {
+		t.Fatalf("presign while the audit bucket is missing, deny: exit %d, stdout %q, stderr %q; want exit 1, no URL, the reason", code, out, errOut)
+	}
+	withheld := readTrail(t, filepath.Join(trailDir, "presign.jsonl"))
+	if len(withheld) != 1 || withheld[0].Result != audit.ResultError || withheld[0].Reason != "not shipped" || withheld[0].Key != "partners/acme/reports/q3.bin" {
+		t.Errorf("live presign trail after a withheld URL = %+v; want one record saying the URL for the key was withheld", withheld)
+	}
+
+	writeConfig("continue")
+	out, errOut, code = presign()
+	if code != 0 || !strings.HasPrefix(out, "http") || !strings.Contains(errOut, "only on this machine") {
+		t.Fatalf("presign while the audit bucket is missing, continue: exit %d, stdout %q, stderr %q; want the URL and a warning", code, out, errOut)
+	}
+
+	writeConfig("deny")
+	if _, err := s3srv.Client(t).CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &auditBucket}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		out, errOut, code = presign()
+		if code != 0 || !strings.HasPrefix(out, "http") || errOut != "" {
+			t.Fatalf("presign %d with the audit bucket back: exit %d, stdout %q, stderr %q; want the URL, no warning", i+1, code, out, errOut)
+		}
+	}
+
+	// The bucket holds every segment, byte for byte, and they verify as one chain.
+	shipped := filepath.Join(t.TempDir(), "shipped")
+	os.Mkdir(shipped, 0o700)
+	want := []string{"presign-000000000001.jsonl", "presign-000000000003.jsonl", "presign-000000000006.jsonl", "presign-000000000008.jsonl"}
+	list, err := s3srv.Client(t).ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &auditBucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys, files []string
+	for _, o := range list.Contents {
+		keys = append(keys, *o.Key)
+	}
+	for _, name := range want {
+		if !slices.Contains(keys, "audit/"+name) {
+			t.Fatalf("audit bucket holds %v; want audit/ + each of %v", keys, want)
+		}
+		obj, err := s3srv.Client(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: &auditBucket, Key: aws.String("audit/" + name)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj.Body)
+		obj.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if local, _ := os.ReadFile(filepath.Join(trailDir, name)); !bytes.Equal(got, local) {
+			t.Errorf("shipped %s differs from the local segment", name)
+		}
+		files = append(files, filepath.Join(shipped, name))
+		if err := os.WriteFile(files[len(files)-1], got, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(keys) != len(want) {
+		t.Errorf("audit bucket holds %v; want exactly %v under audit/", keys, want)
+	}
+	out, errOut, code = runToolCode(t, s3srv, append([]string{"audit", "verify"}, files...)...)
+	if code != 0 || !strings.HasPrefix(out, "OK: 9 records, seq 1..9, 4 files") {
+		t.Errorf("audit verify of the shipped segments: exit %d, %q (stderr %q); want OK: 9 records, seq 1..9, 4 files", code, out, errOut)
+	}
+	var recs []audit.Record
+	for _, f := range files {
+		recs = append(recs, readTrail(t, f)...)
+	}
+	ok := find(recs, func(r audit.Record) bool { return r.Event == audit.EventPresign && r.Result == audit.ResultOK })
+	notShipped := find(recs, func(r audit.Record) bool { return r.Event == audit.EventPresign && r.Reason == "not shipped" })
+	if len(ok) != 4 || len(notShipped) != 1 {
+		t.Errorf("shipped trail has %d hand-outs and %d withheld notes; want 4 and 1", len(ok), len(notShipped))
+	}
+}
+
+// TestPresign_RefusesAnAuditFileNamedLikeItsTrail: the server's trail and
+// the presign trail must not share a file or segment names, here or in the
+// audit bucket.
+func TestPresign_RefusesAnAuditFileNamedLikeItsTrail(t *testing.T) {
+	for _, name := range []string{"presign.jsonl", "presign-000000000001.jsonl"} {
+		cfg := &config.Config{}
+		cfg.S3.Endpoint = "http://127.0.0.1:1"
+		cfg.Audit.File = filepath.Join(t.TempDir(), name)
+		_, err := presign(context.Background(), cfg, "acme", "/a.bin", time.Minute, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "named like the presign trail") {
+			t.Errorf("presign with audit.file %s: %v; want a refusal naming the clash", name, err)
+		}
+	}
 }
