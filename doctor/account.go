@@ -2,12 +2,14 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3control"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 )
 
 // CtlAccountPublicAccessBlock is the account-level control's name.
@@ -81,7 +83,12 @@ func accountPublicAccessBlock(account string, out *s3control.GetPublicAccessBloc
 		r, missing := unread(ctl, err, "NoSuchPublicAccessBlockConfiguration")
 		if !missing {
 			r.Why = "account " + account + ": " + r.Why
-			r.Fix = "grant the gateway's identity s3:GetAccountPublicAccessBlock, or check by hand: aws s3control get-public-access-block --account-id " + account
+			r.Fix = "check the gateway's route to S3 Control"
+			var ae smithy.APIError
+			if errors.As(err, &ae) {
+				r.Fix = "grant the gateway's identity s3:GetAccountPublicAccessBlock"
+			}
+			r.Fix += ", or check by hand: aws s3control get-public-access-block --account-id " + account
 			return r
 		}
 		return Result{Control: ctl, Status: Fail, Why: "account " + account + " has no account-level public access block", Fix: fix}

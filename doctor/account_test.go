@@ -130,8 +130,8 @@ func TestCheckAccount_NetworkError(t *testing.T) {
 	control := s3control.New(s3control.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""), RetryMaxAttempts: 1, HTTPClient: refused})
 	r := CheckAccount(context.Background(), ids, control, Options{})
-	if r.Status != Unknown || !strings.Contains(r.Why, "could not read") {
-		t.Errorf("got %s (%s); want UNKNOWN, could not read", r.Status, r.Why)
+	if r.Status != Unknown || !strings.Contains(r.Why, "could not read") || !strings.Contains(r.Fix, "route to S3 Control") {
+		t.Errorf("got %s (%s; fix %q); want UNKNOWN, could not read, check the route", r.Status, r.Why, r.Fix)
 	}
 }
 
