@@ -109,20 +109,26 @@ func publicAccessBlock(out *s3.GetPublicAccessBlockOutput, err error) Result {
 	if c == nil {
 		return Result{Control: ctl, Status: Unknown, Why: "empty answer", Fix: "check by hand"}
 	}
+	if off := flagsOff(c.BlockPublicAcls, c.IgnorePublicAcls, c.BlockPublicPolicy, c.RestrictPublicBuckets); len(off) > 0 {
+		return Result{Control: ctl, Status: Fail, Why: "off: " + strings.Join(off, ", "), Fix: fix}
+	}
+	return Result{Control: ctl, Status: Pass, Why: "all four flags on"}
+}
+
+// flagsOff names the public access block flags that are not on, for the
+// bucket's block and the account's alike (same four flags, two SDK types).
+func flagsOff(blockACLs, ignoreACLs, blockPolicy, restrictBuckets *bool) []string {
 	var off []string
 	for _, f := range []struct {
 		name string
 		v    *bool
-	}{{"BlockPublicAcls", c.BlockPublicAcls}, {"IgnorePublicAcls", c.IgnorePublicAcls},
-		{"BlockPublicPolicy", c.BlockPublicPolicy}, {"RestrictPublicBuckets", c.RestrictPublicBuckets}} {
+	}{{"BlockPublicAcls", blockACLs}, {"IgnorePublicAcls", ignoreACLs},
+		{"BlockPublicPolicy", blockPolicy}, {"RestrictPublicBuckets", restrictBuckets}} {
 		if !aws.ToBool(f.v) {
 			off = append(off, f.name)
 		}
 	}
-	if len(off) > 0 {
-		return Result{Control: ctl, Status: Fail, Why: "off: " + strings.Join(off, ", "), Fix: fix}
-	}
-	return Result{Control: ctl, Status: Pass, Why: "all four flags on"}
+	return off
 }
 
 // encryption checks default encryption; with kms the default must be KMS

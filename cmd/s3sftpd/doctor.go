@@ -42,6 +42,7 @@ func compliance(ctx context.Context, cfg *config.Config, client doctor.API) ([]d
 	rs := []doctor.Result{doctor.Endpoint(cfg.S3.Endpoint)}
 	targets := complianceTargets(cfg)
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
+		rs = append(rs, doctor.AccountNotAWS("the embedded store"))
 		return append(rs, doctor.Embedded(targets)...), nil
 	}
 	if client == nil {
@@ -51,7 +52,39 @@ func compliance(ctx context.Context, cfg *config.Config, client doctor.API) ([]d
 		}
 		client = c
 	}
-	return append(rs, doctor.Check(ctx, client, targets, doctor.Options{KMS: cfg.S3.SSE == s3fs.SSEKMS})...), nil
+	// The account check runs beside the bucket checks: where S3 Control is
+	// unreachable (a private subnet with only an S3 gateway endpoint) it
+	// waits out its timeout without delaying the start by as much.
+	var account doctor.Result
+	var accountErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		account, accountErr = accountCheck(ctx, cfg)
+	}()
+	buckets := doctor.Check(ctx, client, targets, doctor.Options{KMS: cfg.S3.SSE == s3fs.SSEKMS})
+	<-done
+	if accountErr != nil {
+		return nil, accountErr
+	}
+	return append(append(rs, account), doctor.WithAccount(buckets, account)...), nil
+}
+
+// accountCheck is the account-level public access block row: read from
+// AWS when the store is AWS, UNKNOWN without a request otherwise.
+func accountCheck(ctx context.Context, cfg *config.Config) (doctor.Result, error) {
+	if !doctor.IsAWS(cfg.S3.Endpoint) {
+		return doctor.AccountNotAWS(cfg.S3.Endpoint), nil
+	}
+	ids, err := s3fs.DialSTS(ctx, s3Config(cfg), cfg.S3.STSEndpoint)
+	if err != nil {
+		return doctor.Result{}, err
+	}
+	control, err := s3fs.DialControl(ctx, s3Config(cfg))
+	if err != nil {
+		return doctor.Result{}, err
+	}
+	return doctor.CheckAccount(ctx, ids, control, doctor.Options{}), nil
 }
 
 // complianceTargets lists every bucket of the config with the homes in it,
