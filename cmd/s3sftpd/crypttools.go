@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
@@ -100,8 +102,9 @@ func decryptToFile(ctx context.Context, fsys *s3fs.FS, bucket string, o s3fs.Sto
 	return err
 }
 
-// rewrapCmd is `s3sftpd rewrap`: re-wrap every data key under the current
-// KEK, in the given prefix or every user's home.
+// rewrapCmd is `s3sftpd rewrap`: move every data key to the current key
+// (kms_key_id, else kek_file), in the given prefix or every user's home,
+// and report the older versions that still need an old key.
 func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("rewrap", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -129,15 +132,38 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, p := range prefixes {
-		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix)
+		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
 		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted\n",
 			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
+		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
+			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id))
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
 			code = 1
 		}
 	}
 	return code
+}
+
+// olderAdvice tells the operator what n noncurrent versions wrapped by
+// key id still need: rewrap cannot move them, only their expiry frees the key.
+func olderAdvice(n int, id string) string {
+	if arn, ok := strings.CutPrefix(id, "kms:"); ok {
+		return fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn)
+	}
+	return fmt.Sprintf("%d older versions still need old key %s; keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id)
+}
+
+// homesIn lists the homes of the users whose files live in bucket.
+func homesIn(cfg *config.Config, bucket string) []string {
+	var out []string
+	for _, p := range homes(cfg) {
+		if p.Bucket == bucket {
+			out = append(out, p.Prefix)
+		}
+	}
+	return out
 }
 
 // parseS3URL splits s3://bucket/key.
