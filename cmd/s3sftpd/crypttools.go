@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -130,13 +131,14 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	if fset.NArg() == 1 {
 		prefixes = []s3fs.Prefix{{Bucket: bucket, Prefix: prefix}}
 	}
+	files := kekFiles(cfg.Encryption)
 	code := 0
 	for _, p := range prefixes {
 		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
 		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted\n",
 			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
 		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
-			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id))
+			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id, files[id]))
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
@@ -147,12 +149,29 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // olderAdvice tells the operator what n noncurrent versions wrapped by
-// key id still need: rewrap cannot move them, only their expiry frees the key.
-func olderAdvice(n int, id string) string {
+// key id (held in file, when the config names it) still need: rewrap cannot
+// move them, only their expiry frees the key.
+func olderAdvice(n int, id, file string) string {
 	if arn, ok := strings.CutPrefix(id, "kms:"); ok {
 		return fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn)
 	}
-	return fmt.Sprintf("%d older versions still need old key %s; keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id)
+	if file == "" {
+		file = "not in this config"
+	}
+	return fmt.Sprintf("%d older versions still need old key %s (%s); keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id, file)
+}
+
+// kekFiles maps the id of each KEK in the config to its file, so a report
+// can say which file holds a key it names by id.
+func kekFiles(e config.Encryption) map[string]string {
+	files := map[string]string{}
+	if e.KEK != nil {
+		files[crypt.KeyID(e.KEK)] = e.KEKFile
+	}
+	for i, k := range e.OldKEKs {
+		files[crypt.KeyID(k)] = e.OldKEKFiles[i]
+	}
+	return files
 }
 
 // homesIn lists the homes of the users whose files live in bucket.
