@@ -35,8 +35,8 @@ func newKMSKey(t *testing.T, client *kms.Client) string {
 	return aws.ToString(key.KeyMetadata.Arn)
 }
 
-// TestRewrap_KEKToKMS: objects written under a KEK, rewrapped once the
-// config takes data keys from KMS (the KEK kept only for reading), open
+// TestRewrap_KEKToKMS: objects written under a KEK stay readable once the
+// config takes data keys from KMS (the KEK kept only for reading); rewrapped, they open
 // with KMS alone and hold the same bytes; each is bound to the home it
 // lives in, so a copy in another home is refused; an object in no home is
 // left as it was, with an error; a second KMS key takes them all over.
@@ -68,6 +68,9 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	e = envOn(t, srv, cfg)
 	if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), "/new", other); err != nil {
 		t.Fatal(err)
+	}
+	if got := readFile(t, e.session(t, homes[0], auth.AllPerms), "/f"); !bytes.Equal(got, files["/f"]) {
+		t.Error("/f under the KEK kept for reading differs before rewrap")
 	}
 	res, err := e.fs.Rewrap(ctx, srv.Bucket, "", homes)
 	if res.Rewrapped != 3 || res.Current != 1 || err == nil || !strings.Contains(err.Error(), "loose/f: in no user's home") {
