@@ -118,10 +118,11 @@ type Keyring struct {
 // moved their objects.
 func NewKeyring(current *KEK, others ...*KEK) *Keyring {
 	r := &Keyring{Current: current, byID: map[string]*KEK{}}
-	for _, k := range append(others, current) {
-		if k != nil {
-			r.byID[k.ID] = k
-		}
+	for _, k := range others {
+		r.byID[k.ID] = k
+	}
+	if current != nil {
+		r.byID[current.ID] = current
 	}
 	return r
 }
