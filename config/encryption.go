@@ -18,7 +18,8 @@ type Encryption struct {
 	// the config file's directory.
 	KEKFile string `toml:"kek_file"`
 	// OldKEKFiles are earlier KEKs, kept so objects they wrapped stay
-	// readable until `s3sftpd rewrap` has moved them to KEKFile.
+	// readable until `s3sftpd rewrap` has moved them to KEKFile (or to
+	// KMSKeyID, which needs no KEKFile then).
 	OldKEKFiles []string `toml:"old_kek_files"`
 	// KMSKeyID takes the data keys of new objects from AWS KMS
 	// (GenerateDataKey, with an encryption context naming the user's bucket

@@ -15,9 +15,10 @@ import (
 
 // Object metadata written by envelope encryption (S3 user metadata keys).
 const (
-	MetaVersion = "s3sftpd-enc" // format version, "1"
-	MetaKEK     = "s3sftpd-kek" // id of the KEK that wrapped the data key
-	MetaDEK     = "s3sftpd-dek" // the wrapped data key, standard base64
+	MetaVersion = "s3sftpd-enc"    // format version, "1"
+	MetaKEK     = "s3sftpd-kek"    // id of the KEK that wrapped the data key
+	MetaDEK     = "s3sftpd-dek"    // the wrapped data key, standard base64
+	MetaContext = "s3sftpd-tenant" // KMS only: the encryption context the data key is bound to
 	Version     = "1"
 )
 
@@ -107,15 +108,21 @@ func (k *KEK) Unwrap(wrapped []byte) ([]byte, error) {
 // Keyring holds the KEKs: new objects use Current, objects wrapped by any of
 // them can be read.
 type Keyring struct {
-	Current *KEK
+	Current *KEK // nil in a keyring kept only for reading (data keys come from KMS)
 	byID    map[string]*KEK
 }
 
-// NewKeyring builds a keyring; others are older KEKs kept for reading.
+// NewKeyring builds a keyring; others are older KEKs kept for reading. A
+// nil current makes a keyring that reads only: it serves a config that
+// takes new data keys from KMS and keeps its old KEKs until rewrap has
+// moved their objects.
 func NewKeyring(current *KEK, others ...*KEK) *Keyring {
-	r := &Keyring{Current: current, byID: map[string]*KEK{current.ID: current}}
+	r := &Keyring{Current: current, byID: map[string]*KEK{}}
 	for _, k := range others {
 		r.byID[k.ID] = k
+	}
+	if current != nil {
+		r.byID[current.ID] = current
 	}
 	return r
 }
@@ -179,6 +186,9 @@ func (r *Keyring) DataKey(meta map[string]string) ([]byte, error) {
 // Rewrap returns meta with the data key wrapped by the current KEK, and
 // whether anything changed (false when it already is).
 func (r *Keyring) Rewrap(meta map[string]string) (map[string]string, bool, error) {
+	if r.Current == nil {
+		return nil, false, errors.New("rewrap: no current key-encryption key")
+	}
 	if id := MetaValue(meta, MetaKEK); id == r.Current.ID {
 		return meta, false, nil
 	}
@@ -186,16 +196,23 @@ func (r *Keyring) Rewrap(meta map[string]string) (map[string]string, bool, error
 	if err != nil {
 		return nil, false, err
 	}
-	out := make(map[string]string, len(meta))
+	return WithDataKey(meta, r.metadata(r.Current, key)), true, nil
+}
+
+// WithDataKey returns meta with its wrapped data key (and everything that
+// describes it: format version, wrapping key, KMS encryption context)
+// replaced by keyMeta; the rest of meta is kept.
+func WithDataKey(meta, keyMeta map[string]string) map[string]string {
+	out := make(map[string]string, len(meta)+len(keyMeta))
 	for k, v := range meta {
 		switch strings.ToLower(k) {
-		case MetaVersion, MetaKEK, MetaDEK:
+		case MetaVersion, MetaKEK, MetaDEK, MetaContext:
 		default:
 			out[k] = v
 		}
 	}
-	for k, v := range r.metadata(r.Current, key) {
+	for k, v := range keyMeta {
 		out[k] = v
 	}
-	return out, true, nil
+	return out
 }

@@ -50,6 +50,32 @@ func TestKeyring_WrapUnwrapRewrap(t *testing.T) {
 	}
 }
 
+// TestKeyring_ReadOnly: a keyring with old KEKs and no current one (data
+// keys from KMS) unwraps what they wrapped and refuses to rewrap.
+func TestKeyring_ReadOnly(t *testing.T) {
+	old := newTestKEK(t)
+	key, meta := NewKeyring(old).NewDataKey()
+	ring := NewKeyring(nil, old)
+	if got, err := ring.DataKey(meta); err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("unwrap with a read-only keyring = %v; want the data key", err)
+	}
+	if _, _, err := ring.Rewrap(meta); err == nil {
+		t.Error("a keyring with no current KEK rewrapped a data key")
+	}
+}
+
+// TestWithDataKey: the key fields are replaced whatever their case, and a
+// KMS encryption context does not outlive the KMS wrapping it described.
+func TestWithDataKey(t *testing.T) {
+	meta := map[string]string{"S3sftpd-Enc": "1", "s3sftpd-kek": "kms:arn", "S3SFTPD-DEK": "blob",
+		"s3sftpd-tenant": "b/home/", "s3sftpd-mtime": "kept"}
+	got := WithDataKey(meta, map[string]string{MetaVersion: Version, MetaKEK: "id", MetaDEK: "wrapped"})
+	want := map[string]string{MetaVersion: Version, MetaKEK: "id", MetaDEK: "wrapped", "s3sftpd-mtime": "kept"}
+	if !maps.Equal(got, want) {
+		t.Errorf("WithDataKey = %v; want %v", got, want)
+	}
+}
+
 func TestKeyring_TamperedMetadata(t *testing.T) {
 	k := newTestKEK(t)
 	ring := NewKeyring(k)

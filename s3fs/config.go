@@ -101,7 +101,7 @@ func (c Config) validate() error {
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
-	case c.Envelope && c.Keys == nil && c.KMS == nil:
+	case c.Envelope && (c.Keys == nil || c.Keys.Current == nil) && c.KMS == nil:
 		return configError("envelope encryption needs a key-encryption key")
 	}
 	for _, s := range c.TempSuffixes {

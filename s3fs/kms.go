@@ -19,6 +19,10 @@ import (
 type KMSClient interface {
 	GenerateDataKey(context.Context, *kms.GenerateDataKeyInput, ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
 	Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error)
+	// Encrypt and DescribeKey serve only `s3sftpd rewrap`, which moves
+	// data keys to the current KMS key.
+	Encrypt(context.Context, *kms.EncryptInput, ...func(*kms.Options)) (*kms.EncryptOutput, error)
+	DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
 }
 
 // KMS takes envelope data keys from AWS KMS instead of a local KEK: one
@@ -36,7 +40,7 @@ type KMS struct {
 // tenant of the encryption context (for `s3sftpd decrypt`, which knows no tenant).
 const (
 	kmsPrefix   = "kms:"
-	metaContext = "s3sftpd-tenant"
+	metaContext = crypt.MetaContext
 	contextKey  = "s3sftpd-tenant"
 )
 
@@ -70,12 +74,45 @@ func (k *KMS) newDataKey(ctx context.Context, tenant string) ([]byte, map[string
 	if len(out.Plaintext) != crypt.KeySize {
 		return nil, nil, fmt.Errorf("kms generate data key: %d bytes, want %d", len(out.Plaintext), crypt.KeySize)
 	}
-	return out.Plaintext, map[string]string{
+	return out.Plaintext, kmsMetadata(aws.ToString(out.KeyId), out.CiphertextBlob, tenant), nil
+}
+
+// kmsMetadata is the object metadata of a data key KMS key arn wrapped
+// into blob under tenant's encryption context.
+func kmsMetadata(arn string, blob []byte, tenant string) map[string]string {
+	return map[string]string{
 		crypt.MetaVersion: crypt.Version,
-		crypt.MetaKEK:     kmsPrefix + aws.ToString(out.KeyId),
-		crypt.MetaDEK:     base64.StdEncoding.EncodeToString(out.CiphertextBlob),
+		crypt.MetaKEK:     kmsPrefix + arn,
+		crypt.MetaDEK:     base64.StdEncoding.EncodeToString(blob),
 		metaContext:       tenant,
-	}, nil
+	}
+}
+
+// wrap has KMS encrypt an existing data key under the configured key and
+// tenant's encryption context: the metadata it returns is what
+// GenerateDataKey would have given a new object of that tenant.
+func (k *KMS) wrap(ctx context.Context, tenant string, dataKey []byte) (map[string]string, error) {
+	out, err := k.Client.Encrypt(ctx, &kms.EncryptInput{
+		KeyId: aws.String(k.KeyID), Plaintext: dataKey,
+		EncryptionContext: map[string]string{contextKey: tenant},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kms encrypt data key: %w", err)
+	}
+	return kmsMetadata(aws.ToString(out.KeyId), out.CiphertextBlob, tenant), nil
+}
+
+// keyARN is the ARN of the configured key (which may be named by id or
+// alias): the id objects wrapped by it record.
+func (k *KMS) keyARN(ctx context.Context) (string, error) {
+	out, err := k.Client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k.KeyID)})
+	if err != nil {
+		return "", fmt.Errorf("kms describe key %s: %w", k.KeyID, err)
+	}
+	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
+		return "", fmt.Errorf("kms describe key %s: no ARN in the answer", k.KeyID)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
 }
 
 // dataKey has KMS unwrap an object's data key under tenant's context; a

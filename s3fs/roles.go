@@ -225,3 +225,19 @@ func (r *Roles) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInp
 	}
 	return c.GetObjectTagging(ctx, in, o...)
 }
+
+func (r *Roles) GetBucketVersioning(ctx context.Context, in *s3.GetBucketVersioningInput, o ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error) {
+	c, err := r.client(ctx)
+	if err != nil {
+		return nil, roleError(err)
+	}
+	return c.GetBucketVersioning(ctx, in, o...)
+}
+
+func (r *Roles) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, o ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+	c, err := r.client(ctx)
+	if err != nil {
+		return nil, roleError(err)
+	}
+	return c.ListObjectVersions(ctx, in, o...)
+}

@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -88,63 +87,6 @@ func (fs *FS) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredO
 		}
 	}
 	return out, nil
-}
-
-// RewrapResult counts what a rewrap did.
-type RewrapResult struct {
-	Rewrapped, Current, Plain int
-}
-
-// Rewrap re-wraps the data key of every envelope-encrypted object under
-// prefix with the current KEK: a copy of the object onto itself that
-// replaces its metadata, pinned to the ETag read, so the content is never
-// rewritten by the gateway or changed meanwhile. It goes on after a failure
-// and returns the failures joined.
-func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string) (RewrapResult, error) {
-	var res RewrapResult
-	if fs.keys == nil {
-		return res, fmt.Errorf("rewrap: no key-encryption key configured")
-	}
-	h := &handlers{fs: fs, ctx: ctx, tenant: &auth.Tenant{Bucket: bucket}}
-	var errs []error
-	p := s3.NewListObjectsV2Paginator(fs.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return res, errors.Join(append(errs, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err))...)
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			head, err := fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err))
-				continue
-			}
-			if !crypt.Encrypted(head.Metadata) {
-				res.Plain++
-				continue
-			}
-			if isKMSWrapped(head.Metadata) { // KMS rotates its own key material
-				res.Current++
-				continue
-			}
-			meta, changed, err := fs.keys.Rewrap(head.Metadata)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
-				continue
-			}
-			if !changed {
-				res.Current++
-				continue
-			}
-			if err := h.replaceMetadata(key, aws.ToInt64(head.ContentLength), head.ETag, meta); err != nil {
-				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
-				continue
-			}
-			res.Rewrapped++
-		}
-	}
-	return res, errors.Join(errs...)
 }
 
 // replaceMetadata copies an object onto itself with new metadata.

@@ -7,12 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -100,8 +103,9 @@ func decryptToFile(ctx context.Context, fsys *s3fs.FS, bucket string, o s3fs.Sto
 	return err
 }
 
-// rewrapCmd is `s3sftpd rewrap`: re-wrap every data key under the current
-// KEK, in the given prefix or every user's home.
+// rewrapCmd is `s3sftpd rewrap`: move every data key to the current key
+// (kms_key_id, else kek_file), in the given prefix or every user's home,
+// and report the older versions that still need an old key.
 func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("rewrap", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -127,17 +131,58 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	if fset.NArg() == 1 {
 		prefixes = []s3fs.Prefix{{Bucket: bucket, Prefix: prefix}}
 	}
+	files := kekFiles(cfg.Encryption)
 	code := 0
 	for _, p := range prefixes {
-		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix)
+		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
 		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted\n",
 			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
+		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
+			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id, files[id]))
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
 			code = 1
 		}
 	}
 	return code
+}
+
+// olderAdvice tells the operator what n noncurrent versions wrapped by
+// key id (held in file, when the config names it) still need: rewrap cannot
+// move them, only their expiry frees the key.
+func olderAdvice(n int, id, file string) string {
+	if arn, ok := strings.CutPrefix(id, "kms:"); ok {
+		return fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn)
+	}
+	if file == "" {
+		file = "not in this config"
+	}
+	return fmt.Sprintf("%d older versions still need old key %s (%s); keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id, file)
+}
+
+// kekFiles maps the id of each KEK in the config to its file, so a report
+// can say which file holds a key it names by id.
+func kekFiles(e config.Encryption) map[string]string {
+	files := map[string]string{}
+	if e.KEK != nil {
+		files[crypt.KeyID(e.KEK)] = e.KEKFile
+	}
+	for i, k := range e.OldKEKs {
+		files[crypt.KeyID(k)] = e.OldKEKFiles[i]
+	}
+	return files
+}
+
+// homesIn lists the homes of the users whose files live in bucket.
+func homesIn(cfg *config.Config, bucket string) []string {
+	var out []string
+	for _, p := range homes(cfg) {
+		if p.Bucket == bucket {
+			out = append(out, p.Prefix)
+		}
+	}
+	return out
 }
 
 // parseS3URL splits s3://bucket/key.

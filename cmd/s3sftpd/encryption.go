@@ -33,14 +33,18 @@ func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) err
 	return nil
 }
 
-// keyring builds the KEKs of [encryption]; nil when there are none.
+// keyring builds the KEKs of [encryption]; nil when there are none. With
+// old_kek_files but no kek_file (data keys from KMS) it only reads.
 func keyring(e config.Encryption) (*crypt.Keyring, error) {
-	if e.KEK == nil {
+	if e.KEK == nil && len(e.OldKEKs) == 0 {
 		return nil, nil
 	}
-	current, err := crypt.NewKEK(e.KEK)
-	if err != nil {
-		return nil, fmt.Errorf("kek_file: %w", err)
+	var current *crypt.KEK
+	if e.KEK != nil {
+		var err error
+		if current, err = crypt.NewKEK(e.KEK); err != nil {
+			return nil, fmt.Errorf("kek_file: %w", err)
+		}
 	}
 	var old []*crypt.KEK
 	for i, b := range e.OldKEKs {

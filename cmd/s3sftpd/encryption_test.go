@@ -212,3 +212,48 @@ func TestE2E_EnvelopeRandomReads(t *testing.T) {
 		t.Errorf("paramiko reads (offset length sha256):\n%s\nwant:\n%s", got, want.String())
 	}
 }
+
+// TestE2E_RewrapToKMS: files uploaded under kek_file in a versioned bucket;
+// the config then takes data keys from KMS and keeps the KEK in
+// old_kek_files; `s3sftpd rewrap` moves the current file to KMS and reports
+// the overwritten version still under the KEK, naming its file; a gateway
+// with KMS alone serves the file's bytes to OpenSSH sftp.
+func TestE2E_RewrapToKMS(t *testing.T) {
+	s3srv := s3test.StartVersioned(t)
+	endpoint := s3test.StartKMS(t)
+	t.Setenv("AWS_ENDPOINT_URL_KMS", endpoint)
+	client := kms.New(kms.Options{Region: s3srv.Region, BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
+	key, err := client.CreateKey(t.Context(), &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatalf("create a KMS key: %v", err)
+	}
+	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	kek := filepath.Join(t.TempDir(), "old.kek")
+	writeKEK(t, kek)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkek_file = %q\n", kek)})
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "f.bin"), 1000)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\n")
+	data := writeRandom(t, filepath.Join(dir, "f.bin"), 5<<20+3)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\n")
+
+	g.rewrite(t, func(o *gatewayOpts) {
+		o.enc = fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\nold_kek_files = [%q]\n", keyARN, kek)
+	})
+	stdout, stderr, err := runTool(t, s3srv, "rewrap", "-config", g.config)
+	home := "s3://" + s3srv.Bucket + "/partners/acme/: "
+	older := regexp.MustCompile(regexp.QuoteMeta(home) + `1 older versions still need old key [0-9a-f]{16} \(` +
+		regexp.QuoteMeta(kek) + `\); keep it in old_kek_files until they expire \(lifecycle NoncurrentVersionExpiration\)`)
+	if err != nil || !strings.Contains(stdout, home+"1 rewrapped, 0 already under the current key") || !older.MatchString(stdout) {
+		t.Fatalf("rewrap: %v\n%s%s", err, stdout, stderr)
+	}
+	head, err := s3srv.Client(t).HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: aws.String("partners/acme/f.bin")})
+	if err != nil || head.Metadata["s3sftpd-kek"] != "kms:"+keyARN {
+		t.Fatalf("metadata after rewrap %v, %v; want the data key under %s", head.Metadata, err, keyARN)
+	}
+
+	kmsOnly := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\n", keyARN)})
+	kmsOnly.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "get f.bin back.bin\n")
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // Server is a running S3 endpoint with root credentials.
@@ -33,8 +34,9 @@ type Server struct {
 	Bucket    string // a fresh bucket for this test
 	Root      string // versitygw's data directory (empty for an external endpoint)
 
-	cmd  *exec.Cmd
-	port string
+	cmd      *exec.Cmd
+	port     string
+	versions string // versitygw's versioning directory; "" keeps no versions
 }
 
 // Start runs versitygw on a free loopback port with a fresh root directory and
@@ -55,6 +57,29 @@ func Start(t testing.TB) *Server {
 	s.start(t, bin)
 	t.Cleanup(s.Stop)
 	s.Bucket = s.createBucket(t)
+	return s
+}
+
+// StartVersioned is Start with versioning enabled on the bucket. It runs
+// versitygw (with a versioning directory) even when S3SFTPD_TEST_EMBEDDED
+// is set, since the embedded store keeps no versions.
+func StartVersioned(t testing.TB) *Server {
+	t.Helper()
+	var s *Server
+	if ep := os.Getenv("S3SFTPD_TEST_ENDPOINT"); ep != "" {
+		s = External(t, ep, os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"))
+	} else {
+		s = &Server{AccessKey: "s3test-" + randHex(4), SecretKey: randHex(16), Region: "us-east-1", Root: t.TempDir(),
+			versions: t.TempDir()}
+		s.start(t, Binary(t))
+		t.Cleanup(s.Stop)
+		s.Bucket = s.createBucket(t)
+	}
+	_, err := s.Client(t).PutBucketVersioning(context.Background(), &s3.PutBucketVersioningInput{Bucket: &s.Bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}})
+	if err != nil {
+		t.Fatalf("enable versioning on %s: %v", s.Bucket, err)
+	}
 	return s
 }
 
@@ -111,7 +136,11 @@ func (s *Server) start(t testing.TB, bin string) {
 		s.port = freePort(t)
 	}
 	s.Endpoint = "http://127.0.0.1:" + s.port
-	cmd := exec.Command(bin, "--port", "127.0.0.1:"+s.port, "--quiet", "posix", s.Root)
+	args := []string{"--port", "127.0.0.1:" + s.port, "--quiet", "posix"}
+	if s.versions != "" {
+		args = append(args, "--versioning-dir", s.versions)
+	}
+	cmd := exec.Command(bin, append(args, s.Root)...)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 	logPath := startLogged(t, "versitygw", cmd)
 	s.cmd = cmd

@@ -1,0 +1,173 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
+func kmsKey(t *testing.T, srv *s3test.Server) (*kms.Client, string) {
+	t.Helper()
+	client := kms.New(kms.Options{
+		Region: srv.Region, BaseEndpoint: aws.String(s3test.StartKMS(t)),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	return client, newKMSKey(t, client)
+}
+
+func newKMSKey(t *testing.T, client *kms.Client) string {
+	t.Helper()
+	key, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("s3sftpd test")})
+	if err != nil {
+		t.Fatalf("create a KMS key: %v", err)
+	}
+	return aws.ToString(key.KeyMetadata.Arn)
+}
+
+// TestRewrap_KEKToKMS: objects written under a KEK stay readable once the
+// config takes data keys from KMS (the KEK kept only for reading); rewrapped, they open
+// with KMS alone and hold the same bytes; each is bound to the home it
+// lives in, so a copy in another home is refused; an object in no home is
+// left as it was, with an error; a second KMS key takes them all over.
+func TestRewrap_KEKToKMS(t *testing.T) {
+	srv := s3test.Start(t)
+	client, keyARN := kmsKey(t, srv)
+	ctx := context.Background()
+	kek := testKeyring(t).Current
+	homes := []string{"partners/acme/", "partners/other/"}
+
+	cfg := testConfig(srv, ChecksumsCompat)
+	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(kek)
+	e := envOn(t, srv, cfg)
+	files := map[string][]byte{"/f": randBytes(3*crypt.ChunkSize + 7), "/empty": nil}
+	for name, data := range files {
+		if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), name, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := randBytes(1000)
+	if err := writeFile(t, e.session(t, homes[1], auth.AllPerms), "/g", other); err != nil {
+		t.Fatal(err)
+	}
+	loose, looseMeta := rawObject(t, e, "partners/acme/f")
+	putRaw(t, e, "loose/f", loose, looseMeta)
+
+	// kms_key_id set, the KEK kept in old_kek_files: new writes use KMS.
+	cfg.KMS, cfg.Keys = &KMS{Client: client, KeyID: keyARN}, crypt.NewKeyring(nil, kek)
+	e = envOn(t, srv, cfg)
+	if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), "/new", other); err != nil {
+		t.Fatal(err)
+	}
+	if got := readFile(t, e.session(t, homes[0], auth.AllPerms), "/f"); !bytes.Equal(got, files["/f"]) {
+		t.Error("/f under the KEK kept for reading differs before rewrap")
+	}
+	res, err := e.fs.Rewrap(ctx, srv.Bucket, "", homes)
+	if res.Rewrapped != 3 || res.Current != 1 || err == nil || !strings.Contains(err.Error(), "loose/f: in no user's home") {
+		t.Fatalf("rewrap = %+v, %v; want 3 rewrapped, 1 current, and loose/f refused", res, err)
+	}
+	if _, meta := rawObject(t, e, "loose/f"); meta[crypt.MetaKEK] != kek.ID {
+		t.Errorf("loose/f changed to %v", meta)
+	}
+	res, err = e.fs.Rewrap(ctx, srv.Bucket, "partners/", homes)
+	if res.Rewrapped != 0 || res.Current != 4 || err != nil {
+		t.Errorf("second rewrap = %+v, %v; want all 4 current", res, err)
+	}
+
+	// KMS alone: the KEK is gone from the config.
+	cfg.Keys = nil
+	e = envOn(t, srv, cfg)
+	acme, tenantOther := e.session(t, homes[0], auth.AllPerms), e.session(t, homes[1], auth.AllPerms)
+	for name, data := range files {
+		if got := readFile(t, acme, name); !bytes.Equal(got, data) {
+			t.Errorf("%s after rewrap: %d bytes differ from the %d written", name, len(got), len(data))
+		}
+	}
+	if got := readFile(t, tenantOther, "/g"); !bytes.Equal(got, other) {
+		t.Error("/g of the other home differs after rewrap")
+	}
+	stored, meta := rawObject(t, e, "partners/acme/f")
+	if meta[crypt.MetaKEK] != "kms:"+keyARN || meta[metaContext] != srv.Bucket+"/partners/acme/" {
+		t.Errorf("metadata after rewrap %v; want the KMS key bound to acme's home", meta)
+	}
+	putRaw(t, e, "partners/other/stolen", stored, meta)
+	if _, err := readAll(tenantOther, "/stolen"); err == nil || !strings.Contains(err.Error(), "integrity check") {
+		t.Errorf("acme's migrated object opened in another home: %v; want an integrity failure", err)
+	}
+	var out bytes.Buffer
+	if err := e.fs.DecryptObject(ctx, srv.Bucket, "partners/acme/f", &out); err != nil || !bytes.Equal(out.Bytes(), files["/f"]) {
+		t.Errorf("DecryptObject after rewrap = %v; want the plaintext", err)
+	}
+
+	// Another KMS key: every object is moved to it (Decrypt, then Encrypt).
+	cfg.KMS = &KMS{Client: client, KeyID: newKMSKey(t, client)}
+	e = envOn(t, srv, cfg)
+	res, err = e.fs.Rewrap(ctx, srv.Bucket, "partners/", homes)
+	if err == nil || !strings.Contains(err.Error(), "partners/other/stolen") || res.Rewrapped != 4 {
+		t.Errorf("rewrap to a second KMS key = %+v, %v; want 4 rewrapped and the object moved between homes refused", res, err)
+	}
+	if _, meta := rawObject(t, e, "partners/other/g"); meta[crypt.MetaKEK] != "kms:"+cfg.KMS.KeyID {
+		t.Errorf("metadata after rewrap to the second key %v", meta)
+	}
+	if got := readFile(t, e.session(t, homes[0], auth.AllPerms), "/f"); !bytes.Equal(got, files["/f"]) {
+		t.Error("/f differs after rewrap to the second key")
+	}
+}
+
+// TestRewrap_OlderVersions: in a versioned bucket, rewrap moves current
+// versions only, and counts the noncurrent ones still under the old KEK:
+// the overwritten version, and any its own copies left behind.
+func TestRewrap_OlderVersions(t *testing.T) {
+	srv := s3test.StartVersioned(t)
+	old, cur := testKeyring(t).Current, testKeyring(t).Current
+	cfg := testConfig(srv, ChecksumsCompat)
+	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(old)
+	e := envOn(t, srv, cfg)
+	c := e.session(t, "partners/acme/", auth.AllPerms)
+	for _, f := range []string{"/f", "/f", "/g"} {
+		if err := writeFile(t, c, f, randBytes(100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	cfg.Keys = crypt.NewKeyring(cur, old)
+	e = envOn(t, srv, cfg)
+	res, err := e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	// Every version was under the old KEK, and rewrap moved the current
+	// ones: the noncurrent ones are the overwritten /f, and on AWS S3 also
+	// the versions rewrap's copies replaced (versitygw changes metadata in place).
+	older := noncurrentVersions(t, e)
+	if err != nil || res.Rewrapped != 2 || len(res.Older) != 1 || res.Older[old.ID] != older || older < 1 {
+		t.Fatalf("rewrap = %+v, %v; want 2 rewrapped and %d older versions under %s", res, err, older, old.ID)
+	}
+	res, err = e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	if err != nil || res.Rewrapped != 0 || res.Current != 2 || res.Older[old.ID] != older {
+		t.Errorf("second rewrap = %+v, %v; want the same %d older versions and nothing moved", res, err, older)
+	}
+}
+
+// noncurrentVersions counts the versions in the bucket that are not current.
+func noncurrentVersions(t *testing.T, e *env) int {
+	t.Helper()
+	out, err := e.api.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: &e.s3.Bucket})
+	if err != nil || aws.ToBool(out.IsTruncated) {
+		t.Fatalf("list versions: %v", err)
+	}
+	n := 0
+	for _, v := range out.Versions {
+		if !aws.ToBool(v.IsLatest) {
+			n++
+		}
+	}
+	return n
+}
