@@ -40,9 +40,9 @@ func IsAWS(endpoint string) bool {
 	return strings.HasSuffix(h, ".amazonaws.com") || strings.HasSuffix(h, ".amazonaws.com.cn")
 }
 
-// AccountNotAWS is the account row for a store that is not AWS: S3-compatible
-// stores have no account-level block to read.
-// store names it: its endpoint, or "the embedded store".
+// AccountNotAWS is the account row for a store that is not AWS, named by
+// store (its endpoint, or "the embedded store"): S3-compatible stores have
+// no account-level block to read.
 func AccountNotAWS(store string) Result {
 	return Result{Control: CtlAccountPublicAccessBlock, Status: Unknown,
 		Why: store + " is not AWS: S3 Control does not exist there",
