@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -17,23 +15,22 @@ import (
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
+// kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
+func kmsKey(t *testing.T) (*kms.Client, string) {
+	t.Helper()
+	client := s3test.KMSClient(s3test.StartKMS(t))
+	return client, s3test.NewKMSKey(t, client)
+}
+
 // TestKMS: with data keys from KMS (local-kms, through the real SDK), files
 // round-trip; the metadata holds a KMS blob bound to the tenant; an object
 // moved into another tenant's home, or with its blob altered, fails to
 // open; `decrypt` opens it with the tenant recorded in its metadata.
 func TestKMS(t *testing.T) {
 	srv := s3test.Start(t)
-	endpoint := s3test.StartKMS(t)
-	client := kms.New(kms.Options{
-		Region: srv.Region, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	key, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("s3sftpd test")})
-	if err != nil {
-		t.Fatalf("create a KMS key: %v", err)
-	}
+	client, keyARN := kmsKey(t)
 	cfg := testConfig(srv, ChecksumsCompat)
-	cfg.Envelope, cfg.KMS = true, &KMS{Client: client, KeyID: aws.ToString(key.KeyMetadata.KeyId)}
+	cfg.Envelope, cfg.KMS = true, &KMS{Client: client, KeyID: keyARN}
 	e := envOn(t, srv, cfg)
 	acme := e.session(t, "partners/acme/", auth.AllPerms)
 	other := e.session(t, "partners/other/", auth.AllPerms)

@@ -7,33 +7,12 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
-
-// kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
-func kmsKey(t *testing.T, srv *s3test.Server) (*kms.Client, string) {
-	t.Helper()
-	client := kms.New(kms.Options{
-		Region: srv.Region, BaseEndpoint: aws.String(s3test.StartKMS(t)),
-		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	return client, newKMSKey(t, client)
-}
-
-func newKMSKey(t *testing.T, client *kms.Client) string {
-	t.Helper()
-	key, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("s3sftpd test")})
-	if err != nil {
-		t.Fatalf("create a KMS key: %v", err)
-	}
-	return aws.ToString(key.KeyMetadata.Arn)
-}
 
 // TestRewrap_KEKToKMS: objects written under a KEK stay readable once the
 // config takes data keys from KMS (the KEK kept only for reading); rewrapped, they open
@@ -42,7 +21,7 @@ func newKMSKey(t *testing.T, client *kms.Client) string {
 // left as it was, with an error; a second KMS key takes them all over.
 func TestRewrap_KEKToKMS(t *testing.T) {
 	srv := s3test.Start(t)
-	client, keyARN := kmsKey(t, srv)
+	client, keyARN := kmsKey(t)
 	ctx := context.Background()
 	kek := testKeyring(t).Current
 	homes := []string{"partners/acme/", "partners/other/"}
@@ -110,7 +89,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	}
 
 	// Another KMS key: every object is moved to it (Decrypt, then Encrypt).
-	cfg.KMS = &KMS{Client: client, KeyID: newKMSKey(t, client)}
+	cfg.KMS = &KMS{Client: client, KeyID: s3test.NewKMSKey(t, client)}
 	e = envOn(t, srv, cfg)
 	res, err = e.fs.Rewrap(ctx, srv.Bucket, "partners/", homes)
 	if err == nil || !strings.Contains(err.Error(), "partners/other/stolen") || res.Rewrapped != 4 {

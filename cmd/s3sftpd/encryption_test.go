@@ -13,8 +13,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
@@ -155,13 +153,8 @@ func TestE2E_EnvelopeKMS(t *testing.T) {
 	s3srv := s3test.Start(t)
 	endpoint := s3test.StartKMS(t)
 	t.Setenv("AWS_ENDPOINT_URL_KMS", endpoint)
-	client := kms.New(kms.Options{Region: s3srv.Region, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
-	key, err := client.CreateKey(t.Context(), &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatalf("create a KMS key: %v", err)
-	}
-	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\n", aws.ToString(key.KeyMetadata.Arn))})
+	keyARN := s3test.NewKMSKey(t, s3test.KMSClient(endpoint))
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkms_key_id = %q\n", keyARN)})
 	dir := t.TempDir()
 	data := writeRandom(t, filepath.Join(dir, "f.bin"), 5<<20+3)
 	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put f.bin\nget f.bin back.bin\n")
@@ -222,13 +215,7 @@ func TestE2E_RewrapToKMS(t *testing.T) {
 	s3srv := s3test.StartVersioned(t)
 	endpoint := s3test.StartKMS(t)
 	t.Setenv("AWS_ENDPOINT_URL_KMS", endpoint)
-	client := kms.New(kms.Options{Region: s3srv.Region, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider(s3srv.AccessKey, s3srv.SecretKey, "")})
-	key, err := client.CreateKey(t.Context(), &kms.CreateKeyInput{})
-	if err != nil {
-		t.Fatalf("create a KMS key: %v", err)
-	}
-	keyARN := aws.ToString(key.KeyMetadata.Arn)
+	keyARN := s3test.NewKMSKey(t, s3test.KMSClient(endpoint))
 	kek := filepath.Join(t.TempDir(), "old.kek")
 	writeKEK(t, kek)
 	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkek_file = %q\n", kek)})

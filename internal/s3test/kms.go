@@ -1,11 +1,16 @@
 package s3test
 
 import (
+	"context"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // StartKMS runs local-kms (an AWS KMS emulator speaking the real KMS API)
@@ -30,4 +35,21 @@ func StartKMS(t testing.TB) string {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// KMSClient is an SDK client of the local-kms at endpoint (it takes any
+// credentials).
+func KMSClient(endpoint string) *kms.Client {
+	return kms.New(kms.Options{Region: region(), BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+}
+
+// NewKMSKey creates a key in local-kms and returns its ARN.
+func NewKMSKey(t testing.TB, client *kms.Client) string {
+	t.Helper()
+	key, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("s3sftpd test")})
+	if err != nil {
+		t.Fatalf("create a KMS key: %v", err)
+	}
+	return aws.ToString(key.KeyMetadata.Arn)
 }
