@@ -297,7 +297,7 @@ func (h *handlers) dropStaleTemp(tempKey string) {
 		return
 	}
 	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &tempKey}); err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", err.Error()))
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", h.cause(err, tempKey)))
 	}
 }
 
