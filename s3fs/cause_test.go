@@ -153,15 +153,7 @@ func TestCause_HidesNamesInErrors(t *testing.T) {
 	}
 
 	hashed := failWithNames(t, true)
-	for _, stem := range stems {
-		for _, form := range []string{stem, url.PathEscape(stem), url.QueryEscape(stem)} {
-			for i := 0; i+4 <= len(form); i++ {
-				if run := form[i : i+4]; strings.Contains(hashed, run) {
-					t.Errorf("the log holds %q of the name %q", run, stem)
-				}
-			}
-		}
-	}
+	noNameIn(t, "the log", hashed, stems...)
 	for _, want := range []string{
 		`"op":"upload"`, `"op":"rename"`, "UploadPart", "CopyObject", "AbortMultipartUpload",
 		"connection refused", "/<path hidden>", "orphan sweep failed", "abort multipart upload failed",
@@ -193,4 +185,46 @@ func TestCause_KeysLongestFirst(t *testing.T) {
 	if got := (&handlers{}).cause(err, "home/DIR"); got != err.Error() {
 		t.Errorf("got cause %q without hashing; want the error's text %q", got, err.Error())
 	}
+}
+
+// noNameIn fails when text holds any 4-character run of a name, as written
+// or URL-escaped.
+func noNameIn(t *testing.T, where, text string, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		for _, form := range []string{name, url.PathEscape(name), url.QueryEscape(name)} {
+			for i := 0; i+4 <= len(form); i++ {
+				if run := form[i : i+4]; strings.Contains(text, run) {
+					t.Errorf("%s holds %q of the name %q", where, run, name)
+				}
+			}
+		}
+	}
+}
+
+// TestCause_RefusedPendingRenameNamesNoFile: the refusal of a pending
+// upload's rename onto another name is recorded in the trail, and with
+// hashed paths the record names neither file.
+func TestCause_RefusedPendingRenameNamesNoFile(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr := &trail{}
+	l, err := audit.Open(audit.Config{Stdout: tr, HMACKey: randBytes(32), HashPaths: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.auditedSession(t, causeHome, auth.AllPerms, l.Session("s1").WithUser("tester"))
+	if err := writeFile(t, c, causeTemp, randBytes(minPartSize+1000)); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Rename(causeTemp, causeTo)
+	if err == nil || !strings.Contains(err.Error(), "without its temporary suffix") {
+		t.Fatalf("rename of a pending upload onto another name: got %v; want it refused", err)
+	}
+	tr.mu.Lock()
+	text := tr.buf.String()
+	tr.mu.Unlock()
+	if !strings.Contains(text, `"result":"error"`) {
+		t.Fatalf("no refused rename in the trail:\n%s", text)
+	}
+	noNameIn(t, "the trail", text, "QZXJ VWKP", "RMNT ZKXG")
 }
