@@ -409,8 +409,12 @@ func (s *Session) Check() error {
 // HashPaths. Operational logs name files through it, so they never reveal a
 // name the trail hides and still correlate with it.
 func (s *Session) Name(p string) string {
-	if s == nil || s.l == nil || !s.l.cfg.HashPaths {
+	if !s.HashesNames() {
 		return p
 	}
 	return s.l.hashName(p)
 }
+
+// HashesNames reports whether Name hashes (HashPaths): then no log may show
+// a name in any other form either, such as inside an error's text.
+func (s *Session) HashesNames() bool { return s != nil && s.l != nil && s.l.cfg.HashPaths }

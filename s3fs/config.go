@@ -68,6 +68,9 @@ type Config struct {
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
 	NameKey *crypt.KEK
+	// HideNames is set with audit paths = "hmac": logs of no session (the
+	// orphan sweep) then show no request URL, which holds an object key.
+	HideNames bool
 
 	// APIOptions are added to every S3 request's middleware stack (the
 	// metrics' latency and error counts). They must not change requests.

@@ -117,7 +117,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 		data := d.blocks[b]
 		if data == nil {
 			if d.err != nil {
-				return n, d.h.s3Failure("download", d.path, d.err)
+				return n, d.h.s3Failure("download", d.path, d.err, d.key)
 			}
 			// evicted while we waited: fetch the rest directly
 			d.mu.Unlock()
@@ -271,12 +271,12 @@ func (d *download) rangeRead(p []byte, off int64) (int, error) {
 	}
 	body, err := d.get(off, off+int64(len(p))-1)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err)
+		return 0, d.h.s3Failure("download", d.path, err, d.key)
 	}
 	defer body.Close()
 	n, err := io.ReadFull(body, p)
 	if err != nil {
-		return n, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err))
+		return n, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err), d.key)
 	}
 	return n, nil
 }
@@ -287,16 +287,16 @@ func (d *download) chunkRead(p []byte, off int64) (int, error) {
 	sp := crypt.SpanOf(off, int64(len(p)), d.size)
 	body, err := d.get(sp.From, sp.To)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err)
+		return 0, d.h.s3Failure("download", d.path, err, d.key)
 	}
 	defer body.Close()
 	stored := make([]byte, sp.To-sp.From+1)
 	if _, err := io.ReadFull(body, stored); err != nil {
-		return 0, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err))
+		return 0, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err), d.key)
 	}
 	plain, err := d.decrypt(stored, sp.First*crypt.ChunkSize)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err)
+		return 0, d.h.s3Failure("download", d.path, err, d.key)
 	}
 	return copy(p, plain[off-sp.First*crypt.ChunkSize:]), nil
 }
@@ -344,7 +344,7 @@ func (d *download) Close() error {
 		err = nil // stopped by Close, not failed
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("err", err.Error()))
+		attrs = append(attrs, slog.String("err", d.h.cause(err, d.key)))
 	}
 	d.h.log.LogAttrs(d.h.ctx, slog.LevelInfo, "download closed", attrs...)
 
@@ -357,7 +357,7 @@ func (d *download) Close() error {
 		r.Result = audit.ResultAborted
 	}
 	if err != nil {
-		err = d.h.s3Failure("download", d.path, err)
+		err = d.h.s3Failure("download", d.path, err, d.key)
 	}
 	d.h.record(r, err)
 	return nil

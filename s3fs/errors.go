@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -54,17 +53,18 @@ var errNoSuchFile = notFound("no such file or directory")
 
 // s3Failure logs the full cause of a failed S3 call and returns the partner's
 // version of it. op describes what the partner asked for ("upload", "rename").
-func (h *handlers) s3Failure(op, path string, err error) error {
+// keys are the object keys the call touched other than path's own (a rename's
+// target, an upload's final key), which the log hides as it hides path's.
+func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	var se *Error
 	if errors.As(err, &se) {
 		return se
 	}
-	cause := err.Error()
-	if key, kerr := h.jail.key(path); kerr == nil && h.audit.Name(key) != key {
-		cause = strings.ReplaceAll(cause, key, h.audit.Name(key)) // the cause names the object key: hide it as the trail does
+	if key, kerr := h.jail.key(path); kerr == nil {
+		keys = append(keys, key)
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelError, "storage request failed",
-		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", cause))
+		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
 	switch {
 	case isNotFound(err):
 		return errNoSuchFile

@@ -54,6 +54,7 @@ type FS struct {
 	envelope  bool           // new objects are envelope-encrypted, and every object read must be
 	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
 	kms       *KMS           // makes and unwraps data keys instead of keys, when set
+	hideNames bool           // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
 	live         sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now          func() time.Time // the sweeper's clock; tests move it
@@ -80,6 +81,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		envelope:  cfg.Envelope,
 		nameKey:   cfg.NameKey,
 		kms:       cfg.KMS,
+		hideNames: cfg.HideNames,
 		checksums: cfg.Checksums == ChecksumsAWS,
 		partSize:  partSize,
 		budget:    cfg.UploadMemory,

@@ -147,7 +147,7 @@ func (h *handlers) fileExists(path, key string) (bool, error) {
 	case isNotFound(err):
 		return false, nil
 	}
-	return false, h.s3Failure("upload", path, err)
+	return false, h.s3Failure("upload", path, err, key)
 }
 
 // forget drops a finished upload from the session's table of open uploads.

@@ -90,7 +90,7 @@ func (u *upload) tagObject() {
 	})
 	if err != nil {
 		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
-			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
 		u.keepMtimeUntagged(ctx)
 	}
 }
@@ -107,7 +107,7 @@ func (u *upload) keepMtimeUntagged(ctx context.Context) {
 		err = u.h.keepMtime(u.key, head, u.mtime)
 	}
 	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
 	}
 }
 
@@ -119,7 +119,7 @@ func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]
 	}
 	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
 	if err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", err.Error()))
+		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", h.cause(err, key)))
 		return nil
 	}
 	tags := map[string]string{}

@@ -116,7 +116,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		return nil // a self-copy would be a multipart copy of the whole object
 	}
 	if err := h.keepMtime(key, head, mtime); err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(r.Filepath)), slog.String("err", err.Error()))
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(r.Filepath)), slog.String("err", h.cause(err, key)))
 		rec.Op += " (mtime not kept: storage refused the metadata copy)"
 	}
 	return nil
@@ -191,7 +191,7 @@ func (u *upload) keepLateMtime() {
 		err = u.h.keepMtime(u.key, head, mtime)
 	}
 	if err != nil {
-		u.h.log.LogAttrs(u.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+		u.h.log.LogAttrs(u.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
 	}
 }
 

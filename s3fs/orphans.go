@@ -206,7 +206,7 @@ func (fs *FS) sweepAndLog(ctx context.Context, prefixes []Prefix, age time.Durat
 			slog.Int("count", len(r.Aborted)), slog.Any("upload_ids", r.Aborted))
 	}
 	if err != nil && ctx.Err() == nil {
-		fs.log.LogAttrs(ctx, slog.LevelError, "orphan sweep failed", slog.String("err", err.Error()))
+		fs.log.LogAttrs(ctx, slog.LevelError, "orphan sweep failed", slog.String("err", fs.cause(err)))
 	}
 	level := slog.LevelDebug // an hourly sweep that found nothing is not news
 	if total > 0 {

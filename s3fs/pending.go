@@ -5,7 +5,6 @@ import (
 	"encoding"
 	"fmt"
 	"log/slog"
-	"path"
 	"strings"
 	"sync"
 
@@ -261,7 +260,8 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 		return err
 	}
 	if toKey != u.key {
-		return putBack(failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to " + path.Base(u.final)))
+		// the message names no file: the trail records it, and with paths = "hmac" it names none
+		return putBack(failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
 	}
 	if h.isDir(toKey) {
 		return putBack(failure("rename refused: a directory has the target name"))
@@ -297,7 +297,7 @@ func (h *handlers) dropStaleTemp(tempKey string) {
 		return
 	}
 	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &tempKey}); err != nil {
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", err.Error()))
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", h.cause(err, tempKey)))
 	}
 }
 

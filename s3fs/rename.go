@@ -66,7 +66,7 @@ func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
 	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
 	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(head.Metadata, mtime)); err != nil {
-		return h.s3Failure("rename", from, err)
+		return h.s3Failure("rename", from, err, toKey)
 	}
 	h.takeMtime(from)
 	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &fromKey}); err != nil {
@@ -109,12 +109,12 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag, nil)
 		}
 		if err != nil {
-			return h.s3Failure("rename", from, err)
+			return h.s3Failure("rename", from, err, src, dst)
 		}
 	}
 	for _, obj := range out.Contents {
 		if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: obj.Key}); err != nil {
-			h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", aws.ToString(obj.Key), err))
+			h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", aws.ToString(obj.Key), err), aws.ToString(obj.Key))
 			return failure("rename incomplete: files were copied to the new name but some old names could not be removed")
 		}
 	}
@@ -135,7 +135,7 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string, meta ma
 			return err
 		}
 		// some S3-compatible stores lack UploadPartCopy (the embedded one does): one CopyObject still can
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "multipart copy failed, copying whole", slog.String("err", err.Error()))
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "multipart copy failed, copying whole", slog.String("err", h.cause(err, from, to)))
 	}
 	src := copySource(h.tenant.Bucket, from)
 	in := &s3.CopyObjectInput{

@@ -61,10 +61,16 @@ func (e *env) session(t *testing.T, prefix string, perms auth.Perms) *sftp.Clien
 // auditedSession is session with its file operations recorded to a.
 func (e *env) auditedSession(t *testing.T, prefix string, perms auth.Perms, a *audit.Session) *sftp.Client {
 	t.Helper()
+	return e.loggedSession(t, prefix, perms, a, testLog())
+}
+
+// loggedSession is auditedSession with the session's log lines sent to log.
+func (e *env) loggedSession(t *testing.T, prefix string, perms auth.Perms, a *audit.Session, log *slog.Logger) *sftp.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: perms}
 	serverConn, clientConn := net.Pipe()
-	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog(), a), sftp.WithStartDirectory("/"))
+	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, log, a), sftp.WithStartDirectory("/"))
 	done := make(chan struct{})
 	go func() { rs.Serve(); close(done) }()
 	c, err := sftp.NewClientPipe(clientConn, clientConn)

@@ -310,7 +310,7 @@ func (u *upload) create() error {
 	began := time.Now()
 	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err)))
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err), u.key))
 	}
 	u.uploadID = out.UploadId
 	u.createdMeta = !u.mtime.IsZero()
@@ -331,7 +331,7 @@ func (u *upload) abortStrays() {
 	defer cancel()
 	out, err := u.h.fs.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.h.bucket(), Prefix: &u.key})
 	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", err.Error()))
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", u.h.cause(err, u.key)))
 		return
 	}
 	for _, up := range out.Uploads {
@@ -341,7 +341,11 @@ func (u *upload) abortStrays() {
 			continue
 		}
 		_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: up.UploadId})
-		u.h.log.LogAttrs(ctx, slog.LevelInfo, "stray upload of a retried create aborted", slog.String("upload_id", id), slog.Any("err", err))
+		if err != nil {
+			u.h.log.LogAttrs(ctx, slog.LevelWarn, "abort of a stray upload of a retried create failed", slog.String("upload_id", id), slog.String("err", u.h.cause(err, u.key)))
+			continue
+		}
+		u.h.log.LogAttrs(ctx, slog.LevelInfo, "stray upload of a retried create aborted", slog.String("upload_id", id))
 	}
 }
 
@@ -388,7 +392,7 @@ func (u *upload) send(pt *part) error {
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if err != nil {
-			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err)))
+			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err), u.key))
 			return
 		}
 		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
@@ -540,7 +544,7 @@ func (u *upload) putWhole(b []byte) error {
 	}
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err)))
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err), u.key))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
 	return nil
@@ -562,7 +566,7 @@ func (u *upload) complete() error {
 	}
 	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err)))
+		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err), u.key))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
 	u.tagObject()
@@ -585,6 +589,6 @@ func (u *upload) abort() {
 		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
 	}
 }

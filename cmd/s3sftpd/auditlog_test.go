@@ -28,3 +28,14 @@ func TestAuditBucketOnTheEmbeddedStore(t *testing.T) {
 		})
 	}
 }
+
+// TestHashedPathsHideNamesInS3Log: paths = "hmac" also tells s3fs to keep
+// request URLs, which hold object keys, out of the log lines of no session.
+func TestHashedPathsHideNamesInS3Log(t *testing.T) {
+	for paths, want := range map[string]bool{config.AuditPathsPlain: false, config.AuditPathsHMAC: true} {
+		cfg := &config.Config{Audit: config.Audit{Paths: paths}}
+		if got := s3Config(cfg).HideNames; got != want {
+			t.Errorf("paths = %q: got HideNames %v; want %v", paths, got, want)
+		}
+	}
+}

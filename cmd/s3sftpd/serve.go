@@ -261,6 +261,7 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		RetryMode:    cfg.S3.RetryMode,
 		MaxAttempts:  cfg.S3.MaxAttempts,
 		TempSuffixes: cfg.Server.TempSuffixes,
+		HideNames:    cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
