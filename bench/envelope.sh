@@ -26,10 +26,7 @@ mode = \"envelope\"
 kek_file = \"$work/kek\""
 env_pid=$gw_pid env_cmd=("${sftp_cmd[@]}")
 
-echo "writing $size_mib MiB of random bytes to $work"
-head -c "$((size_mib << 20))" /dev/urandom >"$work/src.bin"
-src_sum=$(sha256sum <"$work/src.bin" | cut -d' ' -f1)
-bytes=$((size_mib << 20))
+make_source
 echo "put $work/src.bin bench.bin" >"$work/put.batch"
 echo "get bench.bin $work/get.bin" >"$work/get.batch"
 

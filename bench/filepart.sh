@@ -21,10 +21,7 @@ source "$(dirname "$0")/lib.sh"
 bench_setup
 start_gateway s3sftpd
 
-echo "writing $size_mib MiB of random bytes to $work"
-head -c "$((size_mib << 20))" /dev/urandom >"$work/src.bin"
-src_sum=$(sha256sum <"$work/src.bin" | cut -d' ' -f1)
-bytes=$((size_mib << 20))
+make_source
 touch -d '2001-02-03 04:05:06 UTC' "$work/src.bin"
 
 printf 'put %s plain.bin\n' "$work/src.bin" >"$work/plain.batch"

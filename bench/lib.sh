@@ -10,6 +10,15 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# make_source: $work/src.bin, size_mib MiB of random bytes; sets bytes and
+# src_sum (its SHA-256) for the checks after each transfer.
+make_source() {
+	echo "writing $size_mib MiB of random bytes to $work"
+	bytes=$((size_mib << 20))
+	head -c "$bytes" /dev/urandom >"$work/src.bin"
+	src_sum=$(sha256sum <"$work/src.bin" | cut -d' ' -f1)
+}
+
 # bench_setup: everything up to a running store and a client key.
 bench_setup() {
 	# Install nothing; say what is missing.

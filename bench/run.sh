@@ -21,10 +21,7 @@ source "$(dirname "$0")/lib.sh"
 bench_setup
 start_gateway s3sftpd
 
-echo "writing $size_mib MiB of random bytes to $work"
-head -c "$((size_mib << 20))" /dev/urandom >"$work/src.bin"
-src_sum=$(sha256sum <"$work/src.bin" | cut -d' ' -f1)
-bytes=$((size_mib << 20))
+make_source
 
 echo "put $work/src.bin bench.bin" >"$work/put.batch"
 echo "get bench.bin $work/sftp-get.bin" >"$work/get.batch"
