@@ -35,6 +35,13 @@ type Tenant struct {
 	LegacyRSASHA1 bool
 	// Methods are the authentication methods the login had to pass.
 	Methods Methods
+	// MaxOpenFiles caps the files one session has open for reading or
+	// writing, so one partner cannot hold without bound the memory open
+	// files take; 0 is no cap.
+	MaxOpenFiles int
+	// UploadMemoryShare is the most upload memory the user's uploads hold
+	// together; 0 is the server's default share.
+	UploadMemoryShare int64
 }
 
 // User is one entry of the user map.
@@ -57,11 +64,15 @@ type User struct {
 	Methods Methods
 	// Password is the parsed password_hash; nil without one.
 	Password *PasswordHash
+	// MaxOpenFiles and UploadMemoryShare: see Tenant.
+	MaxOpenFiles      int
+	UploadMemoryShare int64
 }
 
 func (usr *User) tenant() *Tenant {
 	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID,
+		MaxOpenFiles: usr.MaxOpenFiles, UploadMemoryShare: usr.UploadMemoryShare}
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
