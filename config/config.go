@@ -33,7 +33,9 @@ type Config struct {
 	// Encryption is gateway-side encryption of contents and names.
 	Encryption Encryption `toml:"encryption"`
 	Admin      Admin      `toml:"admin"`
-	Users      []User     `toml:"users"`
+	// Limits are each partner's share of the gateway; users may set their own.
+	Limits Limits `toml:"limits"`
+	Users  []User `toml:"users"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -189,6 +191,11 @@ type User struct {
 	// password; `s3sftpd hash-password` makes one.
 	PasswordHash string `toml:"password_hash"`
 
+	// MaxOpenFiles and UploadMemoryShare override [limits] for this
+	// user; Load fills them from [limits] when the table leaves them out.
+	MaxOpenFiles      int  `toml:"max_open_files"`
+	UploadMemoryShare Size `toml:"upload_memory_share"`
+
 	// Methods is Auth parsed; 0 when Auth is omitted (publickey).
 	Methods auth.Methods `toml:"-"`
 	// Password is PasswordHash parsed; nil without one.
@@ -273,6 +280,7 @@ func defaults() *Config {
 		},
 		Embedded:   Embedded{Dir: "./data/s3"},
 		Defender:   defaultDefender(),
+		Limits:     defaultLimits(),
 		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",

@@ -41,11 +41,13 @@ func TestLoad_Example(t *testing.T) {
 	want.S3.PathStyle = true
 	want.Embedded.Dir = filepath.Join(dir, "data/s3")
 	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
+	want.Limits.UploadMemoryShare = 128 * MiB // a quarter of upload_memory
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",
 		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
 		MissingKeysFile: true,
+		MaxOpenFiles:    64, UploadMemoryShare: 128 * MiB, // from [limits]
 	}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)
@@ -67,6 +69,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
+		"max_open_files", "upload_memory_share", "upload_memory_wait",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -142,6 +145,55 @@ func TestLoad_Valid(t *testing.T) {
 		check  func(t *testing.T, cfg *Config, dir string)
 	}{
 		{
+			name: "limits",
+			config: `[s3]
+bucket = "b"
+part_size = "16MiB"
+upload_memory = "1GiB"
+
+[limits]
+max_open_files = 10
+upload_memory_share = "100MiB"
+upload_memory_wait = "30s"
+
+[[users]]
+name = "inherits"
+home = "a/"
+keys = ["KEY_A"]
+
+[[users]]
+name = "own"
+home = "b/"
+keys = ["KEY_B"]
+max_open_files = 0
+upload_memory_share = "1GiB"
+`,
+			check: func(t *testing.T, cfg *Config, dir string) {
+				want := Limits{MaxOpenFiles: 10, UploadMemoryShare: 100 * MiB, UploadMemoryWait: Duration{30 * time.Second}}
+				if diff := cmp.Diff(want, cfg.Limits); diff != "" {
+					t.Errorf("limits mismatch (-want +got):\n%s", diff)
+				}
+				for i, w := range []struct {
+					files int
+					share Size
+				}{{10, 100 * MiB}, {0, GiB}} {
+					if u := cfg.Users[i]; u.MaxOpenFiles != w.files || u.UploadMemoryShare != w.share {
+						t.Errorf("got %s max_open_files, upload_memory_share = %d, %v; want %d, %v", u.Name, u.MaxOpenFiles, u.UploadMemoryShare, w.files, w.share)
+					}
+				}
+			},
+		},
+		{
+			name:   "limits-default-share-small-budget",
+			config: "[s3]\nbucket = \"b\"\npart_size = \"16MiB\"\nupload_memory = \"40MiB\"\n\n" + validUser,
+			check: func(t *testing.T, cfg *Config, dir string) {
+				// a quarter would not hold a part and the reorder window
+				if got, want := cfg.Users[0].UploadMemoryShare, 32*MiB; got != want {
+					t.Errorf("got upload_memory_share = %v; want %v", got, want)
+				}
+			},
+		},
+		{
 			name: "values",
 			config: `[server]
 listen = ":2222"
@@ -180,6 +232,7 @@ dir = "store"
 					MaxPresignTTL: Duration{5 * time.Minute}}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
+				want.Limits.UploadMemoryShare = 1e9 / 4
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)

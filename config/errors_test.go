@@ -148,6 +148,8 @@ var errorCases = []struct {
 	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
 	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
 	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},
+	{name: "limits-bad", config: "[limits]\nmax_open_files = -1\nupload_memory_share = \"1MiB\"\nupload_memory_wait = \"0s\"\n" + valid + "max_open_files = -2\nupload_memory_share = \"1TiB\"\n"},
+	{name: "limits-wrong-types", config: "[limits]\nmax_open_files = \"many\"\nupload_memory_share = 100\nupload_memory_wait = 60\n" + valid},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},

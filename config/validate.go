@@ -23,6 +23,7 @@ func (l *loader) validate(cfg *Config) {
 		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)
 	}
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
+	l.validateLimits(&cfg.Limits, cfg.S3)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
 	if a := cfg.Admin.Listen; a != "" {
@@ -228,6 +229,7 @@ func (l *loader) validateUsers(cfg *Config) {
 			}
 		}
 		l.allowFrom(u, key)
+		l.userLimits(u, key, cfg.Limits, cfg.S3)
 		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -74,6 +75,15 @@ func New() *Metrics {
 func (m *Metrics) WatchUploadMemory(f func() int64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_upload_memory_bytes",
 		Help: "Bytes of the upload memory budget reserved by part buffers now."}, func() float64 { return float64(f()) }))
+}
+
+// WatchThrottled exports f, the time transfers have spent held back for
+// reason (a fixed word such as "upload_memory"), as the counter
+// s3sftpd_throttled_seconds_total{reason}, read at each scrape.
+func (m *Metrics) WatchThrottled(reason string, f func() time.Duration) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "s3sftpd_throttled_seconds_total",
+		Help:        "Seconds transfers spent held back by a limit, by reason; waits that overlap each count.",
+		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return f().Seconds() }))
 }
 
 // Ban counts one ban. It is the hook for the brute-force defence; reason

@@ -99,6 +99,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		return err
 	}
 	m.WatchUploadMemory(fsys.UploadMemoryInUse)
+	m.WatchThrottled("upload_memory", fsys.UploadMemoryWaited)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
@@ -211,7 +212,8 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID}
+			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
+			MaxOpenFiles: u.MaxOpenFiles, UploadMemoryShare: int64(u.UploadMemoryShare)}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -258,10 +260,13 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		Checksums:    cfg.S3.Checksums,
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
-		RetryMode:    cfg.S3.RetryMode,
-		MaxAttempts:  cfg.S3.MaxAttempts,
-		TempSuffixes: cfg.Server.TempSuffixes,
-		HideNames:    cfg.Audit.Paths == config.AuditPathsHMAC,
+		// each user's share comes with its Tenant; this is for any without
+		UploadMemoryShare: int64(cfg.Limits.UploadMemoryShare),
+		UploadMemoryWait:  cfg.Limits.UploadMemoryWait.Duration,
+		RetryMode:         cfg.S3.RetryMode,
+		MaxAttempts:       cfg.S3.MaxAttempts,
+		TempSuffixes:      cfg.Server.TempSuffixes,
+		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
