@@ -257,14 +257,19 @@ func (u *upload) settle() {
 	u.held = use
 }
 
-// grownCap is the capacity pt's buffer needs to hold its bytes [0, end):
-// doubling from growStep up to the whole part (with room to encrypt the
-// part in place under envelope encryption), so a buffer holds at most about
-// twice what was written into it, and its bytes are copied about once.
+// grownCap is the capacity pt's buffer needs to hold its bytes [0, end).
+// The first part's doubles from growStep up to the whole part (with room to
+// encrypt it in place under envelope encryption), so a small file, or an
+// open file with one byte written, holds at most about twice its bytes.
+// Later parts belong to a file that has already sent a whole part: they
+// take their whole size at once, and their bytes are never copied.
 func (u *upload) grownCap(pt *part, end int64) int64 {
 	c, need := int64(cap(pt.buf)), u.roomFor(end)
-	if need <= c {
+	switch {
+	case need <= c:
 		return c
+	case pt.num > 1 && c > 0: // c is 0 only while waiting writes move in (nextPart)
+		return u.roomFor(pt.size)
 	}
 	return min(u.roomFor(pt.size), max(need, 2*c, growStep))
 }
