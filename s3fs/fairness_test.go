@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,49 +17,63 @@ import (
 
 // TestMemBudget_Shares: a user at its share waits and then gives up with
 // errShareSpent while another user still gets memory; a full budget makes
-// everyone wait; a release lets a waiter go on.
+// everyone wait; one upload of a user at its share (of everyone, at the
+// budget) may finish its part past it, but only one, and only while the
+// user is not past its share already; a release lets a waiter go on.
 func TestMemBudget_Shares(t *testing.T) {
 	ctx := context.Background()
 	m := newMemBudget(100)
 	const share, short = 40, 20 * time.Millisecond
-	if err := m.Acquire(ctx, "hog", share, 40, short); err != nil {
+	acquire := func(user, upload string, n int64) error { return m.Acquire(ctx, user, upload, share, n, short) }
+	if err := acquire("hog", "a", 40); err != nil {
 		t.Fatalf("hog's first 40 bytes: %v", err)
 	}
-	if err := m.Acquire(ctx, "hog", share, 1, short); !errors.Is(err, errShareSpent) {
-		t.Errorf("hog past its share: got %v; want errShareSpent", err)
+	if err := acquire("hog", "b", 1); err != nil {
+		t.Errorf("hog's upload b at the share, the first to wait: got %v; want it let through to finish its part", err)
 	}
-	if err := m.Acquire(ctx, "victim", share, 40, short); err != nil {
+	if err := acquire("hog", "c", 1); !errors.Is(err, errShareSpent) {
+		t.Errorf("hog's upload c, b finishing past the share: got %v; want errShareSpent", err)
+	}
+	m.Finished("hog", "b")
+	if err := acquire("hog", "c", 1); !errors.Is(err, errShareSpent) {
+		t.Errorf("hog's upload c, b done but hog still past its share: got %v; want errShareSpent", err)
+	}
+	if err := acquire("victim", "v", 40); err != nil {
 		t.Errorf("victim while hog is at its share: got %v; want its 40 bytes", err)
 	}
-	if err := m.Acquire(ctx, "third", share, 20, short); err != nil {
-		t.Errorf("third user's 20 bytes: %v", err)
+	if err := acquire("third", "t", 19); err != nil {
+		t.Errorf("third user's 19 bytes: %v", err)
 	}
-	if err := m.Acquire(ctx, "fourth", share, 1, short); !errors.Is(err, errBudgetSpent) {
-		t.Errorf("a fourth user with the budget spent: got %v; want errBudgetSpent", err)
+	if err := acquire("fourth", "f", 1); err != nil {
+		t.Errorf("a fourth user at the budget, the first to wait: got %v; want it let through to finish its part", err)
 	}
-	if got := m.held("victim"); got != 40 {
-		t.Errorf("victim holds %d; want 40", got)
+	if err := acquire("fifth", "x", 1); !errors.Is(err, errBudgetSpent) {
+		t.Errorf("a fifth user with the budget spent: got %v; want errBudgetSpent", err)
+	}
+	if got := m.held("hog"); got != 41 {
+		t.Errorf("hog holds %d; want 41", got)
 	}
 
 	got := make(chan error, 1)
-	go func() { got <- m.Acquire(ctx, "hog", share, 30, time.Minute) }()
-	m.Release("hog", 40)
+	go func() { got <- m.Acquire(ctx, "hog", "c", share, 30, time.Minute) }()
+	m.Release("hog", 41)
 	if err := <-got; err != nil {
-		t.Errorf("hog after releasing its 40 bytes: got %v; want its 30", err)
+		t.Errorf("hog after releasing its 41 bytes: got %v; want its 30", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := m.Acquire(cctx, "hog", share, 20, time.Minute); !errors.Is(err, context.Canceled) {
+	if err := m.Acquire(cctx, "hog", "d", share, 20, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("waiting with its session gone: got %v; want context.Canceled", err)
 	}
-	for user, n := range map[string]int64{"hog": 30, "victim": 40, "third": 20} {
+	for user, n := range map[string]int64{"hog": 30, "victim": 40, "third": 19, "fourth": 1} {
 		m.Release(user, n)
 	}
-	if n := m.inUse.Load(); n != 0 || len(m.users) != 0 {
-		t.Errorf("after every release: %d bytes in use, %d users; want 0, 0", n, len(m.users))
+	m.Finished("fourth", "f")
+	if n := m.inUse.Load(); n != 0 || len(m.users) != 0 || m.finisher != nil {
+		t.Errorf("after every release: %d bytes in use, %d users, finisher %v; want 0, 0, none", n, len(m.users), m.finisher)
 	}
-	if m.waited.Load() < int64(2*short) {
-		t.Errorf("waited %v in all; want at least the two timed-out waits (%v)", time.Duration(m.waited.Load()), 2*short)
+	if m.waited.Load() < int64(3*short) {
+		t.Errorf("waited %v in all; want at least the three timed-out waits (%v)", time.Duration(m.waited.Load()), 3*short)
 	}
 }
 
@@ -159,8 +174,9 @@ func openUploadAs(t *testing.T, e *env, tenant *auth.Tenant, path string) (*uplo
 }
 
 // TestUpload_UserAtShareWaitsOthersGoOn: one user fills its share with
-// files it never finishes; its next write fails after the bound with a
-// plain message, and another user's upload goes through meanwhile.
+// files it never finishes (one of them may finish its part past the share);
+// its next write fails after the bound with a plain message, and another
+// user's upload goes through meanwhile.
 func TestUpload_UserAtShareWaitsOthersGoOn(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.fs.budget, e.fs.memShare, e.fs.memWait = 40<<20, 21<<20, 300*time.Millisecond
@@ -181,8 +197,9 @@ func TestUpload_UserAtShareWaitsOthersGoOn(t *testing.T) {
 	if refused == nil || !strings.Contains(refused.Error(), "this user's other uploads and open files hold all the upload memory it may use") {
 		t.Errorf("hog's write past its share: got %v; want the share message", refused)
 	}
-	if held := e.fs.mem.held("hog"); held > e.fs.memShare {
-		t.Errorf("hog holds %d MiB; want at most its %d MiB share", held>>20, e.fs.memShare>>20)
+	// one of its uploads may finish its 5 MiB part past the share
+	if held, most := e.fs.mem.held("hog"), e.fs.memShare+minPartSize; held > most {
+		t.Errorf("hog holds %d MiB; want at most its %d MiB share and one part", held>>20, most>>20)
 	}
 
 	victim := &auth.Tenant{User: "victim", Bucket: e.s3.Bucket, Prefix: "victim/", Perms: auth.AllPerms}
@@ -268,5 +285,58 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 	}
 	if _, err := read(); err == nil {
 		t.Errorf("4th open after the closes: got success; want %q", msg)
+	}
+}
+
+// TestUpload_HalfFilledPartsNeverHoldTheShare: a user's half-filled
+// parts that hold its whole share, each needing more to be finished, do
+// not deadlock: one upload finishes its part past the share, the others
+// follow. (10 OpenSSH clients of one user at once did this in
+// TestE2E_ConcurrentClients.)
+func TestUpload_HalfFilledPartsNeverHoldTheShare(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	e.fs.memShare, e.fs.memWait = 21<<20, 2*time.Second
+	tenant := &auth.Tenant{User: "busy", Bucket: e.s3.Bucket, Prefix: "busy/", Perms: auth.AllPerms}
+	write := func(u *upload, data []byte, from, to int) {
+		t.Helper()
+		for off := from; off < to; off += 32 << 10 {
+			if _, err := u.WriteAt(data[off:min(off+32<<10, to)], int64(off)); err != nil {
+				t.Fatalf("%s at %d: %v", u.path, off, err)
+			}
+		}
+	}
+	// Five files with 4 MiB of their 5 MiB first part and one with 1 MiB:
+	// the 21 MiB share is spent, and each needs more to finish its part.
+	written := func(i int) int {
+		if i == 5 {
+			return 1 << 20
+		}
+		return 4 << 20
+	}
+	var ups []*upload
+	var datas [][]byte
+	for i := range 6 {
+		u, err := openUploadAs(t, e, tenant, fmt.Sprintf("/f%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := randBytes(6 << 20)
+		write(u, data, 0, written(i))
+		ups, datas = append(ups, u), append(datas, data)
+	}
+	if held := e.fs.mem.held("busy"); held != 21<<20 {
+		t.Fatalf("busy holds %d MiB; want its whole 21 MiB share", held>>20)
+	}
+	for i, u := range ups {
+		write(u, datas[i], written(i), len(datas[i]))
+		if err := u.Close(); err != nil {
+			t.Fatalf("close %s: %v", u.path, err)
+		}
+		if got, _ := e.s3.Get(t, fmt.Sprintf("busy/f%d", i)); !bytes.Equal(got, datas[i]) {
+			t.Errorf("busy/f%d: stored %d bytes; want the %d written", i, len(got), len(datas[i]))
+		}
+	}
+	if n := e.fs.UploadMemoryInUse(); n != 0 {
+		t.Errorf("UploadMemoryInUse = %d after every Close; want 0", n)
 	}
 }

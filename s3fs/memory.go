@@ -16,20 +16,35 @@ import (
 // uploads (or idle open files) have spent their share waits while other
 // users go on. Bytes are reserved as buffers grow, never for a whole part
 // up front, so an open file with one byte written holds one small step.
+//
+// Reserving as buffers grow could deadlock: a user's half-filled parts
+// might hold its whole share, each needing more to be finished and sent.
+// So when a user is at its share (or everyone at the budget), one waiting
+// upload becomes its finisher: it may go past the share (the budget) until
+// it has sent its part. A finisher is named only while the user is within
+// its share (the budget within its total), so neither is ever exceeded by
+// more than one part and its reorder window.
 type memBudget struct {
 	total int64
 
-	mu    sync.Mutex
-	used  int64
-	users map[string]int64 // user → bytes held; absent when 0
-	freed chan struct{}    // closed and replaced whenever bytes are released
+	mu       sync.Mutex
+	used     int64
+	finisher any // the upload that may go past total, or nil
+	users    map[string]*memUser
+	freed    chan struct{} // closed and replaced whenever bytes are released
 
 	inUse  atomic.Int64 // used, for the metrics
 	waited atomic.Int64 // nanoseconds writes spent waiting, for the metrics
 }
 
+// memUser is what one user holds; absent when nothing.
+type memUser struct {
+	held     int64
+	finisher any // the user's upload that may go past its share, or nil
+}
+
 func newMemBudget(n int64) *memBudget {
-	return &memBudget{total: n, users: map[string]int64{}, freed: make(chan struct{})}
+	return &memBudget{total: n, users: map[string]*memUser{}, freed: make(chan struct{})}
 }
 
 // Errors of Acquire: the wait outlasted its bound, with the user at its
@@ -40,17 +55,28 @@ var (
 )
 
 // Acquire waits until n bytes fit both the budget and user's share, and
-// takes them; it gives up when ctx ends or after wait.
-func (m *memBudget) Acquire(ctx context.Context, user string, share, n int64, wait time.Duration) error {
+// takes them for upload (any comparable value naming it, see Finished); it
+// gives up when ctx ends or after wait.
+func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) error {
 	if n <= 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil { // a closing session takes nothing more
+		return err
 	}
 	var timeout <-chan time.Time
 	var began time.Time
 	for {
 		m.mu.Lock()
-		atShare := m.users[user]+n > share
-		if !atShare && m.used+n <= m.total {
+		u := m.user(user)
+		atShare, atTotal := u.held+n > share, m.used+n > m.total
+		if atShare && u.finisher == nil && u.held <= share {
+			u.finisher = upload
+		}
+		if atTotal && m.finisher == nil && m.used <= m.total {
+			m.finisher = upload
+		}
+		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
 			m.take(user, n)
 			m.mu.Unlock()
 			if !began.IsZero() {
@@ -58,6 +84,7 @@ func (m *memBudget) Acquire(ctx context.Context, user string, share, n int64, wa
 			}
 			return nil
 		}
+		m.forget(user, u)
 		freed := m.freed
 		m.mu.Unlock()
 		if timeout == nil {
@@ -81,6 +108,25 @@ func (m *memBudget) Acquire(ctx context.Context, user string, share, n int64, wa
 	}
 }
 
+// Finished says upload has sent its part, or ended: it is no finisher any
+// more.
+func (m *memBudget) Finished(user string, upload any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[user]
+	if (!ok || u.finisher != upload) && m.finisher != upload {
+		return
+	}
+	if ok && u.finisher == upload {
+		u.finisher = nil
+		m.forget(user, u)
+	}
+	if m.finisher == upload {
+		m.finisher = nil
+	}
+	m.wake()
+}
+
 // Force takes n bytes without waiting, even past the budget or the share:
 // for bytes already in memory that move from one buffer to another. Until
 // they are released, the user's next Acquire waits.
@@ -93,10 +139,30 @@ func (m *memBudget) Force(user string, n int64) {
 	m.take(user, n)
 }
 
+func (m *memBudget) user(name string) *memUser {
+	u, ok := m.users[name]
+	if !ok {
+		u = &memUser{}
+		m.users[name] = u
+	}
+	return u
+}
+
+func (m *memBudget) forget(name string, u *memUser) {
+	if u.held <= 0 && u.finisher == nil {
+		delete(m.users, name)
+	}
+}
+
 func (m *memBudget) take(user string, n int64) {
 	m.used += n
-	m.users[user] += n
+	m.user(user).held += n
 	m.inUse.Add(n)
+}
+
+func (m *memBudget) wake() {
+	close(m.freed)
+	m.freed = make(chan struct{})
 }
 
 // Release returns n bytes of user to the budget and wakes the waiters.
@@ -108,20 +174,20 @@ func (m *memBudget) Release(user string, n int64) {
 	defer m.mu.Unlock()
 	m.used -= n
 	m.inUse.Add(-n)
-	if left := m.users[user] - n; left > 0 {
-		m.users[user] = left
-	} else {
-		delete(m.users, user)
-	}
-	close(m.freed)
-	m.freed = make(chan struct{})
+	u := m.user(user)
+	u.held -= n
+	m.forget(user, u)
+	m.wake()
 }
 
 // held is the bytes user holds now.
 func (m *memBudget) held(user string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.users[user]
+	if u, ok := m.users[user]; ok {
+		return u.held
+	}
+	return 0
 }
 
 // UploadMemoryInUse is the number of bytes of upload buffers reserved now.

@@ -182,7 +182,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 			break
 		}
 		u.mu.Unlock()
-		err := u.h.reserve(u.ctx, short)
+		err := u.h.reserve(u.ctx, u, short)
 		u.mu.Lock()
 		if err != nil {
 			return 0, u.fail(err)
@@ -283,10 +283,10 @@ func (u *upload) roomFor(n int64) int64 {
 	return crypt.CipherSize(n)
 }
 
-// reserve takes n bytes of upload memory for this session's user, waiting
-// at most upload_memory_wait, and says plainly why it gave up.
-func (h *handlers) reserve(ctx context.Context, n int64) error {
-	err := h.fs.mem.Acquire(ctx, h.tenant.User, h.memShare, n, h.fs.memWait)
+// reserve takes n bytes of upload memory for u, of this session's user,
+// waiting at most upload_memory_wait, and says plainly why it gave up.
+func (h *handlers) reserve(ctx context.Context, u *upload, n int64) error {
+	err := h.fs.mem.Acquire(ctx, h.tenant.User, u, h.memShare, n, h.fs.memWait)
 	switch {
 	case err == nil:
 		return nil
@@ -481,6 +481,7 @@ func (u *upload) send(pt *part) error {
 	user := u.h.tenant.User
 	pt.reserved = min(int64(cap(pt.buf)), u.held)
 	u.held -= pt.reserved
+	u.h.fs.mem.Finished(user, u) // done with this part: it may have gone past the share
 	select {
 	case u.inflight <- struct{}{}:
 	case <-u.ctx.Done():
@@ -576,6 +577,7 @@ func (u *upload) Close() error {
 	}
 	// what was never sent: a failed or single-put upload, waiting writes
 	u.h.fs.mem.Release(u.h.tenant.User, u.held)
+	u.h.fs.mem.Finished(u.h.tenant.User, u)
 	u.held, u.part = 0, nil
 	u.cancel()
 	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
