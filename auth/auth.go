@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"crypto/rsa"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -159,3 +160,23 @@ func (u *Users) Len() int { return len(u.byName) }
 
 // Fingerprint is the OpenSSH SHA256 fingerprint of a key, safe to log.
 func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
+
+// MinRSABits is the least min_rsa_bits: RSA keys below it are never accepted.
+const MinRSABits = 2048
+
+// CheckStrength refuses the keys too weak to accept, listed or certified:
+// DSA, and RSA under minRSABits (MinRSABits when less).
+func CheckStrength(key ssh.PublicKey, minRSABits int) error {
+	if key.Type() == ssh.KeyAlgoDSA {
+		return errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
+	}
+	ck, ok := key.(ssh.CryptoPublicKey)
+	if !ok {
+		return nil
+	}
+	minRSABits = max(minRSABits, MinRSABits)
+	if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
+		return fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSABits)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package sftpd
 
 import (
 	"maps"
+	"strconv"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -30,8 +31,9 @@ func (s *Server) certLogin(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.P
 	}
 	return &ssh.Permissions{
 		CriticalOptions: maps.Clone(cert.CriticalOptions), // x/crypto enforces source-address from here too
-		Extensions:      map[string]string{"pubkey-fp": auth.Fingerprint(cert.Key), "cert-id": cert.KeyId},
-		ExtraData:       map[any]any{tenantKey{}: t},
+		Extensions: map[string]string{"pubkey-fp": auth.Fingerprint(cert.Key), "cert-id": cert.KeyId,
+			"cert-serial": strconv.FormatUint(cert.Serial, 10)},
+		ExtraData: map[any]any{tenantKey{}: t},
 	}, nil
 }
 

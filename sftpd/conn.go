@@ -108,7 +108,11 @@ func (c *conn) serve() {
 		sconn.Close()
 		return
 	}
-	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
+	attrs := []slog.Attr{slog.String("client", string(sconn.ClientVersion()))}
+	if id, ok := sconn.Permissions.Extensions["cert-id"]; ok {
+		attrs = append(attrs, slog.String("cert_id", id), slog.String("cert_serial", sconn.Permissions.Extensions["cert-serial"]))
+	}
+	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", attrs...)
 
 	c.mu.Lock()
 	c.sconn = sconn
