@@ -36,7 +36,15 @@ type Tenant struct {
 	LegacyRSASHA1 bool
 	// Methods are the authentication methods the login had to pass.
 	Methods Methods
+
+	// password identifies the password hash of a login that passed
+	// password: when it changes, the session's login no longer holds.
+	password string
 }
+
+// SamePassword reports whether t and o were logged in with the same
+// password hash (or both without a password).
+func (t *Tenant) SamePassword(o *Tenant) bool { return t.password == o.password }
 
 // User is one entry of the user map.
 type User struct {
@@ -61,8 +69,12 @@ type User struct {
 }
 
 func (usr *User) tenant() *Tenant {
-	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
+	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
 		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
+	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
+		t.password = usr.Password.id
+	}
+	return t
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.

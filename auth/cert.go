@@ -89,7 +89,7 @@ func (ca *UserCAs) Check(user string, cert *ssh.Certificate, addr netip.Addr, no
 		if msg = err.Error(); errors.Unwrap(err) != nil {
 			msg = errors.Unwrap(err).Error()
 		}
-		return fmt.Errorf("%w: certificate %q: %s", ErrRestricted, cert.KeyId, msg)
+		return fmt.Errorf("%w: certificate %q: %s", ErrRestricted, cert.KeyId, strings.TrimPrefix(msg, "ssh: "))
 	}
 	return nil
 }
