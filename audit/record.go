@@ -71,6 +71,7 @@ const (
 	EventRename       = "rename"
 	EventRemove       = "remove"
 	EventSetstat      = "setstat"
+	EventChecksum     = "checksum" // a client's check-file request: Path, Key and the SHA-256 answered
 	EventRefused      = "refused"
 	EventBan          = "ban"   // an address banned by the defender; Remote, Reason, DurMS the ban time
 	EventUnban        = "unban" // its ban expired
