@@ -209,6 +209,7 @@ func TestServer_PeriodicRecheckClosesExpiredLogins(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
+		`"user":"certified","method":"publickey","key_type":"ssh-ed25519-cert-v01@openssh.com","key_fp":"` + ssh.FingerprintSHA256(k.strangers[1].PublicKey()) + `","cert_id":"day-pass","cert_serial":7`,
 		`"event":"disconnect","result":"ok","reason":"revoked: key restricted: key expired at 2026-06-01T13:00:00Z","user":"ed"`,
 		`"reason":"revoked: key restricted: certificate \"day-pass\": cert has expired","user":"certified"`,
 	} {
