@@ -81,7 +81,9 @@ const maxLine = 1 << 20
 // when opts.HMACKey is set. A torn line (not JSON) is a crash artefact,
 // reported in Report.Notes, only where a crash leaves one: as the last line
 // of a file, or as the line right before a server_start (the restart after
-// the crash) that chains past it. Anywhere else, or two in a row, it was put
+// the crash) that chains past it; in the presign trail, where each record
+// is the one record of an s3sftpd presign run, before a presign record.
+// Anywhere else, or two in a row, it was put
 // there: lines injected mid-trail would otherwise pass as torn. The first
 // break is returned as a *VerifyError, which wraps ErrChainBroken; any other
 // error is a failure to read.
@@ -258,7 +260,7 @@ func (c *checker) line(file string, no int, line []byte) error {
 		if err := c.tornBefore(r); err != nil {
 			return err
 		}
-		c.noteTorn("the server started again after it")
+		c.noteTorn("the " + r.Event + " of a new run follows it")
 		if r.Seq == 1 && r.Prev != strings.Repeat("0", 2*sha256.Size) {
 			return c.fail(at, r.Seq, "the first record of a trail must have prev = 64 zeros: records before it were removed, or it was edited")
 		}
@@ -284,7 +286,7 @@ func (c *checker) line(file string, no int, line []byte) error {
 		case !chained:
 			return c.fail(at, r.Seq, "prev is not the SHA-256 of the line before (%s:%d, seq %d): that line was edited, or a record was inserted or removed", c.lastAt.file, c.lastAt.line, c.last)
 		}
-		c.noteTorn("the server started again after it, and its server_start chains past it")
+		c.noteTorn("the " + r.Event + " of a new run follows it and chains past it")
 	}
 	for _, cp := range c.cps[r.Seq] {
 		if !bytes.Equal(line, cp.line) {
@@ -299,10 +301,11 @@ func (c *checker) line(file string, no int, line []byte) error {
 	return nil
 }
 
-// tornBefore refuses a torn line before r unless r is a server_start: a
-// crash tears the line being written, and the next record is the restart's.
+// tornBefore refuses a torn line before r unless r is the first record of
+// a run (server_start; presign, the one record of a presign run): a crash
+// tears the line being written, and the next record is the restart's.
 func (c *checker) tornBefore(r Record) error {
-	if c.torn == nil || r.Event == EventServerStart {
+	if c.torn == nil || r.Event == EventServerStart || r.Event == EventPresign {
 		return nil
 	}
 	return c.fail(*c.torn, c.last+1, "not an audit record, and neither the last line of its file nor the line before a server_start, the only places a crash leaves a torn line: a line was injected or edited")

@@ -159,11 +159,33 @@ func TestVerify_TornLineAtRestart(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify of a trail torn by a crash = %v; want it verified", err)
 	}
-	if !strings.Contains(strings.Join(rep.Notes, "\n"), "torn line (a crash mid-write), not part of the chain: the server started again after it") {
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "torn line (a crash mid-write), not part of the chain: the server_start of a new run follows it and chains past it") {
 		t.Errorf("notes %q; want the torn line reported", rep.Notes)
 	}
 	if len(files) < 2 {
 		t.Errorf("%d files; want the trail rotated after the server_start", len(files))
+	}
+
+	// The presign trail: each run writes one presign record, so a run that
+	// crashed mid-write is followed by the next run's presign.
+	presign := filepath.Join(t.TempDir(), "presign.jsonl")
+	for i := range 3 {
+		pl, err := Open(Config{File: presign, Now: fixedNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl.Write(Record{Event: EventPresign, Path: fmt.Sprintf("/f%d", i)})
+		if i == 1 {
+			pl.file.WriteString(`{"time":"2026-11-24T16:15:00.123Z","seq":3,"event":"pres`)
+			pl.file.Close()
+			continue
+		}
+		pl.Close()
+	}
+	b, _ := os.ReadFile(presign)
+	rep, err = Verify([]VerifyInput{{Name: "presign.jsonl", R: bytes.NewReader(b)}}, VerifyOptions{})
+	if err != nil || !strings.Contains(strings.Join(rep.Notes, "\n"), "presign.jsonl:3: torn line (a crash mid-write), not part of the chain: the presign of a new run follows it") {
+		t.Errorf("Verify of a presign trail torn by a crash = %v, %v; want verified with a note", rep, err)
 	}
 
 	// A torn line at the end of a closed segment: the next file starts
