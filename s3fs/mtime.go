@@ -332,7 +332,7 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 	for _, f := range files {
 		fi := page[f.i].(fileInfo)
 		version := objectVersion{h.tenant.Bucket, f.key, f.etag, fi.mtime.UnixNano()}
-		if t, ok := h.fs.listedMtimes.get(version); ok {
+		if t, ok := h.fs.listedMtimes.get(version, h.fs.now()); ok {
 			fi.mtime = t
 			page[f.i] = fi
 			continue
@@ -345,10 +345,15 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 			written := fi.mtime
 			fi.mtime = h.objectMtime(f.key, head, &written)
 			page[f.i] = fi
-			// A time kept in a tag is tagged just after the object is
-			// written: until it is there, the answer is not final.
-			if !h.fs.timeInTag(head) || !fi.mtime.Equal(written) {
-				h.fs.listedMtimes.put(version, fi.mtime)
+			switch {
+			case !h.fs.timeInTag(head):
+				h.fs.listedMtimes.put(version, fi.mtime, time.Time{})
+			case head.Metadata[mtimeMeta] == mtimeInTag && fi.mtime.Equal(written):
+				// tagged just after the object is written: until the tag is there, the answer is not final
+			default:
+				// A new tag keeps the version: this process forgets its own
+				// tag writes, another replica's show after tagMtimeTTL.
+				h.fs.listedMtimes.put(version, fi.mtime, h.fs.now().Add(tagMtimeTTL))
 			}
 			return nil
 		})
@@ -366,8 +371,9 @@ type objectVersion struct {
 // version listed, so a directory listed again costs no HEAD per file. A new
 // version has another ETag or write time; and every write through this
 // process forgets the object (forgetWrites), since a metadata rewrite in the
-// same second as the listing keeps both. It is bounded: when full, it
-// starts over.
+// same second as the listing keeps both. A time read from a tag is
+// remembered for tagMtimeTTL only, as a tag set through another replica
+// changes neither. It is bounded: when full, it starts over.
 type mtimeCache struct {
 	mu sync.Mutex
 	m  map[[2]string]cachedMtime // bucket, key
@@ -376,24 +382,28 @@ type mtimeCache struct {
 type cachedMtime struct {
 	version objectVersion
 	mtime   time.Time
+	until   time.Time // zero: as long as the version lasts
 }
 
 const mtimeCacheSize = 100_000
 
-func (c *mtimeCache) get(v objectVersion) (time.Time, bool) {
+// tagMtimeTTL is how long a listing remembers a time read from a tag.
+const tagMtimeTTL = 30 * time.Second
+
+func (c *mtimeCache) get(v objectVersion, now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[[2]string{v.bucket, v.key}]
-	return e.mtime, ok && e.version == v
+	return e.mtime, ok && e.version == v && (e.until.IsZero() || now.Before(e.until))
 }
 
-func (c *mtimeCache) put(v objectVersion, t time.Time) {
+func (c *mtimeCache) put(v objectVersion, t, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= mtimeCacheSize {
 		c.m = make(map[[2]string]cachedMtime)
 	}
-	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t}
+	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t, until}
 }
 
 func (c *mtimeCache) forget(bucket, key *string) {

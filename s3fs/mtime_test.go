@@ -337,3 +337,48 @@ func TestMtime_SetstatCostIsBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestMtime_AnotherReplicasTimeShows: a time kept in a tag leaves the
+// object's version as it was, so a replica that listed the file before
+// shows a time set through another replica once tagMtimeTTL has passed,
+// and its own at once.
+func TestMtime_AnotherReplicasTimeShows(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := testConfig(srv, ChecksumsCompat)
+	a, b := envOn(t, srv, cfg), envOn(t, srv, cfg)
+	clock := time.Now()
+	b.fs.now = func() time.Time { return clock }
+	ca, cb := a.session(t, "p/", auth.AllPerms), b.session(t, "p/", auth.AllPerms)
+	if err := writeFile(t, ca, "/f.bin", randBytes(1000)); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() time.Time {
+		t.Helper()
+		entries, err := cb.ReadDir("/")
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("listing: %d entries, %v; want 1", len(entries), err)
+		}
+		return entries[0].ModTime()
+	}
+	first, second := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC), time.Date(2002, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := ca.Chtimes("/f.bin", first, first); err != nil { // the copy: a new version
+		t.Fatal(err)
+	}
+	if got := listed(); !got.Equal(first) {
+		t.Fatalf("replica b lists f.bin at %v; want %v", got, first)
+	}
+	if err := ca.Chtimes("/f.bin", second, second); err != nil { // a tag: the same version
+		t.Fatal(err)
+	}
+	clock = clock.Add(tagMtimeTTL + time.Second)
+	if got := listed(); !got.Equal(second) {
+		t.Errorf("replica b lists f.bin at %v after tagMtimeTTL; want %v, set through replica a", got, second)
+	}
+	third := second.Add(time.Hour)
+	if err := cb.Chtimes("/f.bin", third, third); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(); !got.Equal(third) {
+		t.Errorf("replica b lists f.bin at %v after its own setstat; want %v", got, third)
+	}
+}
