@@ -159,7 +159,7 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 	tags, err := h.allTags(key, head.VersionId)
 	switch {
 	case isNotImplemented(err):
-		return h.keepMtimeUntagged(key, head, mtime)
+		return h.keepMtimeInMetadata(key, head, mtime)
 	case err != nil:
 		return err
 	case h.fs.timeInTag(head):
@@ -196,9 +196,9 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 	return nil
 }
 
-// keepMtimeUntagged is storeMtime on a store without tags: a metadata
+// keepMtimeInMetadata is storeMtime on a store without tags: a metadata
 // self-copy, for objects up to mtimeCopyLimit only.
-func (h *handlers) keepMtimeUntagged(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+func (h *handlers) keepMtimeInMetadata(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
 	if head.Metadata[mtimeMeta] == strconv.FormatInt(mtime.Unix(), 10) {
 		return nil
 	}
