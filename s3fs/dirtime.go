@@ -42,12 +42,19 @@ func (h *handlers) dirInfo(p, key string) (fi fileInfo, ok bool) {
 	if len(out.Contents) == 0 || aws.ToString(out.Contents[0].Key) != marker {
 		return fi, true // no marker: the time it was looked at
 	}
-	fi.mtime = aws.ToTime(out.Contents[0].LastModified)
-	if head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &marker}); err == nil {
-		fi.mtime = mtimeOf(head.Metadata, head.LastModified)
-	}
+	fi.mtime = h.markerTime(marker, out.Contents[0].LastModified)
 	h.fs.dirTimes.put(h.tenant.Bucket, marker, fi.mtime)
 	return fi, true
+}
+
+// markerTime is the time of the directory whose marker is the object
+// marker: kept on it, else lastModified.
+func (h *handlers) markerTime(marker string, lastModified *time.Time) time.Time {
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &marker})
+	if err != nil {
+		return aws.ToTime(lastModified)
+	}
+	return mtimeOf(head.Metadata, head.LastModified)
 }
 
 // listedDirTime is the time a listing shows for the subdirectory whose

@@ -70,6 +70,22 @@ func TestDirTime_MkdirAndSetstatAreKept(t *testing.T) {
 		}
 	})
 
+	t.Run("rename-keeps-it", func(t *testing.T) {
+		if err := c.Mkdir("/r"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Chtimes("/r", old, old); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Rename("/r", "/r2"); err != nil {
+			t.Fatal(err)
+		}
+		other := envOn(t, e.s3, testConfig(e.s3, ChecksumsCompat)).session(t, "p/", auth.AllPerms)
+		if fi, err := other.Stat("/r2"); err != nil || !fi.ModTime().Equal(old) {
+			t.Errorf("stat of a renamed directory = %v (%v); want its time %v", fi.ModTime(), err, old)
+		}
+	})
+
 	t.Run("common-prefix-only", func(t *testing.T) { // a directory made by another tool, with no marker
 		e.s3.Put(t, "p/q/file", []byte("x"))
 		if fi, err := c.Stat("/q"); err != nil || !fi.IsDir() || !near(fi.ModTime(), time.Now()) {

@@ -104,7 +104,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		}
 		var err error
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
-			err = h.putMarker(dst, h.listedDirTime(src, aws.ToTime(obj.LastModified)))
+			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
 		} else {
 			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag, nil)
 		}
