@@ -233,3 +233,27 @@ func statusCode(err error) uint32 {
 	}
 	return 0
 }
+
+// TestDirTime_ListingCostsNoHead: directories in a listing cost no request
+// of their own, whether this gateway has seen their markers or not.
+func TestDirTime_ListingCostsNoHead(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	for _, d := range []string{"a", "b", "c"} {
+		e.s3.Put(t, "p/"+d+"/", nil)          // markers this gateway never saw
+		e.s3.Put(t, "p/"+d+"/f", []byte("x")) // and a file in each
+	}
+	counter := &headCounter{s3API: e.api}
+	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes, &e.fs.dirTimes}
+	c := e.session(t, "p/", auth.AllPerms)
+	if err := c.Mkdir("/made"); err != nil {
+		t.Fatal(err)
+	}
+	before := counter.heads.Load()
+	entries, err := c.ReadDir("/")
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("list / = %d entries (%v); want 4 directories", len(entries), err)
+	}
+	if n := counter.heads.Load() - before; n != 0 {
+		t.Errorf("listing 4 directories cost %d HEAD requests; want none", n)
+	}
+}
