@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -69,8 +70,9 @@ func (h *handlers) listedDirTime(marker string, listed time.Time) time.Time {
 // setDirTime keeps a time set on a directory: it puts the directory's
 // marker again (empty, encrypted) with the time in its metadata, which also
 // gives a directory that was only a common prefix a marker. That needs the
-// mkdir permission; without it the time is not kept and the setstat still
-// succeeds, as for a file without overwrite.
+// mkdir permission. As for files, a time that cannot be kept (no
+// permission, a storage error) is logged and audited, and the setstat
+// succeeds: WinSCP aborts an upload when it fails.
 func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record) error {
 	if !h.tenant.Perms.Has(auth.PermMkdir) {
 		rec.Op += " (mtime not kept: no mkdir permission)"
@@ -78,7 +80,9 @@ func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record)
 	}
 	marker := key + "/"
 	if err := h.putMarker(marker, mtime); err != nil {
-		return h.s3Failure("setstat", p, err, marker)
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(p)), slog.String("err", h.cause(err, marker)))
+		rec.Op += " (mtime not kept: storage refused the marker)"
+		return nil
 	}
 	h.fs.dirTimes.put(h.tenant.Bucket, marker, mtime)
 	return nil

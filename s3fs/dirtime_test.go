@@ -2,12 +2,16 @@ package s3fs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -255,5 +259,35 @@ func TestDirTime_ListingCostsNoHead(t *testing.T) {
 	}
 	if n := counter.heads.Load() - before; n != 0 {
 		t.Errorf("listing 4 directories cost %d HEAD requests; want none", n)
+	}
+}
+
+// refuseMarkers fails every PutObject of a directory marker, as a store
+// that has stopped accepting writes would.
+type refuseMarkers struct{ s3API }
+
+func (r refuseMarkers) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	if strings.HasSuffix(aws.ToString(in.Key), "/") {
+		return nil, errors.New("injected: marker refused")
+	}
+	return r.s3API.PutObject(ctx, in, o...)
+}
+
+// TestDirTime_StorageFailureIsNoRefusal: a directory time the store will
+// not keep leaves the setstat successful (WinSCP aborts an upload on a
+// failed setstat), as for files.
+func TestDirTime_StorageFailureIsNoRefusal(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	c := e.session(t, "p/", auth.AllPerms)
+	if err := c.Mkdir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	e.fs.s3 = forgetWrites{refuseMarkers{e.api}, &e.fs.listedMtimes, &e.fs.dirTimes}
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := c.Chtimes("/d", old, old); err != nil {
+		t.Errorf("chtimes of a directory whose marker the store refuses = %v; want success", err)
+	}
+	if fi, err := c.Stat("/d"); err != nil || fi.ModTime().Equal(old) {
+		t.Errorf("stat /d = %v (%v); want the directory with its mkdir time", fi.ModTime(), err)
 	}
 }
