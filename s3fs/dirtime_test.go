@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -289,5 +290,30 @@ func TestDirTime_StorageFailureIsNoRefusal(t *testing.T) {
 	}
 	if fi, err := c.Stat("/d"); err != nil || fi.ModTime().Equal(old) {
 		t.Errorf("stat /d = %v (%v); want the directory with its mkdir time", fi.ModTime(), err)
+	}
+}
+
+// TestSetstat_TruncateEnvelope: size 0 on an envelope-encrypted file stores
+// an encrypted empty file, which reads back as empty.
+func TestSetstat_TruncateEnvelope(t *testing.T) {
+	e, keys := newEnvelopeEnv(t)
+	c := e.session(t, "p/", auth.AllPerms)
+	if err := writeFile(t, c, "/sealed.bin", randBytes(5000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Truncate("/sealed.bin", 0); err != nil {
+		t.Fatalf("truncate to 0 = %v; want success", err)
+	}
+	stored, meta := rawObject(t, e, "p/sealed.bin")
+	if plain, err := decryptRaw(t, keys, stored, meta); err != nil || len(plain) != 0 {
+		t.Errorf("stored object decrypts to %d bytes (%v); want an encrypted empty file", len(plain), err)
+	}
+	f, err := c.Open("/sealed.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got, err := io.ReadAll(f); err != nil || len(got) != 0 {
+		t.Errorf("download after truncate = %d bytes (%v); want an empty file", len(got), err)
 	}
 }
