@@ -3,6 +3,7 @@ package s3fs
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -122,21 +123,10 @@ func (h *handlers) mkdir(p, key string) error {
 		}
 		return failure("mkdir refused: a file has that name")
 	}
-	if err := h.putMarker(key + "/"); err != nil {
+	if err := h.putMarker(key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	return nil
-}
-
-// putMarker creates the empty "dir/" object that makes an empty directory visible.
-func (h *handlers) putMarker(key string) error {
-	_, err := h.fs.s3.PutObject(h.ctx, &s3.PutObjectInput{
-		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0),
-		Body: strings.NewReader(""), ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-	})
-	if err != nil {
-		return fmt.Errorf("put marker %s: %w", key, err)
-	}
+	h.fs.dirTimes.put(h.tenant.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 

@@ -48,8 +48,9 @@ func badPath(msg string) error {
 var errAuditDown = &Error{sftp.ErrSSHFxFailure,
 	"refused: the audit log cannot be written, so file operations are suspended; try again later", refusedAudit}
 
-// errNoSuchFile is the status for a path that does not exist.
-var errNoSuchFile = notFound("no such file or directory")
+// errNoSuchFile is the status for a path that does not exist, with the
+// text OpenSSH's sftp-server sends.
+var errNoSuchFile = notFound("No such file")
 
 // s3Failure logs the full cause of a failed S3 call and returns the partner's
 // version of it. op describes what the partner asked for ("upload", "rename").
@@ -63,7 +64,11 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	if key, kerr := h.jail.key(path); kerr == nil {
 		keys = append(keys, key)
 	}
-	h.log.LogAttrs(h.ctx, slog.LevelError, "storage request failed",
+	level := slog.LevelError
+	if expectedNotFound(err) { // a client asking for a name that is not there: routine, not a fault
+		level = slog.LevelDebug
+	}
+	h.log.LogAttrs(h.ctx, level, "storage request failed",
 		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
 	switch {
 	case isNotFound(err):
@@ -123,6 +128,17 @@ func isNotFound(err error) bool {
 func isNotImplemented(err error) bool {
 	var ae smithy.APIError
 	return httpStatus(err) == http.StatusNotImplemented || errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
+}
+
+// expectedNotFound reports a 404 for an object that is not there, which
+// clients cause all the time (get or rename of a missing file). A missing
+// bucket or multipart upload is a fault of the set-up or of the gateway.
+func expectedNotFound(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchBucket" || ae.ErrorCode() == "NoSuchUpload") {
+		return false
+	}
+	return isNotFound(err)
 }
 
 // isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.

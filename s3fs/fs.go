@@ -60,6 +60,7 @@ type FS struct {
 	now            func() time.Time // the clock of the sweeper and of tagged times in listings; tests move it
 	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
 	listedMtimes   mtimeCache       // times kept on objects, found by listings
+	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
 	copyLimit      int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
@@ -95,7 +96,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 
 		tempSuffixes: cfg.tempSuffixes(),
 	}
-	fs.s3 = forgetWrites{client, &fs.listedMtimes}
+	fs.s3 = forgetWrites{client, &fs.listedMtimes, &fs.dirTimes}
 	return fs, nil
 }
 

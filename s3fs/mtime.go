@@ -87,11 +87,16 @@ func withMtime(meta map[string]string, mtime time.Time) map[string]string {
 	return out
 }
 
-// setstat answers SETSTAT and FSETSTAT. Only the modification time is
-// kept; size (scp and lftp send the size they wrote), permissions and owner
-// are accepted and ignored, as S3 has none. It fails only for a missing
-// file or a failed HEAD: WinSCP and paramiko abort a transfer when setstat
-// fails, so a time that cannot be kept is logged and audited, not refused.
+// setstat answers SETSTAT and FSETSTAT. The modification time is kept, on
+// a file or on a directory's marker (dirtime.go); the access time is not
+// (stat shows it equal to mtime). A size is accepted on a file being
+// uploaded (scp and lftp send the size they wrote) and when it is the
+// stored file's size; size 0 with overwrite replaces the file with an empty
+// one; any other size is refused, as S3 cannot change an object's size in
+// place. Permissions and owner are accepted and ignored, as S3 has none.
+// Otherwise it fails only for a missing file or a failed request: WinSCP
+// and paramiko abort a transfer when setstat fails, so a time that cannot
+// be kept is logged and audited, not refused.
 func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
 	rec.Op = setstatOp(flags, attrs)
@@ -106,27 +111,40 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		h.fs.pending.put(u)
 		return nil
 	}
-	if !flags.Acmodtime {
+	if !flags.Acmodtime && !flags.Size {
 		return nil
 	}
 	if h.jail.isRoot(key) {
+		if err := refuseDirSize(flags); err != nil {
+			return err
+		}
+		rec.Op += " (mtime not kept: the home directory has no marker)"
 		return nil
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
-	if err == nil && h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
-		h.mu.Lock()
-		h.mtimes[r.Filepath] = mtime
-		h.mu.Unlock()
-		return nil
-	}
 	if err != nil {
 		if isNotFound(err) {
-			if h.isDir(key) {
-				return nil // directories have no object to keep a time on
+			if _, ok := h.dirInfo(r.Filepath, key); ok {
+				if err := refuseDirSize(flags); err != nil {
+					return err
+				}
+				return h.setDirTime(r.Filepath, key, mtime, rec)
 			}
 			return errNoSuchFile
 		}
 		return h.s3Failure("setstat", r.Filepath, err)
+	}
+	if flags.Size && attrs.Size != uint64(h.fs.headSize(head)) {
+		return h.truncate(r.Filepath, key, flags, attrs.Size, mtime)
+	}
+	if !flags.Acmodtime {
+		return nil
+	}
+	if h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+		h.mu.Lock()
+		h.mtimes[r.Filepath] = mtime
+		h.mu.Unlock()
+		return nil
 	}
 	if !h.tenant.Perms.Has(auth.PermWrite) || !h.tenant.Perms.Has(auth.PermOverwrite) {
 		rec.Op += " (mtime not kept: no overwrite permission)"
@@ -254,6 +272,40 @@ func (h *handlers) keepMtime(key string, head *s3.HeadObjectOutput, mtime time.T
 		return fmt.Errorf("keep mtime of %s: %w", key, err)
 	}
 	return nil
+}
+
+// truncate answers a SETSTAT that changes a stored file's size. Size 0
+// (OpenSSH and paramiko truncate, a client emptying a log) replaces the file
+// with an empty one, as an upload of nothing would, keeping a time set with
+// it; it needs write and overwrite. S3 cannot shorten or extend an object in
+// place, so any other size is refused and the file stays as it was.
+func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64, mtime time.Time) error {
+	if size != 0 {
+		return unsupported("truncate refused: a stored file's size can only be set to 0; upload the file again to change it")
+	}
+	if err := h.require(auth.PermWrite, "truncate", p); err != nil {
+		return err
+	}
+	if !h.tenant.Perms.Has(auth.PermOverwrite) {
+		return denied("truncate refused: overwrite is not permitted for this user")
+	}
+	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	if err != nil {
+		return h.s3Failure("truncate", p, err)
+	}
+	u := h.newUpload(p, key, true, s)
+	if flags.Acmodtime {
+		u.mtime = mtime
+	}
+	h.mu.Lock()
+	if _, busy := h.open[p]; busy {
+		h.mu.Unlock()
+		u.cancel()
+		return failure("truncate refused: this file is open for upload in this session")
+	}
+	h.open[p] = u
+	h.mu.Unlock()
+	return u.Close() // stores the empty file and records it, as a CLOSE does
 }
 
 // setstatOp describes what a SETSTAT asked for, for the audit trail.
@@ -413,10 +465,12 @@ func (c *mtimeCache) forget(bucket, key *string) {
 }
 
 // forgetWrites is the FS's S3 client: every call that writes an object, or
-// its metadata or tags, forgets its listed time once S3 has answered.
+// its metadata or tags, forgets its listed time once S3 has answered; a
+// deleted directory marker forgets its time.
 type forgetWrites struct {
 	s3API
 	cache *mtimeCache
+	dirs  *dirTimeCache
 }
 
 func (f forgetWrites) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
@@ -441,6 +495,7 @@ func (f forgetWrites) PutObjectTagging(ctx context.Context, in *s3.PutObjectTagg
 
 func (f forgetWrites) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	defer f.cache.forget(in.Bucket, in.Key)
+	defer f.dirs.forget(aws.ToString(in.Bucket), aws.ToString(in.Key))
 	return f.s3API.DeleteObject(ctx, in, o...)
 }
 

@@ -131,7 +131,7 @@ func (c *headCounter) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o 
 func TestMtime_ListingsRemember(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	counter := &headCounter{s3API: e.api}
-	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes}
+	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes, &e.fs.dirTimes}
 	c := e.session(t, "p/", auth.AllPerms)
 	for i := range 5 {
 		if err := writeFile(t, c, fmt.Sprintf("/f%d", i), randBytes(100)); err != nil {

@@ -103,8 +103,8 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 			return badPath("name too long for storage (keys are limited to 1024 bytes)")
 		}
 		var err error
-		if strings.HasSuffix(src, "/") { // a directory marker: make a new one (some stores refuse to copy them)
-			err = h.putMarker(dst)
+		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
+			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
 		} else {
 			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag, nil)
 		}

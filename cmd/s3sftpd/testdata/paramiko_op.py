@@ -42,6 +42,8 @@ def main():
         elif op == "utime":
             t = int(args[1])
             sftp.utime(args[0], (t, t))
+        elif op == "truncate":
+            sftp.truncate(args[0], int(args[1]))
         elif op == "chmod":
             sftp.chmod(args[0], int(args[1], 8))
         elif op == "remove":
