@@ -212,6 +212,7 @@ func (l *Log) write(r Record) error {
 		r.Path, r.Target = l.hashName(r.Path), l.hashName(r.Target)
 		r.Key, r.TargetKey = l.hashName(r.Key), l.hashName(r.TargetKey)
 	}
+	bound(&r)
 	if l.cfg.Observe != nil {
 		l.cfg.Observe(r)
 	}
@@ -405,12 +406,13 @@ func (s *Session) Check() error {
 	return s.l.Err()
 }
 
-// Name is p as this trail writes it: p itself, or its keyed hash with
-// HashPaths. Operational logs name files through it, so they never reveal a
-// name the trail hides and still correlate with it.
+// Name is p as this trail writes it: p itself (bounded to MaxPath), or its
+// keyed hash with HashPaths. Operational logs name files through it, so they
+// never reveal a name the trail hides, never take an attacker-sized one, and
+// still correlate with the trail.
 func (s *Session) Name(p string) string {
 	if !s.HashesNames() {
-		return p
+		return Bound(p, MaxPath)
 	}
 	return s.l.hashName(p)
 }

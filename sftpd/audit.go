@@ -56,7 +56,8 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 	if method == "none" { // every client asks first which methods exist
 		return
 	}
-	r := audit.Record{Event: audit.EventAuth, User: meta.User(), Method: method, Result: audit.ResultOK}
+	user := audit.Bound(meta.User(), audit.MaxName) // the client's choice, up to 256 KB
+	r := audit.Record{Event: audit.EventAuth, User: user, Method: method, Result: audit.ResultOK}
 	if method == "publickey" && c.offered != nil {
 		r.KeyType, r.KeyFP = c.offered.Type(), auth.Fingerprint(c.offered)
 	}
@@ -66,8 +67,8 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 		r.Reason = "partial success: password required next"
 	case err != nil:
 		r.Result, r.Reason = audit.ResultDenied, authFailure(method, err)
-		c.log.Warn("auth failed", "user", meta.User(), "method", method, "reason", r.Reason)
-		c.noteFailure(meta.User())
+		c.log.Warn("auth failed", "user", user, "method", audit.Bound(method, audit.MaxName), "reason", r.Reason)
+		c.noteFailure(user)
 	}
 	c.audit.Record(r)
 	c.offered = nil

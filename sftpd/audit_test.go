@@ -196,3 +196,52 @@ func TestAudit_RefusedRequests(t *testing.T) {
 		t.Errorf("refused records: %q; want %q", strings.Join(got, ", "), want)
 	}
 }
+
+// TestAudit_LongUserNamesAreBounded: a client picks its user name, up to the
+// 256 KB of an SSH packet. Three 200 KB names (differing only at the end)
+// add a few KB to the trail and the log, and stay distinguishable there.
+func TestAudit_LongUserNamesAreBounded(t *testing.T) {
+	k := keys(t)
+	trail := &logBuffer{}
+	l, err := audit.Open(audit.Config{Stdout: trail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.Audit = l
+		s.Defender = &sftpd.DefenderConfig{IPFailures: 100, UserFailures: 100, Window: time.Minute,
+			BanTime: time.Minute, BanTimeMax: time.Hour}
+	})
+	logBefore := len(ts.logs.String())
+	long := strings.Repeat("a", 200<<10)
+	for i := range 3 {
+		user := long + string(rune('x'+i))
+		if sc, err := ssh.Dial("tcp", ts.addr, clientConfig(t, user, ssh.PublicKeys(k.stranger))); err == nil {
+			sc.Close()
+			t.Fatal("login succeeded; want refused")
+		}
+	}
+	waitCount(t, ts, "disconnect", 3)
+	if n := len(trail.String()); n > 20<<10 {
+		t.Errorf("trail grew by %d bytes for three 200 KB user names; want under 20 KB", n)
+	}
+	if n := len(ts.logs.String()) - logBefore; n > 20<<10 {
+		t.Errorf("log grew by %d bytes for three 200 KB user names; want under 20 KB", n)
+	}
+	users := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line: %v", err)
+		}
+		if r.Event == audit.EventAuth {
+			if !strings.HasPrefix(r.User, "aaaa") || !strings.Contains(r.User, "…[cut ") {
+				t.Errorf("auth record user %.40q…; want the name's start and a cut marker", r.User)
+			}
+			users[r.User] = true
+		}
+	}
+	if len(users) != 3 {
+		t.Errorf("the trail names %d distinct users; want 3", len(users))
+	}
+}

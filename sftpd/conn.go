@@ -79,7 +79,7 @@ func (c *conn) serve() {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", context.Cause(c.ctx).Error()),
+		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", audit.Bound(context.Cause(c.ctx).Error(), audit.MaxPath)),
 			slog.Int64("dur_ms", time.Since(start).Milliseconds()))
 		c.disconnected(start, context.Cause(c.ctx))
 		c.s.connWg.Done()
@@ -90,7 +90,8 @@ func (c *conn) serve() {
 	}
 	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.sshConfig())
 	if err != nil {
-		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
+		// x/crypto's errors quote what the client offered (its algorithm lists).
+		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", audit.Bound(err.Error(), audit.MaxPath)))
 		c.handshakeFailed(err)
 		c.handshakeDone("")
 		return
@@ -108,7 +109,7 @@ func (c *conn) serve() {
 		sconn.Close()
 		return
 	}
-	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
+	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", audit.Bound(string(sconn.ClientVersion()), audit.MaxName)))
 
 	c.mu.Lock()
 	c.sconn = sconn
@@ -129,8 +130,9 @@ func (c *conn) serve() {
 
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", nc.ChannelType()))
-			c.refused("channel "+nc.ChannelType(), "only sftp sessions are allowed")
+			typ := audit.Bound(nc.ChannelType(), audit.MaxName)
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", typ))
+			c.refused("channel "+typ, "only sftp sessions are allowed")
 			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			continue
 		}
@@ -268,8 +270,9 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 		case req.Type == "env": // OpenSSH sends LANG with every session: not worth a warning
 			c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
 		default: // recorded before the client hears the answer
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
-			c.refused(req.Type, "only the sftp subsystem is allowed")
+			typ := audit.Bound(req.Type, audit.MaxName)
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", typ))
+			c.refused(typ, "only the sftp subsystem is allowed")
 		}
 		req.Reply(ok, nil)
 		if !ok {
