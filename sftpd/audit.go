@@ -94,9 +94,13 @@ func authFailure(method string, err error) string {
 // load balancer's health check) is not a session and leaves no record.
 func (c *conn) handshakeFailed(err error) {
 	var authErr *ssh.ServerAuthError
-	if errors.As(err, &authErr) {
+	switch {
+	case c.admitted != nil && c.admitted.evicted.Load():
+		err = errEvicted
+		c.cancel(errEvicted)
+	case errors.As(err, &authErr):
 		c.cancel(errAuthFailed)
-	} else {
+	default:
 		c.cancel(fmt.Errorf("handshake failed: %w", err))
 	}
 	if !c.connected {

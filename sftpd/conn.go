@@ -47,6 +47,7 @@ type conn struct {
 
 	failedUsers []string // user names that failed to authenticate, for the defender
 	sessionUser string   // the user whose session count this connection holds
+	admitted    *pending // its slot among the unauthenticated connections; nil without a defender
 }
 
 // newConn registers a connection, or returns nil when shutting down.
