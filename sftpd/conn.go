@@ -86,10 +86,15 @@ func (c *conn) serve() {
 		c.s.connWg.Done()
 	}()
 
+	vc := &versionConn{Conn: c.nc}
 	if c.s.LoginTimeout > 0 {
-		c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
+		vc.loginBy = time.Now().Add(c.s.LoginTimeout)
+		c.nc.SetDeadline(vc.loginBy)
 	}
-	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.sshConfig())
+	if vc.loginBy.IsZero() || c.s.LoginTimeout > versionTimeout {
+		c.nc.SetReadDeadline(time.Now().Add(versionTimeout))
+	}
+	sconn, chans, reqs, err := ssh.NewServerConn(vc, c.sshConfig())
 	if err != nil {
 		// x/crypto's errors quote what the client offered (its algorithm lists).
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", audit.Bound(err.Error(), audit.MaxPath)))
@@ -320,6 +325,44 @@ func subsystemName(payload []byte) string {
 		return ""
 	}
 	return p.Name
+}
+
+// versionTimeout is how long a client has to send its SSH version line,
+// which every client sends at once: a socket that stays silent holds a
+// handshake slot for 5 s, not for the whole login timeout.
+const versionTimeout = 5 * time.Second
+
+// versionConn lifts the version deadline once the client's version line (the
+// first line that starts with "SSH-") has arrived: from then on the login
+// timeout alone bounds the handshake.
+type versionConn struct {
+	net.Conn
+	loginBy time.Time // the login deadline; zero = none
+	seen    bool      // the version line arrived
+	start   []byte    // the first bytes of the line being read
+}
+
+func (v *versionConn) Read(p []byte) (int, error) {
+	n, err := v.Conn.Read(p)
+	if !v.seen {
+		v.scan(p[:n])
+	}
+	return n, err
+}
+
+func (v *versionConn) scan(b []byte) {
+	for _, ch := range b {
+		switch {
+		case ch == '\n' && string(v.start) == "SSH-":
+			v.seen = true
+			v.Conn.SetReadDeadline(v.loginBy)
+			return
+		case ch == '\n':
+			v.start = v.start[:0]
+		case len(v.start) < 4:
+			v.start = append(v.start, ch)
+		}
+	}
 }
 
 // activity stamps the connection as in use whenever an SFTP packet arrives.
