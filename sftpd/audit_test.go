@@ -245,3 +245,40 @@ func TestAudit_LongUserNamesAreBounded(t *testing.T) {
 		t.Errorf("the trail names %d distinct users; want 3", len(users))
 	}
 }
+
+// TestAudit_RefusedFloodFromClient: a client that opens a thousand refused
+// channels gets its first refusals recorded and logged as warnings, and the
+// rest counted in an unrecorded record at disconnect.
+func TestAudit_RefusedFloodFromClient(t *testing.T) {
+	ts, read := auditTrail(t)
+	sc := sshLogin(t, ts.addr, "ed", keys(t).ed25519)
+	const flood = 1000
+	for range flood {
+		if _, err := sc.Dial("tcp", "127.0.0.1:22"); err == nil {
+			t.Fatal("port forwarding succeeded")
+		}
+	}
+	sc.Close()
+	var recs []audit.Record
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if recs = read(); recs[len(recs)-1].Event == audit.EventDisconnect || time.Now().After(deadline) {
+			break
+		}
+	}
+	var written, unrecorded int64
+	for _, r := range recs {
+		switch r.Event {
+		case audit.EventRefused:
+			written++
+		case audit.EventUnrecorded:
+			unrecorded += *r.Count
+		}
+	}
+	if written > audit.RefusedBurst+10 || written+unrecorded != flood {
+		t.Errorf("%d refusals recorded and %d counted as unrecorded; want at most %d recorded and %d in all",
+			written, unrecorded, audit.RefusedBurst+10, flood)
+	}
+	if n := strings.Count(ts.logs.String(), `level=WARN msg="channel refused"`); n > audit.RefusedBurst {
+		t.Errorf("%d warnings for refused channels; want at most %d", n, audit.RefusedBurst)
+	}
+}

@@ -35,6 +35,7 @@ type conn struct {
 	draining  bool           // shutdown: close as soon as transfers reach zero
 	lastUse   atomic.Int64   // when the last SFTP packet arrived or a call into the handlers returned
 	busy      atomic.Int32   // handler calls for open files still running
+	refusals  atomic.Int32   // requests and channels refused, for refusedLevel
 	wg        sync.WaitGroup // goroutines this connection started
 
 	tenant *auth.Tenant  // who logged in, under mu; nil before
@@ -137,7 +138,7 @@ func (c *conn) serve() {
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			typ := audit.Bound(nc.ChannelType(), audit.MaxName)
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", typ))
+			c.log.LogAttrs(c.ctx, c.refusedLevel(), "channel refused", slog.String("type", typ))
 			c.refused("channel "+typ, "only sftp sessions are allowed")
 			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			continue
@@ -277,7 +278,7 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 			c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
 		default: // recorded before the client hears the answer
 			typ := audit.Bound(req.Type, audit.MaxName)
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", typ))
+			c.log.LogAttrs(c.ctx, c.refusedLevel(), "request refused", slog.String("type", typ))
 			c.refused(typ, "only the sftp subsystem is allowed")
 		}
 		req.Reply(ok, nil)
@@ -316,6 +317,16 @@ func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
 	rs.Close()
 	c.log.LogAttrs(c.ctx, slog.LevelDebug, "sftp session ended", slog.Any("err", err))
+}
+
+// refusedLevel is the log level of a refused request or channel: WARN for
+// the first audit.RefusedBurst of the connection, then DEBUG, as the trail
+// stops recording each one too (a client can send thousands a second).
+func (c *conn) refusedLevel() slog.Level {
+	if c.refusals.Add(1) > audit.RefusedBurst {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }
 
 // subsystemName decodes the string payload of a subsystem request.

@@ -37,7 +37,7 @@ type DefenderConfig struct {
 	Allow []netip.Prefix
 	// MaxUnauthPerIP and MaxUnauth cap the connections that have not logged
 	// in yet, per source and in total; more are closed at accept, or take
-	// the slot of another source's (see victim).
+	// the slot of another source's (see victimLocked).
 	MaxUnauthPerIP, MaxUnauth int
 	// EarlyDropStart and EarlyDropRate are OpenSSH's MaxStartups start and
 	// rate, with MaxUnauth as full: from EarlyDropStart connections in the
