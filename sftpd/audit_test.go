@@ -222,6 +222,7 @@ func TestAudit_LongUserNamesAreBounded(t *testing.T) {
 		}
 	}
 	waitCount(t, ts, "disconnect", 3)
+	t.Logf("three 200 KB user names: the trail grew by %d bytes, the log by %d", len(trail.String()), len(ts.logs.String())-logBefore)
 	if n := len(trail.String()); n > 20<<10 {
 		t.Errorf("trail grew by %d bytes for three 200 KB user names; want under 20 KB", n)
 	}
