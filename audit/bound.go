@@ -48,7 +48,7 @@ func bound(r *Record) {
 	for _, f := range []*string{&r.Path, &r.Target, &r.Key, &r.TargetKey, &r.Error, &r.Reason} {
 		*f = Bound(*f, MaxPath)
 	}
-	for _, f := range []*string{&r.Session, &r.Remote, &r.Client, &r.User, &r.Method, &r.KeyType, &r.KeyFP,
+	for _, f := range []*string{&r.Session, &r.Remote, &r.Client, &r.User, &r.Method, &r.KeyType, &r.KeyFP, &r.CertID,
 		&r.Op, &r.Mode, &r.Bucket, &r.SHA256, &r.ETag, &r.VersionID} {
 		*f = Bound(*f, MaxName)
 	}

@@ -74,6 +74,7 @@ type Log struct {
 	firstSeq        uint64    // seq of its first record; 0 = none yet
 	opened          time.Time // when this process opened or started it
 	dirty           bool      // it holds records besides its segment_start
+	afterTorn       bool      // it ends in a line a crash tore: the next record (the restart's server_start) goes right after it, never after a rotation
 	sinceCheckpoint int       // records written since the last checkpoint
 	lastCheckpoint  time.Time
 
@@ -168,6 +169,7 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l.file, l.prev, l.seq, l.last = f, st.prev, st.seq, st.last
 	l.size, l.firstSeq, l.dirty = st.size, st.firstSeq, st.size > 0
+	l.afterTorn = st.tornTail
 	l.opened, l.lastCheckpoint = cfg.Now(), cfg.Now()
 	if cfg.Ship != nil {
 		if l.pending, err = unshipped(cfg.File); err != nil {
@@ -262,6 +264,7 @@ func (l *Log) encode(r Record) []byte {
 // sink. Called with l.mu held.
 func (l *Log) commit(line []byte, event string) error {
 	l.seq++
+	l.afterTorn = false
 	l.prev = sha256.Sum256(line)
 	l.last = line
 	if l.firstSeq == 0 {

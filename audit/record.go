@@ -24,6 +24,10 @@ type Record struct {
 	Method  string `json:"method,omitempty"`
 	KeyType string `json:"key_type,omitempty"`
 	KeyFP   string `json:"key_fp,omitempty"`
+	// CertID and CertSerial name the user certificate of a login (its key
+	// id and serial, as ssh-keygen -s -I and -z set them).
+	CertID     string  `json:"cert_id,omitempty"`
+	CertSerial *uint64 `json:"cert_serial,omitempty"`
 
 	// File events. Path and Target are SFTP paths; Key and TargetKey the S3
 	// object keys. With paths = "hmac" all four are keyed hashes.
@@ -68,6 +72,7 @@ const (
 	EventRename       = "rename"
 	EventRemove       = "remove"
 	EventSetstat      = "setstat"
+	EventChecksum     = "checksum" // a client's check-file request: Path, Key and the SHA-256 answered
 	EventRefused      = "refused"
 	EventUnrecorded   = "unrecorded" // Count denied records of the session left out by the rate limit (refusals.go)
 	EventBan          = "ban"        // an address banned by the defender; Remote, Reason, DurMS the ban time

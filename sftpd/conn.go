@@ -116,7 +116,11 @@ func (c *conn) serve() {
 		sconn.Close()
 		return
 	}
-	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", audit.Bound(string(sconn.ClientVersion()), audit.MaxName)))
+	attrs := []slog.Attr{slog.String("client", audit.Bound(string(sconn.ClientVersion()), audit.MaxName))}
+	if id, ok := sconn.Permissions.Extensions["cert-id"]; ok {
+		attrs = append(attrs, slog.String("cert_id", audit.Bound(id, audit.MaxName)), slog.String("cert_serial", sconn.Permissions.Extensions["cert-serial"]))
+	}
+	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", attrs...)
 
 	c.mu.Lock()
 	c.sconn = sconn
@@ -134,6 +138,7 @@ func (c *conn) serve() {
 	c.goWatch(func() { ssh.DiscardRequests(reqs) })
 	c.goWatch(c.watchIdle)
 	c.goWatch(c.keepalive)
+	c.goWatch(c.watchLogin)
 
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
@@ -232,6 +237,32 @@ func (c *conn) watchIdle() {
 			if c.busy.Load() == 0 && time.Since(time.Unix(0, c.lastUse.Load())) > c.s.IdleTimeout {
 				c.log.LogAttrs(c.ctx, slog.LevelInfo, "idle timeout")
 				c.close(errIdle)
+				return
+			}
+		}
+	}
+}
+
+// recheckEvery is RecheckInterval's default: an expired key or certificate
+// loses its session within a minute.
+const recheckEvery = time.Minute
+
+// watchLogin holds the session against its login every RecheckInterval, so
+// a key reaching its expiry-time or a certificate its end of validity
+// closes a session that is still running.
+func (c *conn) watchLogin() {
+	every := c.s.RecheckInterval
+	if every <= 0 {
+		every = recheckEvery
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+			if c.recheck() {
 				return
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
@@ -434,6 +435,18 @@ func TestClients_CheckFile(t *testing.T) {
 	}
 	if out, err := run("check_file", "/missing.bin"); err == nil || !strings.Contains(out, "FileNotFoundError") {
 		t.Errorf("check_file of a missing file = %q, %v; want no such file", out, err)
+	}
+	// Each answer is in the audit trail, as a read is.
+	var got []string
+	for _, r := range readTrail(t, g.auditFile()) {
+		if r.Event == audit.EventChecksum {
+			got = append(got, fmt.Sprintf("%s %s %s %.8s", r.User, r.Path, r.Result, r.SHA256))
+		}
+	}
+	sumOf := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:4]) }
+	want := []string{"acme /small.bin ok " + sumOf(small), "acme /big.bin ok " + sumOf(big), "acme /big.bin ok " + sumOf(big), "acme /missing.bin error "}
+	if !slices.Equal(got, want) {
+		t.Errorf("checksum records %q; want %q", got, want)
 	}
 }
 

@@ -136,7 +136,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
 		Defender:          defenderConfig(cfg.Defender),
 		PasswordAuth:      passwordOnlyUsers(cfg),
-		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys),
+		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys, cfg.Server.MinRSABits),
 		Crypto:            cfg.Server.Crypto,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
