@@ -243,6 +243,18 @@ dir = "store"
 			},
 		},
 		{
+			// An access point may be the bucket of another user, so homes must
+			// not nest; side by side they are fine.
+			name: "access-points-beside-a-bucket",
+			config: valid + "[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n" +
+				"[[users]]\nname = \"carol\"\nhome = \"bob-2/\"\nkeys = [\"KEY_B\"]\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := len(cfg.Users); got != 3 {
+					t.Errorf("got %d users; want 3", got)
+				}
+			},
+		},
+		{
 			name: "shared-home",
 			config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n" +
 				"[[users]]\nname = \"carol\"\nhome = \"alice-2/\"\nkeys = [\"KEY_B\"]\n",

@@ -108,6 +108,10 @@ var errorCases = []struct {
 	{name: "home-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/al\\u0007ice/\"\nkeys = [\"KEY_A\"]\n"},
 	{name: "home-nested", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"carol\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n"},
 	{name: "home-nested-per-user-bucket", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"b\"\n"},
+	{name: "home-nested-access-point-arn", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
+	{name: "home-nested-access-point-alias", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"bob-ab12cd34ef56gh78ij90kl12mn34op56qr-s3alias\"\n"},
+	{name: "home-nested-two-access-points", config: "[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/alice\"\n" +
+		"[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
 
 	// Values.
 	{name: "sse-invalid", config: "[s3]\nbucket = \"b\"\nsse = \"none\"\n" + validUser},

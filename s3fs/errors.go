@@ -118,6 +118,13 @@ func isNotFound(err error) bool {
 	return false
 }
 
+// isNotImplemented reports a store's answer to a request it does not
+// support (object tags, on the embedded store and some others).
+func isNotImplemented(err error) bool {
+	var ae smithy.APIError
+	return httpStatus(err) == http.StatusNotImplemented || errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
+}
+
 // isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.
 func isInvalidArgument(err error) bool {
 	var ae smithy.APIError

@@ -113,9 +113,9 @@ func (u *upload) keepMtimeUntagged(ctx context.Context) {
 }
 
 // objectTags are the object's tags, read only when it may have some of ours:
-// a multipart object (its SHA-256) or one whose time is kept in a tag.
+// a multipart object (its SHA-256) or one whose time may be in a tag.
 func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]string {
-	if !strings.Contains(aws.ToString(head.ETag), "-") && head.Metadata[mtimeMeta] != mtimeInTag {
+	if !strings.Contains(aws.ToString(head.ETag), "-") && !h.fs.timeInTag(head) {
 		return nil
 	}
 	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
