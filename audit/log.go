@@ -205,6 +205,16 @@ func (l *Log) Err() error {
 	return nil
 }
 
+// observe shows Observe a record that is counted but not written, without
+// its names (they are neither hashed nor needed to count it).
+func (l *Log) observe(r Record) {
+	if l.cfg.Observe != nil {
+		r.Path, r.Target, r.Key, r.TargetKey = "", "", "", ""
+		bound(&r)
+		l.cfg.Observe(r)
+	}
+}
+
 // write completes r with the chain fields and writes it to every sink.
 func (l *Log) write(r Record) error {
 	if l == nil {
@@ -214,6 +224,7 @@ func (l *Log) write(r Record) error {
 		r.Path, r.Target = l.hashName(r.Path), l.hashName(r.Target)
 		r.Key, r.TargetKey = l.hashName(r.Key), l.hashName(r.TargetKey)
 	}
+	bound(&r)
 	if l.cfg.Observe != nil {
 		l.cfg.Observe(r)
 	}
@@ -357,14 +368,15 @@ func (l *Log) hashName(s string) string {
 
 // Session returns the recorder for one SSH connection; every record it
 // writes carries id.
-func (l *Log) Session(id string) *Session { return &Session{l: l, id: id} }
+func (l *Log) Session(id string) *Session { return &Session{l: l, id: id, refused: &refusals{}} }
 
 // Session records the events of one SSH connection. A nil *Session records
 // nothing, for tests and callers without an audit trail.
 type Session struct {
-	l    *Log
-	id   string
-	user string
+	l       *Log
+	id      string
+	user    string
+	refused *refusals // shared by the copies WithUser makes
 }
 
 // WithUser returns a Session whose records also carry the authenticated user.
@@ -387,7 +399,9 @@ func (s *Session) ID() string {
 
 // Record writes r for this session. Its error is non-nil only when the record
 // was not written and the policy is to deny: the caller must then fail the
-// operation it was recording.
+// operation it was recording. Denied records past the session's rate
+// (refusals.go) are counted instead of written, and their error is nil: the
+// request was refused either way.
 func (s *Session) Record(r Record) error {
 	if s == nil {
 		return nil
@@ -395,6 +409,24 @@ func (s *Session) Record(r Record) error {
 	r.Session = s.id
 	if r.User == "" {
 		r.User = s.user
+	}
+	var dropped int64
+	switch {
+	case r.Result == ResultDenied && s.l != nil:
+		var write bool
+		if write, dropped = s.refused.take(s.l.cfg.Now()); !write {
+			s.l.observe(r)
+			return nil
+		}
+	case r.Event == EventDisconnect:
+		dropped = s.refused.flush()
+	}
+	if dropped > 0 {
+		sum := unrecorded(dropped)
+		sum.Session, sum.User = r.Session, r.User
+		if err := s.l.write(sum); err != nil {
+			return err
+		}
 	}
 	return s.l.write(r)
 }
@@ -408,12 +440,13 @@ func (s *Session) Check() error {
 	return s.l.Err()
 }
 
-// Name is p as this trail writes it: p itself, or its keyed hash with
-// HashPaths. Operational logs name files through it, so they never reveal a
-// name the trail hides and still correlate with it.
+// Name is p as this trail writes it: p itself (bounded to MaxPath), or its
+// keyed hash with HashPaths. Operational logs name files through it, so they
+// never reveal a name the trail hides, never take an attacker-sized one, and
+// still correlate with the trail.
 func (s *Session) Name(p string) string {
 	if !s.HashesNames() {
-		return p
+		return Bound(p, MaxPath)
 	}
 	return s.l.hashName(p)
 }

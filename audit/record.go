@@ -46,6 +46,7 @@ type Record struct {
 	BytesIn   *int64 `json:"bytes_in,omitempty"`
 	BytesOut  *int64 `json:"bytes_out,omitempty"`
 	Expires   *Time  `json:"expires,omitempty"` // presign: when the URL stops working
+	Count     *int64 `json:"count,omitempty"`   // unrecorded: how many denied records were left out
 
 	// Server events.
 	Version    string   `json:"version,omitempty"`
@@ -73,8 +74,9 @@ const (
 	EventSetstat      = "setstat"
 	EventChecksum     = "checksum" // a client's check-file request: Path, Key and the SHA-256 answered
 	EventRefused      = "refused"
-	EventBan          = "ban"   // an address banned by the defender; Remote, Reason, DurMS the ban time
-	EventUnban        = "unban" // its ban expired
+	EventUnrecorded   = "unrecorded" // Count denied records of the session left out by the rate limit (refusals.go)
+	EventBan          = "ban"        // an address banned by the defender; Remote, Reason, DurMS the ban time
+	EventUnban        = "unban"      // its ban expired
 	EventServerStart  = "server_start"
 	EventServerStop   = "server_stop"
 	EventReload       = "reload"

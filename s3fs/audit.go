@@ -2,9 +2,7 @@ package s3fs
 
 import (
 	"errors"
-	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 )
@@ -50,24 +48,6 @@ func outcome(err error) (result, reason, msg string) {
 		return audit.ResultDenied, se.refusal, se.msg
 	}
 	return audit.ResultError, "", se.msg
-}
-
-// maxRecordedPath bounds the path a record keeps: the jail refuses longer
-// ones anyway, and a client must not be able to write 256 KiB lines into
-// the trail with one request.
-const maxRecordedPath = 2048
-
-// recordedPath is p as a record keeps it: cut at maxRecordedPath bytes (on
-// a character boundary), with the length it had.
-func recordedPath(p string) string {
-	if len(p) <= maxRecordedPath {
-		return p
-	}
-	cut := maxRecordedPath
-	for cut > 0 && !utf8.RuneStart(p[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", p[:cut], len(p))
 }
 
 // etag is an ETag without its quotes, as the trail records it.

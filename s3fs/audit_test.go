@@ -226,6 +226,53 @@ func TestAudit_DenyWhileTrailIsDown(t *testing.T) {
 	}
 }
 
+// TestAudit_RefusedFloodIsBounded: a partner who sends 300 stats of a
+// 200 KB path, each refused, adds a bounded amount to the trail, which still
+// says how many refusals it left out.
+func TestAudit_RefusedFloodIsBounded(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr := &trail{}
+	var skew atomic.Int64 // the trail's clock runs ahead by this much
+	l, err := audit.Open(audit.Config{Stdout: tr, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.auditedSession(t, "partners/acme/", auth.AllPerms, l.Session("s1").WithUser("tester"))
+	long := "/" + strings.Repeat("a", 200<<10)
+	const stats = 300
+	for range stats {
+		if _, err := c.Stat(long); err == nil {
+			t.Fatal("a 200 KB path was accepted")
+		}
+	}
+	skew.Store(int64(time.Minute))
+	if _, err := c.Stat(long); err == nil { // one more after a refill: it brings the count
+		t.Fatal("a 200 KB path was accepted")
+	}
+	tr.mu.Lock()
+	size := tr.buf.Len()
+	tr.mu.Unlock()
+	t.Logf("%d refused stats of a 200 KB path: the trail grew by %d bytes", stats+1, size)
+	if size > 200<<10 {
+		t.Errorf("trail grew by %d bytes for %d refused stats of a 200 KB path; want under 200 KB", size, stats)
+	}
+	var written, unrecorded int64
+	for _, r := range tr.records(t) {
+		switch r.Event {
+		case audit.EventRefused:
+			written++
+			if len(r.Path) > audit.MaxPath+64 {
+				t.Errorf("refused stat recorded a %d-byte path; want it bounded", len(r.Path))
+			}
+		case audit.EventUnrecorded:
+			unrecorded += *r.Count
+		}
+	}
+	if written+unrecorded != stats+1 || unrecorded == 0 {
+		t.Errorf("trail: %d refusals written, %d counted as unrecorded; want %d in all, most of them counted", written, unrecorded, stats+1)
+	}
+}
+
 // TestAudit_Checksum: a check-file request is recorded like a read, with
 // the path (cut when a client sends an absurdly long one) and the SHA-256
 // answered; while the trail is down it is refused and answers nothing.
@@ -250,7 +297,7 @@ func TestAudit_Checksum(t *testing.T) {
 	want := []audit.Record{
 		{Event: "checksum", Path: "/f.csv", Key: "partners/acme/f.csv", Bucket: e.s3.Bucket, SHA256: sum256(data), Result: "ok"},
 		{Event: "checksum", Path: "/missing.csv", Key: "partners/acme/missing.csv", Bucket: e.s3.Bucket, Result: "error", Error: "no such file or directory"},
-		{Event: "checksum", Path: long[:2047] + "… (6001 bytes)", Result: "denied", Reason: "jail", Error: "invalid path: key longer than 1024 bytes"},
+		{Event: "checksum", Path: audit.Bound(long, audit.MaxPath), Result: "denied", Reason: "jail", Error: "invalid path: key longer than 1024 bytes"},
 	}
 	got := tr.records(t)[before:]
 	if len(got) == 3 && got[2].Error != want[2].Error { // the jail's wording is its own

@@ -123,16 +123,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !s.admitConn(nc) {
+		p, ok := s.admitConn(nc)
+		if !ok {
 			nc.Close()
 			continue
 		}
 		c := s.newConn(ctx, nc)
 		if c == nil {
-			s.unadmit(nc)
+			s.unadmit(p)
 			nc.Close()
 			continue
 		}
+		c.admitted = p
 		go c.serve()
 	}
 }

@@ -274,6 +274,7 @@ func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
+		EarlyDropStart: d.EarlyDropStart, EarlyDropRate: d.EarlyDropRate,
 		MaxSessionsPerUser: d.MaxSessionsPerUser,
 	}
 }
