@@ -120,6 +120,9 @@ func (h *handlers) mkdir(p, key string) error {
 		if err != nil {
 			return err
 		}
+		if !h.canSee() { // stat says "no such file" to this user
+			return failure("mkdir refused: the name cannot be used for a new directory")
+		}
 		return failure("mkdir refused: a file has that name")
 	}
 	if err := h.putMarker(key + "/"); err != nil {
@@ -155,7 +158,7 @@ func (h *handlers) rmdir(p, key string) error {
 	}
 	switch {
 	case len(out.Contents) == 0:
-		if exists, _ := h.fileExists(p, key); exists {
+		if exists, _ := h.fileExists(p, key); exists && h.canSee() {
 			return failure("rmdir refused: not a directory")
 		}
 		return errNoSuchFile

@@ -71,7 +71,7 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	case httpStatus(err) == http.StatusForbidden:
 		return denied(op + " refused by storage: access denied")
 	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
-		return denied(op + " refused: file exists and overwrite is not permitted")
+		return h.refuseOverwrite(op, "file")
 	case errors.Is(err, errCorrupt):
 		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy

@@ -62,7 +62,7 @@ func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
 		return err
 	}
 	if exists && !h.tenant.Perms.Has(auth.PermOverwrite) {
-		return denied("rename refused: target exists and overwrite is not permitted for this user")
+		return h.refuseOverwrite("rename", "target")
 	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
 	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(head.Metadata, mtime)); err != nil {
