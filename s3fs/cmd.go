@@ -58,7 +58,7 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	case "Setstat":
 		return h.setstat(r, key, rec)
 	case "Rename", "PosixRename":
-		return h.rename(r.Filepath, r.Target, key, rec)
+		return h.rename(r.Filepath, r.Target, key, r.Method == "PosixRename", rec)
 	case "Remove":
 		return h.remove(r.Filepath, key)
 	case "Mkdir":
@@ -71,7 +71,8 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	return unsupported(strings.ToLower(r.Method) + " is not supported")
 }
 
-// PosixRename (posix-rename@openssh.com) replaces the target like rename does.
+// PosixRename (posix-rename@openssh.com) replaces the target, which a plain
+// rename refuses to do.
 func (h *handlers) PosixRename(r *sftp.Request) error { return h.Filecmd(r) }
 
 // StatVFS reports a large, mostly free filesystem so clients don't refuse uploads.
