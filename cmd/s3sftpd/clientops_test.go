@@ -57,7 +57,7 @@ func psftpOps(t *testing.T, g *gateway) clientOps {
 	}
 	return clientOps{
 		put: two("put"), get: two("get"), resumeGet: two("reget"), resumePut: two("reput"), list: one("ls"),
-		rename: two("mv"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+		rename: two("mv"), plainRename: "renamed.bin: failure", mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
 		putKeepTime: pscpKeepTime,
 	}
 }
@@ -81,15 +81,16 @@ func lftpOps(t *testing.T, g *gateway) clientOps {
 		return runClient(dir, nil, "lftp", "-c", script)
 	}
 	return clientOps{
-		put:       func(l, r string) (string, error) { return cmd("put " + quote(l) + " -o " + quote(r)) },
-		get:       func(r, l string) (string, error) { return cmd("get " + quote(r) + " -o " + quote(l)) },
-		resumeGet: func(r, l string) (string, error) { return cmd("get -c " + quote(r) + " -o " + quote(l)) },
-		resumePut: func(l, r string) (string, error) { return cmd("put -c " + quote(l) + " -o " + quote(r)) },
-		list:      func(d string) (string, error) { return cmd("cls -l " + quote(d+"/")) },
-		rename:    func(a, b string) (string, error) { return cmd("mv " + quote(a) + " " + quote(b)) },
-		mkdir:     func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
-		rmdir:     func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
-		remove:    func(p string) (string, error) { return cmd("rm " + quote(p)) },
+		put:         func(l, r string) (string, error) { return cmd("put " + quote(l) + " -o " + quote(r)) },
+		get:         func(r, l string) (string, error) { return cmd("get " + quote(r) + " -o " + quote(l)) },
+		resumeGet:   func(r, l string) (string, error) { return cmd("get -c " + quote(r) + " -o " + quote(l)) },
+		resumePut:   func(l, r string) (string, error) { return cmd("put -c " + quote(l) + " -o " + quote(r)) },
+		list:        func(d string) (string, error) { return cmd("cls -l " + quote(d+"/")) },
+		rename:      func(a, b string) (string, error) { return cmd("mv " + quote(a) + " " + quote(b)) },
+		plainRename: "delete the target first, or use posix-rename",
+		mkdir:       func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
+		rmdir:       func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
+		remove:      func(p string) (string, error) { return cmd("rm " + quote(p)) },
 		putKeepTime: func(l, r string) (string, error) { // mirror -R sets the times it copies
 			return cmd("mirror -R -f " + quote(l) + " -O " + quote(path.Dir(r)))
 		},
@@ -124,15 +125,16 @@ func curlOps(t *testing.T, g *gateway) clientOps {
 	u := func(p string) string { return "sftp://127.0.0.1:" + g.port + (&url.URL{Path: p}).EscapedPath() }
 	quoteCmd := func(cmd string) (string, error) { return curl("-Q", cmd, u("/")) }
 	return clientOps{
-		put:       func(l, r string) (string, error) { return curl("-T", l, u(r)) },
-		get:       func(r, l string) (string, error) { return curl("-o", l, u(r)) },
-		resumeGet: func(r, l string) (string, error) { return curl("-C", "-", "-o", l, u(r)) },
-		list:      func(d string) (string, error) { return curl(u(d + "/")) },
-		rename:    func(a, b string) (string, error) { return quoteCmd("rename " + quote(a) + " " + quote(b)) },
-		mkdir:     func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
-		rmdir:     func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
-		remove:    func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
-		big:       true,
+		put:         func(l, r string) (string, error) { return curl("-T", l, u(r)) },
+		get:         func(r, l string) (string, error) { return curl("-o", l, u(r)) },
+		resumeGet:   func(r, l string) (string, error) { return curl("-C", "-", "-o", l, u(r)) },
+		list:        func(d string) (string, error) { return curl(u(d + "/")) },
+		rename:      func(a, b string) (string, error) { return quoteCmd("rename " + quote(a) + " " + quote(b)) },
+		plainRename: "rename command failed", // libssh2 shows no server message
+		mkdir:       func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
+		rmdir:       func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
+		remove:      func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
+		big:         true,
 	}
 }
 
@@ -196,6 +198,27 @@ func paramikoOps(t *testing.T, g *gateway) clientOps {
 			}
 			wantObjects(t, s3srv, home+"fo", map[string][]byte{home + "fo2.bin": data})
 			must("remove", dir+"/fo2.bin")
+
+			refused := func(what, text string, args ...string) {
+				t.Helper()
+				if out, err := op(args...); err == nil || !strings.Contains(out, text) {
+					t.Errorf("%s: error %v; want refused, saying %q:\n%s", what, err, text, out)
+				}
+			}
+			must("open_write", "w", dir+"/x.txt", "first")
+			refused(`open "wx" of an existing file`, "file exists", "open_write", "wx", dir+"/x.txt", "second")
+			must("open_write", "wx", dir+"/y.txt", "new")
+			must("open_write", "a", dir+"/log.txt", "line 1\n") // append to a new name: a create
+			refused(`open "a" of an existing file`, "appending to a file is not supported", "open_write", "a", dir+"/log.txt", "line 2\n")
+			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("first")})
+			wantObjects(t, s3srv, home+"log.txt", map[string][]byte{home + "log.txt": []byte("line 1\n")})
+			refused("rename (plain) onto an existing file", "or use posix-rename", "rename", dir+"/y.txt", dir+"/x.txt")
+			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("first")})
+			must("posix_rename", dir+"/y.txt", dir+"/x.txt")
+			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("new")})
+			wantObjects(t, s3srv, home+"y.txt", map[string][]byte{})
+			must("remove", dir+"/x.txt")
+			must("remove", dir+"/log.txt")
 		},
 	}
 }

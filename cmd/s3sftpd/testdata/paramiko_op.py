@@ -35,6 +35,9 @@ def main():
         elif op == "stat":
             a = sftp.stat(args[0])
             print(a.st_size, a.st_mtime, "%o" % a.st_mode)
+        elif op == "open_write":  # open with a Python mode ("wx", "a"), write TEXT, close
+            with sftp.open(args[1], args[0]) as f:
+                f.write(args[2])
         elif op == "rename":
             sftp.rename(args[0], args[1])
         elif op == "posix_rename":
