@@ -91,6 +91,9 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if h.jail.isRoot(key) {
 		return nil
 	}
+	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
+		return errNoSuchFile // what stat tells this user: setstat reveals no names either
+	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 	if err == nil && h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
 		h.mu.Lock()

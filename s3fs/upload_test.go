@@ -245,8 +245,8 @@ func TestUpload_NoOverwritePermission(t *testing.T) {
 // TestUpload_WriteOnlyLearnsNoNames: a user without list or read is told
 // "no such file" by stat for a file it did not upload, so no other answer
 // says that a file has the name: a refused overwrite says only that the name
-// cannot be overwritten, mkdir that the name cannot be used, rmdir "no such
-// file" as stat does.
+// cannot be overwritten, mkdir that the name cannot be used, rmdir and
+// setstat "no such file" as stat does.
 func TestUpload_WriteOnlyLearnsNoNames(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.s3.Put(t, "w/taken.txt", []byte("keep"))
@@ -274,6 +274,17 @@ func TestUpload_WriteOnlyLearnsNoNames(t *testing.T) {
 	}
 	if !errors.Is(answers["rmdir"], sftp.ErrSSHFxNoSuchFile) {
 		t.Errorf("rmdir of a file = %v; want no such file, as stat says", answers["rmdir"])
+	}
+	c := e.session(t, "w/", tenant.Perms)
+	when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := c.Chtimes("/taken.txt", when, when); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("setstat of a time on another's file = %v; want no such file, as stat says", err)
+	}
+	if err := writeFile(t, c, "/mine.txt", []byte("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Chtimes("/mine.txt", when, when); err != nil {
+		t.Errorf("setstat of a time on its own upload = %v; want accepted", err)
 	}
 	if got, _ := e.s3.Get(t, "w/taken.txt"); string(got) != "keep" {
 		t.Errorf("object = %q; want keep", got)
