@@ -36,6 +36,11 @@ const (
 func denied(msg string) error   { return &Error{sftp.ErrSSHFxPermissionDenied, msg, refusedPermission} }
 func notFound(msg string) error { return &Error{sftp.ErrSSHFxNoSuchFile, msg, ""} }
 func failure(msg string) error  { return &Error{sftp.ErrSSHFxFailure, msg, ""} }
+
+// conflict refuses a request because a file has the name: SSH_FX_FAILURE, as
+// OpenSSH answers an exclusive create or a rename onto an existing file, and
+// recorded as a refusal.
+func conflict(msg string) error { return &Error{sftp.ErrSSHFxFailure, msg, refusedPermission} }
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }

@@ -53,8 +53,13 @@ func TestUpload_ExclusiveCreate(t *testing.T) {
 	other := e.session(t, "x/", auth.AllPerms)
 
 	e.s3.Put(t, "x/exists.txt", []byte("first"))
-	openErr, _ := writeWith(c, "/exists.txt", exclFlags, []byte("second"))
+	tr, as := newTrail(t)
+	audited := e.auditedSession(t, "x/", auth.AllPerms, as)
+	openErr, _ := writeWith(audited, "/exists.txt", exclFlags, []byte("second"))
 	wantStatus(t, "exclusive open of an existing file", openErr, statusFailure, "file exists")
+	if recs := tr.records(t); len(recs) != 1 || recs[0].Result != "denied" || recs[0].Reason != "permission" || recs[0].Op != "exclusive create" {
+		t.Errorf("audit records of the refused exclusive open = %+v; want one, denied for permission, op exclusive create", recs)
+	}
 	if got, _ := e.s3.Get(t, "x/exists.txt"); string(got) != "first" {
 		t.Errorf("exists.txt holds %q after a refused exclusive create; want first", got)
 	}

@@ -94,6 +94,12 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
 	}
+	switch {
+	case flags.Excl:
+		rec.Op = "exclusive create"
+	case flags.Append:
+		rec.Op = "append" // a resume, a create, or refused
+	}
 	final, temp := h.fs.finalName(r.Filepath)
 	if flags.Excl {
 		// stored under its own name with If-None-Match: a pending upload's
@@ -133,12 +139,6 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	// replace a file another writer stores meanwhile: their commit carries
 	// If-None-Match: * whatever the user's permissions.
 	exclusive := flags.Excl || flags.Append
-	switch {
-	case flags.Excl:
-		rec.Op = "exclusive create"
-	case flags.Append:
-		rec.Op = "append to a new file: create"
-	}
 	s, err := h.fs.newSealer(h.ctx, h.tenant)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
@@ -179,9 +179,9 @@ func (h *handlers) refuseOverwrite(op, what string) error {
 // file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
 func (h *handlers) refuseExclusive() error {
 	if !h.canSee() {
-		return failure("upload refused: exclusive create, and the file cannot be overwritten")
+		return conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
-	return failure("upload refused: file exists (exclusive create)")
+	return conflict("upload refused: file exists (exclusive create)")
 }
 
 // fileExists reports whether key is an object, asking S3.

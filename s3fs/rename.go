@@ -71,9 +71,9 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	case exists && !h.tenant.Perms.Has(auth.PermOverwrite):
 		return h.refuseOverwrite("rename", "target")
 	case exists && !posix && !completes && h.canSee():
-		return failure("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
+		return conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
 	case exists && !posix && !completes:
-		return failure("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
+		return conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
 	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
 	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(head.Metadata, mtime)); err != nil {
