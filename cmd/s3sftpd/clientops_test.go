@@ -199,26 +199,32 @@ func paramikoOps(t *testing.T, g *gateway) clientOps {
 			wantObjects(t, s3srv, home+"fo", map[string][]byte{home + "fo2.bin": data})
 			must("remove", dir+"/fo2.bin")
 
-			refused := func(what, text string, args ...string) {
-				t.Helper()
-				if out, err := op(args...); err == nil || !strings.Contains(out, text) {
-					t.Errorf("%s: error %v; want refused, saying %q:\n%s", what, err, text, out)
+			// raw opens and both renames, in two sessions: "OK op" or "ERR op: message" per step
+			out := must("batch", "open_write", "w", dir+"/x.txt", "first",
+				";", "open_write", "wx", dir+"/x.txt", "second", // exclusive create of an existing file
+				";", "open_write", "wx", dir+"/y.txt", "new",
+				";", "open_write", "a", dir+"/log.txt", "line 1\n", // append to a new name: a create
+				";", "open_write", "a", dir+"/log.txt", "line 2\n",
+				";", "rename", dir+"/y.txt", dir+"/x.txt") // plain rename onto an existing file
+			wantSteps := []string{"OK open_write", "ERR open_write: upload refused: file exists",
+				"OK open_write", "OK open_write", "ERR open_write: upload refused: appending to a file is not supported",
+				"ERR rename: rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename"}
+			if steps := strings.Split(strings.TrimSpace(out), "\n"); len(steps) != len(wantSteps) {
+				t.Errorf("paramiko batch printed %q; want %d steps", out, len(wantSteps))
+			} else {
+				for i, w := range wantSteps {
+					if !strings.HasPrefix(steps[i], w) {
+						t.Errorf("paramiko step %d = %q; want %q", i+1, steps[i], w)
+					}
 				}
 			}
-			must("open_write", "w", dir+"/x.txt", "first")
-			refused(`open "wx" of an existing file`, "file exists", "open_write", "wx", dir+"/x.txt", "second")
-			must("open_write", "wx", dir+"/y.txt", "new")
-			must("open_write", "a", dir+"/log.txt", "line 1\n") // append to a new name: a create
-			refused(`open "a" of an existing file`, "appending to a file is not supported", "open_write", "a", dir+"/log.txt", "line 2\n")
-			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("first")})
-			wantObjects(t, s3srv, home+"log.txt", map[string][]byte{home + "log.txt": []byte("line 1\n")})
-			refused("rename (plain) onto an existing file", "or use posix-rename", "rename", dir+"/y.txt", dir+"/x.txt")
-			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("first")})
-			must("posix_rename", dir+"/y.txt", dir+"/x.txt")
+			for key, want := range map[string]string{"x.txt": "first", "y.txt": "new", "log.txt": "line 1\n"} {
+				wantObjects(t, s3srv, home+key, map[string][]byte{home + key: []byte(want)})
+			}
+			must("batch", "posix_rename", dir+"/y.txt", dir+"/x.txt", ";", "remove", dir+"/log.txt")
 			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("new")})
 			wantObjects(t, s3srv, home+"y.txt", map[string][]byte{})
 			must("remove", dir+"/x.txt")
-			must("remove", dir+"/log.txt")
 		},
 	}
 }
