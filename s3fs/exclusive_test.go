@@ -76,6 +76,9 @@ func TestUpload_ExclusiveCreate(t *testing.T) {
 		size int
 	}{{"race-put", 1000}, {"race-multipart", minPartSize + 7}} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.size > minPartSize && embeddedStore() {
+				t.Skip("the embedded store ignores If-None-Match on CompleteMultipartUpload (versitygw and S3 honour it)")
+			}
 			name := "/" + tc.name + ".bin"
 			f, err := c.OpenFile(name, exclFlags)
 			if err != nil {
