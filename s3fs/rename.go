@@ -33,8 +33,8 @@ const (
 // OpenSSH and the SFTP v3 draft. A temporary file renamed onto its final name
 // (name.filepart → name) completes an upload rather than moving a file: it
 // needs write (and overwrite to replace name), not rename, and replaces with
-// either request, since WinSCP sends a plain rename after deleting only the
-// targets it can see.
+// either request: WinSCP deletes an existing target before its plain rename,
+// but stat shows none to a user who cannot list.
 func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Record) error {
 	toKey, err := h.jail.key(to)
 	if err != nil {
