@@ -174,7 +174,7 @@ func TestAudit_Refusals(t *testing.T) {
 			Reason: "permission", Error: "download refused: downloading is not permitted for this user"},
 		{Event: "list", Path: "/", Result: "denied", Reason: "permission", Error: "list refused: listing is not permitted for this user"},
 		{Event: "open", Mode: "write", Path: "/old.csv", Key: "partners/drop/old.csv", Bucket: e.s3.Bucket, Result: "denied",
-			Reason: "permission", Error: "upload refused: file exists and overwrite is not permitted for this user"},
+			Reason: "permission", Error: "upload refused: the file cannot be overwritten by this user"},
 		{Event: "refused", Op: "stat", Path: "/a\x01b", Result: "denied", Reason: "jail", Error: "invalid path: name contains a control character"},
 	}
 	if diff := cmp.Diff(want, tr.records(t)); diff != "" {

@@ -36,6 +36,11 @@ const (
 func denied(msg string) error   { return &Error{sftp.ErrSSHFxPermissionDenied, msg, refusedPermission} }
 func notFound(msg string) error { return &Error{sftp.ErrSSHFxNoSuchFile, msg, ""} }
 func failure(msg string) error  { return &Error{sftp.ErrSSHFxFailure, msg, ""} }
+
+// conflict refuses a request because a file has the name: SSH_FX_FAILURE, as
+// OpenSSH answers an exclusive create or a rename onto an existing file, and
+// recorded as a refusal.
+func conflict(msg string) error { return &Error{sftp.ErrSSHFxFailure, msg, refusedPermission} }
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }
@@ -76,7 +81,7 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	case httpStatus(err) == http.StatusForbidden:
 		return denied(op + " refused by storage: access denied")
 	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
-		return denied(op + " refused: file exists and overwrite is not permitted")
+		return h.refuseOverwrite(op, "file")
 	case errors.Is(err, errCorrupt):
 		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy

@@ -120,7 +120,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if fi, ok := h.fs.pending.info(h.tenant.Bucket, key, p); ok {
 		return fi, nil
 	}
-	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
+	canSee := h.canSee()
 	if !canSee {
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]

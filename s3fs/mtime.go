@@ -121,6 +121,9 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		rec.Op += " (mtime not kept: the home directory has no marker)"
 		return nil
 	}
+	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
+		return errNoSuchFile // what stat tells this user: setstat reveals no names either
+	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
 	if err != nil {
 		if isNotFound(err) {

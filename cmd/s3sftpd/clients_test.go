@@ -39,10 +39,15 @@ type clientOps struct {
 	resumeGet func(remote, local string) (string, error) // continue a partial local file
 	resumePut func(local, remote string) (string, error) // continue a partial remote file (refused)
 	list      func(dir string) (string, error)           // a long listing: sizes and times
-	rename    func(from, to string) (string, error)      // replaces an existing target
-	mkdir     func(dir string) (string, error)
-	rmdir     func(dir string) (string, error)
-	remove    func(path string) (string, error)
+	rename    func(from, to string) (string, error)      // the client's rename command
+	// plainRename, when set, is what the client shows when its rename is
+	// SSH_FXP_RENAME, which never replaces a file (posix-rename@openssh.com
+	// does): onto an existing name it fails, changing nothing, and the user
+	// deletes the target first.
+	plainRename string
+	mkdir       func(dir string) (string, error)
+	rmdir       func(dir string) (string, error)
+	remove      func(path string) (string, error)
 	// putKeepTime uploads and sets the remote mtime to the local one.
 	putKeepTime func(local, remote string) (string, error)
 	big         bool // moves the 100 MiB file in every run (all do with S3SFTPD_MATRIX_BIG=all)
@@ -144,6 +149,16 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 	delete(want, home+"plain.bin")
 	step("rename onto a new name", out, err)
 
+	if c.plainRename != "" {
+		out, err = c.rename(remote("with space.txt"), remote("renamed.bin"))
+		if err == nil || !strings.Contains(out, c.plainRename) {
+			t.Fatalf("plain rename onto an existing name: error %v; want it refused, saying %q:\n%s", err, c.plainRename, out)
+		}
+		wantObjects(t, s3srv, home, want)
+		out, err = c.remove(remote("renamed.bin"))
+		delete(want, home+"renamed.bin")
+		step("delete the target before a plain rename", out, err)
+	}
 	out, err = c.rename(remote("with space.txt"), remote("renamed.bin"))
 	want[home+"renamed.bin"] = want[home+"with space.txt"]
 	delete(want, home+"with space.txt")
