@@ -108,6 +108,10 @@ var errorCases = []struct {
 	{name: "home-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/al\\u0007ice/\"\nkeys = [\"KEY_A\"]\n"},
 	{name: "home-nested", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"carol\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n"},
 	{name: "home-nested-per-user-bucket", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"b\"\n"},
+	{name: "home-nested-access-point-arn", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
+	{name: "home-nested-access-point-alias", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"bob-ab12cd34ef56gh78ij90kl12mn34op56qr-s3alias\"\n"},
+	{name: "home-nested-two-access-points", config: "[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/alice\"\n" +
+		"[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
 
 	// Values.
 	{name: "sse-invalid", config: "[s3]\nbucket = \"b\"\nsse = \"none\"\n" + validUser},
@@ -151,6 +155,10 @@ var errorCases = []struct {
 	{name: "limits-bad", config: "[limits]\nmax_open_files = -1\nupload_memory_share = \"1MiB\"\nupload_memory_wait = \"0s\"\n" + valid + "max_open_files = -2\nupload_memory_share = \"1TiB\"\n"},
 	{name: "limits-wrong-types", config: "[limits]\nmax_open_files = \"many\"\nupload_memory_share = 100\nupload_memory_wait = 60\n" + valid},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
+	{name: "defender-early-drop-bad", config: valid + "[defender]\nearly_drop = \"64\"\n"},
+	{name: "defender-early-drop-start", config: valid + "[defender]\nmax_unauthenticated = 32\nearly_drop = \"32:30\"\n"},
+	{name: "defender-early-drop-rate", config: valid + "[defender]\nearly_drop = \"10:0\"\n"},
+	{name: "defender-early-drop-no-cap", config: valid + "[defender]\nmax_unauthenticated = 0\nearly_drop = \"10:30\"\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
 	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},
