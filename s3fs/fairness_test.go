@@ -34,9 +34,13 @@ func TestMemBudget_Shares(t *testing.T) {
 	if err := acquire("hog", "c", 1); !errors.Is(err, errShareSpent) {
 		t.Errorf("hog's upload c, b finishing past the share: got %v; want errShareSpent", err)
 	}
-	m.Finished("hog", "b")
+	m.Sending("hog", "b", 1)
 	if err := acquire("hog", "c", 1); !errors.Is(err, errShareSpent) {
-		t.Errorf("hog's upload c, b done but hog still past its share: got %v; want errShareSpent", err)
+		t.Errorf("hog's upload c, b's part on its way to S3: got %v; want errShareSpent", err)
+	}
+	m.Sent("hog", 1)
+	if err := acquire("hog", "c", 1); err != nil {
+		t.Errorf("hog's upload c, b's part stored, hog at its share: got %v; want it let through to finish its part", err)
 	}
 	if err := acquire("victim", "v", 40); err != nil {
 		t.Errorf("victim while hog is at its share: got %v; want its 40 bytes", err)
@@ -54,8 +58,9 @@ func TestMemBudget_Shares(t *testing.T) {
 		t.Errorf("hog holds %d; want 41", got)
 	}
 
+	m.Finished("hog", "c")
 	got := make(chan error, 1)
-	go func() { got <- m.Acquire(ctx, "hog", "c", share, 30, time.Minute) }()
+	go func() { got <- m.Acquire(ctx, "hog", "e", share, 30, time.Minute) }()
 	m.Release("hog", 41)
 	if err := <-got; err != nil {
 		t.Errorf("hog after releasing its 41 bytes: got %v; want its 30", err)

@@ -21,15 +21,19 @@ import (
 // might hold its whole share, each needing more to be finished and sent.
 // So when a user is at its share (or everyone at the budget), one waiting
 // upload becomes its finisher: it may go past the share (the budget) until
-// it has sent its part. A finisher is named only while the user is within
-// its share (the budget within its total), so neither is ever exceeded by
-// more than one part and its reorder window.
+// it has sent its part. A finisher is named only while none of the user's
+// parts (none at all) is on its way to S3: those free memory when S3 has
+// them. So a share, or the budget, is exceeded by at most one part and its
+// reorder window (and the few KiB waiting writes take when they move from
+// the window into a part), and a user with nothing in flight always has
+// an upload that can go on.
 type memBudget struct {
 	total int64
 
 	mu       sync.Mutex
 	used     int64
-	finisher any // the upload that may go past total, or nil
+	sending  int64 // of used, the bytes of parts on their way to S3
+	finisher any   // the upload that may go past total, or nil
 	users    map[string]*memUser
 	freed    chan struct{} // closed and replaced whenever bytes are released
 
@@ -40,7 +44,8 @@ type memBudget struct {
 // memUser is what one user holds; absent when nothing.
 type memUser struct {
 	held     int64
-	finisher any // the user's upload that may go past its share, or nil
+	sending  int64 // of held, the bytes of parts on their way to S3
+	finisher any   // the user's upload that may go past its share, or nil
 }
 
 func newMemBudget(n int64) *memBudget {
@@ -70,10 +75,10 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		m.mu.Lock()
 		u := m.user(user)
 		atShare, atTotal := u.held+n > share, m.used+n > m.total
-		if atShare && u.finisher == nil && u.held <= share {
+		if atShare && u.finisher == nil && u.sending == 0 {
 			u.finisher = upload
 		}
-		if atTotal && m.finisher == nil && m.used <= m.total {
+		if atTotal && m.finisher == nil && m.sending == 0 {
 			m.finisher = upload
 		}
 		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
@@ -106,6 +111,25 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 			return errBudgetSpent
 		}
 	}
+}
+
+// Sending says upload has sent a part holding n bytes: they are freed by
+// Sent when S3 has answered, and the upload is no finisher any more.
+func (m *memBudget) Sending(user string, upload any, n int64) {
+	m.mu.Lock()
+	m.sending += n
+	m.user(user).sending += n
+	m.mu.Unlock()
+	m.Finished(user, upload)
+}
+
+// Sent releases the n bytes of a part Sending announced.
+func (m *memBudget) Sent(user string, n int64) {
+	m.mu.Lock()
+	m.sending -= n
+	m.user(user).sending -= n
+	m.mu.Unlock()
+	m.Release(user, n)
 }
 
 // Finished says upload has sent its part, or ended: it is no finisher any

@@ -482,11 +482,11 @@ func (u *upload) send(pt *part) error {
 	user := u.h.tenant.User
 	pt.reserved = min(int64(cap(pt.buf)), u.held)
 	u.held -= pt.reserved
-	u.h.fs.mem.Finished(user, u) // done with this part: it may have gone past the share
+	u.h.fs.mem.Sending(user, u, pt.reserved) // done with this part: it may have gone past the share
 	select {
 	case u.inflight <- struct{}{}:
 	case <-u.ctx.Done():
-		u.h.fs.mem.Release(user, pt.reserved)
+		u.h.fs.mem.Sent(user, pt.reserved)
 		return u.fail(failure("upload failed: session is closing"))
 	}
 	prev, mine := u.hashed, make(chan struct{})
@@ -512,7 +512,7 @@ func (u *upload) send(pt *part) error {
 		}
 		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
 		<-u.inflight
-		u.h.fs.mem.Release(user, pt.reserved)
+		u.h.fs.mem.Sent(user, pt.reserved)
 
 		u.mu.Lock()
 		defer u.mu.Unlock()
