@@ -316,6 +316,7 @@ func (u *upload) fail(err error) error {
 	if u.failed == nil {
 		u.failed = err
 		u.cancel()
+		u.h.fs.mem.Finished(u.h.tenant.User, u) // it finishes no part: let another
 	}
 	return u.failed
 }
