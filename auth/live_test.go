@@ -81,3 +81,28 @@ func TestDiff_Role(t *testing.T) {
 		t.Errorf("after the swap, Lookup = %+v; want role %s", tn, r2)
 	}
 }
+
+// TestDiff_Limits: a reload that changes a user's limits says so; they
+// hold for the sessions that log in after it.
+func TestDiff_Limits(t *testing.T) {
+	k := newKey(t)
+	users := func(files int, share int64) *Users {
+		u, err := NewUsers([]User{{Name: "acme", Bucket: "b", Home: "acme/", Perms: AllPerms, Keys: []ssh.PublicKey{k},
+			MaxOpenFiles: files, UploadMemoryShare: share}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	want := []string{
+		"user acme: max_open_files changed from 64 to 8 (for new sessions)",
+		"user acme: upload_memory_share changed from 134217728 to 33554432 bytes (for new sessions)",
+	}
+	if diff := cmp.Diff(want, Diff(users(64, 128<<20), users(8, 32<<20))); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	live := NewLive(users(8, 32<<20))
+	if tn, err := live.Lookup("acme", k); err != nil || tn.MaxOpenFiles != 8 || tn.UploadMemoryShare != 32<<20 {
+		t.Errorf("Lookup = %+v, %v; want the tenant with max_open_files 8, upload_memory_share 32 MiB", tn, err)
+	}
+}
