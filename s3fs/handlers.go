@@ -120,7 +120,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if !exists && h.isDir(key) {
 		return nil, failure("upload refused: a directory has that name")
 	}
-	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
