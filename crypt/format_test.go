@@ -307,3 +307,30 @@ func FuzzSizes(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkObject seals and opens 16 MiB as the upload and download do, a
+// part or block at a time: the per-chunk cost of the format (bench/envelope.sh
+// measures it end to end).
+func BenchmarkObject(b *testing.B) {
+	o := newTestObject(b)
+	plain := make([]byte, 16<<20)
+	buf := make([]byte, len(plain), CipherSize(int64(len(plain))))
+	stored := o.SealInPlace(bytes.Clone(plain), 0, true)
+	final := Chunks(int64(len(plain))) - 1
+	b.Run("seal", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			copy(buf[:len(plain)], plain)
+			o.SealInPlace(buf[:len(plain)], 0, true)
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		dst := make([]byte, 0, len(plain))
+		for b.Loop() {
+			if _, err := o.Open(dst, stored, 0, final); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
