@@ -23,6 +23,10 @@ type RewrapResult struct {
 	// key's id (MetaKEK: a KEK id, or "kms:" + ARN). Rewrap cannot move
 	// them: copying a version would make it current again.
 	Older map[string]int
+	// OlderV1 counts the noncurrent versions in format version 1: bound
+	// to no name, they decrypt under any name they are copied to (with a
+	// KEK) until they expire.
+	OlderV1 int
 }
 
 // Rewrap moves the data key of every envelope-encrypted object under prefix
@@ -77,7 +81,7 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 			}
 		}
 	}
-	res.Older, err = rw.olderVersions(ctx, prefix)
+	res.Older, res.OlderV1, err = rw.olderVersions(ctx, prefix)
 	return res, errors.Join(append(errs, err)...)
 }
 
@@ -147,46 +151,49 @@ func (rw *rewrapper) bindingOf(key string) (crypt.Binding, bool) {
 // olderVersions counts, by wrapping key, the noncurrent versions under
 // prefix whose data key is not under the current key: one HEAD each. A
 // bucket where versioning was never enabled has none, and costs one request.
-func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (map[string]int, error) {
+func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older map[string]int, v1 int, err error) {
 	v, err := rw.fs.s3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &rw.bucket})
 	if err != nil {
-		return nil, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
+		return nil, 0, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
 	}
 	if v.Status == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
-	older := map[string]int{}
+	older = map[string]int{}
 	var errs []error
 	in := &s3.ListObjectVersionsInput{Bucket: &rw.bucket, Prefix: &prefix}
 	for {
 		page, err := rw.fs.s3.ListObjectVersions(ctx, in)
 		if err != nil {
-			return older, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
+			return older, v1, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
 		}
 		for _, ov := range page.Versions {
 			if aws.ToBool(ov.IsLatest) {
 				continue
 			}
-			if err := rw.countOlder(ctx, ov, older); err != nil {
+			if err := rw.countOlder(ctx, ov, older, &v1); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if !aws.ToBool(page.IsTruncated) {
-			return older, errors.Join(errs...)
+			return older, v1, errors.Join(errs...)
 		}
 		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
 	}
 }
 
 // countOlder adds one noncurrent version to older when its data key is not
-// under the current key.
-func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int) error {
+// under the current key, and to v1 when it is in format version 1.
+func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int, v1 *int) error {
 	head, err := rw.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &rw.bucket, Key: ov.Key, VersionId: ov.VersionId})
 	if err != nil {
 		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, aws.ToString(ov.Key), aws.ToString(ov.VersionId), err)
 	}
 	if crypt.Encrypted(head.Metadata) && !rw.underCurrentKey(head.Metadata) {
 		older[crypt.MetaValue(head.Metadata, crypt.MetaKEK)]++
+	}
+	if crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1 {
+		*v1++
 	}
 	return nil
 }

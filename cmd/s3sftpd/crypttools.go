@@ -144,6 +144,9 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
 			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id, files[id]))
 		}
+		if res.OlderV1 > 0 {
+			fmt.Fprintf(stdout, "s3://%s/%s: %d older versions are in format version 1, whose data keys are bound to no file name; let them expire (lifecycle NoncurrentVersionExpiration)\n", p.Bucket, p.Prefix, res.OlderV1)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
 			code = 1
