@@ -128,7 +128,11 @@ func NewObject(dataKey []byte, meta map[string]string) (*Object, error) {
 	switch v := MetaValue(meta, MetaVersion); v {
 	case Version1:
 	case Version:
-		if id := MetaValue(meta, MetaObjectID); id != "" {
+		id := MetaValue(meta, MetaObjectID)
+		if !validObjectID(id) {
+			return nil, fmt.Errorf("object id %q: %w", id, ErrAuth)
+		}
+		if id != "" {
 			aad, maxEpoch = chunkAAD(id), MaxEpoch
 		}
 	default:

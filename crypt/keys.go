@@ -57,6 +57,17 @@ func NewObjectID() string {
 	return hex.EncodeToString(b)
 }
 
+// validObjectID reports whether id is one NewObjectID could have made, or
+// "" (an object upgraded from version 1). Metadata is the attacker's to
+// write: anything else is refused before it reaches a wrap's AAD.
+func validObjectID(id string) bool {
+	if id == "" {
+		return true
+	}
+	b, err := hex.DecodeString(id)
+	return err == nil && len(b) == 16 && hex.EncodeToString(b) == id
+}
+
 // BindingDigest names binding b and object id objectID without revealing
 // the key: hex of SHA-256("s3sftpd-object-v2" ‖ 0 ‖ objectID ‖ 0 ‖ key).
 // KMS records encryption contexts in CloudTrail, so a name never goes there.
@@ -242,7 +253,11 @@ func (r *Keyring) DataKey(meta map[string]string, b Binding) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode wrapped data key: %w", ErrAuth)
 	}
-	return k.unwrap(wrapped, wrapAAD(v, id, b, MetaValue(meta, MetaObjectID)))
+	objectID := MetaValue(meta, MetaObjectID)
+	if !validObjectID(objectID) {
+		return nil, fmt.Errorf("object id %q: %w", objectID, ErrAuth)
+	}
+	return k.unwrap(wrapped, wrapAAD(v, id, b, objectID))
 }
 
 // WithDataKey returns meta with its wrapped data key (and everything that

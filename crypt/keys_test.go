@@ -71,10 +71,12 @@ func TestKeyring_Binding(t *testing.T) {
 			}
 		})
 	}
-	otherID := maps.Clone(meta)
-	otherID[MetaObjectID] = NewObjectID()
-	if _, err := ring.DataKey(otherID, acmeF); !errors.Is(err, ErrAuth) {
-		t.Errorf("unwrap with another object id = %v; want ErrAuth", err)
+	for _, id := range []string{NewObjectID(), "", strings.ToUpper(meta[MetaObjectID]), meta[MetaObjectID] + "\x00x"} {
+		otherID := maps.Clone(meta)
+		otherID[MetaObjectID] = id
+		if _, err := ring.DataKey(otherID, acmeF); !errors.Is(err, ErrAuth) {
+			t.Errorf("unwrap with object id %q = %v; want ErrAuth", id, err)
+		}
 	}
 	dk := make([]byte, KeySize)
 	rand.Read(dk)
