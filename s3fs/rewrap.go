@@ -32,12 +32,13 @@ type RewrapResult struct {
 // Rewrap moves the data key of every envelope-encrypted object under prefix
 // to the current key source: the KMS key when KMS is configured (from a
 // KEK, or from another KMS key), else the current KEK; and an object of
-// format version 1 to version 2, its data key bound to where it lives. Each move is a copy
-// of the object onto itself that replaces its metadata, pinned to the ETag
-// read, so the content is never rewritten by the gateway or changed
-// meanwhile. The data key is bound to the object's key in the home it
-// lives in, one of homes (every user's home in bucket), as for a new write. Then it counts the noncurrent versions still needing an
-// old key. It goes on after a failure and returns the failures joined.
+// format version 1 to version 2. Each move is a copy of the object onto
+// itself that replaces its metadata, pinned to the ETag read, so the
+// content is never rewritten by the gateway or changed meanwhile. The data
+// key is bound to the object's key in the home it lives in, one of homes
+// (every user's home in bucket), as for a new write. Then it counts the
+// noncurrent versions still needing an old key or in version 1. It goes on
+// after a failure and returns the failures joined.
 func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string) (RewrapResult, error) {
 	var res RewrapResult
 	rw, err := fs.newRewrapper(ctx, bucket, homes)
