@@ -56,11 +56,20 @@ func (l *landingS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ..
 // gateway saw it fail; the resume sends the same bytes of part 2 again.
 // Under envelope encryption they are sealed under other nonces (the same
 // key, nonce and bytes would give the same ciphertext), both decrypt to the
-// same plaintext, and the committed file is whole.
+// same plaintext, and the committed file is whole; with a KEK and with KMS.
 func TestPending_ResumeNeverReusesNonce(t *testing.T) {
 	srv := s3test.Start(t)
-	cfg := testConfig(srv, ChecksumsCompat)
-	cfg.Keys, cfg.Envelope = testKeyring(t), true
+	kek := testConfig(srv, ChecksumsCompat)
+	kek.Keys, kek.Envelope = testKeyring(t), true
+	client, keyARN := kmsKey(t)
+	viaKMS := testConfig(srv, ChecksumsCompat)
+	viaKMS.Envelope, viaKMS.KMS = true, &KMS{Client: client, KeyID: keyARN}
+	for name, cfg := range map[string]Config{"kek": kek, "kms": viaKMS} {
+		t.Run(name, func(t *testing.T) { resumeNeverReusesNonce(t, srv, cfg, "nonce-"+name+"/") })
+	}
+}
+
+func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home string) {
 	client, err := Dial(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +81,7 @@ func TestPending_ResumeNeverReusesNonce(t *testing.T) {
 	}
 	e := &env{s3: srv, fs: fsys, api: client}
 
-	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: "nonce/", Perms: auth.AllPerms}
+	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: home, Perms: auth.AllPerms}
 	serverConn, clientConn := net.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -95,7 +104,7 @@ func TestPending_ResumeNeverReusesNonce(t *testing.T) {
 	close(l.release)
 	<-done
 
-	c := e.session(t, "nonce/", auth.AllPerms)
+	c := e.session(t, home, auth.AllPerms)
 	fi, err := c.Stat("/big.dat.filepart")
 	if err != nil || fi.Size() != minPartSize {
 		t.Fatalf("stat after the disconnect = %v, %v; want part 1 kept", fi, err)
@@ -123,8 +132,8 @@ func TestPending_ResumeNeverReusesNonce(t *testing.T) {
 	if len(sent) != 2 || len(sent[0]) != len(sent[1]) {
 		t.Fatalf("part 2 sent %d times; want twice, the same size (in flight at the disconnect, then resumed)", len(sent))
 	}
-	_, meta := rawObject(t, e, "nonce/big.dat")
-	dk, err := cfg.Keys.DataKey(meta, crypt.Binding{Bucket: srv.Bucket, Home: "nonce/", Key: "big.dat"})
+	_, meta := rawObject(t, e, home+"big.dat")
+	dk, err := e.fs.dataKey(context.Background(), meta, crypt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
 	if err != nil {
 		t.Fatal(err)
 	}
