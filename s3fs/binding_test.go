@@ -257,3 +257,32 @@ func TestEnvelope_Version1(t *testing.T) {
 		})
 	}
 }
+
+// TestEnvelope_RefuseFormat1: with RefuseFormat1 (format_v1 = "refuse") a
+// version-1 object, which a bucket writer may have copied from anywhere,
+// fails to download and to rename with a message saying what to do; rewrap
+// still upgrades it, and then it reads.
+func TestEnvelope_RefuseFormat1(t *testing.T) {
+	srv := s3test.Start(t)
+	keys, stored, meta, plain := v1Fixture(t)
+	cfg := testConfig(srv, ChecksumsCompat)
+	cfg.Envelope, cfg.Keys, cfg.RefuseFormat1 = true, keys, true
+	e := envOn(t, srv, cfg)
+	putRaw(t, e, "refuse/old.csv", stored, meta)
+	c := e.session(t, "refuse/", auth.AllPerms)
+	if got, err := readAll(c, "/old.csv"); err == nil || !strings.Contains(err.Error(), "old encryption format") {
+		t.Errorf("download of a version-1 object = %d bytes, %v; want a refusal naming the old format", len(got), err)
+	}
+	if err := c.Rename("/old.csv", "/new.csv"); err == nil || !strings.Contains(err.Error(), "old encryption format") {
+		t.Errorf("rename of a version-1 object = %v; want a refusal naming the old format", err)
+	}
+	if _, m := rawObject(t, e, "refuse/old.csv"); m[crypt.MetaVersion] != "1" {
+		t.Errorf("the refused rename changed the object: %v", m)
+	}
+	if res, err := e.fs.Rewrap(context.Background(), srv.Bucket, "refuse/", []string{"refuse/"}); err != nil || res.Upgraded != 1 {
+		t.Fatalf("rewrap = %+v, %v; want the object upgraded", res, err)
+	}
+	if got := readFile(t, c, "/old.csv"); !bytes.Equal(got, plain) {
+		t.Error("the upgraded object does not download")
+	}
+}

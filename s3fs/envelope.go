@@ -166,6 +166,9 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 		}
 		return nil, raw, nil
 	}
+	if err := fs.checkFormat(head.Metadata); err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
+	}
 	dataKey, err := fs.dataKey(ctx, head.Metadata, binding(t, key))
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
@@ -179,6 +182,19 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
 	return &opener{obj: obj, finalIdx: crypt.Chunks(size) - 1}, size, nil
+}
+
+// errFormat1 is an envelope object of format version 1 where the config
+// refuses them (encryption.format_v1 = "refuse").
+var errFormat1 = errors.New("envelope format version 1 refused")
+
+// checkFormat refuses an object of envelope format version 1 when the
+// config says to: it is bound to no name, so it may have been copied here.
+func (fs *FS) checkFormat(meta map[string]string) error {
+	if fs.refuseV1 && crypt.MetaValue(meta, crypt.MetaVersion) == crypt.Version1 {
+		return errFormat1
+	}
+	return nil
 }
 
 // checkEmpty authenticates the one chunk of an encrypted object that holds

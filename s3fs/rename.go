@@ -134,6 +134,9 @@ func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string
 	if !crypt.Encrypted(meta) {
 		return meta, nil
 	}
+	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
+		return nil, err
+	}
 	return h.fs.rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
 }
 
