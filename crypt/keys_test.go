@@ -2,8 +2,12 @@ package crypt
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"os"
@@ -183,5 +187,32 @@ func TestLoadKEKFile(t *testing.T) {
 				t.Errorf("LoadKEKFile = %v; want an error saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestKeyring_DocumentedWrap: a data key wrapped as README.md's "Envelope
+// format" says, with crypto/cipher alone, unwraps at the place it names.
+func TestKeyring_DocumentedWrap(t *testing.T) {
+	k := newTestKEK(t)
+	dk := make([]byte, KeySize)
+	rand.Read(dk)
+	id := NewObjectID()
+	block, _ := aes.NewCipher(k.key)
+	gcm, _ := cipher.NewGCM(block)
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	aad := "s3sftpd-dek-v2\x00" + k.ID + "\x00b\x00partners/acme/\x00" + id + "\x00f.csv"
+	meta := map[string]string{MetaVersion: "2", MetaKEK: k.ID, MetaContext: "b/partners/acme/", MetaObjectID: id,
+		MetaDEK: base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, dk, []byte(aad)))}
+	b, err := BindingOf(meta, "b", "partners/acme/f.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := NewKeyring(k).DataKey(meta, b); err != nil || !bytes.Equal(got, dk) {
+		t.Errorf("unwrap of the documented wrap = %v; want the data key", err)
+	}
+	sum := sha256.Sum256([]byte("s3sftpd-object-v2\x00" + id + "\x00f.csv"))
+	if got := BindingDigest(b, id); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("BindingDigest = %s; want the documented SHA-256", got)
 	}
 }
