@@ -1,6 +1,6 @@
 module github.com/s3sftpd/s3sftpd
 
-go 1.26.0
+go 1.26.10
 
 toolchain go1.26.11
 

@@ -22,6 +22,7 @@ type fileState struct {
 	seq      uint64            // its seq; 0 = a new trail
 	firstSeq uint64            // seq of the first record in the current file; 0 = none yet
 	size     int64             // size of the current file
+	tornTail bool              // its last line was torn by a crash (and is now ended)
 }
 
 // openFile opens the audit file for appending, creating it (and its
@@ -61,6 +62,7 @@ func openFile(path string) (*os.File, fileState, error) {
 			return fail("write", err)
 		}
 		st.size++
+		st.tornTail = true
 	}
 	if st.last, st.seq = lastRecord(tail); st.seq != 0 {
 		st.prev = sha256.Sum256(st.last)

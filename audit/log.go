@@ -74,6 +74,7 @@ type Log struct {
 	firstSeq        uint64    // seq of its first record; 0 = none yet
 	opened          time.Time // when this process opened or started it
 	dirty           bool      // it holds records besides its segment_start
+	afterTorn       bool      // it ends in a line a crash tore: the next record (the restart's server_start) goes right after it, never after a rotation
 	sinceCheckpoint int       // records written since the last checkpoint
 	lastCheckpoint  time.Time
 
@@ -168,6 +169,7 @@ func Open(cfg Config) (*Log, error) {
 	}
 	l.file, l.prev, l.seq, l.last = f, st.prev, st.seq, st.last
 	l.size, l.firstSeq, l.dirty = st.size, st.firstSeq, st.size > 0
+	l.afterTorn = st.tornTail
 	l.opened, l.lastCheckpoint = cfg.Now(), cfg.Now()
 	if cfg.Ship != nil {
 		if l.pending, err = unshipped(cfg.File); err != nil {
@@ -203,6 +205,16 @@ func (l *Log) Err() error {
 	return nil
 }
 
+// observe shows Observe a record that is counted but not written, without
+// its names (they are neither hashed nor needed to count it).
+func (l *Log) observe(r Record) {
+	if l.cfg.Observe != nil {
+		r.Path, r.Target, r.Key, r.TargetKey = "", "", "", ""
+		bound(&r)
+		l.cfg.Observe(r)
+	}
+}
+
 // write completes r with the chain fields and writes it to every sink.
 func (l *Log) write(r Record) error {
 	if l == nil {
@@ -212,6 +224,7 @@ func (l *Log) write(r Record) error {
 		r.Path, r.Target = l.hashName(r.Path), l.hashName(r.Target)
 		r.Key, r.TargetKey = l.hashName(r.Key), l.hashName(r.TargetKey)
 	}
+	bound(&r)
 	if l.cfg.Observe != nil {
 		l.cfg.Observe(r)
 	}
@@ -251,6 +264,7 @@ func (l *Log) encode(r Record) []byte {
 // sink. Called with l.mu held.
 func (l *Log) commit(line []byte, event string) error {
 	l.seq++
+	l.afterTorn = false
 	l.prev = sha256.Sum256(line)
 	l.last = line
 	if l.firstSeq == 0 {
@@ -354,14 +368,15 @@ func (l *Log) hashName(s string) string {
 
 // Session returns the recorder for one SSH connection; every record it
 // writes carries id.
-func (l *Log) Session(id string) *Session { return &Session{l: l, id: id} }
+func (l *Log) Session(id string) *Session { return &Session{l: l, id: id, refused: &refusals{}} }
 
 // Session records the events of one SSH connection. A nil *Session records
 // nothing, for tests and callers without an audit trail.
 type Session struct {
-	l    *Log
-	id   string
-	user string
+	l       *Log
+	id      string
+	user    string
+	refused *refusals // shared by the copies WithUser makes
 }
 
 // WithUser returns a Session whose records also carry the authenticated user.
@@ -384,7 +399,9 @@ func (s *Session) ID() string {
 
 // Record writes r for this session. Its error is non-nil only when the record
 // was not written and the policy is to deny: the caller must then fail the
-// operation it was recording.
+// operation it was recording. Denied records past the session's rate
+// (refusals.go) are counted instead of written, and their error is nil: the
+// request was refused either way.
 func (s *Session) Record(r Record) error {
 	if s == nil {
 		return nil
@@ -392,6 +409,24 @@ func (s *Session) Record(r Record) error {
 	r.Session = s.id
 	if r.User == "" {
 		r.User = s.user
+	}
+	var dropped int64
+	switch {
+	case r.Result == ResultDenied && s.l != nil:
+		var write bool
+		if write, dropped = s.refused.take(s.l.cfg.Now()); !write {
+			s.l.observe(r)
+			return nil
+		}
+	case r.Event == EventDisconnect:
+		dropped = s.refused.flush()
+	}
+	if dropped > 0 {
+		sum := unrecorded(dropped)
+		sum.Session, sum.User = r.Session, r.User
+		if err := s.l.write(sum); err != nil {
+			return err
+		}
 	}
 	return s.l.write(r)
 }
@@ -405,12 +440,13 @@ func (s *Session) Check() error {
 	return s.l.Err()
 }
 
-// Name is p as this trail writes it: p itself, or its keyed hash with
-// HashPaths. Operational logs name files through it, so they never reveal a
-// name the trail hides and still correlate with it.
+// Name is p as this trail writes it: p itself (bounded to MaxPath), or its
+// keyed hash with HashPaths. Operational logs name files through it, so they
+// never reveal a name the trail hides, never take an attacker-sized one, and
+// still correlate with the trail.
 func (s *Session) Name(p string) string {
 	if !s.HashesNames() {
-		return p
+		return Bound(p, MaxPath)
 	}
 	return s.l.hashName(p)
 }

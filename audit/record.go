@@ -24,6 +24,10 @@ type Record struct {
 	Method  string `json:"method,omitempty"`
 	KeyType string `json:"key_type,omitempty"`
 	KeyFP   string `json:"key_fp,omitempty"`
+	// CertID and CertSerial name the user certificate of a login (its key
+	// id and serial, as ssh-keygen -s -I and -z set them).
+	CertID     string  `json:"cert_id,omitempty"`
+	CertSerial *uint64 `json:"cert_serial,omitempty"`
 
 	// File events. Path and Target are SFTP paths; Key and TargetKey the S3
 	// object keys. With paths = "hmac" all four are keyed hashes.
@@ -42,6 +46,7 @@ type Record struct {
 	BytesIn   *int64 `json:"bytes_in,omitempty"`
 	BytesOut  *int64 `json:"bytes_out,omitempty"`
 	Expires   *Time  `json:"expires,omitempty"` // presign: when the URL stops working
+	Count     *int64 `json:"count,omitempty"`   // unrecorded: how many denied records were left out
 
 	// Server events.
 	Version    string   `json:"version,omitempty"`
@@ -67,9 +72,11 @@ const (
 	EventRename       = "rename"
 	EventRemove       = "remove"
 	EventSetstat      = "setstat"
+	EventChecksum     = "checksum" // a client's check-file request: Path, Key and the SHA-256 answered
 	EventRefused      = "refused"
-	EventBan          = "ban"   // an address banned by the defender; Remote, Reason, DurMS the ban time
-	EventUnban        = "unban" // its ban expired
+	EventUnrecorded   = "unrecorded" // Count denied records of the session left out by the rate limit (refusals.go)
+	EventBan          = "ban"        // an address banned by the defender; Remote, Reason, DurMS the ban time
+	EventUnban        = "unban"      // its ban expired
 	EventServerStart  = "server_start"
 	EventServerStop   = "server_stop"
 	EventReload       = "reload"

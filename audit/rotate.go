@@ -57,9 +57,11 @@ const segmentEndRoom = 320
 // rotateDue says whether the current file must become a segment before a
 // line of n bytes is added: it would grow past RotateSize, or it has been
 // open for RotateEvery. A file holding nothing but its segment_start is
-// never rotated, so an idle trail does not produce empty segments.
+// never rotated, so an idle trail does not produce empty segments; nor is
+// one ending in a torn line before the next record, which verify accepts
+// only right before a server_start.
 func (l *Log) rotateDue(n int) bool {
-	if l.file == nil || !l.dirty {
+	if l.file == nil || !l.dirty || l.afterTorn {
 		return false
 	}
 	if l.cfg.RotateSize > 0 && l.size+int64(n)+segmentEndRoom > l.cfg.RotateSize {

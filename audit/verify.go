@@ -78,8 +78,13 @@ const maxLine = 1 << 20
 // any order: Verify orders them by the seq of their first record. Every line
 // must be a record whose seq is one more than the one before and whose prev
 // is the SHA-256 of the line before (64 zeros for seq 1), with a valid MAC
-// when opts.HMACKey is set. A torn line (not JSON) past which the next
-// record chains is a crash artefact, reported in Report.Notes. The first
+// when opts.HMACKey is set. A torn line (not JSON) is a crash artefact,
+// reported in Report.Notes, only where a crash leaves one: as the last line
+// of a file, or as the line right before a server_start (the restart after
+// the crash) that chains past it; in the presign trail, where each record
+// is the one record of an s3sftpd presign run, before a presign record.
+// Anywhere else, or two in a row, it was put
+// there: lines injected mid-trail would otherwise pass as torn. The first
 // break is returned as a *VerifyError, which wraps ErrChainBroken; any other
 // error is a failure to read.
 func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
@@ -117,6 +122,7 @@ func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
 				return nil, err
 			}
 		}
+		c.noteTorn("the file ends there")
 	}
 	if err := c.end(srcs); err != nil {
 		return nil, err
@@ -223,7 +229,7 @@ type checker struct {
 	first, last uint64
 	prevHash    [sha256.Size]byte
 	lastAt      position
-	torn        []position // lines that are not JSON, waiting for the next record
+	torn        *position // a line that is not JSON, waiting for the next record or the end of its file
 	cpFound     uint64
 	notes       []string
 }
@@ -235,7 +241,10 @@ func (c *checker) fail(at position, seq uint64, format string, args ...any) erro
 func (c *checker) line(file string, no int, line []byte) error {
 	at := position{file, no}
 	if !json.Valid(line) {
-		c.torn = append(c.torn, at)
+		if c.torn != nil {
+			return c.fail(*c.torn, c.last+1, "not an audit record, nor is the line after it: a crash tears only the line being written; lines were injected or edited")
+		}
+		c.torn = &at
 		return nil
 	}
 	var r Record
@@ -248,7 +257,10 @@ func (c *checker) line(file string, no int, line []byte) error {
 		}
 	}
 	if c.n == 0 {
-		c.noteTorn("before the first record")
+		if err := c.tornBefore(r); err != nil {
+			return err
+		}
+		c.noteTorn("the " + r.Event + " of a new run follows it")
 		if r.Seq == 1 && r.Prev != strings.Repeat("0", 2*sha256.Size) {
 			return c.fail(at, r.Seq, "the first record of a trail must have prev = 64 zeros: records before it were removed, or it was edited")
 		}
@@ -258,10 +270,13 @@ func (c *checker) line(file string, no int, line []byte) error {
 		c.first = r.Seq
 	} else {
 		chained := r.Seq == c.last+1 && r.Prev == hex.EncodeToString(c.prevHash[:])
+		if !chained && c.torn != nil {
+			return c.fail(*c.torn, c.last+1, "not an audit record, and the record after it (%s:%d, seq %d) does not chain to the one before it (seq %d): lines were edited or removed", file, no, r.Seq, c.last)
+		}
+		if err := c.tornBefore(r); err != nil {
+			return err
+		}
 		switch {
-		case !chained && len(c.torn) > 0:
-			t := c.torn[0]
-			return c.fail(t, c.last+1, "not an audit record, and the record after it (%s:%d, seq %d) does not chain to the one before it (seq %d): lines were edited or removed", file, no, r.Seq, c.last)
 		case r.Seq == c.last+2:
 			return c.fail(at, r.Seq, "follows seq %d: record %d is missing (removed or reordered)", c.last, c.last+1)
 		case r.Seq > c.last+1:
@@ -271,7 +286,7 @@ func (c *checker) line(file string, no int, line []byte) error {
 		case !chained:
 			return c.fail(at, r.Seq, "prev is not the SHA-256 of the line before (%s:%d, seq %d): that line was edited, or a record was inserted or removed", c.lastAt.file, c.lastAt.line, c.last)
 		}
-		c.noteTorn("the next record chains past it")
+		c.noteTorn("the " + r.Event + " of a new run follows it and chains past it")
 	}
 	for _, cp := range c.cps[r.Seq] {
 		if !bytes.Equal(line, cp.line) {
@@ -286,10 +301,20 @@ func (c *checker) line(file string, no int, line []byte) error {
 	return nil
 }
 
-// noteTorn reports the torn lines seen since the last record as crash
-// artefacts: nothing chains to them.
+// tornBefore refuses a torn line before r unless r is the first record of
+// a run (server_start; presign, the one record of a presign run): a crash
+// tears the line being written, and the next record is the restart's.
+func (c *checker) tornBefore(r Record) error {
+	if c.torn == nil || r.Event == EventServerStart || r.Event == EventPresign {
+		return nil
+	}
+	return c.fail(*c.torn, c.last+1, "not an audit record, and neither the last line of its file nor the line before a server_start, the only places a crash leaves a torn line: a line was injected or edited")
+}
+
+// noteTorn reports the torn line seen since the last record as a crash
+// artefact: nothing chains to it.
 func (c *checker) noteTorn(why string) {
-	for _, t := range c.torn {
+	if t := c.torn; t != nil {
 		c.notes = append(c.notes, fmt.Sprintf("%s:%d: torn line (a crash mid-write), not part of the chain: %s", t.file, t.line, why))
 	}
 	c.torn = nil
@@ -305,7 +330,6 @@ func (c *checker) end(srcs []*source) error {
 		}
 		return &VerifyError{File: name, Problem: "no audit records"}
 	}
-	c.noteTorn("the trail ends there")
 	seqs := make([]uint64, 0, len(c.cps))
 	for seq := range c.cps {
 		seqs = append(seqs, seq)

@@ -64,8 +64,12 @@ func TestVerify_Tampering(t *testing.T) {
 		{name: "checkpoint-differs", lines: plain, cp: strings.Replace(plainCP, "/d10", "/x10", 1),
 			wantErr: "audit.jsonl:10: seq 10: differs from the checkpoint in audit.jsonl.checkpoint"},
 		{name: "checkpoint-not-a-record", lines: plain, cp: "hello\n", wantErr: "audit.jsonl.checkpoint: checkpoint is not an audit record"},
-		{name: "torn-line-chained-past", lines: slices.Concat(plain[:4], []string{plain[4][:30]}, plain[4:]),
-			note: "audit.jsonl:5: torn line (a crash mid-write), not part of the chain: the next record chains past it"},
+		{name: "torn-line-mid-trail", lines: slices.Concat(plain[:4], []string{plain[4][:30]}, plain[4:]),
+			wantErr: "audit.jsonl:5: seq 5: not an audit record, and neither the last line of its file nor the line before a server_start"},
+		{name: "free-text-and-a-fake-record", lines: slices.Concat(plain[:4], freeText(40), []string{`{"seq":5,"event":"close","user":"x"`}, plain[4:]),
+			wantErr: "audit.jsonl:5: seq 5: not an audit record, nor is the line after it"},
+		{name: "fake-record-mid-trail", lines: slices.Concat(plain[:4], []string{`{"seq":5,"event":"remove","path":"/d4"} (x)`}, plain[4:]),
+			wantErr: "audit.jsonl:5: seq 5: not an audit record, and neither the last line of its file"},
 		{name: "torn-last-line", lines: slices.Concat(plain, []string{plain[9][:20]}), note: "audit.jsonl:11: torn line"},
 		{name: "torn-line-hides-a-removal", lines: slices.Concat(plain[:4], []string{plain[4][:30]}, plain[5:]),
 			wantErr: "audit.jsonl:5: seq 5: not an audit record, and the record after it (audit.jsonl:6, seq 6) does not chain"},
@@ -101,6 +105,103 @@ func TestVerify_Tampering(t *testing.T) {
 				t.Errorf("notes %q; want none", rep.Notes)
 			}
 		})
+	}
+}
+
+func freeText(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("operator note %d: nothing to see here", i)
+	}
+	return out
+}
+
+// TestVerify_TornLineAtRestart: a crash tears the line being written; the
+// restarted server ends it and writes its server_start right after it, even
+// when the file is due to rotate, and verify takes the torn line for what it
+// is. A torn line at the end of a segment is accepted too.
+func TestVerify_TornLineAtRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	cfg := Config{File: path, Now: fixedNow, RotateSize: 1500}
+	l, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Write(Record{Event: EventServerStart})
+	for i := range 3 {
+		l.Write(Record{Event: EventMkdir, Path: fmt.Sprintf("/d%d", i)})
+	}
+	l.file.Close() // the crash: no Close, and a line half written
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2026-11-24T16:15:00.123Z","seq":5,"event":"mkdir","pa` + strings.Repeat("x", 1000))
+	f.Close()
+	l, err = Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Record{Event: EventServerStart}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		l.Write(Record{Event: EventMkdir, Path: fmt.Sprintf("/e%d", i)})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.jsonl"))
+	var in []VerifyInput
+	for _, name := range files {
+		b, _ := os.ReadFile(name)
+		in = append(in, VerifyInput{Name: filepath.Base(name), R: bytes.NewReader(b)})
+	}
+	rep, err := Verify(in, VerifyOptions{})
+	if err != nil {
+		t.Fatalf("Verify of a trail torn by a crash = %v; want it verified", err)
+	}
+	if !strings.Contains(strings.Join(rep.Notes, "\n"), "torn line (a crash mid-write), not part of the chain: the server_start of a new run follows it and chains past it") {
+		t.Errorf("notes %q; want the torn line reported", rep.Notes)
+	}
+	if len(files) < 2 {
+		t.Errorf("%d files; want the trail rotated after the server_start", len(files))
+	}
+
+	// The presign trail: each run writes one presign record, so a run that
+	// crashed mid-write is followed by the next run's presign.
+	presign := filepath.Join(t.TempDir(), "presign.jsonl")
+	for i := range 3 {
+		pl, err := Open(Config{File: presign, Now: fixedNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl.Write(Record{Event: EventPresign, Path: fmt.Sprintf("/f%d", i)})
+		if i == 1 {
+			pl.file.WriteString(`{"time":"2026-11-24T16:15:00.123Z","seq":3,"event":"pres`)
+			pl.file.Close()
+			continue
+		}
+		pl.Close()
+	}
+	b, _ := os.ReadFile(presign)
+	rep, err = Verify([]VerifyInput{{Name: "presign.jsonl", R: bytes.NewReader(b)}}, VerifyOptions{})
+	if err != nil || !strings.Contains(strings.Join(rep.Notes, "\n"), "presign.jsonl:3: torn line (a crash mid-write), not part of the chain: the presign of a new run follows it") {
+		t.Errorf("Verify of a presign trail torn by a crash = %v, %v; want verified with a note", rep, err)
+	}
+
+	// A torn line at the end of a closed segment: the next file starts
+	// with its segment_start.
+	segDir, names := segments(t, 20)
+	in = nil
+	torn := false
+	for _, name := range names {
+		b, _ := os.ReadFile(filepath.Join(segDir, name))
+		if name != "audit.jsonl" && !torn {
+			b, torn = append(b, `{"torn`...), true
+		}
+		in = append(in, VerifyInput{Name: name, R: bytes.NewReader(b)})
+	}
+	if rep, err := Verify(in, VerifyOptions{}); err != nil || !strings.Contains(strings.Join(rep.Notes, "\n"), "the file ends there") {
+		t.Errorf("Verify with a torn last line in a segment = %v, %v; want verified with a note", rep, err)
 	}
 }
 

@@ -4,6 +4,7 @@
 package auth
 
 import (
+	"crypto/rsa"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -35,7 +36,15 @@ type Tenant struct {
 	LegacyRSASHA1 bool
 	// Methods are the authentication methods the login had to pass.
 	Methods Methods
+
+	// password identifies the password hash of a login that passed
+	// password: when it changes, the session's login no longer holds.
+	password string
 }
+
+// SamePassword reports whether t and o were logged in with the same
+// password hash (or both without a password).
+func (t *Tenant) SamePassword(o *Tenant) bool { return t.password == o.password }
 
 // User is one entry of the user map.
 type User struct {
@@ -60,8 +69,12 @@ type User struct {
 }
 
 func (usr *User) tenant() *Tenant {
-	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
+	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
 		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
+	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
+		t.password = usr.Password.id
+	}
+	return t
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.
@@ -159,3 +172,23 @@ func (u *Users) Len() int { return len(u.byName) }
 
 // Fingerprint is the OpenSSH SHA256 fingerprint of a key, safe to log.
 func Fingerprint(key ssh.PublicKey) string { return ssh.FingerprintSHA256(key) }
+
+// MinRSABits is the least min_rsa_bits: RSA keys below it are never accepted.
+const MinRSABits = 2048
+
+// CheckStrength refuses the keys too weak to accept, listed or certified:
+// DSA, and RSA under minRSABits (MinRSABits when less).
+func CheckStrength(key ssh.PublicKey, minRSABits int) error {
+	if key.Type() == ssh.KeyAlgoDSA {
+		return errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
+	}
+	ck, ok := key.(ssh.CryptoPublicKey)
+	if !ok {
+		return nil
+	}
+	minRSABits = max(minRSABits, MinRSABits)
+	if rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSABits {
+		return fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSABits)
+	}
+	return nil
+}

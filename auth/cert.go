@@ -16,12 +16,15 @@ import (
 // (trusted_user_ca_keys). A certificate logs in as the user named in its
 // principals; the user must exist in the map, whose Tenant it gets.
 type UserCAs struct {
-	keys [][]byte
+	keys       [][]byte
+	minRSABits int
 }
 
-// NewUserCAs trusts keys as user certificate authorities.
-func NewUserCAs(keys []ssh.PublicKey) *UserCAs {
-	ca := &UserCAs{}
+// NewUserCAs trusts keys as user certificate authorities. The keys they
+// certify are held to the rules of listed keys (CheckStrength with
+// minRSABits, min_rsa_bits), so a certificate is no way around them.
+func NewUserCAs(keys []ssh.PublicKey, minRSABits int) *UserCAs {
+	ca := &UserCAs{minRSABits: minRSABits}
 	for _, k := range keys {
 		ca.keys = append(ca.keys, k.Marshal())
 	}
@@ -41,8 +44,10 @@ func (ca *UserCAs) Len() int {
 // certificate without principals is refused, though x/crypto's CertChecker
 // would take it for any user), and with no critical option but
 // source-address, which must list addr (x/crypto's server checks it again
-// from the Permissions of the certificate). The error wraps ErrRestricted
-// with the reason, for the log only.
+// from the Permissions of the certificate). The authority's signature must
+// not be ssh-rsa (SHA-1, where a forged certificate costs a chosen-prefix
+// collision), and the certified key must pass CheckStrength, like a listed
+// key. The error wraps ErrRestricted with the reason, for the log only.
 func (ca *UserCAs) Check(user string, cert *ssh.Certificate, addr netip.Addr, now time.Time) error {
 	if ca.Len() == 0 {
 		return fmt.Errorf("%w: certificates are not accepted (no trusted_user_ca_keys)", ErrRestricted)
@@ -73,14 +78,35 @@ func (ca *UserCAs) Check(user string, cert *ssh.Certificate, addr netip.Addr, no
 	if !cc.IsUserAuthority(cert.SignatureKey) {
 		return fmt.Errorf("%w: certificate %q signed by an untrusted authority %s", ErrRestricted, cert.KeyId, Fingerprint(cert.SignatureKey))
 	}
+	if cert.Signature == nil || !slices.Contains(caSignatureAlgos, cert.Signature.Format) {
+		return fmt.Errorf("%w: certificate %q: the CA signed it with %s, which is not accepted (SHA-1 and DSA never are): sign with rsa-sha2-512 (ssh-keygen -t rsa-sha2-512) or an ed25519 CA", ErrRestricted, cert.KeyId, sigFormat(cert))
+	}
+	if err := CheckStrength(cert.Key, ca.minRSABits); err != nil {
+		return fmt.Errorf("%w: certificate %q certifies a key refused by the key rules: %v", ErrRestricted, cert.KeyId, err)
+	}
 	if err := cc.CheckCert(user, cert); err != nil {
 		var msg string
 		if msg = err.Error(); errors.Unwrap(err) != nil {
 			msg = errors.Unwrap(err).Error()
 		}
-		return fmt.Errorf("%w: certificate %q: %s", ErrRestricted, cert.KeyId, msg)
+		return fmt.Errorf("%w: certificate %q: %s", ErrRestricted, cert.KeyId, strings.TrimPrefix(msg, "ssh: "))
 	}
 	return nil
+}
+
+// caSignatureAlgos are the signatures accepted from a CA on a certificate:
+// those accepted from users, but never ssh-rsa (SHA-1).
+var caSignatureAlgos = []string{
+	ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519, ssh.KeyAlgoSKECDSA256,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+func sigFormat(cert *ssh.Certificate) string {
+	if cert.Signature == nil {
+		return "no signature"
+	}
+	return cert.Signature.Format
 }
 
 // sourceAllowed reports whether addr is in a source-address list of CIDRs

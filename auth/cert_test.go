@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"net/netip"
 	"strings"
 	"testing"
@@ -28,7 +29,23 @@ func TestUserCAs_Check(t *testing.T) {
 		}
 		return c
 	}
-	cas := NewUserCAs([]ssh.PublicKey{ca.PublicKey()})
+	rsaCAKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaCA, _ := ssh.NewSignerFromKey(rsaCAKey)
+	rsaCASHA1, _ := ssh.NewSignerWithAlgorithms(rsaCA.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSA})
+	rsaCASHA512, _ := ssh.NewSignerWithAlgorithms(rsaCA.(ssh.AlgorithmSigner), []string{ssh.KeyAlgoRSASHA512})
+	rsaKey := func(bits int) ssh.PublicKey {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, _ := ssh.NewPublicKey(&k.PublicKey)
+		return pub
+	}
+	rsa1024, rsa2048, rsa3072 := rsaKey(1024), rsaKey(2048), rsaKey(3072)
+	cas := NewUserCAs([]ssh.PublicKey{ca.PublicKey(), rsaCA.PublicKey()}, 3072)
 	addr := netip.MustParseAddr("192.0.2.7")
 	for _, tt := range []struct {
 		name string
@@ -48,6 +65,11 @@ func TestUserCAs_Check(t *testing.T) {
 			c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8,192.0.2.7"}
 		}), "acme", ""},
 		{"source-other", mk(ca, func(c *ssh.Certificate) { c.CriticalOptions = map[string]string{"source-address": "10.0.0.0/8"} }), "acme", "not in its source-address"},
+		{"rsa-ca-sha512", mk(rsaCASHA512, nil), "acme", ""},
+		{"rsa-ca-sha1", mk(rsaCASHA1, nil), "acme", "the CA signed it with ssh-rsa, which is not accepted"},
+		{"rsa-1024-key", mk(ca, func(c *ssh.Certificate) { c.Key = rsa1024 }), "acme", "RSA key has 1024 bits: at least 3072 are required"},
+		{"rsa-under-min-rsa-bits", mk(ca, func(c *ssh.Certificate) { c.Key = rsa2048 }), "acme", "RSA key has 2048 bits: at least 3072 are required"},
+		{"rsa-3072-key", mk(ca, func(c *ssh.Certificate) { c.Key = rsa3072 }), "acme", ""},
 	} {
 		err := cas.Check(tt.user, tt.cert, addr, now)
 		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {

@@ -2,8 +2,10 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -66,6 +68,7 @@ func HashPassword(pw string) string {
 
 // PasswordHash is a parsed password_hash: argon2id (PHC) or bcrypt.
 type PasswordHash struct {
+	id     string // a digest of the hash string: tells one password from another, and reveals neither
 	bcrypt []byte // the whole bcrypt hash, or nil
 
 	salt, key    []byte
@@ -83,6 +86,15 @@ const (
 // ParsePasswordHash checks a password_hash. Anything but an argon2id PHC
 // string or a bcrypt hash is refused, above all a cleartext password.
 func ParsePasswordHash(s string) (PasswordHash, error) {
+	h, err := parsePasswordHash(s)
+	if err == nil {
+		sum := sha256.Sum256([]byte(s))
+		h.id = hex.EncodeToString(sum[:16])
+	}
+	return h, err
+}
+
+func parsePasswordHash(s string) (PasswordHash, error) {
 	switch {
 	case strings.HasPrefix(s, "$2a$"), strings.HasPrefix(s, "$2b$"), strings.HasPrefix(s, "$2y$"):
 		if _, err := bcrypt.Cost([]byte(s)); err != nil || len(s) != 60 {

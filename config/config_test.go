@@ -66,7 +66,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"orphan_upload_age", "orphan_sweep_every", "require_compliant", "max_presign_ttl",
 		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
-		"max_unauthenticated_per_ip", "max_unauthenticated", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
+		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -239,6 +239,18 @@ dir = "store"
 			check: func(t *testing.T, cfg *Config, dir string) {
 				if got := cfg.S3.Bucket; got != "" {
 					t.Errorf("got s3.bucket = %q; want empty", got)
+				}
+			},
+		},
+		{
+			// An access point may be the bucket of another user, so homes must
+			// not nest; side by side they are fine.
+			name: "access-points-beside-a-bucket",
+			config: valid + "[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n" +
+				"[[users]]\nname = \"carol\"\nhome = \"bob-2/\"\nkeys = [\"KEY_B\"]\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := len(cfg.Users); got != 3 {
+					t.Errorf("got %d users; want 3", got)
 				}
 			},
 		},

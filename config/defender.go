@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -30,11 +32,21 @@ type Defender struct {
 	// still in the handshake, per address and in total; 0 = no cap.
 	MaxUnauthenticatedPerIP int `toml:"max_unauthenticated_per_ip"`
 	MaxUnauthenticated      int `toml:"max_unauthenticated"`
+	// EarlyDrop is OpenSSH's MaxStartups "start:rate" with
+	// MaxUnauthenticated as full: from start connections in the handshake,
+	// a new one is refused with a probability of rate percent, rising
+	// linearly to 100 at MaxUnauthenticated. "" is a quarter of
+	// MaxUnauthenticated and 30; "off" refuses only at the cap.
+	EarlyDrop string `toml:"early_drop"`
 	// MaxSessionsPerUser caps the logged-in connections of one user; 0 = no cap.
 	MaxSessionsPerUser int `toml:"max_sessions_per_user"`
 
 	// AllowPrefixes is Allow parsed.
 	AllowPrefixes []netip.Prefix `toml:"-"`
+	// EarlyDropStart and EarlyDropRate are EarlyDrop parsed; a start of 0
+	// is off.
+	EarlyDropStart int `toml:"-"`
+	EarlyDropRate  int `toml:"-"`
 }
 
 func defaultDefender() Defender {
@@ -42,6 +54,7 @@ func defaultDefender() Defender {
 		Enabled: true, IPFailures: 10, UserFailures: 50, Window: Duration{10 * time.Minute},
 		BanTime: Duration{15 * time.Minute}, BanTimeMax: Duration{24 * time.Hour},
 		MaxUnauthenticatedPerIP: 16, MaxUnauthenticated: 256, MaxSessionsPerUser: 64,
+		EarlyDropStart: 64, EarlyDropRate: 30,
 	}
 }
 
@@ -72,6 +85,7 @@ func (l *loader) validateDefender(d *Defender) {
 	if d.BanTimeMax.Duration < d.BanTime.Duration {
 		l.errf("defender.ban_time_max", "must be at least ban_time (%v), got %v", d.BanTime.Duration, d.BanTimeMax.Duration)
 	}
+	l.earlyDrop(d)
 	d.AllowPrefixes = nil
 	for i, s := range d.Allow {
 		p, err := parseCIDR(s)
@@ -80,6 +94,37 @@ func (l *loader) validateDefender(d *Defender) {
 			continue
 		}
 		d.AllowPrefixes = append(d.AllowPrefixes, p)
+	}
+}
+
+// earlyDrop parses EarlyDrop into EarlyDropStart and EarlyDropRate.
+func (l *loader) earlyDrop(d *Defender) {
+	const key, rate = "defender.early_drop", 30
+	d.EarlyDropStart, d.EarlyDropRate = 0, 0
+	full := d.MaxUnauthenticated
+	switch d.EarlyDrop {
+	case "off":
+		return
+	case "":
+		if full >= 4 {
+			d.EarlyDropStart, d.EarlyDropRate = full/4, rate
+		}
+		return
+	}
+	a, b, ok := strings.Cut(d.EarlyDrop, ":")
+	start, err1 := strconv.Atoi(a)
+	pct, err2 := strconv.Atoi(b)
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		l.errf(key, "%q is not START:RATE, such as \"64:30\" (from 64 connections in the handshake, refuse 30%% of new ones, rising to all at max_unauthenticated), or \"off\"", d.EarlyDrop)
+	case full == 0:
+		l.errf(key, "needs max_unauthenticated, where every new connection is refused; set it or early_drop = \"off\"")
+	case start < 1 || start >= full:
+		l.errf(key, "start must be from 1 to below max_unauthenticated (%d), got %d", full, start)
+	case pct < 1 || pct > 100:
+		l.errf(key, "rate must be a percentage from 1 to 100, got %d", pct)
+	default:
+		d.EarlyDropStart, d.EarlyDropRate = start, pct
 	}
 }
 

@@ -108,6 +108,10 @@ var errorCases = []struct {
 	{name: "home-control", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"alice\"\nhome = \"partners/al\\u0007ice/\"\nkeys = [\"KEY_A\"]\n"},
 	{name: "home-nested", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"carol\"\nhome = \"alice/\"\nkeys = [\"KEY_B\"]\n"},
 	{name: "home-nested-per-user-bucket", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"b\"\n"},
+	{name: "home-nested-access-point-arn", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
+	{name: "home-nested-access-point-alias", config: valid + "[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"bob-ab12cd34ef56gh78ij90kl12mn34op56qr-s3alias\"\n"},
+	{name: "home-nested-two-access-points", config: "[[users]]\nname = \"alice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/alice\"\n" +
+		"[[users]]\nname = \"bob\"\nhome = \"alice/bob/\"\nkeys = [\"KEY_B\"]\nbucket = \"arn:aws:s3:us-east-1:123456789012:accesspoint/bob\"\n"},
 
 	// Values.
 	{name: "sse-invalid", config: "[s3]\nbucket = \"b\"\nsse = \"none\"\n" + validUser},
@@ -149,6 +153,10 @@ var errorCases = []struct {
 	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
 	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
+	{name: "defender-early-drop-bad", config: valid + "[defender]\nearly_drop = \"64\"\n"},
+	{name: "defender-early-drop-start", config: valid + "[defender]\nmax_unauthenticated = 32\nearly_drop = \"32:30\"\n"},
+	{name: "defender-early-drop-rate", config: valid + "[defender]\nearly_drop = \"10:0\"\n"},
+	{name: "defender-early-drop-no-cap", config: valid + "[defender]\nmax_unauthenticated = 0\nearly_drop = \"10:30\"\n"},
 	{name: "durations-not-positive", config: "[server]\nidle_timeout = \"0s\"\nlogin_timeout = \"-1s\"\ndrain_timeout = \"0\"\nkeepalive_interval = \"-5m\"\n" + valid},
 	{name: "paths-empty", config: "[server]\nhost_key_dir = \"\"\n[embedded]\ndir = \"\"\n" + valid},
 	{name: "name-white-space", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"al ice\"\nhome = \"alice/\"\nkeys = [\"KEY_A\"]\n"},

@@ -2,7 +2,6 @@ package config
 
 import (
 	"bytes"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ const maxKeysFile = 1 << 20
 // minRSABits is the smallest RSA key accepted; server.min_rsa_bits may only
 // raise it. Below recommendedRSABits check-config warns.
 const (
-	minRSABits         = 2048
+	minRSABits         = auth.MinRSABits
 	recommendedRSABits = 3072
 )
 
@@ -122,7 +121,6 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 // offers; any other is refused, because a restriction the admin wrote must
 // never be silently dropped.
 func parseKey(line string, minRSA int) (AuthorizedKey, error) {
-	minRSA = max(minRSA, minRSABits)
 	line = strings.TrimSpace(line)
 	if strings.ContainsAny(line, "\r\n") {
 		return AuthorizedKey{}, errors.New("must be one authorized_keys line")
@@ -134,16 +132,11 @@ func parseKey(line string, minRSA int) (AuthorizedKey, error) {
 		}
 		return AuthorizedKey{}, fmt.Errorf("invalid public key: %s", strings.TrimPrefix(err.Error(), "ssh: "))
 	}
-	switch k := key.(type) {
-	case *ssh.Certificate:
+	if _, ok := key.(*ssh.Certificate); ok {
 		return AuthorizedKey{}, errors.New("a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys")
-	case ssh.CryptoPublicKey:
-		if key.Type() == "ssh-dss" {
-			return AuthorizedKey{}, errors.New("ssh-dss (DSA) keys are not accepted: use ssh-ed25519")
-		}
-		if rk, ok := k.CryptoPublicKey().(*rsa.PublicKey); ok && rk.N.BitLen() < minRSA {
-			return AuthorizedKey{}, fmt.Errorf("RSA key has %d bits: at least %d are required", rk.N.BitLen(), minRSA)
-		}
+	}
+	if err := auth.CheckStrength(key, minRSA); err != nil {
+		return AuthorizedKey{}, err
 	}
 	ko, err := auth.ParseKeyOptions(options, time.Local)
 	if err != nil {

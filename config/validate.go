@@ -236,7 +236,11 @@ func (l *loader) validateUsers(cfg *Config) {
 
 // nestedHomes reports a home inside another user's home in the same
 // bucket: that user could read and change the other's files. Identical
-// homes are allowed, for the staff of one partner.
+// homes are allowed, for the staff of one partner. An access point (ARN or
+// alias) may reach any bucket of its account, and which one cannot be
+// known offline: a home through an access point is checked against every
+// home not named with the same bucket string except in another plain
+// bucket, as if they shared the bucket.
 func (l *loader) nestedHomes(cfg *Config) {
 	for i, u := range cfg.Users {
 		if u.Home == "" || homeProblem(u.Home) != "" {
@@ -244,15 +248,42 @@ func (l *loader) nestedHomes(cfg *Config) {
 		}
 		seen := map[string]bool{}
 		for j, o := range cfg.Users {
-			if o.Home == "" || o.Home == u.Home || seen[o.Home] || homeProblem(o.Home) != "" ||
-				bucketOf(o, cfg.S3) != bucketOf(u, cfg.S3) || !strings.HasPrefix(u.Home, o.Home) {
+			if o.Home == "" || o.Home == u.Home || seen[o.Home] || homeProblem(o.Home) != "" || !strings.HasPrefix(u.Home, o.Home) {
 				continue
 			}
+			ub, ob := bucketOf(u, cfg.S3), bucketOf(o, cfg.S3)
+			switch {
+			case ub == ob:
+				l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q) in the same bucket",
+					u.Home, j, o.Name, o.Home)
+			case accessPoint(ub) || accessPoint(ob):
+				l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q), and %s "+
+					"(check-config cannot tell offline): give them homes that do not nest",
+					u.Home, j, o.Name, o.Home, maybeSameBucket(ub, ob))
+			default:
+				continue // two bucket names: two buckets
+			}
 			seen[o.Home] = true
-			l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q) in the same bucket",
-				u.Home, j, o.Name, o.Home)
 		}
 	}
+}
+
+// maybeSameBucket says why two differently named buckets, at least one an
+// access point, may be one.
+func maybeSameBucket(a, b string) string {
+	switch {
+	case accessPoint(a) && accessPoint(b):
+		return fmt.Sprintf("access points %q and %q may be of the same bucket", a, b)
+	case accessPoint(b):
+		a, b = b, a
+	}
+	return fmt.Sprintf("access point %q may be of bucket %q", a, b)
+}
+
+// accessPoint reports whether a bucket value names an S3 access point, by
+// its ARN or its alias, rather than a bucket.
+func accessPoint(b string) bool {
+	return strings.HasPrefix(b, "arn:") || strings.HasSuffix(b, "-s3alias")
 }
 
 // bucketOf returns the bucket a user's home is in.

@@ -174,7 +174,7 @@ func TestAudit_Refusals(t *testing.T) {
 			Reason: "permission", Error: "download refused: downloading is not permitted for this user"},
 		{Event: "list", Path: "/", Result: "denied", Reason: "permission", Error: "list refused: listing is not permitted for this user"},
 		{Event: "open", Mode: "write", Path: "/old.csv", Key: "partners/drop/old.csv", Bucket: e.s3.Bucket, Result: "denied",
-			Reason: "permission", Error: "upload refused: file exists and overwrite is not permitted for this user"},
+			Reason: "permission", Error: "upload refused: the file cannot be overwritten by this user"},
 		{Event: "refused", Op: "stat", Path: "/a\x01b", Result: "denied", Reason: "jail", Error: "invalid path: name contains a control character"},
 	}
 	if diff := cmp.Diff(want, tr.records(t)); diff != "" {
@@ -223,5 +223,93 @@ func TestAudit_DenyWhileTrailIsDown(t *testing.T) {
 	as.Record(audit.Record{Event: audit.EventSetstat}) // a write succeeds: the log recovers
 	if err := writeFile(t, c, "/new.csv", []byte("x")); err != nil {
 		t.Errorf("upload after the trail recovered: %v", err)
+	}
+}
+
+// TestAudit_RefusedFloodIsBounded: a partner who sends 300 stats of a
+// 200 KB path, each refused, adds a bounded amount to the trail, which still
+// says how many refusals it left out.
+func TestAudit_RefusedFloodIsBounded(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr := &trail{}
+	var skew atomic.Int64 // the trail's clock runs ahead by this much
+	l, err := audit.Open(audit.Config{Stdout: tr, Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.auditedSession(t, "partners/acme/", auth.AllPerms, l.Session("s1").WithUser("tester"))
+	long := "/" + strings.Repeat("a", 200<<10)
+	const stats = 300
+	for range stats {
+		if _, err := c.Stat(long); err == nil {
+			t.Fatal("a 200 KB path was accepted")
+		}
+	}
+	skew.Store(int64(time.Minute))
+	if _, err := c.Stat(long); err == nil { // one more after a refill: it brings the count
+		t.Fatal("a 200 KB path was accepted")
+	}
+	tr.mu.Lock()
+	size := tr.buf.Len()
+	tr.mu.Unlock()
+	t.Logf("%d refused stats of a 200 KB path: the trail grew by %d bytes", stats+1, size)
+	if size > 200<<10 {
+		t.Errorf("trail grew by %d bytes for %d refused stats of a 200 KB path; want under 200 KB", size, stats)
+	}
+	var written, unrecorded int64
+	for _, r := range tr.records(t) {
+		switch r.Event {
+		case audit.EventRefused:
+			written++
+			if len(r.Path) > audit.MaxPath+64 {
+				t.Errorf("refused stat recorded a %d-byte path; want it bounded", len(r.Path))
+			}
+		case audit.EventUnrecorded:
+			unrecorded += *r.Count
+		}
+	}
+	if written+unrecorded != stats+1 || unrecorded == 0 {
+		t.Errorf("trail: %d refusals written, %d counted as unrecorded; want %d in all, most of them counted", written, unrecorded, stats+1)
+	}
+}
+
+// TestAudit_Checksum: a check-file request is recorded like a read, with
+// the path (cut when a client sends an absurdly long one) and the SHA-256
+// answered; while the trail is down it is refused and answers nothing.
+func TestAudit_Checksum(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr, as := newTrail(t)
+	c := e.auditedSession(t, "partners/acme/", auth.AllPerms, as)
+	data := randBytes(1000)
+	if err := writeFile(t, c, "/f.csv", data); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "partners/acme/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(*handlers)
+	before := len(tr.records(t))
+
+	if sum, err := h.SHA256("/f.csv"); err != nil || hex.EncodeToString(sum) != sum256(data) {
+		t.Errorf("SHA256 = %x, %v; want %s", sum, err, sum256(data))
+	}
+	h.SHA256("/missing.csv")
+	long := "/" + strings.Repeat("é", 3000)
+	h.SHA256(long)
+	want := []audit.Record{
+		{Event: "checksum", Path: "/f.csv", Key: "partners/acme/f.csv", Bucket: e.s3.Bucket, SHA256: sum256(data), Result: "ok"},
+		{Event: "checksum", Path: "/missing.csv", Key: "partners/acme/missing.csv", Bucket: e.s3.Bucket, Result: "error", Error: "No such file"},
+		{Event: "checksum", Path: audit.Bound(long, audit.MaxPath), Result: "denied", Reason: "jail", Error: "invalid path: key longer than 1024 bytes"},
+	}
+	got := tr.records(t)[before:]
+	if len(got) == 3 && got[2].Error != want[2].Error { // the jail's wording is its own
+		want[2].Error = got[2].Error
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit records (-want +got):\n%s", diff)
+	}
+
+	tr.broken.Store(true)
+	as.Record(audit.Record{Event: audit.EventSetstat}) // the sink fails: the log notices
+	if sum, err := h.SHA256("/f.csv"); err == nil || sum != nil || !strings.Contains(err.Error(), "audit log cannot be written") {
+		t.Errorf("SHA256 while the trail is down = %x, %v; want refused with the reason", sum, err)
 	}
 }

@@ -3,6 +3,7 @@ package s3fs
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -58,7 +59,7 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	case "Setstat":
 		return h.setstat(r, key, rec)
 	case "Rename", "PosixRename":
-		return h.rename(r.Filepath, r.Target, key, rec)
+		return h.rename(r.Filepath, r.Target, key, r.Method == "PosixRename", rec)
 	case "Remove":
 		return h.remove(r.Filepath, key)
 	case "Mkdir":
@@ -71,7 +72,8 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	return unsupported(strings.ToLower(r.Method) + " is not supported")
 }
 
-// PosixRename (posix-rename@openssh.com) replaces the target like rename does.
+// PosixRename (posix-rename@openssh.com) replaces the target, which a plain
+// rename refuses to do.
 func (h *handlers) PosixRename(r *sftp.Request) error { return h.Filecmd(r) }
 
 // StatVFS reports a large, mostly free filesystem so clients don't refuse uploads.
@@ -120,23 +122,15 @@ func (h *handlers) mkdir(p, key string) error {
 		if err != nil {
 			return err
 		}
+		if !h.canSee() { // stat says "no such file" to this user
+			return failure("mkdir refused: the name cannot be used for a new directory")
+		}
 		return failure("mkdir refused: a file has that name")
 	}
-	if err := h.putMarker(key + "/"); err != nil {
+	if err := h.putMarker(key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	return nil
-}
-
-// putMarker creates the empty "dir/" object that makes an empty directory visible.
-func (h *handlers) putMarker(key string) error {
-	_, err := h.fs.s3.PutObject(h.ctx, &s3.PutObjectInput{
-		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0),
-		Body: strings.NewReader(""), ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-	})
-	if err != nil {
-		return fmt.Errorf("put marker %s: %w", key, err)
-	}
+	h.fs.dirTimes.put(h.tenant.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 
@@ -155,7 +149,7 @@ func (h *handlers) rmdir(p, key string) error {
 	}
 	switch {
 	case len(out.Contents) == 0:
-		if exists, _ := h.fileExists(p, key); exists {
+		if exists, _ := h.fileExists(p, key); exists && h.canSee() {
 			return failure("rmdir refused: not a directory")
 		}
 		return errNoSuchFile

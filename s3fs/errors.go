@@ -36,6 +36,11 @@ const (
 func denied(msg string) error   { return &Error{sftp.ErrSSHFxPermissionDenied, msg, refusedPermission} }
 func notFound(msg string) error { return &Error{sftp.ErrSSHFxNoSuchFile, msg, ""} }
 func failure(msg string) error  { return &Error{sftp.ErrSSHFxFailure, msg, ""} }
+
+// conflict refuses a request because a file has the name: SSH_FX_FAILURE, as
+// OpenSSH answers an exclusive create or a rename onto an existing file, and
+// recorded as a refusal.
+func conflict(msg string) error { return &Error{sftp.ErrSSHFxFailure, msg, refusedPermission} }
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }
@@ -48,8 +53,9 @@ func badPath(msg string) error {
 var errAuditDown = &Error{sftp.ErrSSHFxFailure,
 	"refused: the audit log cannot be written, so file operations are suspended; try again later", refusedAudit}
 
-// errNoSuchFile is the status for a path that does not exist.
-var errNoSuchFile = notFound("no such file or directory")
+// errNoSuchFile is the status for a path that does not exist, with the
+// text OpenSSH's sftp-server sends.
+var errNoSuchFile = notFound("No such file")
 
 // s3Failure logs the full cause of a failed S3 call and returns the partner's
 // version of it. op describes what the partner asked for ("upload", "rename").
@@ -63,7 +69,11 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	if key, kerr := h.jail.key(path); kerr == nil {
 		keys = append(keys, key)
 	}
-	h.log.LogAttrs(h.ctx, slog.LevelError, "storage request failed",
+	level := slog.LevelError
+	if expectedNotFound(err) { // a client asking for a name that is not there: routine, not a fault
+		level = slog.LevelDebug
+	}
+	h.log.LogAttrs(h.ctx, level, "storage request failed",
 		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
 	switch {
 	case isNotFound(err):
@@ -71,7 +81,7 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	case httpStatus(err) == http.StatusForbidden:
 		return denied(op + " refused by storage: access denied")
 	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
-		return denied(op + " refused: file exists and overwrite is not permitted")
+		return h.refuseOverwrite(op, "file")
 	case errors.Is(err, errCorrupt):
 		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy
@@ -118,6 +128,24 @@ func isNotFound(err error) bool {
 		}
 	}
 	return false
+}
+
+// isNotImplemented reports a store's answer to a request it does not
+// support (object tags, on the embedded store and some others).
+func isNotImplemented(err error) bool {
+	var ae smithy.APIError
+	return httpStatus(err) == http.StatusNotImplemented || errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
+}
+
+// expectedNotFound reports a 404 for an object that is not there, which
+// clients cause all the time (get or rename of a missing file). A missing
+// bucket or multipart upload is a fault of the set-up or of the gateway.
+func expectedNotFound(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchBucket" || ae.ErrorCode() == "NoSuchUpload") {
+		return false
+	}
+	return isNotFound(err)
 }
 
 // isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.

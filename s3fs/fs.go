@@ -57,11 +57,13 @@ type FS struct {
 	kms       *KMS           // makes and unwraps data keys instead of keys, when set
 	hideNames bool           // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
-	live         sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now          func() time.Time // the sweeper's clock; tests move it
-	sweepPage    int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	listedMtimes mtimeCache       // times kept on objects, found by listings
-	copyLimit    int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
+	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now            func() time.Time // the clock of the sweeper and of tagged times in listings; tests move it
+	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	listedMtimes   mtimeCache       // times kept on objects, found by listings
+	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
+	copyLimit      int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
+	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
@@ -92,9 +94,11 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		now:       time.Now,
 		copyLimit: copyPartSize,
 
+		mtimeCopyLimit: mtimeCopyLimit,
+
 		tempSuffixes: cfg.tempSuffixes(),
 	}
-	fs.s3 = forgetWrites{client, &fs.listedMtimes}
+	fs.s3 = forgetWrites{client, &fs.listedMtimes, &fs.dirTimes}
 	return fs, nil
 }
 

@@ -88,15 +88,27 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	switch {
 	case flags.Read:
 		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
-	case flags.Append && !h.fs.isTemp(r.Filepath): // OpenSSH reput opens with APPEND
-		return nil, unsupported("upload refused: appending to a file is not supported")
 	case h.jail.isRoot(key):
 		return nil, failure("upload refused: it is a directory")
 	}
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
 	}
+	switch {
+	case flags.Excl:
+		rec.Op = "exclusive create"
+	case flags.Append:
+		rec.Op = "append" // a resume, a create, or refused
+	}
 	final, temp := h.fs.finalName(r.Filepath)
+	if flags.Excl {
+		// stored under its own name with If-None-Match: a pending upload's
+		// commit would write the final name, which EXCL never asked for
+		temp = false
+		if _, pending := h.fs.pending.info(h.tenant.Bucket, key, r.Filepath); pending {
+			return nil, h.refuseExclusive()
+		}
+	}
 	var finalKey string
 	if temp {
 		if finalKey, err = h.jail.key(final); err != nil {
@@ -106,25 +118,33 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 			return u, err
 		}
 	}
-	if flags.Append {
-		return nil, unsupported("upload refused: there is no partial upload of this file to continue")
-	}
 	exists, err := h.fileExists(r.Filepath, key)
 	if err != nil {
 		return nil, err
 	}
 	overwrite := h.tenant.Perms.Has(auth.PermOverwrite)
-	if exists && !overwrite {
-		return nil, denied("upload refused: file exists and overwrite is not permitted for this user")
-	}
-	if !exists && h.isDir(key) {
+	switch {
+	case exists && flags.Excl:
+		return nil, h.refuseExclusive()
+	case exists && flags.Append && temp: // OpenSSH reput, lftp put -c of a stored temporary file
+		return nil, unsupported("upload refused: there is no partial upload of this file to continue")
+	case exists && flags.Append: // OpenSSH reput opens with APPEND
+		return nil, unsupported("upload refused: appending to a file is not supported")
+	case exists && !overwrite:
+		return nil, h.refuseOverwrite("upload", "file")
+	case !exists && h.isDir(key):
 		return nil, failure("upload refused: a directory has that name")
 	}
+	// An exclusive create, and an append that creates the file, must not
+	// replace a file another writer stores meanwhile: their commit carries
+	// If-None-Match: * whatever the user's permissions.
+	exclusive := flags.Excl || flags.Append
 	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
-	u := h.newUpload(r.Filepath, key, overwrite, s)
+	u := h.newUpload(r.Filepath, key, overwrite && !exclusive, s)
+	u.exclusive = exclusive
 	u.keepIfUntouched = exists && !flags.Trunc
 	if temp && !h.jail.isRoot(finalKey) {
 		u.final, u.finalKey, u.tempKey = final, finalKey, key
@@ -136,6 +156,32 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	}
 	h.open[r.Filepath] = u
 	return u, nil
+}
+
+// canSee reports whether the user may learn which files exist, by listing or
+// reading. For a user who cannot, stat answers "no such file" for any file
+// but its own uploads, so refusals never say that a file exists either:
+// they may only say the name cannot be overwritten.
+func (h *handlers) canSee() bool {
+	return h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
+}
+
+// refuseOverwrite answers a write onto an existing file the user may not
+// replace; what names it ("file", "target").
+func (h *handlers) refuseOverwrite(op, what string) error {
+	if !h.canSee() {
+		return denied(op + " refused: the " + what + " cannot be overwritten by this user")
+	}
+	return denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
+}
+
+// refuseExclusive answers an exclusive create (SSH_FXF_EXCL) of an existing
+// file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
+func (h *handlers) refuseExclusive() error {
+	if !h.canSee() {
+		return conflict("upload refused: exclusive create, and the file cannot be overwritten")
+	}
+	return conflict("upload refused: file exists (exclusive create)")
 }
 
 // fileExists reports whether key is an object, asking S3.
@@ -164,6 +210,25 @@ func (h *handlers) remember(path string, fi fileInfo) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.uploaded[path] = fi
+}
+
+// uploadedHere reports whether this session stored the file at path.
+func (h *handlers) uploadedHere(path string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.uploaded[path]
+	return ok
+}
+
+// moveUploaded follows a rename of a file this session uploaded.
+func (h *handlers) moveUploaded(from, to string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if fi, ok := h.uploaded[from]; ok {
+		delete(h.uploaded, from)
+		fi.name = to
+		h.uploaded[to] = fi
+	}
 }
 
 func (h *handlers) openUpload(path string) *upload {

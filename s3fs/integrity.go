@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
@@ -112,9 +113,9 @@ func (u *upload) keepMtimeUntagged(ctx context.Context) {
 }
 
 // objectTags are the object's tags, read only when it may have some of ours:
-// a multipart object (its SHA-256) or one whose time is kept in a tag.
+// a multipart object (its SHA-256) or one whose time may be in a tag.
 func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]string {
-	if !strings.Contains(aws.ToString(head.ETag), "-") && head.Metadata[mtimeMeta] != mtimeInTag {
+	if !strings.Contains(aws.ToString(head.ETag), "-") && !h.fs.timeInTag(head) {
 		return nil
 	}
 	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
@@ -163,10 +164,28 @@ var errCorrupt = errors.New("content does not match the SHA-256 recorded at uplo
 // SHA-256 recorded at upload, without reading the file. It needs download
 // permission: a hash lets one confirm a guess of the content. Under envelope
 // encryption no hash is kept in the clear (see sha256Metadata), so the
-// answer is op-unsupported; so it is for a file another tool wrote.
+// answer is op-unsupported; so it is for a file another tool wrote. Like a
+// download it is recorded in the audit trail, and refused while the trail
+// cannot be written.
 func (h *handlers) SHA256(p string) ([]byte, error) {
+	rec := audit.Record{Event: audit.EventChecksum, Path: p} // the trail bounds a long path (audit.Bound)
+	sum, err := h.storedSum(p, &rec)
+	if err == nil {
+		rec.SHA256 = hex.EncodeToString(sum)
+	}
+	if aerr := h.record(rec, err); aerr != nil && err == nil {
+		return nil, errAuditDown
+	}
+	return sum, err
+}
+
+func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 	key, err := h.jail.key(p)
 	if err != nil {
+		return nil, err
+	}
+	rec.Key = key
+	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
 	if err := h.require(auth.PermRead, "checksum", p); err != nil {

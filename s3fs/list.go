@@ -105,8 +105,8 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.jail.isRoot(key) {
-		return fileInfo{name: "/", dir: true, mtime: time.Unix(0, 0)}, nil
+	if h.jail.isRoot(key) { // the home has no marker of its own: the time it was looked at
+		return fileInfo{name: "/", dir: true, mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
 		u.mu.Lock()
@@ -120,7 +120,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if fi, ok := h.fs.pending.info(h.tenant.Bucket, key, p); ok {
 		return fi, nil
 	}
-	canSee := h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
+	canSee := h.canSee()
 	if !canSee {
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
@@ -142,8 +142,8 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 			return nil, h.s3Failure("stat", p, err)
 		}
 	}
-	if h.isDir(key) {
-		return fileInfo{name: p, dir: true, mtime: time.Unix(0, 0)}, nil
+	if fi, ok := h.dirInfo(p, key); ok {
+		return fi, nil
 	}
 	return nil, errNoSuchFile
 }
@@ -201,10 +201,11 @@ func (l *lister) fetch() error {
 	if err != nil {
 		return l.h.s3Failure("list", l.path, err)
 	}
+	listed := time.Now().Truncate(time.Second)
 	for _, cp := range out.CommonPrefixes {
 		name, ok := l.h.jail.name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
 		if ok && listable(name) {
-			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: time.Unix(0, 0)})
+			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(cp.Prefix), listed)})
 		}
 	}
 	var files []listedFile

@@ -2,10 +2,13 @@ package s3fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,21 +27,39 @@ import (
 // Modification times. S3's LastModified is when an object was written and
 // cannot be set, yet partners' tools preserve times (scp -p, WinSCP, lftp
 // mirror, rclone, paramiko utime) and compare them on the next sync. A time a
-// client sets is kept as user metadata, in unix seconds, and stat and
-// listings show it in place of LastModified.
+// client sets is kept as user metadata, in unix seconds, or as an object tag
+// of the same name (see timeInTag), and stat and listings show it in place
+// of LastModified.
 const mtimeMeta = "s3sftpd-mtime"
 
 // mtimeInTag in place of the time says the time is an object tag of the same
 // name: an upload pending under a temporary name (pending.go) has its
-// metadata fixed before the client sets the time, and a tag is set on the
-// completed object without a copy.
+// metadata fixed before the client sets the time, and a stored object whose
+// time setstat keeps is copied once to say so (storeMtime); a tag is then
+// set without a copy.
 const mtimeInTag = "tag"
 
+// mtimeCopyLimit is the largest object whose time a setstat may keep by a
+// self-copy: a copy costs as much as the object and, in a versioned bucket,
+// a new version. A time set on a larger object is an object tag from the
+// start, and one on a smaller object becomes a tag after that one copy.
+const mtimeCopyLimit = 64 << 20
+
+// timeInTag reports whether an object's time is read from its tags: its
+// metadata says so (mtimeInTag), or it is too large for a time to be copied
+// into its metadata (setstat tags it instead).
+func (fs *FS) timeInTag(head *s3.HeadObjectOutput) bool {
+	return head.Metadata[mtimeMeta] == mtimeInTag || aws.ToInt64(head.ContentLength) > fs.mtimeCopyLimit
+}
+
 // objectMtime is the time stat and listings show for an object: see mtimeOf;
-// when kept in a tag, one GetObjectTagging.
+// when it may be in a tag, one GetObjectTagging, and without the tag the
+// metadata's time.
 func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModified *time.Time) time.Time {
-	if head.Metadata[mtimeMeta] == mtimeInTag {
-		return mtimeOf(h.objectTags(key, head), lastModified)
+	if h.fs.timeInTag(head) {
+		if tags := h.objectTags(key, head); tags[mtimeMeta] != "" {
+			return mtimeOf(tags, lastModified)
+		}
 	}
 	return mtimeOf(head.Metadata, lastModified)
 }
@@ -66,11 +87,16 @@ func withMtime(meta map[string]string, mtime time.Time) map[string]string {
 	return out
 }
 
-// setstat answers SETSTAT and FSETSTAT. Only the modification time is
-// kept; size (scp and lftp send the size they wrote), permissions and owner
-// are accepted and ignored, as S3 has none. It fails only for a missing
-// file or a failed HEAD: WinSCP and paramiko abort a transfer when setstat
-// fails, so a time that cannot be kept is logged and audited, not refused.
+// setstat answers SETSTAT and FSETSTAT. The modification time is kept, on
+// a file or on a directory's marker (dirtime.go); the access time is not
+// (stat shows it equal to mtime). A size is accepted on a file being
+// uploaded (scp and lftp send the size they wrote) and when it is the
+// stored file's size; size 0 with overwrite replaces the file with an empty
+// one; any other size is refused, as S3 cannot change an object's size in
+// place. Permissions and owner are accepted and ignored, as S3 has none.
+// Otherwise it fails only for a missing file or a failed request: WinSCP
+// and paramiko abort a transfer when setstat fails, so a time that cannot
+// be kept is logged and audited, not refused.
 func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
 	rec.Op = setstatOp(flags, attrs)
@@ -85,41 +111,153 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		h.fs.pending.put(u)
 		return nil
 	}
-	if !flags.Acmodtime {
+	if !flags.Acmodtime && !flags.Size {
 		return nil
 	}
 	if h.jail.isRoot(key) {
+		if err := refuseDirSize(flags); err != nil {
+			return err
+		}
+		rec.Op += " (mtime not kept: the home directory has no marker)"
 		return nil
+	}
+	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
+		return errNoSuchFile // what stat tells this user: setstat reveals no names either
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
-	if err == nil && h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
-		h.mu.Lock()
-		h.mtimes[r.Filepath] = mtime
-		h.mu.Unlock()
-		return nil
-	}
 	if err != nil {
 		if isNotFound(err) {
-			if h.isDir(key) {
-				return nil // directories have no object to keep a time on
+			if _, ok := h.dirInfo(r.Filepath, key); ok {
+				if err := refuseDirSize(flags); err != nil {
+					return err
+				}
+				return h.setDirTime(r.Filepath, key, mtime, rec)
 			}
 			return errNoSuchFile
 		}
 		return h.s3Failure("setstat", r.Filepath, err)
 	}
+	if flags.Size && attrs.Size != uint64(h.fs.headSize(head)) {
+		return h.truncate(r.Filepath, key, flags, attrs.Size, mtime)
+	}
+	if !flags.Acmodtime {
+		return nil
+	}
+	if h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+		h.mu.Lock()
+		h.mtimes[r.Filepath] = mtime
+		h.mu.Unlock()
+		return nil
+	}
 	if !h.tenant.Perms.Has(auth.PermWrite) || !h.tenant.Perms.Has(auth.PermOverwrite) {
 		rec.Op += " (mtime not kept: no overwrite permission)"
 		return nil // keeping it rewrites the object; without overwrite it is a no-op, not a refusal
 	}
-	if aws.ToInt64(head.ContentLength) > maxPartSize {
-		rec.Op += " (mtime not kept: object over 5 GiB)"
-		return nil // a self-copy would be a multipart copy of the whole object
-	}
-	if err := h.keepMtime(key, head, mtime); err != nil {
+	var notKept mtimeNotKept
+	if err := h.storeMtime(key, head, mtime); errors.As(err, &notKept) {
+		rec.Op += " (mtime not kept: " + string(notKept) + ")"
+	} else if err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(r.Filepath)), slog.String("err", h.cause(err, key)))
-		rec.Op += " (mtime not kept: storage refused the metadata copy)"
+		rec.Op += " (mtime not kept: storage refused it)"
 	}
 	return nil
+}
+
+// mtimeNotKept is a time setstat does not keep, and why, for the audit trail.
+type mtimeNotKept string
+
+func (e mtimeNotKept) Error() string { return "mtime not kept: " + string(e) }
+
+// storeMtime keeps a time set on a stored object at a bounded cost, as
+// setstat may be sent in a loop. An object whose time is in a tag (see
+// timeInTag) gets a new tag on the same version: no copy, no new version.
+// Any other object is copied onto itself once, at most mtimeCopyLimit
+// bytes, with the time moved into a tag, so later times cost no copy
+// either. A time the object already has costs no write. A store without
+// tags gets the time in the metadata by a self-copy, up to mtimeCopyLimit.
+func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+	value := strconv.FormatInt(mtime.Unix(), 10)
+	tags, err := h.allTags(key, head.VersionId)
+	switch {
+	case isNotImplemented(err):
+		return h.keepMtimeInMetadata(key, head, mtime)
+	case err != nil:
+		return err
+	case h.fs.timeInTag(head):
+		if tags[mtimeMeta] == value {
+			return nil
+		}
+		tags[mtimeMeta] = value
+		_, err := h.fs.s3.PutObjectTagging(h.ctx, &s3.PutObjectTaggingInput{
+			Bucket: h.bucket(), Key: &key, VersionId: head.VersionId, Tagging: &types.Tagging{TagSet: tagSet(tags)},
+		})
+		if err != nil {
+			return fmt.Errorf("tag mtime of %s: %w", key, err)
+		}
+		return nil
+	case head.Metadata[mtimeMeta] == value:
+		return nil
+	}
+	tags[mtimeMeta] = value
+	meta := maps.Clone(head.Metadata)
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta[mtimeMeta] = mtimeInTag
+	src := copySource(h.tenant.Bucket, key)
+	_, err = h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
+		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta, ContentType: head.ContentType,
+		TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String(tagQuery(tags)),
+		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	})
+	if err != nil {
+		return fmt.Errorf("move mtime of %s into a tag: %w", key, err)
+	}
+	return nil
+}
+
+// keepMtimeInMetadata is storeMtime on a store without tags: a metadata
+// self-copy, for objects up to mtimeCopyLimit only.
+func (h *handlers) keepMtimeInMetadata(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+	if head.Metadata[mtimeMeta] == strconv.FormatInt(mtime.Unix(), 10) {
+		return nil
+	}
+	if aws.ToInt64(head.ContentLength) > h.fs.mtimeCopyLimit {
+		return mtimeNotKept("the store keeps no tags and the file is too large to copy for a time")
+	}
+	return h.keepMtime(key, head, mtime)
+}
+
+// allTags is every tag of one version of an object (ours and any other
+// tool's, which a new tag set must keep).
+func (h *handlers) allTags(key string, versionID *string) (map[string]string, error) {
+	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: versionID})
+	if err != nil {
+		return nil, fmt.Errorf("get tags of %s: %w", key, err)
+	}
+	tags := map[string]string{}
+	for _, t := range out.TagSet {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return tags, nil
+}
+
+func tagSet(tags map[string]string) []types.Tag {
+	var set []types.Tag
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+	}
+	return set
+}
+
+// tagQuery is tags URL-encoded, as a copy's Tagging wants them.
+func tagQuery(tags map[string]string) string {
+	v := url.Values{}
+	for k, val := range tags {
+		v.Set(k, val)
+	}
+	return v.Encode()
 }
 
 // keepMtime rewrites an object's metadata in place (a server-side self-copy
@@ -137,6 +275,40 @@ func (h *handlers) keepMtime(key string, head *s3.HeadObjectOutput, mtime time.T
 		return fmt.Errorf("keep mtime of %s: %w", key, err)
 	}
 	return nil
+}
+
+// truncate answers a SETSTAT that changes a stored file's size. Size 0
+// (OpenSSH and paramiko truncate, a client emptying a log) replaces the file
+// with an empty one, as an upload of nothing would, keeping a time set with
+// it; it needs write and overwrite. S3 cannot shorten or extend an object in
+// place, so any other size is refused and the file stays as it was.
+func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64, mtime time.Time) error {
+	if size != 0 {
+		return unsupported("truncate refused: a stored file's size can only be set to 0; upload the file again to change it")
+	}
+	if err := h.require(auth.PermWrite, "truncate", p); err != nil {
+		return err
+	}
+	if !h.tenant.Perms.Has(auth.PermOverwrite) {
+		return denied("truncate refused: overwrite is not permitted for this user")
+	}
+	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
+	if err != nil {
+		return h.s3Failure("truncate", p, err)
+	}
+	u := h.newUpload(p, key, true, s)
+	if flags.Acmodtime {
+		u.mtime = mtime
+	}
+	h.mu.Lock()
+	if _, busy := h.open[p]; busy {
+		h.mu.Unlock()
+		u.cancel()
+		return failure("truncate refused: this file is open for upload in this session")
+	}
+	h.open[p] = u
+	h.mu.Unlock()
+	return u.Close() // stores the empty file and records it, as a CLOSE does
 }
 
 // setstatOp describes what a SETSTAT asked for, for the audit trail.
@@ -215,7 +387,7 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 	for _, f := range files {
 		fi := page[f.i].(fileInfo)
 		version := objectVersion{h.tenant.Bucket, f.key, f.etag, fi.mtime.UnixNano()}
-		if t, ok := h.fs.listedMtimes.get(version); ok {
+		if t, ok := h.fs.listedMtimes.get(version, h.fs.now()); ok {
 			fi.mtime = t
 			page[f.i] = fi
 			continue
@@ -228,10 +400,15 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 			written := fi.mtime
 			fi.mtime = h.objectMtime(f.key, head, &written)
 			page[f.i] = fi
-			// A time kept in a tag is tagged just after the object is
-			// written: until it is there, the answer is not final.
-			if head.Metadata[mtimeMeta] != mtimeInTag || !fi.mtime.Equal(written) {
-				h.fs.listedMtimes.put(version, fi.mtime)
+			switch {
+			case !h.fs.timeInTag(head):
+				h.fs.listedMtimes.put(version, fi.mtime, time.Time{})
+			case head.Metadata[mtimeMeta] == mtimeInTag && fi.mtime.Equal(written):
+				// tagged just after the object is written: until the tag is there, the answer is not final
+			default:
+				// A new tag keeps the version: this process forgets its own
+				// tag writes, another replica's show after tagMtimeTTL.
+				h.fs.listedMtimes.put(version, fi.mtime, h.fs.now().Add(tagMtimeTTL))
 			}
 			return nil
 		})
@@ -249,8 +426,9 @@ type objectVersion struct {
 // version listed, so a directory listed again costs no HEAD per file. A new
 // version has another ETag or write time; and every write through this
 // process forgets the object (forgetWrites), since a metadata rewrite in the
-// same second as the listing keeps both. It is bounded: when full, it
-// starts over.
+// same second as the listing keeps both. A time read from a tag is
+// remembered for tagMtimeTTL only, as a tag set through another replica
+// changes neither. It is bounded: when full, it starts over.
 type mtimeCache struct {
 	mu sync.Mutex
 	m  map[[2]string]cachedMtime // bucket, key
@@ -259,24 +437,28 @@ type mtimeCache struct {
 type cachedMtime struct {
 	version objectVersion
 	mtime   time.Time
+	until   time.Time // zero: as long as the version lasts
 }
 
 const mtimeCacheSize = 100_000
 
-func (c *mtimeCache) get(v objectVersion) (time.Time, bool) {
+// tagMtimeTTL is how long a listing remembers a time read from a tag.
+const tagMtimeTTL = 30 * time.Second
+
+func (c *mtimeCache) get(v objectVersion, now time.Time) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[[2]string{v.bucket, v.key}]
-	return e.mtime, ok && e.version == v
+	return e.mtime, ok && e.version == v && (e.until.IsZero() || now.Before(e.until))
 }
 
-func (c *mtimeCache) put(v objectVersion, t time.Time) {
+func (c *mtimeCache) put(v objectVersion, t, until time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= mtimeCacheSize {
 		c.m = make(map[[2]string]cachedMtime)
 	}
-	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t}
+	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t, until}
 }
 
 func (c *mtimeCache) forget(bucket, key *string) {
@@ -286,10 +468,12 @@ func (c *mtimeCache) forget(bucket, key *string) {
 }
 
 // forgetWrites is the FS's S3 client: every call that writes an object, or
-// its metadata or tags, forgets its listed time once S3 has answered.
+// its metadata or tags, forgets its listed time once S3 has answered; a
+// deleted directory marker forgets its time.
 type forgetWrites struct {
 	s3API
 	cache *mtimeCache
+	dirs  *dirTimeCache
 }
 
 func (f forgetWrites) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
@@ -314,6 +498,7 @@ func (f forgetWrites) PutObjectTagging(ctx context.Context, in *s3.PutObjectTagg
 
 func (f forgetWrites) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	defer f.cache.forget(in.Bucket, in.Key)
+	defer f.dirs.forget(aws.ToString(in.Bucket), aws.ToString(in.Key))
 	return f.s3API.DeleteObject(ctx, in, o...)
 }
 

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
 func TestMtime_KeptAsMetadata(t *testing.T) {
@@ -128,7 +131,7 @@ func (c *headCounter) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o 
 func TestMtime_ListingsRemember(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	counter := &headCounter{s3API: e.api}
-	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes}
+	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes, &e.fs.dirTimes}
 	c := e.session(t, "p/", auth.AllPerms)
 	for i := range 5 {
 		if err := writeFile(t, c, fmt.Sprintf("/f%d", i), randBytes(100)); err != nil {
@@ -169,5 +172,214 @@ func TestMtime_ListingsRemember(t *testing.T) {
 	}
 	if got := mtimeOf(); !got.Equal(newer) {
 		t.Errorf("after setstat, the listing shows f1 at %v; want %v", got, newer)
+	}
+}
+
+// mtimeCounter counts the server-side copies s3fs asks for. With noTags it
+// answers object tag requests as a store without tags does (the embedded
+// one): 501 NotImplemented.
+type mtimeCounter struct {
+	s3API
+	copies atomic.Int32
+	noTags atomic.Bool
+}
+
+var errNoTags = &smithy.GenericAPIError{Code: "NotImplemented", Message: "object tags are not supported"}
+
+func (c *mtimeCounter) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+	c.copies.Add(1)
+	return c.s3API.CopyObject(ctx, in, o...)
+}
+
+func (c *mtimeCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+	c.copies.Add(1)
+	return c.s3API.UploadPartCopy(ctx, in, o...)
+}
+
+func (c *mtimeCounter) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+	if c.noTags.Load() {
+		return nil, errNoTags
+	}
+	return c.s3API.GetObjectTagging(ctx, in, o...)
+}
+
+func (c *mtimeCounter) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+	if c.noTags.Load() {
+		return nil, errNoTags
+	}
+	return c.s3API.PutObjectTagging(ctx, in, o...)
+}
+
+// TestMtime_SetstatCostIsBounded: setstat may come in a loop, and keeping
+// a time must not cost a copy of the object (and, in a versioned bucket, a
+// new version) each time. Five times set on a file over the copy limit cost
+// no copy; on a smaller one, one copy in all. Either way the file keeps
+// its content and every session sees the last time, in stat and listings.
+// On a store without tags a small file is copied for each new time, and a
+// large one keeps no time.
+func TestMtime_SetstatCostIsBounded(t *testing.T) {
+	srv := s3test.StartVersioned(t)
+	cfg := testConfig(srv, ChecksumsCompat)
+	client, err := Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &mtimeCounter{s3API: client}
+	fsys, err := New(counter, cfg, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys.mtimeCopyLimit = 1 << 20
+	e := &env{s3: srv, fs: fsys, api: client}
+	c := e.session(t, "p/", auth.AllPerms)
+	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+
+	versions := func(key string) int {
+		t.Helper()
+		out, err := client.ListObjectVersions(context.Background(), &s3.ListObjectVersionsInput{Bucket: &srv.Bucket, Prefix: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.Versions)
+	}
+	seen := func(c *sftp.Client, path string) (stat, listed time.Time) {
+		t.Helper()
+		fi, err := c.Stat(path)
+		if err != nil {
+			t.Fatalf("stat %s: %v", path, err)
+		}
+		entries, err := c.ReadDir("/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, le := range entries {
+			if "/"+le.Name() == path {
+				listed = le.ModTime()
+			}
+		}
+		return fi.ModTime(), listed
+	}
+
+	for _, tc := range []struct {
+		name       string
+		size       int
+		wantCopies int32
+	}{
+		{"over-the-copy-limit", 1<<20 + 1, 0},
+		{"multipart-over-the-copy-limit", 6 << 20, 0},
+		{"under-the-copy-limit", 1000, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := "/" + tc.name + ".bin"
+			data := randBytes(tc.size)
+			if err := writeFile(t, c, path, data); err != nil {
+				t.Fatal(err)
+			}
+			before := counter.copies.Load()
+			var last time.Time
+			for i := range 5 {
+				last = base.Add(time.Duration(i) * time.Hour)
+				if err := c.Chtimes(path, last, last); err != nil {
+					t.Fatalf("chtimes %d: %v", i+1, err)
+				}
+			}
+			t.Logf("5 time-sets of a %d-byte file: %d copies", tc.size, counter.copies.Load()-before)
+			if got := counter.copies.Load() - before; got != tc.wantCopies {
+				t.Errorf("5 time-sets of a %d-byte file made %d copies; want %d", tc.size, got, tc.wantCopies)
+			}
+			if got, want := versions("p"+path), 1+int(tc.wantCopies); got > want { // versitygw keeps a self-copy in place
+				t.Errorf("the versioned bucket holds %d versions; want at most %d", got, want)
+			}
+			if got, _ := srv.Get(t, "p"+path); !bytes.Equal(got, data) {
+				t.Errorf("content changed by setstat")
+			}
+			other := e.session(t, "p/", auth.AllPerms)
+			for name, s := range map[string]*sftp.Client{"this": c, "another": other} {
+				if stat, listed := seen(s, path); !stat.Equal(last) || !listed.Equal(last) {
+					t.Errorf("%s session: stat shows %v, listing %v; want %v", name, stat, listed, last)
+				}
+			}
+		})
+	}
+
+	t.Run("store-without-tags", func(t *testing.T) {
+		counter.noTags.Store(true)
+		defer counter.noTags.Store(false)
+		small, large := "/untagged-small.bin", "/untagged-large.bin"
+		for p, size := range map[string]int{small: 1000, large: 1<<20 + 1} {
+			if err := writeFile(t, c, p, randBytes(size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := counter.copies.Load()
+		for i := range 3 {
+			tm := base.Add(time.Duration(i) * time.Hour)
+			for _, p := range []string{small, large} {
+				if err := c.Chtimes(p, tm, tm); err != nil {
+					t.Fatalf("chtimes %s: %v", p, err)
+				}
+			}
+		}
+		if got := counter.copies.Load() - before; got != 3 {
+			t.Errorf("3 time-sets each of a small and a large file, no tags: %d copies; want 3 (the small one's)", got)
+		}
+		last := base.Add(2 * time.Hour)
+		if stat, _ := seen(c, small); !stat.Equal(last) {
+			t.Errorf("small file shows %v; want %v", stat, last)
+		}
+		if stat, _ := seen(c, large); stat.Before(base.Add(24 * time.Hour)) {
+			t.Errorf("large file shows %v; want its write time (no time kept)", stat)
+		}
+		if err := c.Chtimes(small, last, last); err != nil {
+			t.Fatal(err)
+		}
+		if got := counter.copies.Load() - before; got != 3 {
+			t.Errorf("setting the time the small file has made a copy")
+		}
+	})
+}
+
+// TestMtime_AnotherReplicasTimeShows: a time kept in a tag leaves the
+// object's version as it was, so a replica that listed the file before
+// shows a time set through another replica once tagMtimeTTL has passed,
+// and its own at once.
+func TestMtime_AnotherReplicasTimeShows(t *testing.T) {
+	srv := s3test.Start(t)
+	cfg := testConfig(srv, ChecksumsCompat)
+	a, b := envOn(t, srv, cfg), envOn(t, srv, cfg)
+	clock := time.Now()
+	b.fs.now = func() time.Time { return clock }
+	ca, cb := a.session(t, "p/", auth.AllPerms), b.session(t, "p/", auth.AllPerms)
+	if err := writeFile(t, ca, "/f.bin", randBytes(1000)); err != nil {
+		t.Fatal(err)
+	}
+	listed := func() time.Time {
+		t.Helper()
+		entries, err := cb.ReadDir("/")
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("listing: %d entries, %v; want 1", len(entries), err)
+		}
+		return entries[0].ModTime()
+	}
+	first, second := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC), time.Date(2002, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := ca.Chtimes("/f.bin", first, first); err != nil { // the copy: a new version
+		t.Fatal(err)
+	}
+	if got := listed(); !got.Equal(first) {
+		t.Fatalf("replica b lists f.bin at %v; want %v", got, first)
+	}
+	if err := ca.Chtimes("/f.bin", second, second); err != nil { // a tag: the same version
+		t.Fatal(err)
+	}
+	clock = clock.Add(tagMtimeTTL + time.Second)
+	if got := listed(); !got.Equal(second) {
+		t.Errorf("replica b lists f.bin at %v after tagMtimeTTL; want %v, set through replica a", got, second)
+	}
+	third := second.Add(time.Hour)
+	if err := cb.Chtimes("/f.bin", third, third); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(); !got.Equal(third) {
+		t.Errorf("replica b lists f.bin at %v after its own setstat; want %v", got, third)
 	}
 }

@@ -274,9 +274,9 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	if err != nil {
 		return putBack(err)
 	}
-	u.overwrite = h.tenant.Perms.Has(auth.PermOverwrite)
+	u.overwrite, u.exclusive = h.tenant.Perms.Has(auth.PermOverwrite), false // the rename's rules, not the open's
 	if exists && !u.overwrite {
-		return putBack(denied("rename refused: target exists and overwrite is not permitted for this user"))
+		return putBack(h.refuseOverwrite("rename", "target"))
 	}
 	u.h = h
 	u.ctx, u.cancel = context.WithCancel(h.ctx)

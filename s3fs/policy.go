@@ -28,7 +28,7 @@ func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, err
 	// the SHA-256 (checked on whole downloads).
 	objActions := []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
 	if t.Perms.Has(auth.PermWrite) || t.Perms.Has(auth.PermOverwrite) || t.Perms.Has(auth.PermMkdir) || t.Perms.Has(auth.PermRename) {
-		objActions = append(objActions, "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload")
+		objActions = append(objActions, "s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:AbortMultipartUpload")
 	}
 	if t.Perms.Has(auth.PermDelete) || t.Perms.Has(auth.PermRename) {
 		objActions = append(objActions, "s3:DeleteObject")

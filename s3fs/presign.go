@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -9,8 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 // Presigned is a time-limited GET URL for one object of a user's jail.
@@ -21,11 +24,19 @@ type Presigned struct {
 }
 
 // PresignGet signs a GET of the file at the SFTP path p of t's jail, valid
-// for ttl. A URL is only handed out for what t could download over SFTP:
-// it needs the read permission, a path that stays inside the home (a ".."
-// climbing above it is refused, not cleaned away) and a file that exists
-// now. Refusals are *Error with a message fit for the operator.
-func PresignGet(ctx context.Context, client *s3.Client, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
+// for ttl. A URL is only handed out for what t could download over SFTP,
+// as SFTP would serve it: it needs the read permission, a path that stays
+// inside the home (a ".." climbing above it is refused, not cleaned away)
+// and a file that exists now, found under its encrypted name when cfg
+// encrypts names. A URL serves the stored bytes as they are, so nothing the
+// gateway encrypted is handed out: cfg.Envelope refuses every presign, and
+// an object stored envelope-encrypted is refused in any mode. Refusals are
+// *Error with a message fit for the operator; see PresignTrailText.
+func PresignGet(ctx context.Context, client *s3.Client, cfg Config, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
+	if cfg.Envelope {
+		return Presigned{}, unsupported(`presign refused: [encryption] mode is "envelope", so files are stored encrypted by the gateway ` +
+			"and a presigned URL would hand out ciphertext that only the gateway can decrypt; download the file over SFTP instead")
+	}
 	if !t.Perms.Has(auth.PermRead) {
 		return Presigned{}, denied("presign refused: downloading is not permitted for this user")
 	}
@@ -33,6 +44,13 @@ func PresignGet(ctx context.Context, client *s3.Client, t *auth.Tenant, p string
 		return Presigned{}, denied("presign refused: the path leaves the user's home")
 	}
 	j := jail{prefix: t.Prefix}
+	if cfg.NameKey != nil {
+		names, err := crypt.NamesFromKEK(cfg.NameKey, t.Bucket, t.Prefix)
+		if err != nil {
+			return Presigned{}, fmt.Errorf("name key: %w", err)
+		}
+		j.names = names
+	}
 	key, err := j.key(p)
 	if err != nil {
 		return Presigned{}, err
@@ -40,11 +58,16 @@ func PresignGet(ctx context.Context, client *s3.Client, t *auth.Tenant, p string
 	if j.isRoot(key) {
 		return Presigned{}, failure("presign refused: it is a directory")
 	}
-	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &t.Bucket, Key: &key}); err != nil {
+	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &t.Bucket, Key: &key})
+	if err != nil {
 		if isNotFound(err) {
 			return Presigned{}, notFound("presign refused: no such file")
 		}
 		return Presigned{}, fmt.Errorf("head %s: %w", key, err)
+	}
+	if crypt.Encrypted(head.Metadata) {
+		return Presigned{}, unsupported("presign refused: the file is stored encrypted by the gateway " +
+			"(written under envelope encryption), and a presigned URL would hand out ciphertext; download it over SFTP instead")
 	}
 	now := time.Now()
 	req, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &t.Bucket, Key: aws.String(key)},
@@ -53,4 +76,37 @@ func PresignGet(ctx context.Context, client *s3.Client, t *auth.Tenant, p string
 		return Presigned{}, fmt.Errorf("presign %s: %w", key, err)
 	}
 	return Presigned{URL: req.URL, Key: key, Expires: now.Add(ttl)}, nil
+}
+
+// PresignTrailText is what the presign trail records about an error of
+// PresignGet: a refusal's own fixed message, else fixed words with the S3
+// error code. Never err's text: it names the object key and the request
+// URL, which the trail must not hold with audit paths = "hmac".
+func PresignTrailText(err error) string {
+	var refusal *Error
+	if errors.As(err, &refusal) {
+		return refusal.msg
+	}
+	text := "presign failed: the storage request failed"
+	var api smithy.APIError
+	if errors.As(err, &api) && safeCode(api.ErrorCode()) {
+		text += " (" + api.ErrorCode() + ")"
+	} else if status := httpStatus(err); status != 0 {
+		text += fmt.Sprintf(" (HTTP %d)", status)
+	}
+	return text
+}
+
+// safeCode reports whether an S3 error code is a short word, as S3's are;
+// a store could answer anything.
+func safeCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for _, r := range code {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -28,15 +28,21 @@ const (
 	copiesInFlight = 8
 )
 
-// rename copies the object to its new key and then deletes the old one. An
-// existing target is replaced (rename and posix-rename alike) when the user
-// may overwrite.
-func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
-	if err := h.require(auth.PermRename, "rename", from); err != nil {
-		return err
-	}
+// rename copies the object to its new key and then deletes the old one.
+// posix is posix-rename@openssh.com, which replaces an existing target when
+// the user may overwrite; a plain SSH_FXP_RENAME never replaces a file, as in
+// OpenSSH and the SFTP v3 draft. A temporary file renamed onto its final name
+// (name.filepart → name) completes an upload rather than moving a file: it
+// needs write (and overwrite to replace name), not rename, and replaces with
+// either request: WinSCP deletes an existing target before its plain rename,
+// but stat shows none to a user who cannot list.
+func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Record) error {
 	toKey, err := h.jail.key(to)
 	if err != nil {
+		return err
+	}
+	completes := h.completesUpload(from, toKey)
+	if err := h.mayRename(from, fromKey, completes); err != nil {
 		return err
 	}
 	if h.jail.isRoot(fromKey) || h.jail.isRoot(toKey) {
@@ -62,8 +68,13 @@ func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
 	if err != nil {
 		return err
 	}
-	if exists && !h.tenant.Perms.Has(auth.PermOverwrite) {
-		return denied("rename refused: target exists and overwrite is not permitted for this user")
+	switch {
+	case exists && !h.tenant.Perms.Has(auth.PermOverwrite):
+		return h.refuseOverwrite("rename", "target")
+	case exists && !posix && !completes && h.canSee():
+		return conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
+	case exists && !posix && !completes:
+		return conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
 	}
 	meta, err := h.renamedMetadata(fromKey, toKey, head.Metadata)
 	if err != nil {
@@ -74,11 +85,36 @@ func (h *handlers) rename(from, to, fromKey string, rec *audit.Record) error {
 		return h.s3Failure("rename", from, err, toKey)
 	}
 	h.takeMtime(from)
+	h.moveUploaded(from, to)
 	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &fromKey}); err != nil {
 		h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", fromKey, err))
 		return failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
 	}
 	return nil
+}
+
+// completesUpload reports whether renaming from to toKey moves a temporary
+// file onto its final name.
+func (h *handlers) completesUpload(from, toKey string) bool {
+	final, temp := h.fs.finalName(from)
+	if !temp {
+		return false
+	}
+	finalKey, err := h.jail.key(final)
+	return err == nil && finalKey == toKey
+}
+
+// mayRename checks the permission a rename needs: rename, or write for the
+// completion of a temporary upload that is pending or that this session
+// stored (a drop box user may finish its own WinSCP upload, not move others'
+// files).
+func (h *handlers) mayRename(from, fromKey string, completes bool) error {
+	if completes && h.tenant.Perms.Has(auth.PermWrite) {
+		if _, pending := h.fs.pending.info(h.tenant.Bucket, fromKey, from); pending || h.uploadedHere(from) {
+			return nil
+		}
+	}
+	return h.require(auth.PermRename, "rename", from)
 }
 
 // renameDir moves a small directory object by object.
@@ -108,8 +144,8 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 			return badPath("name too long for storage (keys are limited to 1024 bytes)")
 		}
 		var err error
-		if strings.HasSuffix(src, "/") { // a directory marker: make a new one (some stores refuse to copy them)
-			err = h.putMarker(dst)
+		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
+			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
 		} else {
 			err = h.copyRebound(src, dst, aws.ToInt64(obj.Size), obj.ETag)
 		}

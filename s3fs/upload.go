@@ -61,6 +61,7 @@ type upload struct {
 	h         *handlers
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
+	exclusive bool // opened with EXCL, or APPEND of a new file: nothing may replace a file that appeared meanwhile
 	started   time.Time
 	sealer    *sealer // envelope encryption of the object; nil stores plaintext
 
@@ -549,7 +550,7 @@ func (u *upload) putWhole(b []byte) error {
 	}
 	out, err := u.h.fs.s3.PutObject(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("put %s: %w", u.key, err), u.key))
+		return u.fail(u.commitFailure(fmt.Errorf("put %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
 	return nil
@@ -571,11 +572,25 @@ func (u *upload) complete() error {
 	}
 	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("complete upload %s: %w", u.key, err), u.key))
+		return u.fail(u.commitFailure(fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
 	u.stored = &stored{out.ETag, out.VersionId}
 	u.tagObject()
 	return nil
+}
+
+// commitFailure is the partner's answer to a failed commit. An exclusive
+// upload refused by If-None-Match lost a race: another writer stored the
+// file after the open, and that file stays.
+func (u *upload) commitFailure(err error) error {
+	answer := u.h.s3Failure("upload", u.path, err, u.key)
+	if u.exclusive && isPrecondition(err) {
+		if !u.h.canSee() {
+			return failure("upload failed: exclusive create, and the file cannot be overwritten; nothing was stored")
+		}
+		return failure("upload failed: the file was created by another upload meanwhile (exclusive create); nothing was stored")
+	}
+	return answer
 }
 
 func sortParts(parts []types.CompletedPart) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,6 +239,55 @@ func TestUpload_NoOverwritePermission(t *testing.T) {
 	}
 	if _, err := c.Open("/new.txt"); !errors.Is(err, os.ErrPermission) {
 		t.Errorf("download in a write-only session = %v; want permission denied", err)
+	}
+}
+
+// TestUpload_WriteOnlyLearnsNoNames: a user without list or read is told
+// "no such file" by stat for a file it did not upload, so no other answer
+// says that a file has the name: a refused overwrite says only that the name
+// cannot be overwritten, mkdir that the name cannot be used, rmdir and
+// setstat "no such file" as stat does.
+func TestUpload_WriteOnlyLearnsNoNames(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	e.s3.Put(t, "w/taken.txt", []byte("keep"))
+	tenant := &auth.Tenant{User: "drop", Bucket: e.s3.Bucket, Prefix: "w/", Perms: auth.PermWrite | auth.PermMkdir | auth.PermDelete}
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil) // the errors as pkg/sftp sends them
+	req := func(method string) *sftp.Request {
+		r := sftp.NewRequest(method, "/taken.txt")
+		r.Flags = 0x1a // WRITE|CREAT|TRUNC
+		return r
+	}
+	if _, err := h.FileList.Filelist(req("Stat")); !errors.Is(err, sftp.ErrSSHFxNoSuchFile) {
+		t.Fatalf("stat of another's file in a write-only session = %v; want no such file", err)
+	}
+	_, upErr := h.FilePut.Filewrite(req("Put"))
+	answers := map[string]error{"upload": upErr, "mkdir": h.FileCmd.Filecmd(req("Mkdir")), "rmdir": h.FileCmd.Filecmd(req("Rmdir"))}
+	for op, err := range answers {
+		if err == nil {
+			t.Errorf("%s onto an existing file in a write-only session succeeded", op)
+		} else if msg := err.Error(); strings.Contains(msg, "exists") || strings.Contains(msg, "a file has") || strings.Contains(msg, "not a directory") {
+			t.Errorf("%s answers %q: it tells a user who cannot list that the file exists", op, msg)
+		}
+	}
+	if err := answers["upload"]; !errors.Is(err, sftp.ErrSSHFxPermissionDenied) || !strings.Contains(err.Error(), "cannot be overwritten") {
+		t.Errorf("upload onto an existing file = %v; want permission denied, cannot be overwritten", err)
+	}
+	if !errors.Is(answers["rmdir"], sftp.ErrSSHFxNoSuchFile) {
+		t.Errorf("rmdir of a file = %v; want no such file, as stat says", answers["rmdir"])
+	}
+	c := e.session(t, "w/", tenant.Perms)
+	when := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	if err := c.Chtimes("/taken.txt", when, when); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("setstat of a time on another's file = %v; want no such file, as stat says", err)
+	}
+	if err := writeFile(t, c, "/mine.txt", []byte("mine")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Chtimes("/mine.txt", when, when); err != nil {
+		t.Errorf("setstat of a time on its own upload = %v; want accepted", err)
+	}
+	if got, _ := e.s3.Get(t, "w/taken.txt"); string(got) != "keep" {
+		t.Errorf("object = %q; want keep", got)
 	}
 }
 

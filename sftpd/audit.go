@@ -56,9 +56,14 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 	if method == "none" { // every client asks first which methods exist
 		return
 	}
-	r := audit.Record{Event: audit.EventAuth, User: meta.User(), Method: method, Result: audit.ResultOK}
+	user := audit.Bound(meta.User(), audit.MaxName) // the client's choice, up to 256 KB
+	r := audit.Record{Event: audit.EventAuth, User: user, Method: method, Result: audit.ResultOK}
 	if method == "publickey" && c.offered != nil {
 		r.KeyType, r.KeyFP = c.offered.Type(), auth.Fingerprint(c.offered)
+		if cert, ok := c.offered.(*ssh.Certificate); ok { // the key's fingerprint, as the log has it, and which certificate
+			serial := cert.Serial
+			r.KeyFP, r.CertID, r.CertSerial = auth.Fingerprint(cert.Key), cert.KeyId, &serial
+		}
 	}
 	var partial *ssh.PartialSuccessError
 	switch {
@@ -66,8 +71,8 @@ func (c *conn) authAttempt(meta ssh.ConnMetadata, method string, err error) {
 		r.Reason = "partial success: password required next"
 	case err != nil:
 		r.Result, r.Reason = audit.ResultDenied, authFailure(method, err)
-		c.log.Warn("auth failed", "user", meta.User(), "method", method, "reason", r.Reason)
-		c.noteFailure(meta.User())
+		c.log.Warn("auth failed", "user", user, "method", audit.Bound(method, audit.MaxName), "reason", r.Reason)
+		c.noteFailure(user)
 	}
 	c.audit.Record(r)
 	c.offered = nil
@@ -93,9 +98,13 @@ func authFailure(method string, err error) string {
 // load balancer's health check) is not a session and leaves no record.
 func (c *conn) handshakeFailed(err error) {
 	var authErr *ssh.ServerAuthError
-	if errors.As(err, &authErr) {
+	switch {
+	case c.admitted != nil && c.admitted.evicted.Load():
+		err = errEvicted
+		c.cancel(errEvicted)
+	case errors.As(err, &authErr):
 		c.cancel(errAuthFailed)
-	} else {
+	default:
 		c.cancel(fmt.Errorf("handshake failed: %w", err))
 	}
 	if !c.connected {

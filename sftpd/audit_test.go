@@ -196,3 +196,90 @@ func TestAudit_RefusedRequests(t *testing.T) {
 		t.Errorf("refused records: %q; want %q", strings.Join(got, ", "), want)
 	}
 }
+
+// TestAudit_LongUserNamesAreBounded: a client picks its user name, up to the
+// 256 KB of an SSH packet. Three 200 KB names (differing only at the end)
+// add a few KB to the trail and the log, and stay distinguishable there.
+func TestAudit_LongUserNamesAreBounded(t *testing.T) {
+	k := keys(t)
+	trail := &logBuffer{}
+	l, err := audit.Open(audit.Config{Stdout: trail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.Audit = l
+		s.Defender = &sftpd.DefenderConfig{IPFailures: 100, UserFailures: 100, Window: time.Minute,
+			BanTime: time.Minute, BanTimeMax: time.Hour}
+	})
+	logBefore := len(ts.logs.String())
+	long := strings.Repeat("a", 200<<10)
+	for i := range 3 {
+		user := long + string(rune('x'+i))
+		if sc, err := ssh.Dial("tcp", ts.addr, clientConfig(t, user, ssh.PublicKeys(k.stranger))); err == nil {
+			sc.Close()
+			t.Fatal("login succeeded; want refused")
+		}
+	}
+	waitCount(t, ts, "disconnect", 3)
+	t.Logf("three 200 KB user names: the trail grew by %d bytes, the log by %d", len(trail.String()), len(ts.logs.String())-logBefore)
+	if n := len(trail.String()); n > 20<<10 {
+		t.Errorf("trail grew by %d bytes for three 200 KB user names; want under 20 KB", n)
+	}
+	if n := len(ts.logs.String()) - logBefore; n > 20<<10 {
+		t.Errorf("log grew by %d bytes for three 200 KB user names; want under 20 KB", n)
+	}
+	users := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(trail.String()), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line: %v", err)
+		}
+		if r.Event == audit.EventAuth {
+			if !strings.HasPrefix(r.User, "aaaa") || !strings.Contains(r.User, "…[cut ") {
+				t.Errorf("auth record user %.40q…; want the name's start and a cut marker", r.User)
+			}
+			users[r.User] = true
+		}
+	}
+	if len(users) != 3 {
+		t.Errorf("the trail names %d distinct users; want 3", len(users))
+	}
+}
+
+// TestAudit_RefusedFloodFromClient: a client that opens a thousand refused
+// channels gets its first refusals recorded and logged as warnings, and the
+// rest counted in an unrecorded record at disconnect.
+func TestAudit_RefusedFloodFromClient(t *testing.T) {
+	ts, read := auditTrail(t)
+	sc := sshLogin(t, ts.addr, "ed", keys(t).ed25519)
+	const flood = 1000
+	for range flood {
+		if _, err := sc.Dial("tcp", "127.0.0.1:22"); err == nil {
+			t.Fatal("port forwarding succeeded")
+		}
+	}
+	sc.Close()
+	var recs []audit.Record
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if recs = read(); recs[len(recs)-1].Event == audit.EventDisconnect || time.Now().After(deadline) {
+			break
+		}
+	}
+	var written, unrecorded int64
+	for _, r := range recs {
+		switch r.Event {
+		case audit.EventRefused:
+			written++
+		case audit.EventUnrecorded:
+			unrecorded += *r.Count
+		}
+	}
+	if written > audit.RefusedBurst+10 || written+unrecorded != flood {
+		t.Errorf("%d refusals recorded and %d counted as unrecorded; want at most %d recorded and %d in all",
+			written, unrecorded, audit.RefusedBurst+10, flood)
+	}
+	if n := strings.Count(ts.logs.String(), `level=WARN msg="channel refused"`); n > audit.RefusedBurst {
+		t.Errorf("%d warnings for refused channels; want at most %d", n, audit.RefusedBurst)
+	}
+}

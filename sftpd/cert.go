@@ -2,7 +2,7 @@ package sftpd
 
 import (
 	"maps"
-	"time"
+	"strconv"
 
 	"golang.org/x/crypto/ssh"
 
@@ -14,7 +14,7 @@ import (
 // user's own rules (publickey allowed, allow_from). The login gets the
 // user's Tenant.
 func (s *Server) certLogin(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.Permissions, error) {
-	addr, now := addrOf(meta.RemoteAddr()), time.Now()
+	addr, now := addrOf(meta.RemoteAddr()), s.now()
 	if err := s.UserCAs.Check(meta.User(), cert, addr, now); err != nil {
 		return nil, err
 	}
@@ -30,16 +30,8 @@ func (s *Server) certLogin(meta ssh.ConnMetadata, cert *ssh.Certificate) (*ssh.P
 	}
 	return &ssh.Permissions{
 		CriticalOptions: maps.Clone(cert.CriticalOptions), // x/crypto enforces source-address from here too
-		Extensions:      map[string]string{"pubkey-fp": auth.Fingerprint(cert.Key), "cert-id": cert.KeyId},
-		ExtraData:       map[any]any{tenantKey{}: t},
+		Extensions: map[string]string{"pubkey-fp": auth.Fingerprint(cert.Key), "cert-id": cert.KeyId,
+			"cert-serial": strconv.FormatUint(cert.Serial, 10)},
+		ExtraData: map[any]any{tenantKey{}: t},
 	}, nil
-}
-
-// loginKey is the key a session is held to on reload: nil for a password or
-// a certificate, whose user is then held by name.
-func loginKey(key ssh.PublicKey) ssh.PublicKey {
-	if _, ok := key.(*ssh.Certificate); ok {
-		return nil
-	}
-	return key
 }

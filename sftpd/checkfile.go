@@ -34,7 +34,9 @@ const (
 
 // FileHasher is implemented by a session's FileCmd handler when the store
 // keeps each file's SHA-256: it answers check-file without reading the file.
-// The error's text goes to the client as is, so it must be safe to show.
+// Like any read, each call must be recorded in the session's audit trail and
+// refused while the trail cannot be written (s3fs does both). The error's
+// text goes to the client as is, so it must be safe to show.
 type FileHasher interface {
 	SHA256(path string) ([]byte, error)
 }

@@ -35,6 +35,7 @@ type conn struct {
 	draining  bool           // shutdown: close as soon as transfers reach zero
 	lastUse   atomic.Int64   // when the last SFTP packet arrived or a call into the handlers returned
 	busy      atomic.Int32   // handler calls for open files still running
+	refusals  atomic.Int32   // requests and channels refused, for refusedLevel
 	wg        sync.WaitGroup // goroutines this connection started
 
 	tenant *auth.Tenant  // who logged in, under mu; nil before
@@ -47,6 +48,7 @@ type conn struct {
 
 	failedUsers []string // user names that failed to authenticate, for the defender
 	sessionUser string   // the user whose session count this connection holds
+	admitted    *pending // its slot among the unauthenticated connections; nil without a defender
 }
 
 // newConn registers a connection, or returns nil when shutting down.
@@ -79,18 +81,24 @@ func (c *conn) serve() {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", context.Cause(c.ctx).Error()),
+		c.log.LogAttrs(c.ctx, slog.LevelInfo, "disconnect", slog.String("reason", audit.Bound(context.Cause(c.ctx).Error(), audit.MaxPath)),
 			slog.Int64("dur_ms", time.Since(start).Milliseconds()))
 		c.disconnected(start, context.Cause(c.ctx))
 		c.s.connWg.Done()
 	}()
 
+	vc := &versionConn{Conn: c.nc}
 	if c.s.LoginTimeout > 0 {
-		c.nc.SetDeadline(time.Now().Add(c.s.LoginTimeout))
+		vc.loginBy = time.Now().Add(c.s.LoginTimeout)
+		c.nc.SetDeadline(vc.loginBy)
 	}
-	sconn, chans, reqs, err := ssh.NewServerConn(c.nc, c.sshConfig())
+	if vc.loginBy.IsZero() || c.s.LoginTimeout > versionTimeout {
+		c.nc.SetReadDeadline(time.Now().Add(versionTimeout))
+	}
+	sconn, chans, reqs, err := ssh.NewServerConn(vc, c.sshConfig())
 	if err != nil {
-		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", err.Error()))
+		// x/crypto's errors quote what the client offered (its algorithm lists).
+		c.log.LogAttrs(c.ctx, slog.LevelWarn, "handshake failed", slog.String("err", audit.Bound(err.Error(), audit.MaxPath)))
 		c.handshakeFailed(err)
 		c.handshakeDone("")
 		return
@@ -108,7 +116,11 @@ func (c *conn) serve() {
 		sconn.Close()
 		return
 	}
-	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", slog.String("client", string(sconn.ClientVersion())))
+	attrs := []slog.Attr{slog.String("client", audit.Bound(string(sconn.ClientVersion()), audit.MaxName))}
+	if id, ok := sconn.Permissions.Extensions["cert-id"]; ok {
+		attrs = append(attrs, slog.String("cert_id", audit.Bound(id, audit.MaxName)), slog.String("cert_serial", sconn.Permissions.Extensions["cert-serial"]))
+	}
+	c.log.LogAttrs(c.ctx, slog.LevelInfo, "login", attrs...)
 
 	c.mu.Lock()
 	c.sconn = sconn
@@ -126,11 +138,13 @@ func (c *conn) serve() {
 	c.goWatch(func() { ssh.DiscardRequests(reqs) })
 	c.goWatch(c.watchIdle)
 	c.goWatch(c.keepalive)
+	c.goWatch(c.watchLogin)
 
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", nc.ChannelType()))
-			c.refused("channel "+nc.ChannelType(), "only sftp sessions are allowed")
+			typ := audit.Bound(nc.ChannelType(), audit.MaxName)
+			c.log.LogAttrs(c.ctx, c.refusedLevel(), "channel refused", slog.String("type", typ))
+			c.refused("channel "+typ, "only sftp sessions are allowed")
 			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			continue
 		}
@@ -229,6 +243,32 @@ func (c *conn) watchIdle() {
 	}
 }
 
+// recheckEvery is RecheckInterval's default: an expired key or certificate
+// loses its session within a minute.
+const recheckEvery = time.Minute
+
+// watchLogin holds the session against its login every RecheckInterval, so
+// a key reaching its expiry-time or a certificate its end of validity
+// closes a session that is still running.
+func (c *conn) watchLogin() {
+	every := c.s.RecheckInterval
+	if every <= 0 {
+		every = recheckEvery
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+			if c.recheck() {
+				return
+			}
+		}
+	}
+}
+
 // keepalive probes the client so a vanished peer is noticed even mid-transfer.
 func (c *conn) keepalive() {
 	if c.s.KeepaliveInterval <= 0 {
@@ -268,8 +308,9 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 		case req.Type == "env": // OpenSSH sends LANG with every session: not worth a warning
 			c.log.LogAttrs(c.ctx, slog.LevelDebug, "request refused", slog.String("type", req.Type))
 		default: // recorded before the client hears the answer
-			c.log.LogAttrs(c.ctx, slog.LevelWarn, "request refused", slog.String("type", req.Type))
-			c.refused(req.Type, "only the sftp subsystem is allowed")
+			typ := audit.Bound(req.Type, audit.MaxName)
+			c.log.LogAttrs(c.ctx, c.refusedLevel(), "request refused", slog.String("type", typ))
+			c.refused(typ, "only the sftp subsystem is allowed")
 		}
 		req.Reply(ok, nil)
 		if !ok {
@@ -309,6 +350,16 @@ func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	c.log.LogAttrs(c.ctx, slog.LevelDebug, "sftp session ended", slog.Any("err", err))
 }
 
+// refusedLevel is the log level of a refused request or channel: WARN for
+// the first audit.RefusedBurst of the connection, then DEBUG, as the trail
+// stops recording each one too (a client can send thousands a second).
+func (c *conn) refusedLevel() slog.Level {
+	if c.refusals.Add(1) > audit.RefusedBurst {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
+
 // subsystemName decodes the string payload of a subsystem request.
 func subsystemName(payload []byte) string {
 	var p struct{ Name string }
@@ -316,6 +367,44 @@ func subsystemName(payload []byte) string {
 		return ""
 	}
 	return p.Name
+}
+
+// versionTimeout is how long a client has to send its SSH version line,
+// which every client sends at once: a socket that stays silent holds a
+// handshake slot for 5 s, not for the whole login timeout.
+const versionTimeout = 5 * time.Second
+
+// versionConn lifts the version deadline once the client's version line (the
+// first line that starts with "SSH-") has arrived: from then on the login
+// timeout alone bounds the handshake.
+type versionConn struct {
+	net.Conn
+	loginBy time.Time // the login deadline; zero = none
+	seen    bool      // the version line arrived
+	start   []byte    // the first bytes of the line being read
+}
+
+func (v *versionConn) Read(p []byte) (int, error) {
+	n, err := v.Conn.Read(p)
+	if !v.seen {
+		v.scan(p[:n])
+	}
+	return n, err
+}
+
+func (v *versionConn) scan(b []byte) {
+	for _, ch := range b {
+		switch {
+		case ch == '\n' && string(v.start) == "SSH-":
+			v.seen = true
+			v.Conn.SetReadDeadline(v.loginBy)
+			return
+		case ch == '\n':
+			v.start = v.start[:0]
+		case len(v.start) < 4:
+			v.start = append(v.start, ch)
+		}
+	}
 }
 
 // activity stamps the connection as in use whenever an SFTP packet arrives.

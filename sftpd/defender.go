@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -34,8 +36,15 @@ type DefenderConfig struct {
 	// (monitoring hosts, the load balancer's health checks).
 	Allow []netip.Prefix
 	// MaxUnauthPerIP and MaxUnauth cap the connections that have not logged
-	// in yet, per address and in total; more are closed at accept.
+	// in yet, per source and in total; more are closed at accept, or take
+	// the slot of another source's (see victimLocked).
 	MaxUnauthPerIP, MaxUnauth int
+	// EarlyDropStart and EarlyDropRate are OpenSSH's MaxStartups start and
+	// rate, with MaxUnauth as full: from EarlyDropStart connections in the
+	// handshake, a new one is refused with a probability of EarlyDropRate
+	// percent, rising linearly to 100 at MaxUnauth, so a flood is thinned
+	// out before the cap is reached. 0 refuses only at MaxUnauth.
+	EarlyDropStart, EarlyDropRate int
 	// MaxSessionsPerUser caps the logged-in connections of one user.
 	MaxSessionsPerUser int
 }
@@ -47,15 +56,56 @@ type defender struct {
 	log   *slog.Logger
 	audit *audit.Log
 	now   func() time.Time
+	rand  func(n int) int // in [0, n), for the early drop
 
 	mu          sync.Mutex
-	ipFails     map[netip.Addr][]time.Time
-	userFails   map[string][]time.Time
-	bans        map[netip.Addr]*ban
-	unauth      map[netip.Addr]int
+	ipFails     map[source][]time.Time
+	userFails   map[string][]time.Time // keys bounded by audit.Bound
+	bans        map[source]*ban
+	unauth      map[source][]*pending // oldest first
 	unauthTotal int
+	known       map[source]time.Time // when the source last logged in
+	fullWarned  time.Time            // the last warning that the handshake slots were full
 	sessions    map[string]int
 }
+
+// source is what the caps and bans count: an IPv4 address, or the /64 of an
+// IPv6 address, since one host or site gets a whole /64 and could otherwise
+// open the per-address cap 2^64 times.
+type source netip.Prefix
+
+func sourceOf(ip netip.Addr) source {
+	if ip.Is4() {
+		return source(netip.PrefixFrom(ip, 32))
+	}
+	p, _ := ip.Prefix(64)
+	return source(p)
+}
+
+// String is the address, or the /64 of an IPv6 one.
+func (s source) String() string {
+	if p := netip.Prefix(s); p.Addr().Is4() {
+		return p.Addr().String()
+	}
+	return netip.Prefix(s).String()
+}
+
+// pending is an admitted connection that has not logged in yet.
+type pending struct {
+	src     source
+	close   func()      // closes the connection, to give its slot to another
+	evicted atomic.Bool // it was closed for that
+	done    bool        // released or evicted, under defender.mu
+}
+
+// A source that logged in within knownFor is known: when the handshake slots
+// are full, its new connections take the slots of unknown sources, so idle
+// sockets from elsewhere never lock a partner out. At most maxKnown sources
+// are remembered, the ones that logged in longest ago forgotten first.
+const (
+	knownFor = 30 * 24 * time.Hour
+	maxKnown = 1 << 16
+)
 
 // ban is one address's ban, kept after it expires to make the next one longer.
 type ban struct {
@@ -66,9 +116,9 @@ type ban struct {
 }
 
 func newDefender(cfg DefenderConfig, log *slog.Logger, a *audit.Log, now func() time.Time) *defender {
-	return &defender{cfg: cfg, log: log, audit: a, now: now,
-		ipFails: map[netip.Addr][]time.Time{}, userFails: map[string][]time.Time{},
-		bans: map[netip.Addr]*ban{}, unauth: map[netip.Addr]int{}, sessions: map[string]int{}}
+	return &defender{cfg: cfg, log: log, audit: a, now: now, rand: rand.IntN,
+		ipFails: map[source][]time.Time{}, userFails: map[string][]time.Time{},
+		bans: map[source]*ban{}, unauth: map[source][]*pending{}, known: map[source]time.Time{}, sessions: map[string]int{}}
 }
 
 // addrOf is the client address of a connection, IPv4-mapped addresses unmapped.
@@ -90,36 +140,138 @@ func (d *defender) allowed(ip netip.Addr) bool {
 }
 
 // admit decides at accept, before any byte of SSH, whether a connection from
-// ip may proceed; if so it counts as unauthenticated until release.
-func (d *defender) admit(ip netip.Addr) (ok bool, reason string) {
+// ip may proceed; if so it counts as unauthenticated until release, and
+// closeConn closes it should another connection need its slot.
+func (d *defender) admit(ip netip.Addr, closeConn func()) (p *pending, reason string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	p, victim, reason := d.admitLocked(ip, closeConn)
+	d.mu.Unlock()
+	if victim != nil {
+		victim.close()
+	}
+	return p, reason
+}
+
+func (d *defender) admitLocked(ip netip.Addr, closeConn func()) (p, victim *pending, reason string) {
 	d.expireLocked()
-	exempt := d.allowed(ip)
-	if b := d.bans[ip]; b != nil && b.active && !exempt {
+	now, src, exempt := d.now(), sourceOf(ip), d.allowed(ip)
+	if b := d.bans[src]; b != nil && b.active && !exempt {
 		b.refused++
-		return false, "banned"
+		return nil, nil, "banned"
 	}
-	if !exempt && d.cfg.MaxUnauthPerIP > 0 && d.unauth[ip] >= d.cfg.MaxUnauthPerIP {
-		return false, "too many unauthenticated connections from this address"
+	if !exempt && d.cfg.MaxUnauthPerIP > 0 && len(d.unauth[src]) >= d.cfg.MaxUnauthPerIP {
+		return nil, nil, "too many unauthenticated connections from this address"
 	}
-	if d.cfg.MaxUnauth > 0 && d.unauthTotal >= d.cfg.MaxUnauth {
-		return false, "too many unauthenticated connections"
+	if drop := d.dropLocked(); drop != "" {
+		if victim = d.victimLocked(src, now); victim == nil {
+			d.warnFullLocked(now)
+			return nil, nil, drop
+		}
+		d.removeLocked(victim)
+		victim.evicted.Store(true)
 	}
-	d.unauth[ip]++
+	p = &pending{src: src, close: closeConn}
+	d.unauth[src] = append(d.unauth[src], p)
 	d.unauthTotal++
-	return true, ""
+	return p, victim, ""
+}
+
+// dropLocked says why a new connection may not simply take a free slot: the
+// cap is reached, or, from EarlyDropStart on, it lost the draw. "" when it may.
+func (d *defender) dropLocked() string {
+	n, full, start, rate := d.unauthTotal, d.cfg.MaxUnauth, d.cfg.EarlyDropStart, d.cfg.EarlyDropRate
+	switch {
+	case full <= 0:
+		return ""
+	case n >= full:
+		return "too many unauthenticated connections"
+	case start <= 0 || start >= full || n < start:
+		return ""
+	}
+	if d.rand(100) < rate+(100-rate)*(n-start)/(full-start) {
+		return "many unauthenticated connections: dropped at random (early_drop)"
+	}
+	return ""
+}
+
+// victimLocked picks the connection a newcomer from src may close to take its
+// slot: the oldest of the unknown source that holds the most. A known source
+// may take any; another only one of a source holding at least two more than
+// src does, so that a few addresses cannot keep every slot to themselves.
+// nil: the newcomer is refused.
+func (d *defender) victimLocked(src source, now time.Time) *pending {
+	var most []*pending
+	for s, list := range d.unauth {
+		if s != src && len(list) > len(most) && !d.knownLocked(s, now) {
+			most = list
+		}
+	}
+	if len(most) == 0 || !d.knownLocked(src, now) && len(most) < len(d.unauth[src])+2 {
+		return nil
+	}
+	return most[0]
+}
+
+// warnFullLocked logs, at most once a minute, that new connections are being
+// refused for want of a slot: a flood of idle sockets shows in the log.
+func (d *defender) warnFullLocked(now time.Time) {
+	if now.Sub(d.fullWarned) < time.Minute {
+		return
+	}
+	d.fullWarned = now
+	d.log.Warn("connections refused at accept: too many still in the handshake",
+		"unauthenticated", d.unauthTotal, "sources", len(d.unauth))
 }
 
 // release ends the unauthenticated phase of an admitted connection: it logged
-// in, or it ended.
-func (d *defender) release(ip netip.Addr) {
+// in, or it ended. A nil p, or one released or evicted already, is a no-op.
+func (d *defender) release(p *pending) {
+	if p == nil {
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.unauthTotal--
-	if d.unauth[ip]--; d.unauth[ip] <= 0 {
-		delete(d.unauth, ip)
+	d.removeLocked(p)
+}
+
+func (d *defender) removeLocked(p *pending) {
+	if p.done {
+		return
 	}
+	p.done = true
+	d.unauthTotal--
+	list := d.unauth[p.src]
+	if i := slices.Index(list, p); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(d.unauth, p.src)
+	} else {
+		d.unauth[p.src] = list
+	}
+}
+
+// loggedIn remembers that ip's source logged in, so it is known.
+func (d *defender) loggedIn(ip netip.Addr) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	d.known[sourceOf(ip)] = now
+	if len(d.known) <= maxKnown {
+		return
+	}
+	oldest, first := source{}, true
+	for s, t := range d.known {
+		if first || t.Before(d.known[oldest]) {
+			oldest, first = s, false
+		}
+	}
+	delete(d.known, oldest)
+}
+
+func (d *defender) knownLocked(s source, now time.Time) bool {
+	t, ok := d.known[s]
+	return ok && now.Sub(t) < knownFor
 }
 
 // failed counts a failed login from ip that tried the given user names, and
@@ -130,8 +282,8 @@ func (d *defender) failed(ip netip.Addr, users []string) {
 	if d.allowed(ip) {
 		return
 	}
-	now := d.now()
-	if b := d.bans[ip]; b != nil && b.active {
+	now, src := d.now(), sourceOf(ip)
+	if b := d.bans[src]; b != nil && b.active {
 		return // connections admitted before the ban still end
 	}
 	reason := ""
@@ -142,13 +294,13 @@ func (d *defender) failed(ip netip.Addr, users []string) {
 			reason = fmt.Sprintf("failed login for user %q, which had %d failed logins within %v", u, len(f)-1, d.cfg.Window)
 		}
 	}
-	f := append(recent(d.ipFails[ip], now, d.cfg.Window), now)
-	d.ipFails[ip] = f
+	f := append(recent(d.ipFails[src], now, d.cfg.Window), now)
+	d.ipFails[src] = f
 	if d.cfg.IPFailures > 0 && len(f) >= d.cfg.IPFailures && reason == "" {
 		reason = fmt.Sprintf("%d failed logins within %v", len(f), d.cfg.Window)
 	}
 	if reason != "" {
-		d.banLocked(ip, now, reason)
+		d.banLocked(src, now, reason)
 	}
 }
 
@@ -161,7 +313,7 @@ func recent(ts []time.Time, now time.Time, window time.Duration) []time.Time {
 	return ts[i:]
 }
 
-func (d *defender) banLocked(ip netip.Addr, now time.Time, reason string) {
+func (d *defender) banLocked(ip source, now time.Time, reason string) {
 	b := d.bans[ip]
 	if b == nil {
 		b = &ban{}
@@ -251,18 +403,18 @@ func (d *defender) sweep(stop <-chan struct{}) {
 }
 
 // admitConn applies the bans and the caps at accept; false means nc must be
-// closed without a word (a banned client learns nothing from a banner).
-func (s *Server) admitConn(nc net.Conn) bool {
+// closed without a word (a banned client learns nothing from a banner). The
+// pending slot it returns (nil without a defender) goes to release.
+func (s *Server) admitConn(nc net.Conn) (*pending, bool) {
 	if s.def == nil {
-		return true
+		return nil, true
 	}
-	ip := addrOf(nc.RemoteAddr())
-	ok, reason := s.def.admit(ip)
-	if !ok {
+	p, reason := s.def.admit(addrOf(nc.RemoteAddr()), func() { nc.Close() })
+	if p == nil {
 		s.Logger.LogAttrs(context.Background(), slog.LevelDebug, "connection refused at accept",
 			slog.String("remote", nc.RemoteAddr().String()), slog.String("reason", reason))
 	}
-	return ok
+	return p, p != nil
 }
 
 // handshakeDone ends the unauthenticated phase of c: a failed login is
@@ -274,13 +426,14 @@ func (c *conn) handshakeDone(user string) bool {
 		return true
 	}
 	ip := addrOf(c.nc.RemoteAddr())
-	d.release(ip)
+	d.release(c.admitted)
 	if user == "" {
 		if len(c.failedUsers) > 0 {
 			d.failed(ip, c.failedUsers)
 		}
 		return false
 	}
+	d.loggedIn(ip)
 	if !d.sessionStart(user) {
 		c.log.LogAttrs(c.ctx, slog.LevelWarn, "login refused: too many sessions", slog.Int("max", d.cfg.MaxSessionsPerUser))
 		c.refused("session", "too many concurrent sessions for this user")
@@ -308,8 +461,12 @@ func (c *conn) noteFailure(user string) {
 var errTooManySessions = errors.New("too many concurrent sessions for this user")
 
 // unadmit undoes admitConn for a connection that is closed before serving.
-func (s *Server) unadmit(nc net.Conn) {
+func (s *Server) unadmit(p *pending) {
 	if s.def != nil {
-		s.def.release(addrOf(nc.RemoteAddr()))
+		s.def.release(p)
 	}
 }
+
+// errEvicted ends a connection still in the handshake whose slot went to a
+// newer one (victimLocked).
+var errEvicted = errors.New("closed to make room: too many connections still in the handshake")

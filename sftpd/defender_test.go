@@ -242,7 +242,8 @@ func TestDefender_AllowList(t *testing.T) {
 }
 
 // TestDefender_UnauthCaps: connections that have not logged in are capped
-// per address; more are closed at accept, and other addresses still get in.
+// per address and in total; more are closed at accept, and other addresses
+// still get in.
 func TestDefender_UnauthCaps(t *testing.T) {
 	k := keys(t)
 	ts, _ := defended(t, sftpd.DefenderConfig{IPFailures: 10, Window: time.Minute, BanTime: time.Minute,
@@ -296,13 +297,28 @@ func TestDefender_UnauthCaps(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	nc, err := dialFrom("127.0.3.4", ts.addr)
+	// At the total cap, an address holding its share is refused...
+	nc, err := dialFrom("127.0.3.3", ts.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	if got := banner(nc); got != "" {
-		t.Errorf("connection past the total cap got %q; want it closed", got)
+		t.Errorf("connection past the total cap from an address holding 2 got %q; want it closed", got)
+	}
+	// ...but a new address gets in, in place of the oldest connection of
+	// the address holding the most.
+	nc, err = dialFrom("127.0.3.4", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if got := banner(nc); got != "SSH-2.0" {
+		t.Errorf("connection past the total cap from a new address got %q; want the banner", got)
+	}
+	held[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(held[0]); err != nil {
+		t.Errorf("the oldest connection of the address holding 3: %v; want it closed", err)
 	}
 }
 

@@ -33,7 +33,7 @@ func (s *Server) passwordLogin(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissio
 	case t.Methods != auth.MethodPassword:
 		err = errPasswordAlone
 	default:
-		err = s.Users.Permit(meta.User(), nil, addrOf(meta.RemoteAddr()), time.Now())
+		err = s.Users.Permit(meta.User(), nil, addrOf(meta.RemoteAddr()), s.now())
 	}
 	if err != nil {
 		time.Sleep(passwordFailDelay - time.Since(start))

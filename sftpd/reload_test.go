@@ -1,6 +1,8 @@
 package sftpd_test
 
 import (
+	"crypto/rand"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,5 +62,159 @@ func TestServer_RecheckClosesRevokedSessions(t *testing.T) {
 	}
 	if _, err := ssh.Dial("tcp", ts.addr, clientConfig(t, "ed", ssh.PublicKeys(k.ed25519))); err == nil {
 		t.Errorf("the removed key still logs in")
+	}
+}
+
+// TestServer_RecheckClosesSessionsOnPasswordChange: a reload that changes a
+// user's password closes the sessions that logged in with the old one,
+// password alone or key and password; a user whose password stayed keeps
+// the session. The log and the audit trail say why.
+func TestServer_RecheckClosesSessionsOnPasswordChange(t *testing.T) {
+	k := keys(t)
+	hash := func(pw string) *auth.PasswordHash {
+		h, err := auth.ParsePasswordHash(auth.HashPassword(pw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &h
+	}
+	kept := hash("kept")
+	users := func(pw, both *auth.PasswordHash) *auth.Users {
+		u, err := auth.NewUsers([]auth.User{
+			{Name: "pw", Bucket: "b", Home: "pw/", Perms: auth.AllPerms, Methods: auth.MethodPassword, Password: pw},
+			{Name: "both", Bucket: "b", Home: "both/", Perms: auth.AllPerms, Methods: auth.MethodPublicKey | auth.MethodPassword,
+				Password: both, Keys: []ssh.PublicKey{k.ed25519.PublicKey()}},
+			{Name: "same", Bucket: "b", Home: "same/", Perms: auth.AllPerms, Methods: auth.MethodPassword, Password: kept},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	live := auth.NewLive(users(hash("old-pw"), hash("old-both")))
+	buf := &logBuffer{}
+	l, err := audit.Open(audit.Config{Stdout: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(s *sftpd.Server) { s.Users, s.Audit, s.PasswordAuth = live, l, true })
+	login := func(user string, auths ...ssh.AuthMethod) *ssh.Client {
+		sc, err := ssh.Dial("tcp", ts.addr, clientConfig(t, user, auths...))
+		if err != nil {
+			t.Fatalf("login as %s: %v", user, err)
+		}
+		t.Cleanup(func() { sc.Close() })
+		sftpOn(t, sc)
+		return sc
+	}
+	pw := login("pw", ssh.Password("old-pw"))
+	both := login("both", ssh.PublicKeys(k.ed25519), ssh.Password("old-both"))
+	same := login("same", ssh.Password("kept"))
+
+	live.Swap(users(hash("new-pw"), hash("new-both")))
+	if n := ts.srv.Recheck(); n != 2 {
+		t.Errorf("Recheck closed %d sessions; want 2 (pw's and both's passwords changed)", n)
+	}
+	if !closedWithin(pw, time.Second) || !closedWithin(both, time.Second) {
+		t.Errorf("sessions logged in with a changed password still open a second after the reload")
+	}
+	if closedWithin(same, 200*time.Millisecond) {
+		t.Errorf("the session of a user whose password did not change was closed")
+	}
+	if !ts.logs.waitFor(`reason="revoked: the user's password changed; log in again"`, time.Second) {
+		t.Errorf("the log does not say why the sessions were closed")
+	}
+	for _, user := range []string{"pw", "both"} {
+		if !buf.waitFor(`"event":"disconnect","result":"ok","reason":"revoked: the user's password changed; log in again","user":"`+user+`"`, time.Second) {
+			t.Errorf("the audit trail lacks %s's disconnect with the reason:\n%s", user, buf)
+		}
+	}
+}
+
+// clock is a test clock that only moves when told.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
+func (c *clock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestServer_PeriodicRecheckClosesExpiredLogins: a session whose key
+// reaches its expiry-time, or whose certificate reaches the end of its
+// validity, is closed by the periodic check without any reload; a session
+// whose key has no end goes on.
+func TestServer_PeriodicRecheckClosesExpiredLogins(t *testing.T) {
+	k := keys(t)
+	clk := &clock{}
+	start := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clk.set(start)
+	users, err := auth.NewUsers([]auth.User{
+		{Name: "ed", Bucket: "b", Home: "ed/", Perms: auth.AllPerms, Keys: []ssh.PublicKey{k.ed25519.PublicKey()},
+			KeyOptions: []auth.KeyOptions{{Expiry: start.Add(time.Hour)}}},
+		{Name: "ec", Bucket: "b", Home: "ec/", Perms: auth.AllPerms, Keys: []ssh.PublicKey{k.ecdsa.PublicKey()}},
+		{Name: "certified", Bucket: "b", Home: "certified/", Perms: auth.AllPerms, Keys: []ssh.PublicKey{k.stranger.PublicKey()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := k.strangers[0]
+	cert := &ssh.Certificate{Key: k.strangers[1].PublicKey(), CertType: ssh.UserCert, KeyId: "day-pass", Serial: 7,
+		ValidPrincipals: []string{"certified"},
+		ValidAfter:      uint64(start.Add(-time.Minute).Unix()), ValidBefore: uint64(start.Add(2 * time.Hour).Unix())}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	certSigner, err := ssh.NewCertSigner(cert, k.strangers[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := &logBuffer{}
+	l, err := audit.Open(audit.Config{Stdout: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.Users, s.Audit, s.Now, s.RecheckInterval = users, l, clk.now, 20*time.Millisecond
+		s.UserCAs = auth.NewUserCAs([]ssh.PublicKey{ca.PublicKey()}, 0)
+	})
+	ed := sshLogin(t, ts.addr, "ed", k.ed25519)
+	ec := sshLogin(t, ts.addr, "ec", k.ecdsa)
+	certified := sshLogin(t, ts.addr, "certified", certSigner)
+	for _, c := range []*ssh.Client{ed, ec, certified} {
+		sftpOn(t, c)
+	}
+	if closedWithin(ed, 200*time.Millisecond) || closedWithin(certified, 10*time.Millisecond) {
+		t.Fatalf("sessions closed before their key or certificate expired")
+	}
+
+	clk.add(time.Hour) // ed's key expires
+	if !closedWithin(ed, 2*time.Second) {
+		t.Errorf("the session of a key past its expiry-time is still open")
+	}
+	if closedWithin(certified, 200*time.Millisecond) {
+		t.Errorf("the certificate's session closed an hour before the end of its validity")
+	}
+	clk.add(time.Hour) // and the certificate
+	if !closedWithin(certified, 2*time.Second) {
+		t.Errorf("the session of a certificate past its validity is still open")
+	}
+	if closedWithin(ec, 200*time.Millisecond) {
+		t.Errorf("the session of a key without expiry was closed")
+	}
+	for _, want := range []string{
+		`reason="revoked: key restricted: key expired at 2026-06-01T13:00:00Z"`,
+		`reason="revoked: key restricted: certificate \"day-pass\": cert has expired"`,
+	} {
+		if !ts.logs.waitFor(want, time.Second) {
+			t.Errorf("the log lacks %s", want)
+		}
+	}
+	for _, want := range []string{
+		`"user":"certified","method":"publickey","key_type":"ssh-ed25519-cert-v01@openssh.com","key_fp":"` + ssh.FingerprintSHA256(k.strangers[1].PublicKey()) + `","cert_id":"day-pass","cert_serial":7`,
+		`"event":"disconnect","result":"ok","reason":"revoked: key restricted: key expired at 2026-06-01T13:00:00Z","user":"ed"`,
+		`"reason":"revoked: key restricted: certificate \"day-pass\": cert has expired","user":"certified"`,
+	} {
+		if !buf.waitFor(want, time.Second) {
+			t.Errorf("the audit trail lacks %s:\n%s", want, buf)
+		}
 	}
 }

@@ -7,6 +7,7 @@ package sftpd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -68,6 +69,14 @@ type Server struct {
 	// Defender bans addresses that fail to log in and caps connections;
 	// nil turns it off.
 	Defender *DefenderConfig
+	// RecheckInterval is how often each session is held against its login
+	// (Recheck does it at once, after a reload): a key past its
+	// expiry-time or a certificate past its validity ends the session.
+	// 0 means a minute.
+	RecheckInterval time.Duration
+	// Now is the clock of logins and rechecks; nil means time.Now. Tests
+	// move it forward.
+	Now func() time.Time
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
@@ -114,16 +123,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return err
 		}
 		backoff = 0
-		if !s.admitConn(nc) {
+		p, ok := s.admitConn(nc)
+		if !ok {
 			nc.Close()
 			continue
 		}
 		c := s.newConn(ctx, nc)
 		if c == nil {
-			s.unadmit(nc)
+			s.unadmit(p)
 			nc.Close()
 			continue
 		}
+		c.admitted = p
 		go c.serve()
 	}
 }
@@ -185,9 +196,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Recheck holds every logged-in session against the user map in force, as
-// after a reload: a session whose user or key is gone, or whose home, bucket
-// or permissions changed, is closed at once and its uploads abort. It
-// returns how many sessions it closed.
+// after a reload: a session whose user or key is gone, whose home, bucket,
+// permissions or password changed, whose key is past its expiry-time or
+// whose certificate is past its validity, is closed at once and its uploads
+// abort. It returns how many sessions it closed.
 func (s *Server) Recheck() int {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
@@ -208,41 +220,67 @@ func (s *Server) Recheck() int {
 // whether it did.
 func (c *conn) recheck() bool {
 	c.mu.Lock()
-	t, key := c.tenant, loginKey(c.key)
+	t, key := c.tenant, c.key
 	c.mu.Unlock()
-	if t == nil {
+	if t == nil || c.ctx.Err() != nil {
 		return false
 	}
-	var now *auth.Tenant
-	var err error
-	if key != nil {
-		now, err = c.s.Users.Lookup(t.User, key)
-	} else {
-		now, err = c.s.Users.Tenant(t.User)
-	}
-	if err == nil {
-		err = c.s.Users.Permit(t.User, key, addrOf(c.nc.RemoteAddr()), time.Now())
-	}
-	cause := errRevoked
-	switch {
-	case err == nil && *now == *t:
+	cause := c.s.loginLapsed(t, key, addrOf(c.nc.RemoteAddr()), c.s.now())
+	if cause == nil {
 		return false
-	case err == nil:
-		cause = errTenantChanged
 	}
-	c.log.LogAttrs(c.ctx, slog.LevelWarn, "session closed by a reload", slog.String("reason", cause.Error()))
+	c.log.LogAttrs(c.ctx, slog.LevelWarn, "session closed: its login no longer holds", slog.String("reason", cause.Error()))
 	c.close(cause)
 	return true
 }
 
+// loginLapsed says why a login as t with key (a certificate, or nil for a
+// password alone) from addr no longer holds at now, or returns nil.
+func (s *Server) loginLapsed(t *auth.Tenant, key ssh.PublicKey, addr netip.Addr, now time.Time) error {
+	var cur *auth.Tenant
+	var err error
+	if cert, ok := key.(*ssh.Certificate); ok {
+		if err := s.UserCAs.Check(t.User, cert, addr, now); err != nil {
+			return fmt.Errorf("revoked: %w", err)
+		}
+		key = nil // the user is then held by name
+	}
+	if key != nil {
+		cur, err = s.Users.Lookup(t.User, key)
+	} else {
+		cur, err = s.Users.Tenant(t.User)
+	}
+	if err != nil {
+		return errRevoked
+	}
+	if err := s.Users.Permit(t.User, key, addr, now); err != nil {
+		return fmt.Errorf("revoked: %w", err)
+	}
+	switch {
+	case !cur.SamePassword(t):
+		return errPasswordChanged
+	case *cur != *t:
+		return errTenantChanged
+	}
+	return nil
+}
+
+func (s *Server) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
 var (
-	errShutdown      = errors.New("server shutting down")
-	errDrainTimeout  = errors.New("drain timeout: transfer cut off by shutdown")
-	errIdle          = errors.New("idle timeout")
-	errKeepalive     = errors.New("keepalive unanswered")
-	errClientGone    = errors.New("connection closed")
-	errAuthFailed    = errors.New("authentication failed")
-	errRevoked       = errors.New("revoked: the user or key was removed from the configuration")
-	errTenantChanged = errors.New("revoked: the user's home, bucket or permissions changed; log in again")
-	errDraining      = errors.New("server is shutting down: try again in a moment")
+	errShutdown        = errors.New("server shutting down")
+	errDrainTimeout    = errors.New("drain timeout: transfer cut off by shutdown")
+	errIdle            = errors.New("idle timeout")
+	errKeepalive       = errors.New("keepalive unanswered")
+	errClientGone      = errors.New("connection closed")
+	errAuthFailed      = errors.New("authentication failed")
+	errRevoked         = errors.New("revoked: the user or key was removed from the configuration")
+	errTenantChanged   = errors.New("revoked: the user's home, bucket or permissions changed; log in again")
+	errPasswordChanged = errors.New("revoked: the user's password changed; log in again")
+	errDraining        = errors.New("server is shutting down: try again in a moment")
 )

@@ -56,7 +56,7 @@ func (s *Server) init() {
 			if t.Methods&auth.MethodPublicKey == 0 {
 				return nil, errMethodNotFirst
 			}
-			if err := s.Users.Permit(meta.User(), key, addrOf(meta.RemoteAddr()), time.Now()); err != nil {
+			if err := s.Users.Permit(meta.User(), key, addrOf(meta.RemoteAddr()), s.now()); err != nil {
 				return nil, err // logged and audited with its reason by authAttempt
 			}
 			return &ssh.Permissions{

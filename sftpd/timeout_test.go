@@ -2,8 +2,10 @@ package sftpd_test
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +43,34 @@ func TestServer_LoginTimeout(t *testing.T) {
 	}
 	if elapsed < timeout*8/10 {
 		t.Errorf("connection closed after %v; want not before LoginTimeout %v", elapsed, timeout)
+	}
+}
+
+// TestServer_VersionLineTimeout: a client has 5 s to send its version line,
+// however long the login timeout; one that sent it has the login timeout.
+func TestServer_VersionLineTimeout(t *testing.T) {
+	ts := startServer(t, func(s *sftpd.Server) { s.LoginTimeout = time.Minute })
+	silent, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	spoke, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spoke.Close()
+	if _, err := spoke.Write([]byte("SSH-2.0-slow\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	silent.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, silent); err != nil {
+		t.Fatalf("a client silent for 20 s with a 1 min login timeout: %v; want it closed after 5 s", err)
+	}
+	// As long has passed for the other one, which must still be open.
+	spoke.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	if _, err := io.Copy(io.Discard, spoke); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a client that sent its version line was closed (%v); want it open until the login timeout", err)
 	}
 }
 

@@ -224,8 +224,10 @@ func TestE2E_Passwords(t *testing.T) {
 
 // TestE2E_Certificates: user certificates made with ssh-keygen -s log in as
 // the user among their principals, within their validity, from their
-// source-address; no principals, another principal, an expired certificate,
-// force-command or an untrusted CA are refused.
+// source-address, and the login record names the certificate; no
+// principals, another principal, an expired certificate, force-command, an
+// untrusted CA, a CA signature in SHA-1 and a certified 1024-bit RSA key are
+// refused.
 func TestE2E_Certificates(t *testing.T) {
 	dir := t.TempDir()
 	keygen := func(args ...string) {
@@ -234,29 +236,43 @@ func TestE2E_Certificates(t *testing.T) {
 			t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
 		}
 	}
-	ca, rogue := filepath.Join(dir, "ca"), filepath.Join(dir, "rogue")
+	ca, rogue, rsaCA := filepath.Join(dir, "ca"), filepath.Join(dir, "rogue"), filepath.Join(dir, "rsa-ca")
 	keygen("-t", "ed25519", "-N", "", "-f", ca)
 	keygen("-t", "ed25519", "-N", "", "-f", rogue)
+	keygen("-t", "rsa", "-b", "3072", "-N", "", "-f", rsaCA)
+	cas := filepath.Join(dir, "cas.pub")
+	var both []byte
+	for _, k := range []string{ca, rsaCA} {
+		b, _ := os.ReadFile(k + ".pub")
+		both = append(both, b...)
+	}
+	os.WriteFile(cas, both, 0o600)
 	users := []testUser{{name: "acme", home: "partners/acme/", keys: []string{pubKey(t, "other")}}, {name: "bob", home: "bob/", keys: []string{pubKey(t, "other")}}}
 	g := startGateway(t, nil, gatewayOpts{endpoint: "embedded", users: users,
-		server: "trusted_user_ca_keys = \"" + ca + ".pub\"\n"})
+		server: "trusted_user_ca_keys = \"" + cas + "\"\n"})
 	// cert makes a fresh key and its certificate with the ssh-keygen -s
-	// options given; OpenSSH picks up KEY-cert.pub itself.
+	// options given; OpenSSH picks up KEY-cert.pub itself. keyType is
+	// ssh-keygen's -t and -b for the user key: ed25519 unless given.
 	n := 0
-	cert := func(signer string, opts ...string) string {
+	certOf := func(keyType []string, signer string, opts ...string) string {
 		n++
 		key := filepath.Join(dir, fmt.Sprintf("user%d", n))
-		keygen("-t", "ed25519", "-N", "", "-f", key)
+		keygen(append(keyType, "-N", "", "-f", key)...)
 		keygen(append(append([]string{"-s", signer, "-I", fmt.Sprintf("cert-%d", n)}, opts...), key+".pub")...)
 		return key
 	}
+	cert := func(signer string, opts ...string) string { return certOf([]string{"-t", "ed25519"}, signer, opts...) }
 	for _, tt := range []struct {
 		name, user, src string
 		key             string
 		ok              bool
 		reason          string
 	}{
-		{"valid", "acme", "127.0.0.1", cert(ca, "-n", "acme,ops", "-V", "-5m:+1h"), true, ""},
+		{"valid", "acme", "127.0.0.1", cert(ca, "-n", "acme,ops", "-V", "-5m:+1h", "-z", "4711"), true, ""},
+		{"rsa-ca-sha512", "acme", "127.0.0.1", cert(rsaCA, "-n", "acme", "-t", "rsa-sha2-512"), true, ""},
+		{"rsa-ca-sha1", "acme", "127.0.0.3", cert(rsaCA, "-n", "acme", "-t", "ssh-rsa"), false, "the CA signed it with ssh-rsa, which is not accepted"},
+		{"rsa-1024-key", "acme", "127.0.0.3", certOf([]string{"-t", "rsa", "-b", "1024"}, ca, "-n", "acme"), false,
+			"certifies a key refused by the key rules: RSA key has 1024 bits: at least 2048 are required"},
 		{"other-principal", "bob", "127.0.0.1", cert(ca, "-n", "acme"), false, `does not name user \"bob\"`},
 		{"no-principals", "acme", "127.0.0.1", cert(ca), false, "has no principals"},
 		{"expired", "acme", "127.0.0.1", cert(ca, "-n", "acme", "-V", "-2h:-1h"), false, "cert has expired"},
@@ -275,6 +291,15 @@ func TestE2E_Certificates(t *testing.T) {
 				waitFor(t, 5*time.Second, "log line "+tt.reason, func() bool { return strings.Contains(g.logs.String(), tt.reason) })
 			}
 		})
+	}
+	logins := find(readTrail(t, g.auditFile()), func(r audit.Record) bool {
+		return r.Event == audit.EventAuth && r.Result == audit.ResultOK && r.CertID == "cert-1"
+	})
+	if len(logins) != 1 || logins[0].CertSerial == nil || *logins[0].CertSerial != 4711 || !strings.HasSuffix(logins[0].KeyType, "-cert-v01@openssh.com") {
+		t.Errorf("login records of certificate cert-1: %+v; want one with cert_id cert-1, cert_serial 4711 and a certificate key type", logins)
+	}
+	if !strings.Contains(g.logs.String(), `"cert_id":"cert-1","cert_serial":"4711"`) {
+		t.Errorf("the login log line does not name the certificate")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,19 +48,45 @@ func startAdmin(cfg *config.Config, m *metrics.Metrics, client *s3.Client, curre
 	}, nil
 }
 
+// readyFor is how long a readiness answer is reused. /readyz needs no
+// login, and a fresh answer costs one HeadBucket per bucket: without the
+// reuse anyone who reaches the admin port makes S3 requests at will.
+const readyFor = 3 * time.Second
+
 // readiness: the config in force is loaded and every bucket it uses
-// answers HeadBucket.
+// answers HeadBucket. The answer, ready or not, is reused for readyFor
+// while the config stays the same; callers arriving during a check wait
+// for its answer instead of sending their own.
 func readiness(client *s3.Client, current *atomic.Pointer[config.Config]) metrics.ReadyFunc {
+	var (
+		mu      sync.Mutex
+		checked *config.Config // the config the answer is for
+		at      time.Time
+		answer  error
+	)
 	return func(ctx context.Context) error {
 		cfg := current.Load()
 		if cfg == nil {
 			return errors.New("no config loaded")
 		}
-		for _, b := range buckets(cfg) {
-			if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b}); err != nil {
-				return fmt.Errorf("head bucket %s: %w", b, err)
-			}
+		mu.Lock()
+		defer mu.Unlock()
+		if cfg == checked && time.Since(at) < readyFor {
+			return answer
 		}
-		return nil
+		err := headBuckets(ctx, client, cfg)
+		if ctx.Err() == nil { // a caller that went away says nothing about S3
+			checked, at, answer = cfg, time.Now(), err
+		}
+		return err
 	}
+}
+
+func headBuckets(ctx context.Context, client *s3.Client, cfg *config.Config) error {
+	for _, b := range buckets(cfg) {
+		if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b}); err != nil {
+			return fmt.Errorf("head bucket %s: %w", b, err)
+		}
+	}
+	return nil
 }

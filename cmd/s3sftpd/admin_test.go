@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,10 +157,56 @@ func TestE2E_AdminMetrics(t *testing.T) {
 
 	// With S3 down, the gateway is not ready (but alive).
 	s3srv.Stop()
-	if status, body := get(t, "http://"+addr+"/readyz"); status != http.StatusServiceUnavailable || strings.Contains(body, s3srv.Bucket) {
+	var status int
+	var body string
+	waitFor(t, 10*time.Second, "/readyz to see S3 down (its answer is reused for readyFor)", func() bool {
+		status, body = get(t, "http://"+addr+"/readyz")
+		return status != 200
+	})
+	if status != http.StatusServiceUnavailable || strings.Contains(body, s3srv.Bucket) {
 		t.Errorf("GET /readyz with S3 down: %d %q; want 503 naming no bucket", status, body)
 	}
 	if status, _ := get(t, "http://"+addr+"/healthz"); status != 200 {
 		t.Errorf("GET /healthz with S3 down: %d; want 200", status)
+	}
+}
+
+// TestE2E_ReadyzReusesItsAnswer: /readyz needs no login, so hammering it
+// must not turn into S3 requests: 50 requests, 10 at a time, send one
+// HeadBucket per bucket per readyFor, counted by the gateway's own S3
+// request metric.
+func TestE2E_ReadyzReusesItsAnswer(t *testing.T) {
+	s3srv := s3test.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{extra: "[admin]\nlisten = \"127.0.0.1:0\"\n"})
+	addr := g.adminAddr(t)
+	heads := func() float64 {
+		return max(0, value(scrape(t, addr), "s3sftpd_s3_request_duration_seconds", map[string]string{"operation": "HeadBucket"}))
+	}
+	before := heads()
+	began := time.Now()
+	var wg sync.WaitGroup
+	var notReady atomic.Int32
+	for range 10 {
+		wg.Go(func() {
+			for range 5 {
+				resp, err := http.Get("http://" + addr + "/readyz")
+				if err == nil {
+					resp.Body.Close()
+				}
+				if err != nil || resp.StatusCode != 200 {
+					notReady.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	windows := 1 + int(time.Since(began)/readyFor)
+	if n := notReady.Load(); n != 0 {
+		t.Errorf("%d of 50 GET /readyz were not 200", n)
+	}
+	got := heads() - before
+	t.Logf("50 GET /readyz in %v sent %v HeadBucket", time.Since(began).Round(time.Millisecond), got)
+	if got < 1 || got > float64(windows) {
+		t.Errorf("50 GET /readyz over %d reuse windows sent %v HeadBucket; want 1 to %d (one bucket)", windows, got, windows)
 	}
 }

@@ -310,6 +310,15 @@ func TestE2E_AuditTamperingIsCaught(t *testing.T) {
 			i := uploadLine(l)
 			return append(l[:i+1], append([]string{l[i]}, l[i+1:]...)...)
 		}, `audit.jsonl:\d+: seq \d+: follows seq \d+: a record was inserted`},
+		{"inject-free-text-and-a-fake-record", true, func(l []string) []string {
+			i := uploadLine(l) + 1
+			fake := strings.Replace(l[i-1], `"bytes":5000`, `"bytes":50`, 1)
+			inject := append([]string{fake[:len(fake)-2]}, make([]string, 40)...) // a record made to look torn
+			for n := range 40 {
+				inject[n+1] = fmt.Sprintf("free text %d", n)
+			}
+			return append(l[:i], append(inject, l[i:]...)...)
+		}, `audit.jsonl:\d+: seq \d+: not an audit record, nor is the line after it`},
 		{"truncate-tail", false, func(l []string) []string { return l[:len(l)-3] },
 			`log ends at seq \d+ but checkpoint seq \d+ was written .*: records after \d+ were removed`},
 	}

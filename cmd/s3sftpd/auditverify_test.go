@@ -96,6 +96,14 @@ func TestAuditVerify(t *testing.T) {
 		{name: "reordered", wantCode: 1, tamper: func(dir string) {
 			tamper(t, dir, `"/d20"`, func(l []string, i int) []string { l[i-1], l[i] = l[i], l[i-1]; return l })
 		}, want: `: seq \d+: follows seq \d+: record \d+ is missing \(removed or reordered\)\n$`},
+		{name: "free-text-and-a-fake-record-injected", wantCode: 1, tamper: func(dir string) {
+			tamper(t, dir, `"/d9"`, func(l []string, i int) []string {
+				for n := range 40 {
+					l = slices.Insert(l, i, fmt.Sprintf("note %d", n))
+				}
+				return slices.Insert(l, i+20, `{"seq":9,"event":"remove","path":"/d8"`)
+			})
+		}, want: `^\S+\.jsonl:\d+: seq \d+: not an audit record, nor is the line after it: a crash tears only the line being written; lines were injected or edited\n$`},
 		{name: "tail-truncated", wantCode: 1, tamper: func(dir string) {
 			tamper(t, dir, `"/d29"`, func(l []string, i int) []string { return l[:i] })
 		}, want: `^\S+audit\.jsonl:\d+: seq (\d+): log ends at seq (\d+) but checkpoint seq \d+ was written at \S+ \(\S+\.checkpoint\): records after \d+ were removed\n$`},

@@ -57,7 +57,7 @@ func psftpOps(t *testing.T, g *gateway) clientOps {
 	}
 	return clientOps{
 		put: two("put"), get: two("get"), resumeGet: two("reget"), resumePut: two("reput"), list: one("ls"),
-		rename: two("mv"), mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
+		rename: two("mv"), plainRename: "renamed.bin: failure", mkdir: one("mkdir"), rmdir: one("rmdir"), remove: one("rm"),
 		putKeepTime: pscpKeepTime,
 	}
 }
@@ -81,15 +81,16 @@ func lftpOps(t *testing.T, g *gateway) clientOps {
 		return runClient(dir, nil, "lftp", "-c", script)
 	}
 	return clientOps{
-		put:       func(l, r string) (string, error) { return cmd("put " + quote(l) + " -o " + quote(r)) },
-		get:       func(r, l string) (string, error) { return cmd("get " + quote(r) + " -o " + quote(l)) },
-		resumeGet: func(r, l string) (string, error) { return cmd("get -c " + quote(r) + " -o " + quote(l)) },
-		resumePut: func(l, r string) (string, error) { return cmd("put -c " + quote(l) + " -o " + quote(r)) },
-		list:      func(d string) (string, error) { return cmd("cls -l " + quote(d+"/")) },
-		rename:    func(a, b string) (string, error) { return cmd("mv " + quote(a) + " " + quote(b)) },
-		mkdir:     func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
-		rmdir:     func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
-		remove:    func(p string) (string, error) { return cmd("rm " + quote(p)) },
+		put:         func(l, r string) (string, error) { return cmd("put " + quote(l) + " -o " + quote(r)) },
+		get:         func(r, l string) (string, error) { return cmd("get " + quote(r) + " -o " + quote(l)) },
+		resumeGet:   func(r, l string) (string, error) { return cmd("get -c " + quote(r) + " -o " + quote(l)) },
+		resumePut:   func(l, r string) (string, error) { return cmd("put -c " + quote(l) + " -o " + quote(r)) },
+		list:        func(d string) (string, error) { return cmd("cls -l " + quote(d+"/")) },
+		rename:      func(a, b string) (string, error) { return cmd("mv " + quote(a) + " " + quote(b)) },
+		plainRename: "delete the target first, or use posix-rename",
+		mkdir:       func(d string) (string, error) { return cmd("mkdir " + quote(d)) },
+		rmdir:       func(d string) (string, error) { return cmd("rmdir " + quote(d)) },
+		remove:      func(p string) (string, error) { return cmd("rm " + quote(p)) },
 		putKeepTime: func(l, r string) (string, error) { // mirror -R sets the times it copies
 			return cmd("mirror -R -f " + quote(l) + " -O " + quote(path.Dir(r)))
 		},
@@ -124,15 +125,16 @@ func curlOps(t *testing.T, g *gateway) clientOps {
 	u := func(p string) string { return "sftp://127.0.0.1:" + g.port + (&url.URL{Path: p}).EscapedPath() }
 	quoteCmd := func(cmd string) (string, error) { return curl("-Q", cmd, u("/")) }
 	return clientOps{
-		put:       func(l, r string) (string, error) { return curl("-T", l, u(r)) },
-		get:       func(r, l string) (string, error) { return curl("-o", l, u(r)) },
-		resumeGet: func(r, l string) (string, error) { return curl("-C", "-", "-o", l, u(r)) },
-		list:      func(d string) (string, error) { return curl(u(d + "/")) },
-		rename:    func(a, b string) (string, error) { return quoteCmd("rename " + quote(a) + " " + quote(b)) },
-		mkdir:     func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
-		rmdir:     func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
-		remove:    func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
-		big:       true,
+		put:         func(l, r string) (string, error) { return curl("-T", l, u(r)) },
+		get:         func(r, l string) (string, error) { return curl("-o", l, u(r)) },
+		resumeGet:   func(r, l string) (string, error) { return curl("-C", "-", "-o", l, u(r)) },
+		list:        func(d string) (string, error) { return curl(u(d + "/")) },
+		rename:      func(a, b string) (string, error) { return quoteCmd("rename " + quote(a) + " " + quote(b)) },
+		plainRename: "rename command failed", // libssh2 shows no server message
+		mkdir:       func(d string) (string, error) { return quoteCmd("mkdir " + quote(d)) },
+		rmdir:       func(d string) (string, error) { return quoteCmd("rmdir " + quote(d)) },
+		remove:      func(p string) (string, error) { return quoteCmd("rm " + quote(p)) },
+		big:         true,
 	}
 }
 
@@ -196,6 +198,33 @@ func paramikoOps(t *testing.T, g *gateway) clientOps {
 			}
 			wantObjects(t, s3srv, home+"fo", map[string][]byte{home + "fo2.bin": data})
 			must("remove", dir+"/fo2.bin")
+
+			// raw opens and both renames, in two sessions: "OK op" or "ERR op: message" per step
+			out := must("batch", "open_write", "w", dir+"/x.txt", "first",
+				";", "open_write", "wx", dir+"/x.txt", "second", // exclusive create of an existing file
+				";", "open_write", "wx", dir+"/y.txt", "new",
+				";", "open_write", "a", dir+"/log.txt", "line 1\n", // append to a new name: a create
+				";", "open_write", "a", dir+"/log.txt", "line 2\n",
+				";", "rename", dir+"/y.txt", dir+"/x.txt") // plain rename onto an existing file
+			wantSteps := []string{"OK open_write", "ERR open_write: upload refused: file exists",
+				"OK open_write", "OK open_write", "ERR open_write: upload refused: appending to a file is not supported",
+				"ERR rename: rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename"}
+			if steps := strings.Split(strings.TrimSpace(out), "\n"); len(steps) != len(wantSteps) {
+				t.Errorf("paramiko batch printed %q; want %d steps", out, len(wantSteps))
+			} else {
+				for i, w := range wantSteps {
+					if !strings.HasPrefix(steps[i], w) {
+						t.Errorf("paramiko step %d = %q; want %q", i+1, steps[i], w)
+					}
+				}
+			}
+			for key, want := range map[string]string{"x.txt": "first", "y.txt": "new", "log.txt": "line 1\n"} {
+				wantObjects(t, s3srv, home+key, map[string][]byte{home + key: []byte(want)})
+			}
+			must("batch", "posix_rename", dir+"/y.txt", dir+"/x.txt", ";", "remove", dir+"/log.txt")
+			wantObjects(t, s3srv, home+"x.txt", map[string][]byte{home + "x.txt": []byte("new")})
+			wantObjects(t, s3srv, home+"y.txt", map[string][]byte{})
+			must("remove", dir+"/x.txt")
 		},
 	}
 }

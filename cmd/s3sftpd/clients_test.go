@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
@@ -38,10 +39,15 @@ type clientOps struct {
 	resumeGet func(remote, local string) (string, error) // continue a partial local file
 	resumePut func(local, remote string) (string, error) // continue a partial remote file (refused)
 	list      func(dir string) (string, error)           // a long listing: sizes and times
-	rename    func(from, to string) (string, error)      // replaces an existing target
-	mkdir     func(dir string) (string, error)
-	rmdir     func(dir string) (string, error)
-	remove    func(path string) (string, error)
+	rename    func(from, to string) (string, error)      // the client's rename command
+	// plainRename, when set, is what the client shows when its rename is
+	// SSH_FXP_RENAME, which never replaces a file (posix-rename@openssh.com
+	// does): onto an existing name it fails, changing nothing, and the user
+	// deletes the target first.
+	plainRename string
+	mkdir       func(dir string) (string, error)
+	rmdir       func(dir string) (string, error)
+	remove      func(path string) (string, error)
 	// putKeepTime uploads and sets the remote mtime to the local one.
 	putKeepTime func(local, remote string) (string, error)
 	big         bool // moves the 100 MiB file in every run (all do with S3SFTPD_MATRIX_BIG=all)
@@ -143,6 +149,16 @@ func runMatrix(t *testing.T, s3srv *s3test.Server, cdir string, c clientOps) {
 	delete(want, home+"plain.bin")
 	step("rename onto a new name", out, err)
 
+	if c.plainRename != "" {
+		out, err = c.rename(remote("with space.txt"), remote("renamed.bin"))
+		if err == nil || !strings.Contains(out, c.plainRename) {
+			t.Fatalf("plain rename onto an existing name: error %v; want it refused, saying %q:\n%s", err, c.plainRename, out)
+		}
+		wantObjects(t, s3srv, home, want)
+		out, err = c.remove(remote("renamed.bin"))
+		delete(want, home+"renamed.bin")
+		step("delete the target before a plain rename", out, err)
+	}
 	out, err = c.rename(remote("with space.txt"), remote("renamed.bin"))
 	want[home+"renamed.bin"] = want[home+"with space.txt"]
 	delete(want, home+"with space.txt")
@@ -222,8 +238,21 @@ func keepTime(t *testing.T, s3srv *s3test.Server, c clientOps, local, dir, home 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := head.Metadata["s3sftpd-mtime"]; got != fmt.Sprint(mtime.Unix()) {
-		t.Errorf("object metadata s3sftpd-mtime = %q; want %d", got, mtime.Unix())
+	// In the metadata, or (a time set on the stored file) in a tag the metadata points to.
+	kept := head.Metadata["s3sftpd-mtime"]
+	if kept == "tag" {
+		tags, err := s3srv.Client(t).GetObjectTagging(context.Background(), &s3.GetObjectTaggingInput{Bucket: &s3srv.Bucket, Key: &key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tag := range tags.TagSet {
+			if aws.ToString(tag.Key) == "s3sftpd-mtime" {
+				kept = aws.ToString(tag.Value)
+			}
+		}
+	}
+	if kept != fmt.Sprint(mtime.Unix()) {
+		t.Errorf("object keeps s3sftpd-mtime = %q (metadata %q); want %d", kept, head.Metadata["s3sftpd-mtime"], mtime.Unix())
 	}
 	if c.list != nil {
 		out, err := c.list(dir)
@@ -434,6 +463,18 @@ func TestClients_CheckFile(t *testing.T) {
 	}
 	if out, err := run("check_file", "/missing.bin"); err == nil || !strings.Contains(out, "FileNotFoundError") {
 		t.Errorf("check_file of a missing file = %q, %v; want no such file", out, err)
+	}
+	// Each answer is in the audit trail, as a read is.
+	var got []string
+	for _, r := range readTrail(t, g.auditFile()) {
+		if r.Event == audit.EventChecksum {
+			got = append(got, fmt.Sprintf("%s %s %s %.8s", r.User, r.Path, r.Result, r.SHA256))
+		}
+	}
+	sumOf := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:4]) }
+	want := []string{"acme /small.bin ok " + sumOf(small), "acme /big.bin ok " + sumOf(big), "acme /big.bin ok " + sumOf(big), "acme /missing.bin error "}
+	if !slices.Equal(got, want) {
+		t.Errorf("checksum records %q; want %q", got, want)
 	}
 }
 

@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/config"
 )
 
 // createDemoKey writes an ed25519 client key pair for a demo user: the public
@@ -39,11 +42,54 @@ func createDemoKey(pubPath string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " s3sftpd-demo\n"
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " " + demoComment + "\n"
 	if err := os.WriteFile(pubPath, []byte(line), 0o644); err != nil {
 		return "", fmt.Errorf("write demo public key: %w", err)
 	}
 	return priv, nil
+}
+
+// demoComment ends the public key line of a demo key.
+const demoComment = "s3sftpd-demo"
+
+// demoKey returns the private key beside a demo user's keys file, if the
+// file holds a demo key made by createDemoKey and the private key is there.
+func demoKey(pubPath string) (string, bool) {
+	b, err := os.ReadFile(pubPath)
+	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(b)), " "+demoComment) {
+		return "", false
+	}
+	priv := strings.TrimSuffix(pubPath, ".pub")
+	if priv == pubPath {
+		priv = pubPath + ".key"
+	}
+	if _, err := os.Stat(priv); err != nil {
+		return "", false
+	}
+	return priv, true
+}
+
+// printConnectHints prints, once the server listens on addr, the command
+// that connects with each demo key, and the fingerprint of every host key:
+// a partner should pin them all, since clients choose different ones
+// (OpenSSH ed25519; rclone and other Go x/crypto clients RSA, failing with
+// "key mismatch" when only the ed25519 key is known).
+func printConnectHints(w io.Writer, cfg *config.Config, addr string, hostKeys []ssh.Signer) {
+	var cmds []string
+	for _, u := range cfg.Users {
+		if priv, ok := demoKey(u.KeysFile); ok {
+			cmds = append(cmds, fmt.Sprintf("  sftp -i %s -P %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s@%s\n",
+				relPath(priv), port(addr), relPath(knownHostsPath(priv)), u.Name, host(addr)))
+		}
+	}
+	if len(cmds) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nConnect with:\n%s\nHost keys (pin every one: OpenSSH uses the ed25519 key, rclone and other Go clients the RSA key):\n", strings.Join(cmds, ""))
+	for _, k := range hostKeys {
+		fmt.Fprintf(w, "  %-12s %s\n", k.PublicKey().Type(), ssh.FingerprintSHA256(k.PublicKey()))
+	}
+	fmt.Fprintln(w)
 }
 
 func knownHostsPath(priv string) string { return filepath.Join(filepath.Dir(priv), "known_hosts") }

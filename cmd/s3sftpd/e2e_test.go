@@ -259,7 +259,8 @@ func TestE2E_Jail(t *testing.T) {
 	t.Logf("%d hostile paths, %d requests", len(hostile), strings.Count(batch.String(), "\n"))
 }
 
-// TestE2E_DropBox: a write-only user uploads but cannot list, read or overwrite.
+// TestE2E_DropBox: a write-only user uploads but cannot list, read or
+// overwrite, and its uploads through a temporary name (WinSCP's) complete.
 func TestE2E_DropBox(t *testing.T) {
 	s3srv := s3test.Start(t)
 	g := startGateway(t, s3srv, gatewayOpts{})
@@ -278,9 +279,20 @@ func TestE2E_DropBox(t *testing.T) {
 			t.Errorf("drop box %q succeeded; want refused:\n%s", strings.TrimSpace(cmd), out)
 		}
 	}
-	if keys := s3srv.Keys(t, "partners/drop/"); len(keys) != 1 {
-		t.Errorf("drop box prefix holds %v; want only in.csv", keys)
+	// WinSCP's upload of a file over 100 KB: name.filepart, then a plain
+	// rename, as psftp (WinSCP's engine) sends it; one small file stored
+	// under the temporary name, one big enough to be pending
+	script := filepath.Join(dir, "batch")
+	os.WriteFile(script, []byte("put scan.pdf scan.pdf.filepart\nmv scan.pdf.filepart scan.pdf\n"+
+		"put small.pdf small.pdf.filepart\nmv small.pdf.filepart small.pdf\n"), 0o600)
+	scan := writeRandom(t, filepath.Join(dir, "scan.pdf"), 6<<20+3)
+	small := writeRandom(t, filepath.Join(dir, "small.pdf"), 200<<10)
+	if out, err := runClient(dir, nil, "psftp", "-batch", "-b", script, "-P", g.port, "-i", puttyKey(t),
+		"-hostkey", "SHA256:"+g.hostKeySHA256(t), "drop@127.0.0.1"); err != nil {
+		t.Errorf("drop box upload through a temporary name: %v\n%s", err, out)
 	}
+	wantObjects(t, s3srv, "partners/drop/", map[string][]byte{
+		"partners/drop/in.csv": data, "partners/drop/scan.pdf": scan, "partners/drop/small.pdf": small})
 }
 
 // TestE2E_RefusedAccess: wrong keys and non-sftp use of SSH are refused.

@@ -138,6 +138,9 @@ func TestE2E_EmbeddedExample(t *testing.T) {
 			t.Errorf("%s: %v, mode %v; want a 0600 file", f, err, fi.Mode().Perm())
 		}
 	}
+	waitFor(t, 10*time.Second, "the connect hint, printed once the server listens", func() bool {
+		return strings.Contains(logs.String(), "Host keys (")
+	})
 	if !strings.Contains(logs.String(), "sftp -i ") || strings.Count(logs.String(), `"fingerprint":"SHA256:`) != 2 {
 		t.Errorf("first start did not print the sftp command and both host key fingerprints:\n%s", logs.String())
 	}

@@ -91,6 +91,9 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	defer unlock()
 
 	s3cfg := s3Config(cfg)
+	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil { // names are looked up encrypted, as over SFTP
+		return "", err
+	}
 	base, err := s3fs.Dial(ctx, s3cfg)
 	if err != nil {
 		return "", err
@@ -119,13 +122,13 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	}
 	rec := audit.Record{Event: audit.EventPresign, User: name, Path: p, Bucket: tenant.Bucket,
 		Client: fmt.Sprintf("s3sftpd presign (uid %d)", os.Getuid()), Result: audit.ResultOK}
-	signed, err := s3fs.PresignGet(ctx, client, tenant, p, ttl)
+	signed, err := s3fs.PresignGet(ctx, client, s3cfg, tenant, p, ttl)
 	var refusal *s3fs.Error
-	switch {
+	switch { // the trail gets fixed words: err's text names the key
 	case errors.As(err, &refusal):
-		rec.Result, rec.Reason, rec.Error = audit.ResultDenied, "refused", refusal.Error()
+		rec.Result, rec.Reason, rec.Error = audit.ResultDenied, "refused", s3fs.PresignTrailText(err)
 	case err != nil:
-		rec.Result, rec.Error = audit.ResultError, err.Error()
+		rec.Result, rec.Error = audit.ResultError, s3fs.PresignTrailText(err)
 	default:
 		rec.Key, rec.Expires = signed.Key, &audit.Time{Time: signed.Expires}
 	}

@@ -226,3 +226,110 @@ func TestPresign_RefusesAnAuditFileNamedLikeItsTrail(t *testing.T) {
 		}
 	}
 }
+
+// TestE2E_PresignEncryptedNames: with names = "encrypted", presign finds a
+// file uploaded over SFTP by the name the partner gave it, the URL serves
+// its exact bytes, and the request and the record use the stored
+// (encrypted) name only. An object planted under a plaintext name is not
+// found by that name, as over SFTP.
+func TestE2E_PresignEncryptedNames(t *testing.T) {
+	s3srv := s3test.Start(t)
+	kek := filepath.Join(t.TempDir(), "names.kek")
+	writeKEK(t, kek)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("names = \"encrypted\"\nkek_file = %q\n", kek)})
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "SMITH_JOHN.bin"), 100_017)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "mkdir reports\nput SMITH_JOHN.bin reports/SMITH_JOHN.bin\n")
+	s3srv.Put(t, "partners/acme/reports/planted.bin", []byte("planted under a plaintext name"))
+
+	out, errOut, code := runToolCode(t, s3srv, "presign", "-config", g.config, "-user", "acme", "/reports/SMITH_JOHN.bin")
+	if code != 0 {
+		t.Fatalf("presign of a file with an encrypted name: exit %d\n%s", code, errOut)
+	}
+	signed := strings.TrimSpace(out)
+	if strings.Contains(signed, "SMITH") || strings.Contains(signed, "reports") {
+		t.Errorf("the URL names the file in plaintext: %s", signed)
+	}
+	if got, status := httpGet(t, signed); status != 200 || !bytes.Equal(got, data) {
+		t.Errorf("GET presigned URL: status %d, %d bytes, equal %v; want 200 and the exact %d bytes", status, len(got), bytes.Equal(got, data), len(data))
+	}
+	out, errOut, code = runToolCode(t, s3srv, "presign", "-config", g.config, "-user", "acme", "/reports/planted.bin")
+	if code != 1 || out != "" || !strings.Contains(errOut, "no such file") {
+		t.Errorf("presign of a plaintext-named object: exit %d, stdout %q, stderr %q; want exit 1, no URL, no such file", code, out, errOut)
+	}
+
+	recs := readTrail(t, filepath.Join(filepath.Dir(g.config), "data", "audit", "presign.jsonl"))
+	ok := find(recs, func(r audit.Record) bool { return r.Event == audit.EventPresign && r.Result == audit.ResultOK })
+	stored := s3srv.Keys(t, "partners/acme/")
+	if len(ok) != 1 || !slices.Contains(stored, ok[0].Key) || strings.Contains(ok[0].Key, "SMITH") {
+		t.Errorf("presign records %+v; want one hand-out naming a stored key (of %v), not the plaintext name", ok, stored)
+	}
+}
+
+// TestE2E_PresignRefusedUnderEnvelope: a presigned URL serves stored bytes
+// as they are, so under envelope encryption it would hand out ciphertext:
+// presign refuses, says why, and the trail records the fixed refusal.
+func TestE2E_PresignRefusedUnderEnvelope(t *testing.T) {
+	s3srv := s3test.Start(t)
+	kek := filepath.Join(t.TempDir(), "env.kek")
+	writeKEK(t, kek)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkek_file = %q\n", kek)})
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "labs.csv"), 1000)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put labs.csv\n")
+	s3srv.Put(t, "partners/acme/planted.csv", []byte("plaintext planted in the home"))
+
+	for _, p := range []string{"/labs.csv", "/planted.csv"} {
+		out, errOut, code := runToolCode(t, s3srv, "presign", "-config", g.config, "-user", "acme", p)
+		if code != 1 || out != "" || !strings.Contains(errOut, "would hand out ciphertext") {
+			t.Errorf("presign %s under envelope encryption: exit %d, stdout %q, stderr %q; want exit 1, no URL, the reason", p, code, out, errOut)
+		}
+	}
+	recs := readTrail(t, filepath.Join(filepath.Dir(g.config), "data", "audit", "presign.jsonl"))
+	denied := find(recs, func(r audit.Record) bool {
+		return r.Event == audit.EventPresign && r.Result == audit.ResultDenied && strings.Contains(r.Error, `mode is "envelope"`)
+	})
+	if len(denied) != 2 || len(recs) != 2 {
+		t.Errorf("presign trail = %+v; want exactly the two refusals, saying envelope mode is why", recs)
+	}
+}
+
+// TestE2E_PresignTrailHidesNamesOnError: with audit paths = "hmac", a
+// presign that fails at S3 (the store is down) records fixed words: the
+// trail names neither the file nor its key.
+func TestE2E_PresignTrailHidesNamesOnError(t *testing.T) {
+	s3srv := s3test.Start(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "audit.key")
+	hmacKey := make([]byte, 32)
+	rand.Read(hmacKey)
+	if err := os.WriteFile(keyFile, hmacKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "s3sftpd.toml")
+	text := configText(dir, s3srv, gatewayOpts{checksums: "compat", drain: "5s", users: defaultUsers(t), s3: "max_attempts = 1",
+		audit: fmt.Sprintf("hmac_key_file = %q\npaths = \"hmac\"", keyFile)})
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const name = "SMITH_JOHN_MRN4417.csv"
+	s3srv.Put(t, "partners/acme/"+name, []byte("phi"))
+	s3srv.Stop()
+
+	out, errOut, code := runToolCode(t, s3srv, "presign", "-config", path, "-user", "acme", "/"+name)
+	if code != 1 || out != "" {
+		t.Fatalf("presign with the store down: exit %d, stdout %q, stderr %q; want exit 1, no URL", code, out, errOut)
+	}
+	trail := filepath.Join(dir, "data", "audit", "presign.jsonl")
+	recs := readTrail(t, trail)
+	if len(recs) != 1 || recs[0].Result != audit.ResultError || !strings.HasPrefix(recs[0].Error, "presign failed: the storage request failed") {
+		t.Errorf("presign trail = %+v; want one error record with the fixed text", recs)
+	}
+	raw, err := os.ReadFile(trail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("SMITH")) || bytes.Contains(raw, []byte("partners/acme")) {
+		t.Errorf("the presign trail names the file or its key with paths = \"hmac\":\n%s", raw)
+	}
+}

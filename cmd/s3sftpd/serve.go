@@ -32,7 +32,7 @@ func serve(args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := runServer(ctx, path, log); err != nil {
+	if err := runServer(ctx, path, log, stderr); err != nil {
 		if errors.Is(err, errInvalidConfig) {
 			printConfigErrors(stderr, errors.Unwrap(err))
 		}
@@ -42,8 +42,9 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// runServer runs until ctx is cancelled, then drains and shuts down.
-func runServer(ctx context.Context, path string, log *slog.Logger) error {
+// runServer runs until ctx is cancelled, then drains and shuts down. Once
+// it listens, it prints to stderr how to connect with each demo key.
+func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Writer) error {
 	cfg, err := loadConfig(path, log)
 	if err != nil {
 		return err
@@ -136,7 +137,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 		MaxAuthTries:      cfg.Server.MaxAuthTries,
 		Defender:          defenderConfig(cfg.Defender),
 		PasswordAuth:      passwordOnlyUsers(cfg),
-		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys),
+		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys, cfg.Server.MinRSABits),
 		Crypto:            cfg.Server.Crypto,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
@@ -147,6 +148,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger) error {
 	log.Info("listening", "addr", ln.Addr().String(), "users", users.Len(), "bucket", cfg.S3.Bucket)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln) }()
+	printConnectHints(stderr, cfg, ln.Addr().String(), hostKeys)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -192,8 +194,6 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		}
 		generated = true
 		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
-		fmt.Fprintf(os.Stderr, "\nConnect with:\n  sftp -i %s -P %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s@%s\n\n",
-			relPath(priv), port(cfg.Server.Listen), relPath(knownHostsPath(priv)), u.Name, host(cfg.Server.Listen))
 	}
 	if generated {
 		if cfg, err = config.Load(path); err != nil {
@@ -274,6 +274,7 @@ func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
+		EarlyDropStart: d.EarlyDropStart, EarlyDropRate: d.EarlyDropRate,
 		MaxSessionsPerUser: d.MaxSessionsPerUser,
 	}
 }
