@@ -273,7 +273,7 @@ func defaults() *Config {
 		},
 		Embedded:   Embedded{Dir: "./data/s3"},
 		Defender:   defaultDefender(),
-		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
+		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

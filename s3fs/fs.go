@@ -51,6 +51,7 @@ type FS struct {
 	mem       *memBudget // process-wide upload buffer budget
 	log       *slog.Logger
 	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	refuseV1  bool           // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
 	envelope  bool           // new objects are envelope-encrypted, and every object read must be
 	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
 	kms       *KMS           // makes and unwraps data keys instead of keys, when set
@@ -81,6 +82,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
 		keys:      cfg.Keys,
 		envelope:  cfg.Envelope,
+		refuseV1:  cfg.RefuseFormat1,
 		nameKey:   cfg.NameKey,
 		kms:       cfg.KMS,
 		hideNames: cfg.HideNames,
