@@ -281,7 +281,7 @@ func defaults() *Config {
 		Embedded:   Embedded{Dir: "./data/s3"},
 		Defender:   defaultDefender(),
 		Limits:     defaultLimits(),
-		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain},
+		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

@@ -34,6 +34,11 @@ type Encryption struct {
 	// never change while objects exist (their names would be lost), so set
 	// it to the original KEK before rotating kek_file.
 	NamesKEKFile string `toml:"names_kek_file"`
+	// FormatV1 is "read" or "refuse": whether downloads and renames accept
+	// envelope objects of format version 1, whose data keys are bound to no
+	// name, so a bucket writer can copy one over another user's file.
+	// Set "refuse" once `s3sftpd rewrap` has upgraded every object.
+	FormatV1 string `toml:"format_v1"`
 
 	// The keys read from the files. Secrets: never print them.
 	KEK      []byte   `toml:"-"`
@@ -47,6 +52,8 @@ const (
 	EncryptionEnvelope = "envelope"
 	NamesPlain         = "plain"
 	NamesEncrypted     = "encrypted"
+	FormatV1Read       = "read"
+	FormatV1Refuse     = "refuse"
 	kekSize            = 32
 )
 
@@ -60,6 +67,11 @@ func (l *loader) validateEncryption(e *Encryption) {
 	case NamesPlain, NamesEncrypted:
 	default:
 		l.errf("encryption.names", `must be "plain" or "encrypted", got %q`, e.Names)
+	}
+	switch e.FormatV1 {
+	case FormatV1Read, FormatV1Refuse:
+	default:
+		l.errf("encryption.format_v1", `must be "read" or "refuse", got %q`, e.FormatV1)
 	}
 	if e.KMSKeyID != "" && e.Mode != EncryptionEnvelope {
 		l.errf("encryption.kms_key_id", `is used only with mode = "envelope"`)

@@ -176,6 +176,7 @@ var errorCases = []struct {
 	{name: "encryption-kek-readable-by-others", config: valid + "[encryption]\nnames = \"encrypted\"\nkek_file = \"kek\"\n",
 		files: map[string]string{"kek": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"}},
 	{name: "encryption-kms-without-envelope", config: valid + "[encryption]\nkms_key_id = \"alias/x\"\nnames = \"encrypted\"\n"},
+	{name: "encryption-format-v1-bad", config: valid + "[encryption]\nformat_v1 = \"ignore\"\n"},
 	{name: "audit-hmac-paths-without-key", config: "[audit]\npaths = \"hmac\"\n" + valid},
 	{name: "audit-key-file-missing", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid},
 	{name: "audit-key-file-readable-by-others", config: "[audit]\nhmac_key_file = \"audit.key\"\n" + valid,

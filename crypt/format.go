@@ -2,10 +2,12 @@
 // AES-256-GCM object format, the wrapping of per-object data keys by
 // key-encryption keys, and the deterministic encryption of object names.
 //
-// It is pure: no I/O except reading key files, no S3, no global state. The
-// object key is deliberately not bound into any ciphertext, so a rename is a
-// metadata-preserving copy. README.md ("Envelope encryption format")
-// describes the same format for independent decryptors; keep them in step.
+// It is pure: no I/O except reading key files, no S3, no global state.
+// Version 2 binds a data key's wrapping to where the object lives (bucket,
+// home, key below the home) and the chunks to a random object id, so a
+// rename re-wraps the data key and never re-encrypts the body. README.md
+// ("Envelope format") describes the same format for independent decryptors;
+// keep them in step.
 package crypt
 
 import (
@@ -14,6 +16,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 const (
@@ -82,11 +85,22 @@ func SpanOf(off, n, size int64) Span {
 	}
 }
 
-// nonce is the GCM nonce of chunk i: 3 zero bytes, i as a big-endian
-// uint64, then 1 for the final chunk and 0 otherwise. Each data key
-// encrypts one object only, so counter nonces never repeat under a key.
-func nonce(dst *[nonceSize]byte, i int64, final bool) []byte {
+// MaxEpoch is the last epoch of a version-2 object: it may be resumed
+// MaxEpoch times.
+const MaxEpoch = 255
+
+// ErrEpochs means an object was resumed as often as its nonces allow.
+var ErrEpochs = errors.New("object resumed too many times")
+
+// nonce is the GCM nonce of chunk i sealed in epoch e: 2 zero bytes, e, i as
+// a big-endian uint64, then 1 for the final chunk and 0 otherwise. Each data
+// key encrypts one object only, and each resume of an upload seals in a new
+// epoch, so a chunk index encrypted again after a disconnect (a part in
+// flight may still have landed) never repeats a nonce. Version 1 has no
+// resumes: its epoch is always 0.
+func nonce(dst *[nonceSize]byte, e uint8, i int64, final bool) []byte {
 	*dst = [nonceSize]byte{}
+	dst[2] = e
 	binary.BigEndian.PutUint64(dst[3:11], uint64(i))
 	if final {
 		dst[11] = 1
@@ -96,11 +110,34 @@ func nonce(dst *[nonceSize]byte, i int64, final bool) []byte {
 
 // Object encrypts and decrypts the chunks of one object under its data key.
 type Object struct {
-	aead cipher.AEAD
+	aead     cipher.AEAD
+	aad      []byte // additional data of every chunk: nil but for objects written as version 2
+	epoch    uint8  // the epoch new chunks are sealed in
+	maxEpoch uint8  // the highest epoch a stored chunk may have
+	// hint is the epoch of the chunk opened last, where the search for the
+	// next chunk's epoch starts (reads of one object may run concurrently).
+	hint *atomic.Uint32
 }
 
-// NewObject returns the chunk cipher for a 32-byte data key.
-func NewObject(dataKey []byte) (*Object, error) {
+// NewObject returns the chunk cipher of an object from its 32-byte data key
+// and its metadata: the format version, and the object id that version-2
+// chunks are bound to (objects rewrap upgraded from version 1 have none).
+func NewObject(dataKey []byte, meta map[string]string) (*Object, error) {
+	var aad []byte
+	var maxEpoch uint8
+	switch v := MetaValue(meta, MetaVersion); v {
+	case Version1:
+	case Version:
+		id := MetaValue(meta, MetaObjectID)
+		if !validObjectID(id) {
+			return nil, fmt.Errorf("object id %q: %w", id, ErrAuth)
+		}
+		if id != "" {
+			aad, maxEpoch = chunkAAD(id), MaxEpoch
+		}
+	default:
+		return nil, fmt.Errorf("unsupported encryption format version %q", v)
+	}
 	if len(dataKey) != KeySize {
 		return nil, fmt.Errorf("data key is %d bytes, want %d", len(dataKey), KeySize)
 	}
@@ -112,7 +149,22 @@ func NewObject(dataKey []byte) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new gcm: %w", err)
 	}
-	return &Object{aead: aead}, nil
+	return &Object{aead: aead, aad: aad, maxEpoch: maxEpoch, hint: new(atomic.Uint32)}, nil
+}
+
+// chunkAAD is the additional data of a version-2 chunk: it ties the body to
+// the object id its metadata carries, which the data key's wrapping binds.
+func chunkAAD(objectID string) []byte { return []byte("s3sftpd-chunk-v2\x00" + objectID) }
+
+// Resumed returns the cipher that seals the chunks of a resumed upload: the
+// next epoch, or ErrEpochs when none is left.
+func (o *Object) Resumed() (*Object, error) {
+	if o.epoch >= o.maxEpoch {
+		return nil, ErrEpochs
+	}
+	r := *o
+	r.epoch++
+	return &r, nil
 }
 
 // SealInPlace encrypts buf, the plaintext of chunks first, first+1, … and
@@ -146,7 +198,7 @@ func (o *Object) SealInPlace(buf []byte, first int64, final bool) []byte {
 		plain := tmp[:to-from]
 		copy(plain, buf[from:to])
 		at := i * CipherChunkSize
-		o.aead.Seal(out[at:at], nonce(&nb, first+i, final && i == n-1), plain, nil)
+		o.aead.Seal(out[at:at], nonce(&nb, o.epoch, first+i, final && i == n-1), plain, o.aad)
 	}
 	return out
 }
@@ -154,21 +206,57 @@ func (o *Object) SealInPlace(buf []byte, first int64, final bool) []byte {
 // Open decrypts stored bytes holding whole chunks first, first+1, … of an
 // object whose final chunk has index finalIdx, appending the plaintext to
 // dst. Any failure is ErrAuth and returns no plaintext.
+//
+// A chunk's epoch is not stored: Open tries the epoch of the chunk opened
+// last first (an upload never resumed has only epoch 0, so one try), and
+// within one call a chunk's epoch is never below its predecessor's, as
+// resumes only go forward in the file.
 func (o *Object) Open(dst, stored []byte, first, finalIdx int64) ([]byte, error) {
-	var nb [nonceSize]byte
+	dst, e, err := o.open(dst, stored, first, finalIdx, uint8(min(o.hint.Load(), uint32(o.maxEpoch))), true)
+	if err == nil {
+		o.hint.Store(uint32(e))
+	}
+	return dst, err
+}
+
+// open is Open starting at epoch e, and returns the epoch of the last chunk;
+// unless anywhere, the first chunk's epoch may not be below e either.
+func (o *Object) open(dst, stored []byte, first, finalIdx int64, e uint8, anywhere bool) ([]byte, uint8, error) {
 	start := len(dst)
 	for i := int64(0); len(stored) > 0; i++ {
 		idx := first + i
 		n := min(len(stored), CipherChunkSize)
 		if idx > finalIdx || (idx < finalIdx && n != CipherChunkSize) || n < Overhead {
-			return dst[:start], fmt.Errorf("chunk %d: wrong length: %w", idx, ErrAuth)
+			return dst[:start], e, fmt.Errorf("chunk %d: wrong length: %w", idx, ErrAuth)
 		}
 		var err error
-		dst, err = o.aead.Open(dst, nonce(&nb, idx, idx == finalIdx), stored[:n], nil)
+		dst, e, err = o.openChunk(dst, stored[:n], idx, idx == finalIdx, e, anywhere && i == 0)
 		if err != nil {
-			return dst[:start], fmt.Errorf("chunk %d: %w", idx, ErrAuth)
+			return dst[:start], e, fmt.Errorf("chunk %d: %w", idx, ErrAuth)
 		}
 		stored = stored[n:]
 	}
-	return dst, nil
+	return dst, e, nil
+}
+
+// openChunk opens one chunk trying epochs from e up to maxEpoch, then, when
+// anywhere is allowed (the first chunk of a read), those below e. It returns
+// the epoch that opened it.
+func (o *Object) openChunk(dst, chunk []byte, idx int64, final bool, e uint8, anywhere bool) ([]byte, uint8, error) {
+	var nb [nonceSize]byte
+	try := func(e uint8) (out []byte, ok bool) {
+		out, err := o.aead.Open(dst, nonce(&nb, e, idx, final), chunk, o.aad)
+		return out, err == nil
+	}
+	for t := int(e); t <= int(o.maxEpoch); t++ {
+		if out, ok := try(uint8(t)); ok {
+			return out, uint8(t), nil
+		}
+	}
+	for t := int(e) - 1; anywhere && t >= 0; t-- {
+		if out, ok := try(uint8(t)); ok {
+			return out, uint8(t), nil
+		}
+	}
+	return dst, e, ErrAuth
 }

@@ -2,7 +2,10 @@ package crypt
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -12,11 +15,143 @@ func newTestObject(t testing.TB) *Object {
 	t.Helper()
 	key := make([]byte, KeySize)
 	rand.Read(key)
-	o, err := NewObject(key)
+	o, err := NewObject(key, map[string]string{MetaVersion: Version, MetaObjectID: NewObjectID()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// sealChunk seals one chunk as README.md's "Envelope format" says, with
+// crypto/cipher alone: an independent writer the Object must read.
+func sealChunk(t *testing.T, key []byte, epoch byte, i uint64, final bool, aad, plain []byte) []byte {
+	t.Helper()
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	n := make([]byte, 12)
+	n[2] = epoch
+	binary.BigEndian.PutUint64(n[3:11], i)
+	if final {
+		n[11] = 1
+	}
+	return gcm.Seal(nil, n, plain, aad)
+}
+
+// TestObject_DocumentedFormat: objects written as the README documents
+// versions 1 and 2 (an id in the AAD, epochs in the nonce) open, and only
+// under their own version and id.
+func TestObject_DocumentedFormat(t *testing.T) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	id := NewObjectID()
+	plain := make([]byte, 2*ChunkSize+7)
+	rand.Read(plain)
+	v2AAD := []byte("s3sftpd-chunk-v2\x00" + id)
+	// version 2, resumed after the first chunk: chunk 0 in epoch 0, the rest in epoch 1
+	v2 := sealChunk(t, key, 0, 0, false, v2AAD, plain[:ChunkSize])
+	v2 = append(v2, sealChunk(t, key, 1, 1, false, v2AAD, plain[ChunkSize:2*ChunkSize])...)
+	v2 = append(v2, sealChunk(t, key, 1, 2, true, v2AAD, plain[2*ChunkSize:])...)
+	v1 := sealChunk(t, key, 0, 0, false, nil, plain[:ChunkSize])
+	v1 = append(v1, sealChunk(t, key, 0, 1, false, nil, plain[ChunkSize:2*ChunkSize])...)
+	v1 = append(v1, sealChunk(t, key, 0, 2, true, nil, plain[2*ChunkSize:])...)
+	for _, c := range []struct {
+		name   string
+		meta   map[string]string
+		stored []byte
+		ok     bool
+	}{
+		{"v2", map[string]string{MetaVersion: "2", MetaObjectID: id}, v2, true},
+		{"v2-other-id", map[string]string{MetaVersion: "2", MetaObjectID: NewObjectID()}, v2, false},
+		{"v2-read-as-v1", map[string]string{MetaVersion: "1"}, v2, false},
+		{"v1", map[string]string{MetaVersion: "1"}, v1, true},
+		{"v1-upgraded", map[string]string{MetaVersion: "2"}, v1, true}, // rewrap: version 2 metadata, no id
+		{"v1-read-with-id", map[string]string{MetaVersion: "2", MetaObjectID: id}, v1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := NewObject(key, c.meta)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := open(o, c.stored)
+			if c.ok && (err != nil || !bytes.Equal(got, plain)) {
+				t.Errorf("open = %d bytes, %v; want the plaintext", len(got), err)
+			}
+			if !c.ok && !errors.Is(err, ErrAuth) {
+				t.Errorf("open = %d bytes, %v; want ErrAuth", len(got), err)
+			}
+		})
+	}
+	if _, err := NewObject(key, map[string]string{MetaVersion: "3"}); err == nil {
+		t.Error("NewObject accepted format version 3")
+	}
+}
+
+// TestObject_ResumeEpochs: the chunks of a part sealed again after a resume
+// are sealed under another nonce (so another ciphertext for the same bytes);
+// the object reads back whole, sequentially and at any range; a stream
+// whose epochs go backwards (an old part spliced in) fails; epochs run out.
+func TestObject_ResumeEpochs(t *testing.T) {
+	key := make([]byte, KeySize)
+	rand.Read(key)
+	meta := map[string]string{MetaVersion: Version, MetaObjectID: NewObjectID()}
+	o, err := NewObject(key, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := make([]byte, 4*ChunkSize+5)
+	rand.Read(plain)
+	part2 := plain[2*ChunkSize : 4*ChunkSize]
+	inFlight := o.SealInPlace(bytes.Clone(part2), 2, false) // sent when the connection broke; may land
+	r1, err := o.Resumed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resent := r1.SealInPlace(bytes.Clone(part2), 2, false)
+	for i := 0; i < 2; i++ {
+		a, b := inFlight[i*CipherChunkSize:(i+1)*CipherChunkSize], resent[i*CipherChunkSize:(i+1)*CipherChunkSize]
+		if bytes.Equal(a, b) {
+			t.Fatalf("chunk %d sealed again after the resume has the same ciphertext: nonce reused", 2+i)
+		}
+	}
+	var stored []byte
+	stored = append(stored, o.SealInPlace(bytes.Clone(plain[:2*ChunkSize]), 0, false)...)
+	stored = append(stored, resent...)
+	r2, _ := r1.Resumed()
+	stored = append(stored, r2.SealInPlace(bytes.Clone(plain[4*ChunkSize:]), 4, true)...)
+	if got, err := open(o, stored); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("resumed object = %d bytes, %v; want the plaintext", len(got), err)
+	}
+	size := int64(len(plain))
+	for off := int64(0); off < size; off += ChunkSize / 2 {
+		sp := SpanOf(off, ChunkSize, size)
+		fresh, _ := NewObject(key, meta) // has read nothing: starts at epoch 0
+		for _, c := range []*Object{fresh, o} {
+			got, err := c.Open(nil, stored[sp.From:sp.To+1], sp.First, Chunks(size)-1)
+			if err != nil || !bytes.Equal(got[off-sp.First*ChunkSize:][:min(ChunkSize, size-off)], plain[off:min(off+ChunkSize, size)]) {
+				t.Fatalf("range at %d: %v", off, err)
+			}
+		}
+	}
+	// chunk 3 as first sent (epoch 0) after chunk 2 as resent (epoch 1)
+	back := append(bytes.Clone(stored[:2*CipherChunkSize]), resent[:CipherChunkSize]...)
+	back = append(back, inFlight[CipherChunkSize:]...)
+	back = append(back, stored[4*CipherChunkSize:]...)
+	if _, err := open(o, back); !errors.Is(err, ErrAuth) {
+		t.Errorf("a stream whose epochs go backwards opened: %v; want ErrAuth", err)
+	}
+	last := o
+	for range MaxEpoch {
+		if last, err = last.Resumed(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := last.Resumed(); !errors.Is(err, ErrEpochs) {
+		t.Errorf("resume %d = %v; want ErrEpochs", MaxEpoch+1, err)
+	}
+	v1, _ := NewObject(key, map[string]string{MetaVersion: Version1})
+	if _, err := v1.Resumed(); !errors.Is(err, ErrEpochs) {
+		t.Errorf("a version-1 cipher resumed: %v; want ErrEpochs", err)
+	}
 }
 
 func seal(o *Object, plain []byte) []byte {
@@ -169,6 +304,33 @@ func FuzzSizes(f *testing.F) {
 		}
 		if end := min(p/3+p/2+1, p); end > p/3 && (sp.Last+1)*ChunkSize < end {
 			t.Fatalf("SpanOf misses bytes up to %d: %+v", end, sp)
+		}
+	})
+}
+
+// BenchmarkObject seals and opens 16 MiB as the upload and download do, a
+// part or block at a time: the per-chunk cost of the format (bench/envelope.sh
+// measures it end to end).
+func BenchmarkObject(b *testing.B) {
+	o := newTestObject(b)
+	plain := make([]byte, 16<<20)
+	buf := make([]byte, len(plain), CipherSize(int64(len(plain))))
+	stored := o.SealInPlace(bytes.Clone(plain), 0, true)
+	final := Chunks(int64(len(plain))) - 1
+	b.Run("seal", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		for b.Loop() {
+			copy(buf[:len(plain)], plain)
+			o.SealInPlace(buf[:len(plain)], 0, true)
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		b.SetBytes(int64(len(plain)))
+		dst := make([]byte, 0, len(plain))
+		for b.Loop() {
+			if _, err := o.Open(dst, stored, 0, final); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

@@ -15,12 +15,66 @@ import (
 
 // Object metadata written by envelope encryption (S3 user metadata keys).
 const (
-	MetaVersion = "s3sftpd-enc"    // format version, "1"
-	MetaKEK     = "s3sftpd-kek"    // id of the KEK that wrapped the data key
-	MetaDEK     = "s3sftpd-dek"    // the wrapped data key, standard base64
-	MetaContext = "s3sftpd-tenant" // KMS only: the encryption context the data key is bound to
-	Version     = "1"
+	MetaVersion = "s3sftpd-enc" // format version: Version, or Version1 for objects written before it
+	MetaKEK     = "s3sftpd-kek" // id of the KEK that wrapped the data key
+	MetaDEK     = "s3sftpd-dek" // the wrapped data key, standard base64
+	// MetaContext is the tenant the data key is bound to, BUCKET/HOME
+	// (version 1: KMS only, its encryption context).
+	MetaContext  = "s3sftpd-tenant"
+	MetaObjectID = "s3sftpd-oid" // version 2: the random id the chunks are bound to
+	Version      = "2"
+	Version1     = "1"
 )
+
+// Binding is where an object lives, as a version-2 data key's wrapping
+// binds it: a copy of the object (bytes and metadata) under any other name,
+// home or bucket fails to unwrap.
+type Binding struct {
+	Bucket string
+	Home   string // the user's home prefix, ending in "/"
+	Key    string // the object key below Home (stored form: encrypted, when names are)
+}
+
+// Tenant is the MetaContext value of the binding, BUCKET/HOME.
+func (b Binding) Tenant() string { return b.Bucket + "/" + b.Home }
+
+// BindingOf is the binding of object key in bucket whose metadata names the
+// home it was bound to: for tools that know no tenant. The home must be the
+// bucket's and a prefix of key; the unwrap then proves the rest.
+func BindingOf(meta map[string]string, bucket, key string) (Binding, error) {
+	tenant := MetaValue(meta, MetaContext)
+	home, ok := strings.CutPrefix(tenant, bucket+"/")
+	if !ok || !strings.HasPrefix(key, home) {
+		return Binding{}, fmt.Errorf("data key bound to another place (%s) than s3://%s/%s: %w", tenant, bucket, key, ErrAuth)
+	}
+	return Binding{Bucket: bucket, Home: home, Key: key[len(home):]}, nil
+}
+
+// NewObjectID returns a random object id: 16 bytes in lower-case hex.
+func NewObjectID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// validObjectID reports whether id is one NewObjectID could have made, or
+// "" (an object upgraded from version 1). Metadata is the attacker's to
+// write: anything else is refused before it reaches a wrap's AAD.
+func validObjectID(id string) bool {
+	if id == "" {
+		return true
+	}
+	b, err := hex.DecodeString(id)
+	return err == nil && len(b) == 16 && hex.EncodeToString(b) == id
+}
+
+// BindingDigest names binding b and object id objectID without revealing
+// the key: hex of SHA-256("s3sftpd-object-v2" ‖ 0 ‖ objectID ‖ 0 ‖ key).
+// KMS records encryption contexts in CloudTrail, so a name never goes there.
+func BindingDigest(b Binding, objectID string) string {
+	sum := sha256.Sum256([]byte("s3sftpd-object-v2\x00" + objectID + "\x00" + b.Key))
+	return hex.EncodeToString(sum[:])
+}
 
 // ErrUnknownKEK means an object's data key was wrapped by a KEK that is not
 // configured.
@@ -69,9 +123,16 @@ func LoadKEKFile(path string) (*KEK, error) {
 	return NewKEK(key)
 }
 
-// wrapAAD binds a wrapped data key to the format version and the KEK id, so
-// metadata naming another KEK or version fails to unwrap.
-func wrapAAD(kekID string) []byte { return []byte("s3sftpd-dek-v" + Version + "\x00" + kekID) }
+// wrapAAD binds a wrapped data key to the format version and the KEK id,
+// and in version 2 to the object's binding and id, so metadata naming
+// another KEK or version, or moved to another name, fails to unwrap. Only
+// the key may hold a 0 byte (the jail refuses one anyway): it comes last.
+func wrapAAD(version, kekID string, b Binding, objectID string) []byte {
+	if version == Version1 {
+		return []byte("s3sftpd-dek-v1\x00" + kekID)
+	}
+	return []byte("s3sftpd-dek-v2\x00" + kekID + "\x00" + b.Bucket + "\x00" + b.Home + "\x00" + objectID + "\x00" + b.Key)
+}
 
 func (k *KEK) aead() cipher.AEAD {
 	block, err := aes.NewCipher(k.key)
@@ -85,20 +146,20 @@ func (k *KEK) aead() cipher.AEAD {
 	return aead
 }
 
-// Wrap encrypts a data key: a random 12-byte nonce followed by AES-256-GCM
-// of the key under the KEK, with wrapAAD as additional data.
-func (k *KEK) Wrap(dataKey []byte) []byte {
+// wrap encrypts a data key: a random 12-byte nonce followed by AES-256-GCM
+// of the key under the KEK, with aad (from wrapAAD) as additional data.
+func (k *KEK) wrap(dataKey, aad []byte) []byte {
 	n := make([]byte, nonceSize, nonceSize+len(dataKey)+Overhead)
 	rand.Read(n)
-	return k.aead().Seal(n, n, dataKey, wrapAAD(k.ID))
+	return k.aead().Seal(n, n, dataKey, aad)
 }
 
-// Unwrap reverses Wrap.
-func (k *KEK) Unwrap(wrapped []byte) ([]byte, error) {
+// unwrap reverses wrap.
+func (k *KEK) unwrap(wrapped, aad []byte) ([]byte, error) {
 	if len(wrapped) != nonceSize+KeySize+Overhead {
 		return nil, fmt.Errorf("wrapped data key has %d bytes: %w", len(wrapped), ErrAuth)
 	}
-	key, err := k.aead().Open(nil, wrapped[:nonceSize], wrapped[nonceSize:], wrapAAD(k.ID))
+	key, err := k.aead().Open(nil, wrapped[:nonceSize], wrapped[nonceSize:], aad)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap data key: %w", ErrAuth)
 	}
@@ -127,20 +188,29 @@ func NewKeyring(current *KEK, others ...*KEK) *Keyring {
 	return r
 }
 
-// NewDataKey returns a fresh random data key and the metadata that stores
-// it wrapped by the current KEK.
-func (r *Keyring) NewDataKey() ([]byte, map[string]string) {
+// NewDataKey returns a fresh random data key for a new object at b, and
+// the metadata that stores it wrapped by the current KEK with a new object id.
+func (r *Keyring) NewDataKey(b Binding) ([]byte, map[string]string) {
 	key := make([]byte, KeySize)
 	rand.Read(key)
-	return key, r.metadata(r.Current, key)
+	return key, r.Wrap(key, b, NewObjectID())
 }
 
-func (r *Keyring) metadata(k *KEK, dataKey []byte) map[string]string {
-	return map[string]string{
+// Wrap returns the version-2 metadata of data key dataKey wrapped by the
+// current KEK for an object at b with id objectID ("" for an object
+// upgraded from version 1, whose chunks are bound to no id).
+func (r *Keyring) Wrap(dataKey []byte, b Binding, objectID string) map[string]string {
+	k := r.Current
+	m := map[string]string{
 		MetaVersion: Version,
 		MetaKEK:     k.ID,
-		MetaDEK:     base64.StdEncoding.EncodeToString(k.Wrap(dataKey)),
+		MetaDEK:     base64.StdEncoding.EncodeToString(k.wrap(dataKey, wrapAAD(Version, k.ID, b, objectID))),
+		MetaContext: b.Tenant(),
 	}
+	if objectID != "" {
+		m[MetaObjectID] = objectID
+	}
+	return m
 }
 
 // Encrypted reports whether object metadata marks an envelope-encrypted
@@ -165,9 +235,12 @@ func MetaValue(meta map[string]string, key string) string {
 	return ""
 }
 
-// DataKey unwraps the data key of an object from its metadata.
-func (r *Keyring) DataKey(meta map[string]string) ([]byte, error) {
-	if v := MetaValue(meta, MetaVersion); v != Version {
+// DataKey unwraps the data key of an object at b from its metadata. A
+// version-2 key wrapped for another place fails with ErrAuth; version 1
+// binds no place and ignores b.
+func (r *Keyring) DataKey(meta map[string]string, b Binding) ([]byte, error) {
+	v := MetaValue(meta, MetaVersion)
+	if v != Version && v != Version1 {
 		return nil, fmt.Errorf("unsupported encryption format version %q", v)
 	}
 	id := MetaValue(meta, MetaKEK)
@@ -180,33 +253,21 @@ func (r *Keyring) DataKey(meta map[string]string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode wrapped data key: %w", ErrAuth)
 	}
-	return k.Unwrap(wrapped)
-}
-
-// Rewrap returns meta with the data key wrapped by the current KEK, and
-// whether anything changed (false when it already is).
-func (r *Keyring) Rewrap(meta map[string]string) (map[string]string, bool, error) {
-	if r.Current == nil {
-		return nil, false, errors.New("rewrap: no current key-encryption key")
+	objectID := MetaValue(meta, MetaObjectID)
+	if !validObjectID(objectID) {
+		return nil, fmt.Errorf("object id %q: %w", objectID, ErrAuth)
 	}
-	if id := MetaValue(meta, MetaKEK); id == r.Current.ID {
-		return meta, false, nil
-	}
-	key, err := r.DataKey(meta)
-	if err != nil {
-		return nil, false, err
-	}
-	return WithDataKey(meta, r.metadata(r.Current, key)), true, nil
+	return k.unwrap(wrapped, wrapAAD(v, id, b, objectID))
 }
 
 // WithDataKey returns meta with its wrapped data key (and everything that
-// describes it: format version, wrapping key, KMS encryption context)
-// replaced by keyMeta; the rest of meta is kept.
+// describes it: format version, wrapping key, binding, object id) replaced
+// by keyMeta; the rest of meta is kept.
 func WithDataKey(meta, keyMeta map[string]string) map[string]string {
 	out := make(map[string]string, len(meta)+len(keyMeta))
 	for k, v := range meta {
 		switch strings.ToLower(k) {
-		case MetaVersion, MetaKEK, MetaDEK, MetaContext:
+		case MetaVersion, MetaKEK, MetaDEK, MetaContext, MetaObjectID:
 		default:
 			out[k] = v
 		}

@@ -2,8 +2,12 @@ package crypt
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"os"
@@ -23,44 +27,86 @@ func newTestKEK(t *testing.T) *KEK {
 	return k
 }
 
-func TestKeyring_WrapUnwrapRewrap(t *testing.T) {
+var (
+	acmeF = Binding{Bucket: "b", Home: "partners/acme/", Key: "f.csv"}
+	acmeG = Binding{Bucket: "b", Home: "partners/acme/", Key: "g.csv"}
+)
+
+func TestKeyring_WrapUnwrap(t *testing.T) {
 	old, cur := newTestKEK(t), newTestKEK(t)
 	oldRing := NewKeyring(old)
-	key, meta := oldRing.NewDataKey()
+	key, meta := oldRing.NewDataKey(acmeF)
 	meta["s3sftpd-sha256"] = "kept"
-	if !Encrypted(meta) {
-		t.Fatal("Encrypted(meta) = false")
+	if !Encrypted(meta) || meta[MetaVersion] != "2" || len(meta[MetaObjectID]) != 32 || meta[MetaContext] != "b/partners/acme/" {
+		t.Fatalf("metadata %v; want version 2 with an object id and the tenant", meta)
 	}
-	if _, err := NewKeyring(cur).DataKey(meta); !errors.Is(err, ErrUnknownKEK) {
+	if _, err := NewKeyring(cur).DataKey(meta, acmeF); !errors.Is(err, ErrUnknownKEK) {
 		t.Errorf("unwrap without the old KEK: %v; want ErrUnknownKEK", err)
 	}
 	ring := NewKeyring(cur, old)
-	if got, err := ring.DataKey(meta); err != nil || !bytes.Equal(got, key) {
+	if got, err := ring.DataKey(meta, acmeF); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("unwrap with the old KEK = %v; want the data key", err)
 	}
-	rewrapped, changed, err := ring.Rewrap(meta)
-	if err != nil || !changed || rewrapped[MetaKEK] != cur.ID || rewrapped["s3sftpd-sha256"] != "kept" {
-		t.Fatalf("rewrap = %v, %v, %v", rewrapped, changed, err)
+	moved := WithDataKey(meta, ring.Wrap(key, acmeG, meta[MetaObjectID]))
+	if moved[MetaKEK] != cur.ID || moved["s3sftpd-sha256"] != "kept" || moved[MetaObjectID] != meta[MetaObjectID] {
+		t.Fatalf("rewrapped metadata %v", moved)
 	}
-	if got, err := NewKeyring(cur).DataKey(rewrapped); err != nil || !bytes.Equal(got, key) {
+	if got, err := NewKeyring(cur).DataKey(moved, acmeG); err != nil || !bytes.Equal(got, key) {
 		t.Fatalf("unwrap rewrapped with the current KEK only: %v", err)
-	}
-	if _, changed, _ := ring.Rewrap(rewrapped); changed {
-		t.Error("rewrap of an object already under the current KEK changed it")
 	}
 }
 
-// TestKeyring_ReadOnly: a keyring with old KEKs and no current one (data
-// keys from KMS) unwraps what they wrapped and refuses to rewrap.
-func TestKeyring_ReadOnly(t *testing.T) {
-	old := newTestKEK(t)
-	key, meta := NewKeyring(old).NewDataKey()
-	ring := NewKeyring(nil, old)
-	if got, err := ring.DataKey(meta); err != nil || !bytes.Equal(got, key) {
-		t.Fatalf("unwrap with a read-only keyring = %v; want the data key", err)
+// TestKeyring_Binding: a version-2 data key unwraps only where it was bound:
+// not in another bucket, home or name, nor with another object id; a
+// version-1 one (bound to nothing) unwraps anywhere.
+func TestKeyring_Binding(t *testing.T) {
+	k := newTestKEK(t)
+	ring := NewKeyring(k)
+	_, meta := ring.NewDataKey(acmeF)
+	for name, b := range map[string]Binding{
+		"other-name":   acmeG,
+		"other-home":   {Bucket: "b", Home: "partners/evil/", Key: "f.csv"},
+		"other-bucket": {Bucket: "b2", Home: "partners/acme/", Key: "f.csv"},
+		"split-moved":  {Bucket: "b", Home: "partners/", Key: "acme/f.csv"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := ring.DataKey(meta, b); !errors.Is(err, ErrAuth) {
+				t.Errorf("unwrap at %+v = %v; want ErrAuth", b, err)
+			}
+		})
 	}
-	if _, _, err := ring.Rewrap(meta); err == nil {
-		t.Error("a keyring with no current KEK rewrapped a data key")
+	for _, id := range []string{NewObjectID(), "", strings.ToUpper(meta[MetaObjectID]), meta[MetaObjectID] + "\x00x"} {
+		otherID := maps.Clone(meta)
+		otherID[MetaObjectID] = id
+		if _, err := ring.DataKey(otherID, acmeF); !errors.Is(err, ErrAuth) {
+			t.Errorf("unwrap with object id %q = %v; want ErrAuth", id, err)
+		}
+	}
+	dk := make([]byte, KeySize)
+	rand.Read(dk)
+	v1 := map[string]string{MetaVersion: "1", MetaKEK: k.ID,
+		MetaDEK: base64.StdEncoding.EncodeToString(k.wrap(dk, []byte("s3sftpd-dek-v1\x00"+k.ID)))}
+	if got, err := ring.DataKey(v1, acmeG); err != nil || !bytes.Equal(got, dk) {
+		t.Errorf("version-1 unwrap = %v; want the data key", err)
+	}
+	downgraded := maps.Clone(meta)
+	downgraded[MetaVersion] = "1"
+	if _, err := ring.DataKey(downgraded, acmeF); !errors.Is(err, ErrAuth) {
+		t.Errorf("version-2 key read as version 1 = %v; want ErrAuth", err)
+	}
+}
+
+// TestBindingOf: a tool reading s3://bucket/key takes the home from the
+// metadata only when it is the bucket's and a prefix of key.
+func TestBindingOf(t *testing.T) {
+	meta := map[string]string{MetaContext: "b/partners/acme/"}
+	if got, err := BindingOf(meta, "b", "partners/acme/f.csv"); err != nil || got != acmeF {
+		t.Errorf("BindingOf = %+v, %v; want %+v", got, err, acmeF)
+	}
+	for _, c := range [][2]string{{"b", "partners/evil/f.csv"}, {"b2", "partners/acme/f.csv"}} {
+		if _, err := BindingOf(meta, c[0], c[1]); !errors.Is(err, ErrAuth) {
+			t.Errorf("BindingOf(s3://%s/%s) = %v; want ErrAuth", c[0], c[1], err)
+		}
 	}
 }
 
@@ -68,7 +114,7 @@ func TestKeyring_ReadOnly(t *testing.T) {
 // KMS encryption context does not outlive the KMS wrapping it described.
 func TestWithDataKey(t *testing.T) {
 	meta := map[string]string{"S3sftpd-Enc": "1", "s3sftpd-kek": "kms:arn", "S3SFTPD-DEK": "blob",
-		"s3sftpd-tenant": "b/home/", "s3sftpd-mtime": "kept"}
+		"s3sftpd-tenant": "b/home/", "S3sftpd-Oid": "00", "s3sftpd-mtime": "kept"}
 	got := WithDataKey(meta, map[string]string{MetaVersion: Version, MetaKEK: "id", MetaDEK: "wrapped"})
 	want := map[string]string{MetaVersion: Version, MetaKEK: "id", MetaDEK: "wrapped", "s3sftpd-mtime": "kept"}
 	if !maps.Equal(got, want) {
@@ -79,8 +125,8 @@ func TestWithDataKey(t *testing.T) {
 func TestKeyring_TamperedMetadata(t *testing.T) {
 	k := newTestKEK(t)
 	ring := NewKeyring(k)
-	_, meta := ring.NewDataKey()
-	_, other := ring.NewDataKey()
+	_, meta := ring.NewDataKey(acmeF)
+	_, other := ring.NewDataKey(acmeF)
 	flip := func(m map[string]string) map[string]string {
 		b, _ := base64.StdEncoding.DecodeString(m[MetaDEK])
 		b[20] ^= 1
@@ -91,17 +137,17 @@ func TestKeyring_TamperedMetadata(t *testing.T) {
 		"flipped-dek":   flip(maps.Clone(meta)),
 		"bad-base64":    func() map[string]string { m := maps.Clone(meta); m[MetaDEK] = "%%"; return m }(),
 		"short-dek":     func() map[string]string { m := maps.Clone(meta); m[MetaDEK] = m[MetaDEK][:20]; return m }(),
-		"other-version": func() map[string]string { m := maps.Clone(meta); m[MetaVersion] = "2"; return m }(),
+		"other-version": func() map[string]string { m := maps.Clone(meta); m[MetaVersion] = "3"; return m }(),
 		"unknown-kek":   func() map[string]string { m := maps.Clone(meta); m[MetaKEK] = "0011223344556677"; return m }(),
 	}
 	for name, m := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := ring.DataKey(m); err == nil {
+			if _, err := ring.DataKey(m, acmeF); err == nil {
 				t.Error("DataKey succeeded; want an error")
 			}
 		})
 	}
-	if a, _ := ring.DataKey(meta); bytes.Equal(a, must(ring.DataKey(other))) {
+	if a, _ := ring.DataKey(meta, acmeF); bytes.Equal(a, must(ring.DataKey(other, acmeF))) {
 		t.Error("two objects got the same data key")
 	}
 }
@@ -141,5 +187,32 @@ func TestLoadKEKFile(t *testing.T) {
 				t.Errorf("LoadKEKFile = %v; want an error saying %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestKeyring_DocumentedWrap: a data key wrapped as README.md's "Envelope
+// format" says, with crypto/cipher alone, unwraps at the place it names.
+func TestKeyring_DocumentedWrap(t *testing.T) {
+	k := newTestKEK(t)
+	dk := make([]byte, KeySize)
+	rand.Read(dk)
+	id := NewObjectID()
+	block, _ := aes.NewCipher(k.key)
+	gcm, _ := cipher.NewGCM(block)
+	nonce := make([]byte, 12)
+	rand.Read(nonce)
+	aad := "s3sftpd-dek-v2\x00" + k.ID + "\x00b\x00partners/acme/\x00" + id + "\x00f.csv"
+	meta := map[string]string{MetaVersion: "2", MetaKEK: k.ID, MetaContext: "b/partners/acme/", MetaObjectID: id,
+		MetaDEK: base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, dk, []byte(aad)))}
+	b, err := BindingOf(meta, "b", "partners/acme/f.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := NewKeyring(k).DataKey(meta, b); err != nil || !bytes.Equal(got, dk) {
+		t.Errorf("unwrap of the documented wrap = %v; want the data key", err)
+	}
+	sum := sha256.Sum256([]byte("s3sftpd-object-v2\x00" + id + "\x00f.csv"))
+	if got := BindingDigest(b, id); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("BindingDigest = %s; want the documented SHA-256", got)
 	}
 }

@@ -12,6 +12,7 @@ type Reader struct {
 	o        *Object
 	r        io.Reader
 	next     int64 // index of the next chunk to read
+	epoch    uint8 // of the chunk read last: the next one's is not below it
 	finalIdx int64
 	buf      []byte
 	plain    []byte // decrypted and not yet returned
@@ -55,7 +56,8 @@ func (d *Reader) fill() {
 		d.err = fmt.Errorf("read chunk %d: %w", d.next, err)
 		return
 	}
-	plain, err := d.o.Open(d.buf[:0:0], d.buf[:n], d.next, d.finalIdx)
+	plain, e, err := d.o.open(d.buf[:0:0], d.buf[:n], d.next, d.finalIdx, d.epoch, false)
+	d.epoch = e
 	if err != nil {
 		d.err = err
 		return

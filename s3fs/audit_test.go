@@ -296,7 +296,7 @@ func TestAudit_Checksum(t *testing.T) {
 	h.SHA256(long)
 	want := []audit.Record{
 		{Event: "checksum", Path: "/f.csv", Key: "partners/acme/f.csv", Bucket: e.s3.Bucket, SHA256: sum256(data), Result: "ok"},
-		{Event: "checksum", Path: "/missing.csv", Key: "partners/acme/missing.csv", Bucket: e.s3.Bucket, Result: "error", Error: "no such file or directory"},
+		{Event: "checksum", Path: "/missing.csv", Key: "partners/acme/missing.csv", Bucket: e.s3.Bucket, Result: "error", Error: "No such file"},
 		{Event: "checksum", Path: audit.Bound(long, audit.MaxPath), Result: "denied", Reason: "jail", Error: "invalid path: key longer than 1024 bytes"},
 	}
 	got := tr.records(t)[before:]

@@ -73,6 +73,12 @@ type Config struct {
 	// KMS, when set, makes the data keys of new objects under Envelope
 	// (and unwraps those it made) instead of Keys.
 	KMS *KMS
+	// RefuseFormat1 makes downloads and renames refuse envelope objects of
+	// format version 1, whose data keys are bound to no name: once rewrap
+	// has upgraded every object, one a bucket writer copies over another
+	// name (or restores from an old version) then fails instead of
+	// decrypting. `rewrap` and `decrypt` still read them.
+	RefuseFormat1 bool
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
 	NameKey *crypt.KEK

@@ -305,7 +305,7 @@ func TestSetstat_TruncateEnvelope(t *testing.T) {
 		t.Fatalf("truncate to 0 = %v; want success", err)
 	}
 	stored, meta := rawObject(t, e, "p/sealed.bin")
-	if plain, err := decryptRaw(t, keys, stored, meta); err != nil || len(plain) != 0 {
+	if plain, err := decryptRaw(t, keys, e.s3.Bucket, "p/sealed.bin", stored, meta); err != nil || len(plain) != 0 {
 		t.Errorf("stored object decrypts to %d bytes (%v); want an encrypted empty file", len(plain), err)
 	}
 	f, err := c.Open("/sealed.bin")

@@ -19,36 +19,66 @@ import (
 const envelopePartCap = maxPartSize / crypt.CipherChunkSize * crypt.ChunkSize
 
 // sealer encrypts one new object: its chunk cipher, and the metadata that
-// stores its wrapped data key.
+// stores its wrapped data key, bound to the key the object is made under.
 type sealer struct {
-	obj  *crypt.Object
-	meta map[string]string
+	obj     *crypt.Object
+	meta    map[string]string
+	dataKey []byte // kept to bind meta again if the upload moves to another key
 }
 
-// newSealer returns a new object's cipher for tenant t, or nil when new
-// objects are not envelope-encrypted.
-func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant) (*sealer, error) {
+// newSealer returns the cipher of a new object at key for tenant t, or nil
+// when new objects are not envelope-encrypted.
+func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*sealer, error) {
 	if !fs.envelope {
 		return nil, nil
 	}
 	var (
-		key  []byte
-		meta map[string]string
-		err  error
+		dataKey []byte
+		meta    map[string]string
+		err     error
 	)
 	if fs.kms != nil {
-		key, meta, err = fs.kms.newDataKey(ctx, tenantContext(t))
+		dataKey, meta, err = fs.kms.newDataKey(ctx, binding(t, key), crypt.NewObjectID())
 		if err != nil {
 			return nil, err
 		}
 	} else {
-		key, meta = fs.keys.NewDataKey()
+		dataKey, meta = fs.keys.NewDataKey(binding(t, key))
 	}
-	obj, err := crypt.NewObject(key)
+	obj, err := crypt.NewObject(dataKey, meta)
 	if err != nil {
 		return nil, fmt.Errorf("new data key: %w", err)
 	}
-	return &sealer{obj: obj, meta: meta}, nil
+	return &sealer{obj: obj, meta: meta, dataKey: dataKey}, nil
+}
+
+// bindTo wraps the data key for key instead: a temporary file's upload
+// moves to its final key before anything is stored.
+func (s *sealer) bindTo(ctx context.Context, fs *FS, t *auth.Tenant, key string) error {
+	if s == nil {
+		return nil
+	}
+	keyMeta, err := fs.wrap(ctx, s.dataKey, binding(t, key), crypt.MetaValue(s.meta, crypt.MetaObjectID))
+	if err != nil {
+		return err
+	}
+	s.meta = keyMeta
+	return nil
+}
+
+// resume makes the sealer seal in the next epoch, so chunks sealed again
+// after a disconnect (a part in flight then may still have landed) never
+// reuse a nonce.
+func (s *sealer) resume() error {
+	if s == nil {
+		return nil
+	}
+	obj, err := s.obj.Resumed()
+	if err != nil {
+		return err
+	}
+	s.obj = obj
+	return nil
 }
 
 // seal encrypts whole chunks of plaintext starting at plaintext offset start
@@ -136,7 +166,10 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 		}
 		return nil, raw, nil
 	}
-	dataKey, err := fs.dataKey(ctx, tenantContext(t), head.Metadata)
+	if err := fs.checkFormat(head.Metadata); err != nil {
+		return nil, 0, fmt.Errorf("open %s: %w", key, err)
+	}
+	dataKey, err := fs.dataKey(ctx, head.Metadata, binding(t, key))
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
@@ -144,11 +177,24 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	obj, err := crypt.NewObject(dataKey)
+	obj, err := crypt.NewObject(dataKey, head.Metadata)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
 	return &opener{obj: obj, finalIdx: crypt.Chunks(size) - 1}, size, nil
+}
+
+// errFormat1 is an envelope object of format version 1 where the config
+// refuses them (encryption.format_v1 = "refuse").
+var errFormat1 = errors.New("envelope format version 1 refused")
+
+// checkFormat refuses an object of envelope format version 1 when the
+// config says to: it is bound to no name, so it may have been copied here.
+func (fs *FS) checkFormat(meta map[string]string) error {
+	if fs.refuseV1 && crypt.MetaValue(meta, crypt.MetaVersion) == crypt.Version1 {
+		return errFormat1
+	}
+	return nil
 }
 
 // checkEmpty authenticates the one chunk of an encrypted object that holds

@@ -70,14 +70,19 @@ func putRaw(t *testing.T, e *env, key string, body []byte, meta map[string]strin
 	}
 }
 
-// decryptRaw decrypts a stored object with the keyring alone, as `s3sftpd decrypt` does.
-func decryptRaw(t *testing.T, keys *crypt.Keyring, stored []byte, meta map[string]string) ([]byte, error) {
+// decryptRaw decrypts a stored object of bucket and key with the keyring
+// alone, as `s3sftpd decrypt` does.
+func decryptRaw(t *testing.T, keys *crypt.Keyring, bucket, key string, stored []byte, meta map[string]string) ([]byte, error) {
 	t.Helper()
-	dk, err := keys.DataKey(meta)
+	b, err := crypt.BindingOf(meta, bucket, key)
 	if err != nil {
 		return nil, err
 	}
-	obj, err := crypt.NewObject(dk)
+	dk, err := keys.DataKey(meta, b)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := crypt.NewObject(dk, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 		if len(plain) > 64 && bytes.Contains(stored, plain[:64]) {
 			t.Errorf("%s: plaintext found in the stored object", name)
 		}
-		if got, err := decryptRaw(t, keys, stored, meta); err != nil || !bytes.Equal(got, plain) {
+		if got, err := decryptRaw(t, keys, e.s3.Bucket, "u/"+name, stored, meta); err != nil || !bytes.Equal(got, plain) {
 			t.Errorf("decrypt stored %s with the keyring: %v", name, err)
 		}
 	}
@@ -223,7 +228,7 @@ func TestEnvelope_Tamper(t *testing.T) {
 	e, _ := newEnvelopeEnv(t)
 	c := e.session(t, "u/", auth.AllPerms)
 	a, b := randBytes(5*crypt.ChunkSize+100), randBytes(5*crypt.ChunkSize+100)
-	if err := writeFile(t, c, "/a", a); err != nil {
+	if err := writeFile(t, c, "/t", a); err != nil { // tampered in place: a data key is bound to its name
 		t.Fatal(err)
 	}
 	if err := writeFile(t, c, "/b", b); err != nil {
@@ -232,7 +237,7 @@ func TestEnvelope_Tamper(t *testing.T) {
 	if err := writeFile(t, c, "/empty", nil); err != nil {
 		t.Fatal(err)
 	}
-	storedA, metaA := rawObject(t, e, "u/a")
+	storedA, metaA := rawObject(t, e, "u/t")
 	storedB, metaB := rawObject(t, e, "u/b")
 	const cc = crypt.CipherChunkSize
 	cases := []struct {
@@ -313,8 +318,8 @@ func TestEnvelope_AuditHashesPlaintext(t *testing.T) {
 }
 
 // TestEnvelope_MultipartCopyKeepsKey: the multipart copy that renames
-// objects over 5 GiB carries the wrapped data key over (CopyObject does so by
-// itself; UploadPartCopy does not), so the copy still decrypts.
+// objects over 5 GiB carries the data key over, wrapped for the new name
+// (UploadPartCopy keeps no metadata by itself), so the copy still decrypts.
 func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 	if os.Getenv("S3SFTPD_TEST_STORE") == "embedded" {
 		t.Skip("the embedded store has no UploadPartCopy (it holds no object over 5 GiB to copy this way); versitygw runs this test")
@@ -331,7 +336,11 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := h.multipartCopy("u/src", "u/dst", aws.ToInt64(head.ContentLength), head.ETag, nil); err != nil {
+	meta, err := h.renamedMetadata("u/src", "u/dst", head.Metadata)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.multipartCopy("u/src", "u/dst", aws.ToInt64(head.ContentLength), head.ETag, meta); err != nil {
 		t.Fatalf("multipart copy: %v", err)
 	}
 	if got := readFile(t, c, "/dst"); !bytes.Equal(got, plain) {

@@ -90,6 +90,8 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 		return failure(op + " failed: the stored file failed its integrity check (damaged or altered); no data from the damaged part was sent")
 	case errors.Is(err, crypt.ErrUnknownKEK):
 		return failure(op + " failed: the file's encryption key is not configured on this server")
+	case errors.Is(err, errFormat1):
+		return failure(op + " refused: the stored file is in an old encryption format this server no longer accepts; ask the administrator to run s3sftpd rewrap")
 	case errors.Is(err, errNotEncrypted):
 		return failure(op + " refused: the stored file is not encrypted by this server")
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):

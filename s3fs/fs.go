@@ -53,6 +53,7 @@ type FS struct {
 	memWait   time.Duration // longest wait of a write for upload memory
 	log       *slog.Logger
 	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	refuseV1  bool           // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
 	envelope  bool           // new objects are envelope-encrypted, and every object read must be
 	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
 	kms       *KMS           // makes and unwraps data keys instead of keys, when set
@@ -83,6 +84,7 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
 		keys:      cfg.Keys,
 		envelope:  cfg.Envelope,
+		refuseV1:  cfg.RefuseFormat1,
 		nameKey:   cfg.NameKey,
 		kms:       cfg.KMS,
 		hideNames: cfg.HideNames,

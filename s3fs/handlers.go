@@ -178,7 +178,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	// replace a file another writer stores meanwhile: their commit carries
 	// If-None-Match: * whatever the user's permissions.
 	exclusive := flags.Excl || flags.Append
-	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}

@@ -292,7 +292,7 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	if !h.tenant.Perms.Has(auth.PermOverwrite) {
 		return denied("truncate refused: overwrite is not permitted for this user")
 	}
-	s, err := h.fs.newSealer(h.ctx, h.tenant)
+	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
 	if err != nil {
 		return h.s3Failure("truncate", p, err)
 	}

@@ -245,6 +245,10 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 		h.fs.pending.put(u)
 		return nil, failure("upload refused: this file is already open for upload in this session")
 	}
+	if err := u.sealer.resume(); err != nil {
+		h.fs.pending.put(u)
+		return nil, failure("upload refused: this partial file was resumed too many times; upload it again from the start")
+	}
 	u.reopen(h)
 	h.open[p] = u
 	rec.Op = fmt.Sprintf("resume at %d bytes", u.size)

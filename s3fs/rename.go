@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
 const (
@@ -75,8 +76,12 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	case exists && !posix && !completes:
 		return conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
 	}
+	meta, err := h.renamedMetadata(fromKey, toKey, head.Metadata)
+	if err != nil {
+		return h.s3Failure("rename", from, err)
+	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
-	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(head.Metadata, mtime)); err != nil {
+	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(meta, mtime)); err != nil {
 		return h.s3Failure("rename", from, err, toKey)
 	}
 	h.takeMtime(from)
@@ -142,7 +147,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
 			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
 		} else {
-			err = h.copyObject(src, dst, aws.ToInt64(obj.Size), obj.ETag, nil)
+			err = h.copyRebound(src, dst, aws.ToInt64(obj.Size), obj.ETag)
 		}
 		if err != nil {
 			return h.s3Failure("rename", from, err, src, dst)
@@ -155,6 +160,41 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		}
 	}
 	return nil
+}
+
+// renamedMetadata is the metadata of an object moved from fromKey to toKey:
+// an envelope-encrypted object's data key is bound to its name, so it is
+// wrapped again for the new one (the body is not touched). Other metadata
+// is returned as it is.
+func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string) (map[string]string, error) {
+	if !crypt.Encrypted(meta) {
+		return meta, nil
+	}
+	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
+		return nil, err
+	}
+	return h.fs.rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
+}
+
+// copyRebound copies one object of a directory rename, its data key bound
+// to the new name when it is envelope-encrypted (a HEAD tells, when the
+// gateway has keys at all).
+func (h *handlers) copyRebound(from, to string, size int64, etag *string) error {
+	if h.fs.keys == nil && h.fs.kms == nil {
+		return h.copyObject(from, to, size, etag, nil)
+	}
+	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &from, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("head %s before copy: %w", from, err)
+	}
+	if !crypt.Encrypted(head.Metadata) {
+		return h.copyObject(from, to, size, etag, nil)
+	}
+	meta, err := h.renamedMetadata(from, to, head.Metadata)
+	if err != nil {
+		return err
+	}
+	return h.copyObject(from, to, size, etag, meta)
 }
 
 // copyObject copies within the tenant's bucket with server-side encryption.

@@ -17,22 +17,28 @@ import (
 // RewrapResult counts what a rewrap did.
 type RewrapResult struct {
 	Rewrapped, Current, Plain int
+	Upgraded                  int // of Rewrapped, those that were in format version 1
 	// Older counts the noncurrent versions (in a versioned bucket) whose
 	// data key is wrapped by another key than the current one, by that
 	// key's id (MetaKEK: a KEK id, or "kms:" + ARN). Rewrap cannot move
 	// them: copying a version would make it current again.
 	Older map[string]int
+	// OlderV1 counts the noncurrent versions in format version 1: bound
+	// to no name, they decrypt under any name they are copied to (with a
+	// KEK) until they expire.
+	OlderV1 int
 }
 
 // Rewrap moves the data key of every envelope-encrypted object under prefix
 // to the current key source: the KMS key when KMS is configured (from a
-// KEK, or from another KMS key), else the current KEK. Each move is a copy
-// of the object onto itself that replaces its metadata, pinned to the ETag
-// read, so the content is never rewritten by the gateway or changed
-// meanwhile. A KMS-wrapped key is bound to the encryption context of the
-// home the object lives in, one of homes (every user's home in bucket), as
-// for a new write. Then it counts the noncurrent versions still needing an
-// old key. It goes on after a failure and returns the failures joined.
+// KEK, or from another KMS key), else the current KEK; and an object of
+// format version 1 to version 2. Each move is a copy of the object onto
+// itself that replaces its metadata, pinned to the ETag read, so the
+// content is never rewritten by the gateway or changed meanwhile. The data
+// key is bound to the object's key in the home it lives in, one of homes
+// (every user's home in bucket), as for a new write. Then it counts the
+// noncurrent versions still needing an old key or in version 1. It goes on
+// after a failure and returns the failures joined.
 func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string) (RewrapResult, error) {
 	var res RewrapResult
 	rw, err := fs.newRewrapper(ctx, bucket, homes)
@@ -61,6 +67,7 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 				res.Current++
 				continue
 			}
+			v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
 			meta, err := rw.rewrapped(ctx, key, head.Metadata)
 			if err == nil {
 				err = rw.h.replaceMetadata(key, aws.ToInt64(head.ContentLength), head.ETag, meta)
@@ -70,9 +77,12 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 				continue
 			}
 			res.Rewrapped++
+			if v1 {
+				res.Upgraded++
+			}
 		}
 	}
-	res.Older, err = rw.olderVersions(ctx, prefix)
+	res.Older, res.OlderV1, err = rw.olderVersions(ctx, prefix)
 	return res, errors.Join(append(errs, err)...)
 }
 
@@ -100,8 +110,13 @@ func (fs *FS) newRewrapper(ctx context.Context, bucket string, homes []string) (
 	return rw, nil
 }
 
-// isCurrent reports whether an object's data key is wrapped by the current key.
+// isCurrent reports whether an object needs no rewrap: its data key is
+// wrapped by the current key, in the current format version.
 func (rw *rewrapper) isCurrent(meta map[string]string) bool {
+	return rw.underCurrentKey(meta) && crypt.MetaValue(meta, crypt.MetaVersion) == crypt.Version
+}
+
+func (rw *rewrapper) underCurrentKey(meta map[string]string) bool {
 	id := crypt.MetaValue(meta, crypt.MetaKEK)
 	if rw.kmsID != "" {
 		return id == rw.kmsID
@@ -110,84 +125,76 @@ func (rw *rewrapper) isCurrent(meta map[string]string) bool {
 }
 
 // rewrapped returns the metadata of object key with its data key wrapped
-// by the current key source.
+// by the current key source and bound to where it lives, in the current
+// format version (a version-1 object is upgraded; its body stays as it is).
 func (rw *rewrapper) rewrapped(ctx context.Context, key string, meta map[string]string) (map[string]string, error) {
-	if rw.kmsID == "" {
-		if isKMSWrapped(meta) {
-			return nil, fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", crypt.MetaValue(meta, crypt.MetaKEK))
-		}
-		m, _, err := rw.fs.keys.Rewrap(meta)
-		return m, err
+	if rw.kmsID == "" && isKMSWrapped(meta) {
+		return nil, fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", crypt.MetaValue(meta, crypt.MetaKEK))
 	}
-	tenant, ok := rw.tenantOf(key)
+	b, ok := rw.bindingOf(key)
 	if !ok {
-		return nil, errors.New("in no user's home: no encryption context to wrap its data key under")
+		return nil, errors.New("in no user's home: no home to bind its data key to")
 	}
-	dataKey, err := rw.fs.dataKey(ctx, tenant, meta)
-	if err != nil {
-		return nil, err
-	}
-	keyMeta, err := rw.fs.kms.wrap(ctx, tenant, dataKey)
-	if err != nil {
-		return nil, err
-	}
-	return crypt.WithDataKey(meta, keyMeta), nil
+	return rw.fs.rebind(ctx, meta, b, b)
 }
 
-// tenantOf is the encryption-context value of the home key lies in. Homes
-// never nest within a bucket (config refuses it), so at most one matches.
-func (rw *rewrapper) tenantOf(key string) (string, bool) {
+// bindingOf is the binding of key in the home it lies in. Homes never nest
+// within a bucket (config refuses it), so at most one matches.
+func (rw *rewrapper) bindingOf(key string) (crypt.Binding, bool) {
 	for _, home := range rw.homes {
 		if strings.HasPrefix(key, home) {
-			return tenantContext(&auth.Tenant{Bucket: rw.bucket, Prefix: home}), true
+			return binding(&auth.Tenant{Bucket: rw.bucket, Prefix: home}, key), true
 		}
 	}
-	return "", false
+	return crypt.Binding{}, false
 }
 
 // olderVersions counts, by wrapping key, the noncurrent versions under
 // prefix whose data key is not under the current key: one HEAD each. A
 // bucket where versioning was never enabled has none, and costs one request.
-func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (map[string]int, error) {
+func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older map[string]int, v1 int, err error) {
 	v, err := rw.fs.s3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &rw.bucket})
 	if err != nil {
-		return nil, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
+		return nil, 0, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
 	}
 	if v.Status == "" {
-		return nil, nil
+		return nil, 0, nil
 	}
-	older := map[string]int{}
+	older = map[string]int{}
 	var errs []error
 	in := &s3.ListObjectVersionsInput{Bucket: &rw.bucket, Prefix: &prefix}
 	for {
 		page, err := rw.fs.s3.ListObjectVersions(ctx, in)
 		if err != nil {
-			return older, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
+			return older, v1, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
 		}
 		for _, ov := range page.Versions {
 			if aws.ToBool(ov.IsLatest) {
 				continue
 			}
-			if err := rw.countOlder(ctx, ov, older); err != nil {
+			if err := rw.countOlder(ctx, ov, older, &v1); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		if !aws.ToBool(page.IsTruncated) {
-			return older, errors.Join(errs...)
+			return older, v1, errors.Join(errs...)
 		}
 		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
 	}
 }
 
 // countOlder adds one noncurrent version to older when its data key is not
-// under the current key.
-func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int) error {
+// under the current key, and to v1 when it is in format version 1.
+func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int, v1 *int) error {
 	head, err := rw.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &rw.bucket, Key: ov.Key, VersionId: ov.VersionId})
 	if err != nil {
 		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, aws.ToString(ov.Key), aws.ToString(ov.VersionId), err)
 	}
-	if crypt.Encrypted(head.Metadata) && !rw.isCurrent(head.Metadata) {
+	if crypt.Encrypted(head.Metadata) && !rw.underCurrentKey(head.Metadata) {
 		older[crypt.MetaValue(head.Metadata, crypt.MetaKEK)]++
+	}
+	if crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1 {
+		*v1++
 	}
 	return nil
 }

@@ -130,8 +130,26 @@ func TestRewrap_OlderVersions(t *testing.T) {
 		t.Fatalf("rewrap = %+v, %v; want 2 rewrapped and %d older versions under %s", res, err, older, old.ID)
 	}
 	res, err = e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
-	if err != nil || res.Rewrapped != 0 || res.Current != 2 || res.Older[old.ID] != older {
+	if err != nil || res.Rewrapped != 0 || res.Current != 2 || res.Older[old.ID] != older || res.OlderV1 != 0 {
 		t.Errorf("second rewrap = %+v, %v; want the same %d older versions and nothing moved", res, err, older)
+	}
+}
+
+// TestRewrap_OlderVersion1: a noncurrent version in format version 1 (bound
+// to no name) is counted, so the operator knows to let it expire.
+func TestRewrap_OlderVersion1(t *testing.T) {
+	srv := s3test.StartVersioned(t)
+	keys, stored, meta, _ := v1Fixture(t)
+	cfg := testConfig(srv, ChecksumsCompat)
+	cfg.Envelope, cfg.Keys = true, keys
+	e := envOn(t, srv, cfg)
+	putRaw(t, e, "partners/acme/f", stored, meta)
+	if err := writeFile(t, e.session(t, "partners/acme/", auth.AllPerms), "/f", randBytes(100)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	if err != nil || res.Current != 1 || res.OlderV1 != 1 {
+		t.Errorf("rewrap = %+v, %v; want the overwritten version-1 version counted", res, err)
 	}
 }
 

@@ -30,12 +30,15 @@ func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer
 	defer out.Body.Close()
 	var r io.Reader = out.Body
 	if crypt.Encrypted(out.Metadata) {
-		tenant := crypt.MetaValue(out.Metadata, metaContext) // KMS: the context it was wrapped under
-		dataKey, err := fs.dataKey(ctx, tenant, out.Metadata)
+		b, err := recordedBinding(out.Metadata, bucket, key)
 		if err != nil {
 			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 		}
-		obj, err := crypt.NewObject(dataKey)
+		dataKey, err := fs.dataKey(ctx, out.Metadata, b)
+		if err != nil {
+			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+		}
+		obj, err := crypt.NewObject(dataKey, out.Metadata)
 		if err != nil {
 			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 		}
@@ -49,6 +52,18 @@ func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer
 		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// recordedBinding is the binding of an object read by a tool that knows no
+// tenant: from version 2, bucket and key with the home its metadata records
+// (the unwrap proves it); in version 1, the tenant a KMS data key was
+// wrapped for, and nothing for a KEK.
+func recordedBinding(meta map[string]string, bucket, key string) (crypt.Binding, error) {
+	if crypt.MetaValue(meta, crypt.MetaVersion) != crypt.Version1 {
+		return crypt.BindingOf(meta, bucket, key)
+	}
+	b, home, _ := strings.Cut(crypt.MetaValue(meta, metaContext), "/")
+	return crypt.Binding{Bucket: b, Home: home}, nil
 }
 
 // StoredObject is one object under a prefix, with its client-visible name.

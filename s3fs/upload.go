@@ -415,6 +415,11 @@ func (u *upload) seal() error {
 }
 
 func (u *upload) create() error {
+	if u.final != "" { // made under the final key: the data key must be bound to it
+		if err := u.sealer.bindTo(u.ctx, u.h.fs, u.h.tenant, u.finalKey); err != nil {
+			return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("bind data key to %s: %w", u.finalKey, err), u.finalKey))
+		}
+	}
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:               u.h.bucket(),
 		Key:                  &u.key,

@@ -104,8 +104,8 @@ func decryptToFile(ctx context.Context, fsys *s3fs.FS, bucket string, o s3fs.Sto
 }
 
 // rewrapCmd is `s3sftpd rewrap`: move every data key to the current key
-// (kms_key_id, else kek_file), in the given prefix or every user's home,
-// and report the older versions that still need an old key.
+// (kms_key_id, else kek_file) and format version, in the given prefix or
+// every user's home, and report the older versions that still need an old key.
 func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("rewrap", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -135,10 +135,17 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, p := range prefixes {
 		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
-		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted\n",
+		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted",
 			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
+		if res.Upgraded > 0 {
+			fmt.Fprintf(stdout, "; %d upgraded from format version 1", res.Upgraded)
+		}
+		fmt.Fprintln(stdout)
 		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
 			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id, files[id]))
+		}
+		if res.OlderV1 > 0 {
+			fmt.Fprintf(stdout, "s3://%s/%s: %d older versions are in format version 1, whose data keys are bound to no file name; let them expire (lifecycle NoncurrentVersionExpiration)\n", p.Bucket, p.Prefix, res.OlderV1)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)

@@ -18,6 +18,7 @@ func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) err
 	}
 	s.Keys = keys
 	s.Envelope = e.Mode == config.EncryptionEnvelope
+	s.RefuseFormat1 = e.FormatV1 == config.FormatV1Refuse
 	if e.KMSKeyID != "" {
 		client, err := s3fs.DialKMS(ctx, *s)
 		if err != nil {

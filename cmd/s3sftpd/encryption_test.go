@@ -7,10 +7,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -128,21 +130,85 @@ get empty.txt empty-back.txt
 		t.Fatalf("decrypt after rewrap with the new KEK only: %d bytes, %v\n%s", len(stdout), err, stderr)
 	}
 
-	// A tampered object: decrypt fails and says why.
+	// Copied under another name, bytes and metadata: decrypt refuses it,
+	// as the data key is bound to the name it was written under.
 	data, _ := s3srv.Get(t, bigKey)
-	data[len(data)/2] ^= 1
-	tampered := "partners/acme/tampered"
 	client := s3srv.Client(t)
 	head, err := client.HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: &s3srv.Bucket, Key: &bigKey})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &s3srv.Bucket, Key: &tampered,
-		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), Metadata: head.Metadata}); err != nil {
+	put := func(key string, body []byte) {
+		t.Helper()
+		if _, err := client.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &s3srv.Bucket, Key: &key,
+			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))), Metadata: head.Metadata}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("partners/acme/moved", data)
+	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/partners/acme/moved"); err == nil || !strings.Contains(stderr, "failed authentication") || stdout != "" {
+		t.Errorf("decrypt of an object copied to another name: %v, %d bytes out\n%s", err, len(stdout), stderr)
+	}
+
+	// Tampered in place: decrypt fails and says why.
+	data[len(data)/2] ^= 1
+	put(bigKey, data)
+	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+bigKey); err == nil || !strings.Contains(stderr, "failed authentication") || len(stdout) >= len(big) {
+		t.Errorf("decrypt of a tampered object: %v, %d bytes out\n%s", err, len(stdout), stderr)
+	}
+}
+
+// TestE2E_EnvelopeResume: OpenSSH sftp killed while uploading an
+// envelope-encrypted temporary file, then `reput`: the resumed parts are
+// sealed in a new nonce epoch, and the file renamed to its final name
+// downloads and decrypts whole.
+func TestE2E_EnvelopeResume(t *testing.T) {
+	s3srv := s3test.Start(t)
+	kek := filepath.Join(t.TempDir(), "kek")
+	writeKEK(t, kek)
+	g := startGateway(t, s3srv, gatewayOpts{enc: fmt.Sprintf("mode = \"envelope\"\nkek_file = %q\n", kek)}) // parts of 5 MiB
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "full.bin"), 16<<20+9)
+	key := clientKeys["ed25519"]
+	cmd := exec.Command("sftp", append(g.sshOpts(key), "-P", g.port, "-l", "40000", "-b", "-", "acme@127.0.0.1")...) // 5 MB/s
+	cmd.Dir = dir
+	cmd.Stdin = strings.NewReader("put full.bin f.bin.filepart\n")
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	if stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/"+tampered); err == nil || !strings.Contains(stderr, "failed authentication") || len(stdout) >= len(big) {
-		t.Errorf("decrypt of a tampered object: %v, %d bytes out\n%s", err, len(stdout), stderr)
+	client := s3srv.Client(t)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("no part of f.bin.filepart reached S3 in 30s")
+		}
+		ups, err := client.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: &s3srv.Bucket, Prefix: aws.String("partners/acme/f.bin")})
+		if err != nil || len(ups.Uploads) != 1 {
+			continue
+		}
+		parts, err := client.ListParts(t.Context(), &s3.ListPartsInput{Bucket: &s3srv.Bucket, Key: ups.Uploads[0].Key, UploadId: ups.Uploads[0].UploadId})
+		if err == nil && len(parts.Parts) > 0 {
+			break
+		}
+	}
+	cmd.Process.Kill() // the connection breaks with the file open
+	cmd.Wait()
+	// the gateway notices the disconnect and files the partial upload: reput
+	// refuses to resume a file it does not see yet, so wait for it to be listed
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("f.bin.filepart not listed after the disconnect")
+		}
+		if out, _ := g.sftp(t, dir, "acme", key, "ls -l f.bin.filepart\n"); strings.Contains(out, " f.bin.filepart") {
+			break
+		}
+	}
+	g.mustSFTP(t, dir, "acme", key, "reput full.bin f.bin.filepart\nrename f.bin.filepart f.bin\nget f.bin back.bin\n")
+	sameFile(t, filepath.Join(dir, "back.bin"), data)
+	stdout, stderr, err := runTool(t, s3srv, "decrypt", "-config", g.config, "s3://"+s3srv.Bucket+"/partners/acme/f.bin")
+	if err != nil || stdout != string(data) {
+		t.Errorf("decrypt of the resumed file: %d bytes, %v\n%s", len(stdout), err, stderr)
 	}
 }
 
