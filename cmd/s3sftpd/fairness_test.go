@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ import (
 func TestE2E_OpenHandlesStarveNoOne(t *testing.T) {
 	s3srv := s3test.Start(t)
 	g := startGateway(t, s3srv, gatewayOpts{extra: "[admin]\nlisten = \"127.0.0.1:0\"\n"})
-	script, err := filepath.Abs("testdata/paramiko_hold.py")
+	script, err := filepath.Abs("testdata/paramiko_idle_handles.py")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +89,10 @@ wait:
 	args := append(g.sshOpts(clientKeys["ed25519"]), "-P", g.port, "-b", "-", "acme2@127.0.0.1")
 	put := exec.CommandContext(ctx, "sftp", args...)
 	put.Dir, put.Stdin = dir, strings.NewReader("put six.bin\n")
+	// at the timeout, kill sftp and its ssh, which holds the output open
+	put.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	put.Cancel = func() error { return syscall.Kill(-put.Process.Pid, syscall.SIGKILL) }
+	put.WaitDelay = 5 * time.Second
 	out, err := put.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("acme2's 6 MiB upload still running after 60s while acme holds 64 files open:\n%s", out)

@@ -1,7 +1,7 @@
 """Hold files open on the gateway, one byte written to each: the open
 handles of a partner trying to starve the others' uploads.
 
-usage: paramiko_hold.py HOST PORT USER KEYFILE KNOWN_HOSTS COUNT
+usage: paramiko_idle_handles.py HOST PORT USER KEYFILE KNOWN_HOSTS COUNT
 Prints "refused N MESSAGE" if open number N is refused, then "ready N" with
 the number of files held, and holds them until its standard input closes.
 """
