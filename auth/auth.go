@@ -35,6 +35,22 @@ type Tenant struct {
 	LegacyRSASHA1 bool
 	// Methods are the authentication methods the login had to pass.
 	Methods Methods
+	// Limits are the user's fair-sharing limits; they are not part of what
+	// the session may reach, so a reload that changes only them closes no
+	// session (new sessions get the new limits).
+	Limits Limits
+}
+
+// Limits keep one partner from taking what the others need. A zero field
+// is no limit of that kind for the user (config always sets the memory
+// share; the process-wide budgets still apply).
+type Limits struct {
+	// MaxUploadBytesPerSec and MaxDownloadBytesPerSec cap the bytes per
+	// second the user's SFTP sessions together receive and send.
+	MaxUploadBytesPerSec, MaxDownloadBytesPerSec int64
+	// ReadAheadMemory caps the download read-ahead buffers of all the
+	// user's open files together.
+	ReadAheadMemory int64
 }
 
 // User is one entry of the user map.
@@ -57,11 +73,13 @@ type User struct {
 	Methods Methods
 	// Password is the parsed password_hash; nil without one.
 	Password *PasswordHash
+	// Limits: see Tenant.
+	Limits Limits
 }
 
 func (usr *User) tenant() *Tenant {
 	return &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID, Limits: usr.Limits}
 }
 
 // Users is an immutable snapshot of the user map. A reload builds a new one.

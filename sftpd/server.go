@@ -225,7 +225,7 @@ func (c *conn) recheck() bool {
 	}
 	cause := errRevoked
 	switch {
-	case err == nil && *now == *t:
+	case err == nil && sameReach(now, t):
 		return false
 	case err == nil:
 		cause = errTenantChanged
@@ -233,6 +233,15 @@ func (c *conn) recheck() bool {
 	c.log.LogAttrs(c.ctx, slog.LevelWarn, "session closed by a reload", slog.String("reason", cause.Error()))
 	c.close(cause)
 	return true
+}
+
+// sameReach reports whether two tenants reach the same data the same way:
+// everything but the fair-sharing limits, which a reload may change under a
+// live session (they apply to its next login).
+func sameReach(a, b *auth.Tenant) bool {
+	x, y := *a, *b
+	x.Limits, y.Limits = auth.Limits{}, auth.Limits{}
+	return x == y
 }
 
 var (

@@ -1,0 +1,146 @@
+package s3fs
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// TestDownload_IdleHandlesHoldNoReadAhead: handles opened and read once
+// (the review's 50 handles reading 1 byte each) start no stream and hold no
+// read-ahead memory; the second read in sequence starts it.
+func TestDownload_IdleHandlesHoldNoReadAhead(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	data := randBytes(12 << 20)
+	e.s3.Put(t, "u/big.bin", data)
+	c := e.session(t, "u/", auth.AllPerms)
+	buf := make([]byte, 1)
+	for i := range 50 {
+		f, err := c.Open("/big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(buf, int64(i)); err != nil || buf[0] != data[i] {
+			t.Fatalf("read 1 byte at %d: %v, %x; want %x", i, err, buf[0], data[i])
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a stream, if one had started, would be reading ahead now
+	if got := e.fs.ReadAheadMemoryInUse(); got != 0 {
+		t.Errorf("50 handles read 1 byte each: read-ahead holds %d bytes; want 0", got)
+	}
+
+	f, err := c.Open("/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := make([]byte, 32<<10)
+	for off := int64(0); off < 2*int64(len(p)); off += int64(len(p)) {
+		if _, err := f.ReadAt(p, off); err != nil || !bytes.Equal(p, data[off:off+int64(len(p))]) {
+			t.Fatalf("read at %d: %v, or wrong bytes", off, err)
+		}
+	}
+	if got := e.fs.ReadAheadMemoryInUse(); got == 0 {
+		t.Errorf("after two reads in sequence read-ahead holds nothing; want a stream running ahead")
+	}
+}
+
+// TestDownload_ReadAheadWithinShare: a user's open files together never hold
+// more read-ahead than the user's share (nor all users more than the
+// budget); reads beyond it are served directly, correctly, and counted as
+// throttled; another user's stream is unaffected.
+func TestDownload_ReadAheadWithinShare(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		total, share int64
+	}{
+		{"user-share", 64 << 20, 3 << 20},
+		{"process-budget", 2 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, ChecksumsCompat)
+			e.fs.readAhead = newReadAheadBudget(tc.total)
+			var throttled atomic.Int64
+			e.fs.onThrottle = func(reason string, d time.Duration) {
+				if reason == ThrottledReadAheadMemory {
+					throttled.Add(int64(d))
+				}
+			}
+			data := randBytes(10<<20 + 777)
+			e.s3.Put(t, "u/big.bin", data)
+			greedy := &auth.Tenant{User: "greedy", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms,
+				Limits: auth.Limits{ReadAheadMemory: tc.share}}
+			c := e.tenantSession(t, greedy, nil, testLog())
+
+			stop := make(chan struct{})
+			var peak atomic.Int64
+			var watch sync.WaitGroup
+			watch.Go(func() {
+				for {
+					e.fs.readAhead.mu.Lock()
+					n := e.fs.readAhead.byUser["greedy"]
+					e.fs.readAhead.mu.Unlock()
+					peak.Store(max(peak.Load(), n))
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			})
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					if got := readFile(t, c, "/big.bin"); !bytes.Equal(got, data) {
+						t.Errorf("downloaded %d bytes differ from the %d stored", len(got), len(data))
+					}
+				})
+			}
+			wg.Wait()
+			close(stop)
+			watch.Wait()
+			limit := tc.share
+			if limit == 0 {
+				limit = tc.total
+			}
+			if got := peak.Load(); got > limit {
+				t.Errorf("3 downloads held %d bytes of read-ahead; want at most %d", got, limit)
+			}
+			if throttled.Load() == 0 {
+				t.Errorf("no time counted as throttled by read-ahead memory")
+			}
+			if got := e.fs.ReadAheadMemoryInUse(); got != 0 {
+				t.Errorf("after every file closed, read-ahead holds %d bytes; want 0", got)
+			}
+
+			if tc.share > 0 { // another user still streams with read-ahead
+				other := &auth.Tenant{User: "other", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+				oc := e.tenantSession(t, other, nil, testLog())
+				f, err := oc.Open("/big.bin")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				p := make([]byte, 32<<10)
+				for off := int64(0); off < 2*int64(len(p)); off += int64(len(p)) {
+					if _, err := f.ReadAt(p, off); err != nil && err != io.EOF {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+				e.fs.readAhead.mu.Lock()
+				n := e.fs.readAhead.byUser["other"]
+				e.fs.readAhead.mu.Unlock()
+				if n <= 1<<20 {
+					t.Errorf("another user's stream holds %d bytes of read-ahead; want several blocks", n)
+				}
+			}
+		})
+	}
+}
