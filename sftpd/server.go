@@ -68,6 +68,14 @@ type Server struct {
 	// Defender bans addresses that fail to log in and caps connections;
 	// nil turns it off.
 	Defender *DefenderConfig
+	// MaxSessionsPerConnection caps the session channels open at once on
+	// one connection (OpenSSH's MaxSessions); each is an sftp server with
+	// its own open files. 0 is DefaultMaxSessionsPerConnection.
+	MaxSessionsPerConnection int
+	// Throttled, if set, is told of time a session waited for its user's
+	// bandwidth cap (auth.Limits), with ThrottledUploadBandwidth or
+	// ThrottledDownloadBandwidth.
+	Throttled func(reason string, d time.Duration)
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
@@ -78,6 +86,17 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	connWg    sync.WaitGroup
+	bandwidth map[string]*userBandwidth // user → the buckets all its sessions share
+}
+
+// DefaultMaxSessionsPerConnection is OpenSSH's MaxSessions default.
+const DefaultMaxSessionsPerConnection = 10
+
+func (s *Server) maxSessions() int {
+	if s.MaxSessionsPerConnection > 0 {
+		return s.MaxSessionsPerConnection
+	}
+	return DefaultMaxSessionsPerConnection
 }
 
 // Serve accepts connections on ln until Shutdown; it always returns an error,
