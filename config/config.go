@@ -313,7 +313,7 @@ func defaults() *Config {
 			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
 		Embedded:     Embedded{Dir: "./data/s3"},
-		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 32 * MiB},
+		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB},
 		Defender:     defaultDefender(),
 		Encryption:   Encryption{Mode: EncryptionSSE, Names: NamesPlain},
 		Audit: Audit{

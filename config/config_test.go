@@ -47,7 +47,7 @@ func TestLoad_Example(t *testing.T) {
 		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
 		MissingKeysFile: true,
 
-		ReadAheadMemoryPerUser: 32 * MiB,
+		ReadAheadMemoryPerUser: 64 * MiB,
 	}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)

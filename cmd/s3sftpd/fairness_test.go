@@ -98,7 +98,9 @@ func TestE2E_IdleReadHandlesBoundMemory(t *testing.T) {
 		{"two-reads-in-sequence", "2", 48 + 2*32}, // + read_ahead_memory_per_user, which Go's GC lets take twice its size
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := startGateway(t, s3srv, gatewayOpts{})
+			users := defaultUsers(t)
+			users[0].extra = "read_ahead_memory_per_user = \"32MiB\"\n"
+			g := startGateway(t, s3srv, gatewayOpts{users: users})
 			dir := t.TempDir()
 			g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "ls\n") // a first session: the S3 client, the sftp server's buffers
 			pid := g.cmd.Process.Pid
