@@ -124,7 +124,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	d.startStream()
 	n := 0
 	for b := first; b <= last; b++ {
-		for d.blocks[b] == nil && d.err == nil && b >= d.next && !d.starved {
+		for d.blocks[b] == nil && d.err == nil && b >= d.next && d.running {
 			d.cond.Wait()
 		}
 		data := d.blocks[b]
@@ -132,8 +132,9 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 			if d.err != nil {
 				return n, d.h.s3Failure("download", d.path, d.err, d.key)
 			}
-			// evicted while we waited, or the stream is out of read-ahead
-			// memory: fetch the rest directly
+			// evicted while we waited, or the stream stopped (out of
+			// read-ahead memory, or the session is ending): fetch the rest
+			// directly
 			starved := d.starved
 			d.sent += int64(n)
 			m, err := d.direct(p[n:end-off], off+int64(n), starved)
@@ -232,6 +233,7 @@ func (d *download) stream() {
 	retries := 0
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.cond.Broadcast() // readers waiting for a block it will not fetch now read it themselves
 	for {
 		for d.next > d.want && d.ctx.Err() == nil {
 			d.cond.Wait()
@@ -242,7 +244,6 @@ func (d *download) stream() {
 		}
 		if !d.reserve() {
 			d.starved, d.running = true, false
-			d.cond.Broadcast()
 			return
 		}
 		b := d.next
@@ -261,7 +262,6 @@ func (d *download) stream() {
 			}
 			d.err = err
 			d.running = false
-			d.cond.Broadcast()
 			return
 		}
 		retries = 0

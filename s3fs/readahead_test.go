@@ -2,11 +2,16 @@ package s3fs
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 )
@@ -142,5 +147,71 @@ func TestDownload_ReadAheadWithinShare(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cancelAfterStreamBlock cancels the session right after the streaming GET
+// (the one reading to the end) delivered its first block: a session ending
+// between two blocks of the stream.
+type cancelAfterStreamBlock struct {
+	s3API
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterStreamBlock) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := c.s3API.GetObject(ctx, in, o...)
+	if err == nil && aws.ToInt64(out.ContentLength) > blockSize { // the stream's, not a direct read's
+		out.Body = &cancelAt{ReadCloser: out.Body, left: blockSize, cancel: c.cancel}
+	}
+	return out, err
+}
+
+type cancelAt struct {
+	io.ReadCloser
+	left   int64
+	cancel context.CancelFunc
+}
+
+func (r *cancelAt) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p[:min(int64(len(p)), max(r.left, 1))])
+	if r.left -= int64(n); r.left <= 0 {
+		r.cancel()
+	}
+	return n, err
+}
+
+// TestDownload_SessionEndsBetweenBlocks: a read waiting for the stream's next
+// block returns when the session ends between two blocks, instead of
+// waiting for ever (which kept the gateway from shutting down).
+func TestDownload_SessionEndsBetweenBlocks(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	data := randBytes(4 << 20)
+	e.s3.Put(t, "u/f.bin", data)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.fs.s3 = &cancelAfterStreamBlock{s3API: e.api, cancel: cancel}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(ctx, tenant, testLog(), nil).FileGet
+	ra, err := h.Fileread(sftp.NewRequest("Get", "/f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.(io.Closer).Close()
+	p := make([]byte, 32<<10)
+	if _, err := ra.ReadAt(p, 0); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := ra.ReadAt(p, blockSize-16<<10) // in sequence: starts the stream; spans blocks 0 and 1
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("read across the session's end: err = nil; want an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read waiting for the next block still waits 10s after the session ended")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,8 +39,8 @@ func rssKiB(t *testing.T, pid int, field string) int64 {
 
 // holdHandles runs testdata/paramiko_hold.py as user with args (MODE PATH
 // HANDLES ...) and returns once it holds them all; they stay open until the
-// test ends.
-func holdHandles(t *testing.T, g *gateway, user, key string, args ...string) {
+// test ends (or the returned process is killed).
+func holdHandles(t *testing.T, g *gateway, user, key string, args ...string) *exec.Cmd {
 	t.Helper()
 	script, err := filepath.Abs("testdata/paramiko_hold.py")
 	if err != nil {
@@ -75,6 +76,7 @@ func holdHandles(t *testing.T, g *gateway, user, key string, args ...string) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("paramiko %s: not ready after 60s:\n%s", strings.Join(args, " "), stderr.String())
 	}
+	return cmd
 }
 
 // TestE2E_IdleReadHandlesBoundMemory: the review's 50 read handles that read
@@ -158,4 +160,21 @@ func TestE2E_DownloadBandwidthCap(t *testing.T) {
 	if got := throttled(); got < 1 {
 		t.Errorf("s3sftpd_throttled_seconds_total{reason=\"download_bandwidth\"} = %v after a capped download; want at least 1", got)
 	}
+}
+
+// TestE2E_ShutdownWithSlowReaders: a partner holding 50 read handles that
+// read slowly does not keep the gateway from shutting down, nor does S3
+// going away at the same moment.
+func TestE2E_ShutdownWithSlowReaders(t *testing.T) {
+	s3srv := s3test.Start(t)
+	data := make([]byte, 32<<20)
+	rand.Read(data)
+	s3srv.Put(t, "partners/acme/big.bin", data)
+	g := startGateway(t, s3srv, gatewayOpts{drain: "2s"})
+	attacker := holdHandles(t, g, "acme", clientKeys["ed25519"], "read", "big.bin", "50", "2", "32768", "1")
+	time.Sleep(1500 * time.Millisecond)
+	s3srv.Stop()
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	attacker.Process.Kill()
+	g.stop(t)
 }
