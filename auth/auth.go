@@ -40,6 +40,22 @@ type Tenant struct {
 	// password identifies the password hash of a login that passed
 	// password: when it changes, the session's login no longer holds.
 	password string
+	// Limits are the user's fair-sharing limits; they are not part of what
+	// the session may reach, so a reload that changes only them closes no
+	// session (new sessions get the new limits).
+	Limits Limits
+}
+
+// Limits keep one partner from taking what the others need. A zero field
+// is no limit of that kind for the user (config always sets the memory
+// share; the process-wide budgets still apply).
+type Limits struct {
+	// MaxUploadBytesPerSec and MaxDownloadBytesPerSec cap the bytes per
+	// second the user's SFTP sessions together receive and send.
+	MaxUploadBytesPerSec, MaxDownloadBytesPerSec int64
+	// ReadAheadMemory caps the download read-ahead buffers of all the
+	// user's open files together.
+	ReadAheadMemory int64
 }
 
 // SamePassword reports whether t and o were logged in with the same
@@ -66,11 +82,13 @@ type User struct {
 	Methods Methods
 	// Password is the parsed password_hash; nil without one.
 	Password *PasswordHash
+	// Limits: see Tenant.
+	Limits Limits
 }
 
 func (usr *User) tenant() *Tenant {
 	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID}
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID, Limits: usr.Limits}
 	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
 		t.password = usr.Password.id
 	}

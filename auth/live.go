@@ -84,6 +84,9 @@ func Diff(old, new *Users) []string {
 		if !reflect.DeepEqual(o.Password, n.Password) { // never printed: it is hash material
 			out = append(out, fmt.Sprintf("user %s: password changed", name))
 		}
+		if o.Limits != n.Limits {
+			out = append(out, fmt.Sprintf("user %s: limits changed to %+v (new sessions)", name, n.Limits))
+		}
 		if o.LegacyRSASHA1 != n.LegacyRSASHA1 {
 			out = append(out, fmt.Sprintf("user %s: legacy_rsa_sha1 changed to %v", name, n.LegacyRSASHA1))
 		}

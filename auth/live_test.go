@@ -81,3 +81,24 @@ func TestDiff_Role(t *testing.T) {
 		t.Errorf("after the swap, Lookup = %+v; want role %s", tn, r2)
 	}
 }
+
+// TestDiff_Limits: the reload record says when a user's limits changed, and
+// the tenant carries them.
+func TestDiff_Limits(t *testing.T) {
+	k := newKey(t)
+	users := func(l Limits) *Users {
+		u, err := NewUsers([]User{{Name: "acme", Bucket: "b", Home: "acme/", Perms: AllPerms, Keys: []ssh.PublicKey{k}, Limits: l}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	capped := Limits{MaxDownloadBytesPerSec: 8e6, ReadAheadMemory: 32 << 20}
+	want := []string{"user acme: limits changed to {MaxUploadBytesPerSec:0 MaxDownloadBytesPerSec:8000000 ReadAheadMemory:33554432} (new sessions)"}
+	if diff := cmp.Diff(want, Diff(users(Limits{}), users(capped))); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	if tn, err := users(capped).Lookup("acme", k); err != nil || tn.Limits != capped {
+		t.Errorf("Lookup = %+v, %v; want the tenant with limits %+v", tn, err, capped)
+	}
+}

@@ -46,6 +46,8 @@ func TestLoad_Example(t *testing.T) {
 		Home:            "partners/demo/",
 		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
 		MissingKeysFile: true,
+
+		ReadAheadMemoryPerUser: 64 * MiB,
 	}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)
@@ -67,6 +69,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
+		"max_sessions_per_connection", "read_ahead_memory", "max_upload_mbps", "max_download_mbps", "read_ahead_memory_per_user",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -177,12 +180,34 @@ dir = "store"
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
 					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8,
-					MaxPresignTTL: Duration{5 * time.Minute}}
+					MaxPresignTTL: Duration{5 * time.Minute}, ReadAheadMemory: 256 * MiB}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "user-limits",
+			config: "[server]\nmax_sessions_per_connection = 4\n[s3]\nbucket = \"b\"\nread_ahead_memory = \"64MiB\"\n" +
+				"[user_defaults]\nmax_upload_mbps = 20\nmax_download_mbps = 10\nread_ahead_memory_per_user = \"8MiB\"\n" +
+				validUser + "max_download_mbps = 0\n" +
+				"[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nmax_upload_mbps = 5\nread_ahead_memory_per_user = \"64MiB\"\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := cfg.Server.MaxSessionsPerConnection; got != 4 {
+					t.Errorf("got max_sessions_per_connection = %d; want 4", got)
+				}
+				type limits struct {
+					up, down int
+					ahead    Size
+				}
+				want := []limits{{20, 0, 8 * MiB}, {5, 10, 64 * MiB}} // alice lifts the download cap; bob sets his own
+				for i, u := range cfg.Users {
+					if got := (limits{u.MaxUploadMBps, u.MaxDownloadMBps, u.ReadAheadMemoryPerUser}); got != want[i] {
+						t.Errorf("user %s: got limits %+v; want %+v", u.Name, got, want[i])
+					}
 				}
 			},
 		},

@@ -123,6 +123,10 @@ var errorCases = []struct {
 	{name: "part-size-small", config: "[s3]\nbucket = \"b\"\npart_size = \"4MiB\"\n" + validUser},
 	{name: "part-size-large", config: "[s3]\nbucket = \"b\"\npart_size = \"6GiB\"\nupload_memory = \"8GiB\"\n" + validUser},
 	{name: "upload-memory-below-part-size", config: "[s3]\nbucket = \"b\"\npart_size = \"64MiB\"\nupload_memory = \"32MiB\"\n" + validUser},
+	{name: "limits-defaults-out-of-range", config: "[server]\nmax_sessions_per_connection = 0\n[s3]\nbucket = \"b\"\nread_ahead_memory = \"512KiB\"\n" +
+		"[user_defaults]\nmax_upload_mbps = -1\nmax_download_mbps = 200000\nread_ahead_memory_per_user = \"1GiB\"\n" + validUser},
+	{name: "limits-user-out-of-range", config: valid + "max_download_mbps = -5\nread_ahead_memory_per_user = \"100KiB\"\n"},
+	{name: "limits-wrong-types", config: valid + "max_upload_mbps = 2.5\nmax_download_mbps = \"8\"\nread_ahead_memory_per_user = 1048576\n"},
 	{name: "endpoint-invalid", config: "[s3]\nbucket = \"b\"\nendpoint = \"s3.example.com\"\n" + validUser},
 	{name: "endpoint-plain-http", config: "[s3]\nbucket = \"b\"\nendpoint = \"http://10.0.0.5:9000\"\n" + validUser},
 	{name: "presign-ttl-too-long", config: "[s3]\nbucket = \"b\"\nmax_presign_ttl = \"200h\"\n" + validUser},

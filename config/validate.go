@@ -65,6 +65,9 @@ func (l *loader) validateServer(s *Server) {
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
 	}
+	if s.MaxSessionsPerConnection < 1 || s.MaxSessionsPerConnection > maxSessionsPerConnection {
+		l.errf("server.max_sessions_per_connection", "must be from 1 to %d, got %d", maxSessionsPerConnection, s.MaxSessionsPerConnection)
+	}
 	switch {
 	case s.ProxyProtocol && len(s.TrustedProxies) == 0 && !l.failed["server.trusted_proxies"]:
 		l.errf("server.proxy_protocol", `needs trusted_proxies, the CIDRs of the load balancers, such as ["10.0.0.0/24"]`)
@@ -150,6 +153,9 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.UploadMemory < s.PartSize {
 		l.errf("s3.upload_memory", "must be at least part_size (%v), got %v", s.PartSize, s.UploadMemory)
 	}
+	if s.ReadAheadMemory < minReadAheadMemory {
+		l.errf("s3.read_ahead_memory", "must be at least %v (one read-ahead block), got %v", minReadAheadMemory, s.ReadAheadMemory)
+	}
 	if s.OrphanUploadAge.Duration < minOrphanUploadAge && !l.failed["s3.orphan_upload_age"] {
 		l.errf("s3.orphan_upload_age", "must be at least %v (keep it above your longest upload, such as \"24h\"), got %v",
 			minOrphanUploadAge, s.OrphanUploadAge.Duration)
@@ -188,6 +194,7 @@ func loopbackHost(host string) bool {
 }
 
 func (l *loader) validateUsers(cfg *Config) {
+	l.limits(cfg.UserDefaults, "user_defaults", cfg.S3.ReadAheadMemory, func(string) bool { return true })
 	if len(cfg.Users) == 0 && !l.failed["users"] {
 		l.msgf("users", "no users: add a [[users]] table")
 	}
@@ -227,11 +234,46 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
 			}
 		}
+		l.userLimits(u, key, cfg)
 		l.allowFrom(u, key)
 		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)
+}
+
+// userLimits fills in the limits u omits from [user_defaults] and checks
+// those it sets.
+func (l *loader) userLimits(u *User, key string, cfg *Config) {
+	d := cfg.UserDefaults
+	own := func(k string) bool { return l.present[key+"."+k] }
+	if !own("max_upload_mbps") {
+		u.MaxUploadMBps = d.MaxUploadMBps
+	}
+	if !own("max_download_mbps") {
+		u.MaxDownloadMBps = d.MaxDownloadMBps
+	}
+	if !own("read_ahead_memory_per_user") {
+		u.ReadAheadMemoryPerUser = d.ReadAheadMemoryPerUser
+	}
+	l.limits(UserLimits{u.MaxUploadMBps, u.MaxDownloadMBps, u.ReadAheadMemoryPerUser}, key, cfg.S3.ReadAheadMemory, own)
+}
+
+// limits checks the fair-sharing limits of table that check says to (the
+// ones it sets; [user_defaults] are checked where they are written).
+func (l *loader) limits(lim UserLimits, table string, budget Size, check func(key string) bool) {
+	for _, m := range []struct {
+		key string
+		v   int
+	}{{"max_upload_mbps", lim.MaxUploadMBps}, {"max_download_mbps", lim.MaxDownloadMBps}} {
+		if check(m.key) && (m.v < 0 || m.v > maxMBps) {
+			l.errf(table+"."+m.key, "must be from 0 (no cap) to %d MB/s, got %d", maxMBps, m.v)
+		}
+	}
+	const k = "read_ahead_memory_per_user"
+	if v := lim.ReadAheadMemoryPerUser; check(k) && !l.failed[table+"."+k] && (v < minReadAheadMemory || v > budget) {
+		l.errf(table+"."+k, "must be from %v to s3.read_ahead_memory (%v), got %v", minReadAheadMemory, budget, v)
+	}
 }
 
 // nestedHomes reports a home inside another user's home in the same

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -48,6 +49,13 @@ type Config struct {
 
 	PartSize     int64 // first part size, ≥ 5 MiB
 	UploadMemory int64 // process-wide budget for upload buffers, ≥ PartSize
+	// ReadAheadMemory is the process-wide budget for download read-ahead;
+	// 0 is DefaultReadAheadMemory. Each user's share of it is the tenant's
+	// Limits.ReadAheadMemory.
+	ReadAheadMemory int64
+	// Throttled, if set, is told of time a transfer lost to a limit, with
+	// a reason such as ThrottledReadAheadMemory (for the metrics).
+	Throttled func(reason string, d time.Duration)
 
 	// RetryMode is the SDK's retry strategy, RetryStandard (exponential
 	// backoff with jitter) or RetryAdaptive (also slows the client down when
@@ -108,6 +116,8 @@ func (c Config) validate() error {
 		return configError("upload memory %d is below the part size %d", c.UploadMemory, c.PartSize)
 	case c.RetryMode != "" && c.RetryMode != RetryStandard && c.RetryMode != RetryAdaptive:
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
+	case c.ReadAheadMemory < 0:
+		return configError("read-ahead memory %d is negative", c.ReadAheadMemory)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
 	case c.Envelope && (c.Keys == nil || c.Keys.Current == nil) && c.KMS == nil:

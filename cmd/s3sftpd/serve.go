@@ -82,6 +82,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	}
 	m := metrics.New()
 	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
+	s3cfg.Throttled = m.Throttled
 	client, err := s3fs.Dial(ctx, s3cfg)
 	if err != nil {
 		return err
@@ -100,6 +101,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return err
 	}
 	m.WatchUploadMemory(fsys.UploadMemoryInUse)
+	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
@@ -139,6 +141,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		PasswordAuth:      passwordOnlyUsers(cfg),
 		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys, cfg.Server.MinRSABits),
 		Crypto:            cfg.Server.Crypto,
+
+		MaxSessionsPerConnection: cfg.Server.MaxSessionsPerConnection,
+		Throttled:                m.Throttled,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -211,7 +216,9 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 			return nil, fmt.Errorf("user %s: %w", u.Name, err)
 		}
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID}
+			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
+			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
+				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser)}}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -250,18 +257,19 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		endpoint = ""
 	}
 	return s3fs.Config{
-		Endpoint:     endpoint,
-		Region:       cfg.S3.Region,
-		PathStyle:    cfg.S3.PathStyle,
-		SSE:          cfg.S3.SSE,
-		KMSKeyID:     cfg.S3.KMSKeyID,
-		Checksums:    cfg.S3.Checksums,
-		PartSize:     int64(cfg.S3.PartSize),
-		UploadMemory: int64(cfg.S3.UploadMemory),
-		RetryMode:    cfg.S3.RetryMode,
-		MaxAttempts:  cfg.S3.MaxAttempts,
-		TempSuffixes: cfg.Server.TempSuffixes,
-		HideNames:    cfg.Audit.Paths == config.AuditPathsHMAC,
+		Endpoint:        endpoint,
+		Region:          cfg.S3.Region,
+		PathStyle:       cfg.S3.PathStyle,
+		SSE:             cfg.S3.SSE,
+		KMSKeyID:        cfg.S3.KMSKeyID,
+		Checksums:       cfg.S3.Checksums,
+		PartSize:        int64(cfg.S3.PartSize),
+		UploadMemory:    int64(cfg.S3.UploadMemory),
+		ReadAheadMemory: int64(cfg.S3.ReadAheadMemory),
+		RetryMode:       cfg.S3.RetryMode,
+		MaxAttempts:     cfg.S3.MaxAttempts,
+		TempSuffixes:    cfg.Server.TempSuffixes,
+		HideNames:       cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
