@@ -36,17 +36,32 @@ type Tenant struct {
 	LegacyRSASHA1 bool
 	// Methods are the authentication methods the login had to pass.
 	Methods Methods
-	// MaxOpenFiles caps the files one session has open for reading or
-	// writing, so one partner cannot hold without bound the memory open
-	// files take; 0 is no cap.
-	MaxOpenFiles int
-	// UploadMemoryShare is the most upload memory the user's uploads hold
-	// together; 0 is the server's default share.
-	UploadMemoryShare int64
 
 	// password identifies the password hash of a login that passed
 	// password: when it changes, the session's login no longer holds.
 	password string
+	// Limits are the user's fair-sharing limits; they are not part of what
+	// the session may reach, so a reload that changes only them closes no
+	// session (new sessions get the new limits).
+	Limits Limits
+}
+
+// Limits keep one partner from taking what the others need. A zero field
+// is no limit of that kind for the user (config always sets the memory
+// share; the process-wide budgets still apply).
+type Limits struct {
+	// MaxUploadBytesPerSec and MaxDownloadBytesPerSec cap the bytes per
+	// second the user's SFTP sessions together receive and send.
+	MaxUploadBytesPerSec, MaxDownloadBytesPerSec int64
+	// ReadAheadMemory caps the download read-ahead buffers of all the
+	// user's open files together.
+	ReadAheadMemory int64
+	// UploadMemory caps the upload buffers of all the user's uploads
+	// together (its share of upload_memory); 0 is the server's default.
+	UploadMemory int64
+	// MaxOpenFiles caps the files one session has open for reading or
+	// writing, since every open file holds memory; 0 is no cap.
+	MaxOpenFiles int
 }
 
 // SamePassword reports whether t and o were logged in with the same
@@ -73,15 +88,13 @@ type User struct {
 	Methods Methods
 	// Password is the parsed password_hash; nil without one.
 	Password *PasswordHash
-	// MaxOpenFiles and UploadMemoryShare: see Tenant.
-	MaxOpenFiles      int
-	UploadMemoryShare int64
+	// Limits: see Tenant.
+	Limits Limits
 }
 
 func (usr *User) tenant() *Tenant {
 	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
-		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID,
-		MaxOpenFiles: usr.MaxOpenFiles, UploadMemoryShare: usr.UploadMemoryShare}
+		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID, Limits: usr.Limits}
 	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
 		t.password = usr.Password.id
 	}

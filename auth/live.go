@@ -84,14 +84,11 @@ func Diff(old, new *Users) []string {
 		if !reflect.DeepEqual(o.Password, n.Password) { // never printed: it is hash material
 			out = append(out, fmt.Sprintf("user %s: password changed", name))
 		}
+		if o.Limits != n.Limits {
+			out = append(out, fmt.Sprintf("user %s: limits changed to %+v (new sessions)", name, n.Limits))
+		}
 		if o.LegacyRSASHA1 != n.LegacyRSASHA1 {
 			out = append(out, fmt.Sprintf("user %s: legacy_rsa_sha1 changed to %v", name, n.LegacyRSASHA1))
-		}
-		if o.MaxOpenFiles != n.MaxOpenFiles {
-			out = append(out, fmt.Sprintf("user %s: max_open_files changed from %d to %d (for new sessions)", name, o.MaxOpenFiles, n.MaxOpenFiles))
-		}
-		if o.UploadMemoryShare != n.UploadMemoryShare {
-			out = append(out, fmt.Sprintf("user %s: upload_memory_share changed from %d to %d bytes (for new sessions)", name, o.UploadMemoryShare, n.UploadMemoryShare))
 		}
 		was, is := fingerprints(o.Keys), fingerprints(n.Keys)
 		wasOpts, isOpts := keyOptions(o), keyOptions(n)

@@ -82,27 +82,23 @@ func TestDiff_Role(t *testing.T) {
 	}
 }
 
-// TestDiff_Limits: a reload that changes a user's limits says so; they
-// hold for the sessions that log in after it.
+// TestDiff_Limits: the reload record says when a user's limits changed, and
+// the tenant carries them.
 func TestDiff_Limits(t *testing.T) {
 	k := newKey(t)
-	users := func(files int, share int64) *Users {
-		u, err := NewUsers([]User{{Name: "acme", Bucket: "b", Home: "acme/", Perms: AllPerms, Keys: []ssh.PublicKey{k},
-			MaxOpenFiles: files, UploadMemoryShare: share}})
+	users := func(l Limits) *Users {
+		u, err := NewUsers([]User{{Name: "acme", Bucket: "b", Home: "acme/", Perms: AllPerms, Keys: []ssh.PublicKey{k}, Limits: l}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return u
 	}
-	want := []string{
-		"user acme: max_open_files changed from 64 to 8 (for new sessions)",
-		"user acme: upload_memory_share changed from 134217728 to 33554432 bytes (for new sessions)",
-	}
-	if diff := cmp.Diff(want, Diff(users(64, 128<<20), users(8, 32<<20))); diff != "" {
+	capped := Limits{MaxDownloadBytesPerSec: 8e6, ReadAheadMemory: 32 << 20}
+	want := []string{"user acme: limits changed to {MaxUploadBytesPerSec:0 MaxDownloadBytesPerSec:8000000 ReadAheadMemory:33554432 UploadMemory:0 MaxOpenFiles:0} (new sessions)"}
+	if diff := cmp.Diff(want, Diff(users(Limits{}), users(capped))); diff != "" {
 		t.Errorf("Diff (-want +got):\n%s", diff)
 	}
-	live := NewLive(users(8, 32<<20))
-	if tn, err := live.Lookup("acme", k); err != nil || tn.MaxOpenFiles != 8 || tn.UploadMemoryShare != 32<<20 {
-		t.Errorf("Lookup = %+v, %v; want the tenant with max_open_files 8, upload_memory_share 32 MiB", tn, err)
+	if tn, err := users(capped).Lookup("acme", k); err != nil || tn.Limits != capped {
+		t.Errorf("Lookup = %+v, %v; want the tenant with limits %+v", tn, err, capped)
 	}
 }

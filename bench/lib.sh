@@ -101,7 +101,7 @@ cleanup() {
 
 # start_gateway NAME [TOML]: runs s3sftpd with the defaults (part_size 16MiB,
 # upload_memory 512MiB), one user "bench" with all permissions, and TOML
-# added to its config. Sets gw_pid and sftp_cmd (sftp to it, without -b).
+# added to its config. Sets gw_pid, gw_port and sftp_cmd (sftp to it, without -b).
 start_gateway() {
 	local name=$1 extra=${2:-} addr=
 	cat >"$work/$name.toml" <<EOF
@@ -132,6 +132,7 @@ EOF
 		sleep 0.05
 	done
 	[[ -n $addr ]] || die "s3sftpd did not start: $(cat "$work/$name.log")"
+	gw_port=${addr##*:}
 	sftp_cmd=(sftp -q "${sftp_opts[@]}" -i "$work/id_ed25519" -P "${addr##*:}" -o StrictHostKeyChecking=no
 		-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR)
 }

@@ -33,9 +33,32 @@ type Config struct {
 	// Encryption is gateway-side encryption of contents and names.
 	Encryption Encryption `toml:"encryption"`
 	Admin      Admin      `toml:"admin"`
-	// Limits are each partner's share of the gateway; users may set their own.
-	Limits Limits `toml:"limits"`
-	Users  []User `toml:"users"`
+	// UserDefaults are the fair-sharing limits of every user that does
+	// not set its own.
+	UserDefaults UserLimits `toml:"user_defaults"`
+	Users        []User     `toml:"users"`
+}
+
+// UserLimits keep one partner from taking the bandwidth or memory the
+// others need. Each [[users]] table may set any of them too.
+type UserLimits struct {
+	// MaxUploadMBps caps the MB (10^6 bytes) per second all of a user's
+	// SFTP sessions together send to the gateway; 0 is no cap.
+	MaxUploadMBps int `toml:"max_upload_mbps"`
+	// MaxDownloadMBps caps what they receive from it; 0 is no cap.
+	MaxDownloadMBps int `toml:"max_download_mbps"`
+	// ReadAheadMemoryPerUser is the most of S3.ReadAheadMemory that all of
+	// a user's open downloads together may hold.
+	ReadAheadMemoryPerUser Size `toml:"read_ahead_memory_per_user"`
+	// UploadMemoryPerUser is the most of S3.UploadMemory that all of a
+	// user's uploads together hold: a user at it waits, others go on.
+	// Unset: a quarter of upload_memory, at least part_size + 16 MiB. It
+	// also bounds the largest part, and so the largest file.
+	UploadMemoryPerUser Size `toml:"upload_memory_per_user"`
+	// MaxOpenFiles caps the files one session has open for reading or
+	// writing; 0 is no cap. Every open file holds memory, and OpenSSH's
+	// sftp-server has no cap, so the default (64) is generous.
+	MaxOpenFiles int `toml:"max_open_files"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -74,6 +97,9 @@ type Server struct {
 	// format, no options) whose user certificates log in as the user
 	// named in their principals; resolved against the config's directory.
 	TrustedUserCAKeys string `toml:"trusted_user_ca_keys"`
+	// MaxSessionsPerConnection caps the sftp sessions (SSH session
+	// channels) open at once on one connection, like OpenSSH's MaxSessions.
+	MaxSessionsPerConnection int `toml:"max_sessions_per_connection"`
 	// TempSuffixes end the temporary names clients upload to and then rename
 	// onto the real name (".filepart", ".*.partial" where "*" is one
 	// dot-free segment). Such an upload is completed by its rename, without
@@ -107,6 +133,12 @@ type S3 struct {
 	PartSize Size `toml:"part_size"`
 	// UploadMemory bounds the memory of all uploads of the process.
 	UploadMemory Size `toml:"upload_memory"`
+	// UploadMemoryWait bounds how long a write waits for upload memory;
+	// past it the write (and its upload) fails with a message saying why.
+	UploadMemoryWait Duration `toml:"upload_memory_wait"`
+	// ReadAheadMemory bounds the blocks all downloads of the process fetch
+	// ahead of the clients' reads.
+	ReadAheadMemory Size `toml:"read_ahead_memory"`
 	// OrphanUploadAge: a multipart upload under a user's home initiated
 	// longer ago than this is taken for the orphan of a crashed gateway
 	// and aborted. A shorter age can abort an upload another gateway
@@ -191,17 +223,21 @@ type User struct {
 	// password; `s3sftpd hash-password` makes one.
 	PasswordHash string `toml:"password_hash"`
 
-	// MaxOpenFiles and UploadMemoryShare override [limits] for this
-	// user; Load fills them from [limits] when the table leaves them out.
-	MaxOpenFiles      int  `toml:"max_open_files"`
-	UploadMemoryShare Size `toml:"upload_memory_share"`
-
 	// Methods is Auth parsed; 0 when Auth is omitted (publickey).
 	Methods auth.Methods `toml:"-"`
 	// Password is PasswordHash parsed; nil without one.
 	Password *auth.PasswordHash `toml:"-"`
 	// AllowFromPrefixes is AllowFrom parsed; nil when AllowFrom is omitted.
 	AllowFromPrefixes []netip.Prefix `toml:"-"`
+
+	// MaxUploadMBps, MaxDownloadMBps, ReadAheadMemoryPerUser,
+	// UploadMemoryPerUser and MaxOpenFiles: see UserLimits; omitted, the
+	// [user_defaults] value (Load fills it in).
+	MaxUploadMBps          int  `toml:"max_upload_mbps"`
+	MaxDownloadMBps        int  `toml:"max_download_mbps"`
+	ReadAheadMemoryPerUser Size `toml:"read_ahead_memory_per_user"`
+	UploadMemoryPerUser    Size `toml:"upload_memory_per_user"`
+	MaxOpenFiles           int  `toml:"max_open_files"`
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
@@ -237,6 +273,15 @@ const (
 	minPartSize = 5 * MiB
 	maxPartSize = 5 * GiB
 
+	// minReadAheadMemory is one read-ahead block: less reads nothing ahead.
+	minReadAheadMemory = MiB
+	// maxMBps bounds max_upload_mbps and max_download_mbps: 100 GB/s is
+	// no cap anyone means, so a larger number is a typo.
+	maxMBps = 100_000
+	// maxSessionsPerConnection bounds max_sessions_per_connection; each
+	// session is its own sftp server with its own open files.
+	maxSessionsPerConnection = 1000
+
 	// minOrphanUploadAge is the smallest orphan_upload_age. Any age is
 	// safe for data (an abort never makes anything visible, and a
 	// gateway never aborts its own uploads in flight); only uploads of
@@ -263,14 +308,19 @@ func defaults() *Config {
 			KeepaliveCountMax: 3,
 			MinRSABits:        minRSABits,
 			Crypto:            "compatible",
+
+			MaxSessionsPerConnection: 10,
 		},
 		S3: S3{
-			Endpoint:     EndpointEmbedded,
-			Region:       "us-east-1",
-			SSE:          "AES256",
-			Checksums:    "compat",
-			PartSize:     16 * MiB,
-			UploadMemory: 512 * MiB,
+			Endpoint:         EndpointEmbedded,
+			Region:           "us-east-1",
+			SSE:              "AES256",
+			Checksums:        "compat",
+			PartSize:         16 * MiB,
+			UploadMemory:     512 * MiB,
+			UploadMemoryWait: Duration{time.Minute},
+
+			ReadAheadMemory: 256 * MiB,
 
 			OrphanUploadAge:  Duration{24 * time.Hour},
 			OrphanSweepEvery: Duration{time.Hour},
@@ -278,10 +328,10 @@ func defaults() *Config {
 			MaxAttempts:      5,
 			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
-		Embedded:   Embedded{Dir: "./data/s3"},
-		Defender:   defaultDefender(),
-		Limits:     defaultLimits(),
-		Encryption: Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
+		Embedded:     Embedded{Dir: "./data/s3"},
+		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB, MaxOpenFiles: 64},
+		Defender:     defaultDefender(),
+		Encryption:   Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",
 			Paths:     AuditPathsPlain,

@@ -41,13 +41,15 @@ func TestLoad_Example(t *testing.T) {
 	want.S3.PathStyle = true
 	want.Embedded.Dir = filepath.Join(dir, "data/s3")
 	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
-	want.Limits.UploadMemoryShare = 128 * MiB // a quarter of upload_memory
+	want.UserDefaults.UploadMemoryPerUser = 128 * MiB // a quarter of upload_memory
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",
 		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
 		MissingKeysFile: true,
-		MaxOpenFiles:    64, UploadMemoryShare: 128 * MiB, // from [limits]
+
+		ReadAheadMemoryPerUser: 64 * MiB,
+		MaxOpenFiles:           64, UploadMemoryPerUser: 128 * MiB, // from [user_defaults]
 	}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)
@@ -69,7 +71,8 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"dir", "name", "home", "keys", "keys_file", "permissions", "role_arn", "external_id", "sts_endpoint",
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
-		"max_open_files", "upload_memory_share", "upload_memory_wait",
+		"max_sessions_per_connection", "read_ahead_memory", "max_upload_mbps", "max_download_mbps", "read_ahead_memory_per_user",
+		"max_open_files", "upload_memory_per_user", "upload_memory_wait",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -151,10 +154,9 @@ bucket = "b"
 part_size = "16MiB"
 upload_memory = "1GiB"
 
-[limits]
+[user_defaults]
 max_open_files = 10
-upload_memory_share = "100MiB"
-upload_memory_wait = "30s"
+upload_memory_per_user = "100MiB"
 
 [[users]]
 name = "inherits"
@@ -166,19 +168,19 @@ name = "own"
 home = "b/"
 keys = ["KEY_B"]
 max_open_files = 0
-upload_memory_share = "1GiB"
+upload_memory_per_user = "1GiB"
 `,
 			check: func(t *testing.T, cfg *Config, dir string) {
-				want := Limits{MaxOpenFiles: 10, UploadMemoryShare: 100 * MiB, UploadMemoryWait: Duration{30 * time.Second}}
-				if diff := cmp.Diff(want, cfg.Limits); diff != "" {
+				want := UserLimits{MaxOpenFiles: 10, UploadMemoryPerUser: 100 * MiB, ReadAheadMemoryPerUser: 64 * MiB}
+				if diff := cmp.Diff(want, cfg.UserDefaults); diff != "" {
 					t.Errorf("limits mismatch (-want +got):\n%s", diff)
 				}
 				for i, w := range []struct {
 					files int
 					share Size
 				}{{10, 100 * MiB}, {0, GiB}} {
-					if u := cfg.Users[i]; u.MaxOpenFiles != w.files || u.UploadMemoryShare != w.share {
-						t.Errorf("got %s max_open_files, upload_memory_share = %d, %v; want %d, %v", u.Name, u.MaxOpenFiles, u.UploadMemoryShare, w.files, w.share)
+					if u := cfg.Users[i]; u.MaxOpenFiles != w.files || u.UploadMemoryPerUser != w.share {
+						t.Errorf("got %s max_open_files, upload_memory_per_user = %d, %v; want %d, %v", u.Name, u.MaxOpenFiles, u.UploadMemoryPerUser, w.files, w.share)
 					}
 				}
 			},
@@ -188,8 +190,8 @@ upload_memory_share = "1GiB"
 			config: "[s3]\nbucket = \"b\"\npart_size = \"16MiB\"\nupload_memory = \"40MiB\"\n\n" + validUser,
 			check: func(t *testing.T, cfg *Config, dir string) {
 				// a quarter would not hold a part and the reorder window
-				if got, want := cfg.Users[0].UploadMemoryShare, 32*MiB; got != want {
-					t.Errorf("got upload_memory_share = %v; want %v", got, want)
+				if got, want := cfg.Users[0].UploadMemoryPerUser, 32*MiB; got != want {
+					t.Errorf("got upload_memory_per_user = %v; want %v", got, want)
 				}
 			},
 		},
@@ -229,13 +231,35 @@ dir = "store"
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
 					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8,
-					MaxPresignTTL: Duration{5 * time.Minute}}
+					MaxPresignTTL: Duration{5 * time.Minute}, ReadAheadMemory: 256 * MiB, UploadMemoryWait: Duration{time.Minute}}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
-				want.Limits.UploadMemoryShare = 1e9 / 4
+				want.UserDefaults.UploadMemoryPerUser = 1e9 / 4
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)
+				}
+			},
+		},
+		{
+			name: "user-limits",
+			config: "[server]\nmax_sessions_per_connection = 4\n[s3]\nbucket = \"b\"\nread_ahead_memory = \"64MiB\"\n" +
+				"[user_defaults]\nmax_upload_mbps = 20\nmax_download_mbps = 10\nread_ahead_memory_per_user = \"8MiB\"\n" +
+				validUser + "max_download_mbps = 0\n" +
+				"[[users]]\nname = \"bob\"\nhome = \"bob/\"\nkeys = [\"KEY_B\"]\nmax_upload_mbps = 5\nread_ahead_memory_per_user = \"64MiB\"\n",
+			check: func(t *testing.T, cfg *Config, dir string) {
+				if got := cfg.Server.MaxSessionsPerConnection; got != 4 {
+					t.Errorf("got max_sessions_per_connection = %d; want 4", got)
+				}
+				type limits struct {
+					up, down int
+					ahead    Size
+				}
+				want := []limits{{20, 0, 8 * MiB}, {5, 10, 64 * MiB}} // alice lifts the download cap; bob sets his own
+				for i, u := range cfg.Users {
+					if got := (limits{u.MaxUploadMBps, u.MaxDownloadMBps, u.ReadAheadMemoryPerUser}); got != want[i] {
+						t.Errorf("user %s: got limits %+v; want %+v", u.Name, got, want[i])
+					}
 				}
 			},
 		},

@@ -23,7 +23,6 @@ func (l *loader) validate(cfg *Config) {
 		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)
 	}
 	cfg.Embedded.Dir = l.resolve(cfg.Embedded.Dir)
-	l.validateLimits(&cfg.Limits, cfg.S3)
 	l.validateUsers(cfg)
 	l.validateAudit(cfg)
 	if a := cfg.Admin.Listen; a != "" {
@@ -65,6 +64,9 @@ func (l *loader) validateServer(s *Server) {
 	}
 	if s.KeepaliveCountMax < 1 {
 		l.errf("server.keepalive_count_max", "must be at least 1")
+	}
+	if s.MaxSessionsPerConnection < 1 || s.MaxSessionsPerConnection > maxSessionsPerConnection {
+		l.errf("server.max_sessions_per_connection", "must be from 1 to %d, got %d", maxSessionsPerConnection, s.MaxSessionsPerConnection)
 	}
 	switch {
 	case s.ProxyProtocol && len(s.TrustedProxies) == 0 && !l.failed["server.trusted_proxies"]:
@@ -151,6 +153,12 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.UploadMemory < s.PartSize {
 		l.errf("s3.upload_memory", "must be at least part_size (%v), got %v", s.PartSize, s.UploadMemory)
 	}
+	if d := s.UploadMemoryWait.Duration; d < time.Second && !l.failed["s3.upload_memory_wait"] {
+		l.errf("s3.upload_memory_wait", `must be at least "1s", got %v`, d)
+	}
+	if s.ReadAheadMemory < minReadAheadMemory {
+		l.errf("s3.read_ahead_memory", "must be at least %v (one read-ahead block), got %v", minReadAheadMemory, s.ReadAheadMemory)
+	}
 	if s.OrphanUploadAge.Duration < minOrphanUploadAge && !l.failed["s3.orphan_upload_age"] {
 		l.errf("s3.orphan_upload_age", "must be at least %v (keep it above your longest upload, such as \"24h\"), got %v",
 			minOrphanUploadAge, s.OrphanUploadAge.Duration)
@@ -189,6 +197,14 @@ func loopbackHost(host string) bool {
 }
 
 func (l *loader) validateUsers(cfg *Config) {
+	if !l.present["user_defaults.upload_memory_per_user"] {
+		s := cfg.S3
+		cfg.UserDefaults.UploadMemoryPerUser = min(s.UploadMemory, max(s.UploadMemory/4, s.PartSize+reorderWindow))
+	}
+	// a derived default share is not the operator's to fix
+	l.limits(cfg.UserDefaults, "user_defaults", cfg.S3, func(k string) bool {
+		return k != "upload_memory_per_user" || l.present["user_defaults.upload_memory_per_user"]
+	})
 	if len(cfg.Users) == 0 && !l.failed["users"] {
 		l.msgf("users", "no users: add a [[users]] table")
 	}
@@ -228,12 +244,64 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
 			}
 		}
+		l.userLimits(u, key, cfg)
 		l.allowFrom(u, key)
-		l.userLimits(u, key, cfg.Limits, cfg.S3)
 		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
 	l.nestedHomes(cfg)
+}
+
+// userLimits fills in the limits u omits from [user_defaults] and checks
+// those it sets.
+func (l *loader) userLimits(u *User, key string, cfg *Config) {
+	d := cfg.UserDefaults
+	own := func(k string) bool { return l.present[key+"."+k] }
+	if !own("max_upload_mbps") {
+		u.MaxUploadMBps = d.MaxUploadMBps
+	}
+	if !own("max_download_mbps") {
+		u.MaxDownloadMBps = d.MaxDownloadMBps
+	}
+	if !own("read_ahead_memory_per_user") {
+		u.ReadAheadMemoryPerUser = d.ReadAheadMemoryPerUser
+	}
+	if !own("upload_memory_per_user") {
+		u.UploadMemoryPerUser = d.UploadMemoryPerUser
+	}
+	if !own("max_open_files") {
+		u.MaxOpenFiles = d.MaxOpenFiles
+	}
+	l.limits(UserLimits{MaxUploadMBps: u.MaxUploadMBps, MaxDownloadMBps: u.MaxDownloadMBps, ReadAheadMemoryPerUser: u.ReadAheadMemoryPerUser,
+		UploadMemoryPerUser: u.UploadMemoryPerUser, MaxOpenFiles: u.MaxOpenFiles}, key, cfg.S3, own)
+}
+
+// reorderWindow is the out-of-order window every upload may hold beyond
+// its part (s3fs maxAhead): a default share holds a whole part and this.
+const reorderWindow = 16 * MiB
+
+// limits checks the fair-sharing limits of table that check says to (the
+// ones it sets; [user_defaults] are checked where they are written).
+func (l *loader) limits(lim UserLimits, table string, s S3, check func(key string) bool) {
+	for _, m := range []struct {
+		key string
+		v   int
+	}{{"max_upload_mbps", lim.MaxUploadMBps}, {"max_download_mbps", lim.MaxDownloadMBps}} {
+		if check(m.key) && (m.v < 0 || m.v > maxMBps) {
+			l.errf(table+"."+m.key, "must be from 0 (no cap) to %d MB/s, got %d", maxMBps, m.v)
+		}
+	}
+	const k = "read_ahead_memory_per_user"
+	if v, budget := lim.ReadAheadMemoryPerUser, s.ReadAheadMemory; check(k) && !l.failed[table+"."+k] && (v < minReadAheadMemory || v > budget) {
+		l.errf(table+"."+k, "must be from %v to s3.read_ahead_memory (%v), got %v", minReadAheadMemory, budget, v)
+	}
+	const u = "upload_memory_per_user"
+	if v := lim.UploadMemoryPerUser; check(u) && !l.failed[table+"."+u] && (v < s.PartSize || v > s.UploadMemory) {
+		l.errf(table+"."+u, "must be from s3.part_size (%v) to s3.upload_memory (%v), got %v", s.PartSize, s.UploadMemory, v)
+	}
+	if check("max_open_files") && lim.MaxOpenFiles < 0 {
+		l.errf(table+".max_open_files", "must be 0 (no cap) or more, got %d", lim.MaxOpenFiles)
+	}
 }
 
 // nestedHomes reports a home inside another user's home in the same

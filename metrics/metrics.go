@@ -35,6 +35,7 @@ type Metrics struct {
 	s3Duration    *prometheus.HistogramVec
 	s3Errors      *prometheus.CounterVec // operation, code
 	bans          *prometheus.CounterVec // reason
+	throttled     *prometheus.CounterVec // reason
 
 	mu   sync.Mutex
 	open map[string]bool // session ids of logged-in sessions not yet disconnected
@@ -63,9 +64,12 @@ func New() *Metrics {
 			[]string{"operation", "code"}),
 		bans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "s3sftpd_bans_total",
 			Help: "Client addresses banned by the brute-force defence."}, []string{"reason"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "s3sftpd_throttled_seconds_total",
+			Help: "Time transfers were held back by a fair-sharing limit, by reason (upload_bandwidth, download_bandwidth: waits for a user's cap; read_ahead_memory: reads served without read-ahead)."},
+			[]string{"reason"}),
 		open: map[string]bool{},
 	}
-	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.authFailures, m.bytes, m.transfers, m.s3Duration, m.s3Errors, m.bans,
+	m.reg.MustRegister(m.sessions, m.sessionsTotal, m.authFailures, m.bytes, m.transfers, m.s3Duration, m.s3Errors, m.bans, m.throttled,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -77,13 +81,18 @@ func (m *Metrics) WatchUploadMemory(f func() int64) {
 		Help: "Bytes of the upload memory budget reserved by part buffers now."}, func() float64 { return float64(f()) }))
 }
 
-// WatchThrottled exports f, the time transfers have spent held back for
-// reason (a fixed word such as "upload_memory"), as the counter
-// s3sftpd_throttled_seconds_total{reason}, read at each scrape.
-func (m *Metrics) WatchThrottled(reason string, f func() time.Duration) {
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "s3sftpd_throttled_seconds_total",
-		Help:        "Seconds transfers spent held back by a limit, by reason; waits that overlap each count.",
-		ConstLabels: prometheus.Labels{"reason": reason}}, func() float64 { return f().Seconds() }))
+// WatchReadAheadMemory exports f, the bytes of download read-ahead held, as
+// a gauge read at each scrape.
+func (m *Metrics) WatchReadAheadMemory(f func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_read_ahead_memory_bytes",
+		Help: "Bytes of the download read-ahead budget held by blocks now."}, func() float64 { return float64(f()) }))
+}
+
+// Throttled counts d as time lost to a limit. It is the hook of s3fs and
+// sftpd (Config.Throttled, Server.Throttled); reason must come from their
+// small fixed sets, never name a user.
+func (m *Metrics) Throttled(reason string, d time.Duration) {
+	m.throttled.WithLabelValues(reason).Add(d.Seconds())
 }
 
 // Ban counts one ban. It is the hook for the brute-force defence; reason

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -45,5 +46,18 @@ func TestBan(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.bans.WithLabelValues("user_failures")); got != 1 {
 		t.Errorf("user bans = %v; want 1", got)
+	}
+}
+
+func TestThrottled(t *testing.T) {
+	m := New()
+	m.Throttled("download_bandwidth", 1500*time.Millisecond)
+	m.Throttled("download_bandwidth", 500*time.Millisecond)
+	m.Throttled("read_ahead_memory", 250*time.Millisecond)
+	if got := testutil.ToFloat64(m.throttled.WithLabelValues("download_bandwidth")); got != 2 {
+		t.Errorf("throttled{download_bandwidth} = %v; want 2", got)
+	}
+	if got := testutil.ToFloat64(m.throttled.WithLabelValues("read_ahead_memory")); got != 0.25 {
+		t.Errorf("throttled{read_ahead_memory} = %v; want 0.25", got)
 	}
 }

@@ -56,6 +56,13 @@ type Config struct {
 	// UploadMemoryWait bounds a write's wait for upload memory: past it the
 	// write fails with a message saying so. 0 is DefaultUploadMemoryWait.
 	UploadMemoryWait time.Duration
+	// ReadAheadMemory is the process-wide budget for download read-ahead;
+	// 0 is DefaultReadAheadMemory. Each user's share of it is the tenant's
+	// Limits.ReadAheadMemory.
+	ReadAheadMemory int64
+	// Throttled, if set, is told of time a transfer lost to a limit, with
+	// a reason such as ThrottledReadAheadMemory (for the metrics).
+	Throttled func(reason string, d time.Duration)
 
 	// RetryMode is the SDK's retry strategy, RetryStandard (exponential
 	// backoff with jitter) or RetryAdaptive (also slows the client down when
@@ -123,6 +130,8 @@ func (c Config) validate() error {
 		return configError("upload memory wait %v is negative", c.UploadMemoryWait)
 	case c.RetryMode != "" && c.RetryMode != RetryStandard && c.RetryMode != RetryAdaptive:
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
+	case c.ReadAheadMemory < 0:
+		return configError("read-ahead memory %d is negative", c.ReadAheadMemory)
 	case c.MaxAttempts < 0:
 		return configError("max attempts %d is negative", c.MaxAttempts)
 	case c.Envelope && (c.Keys == nil || c.Keys.Current == nil) && c.KMS == nil:

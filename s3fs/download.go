@@ -29,9 +29,12 @@ const (
 )
 
 // download is an io.ReaderAt over one object. Clients pipeline reads at
-// ascending offsets, several at once and slightly out of order; they are
-// served from one streaming GET that runs a few blocks ahead. A read far from
-// the stream (a seek, or reget's resume) gets its own ranged GET. Every GET
+// ascending offsets, several at once and slightly out of order; once two
+// reads run in sequence they are served from one streaming GET that runs a
+// few blocks ahead, as far as the read-ahead budget and the user's share of
+// it allow (readahead.go). Before that, and whenever the budget is full, a
+// read gets its own ranged GET of just its bytes, as does a read far from
+// the stream (a seek, or reget's resume). Every GET
 // carries If-Match on the ETag seen at open, so a file replaced mid-download
 // fails the read instead of splicing two versions together.
 type download struct {
@@ -46,9 +49,9 @@ type download struct {
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
 
-	// SHA-256 of the object, fed by the stream while it runs from offset 0
-	// in order; only the stream goroutine touches it until Close. When it
-	// differs from the one stored at upload, the last block is withheld.
+	// SHA-256 of the object, fed under mu by the stream and by direct reads
+	// with the bytes that continue it in file order. When it differs from
+	// the one stored at upload, the bytes that complete it are withheld.
 	sum    hash.Hash
 	hashed int64  // bytes fed to sum
 	stored string // SHA-256 recorded at upload, "" if none
@@ -66,6 +69,10 @@ type download struct {
 	err      error            // stream failure, returned to readers that need it
 	running  bool             // the stream goroutine is alive
 	streamed bool             // the stream has been started once
+	starved  bool             // the stream stopped: no read-ahead memory was free for its next block
+	held     int64            // read-ahead memory reserved: a block for each in blocks or being read
+	reads    int              // reads served before the stream started
+	reach    int64            // end of the furthest of those
 	sent     int64            // bytes returned to the client
 	aborted  bool             // the connection broke with the file open
 	wg       sync.WaitGroup
@@ -97,23 +104,29 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if !d.streamed {
-		d.next = first // the stream starts where the client starts (reget resumes mid-file)
+		if !d.sequential(off, end) {
+			// A file opened and read once, or at random, holds no read-ahead.
+			return d.direct(p[:end-off], off, false)
+		}
+		d.next = first // the stream starts where the reads are (reget resumes mid-file)
+	}
+	if d.starved && !d.running && first > d.next {
+		// The reads went on without the stream; it resumes at them, not
+		// with the blocks they no longer need.
+		d.closeBody()
+		d.next = first
 	}
 	// A block is served from the stream when it is held, or still to come and
 	// near; one already dropped, or far ahead, is a seek.
 	if d.blocks[first] == nil && (first < d.next || first > d.next+farBlocks) {
-		d.mu.Unlock()
-		n, err := d.rangeRead(p[:end-off], off)
-		d.mu.Lock()
-		d.sent += int64(n)
-		return d.eof(n, off, err)
+		return d.direct(p[:end-off], off, false)
 	}
 	d.furthest = max(d.furthest, first)
 	d.want = max(d.want, last+readAhead)
 	d.startStream()
 	n := 0
 	for b := first; b <= last; b++ {
-		for d.blocks[b] == nil && d.err == nil && b >= d.next {
+		for d.blocks[b] == nil && d.err == nil && b >= d.next && d.running {
 			d.cond.Wait()
 		}
 		data := d.blocks[b]
@@ -121,12 +134,13 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 			if d.err != nil {
 				return n, d.h.s3Failure("download", d.path, d.err, d.key)
 			}
-			// evicted while we waited: fetch the rest directly
-			d.mu.Unlock()
-			m, err := d.rangeRead(p[n:end-off], off+int64(n))
-			d.mu.Lock()
-			d.sent += int64(n + m)
-			return d.eof(n+m, off, err)
+			// evicted while we waited, or the stream stopped (out of
+			// read-ahead memory, or the session is ending): fetch the rest
+			// directly
+			starved := d.starved
+			d.sent += int64(n)
+			m, err := d.direct(p[n:end-off], off+int64(n), starved)
+			return n + m, err
 		}
 		from := max(off-b*blockSize, 0)
 		n += copy(p[n:end-off], data[from:])
@@ -134,6 +148,53 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 	d.evict()
 	d.sent += int64(n)
 	return d.eof(n, off, nil)
+}
+
+// sequential notes a read made before the stream started and reports
+// whether reads now run in sequence: this one began within a block of where
+// an earlier one ended (pipelined reads arrive slightly out of order).
+func (d *download) sequential(off, end int64) bool {
+	seq := d.reads > 0 && off >= d.reach-blockSize && off <= d.reach+blockSize
+	d.reads++
+	d.reach = max(d.reach, end)
+	return seq
+}
+
+// direct serves p at off with its own ranged GET, outside the stream.
+// starved says the stream had no memory for it: the time goes to the
+// metrics. d.mu is held on entry and on return, not during the GET.
+func (d *download) direct(p []byte, off int64, starved bool) (int, error) {
+	d.mu.Unlock()
+	start := time.Now()
+	n, err := d.rangeRead(p, off)
+	if starved {
+		d.h.fs.throttled(ThrottledReadAheadMemory, time.Since(start))
+	}
+	d.mu.Lock()
+	if err == nil {
+		if err = d.hashAt(off, p[:n]); err != nil { // a small file read in one go is checked too
+			d.err = err
+			return 0, d.h.s3Failure("download", d.path, err, d.key)
+		}
+	}
+	d.sent += int64(n)
+	return d.eof(n, off, err)
+}
+
+// reserve takes one block of read-ahead memory from the budget and the
+// user's share, if free now.
+func (d *download) reserve() bool {
+	if !d.h.fs.readAhead.tryReserve(d.h.tenant.User, d.h.tenant.Limits.ReadAheadMemory, blockSize) {
+		return false
+	}
+	d.held += blockSize
+	return true
+}
+
+// unreserve returns the memory of n blocks.
+func (d *download) unreserve(n int64) {
+	d.h.fs.readAhead.release(d.h.tenant.User, n*blockSize)
+	d.held -= n * blockSize
 }
 
 // eof adds io.EOF when a read reached the end of the object.
@@ -149,6 +210,7 @@ func (d *download) evict() {
 	for b := range d.blocks {
 		if b < d.furthest-keepBehind {
 			delete(d.blocks, b)
+			d.unreserve(1)
 		}
 	}
 	d.cond.Broadcast()
@@ -159,18 +221,21 @@ func (d *download) startStream() {
 		d.cond.Broadcast()
 		return
 	}
-	d.running, d.streamed = true, true
+	d.running, d.streamed, d.starved = true, true, false
 	d.wg.Add(1)
 	go d.stream()
 }
 
 // stream reads blocks from one GET body until it is as far ahead as wanted,
 // then waits. A broken body is resumed with a ranged GET at the same ETag.
+// Each block needs read-ahead memory; when none is free the stream stops,
+// starved, and waiting reads fetch their bytes directly.
 func (d *download) stream() {
 	defer d.wg.Done()
 	retries := 0
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	defer d.cond.Broadcast() // readers waiting for a block it will not fetch now read it themselves
 	for {
 		for d.next > d.want && d.ctx.Err() == nil {
 			d.cond.Wait()
@@ -179,14 +244,19 @@ func (d *download) stream() {
 			d.running = false
 			return
 		}
+		if !d.reserve() {
+			d.starved, d.running = true, false
+			return
+		}
 		b := d.next
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
-		if err == nil && b*blockSize == d.hashed {
-			err = d.hash(data)
-		}
 		d.mu.Lock()
+		if err == nil {
+			err = d.hashAt(b*blockSize, data)
+		}
 		if err != nil {
+			d.unreserve(1)
 			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, crypt.ErrAuth) {
 				retries++
 				d.closeBody()
@@ -194,19 +264,29 @@ func (d *download) stream() {
 			}
 			d.err = err
 			d.running = false
-			d.cond.Broadcast()
 			return
 		}
 		retries = 0
 		if b >= d.furthest-keepBehind { // blocks skipped by a seek ahead are not kept
 			d.blocks[b] = data
+		} else {
+			d.unreserve(1)
 		}
 		d.next = b + 1
 		d.cond.Broadcast()
 	}
 }
 
-// hash feeds the next block in file order to the SHA-256 and, at the end of
+// hashAt feeds the bytes of data, the plaintext at off, that continue the
+// SHA-256 in file order, if any. d.mu is held.
+func (d *download) hashAt(off int64, data []byte) error {
+	if off > d.hashed || off+int64(len(data)) <= d.hashed {
+		return nil
+	}
+	return d.hash(data[d.hashed-off:])
+}
+
+// hash feeds the next bytes in file order to the SHA-256 and, at the end of
 // the object, compares it with the one stored at upload.
 func (d *download) hash(data []byte) error {
 	d.sum.Write(data)
@@ -341,6 +421,8 @@ func (d *download) Close() error {
 	d.wg.Wait()
 	d.mu.Lock()
 	d.closeBody()
+	clear(d.blocks)
+	d.unreserve(d.held / blockSize)
 	sent, err, aborted := d.sent, d.err, d.aborted
 	d.mu.Unlock()
 	attrs := []slog.Attr{slog.String("path", d.h.audit.Name(d.path)), slog.Int64("bytes", sent),

@@ -24,7 +24,12 @@ func TestMemBudget_Shares(t *testing.T) {
 	ctx := context.Background()
 	m := newMemBudget(100)
 	const share, short = 40, 20 * time.Millisecond
-	acquire := func(user, upload string, n int64) error { return m.Acquire(ctx, user, upload, share, n, short) }
+	var waited time.Duration
+	acquire := func(user, upload string, n int64) error {
+		d, err := m.Acquire(ctx, user, upload, share, n, short)
+		waited += d
+		return err
+	}
 	if err := acquire("hog", "a", 40); err != nil {
 		t.Fatalf("hog's first 40 bytes: %v", err)
 	}
@@ -60,14 +65,14 @@ func TestMemBudget_Shares(t *testing.T) {
 
 	m.Finished("hog", "c")
 	got := make(chan error, 1)
-	go func() { got <- m.Acquire(ctx, "hog", "e", share, 30, time.Minute) }()
+	go func() { _, err := m.Acquire(ctx, "hog", "e", share, 30, time.Minute); got <- err }()
 	m.Release("hog", 41)
 	if err := <-got; err != nil {
 		t.Errorf("hog after releasing its 41 bytes: got %v; want its 30", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := m.Acquire(cctx, "hog", "d", share, 20, time.Minute); !errors.Is(err, context.Canceled) {
+	if _, err := m.Acquire(cctx, "hog", "d", share, 20, time.Minute); !errors.Is(err, context.Canceled) {
 		t.Errorf("waiting with its session gone: got %v; want context.Canceled", err)
 	}
 	for user, n := range map[string]int64{"hog": 30, "victim": 40, "third": 19, "fourth": 1} {
@@ -77,8 +82,8 @@ func TestMemBudget_Shares(t *testing.T) {
 	if n := m.inUse.Load(); n != 0 || len(m.users) != 0 || m.finisher != nil {
 		t.Errorf("after every release: %d bytes in use, %d users, finisher %v; want 0, 0, none", n, len(m.users), m.finisher)
 	}
-	if m.waited.Load() < int64(3*short) {
-		t.Errorf("waited %v in all; want at least the three timed-out waits (%v)", time.Duration(m.waited.Load()), 3*short)
+	if waited < 3*short {
+		t.Errorf("waited %v in all; want at least the three timed-out waits (%v)", waited, 3*short)
 	}
 }
 
@@ -241,7 +246,7 @@ func TestUpload_UserAtShareWaitsOthersGoOn(t *testing.T) {
 func TestHandlers_MaxOpenFiles(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.s3.Put(t, "u/in.txt", []byte("hello"))
-	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms, MaxOpenFiles: 3}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms, Limits: auth.Limits{MaxOpenFiles: 3}}
 	hs := e.fs.Handlers(t.Context(), tenant, testLog(), nil)
 	write := func(p string) (*upload, error) {
 		r := sftp.NewRequest("Put", p)

@@ -51,13 +51,16 @@ type FS struct {
 	mem       *memBudget    // process-wide upload buffer budget
 	memShare  int64         // each user's share of it, unless the user has its own
 	memWait   time.Duration // longest wait of a write for upload memory
-	log       *slog.Logger
-	keys      *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
-	refuseV1  bool           // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
-	envelope  bool           // new objects are envelope-encrypted, and every object read must be
-	nameKey   *crypt.KEK     // encrypts object names; nil keeps them plain
-	kms       *KMS           // makes and unwraps data keys instead of keys, when set
-	hideNames bool           // logs name no object key, as with audit paths = "hmac" (see cause.go)
+	readAhead *readAheadBudget
+	// onThrottle is Config.Throttled; nil: nobody listens.
+	onThrottle func(reason string, d time.Duration)
+	log        *slog.Logger
+	keys       *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	refuseV1   bool           // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
+	envelope   bool           // new objects are envelope-encrypted, and every object read must be
+	nameKey    *crypt.KEK     // encrypts object names; nil keeps them plain
+	kms        *KMS           // makes and unwraps data keys instead of keys, when set
+	hideNames  bool           // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
 	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now            func() time.Time // the clock of the sweeper and of tagged times in listings; tests move it
@@ -81,22 +84,24 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		partSize = (partSize + crypt.ChunkSize - 1) / crypt.ChunkSize * crypt.ChunkSize
 	}
 	fs := &FS{
-		enc:       encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
-		keys:      cfg.Keys,
-		envelope:  cfg.Envelope,
-		refuseV1:  cfg.RefuseFormat1,
-		nameKey:   cfg.NameKey,
-		kms:       cfg.KMS,
-		hideNames: cfg.HideNames,
-		checksums: cfg.Checksums == ChecksumsAWS,
-		partSize:  partSize,
-		budget:    cfg.UploadMemory,
-		mem:       newMemBudget(cfg.UploadMemory),
-		memShare:  cfg.UploadMemoryShare,
-		memWait:   cfg.UploadMemoryWait,
-		log:       log,
-		now:       time.Now,
-		copyLimit: copyPartSize,
+		enc:        encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
+		keys:       cfg.Keys,
+		envelope:   cfg.Envelope,
+		refuseV1:   cfg.RefuseFormat1,
+		nameKey:    cfg.NameKey,
+		kms:        cfg.KMS,
+		hideNames:  cfg.HideNames,
+		checksums:  cfg.Checksums == ChecksumsAWS,
+		partSize:   partSize,
+		budget:     cfg.UploadMemory,
+		mem:        newMemBudget(cfg.UploadMemory),
+		memShare:   cfg.UploadMemoryShare,
+		memWait:    cfg.UploadMemoryWait,
+		readAhead:  newReadAheadBudget(cfg.ReadAheadMemory),
+		onThrottle: cfg.Throttled,
+		log:        log,
+		now:        time.Now,
+		copyLimit:  copyPartSize,
 
 		mtimeCopyLimit: mtimeCopyLimit,
 

@@ -43,7 +43,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 func (h *handlers) openSlot() (func(), error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if max := h.tenant.MaxOpenFiles; max > 0 && h.openFiles >= max {
+	if max := h.tenant.Limits.MaxOpenFiles; max > 0 && h.openFiles >= max {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "open refused: too many open files", slog.Int("max_open_files", max))
 		return func() {}, failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
 	}

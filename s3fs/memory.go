@@ -37,8 +37,7 @@ type memBudget struct {
 	users    map[string]*memUser
 	freed    chan struct{} // closed and replaced whenever bytes are released
 
-	inUse  atomic.Int64 // used, for the metrics
-	waited atomic.Int64 // nanoseconds writes spent waiting, for the metrics
+	inUse atomic.Int64 // used, for the metrics
 }
 
 // memUser is what one user holds; absent when nothing.
@@ -61,13 +60,13 @@ var (
 
 // Acquire waits until n bytes fit both the budget and user's share, and
 // takes them for upload (any comparable value naming it, see Finished); it
-// gives up when ctx ends or after wait.
-func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) error {
+// gives up when ctx ends or after wait. It returns how long it waited.
+func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) (time.Duration, error) {
 	if n <= 0 {
-		return nil
+		return 0, nil
 	}
 	if err := ctx.Err(); err != nil { // a closing session takes nothing more
-		return err
+		return 0, err
 	}
 	var timeout <-chan time.Time
 	var began time.Time
@@ -84,10 +83,10 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
 			m.take(user, n)
 			m.mu.Unlock()
-			if !began.IsZero() {
-				m.waited.Add(int64(time.Since(began)))
+			if began.IsZero() {
+				return 0, nil
 			}
-			return nil
+			return time.Since(began), nil
 		}
 		m.forget(user, u)
 		freed := m.freed
@@ -101,14 +100,12 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		select {
 		case <-freed:
 		case <-ctx.Done():
-			m.waited.Add(int64(time.Since(began)))
-			return ctx.Err()
+			return time.Since(began), ctx.Err()
 		case <-timeout:
-			m.waited.Add(int64(time.Since(began)))
 			if atShare {
-				return errShareSpent
+				return time.Since(began), errShareSpent
 			}
-			return errBudgetSpent
+			return time.Since(began), errBudgetSpent
 		}
 	}
 }
@@ -217,10 +214,6 @@ func (m *memBudget) held(user string) int64 {
 // UploadMemoryInUse is the number of bytes of upload buffers reserved now.
 func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.inUse.Load() }
 
-// UploadMemoryWaited is the time writes have spent waiting for upload
-// memory since the start, every wait counted (several may overlap).
-func (fs *FS) UploadMemoryWaited() time.Duration { return time.Duration(fs.mem.waited.Load()) }
-
 // largestPart is the largest part an upload of a user with this share may
 // fill: a whole part (with room to encrypt it) and the reorder window fit
 // the share, so a part never waits for memory it can never get; never below
@@ -244,7 +237,7 @@ func defaultShare(budget, partSize int64) int64 {
 // memShareOf is t's share of the upload memory: its own, else the default,
 // never more than the whole budget.
 func (fs *FS) memShareOf(t *auth.Tenant) int64 {
-	s := t.UploadMemoryShare
+	s := t.Limits.UploadMemory
 	if s <= 0 {
 		s = fs.memShare
 	}

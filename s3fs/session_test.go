@@ -67,8 +67,13 @@ func (e *env) auditedSession(t *testing.T, prefix string, perms auth.Perms, a *a
 // loggedSession is auditedSession with the session's log lines sent to log.
 func (e *env) loggedSession(t *testing.T, prefix string, perms auth.Perms, a *audit.Session, log *slog.Logger) *sftp.Client {
 	t.Helper()
+	return e.tenantSession(t, &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: perms}, a, log)
+}
+
+// tenantSession is a session of tenant.
+func (e *env) tenantSession(t *testing.T, tenant *auth.Tenant, a *audit.Session, log *slog.Logger) *sftp.Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: perms}
 	serverConn, clientConn := net.Pipe()
 	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, log, a), sftp.WithStartDirectory("/"))
 	done := make(chan struct{})

@@ -284,10 +284,17 @@ func (u *upload) roomFor(n int64) int64 {
 	return crypt.CipherSize(n)
 }
 
+// ThrottledUploadMemory is the reason, for Config.Throttled, of a write
+// that waited for upload memory: the budget or its user's share was full.
+const ThrottledUploadMemory = "upload_memory"
+
 // reserve takes n bytes of upload memory for u, of this session's user,
 // waiting at most upload_memory_wait, and says plainly why it gave up.
 func (h *handlers) reserve(ctx context.Context, u *upload, n int64) error {
-	err := h.fs.mem.Acquire(ctx, h.tenant.User, u, h.memShare, n, h.fs.memWait)
+	waited, err := h.fs.mem.Acquire(ctx, h.tenant.User, u, h.memShare, n, h.fs.memWait)
+	if waited > 0 && h.fs.onThrottle != nil {
+		h.fs.onThrottle(ThrottledUploadMemory, waited)
+	}
 	switch {
 	case err == nil:
 		return nil

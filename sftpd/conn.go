@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -32,6 +33,7 @@ type conn struct {
 	mu        sync.Mutex
 	sconn     *ssh.ServerConn
 	transfers int            // files open for reading or writing
+	sessions  int            // session channels open
 	draining  bool           // shutdown: close as soon as transfers reach zero
 	lastUse   atomic.Int64   // when the last SFTP packet arrived or a call into the handlers returned
 	busy      atomic.Int32   // handler calls for open files still running
@@ -148,16 +150,43 @@ func (c *conn) serve() {
 			nc.Reject(ssh.Prohibited, "only sftp sessions are allowed")
 			continue
 		}
+		if !c.channelOpened() {
+			msg := fmt.Sprintf("too many sessions on this connection: at most %d may be open at once", c.s.maxSessions())
+			c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", msg))
+			c.refused("channel session", msg)
+			nc.Reject(ssh.ResourceShortage, msg)
+			continue
+		}
 		ch, reqs, err := nc.Accept()
 		if err != nil {
+			c.channelClosed()
 			continue
 		}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
+			defer c.channelClosed()
 			c.session(ch, reqs, t)
 		}()
 	}
+}
+
+// channelOpened counts a new session channel, or reports false when the
+// connection already has as many open as allowed.
+func (c *conn) channelOpened() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sessions >= c.s.maxSessions() {
+		return false
+	}
+	c.sessions++
+	return true
+}
+
+func (c *conn) channelClosed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sessions--
 }
 
 func (c *conn) goWatch(f func()) {
@@ -334,7 +363,11 @@ func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
 	hasher, _ := h.FileCmd.(FileHasher)
 	h = trackTransfers(h, c)
-	rs := sftp.NewRequestServer(newExtensions(activity{ch, c}, hasher), h, sftp.WithStartDirectory("/"),
+	var rw ssh.Channel = ch
+	if l := t.Limits; l.MaxUploadBytesPerSec > 0 || l.MaxDownloadBytesPerSec > 0 {
+		rw = throttledChannel{Channel: ch, c: c, bw: c.s.bandwidthOf(t)}
+	}
+	rs := sftp.NewRequestServer(newExtensions(activity{rw, c}, hasher), h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH
 		// sftp -B, rclone, lftp): fewer round trips per MiB.
 		sftp.WithRSMaxTxPacket(maxReadReply))

@@ -218,3 +218,30 @@ func TestServer_PeriodicRecheckClosesExpiredLogins(t *testing.T) {
 		}
 	}
 }
+
+// TestServer_RecheckKeepsSessionsOnLimitsChange: a reload that changes only a
+// user's fair-sharing limits closes none of its sessions.
+func TestServer_RecheckKeepsSessionsOnLimitsChange(t *testing.T) {
+	k := keys(t)
+	users := func(l auth.Limits) *auth.Users {
+		u, err := auth.NewUsers([]auth.User{
+			{Name: "ed", Bucket: "b", Home: "ed/", Perms: auth.AllPerms, Keys: []ssh.PublicKey{k.ed25519.PublicKey()}, Limits: l},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	live := auth.NewLive(users(auth.Limits{}))
+	ts := startServer(t, func(s *sftpd.Server) { s.Users = live })
+	ed := sshLogin(t, ts.addr, "ed", k.ed25519)
+	sftpOn(t, ed)
+
+	live.Swap(users(auth.Limits{MaxDownloadBytesPerSec: 1e6, ReadAheadMemory: 8 << 20}))
+	if n := ts.srv.Recheck(); n != 0 {
+		t.Errorf("Recheck closed %d sessions after a limits-only change; want 0", n)
+	}
+	if closedWithin(ed, 200*time.Millisecond) {
+		t.Errorf("the session was closed")
+	}
+}

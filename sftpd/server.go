@@ -77,6 +77,14 @@ type Server struct {
 	// Now is the clock of logins and rechecks; nil means time.Now. Tests
 	// move it forward.
 	Now func() time.Time
+	// MaxSessionsPerConnection caps the session channels open at once on
+	// one connection (OpenSSH's MaxSessions); each is an sftp server with
+	// its own open files. 0 is DefaultMaxSessionsPerConnection.
+	MaxSessionsPerConnection int
+	// Throttled, if set, is told of time a session waited for its user's
+	// bandwidth cap (auth.Limits), with ThrottledUploadBandwidth or
+	// ThrottledDownloadBandwidth.
+	Throttled func(reason string, d time.Duration)
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
@@ -87,6 +95,17 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	connWg    sync.WaitGroup
+	bandwidth map[string]*userBandwidth // user → the buckets all its sessions share
+}
+
+// DefaultMaxSessionsPerConnection is OpenSSH's MaxSessions default.
+const DefaultMaxSessionsPerConnection = 10
+
+func (s *Server) maxSessions() int {
+	if s.MaxSessionsPerConnection > 0 {
+		return s.MaxSessionsPerConnection
+	}
+	return DefaultMaxSessionsPerConnection
 }
 
 // Serve accepts connections on ln until Shutdown; it always returns an error,
@@ -259,7 +278,7 @@ func (s *Server) loginLapsed(t *auth.Tenant, key ssh.PublicKey, addr netip.Addr,
 	switch {
 	case !cur.SamePassword(t):
 		return errPasswordChanged
-	case *cur != *t:
+	case !sameReach(cur, t):
 		return errTenantChanged
 	}
 	return nil
@@ -270,6 +289,15 @@ func (s *Server) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// sameReach reports whether two tenants reach the same data the same way:
+// everything but the fair-sharing limits, which a reload may change under a
+// live session (they apply to its next login).
+func sameReach(a, b *auth.Tenant) bool {
+	x, y := *a, *b
+	x.Limits, y.Limits = auth.Limits{}, auth.Limits{}
+	return x == y
 }
 
 var (

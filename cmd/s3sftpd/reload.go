@@ -141,7 +141,6 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[admin]", old.Admin, new.Admin},
 		{"[defender]", old.Defender, new.Defender},
 		{"[encryption]", old.Encryption, new.Encryption},
-		{"[limits] upload_memory_wait", old.Limits.UploadMemoryWait, new.Limits.UploadMemoryWait},
 	} {
 		if !reflect.DeepEqual(part.old, part.new) {
 			out = append(out, part.name)

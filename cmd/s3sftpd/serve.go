@@ -82,6 +82,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	}
 	m := metrics.New()
 	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
+	s3cfg.Throttled = m.Throttled
 	client, err := s3fs.Dial(ctx, s3cfg)
 	if err != nil {
 		return err
@@ -100,7 +101,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return err
 	}
 	m.WatchUploadMemory(fsys.UploadMemoryInUse)
-	m.WatchThrottled("upload_memory", fsys.UploadMemoryWaited)
+	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
@@ -140,6 +141,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		PasswordAuth:      passwordOnlyUsers(cfg),
 		UserCAs:           auth.NewUserCAs(cfg.Server.UserCAKeys, cfg.Server.MinRSABits),
 		Crypto:            cfg.Server.Crypto,
+
+		MaxSessionsPerConnection: cfg.Server.MaxSessionsPerConnection,
+		Throttled:                m.Throttled,
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
@@ -213,7 +217,8 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		}
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
 			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
-			MaxOpenFiles: u.MaxOpenFiles, UploadMemoryShare: int64(u.UploadMemoryShare)}
+			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
+				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -260,9 +265,10 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		Checksums:    cfg.S3.Checksums,
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
-		// each user's share comes with its Tenant; this is for any without
-		UploadMemoryShare: int64(cfg.Limits.UploadMemoryShare),
-		UploadMemoryWait:  cfg.Limits.UploadMemoryWait.Duration,
+		// each user's share comes with its tenant; this is for any without
+		UploadMemoryShare: int64(cfg.UserDefaults.UploadMemoryPerUser),
+		UploadMemoryWait:  cfg.S3.UploadMemoryWait.Duration,
+		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
 		RetryMode:         cfg.S3.RetryMode,
 		MaxAttempts:       cfg.S3.MaxAttempts,
 		TempSuffixes:      cfg.Server.TempSuffixes,

@@ -1,0 +1,217 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+)
+
+// TestDownload_IdleHandlesHoldNoReadAhead: handles opened and read once
+// (the review's 50 handles reading 1 byte each) start no stream and hold no
+// read-ahead memory; the second read in sequence starts it.
+func TestDownload_IdleHandlesHoldNoReadAhead(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	data := randBytes(12 << 20)
+	e.s3.Put(t, "u/big.bin", data)
+	c := e.session(t, "u/", auth.AllPerms)
+	buf := make([]byte, 1)
+	for i := range 50 {
+		f, err := c.Open("/big.bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.ReadAt(buf, int64(i)); err != nil || buf[0] != data[i] {
+			t.Fatalf("read 1 byte at %d: %v, %x; want %x", i, err, buf[0], data[i])
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a stream, if one had started, would be reading ahead now
+	if got := e.fs.ReadAheadMemoryInUse(); got != 0 {
+		t.Errorf("50 handles read 1 byte each: read-ahead holds %d bytes; want 0", got)
+	}
+
+	f, err := c.Open("/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := make([]byte, 32<<10)
+	for off := int64(0); off < 2*int64(len(p)); off += int64(len(p)) {
+		if _, err := f.ReadAt(p, off); err != nil || !bytes.Equal(p, data[off:off+int64(len(p))]) {
+			t.Fatalf("read at %d: %v, or wrong bytes", off, err)
+		}
+	}
+	if got := e.fs.ReadAheadMemoryInUse(); got == 0 {
+		t.Errorf("after two reads in sequence read-ahead holds nothing; want a stream running ahead")
+	}
+}
+
+// TestDownload_ReadAheadWithinShare: a user's open files together never hold
+// more read-ahead than the user's share (nor all users more than the
+// budget); reads beyond it are served directly, correctly, and counted as
+// throttled; another user's stream is unaffected.
+func TestDownload_ReadAheadWithinShare(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		total, share int64
+	}{
+		{"user-share", 64 << 20, 3 << 20},
+		{"process-budget", 2 << 20, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, ChecksumsCompat)
+			e.fs.readAhead = newReadAheadBudget(tc.total)
+			var throttled atomic.Int64
+			e.fs.onThrottle = func(reason string, d time.Duration) {
+				if reason == ThrottledReadAheadMemory {
+					throttled.Add(int64(d))
+				}
+			}
+			data := randBytes(10<<20 + 777)
+			e.s3.Put(t, "u/big.bin", data)
+			greedy := &auth.Tenant{User: "greedy", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms,
+				Limits: auth.Limits{ReadAheadMemory: tc.share}}
+			c := e.tenantSession(t, greedy, nil, testLog())
+
+			stop := make(chan struct{})
+			var peak atomic.Int64
+			var watch sync.WaitGroup
+			watch.Go(func() {
+				for {
+					e.fs.readAhead.mu.Lock()
+					n := e.fs.readAhead.byUser["greedy"]
+					e.fs.readAhead.mu.Unlock()
+					peak.Store(max(peak.Load(), n))
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			})
+			var wg sync.WaitGroup
+			for range 3 {
+				wg.Go(func() {
+					if got := readFile(t, c, "/big.bin"); !bytes.Equal(got, data) {
+						t.Errorf("downloaded %d bytes differ from the %d stored", len(got), len(data))
+					}
+				})
+			}
+			wg.Wait()
+			close(stop)
+			watch.Wait()
+			limit := tc.share
+			if limit == 0 {
+				limit = tc.total
+			}
+			if got := peak.Load(); got > limit {
+				t.Errorf("3 downloads held %d bytes of read-ahead; want at most %d", got, limit)
+			}
+			if throttled.Load() == 0 {
+				t.Errorf("no time counted as throttled by read-ahead memory")
+			}
+			if got := e.fs.ReadAheadMemoryInUse(); got != 0 {
+				t.Errorf("after every file closed, read-ahead holds %d bytes; want 0", got)
+			}
+
+			if tc.share > 0 { // another user still streams with read-ahead
+				other := &auth.Tenant{User: "other", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+				oc := e.tenantSession(t, other, nil, testLog())
+				f, err := oc.Open("/big.bin")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				p := make([]byte, 32<<10)
+				for off := int64(0); off < 2*int64(len(p)); off += int64(len(p)) {
+					if _, err := f.ReadAt(p, off); err != nil && err != io.EOF {
+						t.Fatal(err)
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+				e.fs.readAhead.mu.Lock()
+				n := e.fs.readAhead.byUser["other"]
+				e.fs.readAhead.mu.Unlock()
+				if n <= 1<<20 {
+					t.Errorf("another user's stream holds %d bytes of read-ahead; want several blocks", n)
+				}
+			}
+		})
+	}
+}
+
+// cancelAfterStreamBlock cancels the session right after the streaming GET
+// (the one reading to the end) delivered its first block: a session ending
+// between two blocks of the stream.
+type cancelAfterStreamBlock struct {
+	s3API
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfterStreamBlock) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	out, err := c.s3API.GetObject(ctx, in, o...)
+	if err == nil && aws.ToInt64(out.ContentLength) > blockSize { // the stream's, not a direct read's
+		out.Body = &cancelAt{ReadCloser: out.Body, left: blockSize, cancel: c.cancel}
+	}
+	return out, err
+}
+
+type cancelAt struct {
+	io.ReadCloser
+	left   int64
+	cancel context.CancelFunc
+}
+
+func (r *cancelAt) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p[:min(int64(len(p)), max(r.left, 1))])
+	if r.left -= int64(n); r.left <= 0 {
+		r.cancel()
+	}
+	return n, err
+}
+
+// TestDownload_SessionEndsBetweenBlocks: a read waiting for the stream's next
+// block returns when the session ends between two blocks, instead of
+// waiting for ever (which kept the gateway from shutting down).
+func TestDownload_SessionEndsBetweenBlocks(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	data := randBytes(4 << 20)
+	e.s3.Put(t, "u/f.bin", data)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.fs.s3 = &cancelAfterStreamBlock{s3API: e.api, cancel: cancel}
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+	h := e.fs.Handlers(ctx, tenant, testLog(), nil).FileGet
+	ra, err := h.Fileread(sftp.NewRequest("Get", "/f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.(io.Closer).Close()
+	p := make([]byte, 32<<10)
+	if _, err := ra.ReadAt(p, 0); err != nil {
+		t.Fatalf("first read: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := ra.ReadAt(p, blockSize-16<<10) // in sequence: starts the stream; spans blocks 0 and 1
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Errorf("read across the session's end: err = nil; want an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a read waiting for the next block still waits 10s after the session ended")
+	}
+}
