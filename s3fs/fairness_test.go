@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,6 +193,11 @@ func TestUpload_UserAtShareWaitsOthersGoOn(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.fs.budget, e.fs.memShare, e.fs.memWait = 40<<20, 21<<20, 300*time.Millisecond
 	e.fs.mem = newMemBudget(e.fs.budget)
+	var throttled sync.Map // reason → total wait, as the metrics get it
+	e.fs.onThrottle = func(reason string, d time.Duration) {
+		v, _ := throttled.LoadOrStore(reason, new(atomic.Int64))
+		v.(*atomic.Int64).Add(int64(d))
+	}
 	hog := &auth.Tenant{User: "hog", Bucket: e.s3.Bucket, Prefix: "hog/", Perms: auth.AllPerms}
 	chunk := randBytes(32 << 10)
 	var refused error
@@ -206,6 +213,9 @@ func TestUpload_UserAtShareWaitsOthersGoOn(t *testing.T) {
 	}
 	if refused == nil || !strings.Contains(refused.Error(), "this user's other uploads and open files hold all the upload memory it may use") {
 		t.Errorf("hog's write past its share: got %v; want the share message", refused)
+	}
+	if v, ok := throttled.Load(ThrottledUploadMemory); !ok || time.Duration(v.(*atomic.Int64).Load()) < e.fs.memWait {
+		t.Errorf("throttled time for %q: want at least the %v the refused write waited", ThrottledUploadMemory, e.fs.memWait)
 	}
 	// one of its uploads may finish its 5 MiB part past the share
 	if held, most := e.fs.mem.held("hog"), e.fs.memShare+minPartSize; held > most {
