@@ -56,6 +56,12 @@ type Limits struct {
 	// ReadAheadMemory caps the download read-ahead buffers of all the
 	// user's open files together.
 	ReadAheadMemory int64
+	// UploadMemory caps the upload buffers of all the user's uploads
+	// together (its share of upload_memory); 0 is the server's default.
+	UploadMemory int64
+	// MaxOpenFiles caps the files one session has open for reading or
+	// writing, since every open file holds memory; 0 is no cap.
+	MaxOpenFiles int
 }
 
 // SamePassword reports whether t and o were logged in with the same

@@ -94,7 +94,7 @@ func TestDiff_Limits(t *testing.T) {
 		return u
 	}
 	capped := Limits{MaxDownloadBytesPerSec: 8e6, ReadAheadMemory: 32 << 20}
-	want := []string{"user acme: limits changed to {MaxUploadBytesPerSec:0 MaxDownloadBytesPerSec:8000000 ReadAheadMemory:33554432} (new sessions)"}
+	want := []string{"user acme: limits changed to {MaxUploadBytesPerSec:0 MaxDownloadBytesPerSec:8000000 ReadAheadMemory:33554432 UploadMemory:0 MaxOpenFiles:0} (new sessions)"}
 	if diff := cmp.Diff(want, Diff(users(Limits{}), users(capped))); diff != "" {
 		t.Errorf("Diff (-want +got):\n%s", diff)
 	}

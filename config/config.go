@@ -50,6 +50,15 @@ type UserLimits struct {
 	// ReadAheadMemoryPerUser is the most of S3.ReadAheadMemory that all of
 	// a user's open downloads together may hold.
 	ReadAheadMemoryPerUser Size `toml:"read_ahead_memory_per_user"`
+	// UploadMemoryPerUser is the most of S3.UploadMemory that all of a
+	// user's uploads together hold: a user at it waits, others go on.
+	// Unset: a quarter of upload_memory, at least part_size + 16 MiB. It
+	// also bounds the largest part, and so the largest file.
+	UploadMemoryPerUser Size `toml:"upload_memory_per_user"`
+	// MaxOpenFiles caps the files one session has open for reading or
+	// writing; 0 is no cap. Every open file holds memory, and OpenSSH's
+	// sftp-server has no cap, so the default (64) is generous.
+	MaxOpenFiles int `toml:"max_open_files"`
 }
 
 // Server configures the SSH listener and its connection limits.
@@ -124,6 +133,9 @@ type S3 struct {
 	PartSize Size `toml:"part_size"`
 	// UploadMemory bounds the memory of all uploads of the process.
 	UploadMemory Size `toml:"upload_memory"`
+	// UploadMemoryWait bounds how long a write waits for upload memory;
+	// past it the write (and its upload) fails with a message saying why.
+	UploadMemoryWait Duration `toml:"upload_memory_wait"`
 	// ReadAheadMemory bounds the blocks all downloads of the process fetch
 	// ahead of the clients' reads.
 	ReadAheadMemory Size `toml:"read_ahead_memory"`
@@ -218,11 +230,14 @@ type User struct {
 	// AllowFromPrefixes is AllowFrom parsed; nil when AllowFrom is omitted.
 	AllowFromPrefixes []netip.Prefix `toml:"-"`
 
-	// MaxUploadMBps, MaxDownloadMBps and ReadAheadMemoryPerUser: see
-	// UserLimits; omitted, the [user_defaults] value (Load fills it in).
+	// MaxUploadMBps, MaxDownloadMBps, ReadAheadMemoryPerUser,
+	// UploadMemoryPerUser and MaxOpenFiles: see UserLimits; omitted, the
+	// [user_defaults] value (Load fills it in).
 	MaxUploadMBps          int  `toml:"max_upload_mbps"`
 	MaxDownloadMBps        int  `toml:"max_download_mbps"`
 	ReadAheadMemoryPerUser Size `toml:"read_ahead_memory_per_user"`
+	UploadMemoryPerUser    Size `toml:"upload_memory_per_user"`
+	MaxOpenFiles           int  `toml:"max_open_files"`
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
@@ -297,12 +312,13 @@ func defaults() *Config {
 			MaxSessionsPerConnection: 10,
 		},
 		S3: S3{
-			Endpoint:     EndpointEmbedded,
-			Region:       "us-east-1",
-			SSE:          "AES256",
-			Checksums:    "compat",
-			PartSize:     16 * MiB,
-			UploadMemory: 512 * MiB,
+			Endpoint:         EndpointEmbedded,
+			Region:           "us-east-1",
+			SSE:              "AES256",
+			Checksums:        "compat",
+			PartSize:         16 * MiB,
+			UploadMemory:     512 * MiB,
+			UploadMemoryWait: Duration{time.Minute},
 
 			ReadAheadMemory: 256 * MiB,
 
@@ -313,7 +329,7 @@ func defaults() *Config {
 			MaxPresignTTL:    Duration{5 * time.Minute},
 		},
 		Embedded:     Embedded{Dir: "./data/s3"},
-		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB},
+		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB, MaxOpenFiles: 64},
 		Defender:     defaultDefender(),
 		Encryption:   Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{

@@ -41,6 +41,7 @@ func TestLoad_Example(t *testing.T) {
 	want.S3.PathStyle = true
 	want.Embedded.Dir = filepath.Join(dir, "data/s3")
 	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
+	want.UserDefaults.UploadMemoryPerUser = 128 * MiB // a quarter of upload_memory
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",
@@ -48,6 +49,7 @@ func TestLoad_Example(t *testing.T) {
 		MissingKeysFile: true,
 
 		ReadAheadMemoryPerUser: 64 * MiB,
+		MaxOpenFiles:           64, UploadMemoryPerUser: 128 * MiB, // from [user_defaults]
 	}}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load(example) mismatch (-want +got):\n%s", diff)
@@ -70,6 +72,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
 		"max_sessions_per_connection", "read_ahead_memory", "max_upload_mbps", "max_download_mbps", "read_ahead_memory_per_user",
+		"max_open_files", "upload_memory_per_user", "upload_memory_wait",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -145,6 +148,54 @@ func TestLoad_Valid(t *testing.T) {
 		check  func(t *testing.T, cfg *Config, dir string)
 	}{
 		{
+			name: "limits",
+			config: `[s3]
+bucket = "b"
+part_size = "16MiB"
+upload_memory = "1GiB"
+
+[user_defaults]
+max_open_files = 10
+upload_memory_per_user = "100MiB"
+
+[[users]]
+name = "inherits"
+home = "a/"
+keys = ["KEY_A"]
+
+[[users]]
+name = "own"
+home = "b/"
+keys = ["KEY_B"]
+max_open_files = 0
+upload_memory_per_user = "1GiB"
+`,
+			check: func(t *testing.T, cfg *Config, dir string) {
+				want := UserLimits{MaxOpenFiles: 10, UploadMemoryPerUser: 100 * MiB, ReadAheadMemoryPerUser: 64 * MiB}
+				if diff := cmp.Diff(want, cfg.UserDefaults); diff != "" {
+					t.Errorf("limits mismatch (-want +got):\n%s", diff)
+				}
+				for i, w := range []struct {
+					files int
+					share Size
+				}{{10, 100 * MiB}, {0, GiB}} {
+					if u := cfg.Users[i]; u.MaxOpenFiles != w.files || u.UploadMemoryPerUser != w.share {
+						t.Errorf("got %s max_open_files, upload_memory_per_user = %d, %v; want %d, %v", u.Name, u.MaxOpenFiles, u.UploadMemoryPerUser, w.files, w.share)
+					}
+				}
+			},
+		},
+		{
+			name:   "limits-default-share-small-budget",
+			config: "[s3]\nbucket = \"b\"\npart_size = \"16MiB\"\nupload_memory = \"40MiB\"\n\n" + validUser,
+			check: func(t *testing.T, cfg *Config, dir string) {
+				// a quarter would not hold a part and the reorder window
+				if got, want := cfg.Users[0].UploadMemoryPerUser, 32*MiB; got != want {
+					t.Errorf("got upload_memory_per_user = %v; want %v", got, want)
+				}
+			},
+		},
+		{
 			name: "values",
 			config: `[server]
 listen = ":2222"
@@ -180,9 +231,10 @@ dir = "store"
 				want.S3 = S3{Endpoint: "https://s3.example.com:9000/base", Region: "eu-west-1", Bucket: "drop",
 					SSE: "aws:kms", KMSKeyID: "alias/sftp", Checksums: "aws", PartSize: 5 * MiB, UploadMemory: 1e9,
 					OrphanUploadAge: Duration{48 * time.Hour}, RetryMode: "adaptive", MaxAttempts: 8,
-					MaxPresignTTL: Duration{5 * time.Minute}, ReadAheadMemory: 256 * MiB}
+					MaxPresignTTL: Duration{5 * time.Minute}, ReadAheadMemory: 256 * MiB, UploadMemoryWait: Duration{time.Minute}}
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
+				want.UserDefaults.UploadMemoryPerUser = 1e9 / 4
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)

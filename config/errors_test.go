@@ -156,6 +156,8 @@ var errorCases = []struct {
 	{name: "min-rsa-bits-refuses-key", config: "[server]\nmin_rsa_bits = 4096\n[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nkeys = [\"KEY_RSA2048\"]\n"},
 	{name: "password-cleartext", config: valid + "auth = [\"password\"]\npassword_hash = \"hunter2\"\n"},
 	{name: "password-problems", config: "[s3]\nbucket = \"b\"\n[[users]]\nname = \"a\"\nhome = \"a/\"\nauth = [\"password\"]\n[[users]]\nname = \"b\"\nhome = \"b/\"\nauth = [\"otp\"]\nkeys = [\"KEY_B\"]\n[[users]]\nname = \"c\"\nhome = \"c/\"\nkeys = [\"KEY_A\"]\npassword_hash = \"$2b$10$abcdefghijklmnopqrstuu5Pxk2sTzuM8lqYHg6Sw3AY0uV6nWf8y\"\n[[users]]\nname = \"d\"\nhome = \"d/\"\nauth = [\"publickey\", \"password\"]\npassword_hash = \"$argon2id$v=19$m=9999999,t=1,p=1$c2FsdHNhbHQ$a2V5a2V5a2V5a2V5a2V5a2V5\"\n"},
+	{name: "upload-limits-bad", config: "[s3]\nbucket = \"b\"\nupload_memory_wait = \"0s\"\n[user_defaults]\nmax_open_files = -1\nupload_memory_per_user = \"1MiB\"\n" + validUser + "max_open_files = -2\nupload_memory_per_user = \"1TiB\"\n"},
+	{name: "upload-limits-wrong-types", config: "[s3]\nbucket = \"b\"\nupload_memory_wait = 60\n[user_defaults]\nmax_open_files = \"many\"\nupload_memory_per_user = 100\n" + validUser},
 	{name: "defender-bad", config: valid + "[defender]\nip_failures = 0\nuser_failures = -1\nwindow = \"0s\"\nban_time = \"1h\"\nban_time_max = \"1m\"\nallow = [\"10.0.0.1/8\", \"nope\", \"192.0.2.7\", \"2001:db8::/32\"]\n"},
 	{name: "defender-early-drop-bad", config: valid + "[defender]\nearly_drop = \"64\"\n"},
 	{name: "defender-early-drop-start", config: valid + "[defender]\nmax_unauthenticated = 32\nearly_drop = \"32:30\"\n"},

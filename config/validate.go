@@ -153,6 +153,9 @@ func (l *loader) validateS3(s *S3, users []User) {
 	if s.UploadMemory < s.PartSize {
 		l.errf("s3.upload_memory", "must be at least part_size (%v), got %v", s.PartSize, s.UploadMemory)
 	}
+	if d := s.UploadMemoryWait.Duration; d < time.Second && !l.failed["s3.upload_memory_wait"] {
+		l.errf("s3.upload_memory_wait", `must be at least "1s", got %v`, d)
+	}
 	if s.ReadAheadMemory < minReadAheadMemory {
 		l.errf("s3.read_ahead_memory", "must be at least %v (one read-ahead block), got %v", minReadAheadMemory, s.ReadAheadMemory)
 	}
@@ -194,7 +197,14 @@ func loopbackHost(host string) bool {
 }
 
 func (l *loader) validateUsers(cfg *Config) {
-	l.limits(cfg.UserDefaults, "user_defaults", cfg.S3.ReadAheadMemory, func(string) bool { return true })
+	if !l.present["user_defaults.upload_memory_per_user"] {
+		s := cfg.S3
+		cfg.UserDefaults.UploadMemoryPerUser = min(s.UploadMemory, max(s.UploadMemory/4, s.PartSize+reorderWindow))
+	}
+	// a derived default share is not the operator's to fix
+	l.limits(cfg.UserDefaults, "user_defaults", cfg.S3, func(k string) bool {
+		return k != "upload_memory_per_user" || l.present["user_defaults.upload_memory_per_user"]
+	})
 	if len(cfg.Users) == 0 && !l.failed["users"] {
 		l.msgf("users", "no users: add a [[users]] table")
 	}
@@ -256,12 +266,23 @@ func (l *loader) userLimits(u *User, key string, cfg *Config) {
 	if !own("read_ahead_memory_per_user") {
 		u.ReadAheadMemoryPerUser = d.ReadAheadMemoryPerUser
 	}
-	l.limits(UserLimits{u.MaxUploadMBps, u.MaxDownloadMBps, u.ReadAheadMemoryPerUser}, key, cfg.S3.ReadAheadMemory, own)
+	if !own("upload_memory_per_user") {
+		u.UploadMemoryPerUser = d.UploadMemoryPerUser
+	}
+	if !own("max_open_files") {
+		u.MaxOpenFiles = d.MaxOpenFiles
+	}
+	l.limits(UserLimits{MaxUploadMBps: u.MaxUploadMBps, MaxDownloadMBps: u.MaxDownloadMBps, ReadAheadMemoryPerUser: u.ReadAheadMemoryPerUser,
+		UploadMemoryPerUser: u.UploadMemoryPerUser, MaxOpenFiles: u.MaxOpenFiles}, key, cfg.S3, own)
 }
+
+// reorderWindow is the out-of-order window every upload may hold beyond
+// its part (s3fs maxAhead): a default share holds a whole part and this.
+const reorderWindow = 16 * MiB
 
 // limits checks the fair-sharing limits of table that check says to (the
 // ones it sets; [user_defaults] are checked where they are written).
-func (l *loader) limits(lim UserLimits, table string, budget Size, check func(key string) bool) {
+func (l *loader) limits(lim UserLimits, table string, s S3, check func(key string) bool) {
 	for _, m := range []struct {
 		key string
 		v   int
@@ -271,8 +292,15 @@ func (l *loader) limits(lim UserLimits, table string, budget Size, check func(ke
 		}
 	}
 	const k = "read_ahead_memory_per_user"
-	if v := lim.ReadAheadMemoryPerUser; check(k) && !l.failed[table+"."+k] && (v < minReadAheadMemory || v > budget) {
+	if v, budget := lim.ReadAheadMemoryPerUser, s.ReadAheadMemory; check(k) && !l.failed[table+"."+k] && (v < minReadAheadMemory || v > budget) {
 		l.errf(table+"."+k, "must be from %v to s3.read_ahead_memory (%v), got %v", minReadAheadMemory, budget, v)
+	}
+	const u = "upload_memory_per_user"
+	if v := lim.UploadMemoryPerUser; check(u) && !l.failed[table+"."+u] && (v < s.PartSize || v > s.UploadMemory) {
+		l.errf(table+"."+u, "must be from s3.part_size (%v) to s3.upload_memory (%v), got %v", s.PartSize, s.UploadMemory, v)
+	}
+	if check("max_open_files") && lim.MaxOpenFiles < 0 {
+		l.errf(table+".max_open_files", "must be 0 (no cap) or more, got %d", lim.MaxOpenFiles)
 	}
 }
 

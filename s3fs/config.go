@@ -49,6 +49,13 @@ type Config struct {
 
 	PartSize     int64 // first part size, ≥ 5 MiB
 	UploadMemory int64 // process-wide budget for upload buffers, ≥ PartSize
+	// UploadMemoryShare is the most of UploadMemory one user's uploads hold
+	// together, unless its Tenant sets its own: a user at its share waits,
+	// others go on. 0 is a quarter of UploadMemory, at least PartSize + 16 MiB.
+	UploadMemoryShare int64
+	// UploadMemoryWait bounds a write's wait for upload memory: past it the
+	// write fails with a message saying so. 0 is DefaultUploadMemoryWait.
+	UploadMemoryWait time.Duration
 	// ReadAheadMemory is the process-wide budget for download read-ahead;
 	// 0 is DefaultReadAheadMemory. Each user's share of it is the tenant's
 	// Limits.ReadAheadMemory.
@@ -96,6 +103,9 @@ const (
 	RetryStandard      = "standard"
 	RetryAdaptive      = "adaptive"
 	DefaultMaxAttempts = 5
+	// DefaultUploadMemoryWait is long enough for parts in flight to reach a
+	// slow S3, short enough that a client is told before it gives up.
+	DefaultUploadMemoryWait = time.Minute
 )
 
 const (
@@ -114,6 +124,10 @@ func (c Config) validate() error {
 		return configError("part size %d outside 5 MiB..5 GiB", c.PartSize)
 	case c.UploadMemory < c.PartSize:
 		return configError("upload memory %d is below the part size %d", c.UploadMemory, c.PartSize)
+	case c.UploadMemoryShare != 0 && (c.UploadMemoryShare < c.PartSize || c.UploadMemoryShare > c.UploadMemory):
+		return configError("upload memory share %d outside the part size %d..upload memory %d", c.UploadMemoryShare, c.PartSize, c.UploadMemory)
+	case c.UploadMemoryWait < 0:
+		return configError("upload memory wait %v is negative", c.UploadMemoryWait)
 	case c.RetryMode != "" && c.RetryMode != RetryStandard && c.RetryMode != RetryAdaptive:
 		return configError("retry mode must be %q or %q, got %q", RetryStandard, RetryAdaptive, c.RetryMode)
 	case c.ReadAheadMemory < 0:

@@ -46,6 +46,8 @@ type download struct {
 	rawSize   int64   // stored size
 	open      *opener // decrypts an envelope-encrypted object; nil: stored as plaintext
 	started   time.Time
+	// releaseSlot gives back the session's open-file slot, at Close.
+	releaseSlot func()
 
 	// SHA-256 of the object, fed under mu by the stream and by direct reads
 	// with the bytes that continue it in file order. When it differs from
@@ -409,6 +411,9 @@ func (d *download) TransferError(error) {
 
 // Close stops the stream, and logs and records the transfer.
 func (d *download) Close() error {
+	if d.releaseSlot != nil {
+		d.releaseSlot()
+	}
 	d.cancel()
 	d.mu.Lock()
 	d.cond.Broadcast()

@@ -48,7 +48,9 @@ type FS struct {
 	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
 	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
 	budget    int64
-	mem       *memBudget // process-wide upload buffer budget
+	mem       *memBudget    // process-wide upload buffer budget
+	memShare  int64         // each user's share of it, unless the user has its own
+	memWait   time.Duration // longest wait of a write for upload memory
 	readAhead *readAheadBudget
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
@@ -93,6 +95,8 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		partSize:   partSize,
 		budget:     cfg.UploadMemory,
 		mem:        newMemBudget(cfg.UploadMemory),
+		memShare:   cfg.UploadMemoryShare,
+		memWait:    cfg.UploadMemoryWait,
 		readAhead:  newReadAheadBudget(cfg.ReadAheadMemory),
 		onThrottle: cfg.Throttled,
 		log:        log,
@@ -102,6 +106,12 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 		mtimeCopyLimit: mtimeCopyLimit,
 
 		tempSuffixes: cfg.tempSuffixes(),
+	}
+	if fs.memShare == 0 {
+		fs.memShare = defaultShare(fs.budget, partSize)
+	}
+	if fs.memWait == 0 {
+		fs.memWait = DefaultUploadMemoryWait
 	}
 	fs.s3 = forgetWrites{client, &fs.listedMtimes, &fs.dirTimes}
 	return fs, nil
@@ -116,6 +126,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
+		memShare: fs.memShareOf(t),
 		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
 		log:      log,
 		audit:    a,
@@ -129,17 +140,19 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 // handlers is one session's view of the store: its jail, its permissions and
 // the uploads it has open or has finished (so a write-only user can stat them).
 type handlers struct {
-	fs     *FS
-	ctx    context.Context
-	tenant *auth.Tenant
-	jail   jail
-	log    *slog.Logger
-	audit  *audit.Session // records every file operation; nil records nothing
+	fs       *FS
+	ctx      context.Context
+	tenant   *auth.Tenant
+	memShare int64 // the user's share of the upload memory
+	jail     jail
+	log      *slog.Logger
+	audit    *audit.Session // records every file operation; nil records nothing
 
-	mu       sync.Mutex
-	open     map[string]*upload   // client path → upload in progress
-	uploaded map[string]fileInfo  // client path → file this session uploaded
-	mtimes   map[string]time.Time // temporary file's path → time set, stored by its rename
+	mu        sync.Mutex
+	openFiles int                  // files open for reading or writing, at most tenant.MaxOpenFiles
+	open      map[string]*upload   // client path → upload in progress
+	uploaded  map[string]fileInfo  // client path → file this session uploaded
+	mtimes    map[string]time.Time // temporary file's path → time set, stored by its rename
 }
 
 func (h *handlers) bucket() *string { return &h.tenant.Bucket }

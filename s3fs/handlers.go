@@ -1,7 +1,10 @@
 package s3fs
 
 import (
+	"fmt"
 	"io"
+	"log/slog"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -14,7 +17,15 @@ import (
 // Fileread opens a file for download, and records the open.
 func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	rec := audit.Record{Event: audit.EventOpen, Mode: "read", Path: r.Filepath}
-	d, err := h.openRead(r, &rec)
+	release, err := h.openSlot()
+	var d *download
+	if err == nil {
+		if d, err = h.openRead(r, &rec); err == nil {
+			d.releaseSlot = release
+		} else {
+			release()
+		}
+	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		d.Close()
 		return nil, errAuditDown
@@ -23,6 +34,25 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// openSlot takes one of the session's max_open_files, or refuses the open.
+// Every open file holds memory (a download's read-ahead, an upload's
+// buffer), so one session must not keep an unbounded number open. The
+// returned func gives the slot back; calling it again does nothing.
+func (h *handlers) openSlot() (func(), error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if max := h.tenant.Limits.MaxOpenFiles; max > 0 && h.openFiles >= max {
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "open refused: too many open files", slog.Int("max_open_files", max))
+		return func() {}, failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
+	}
+	h.openFiles++
+	return sync.OnceFunc(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.openFiles--
+	}), nil
 }
 
 func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, error) {
@@ -63,10 +93,19 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 // if any, stays in place.
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	rec := audit.Record{Event: audit.EventOpen, Mode: "write", Path: r.Filepath}
-	u, err := h.openWrite(r, &rec)
+	release, err := h.openSlot()
+	var u *upload
+	if err == nil {
+		if u, err = h.openWrite(r, &rec); err == nil {
+			u.releaseSlot = release
+		} else {
+			release()
+		}
+	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		h.forget(r.Filepath, u)
 		u.cancel()
+		release()
 		return nil, errAuditDown
 	}
 	if err != nil {

@@ -2,43 +2,244 @@ package s3fs
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"sync/atomic"
+	"time"
 
-	"golang.org/x/sync/semaphore"
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
-// memBudget is the process-wide budget of upload buffers: a weighted
-// semaphore that also counts the bytes reserved, for the metrics.
+// memBudget is the process-wide budget of upload buffers, shared fairly:
+// besides the total, each user holds at most its share, so a user whose
+// uploads (or idle open files) have spent their share waits while other
+// users go on. Bytes are reserved as buffers grow, never for a whole part
+// up front, so an open file with one byte written holds one small step.
+//
+// Reserving as buffers grow could deadlock: a user's half-filled parts
+// might hold its whole share, each needing more to be finished and sent.
+// So when a user is at its share (or everyone at the budget), one waiting
+// upload becomes its finisher: it may go past the share (the budget) until
+// it has sent its part. A finisher is named only while none of the user's
+// parts (none at all) is on its way to S3: those free memory when S3 has
+// them. So a share, or the budget, is exceeded by at most one part and its
+// reorder window (and the few KiB waiting writes take when they move from
+// the window into a part), and a user with nothing in flight always has
+// an upload that can go on.
 type memBudget struct {
-	sem   *semaphore.Weighted
-	inUse atomic.Int64
+	total int64
+
+	mu       sync.Mutex
+	used     int64
+	sending  int64 // of used, the bytes of parts on their way to S3
+	finisher any   // the upload that may go past total, or nil
+	users    map[string]*memUser
+	freed    chan struct{} // closed and replaced whenever bytes are released
+
+	inUse atomic.Int64 // used, for the metrics
 }
 
-func newMemBudget(n int64) *memBudget { return &memBudget{sem: semaphore.NewWeighted(n)} }
+// memUser is what one user holds; absent when nothing.
+type memUser struct {
+	held     int64
+	sending  int64 // of held, the bytes of parts on their way to S3
+	finisher any   // the user's upload that may go past its share, or nil
+}
 
-// Acquire waits for n bytes of the budget, or for ctx to end.
-func (m *memBudget) Acquire(ctx context.Context, n int64) error {
-	if err := m.sem.Acquire(ctx, n); err != nil {
-		return err
+func newMemBudget(n int64) *memBudget {
+	return &memBudget{total: n, users: map[string]*memUser{}, freed: make(chan struct{})}
+}
+
+// Errors of Acquire: the wait outlasted its bound, with the user at its
+// share or with the whole budget in use.
+var (
+	errShareSpent  = errors.New("upload memory: the user's share is in use")
+	errBudgetSpent = errors.New("upload memory: the budget is in use")
+)
+
+// Acquire waits until n bytes fit both the budget and user's share, and
+// takes them for upload (any comparable value naming it, see Finished); it
+// gives up when ctx ends or after wait. It returns how long it waited.
+func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) (time.Duration, error) {
+	if n <= 0 {
+		return 0, nil
 	}
-	m.inUse.Add(n)
-	return nil
-}
-
-// TryAcquire takes n bytes if they are free now.
-func (m *memBudget) TryAcquire(n int64) bool {
-	if !m.sem.TryAcquire(n) {
-		return false
+	if err := ctx.Err(); err != nil { // a closing session takes nothing more
+		return 0, err
 	}
-	m.inUse.Add(n)
-	return true
+	var timeout <-chan time.Time
+	var began time.Time
+	for {
+		m.mu.Lock()
+		u := m.user(user)
+		atShare, atTotal := u.held+n > share, m.used+n > m.total
+		if atShare && u.finisher == nil && u.sending == 0 {
+			u.finisher = upload
+		}
+		if atTotal && m.finisher == nil && m.sending == 0 {
+			m.finisher = upload
+		}
+		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
+			m.take(user, n)
+			m.mu.Unlock()
+			if began.IsZero() {
+				return 0, nil
+			}
+			return time.Since(began), nil
+		}
+		m.forget(user, u)
+		freed := m.freed
+		m.mu.Unlock()
+		if timeout == nil {
+			began = time.Now()
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return time.Since(began), ctx.Err()
+		case <-timeout:
+			if atShare {
+				return time.Since(began), errShareSpent
+			}
+			return time.Since(began), errBudgetSpent
+		}
+	}
 }
 
-// Release returns n bytes to the budget.
-func (m *memBudget) Release(n int64) {
+// Sending says upload has sent a part holding n bytes: they are freed by
+// Sent when S3 has answered, and the upload is no finisher any more.
+func (m *memBudget) Sending(user string, upload any, n int64) {
+	m.mu.Lock()
+	m.sending += n
+	m.user(user).sending += n
+	m.mu.Unlock()
+	m.Finished(user, upload)
+}
+
+// Sent releases the n bytes of a part Sending announced.
+func (m *memBudget) Sent(user string, n int64) {
+	m.mu.Lock()
+	m.sending -= n
+	m.user(user).sending -= n
+	m.mu.Unlock()
+	m.Release(user, n)
+}
+
+// Finished says upload has sent its part, or ended: it is no finisher any
+// more.
+func (m *memBudget) Finished(user string, upload any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[user]
+	if (!ok || u.finisher != upload) && m.finisher != upload {
+		return
+	}
+	if ok && u.finisher == upload {
+		u.finisher = nil
+		m.forget(user, u)
+	}
+	if m.finisher == upload {
+		m.finisher = nil
+	}
+	m.wake()
+}
+
+// Force takes n bytes without waiting, even past the budget or the share:
+// for bytes already in memory that move from one buffer to another. Until
+// they are released, the user's next Acquire waits.
+func (m *memBudget) Force(user string, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.take(user, n)
+}
+
+func (m *memBudget) user(name string) *memUser {
+	u, ok := m.users[name]
+	if !ok {
+		u = &memUser{}
+		m.users[name] = u
+	}
+	return u
+}
+
+func (m *memBudget) forget(name string, u *memUser) {
+	if u.held <= 0 && u.finisher == nil {
+		delete(m.users, name)
+	}
+}
+
+func (m *memBudget) take(user string, n int64) {
+	m.used += n
+	m.user(user).held += n
+	m.inUse.Add(n)
+}
+
+func (m *memBudget) wake() {
+	close(m.freed)
+	m.freed = make(chan struct{})
+}
+
+// Release returns n bytes of user to the budget and wakes the waiters.
+func (m *memBudget) Release(user string, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.used -= n
 	m.inUse.Add(-n)
-	m.sem.Release(n)
+	u := m.user(user)
+	u.held -= n
+	m.forget(user, u)
+	m.wake()
+}
+
+// held is the bytes user holds now.
+func (m *memBudget) held(user string) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u, ok := m.users[user]; ok {
+		return u.held
+	}
+	return 0
 }
 
 // UploadMemoryInUse is the number of bytes of upload buffers reserved now.
 func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.inUse.Load() }
+
+// largestPart is the largest part an upload of a user with this share may
+// fill: a whole part (with room to encrypt it) and the reorder window fit
+// the share, so a part never waits for memory it can never get; never below
+// the first part size base. This bounds the largest file (maxUploadSize):
+// every part is held in memory until S3 has it, and a reservation that
+// covered only part of a part would let one upload hold many times its share.
+func largestPart(share, base int64, envelope bool) int64 {
+	s, limit := share-maxAhead, int64(maxPartSize)
+	if envelope { // whole chunks, whose ciphertext fits
+		s, limit = (s-crypt.Overhead)/crypt.CipherChunkSize*crypt.ChunkSize, envelopePartCap
+	}
+	return min(max(s, base), limit)
+}
+
+// defaultShare is each user's share of a budget when the config sets none:
+// a quarter, but at least a first part and the reorder window.
+func defaultShare(budget, partSize int64) int64 {
+	return min(budget, max(budget/4, partSize+maxAhead))
+}
+
+// memShareOf is t's share of the upload memory: its own, else the default,
+// never more than the whole budget.
+func (fs *FS) memShareOf(t *auth.Tenant) int64 {
+	s := t.Limits.UploadMemory
+	if s <= 0 {
+		s = fs.memShare
+	}
+	return min(s, fs.budget)
+}

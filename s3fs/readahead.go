@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,17 +22,19 @@ const (
 // asked for, so an idle or hostile handle holds nothing another partner
 // needs.
 type readAheadBudget struct {
-	total *memBudget
+	total int64
 
 	mu     sync.Mutex
+	used   int64
 	byUser map[string]int64 // user → bytes reserved now
+	inUse  atomic.Int64     // used, for the metrics
 }
 
 func newReadAheadBudget(n int64) *readAheadBudget {
 	if n <= 0 {
 		n = DefaultReadAheadMemory
 	}
-	return &readAheadBudget{total: newMemBudget(n), byUser: map[string]int64{}}
+	return &readAheadBudget{total: n, byUser: map[string]int64{}}
 }
 
 // tryReserve takes n bytes for user if both the user's share (0: no share
@@ -42,9 +45,11 @@ func (b *readAheadBudget) tryReserve(user string, share, n int64) bool {
 	if share > 0 && b.byUser[user]+n > share {
 		return false
 	}
-	if !b.total.TryAcquire(n) {
+	if b.used+n > b.total {
 		return false
 	}
+	b.used += n
+	b.inUse.Add(n)
 	b.byUser[user] += n
 	return true
 }
@@ -59,11 +64,12 @@ func (b *readAheadBudget) release(user string, n int64) {
 	if b.byUser[user] -= n; b.byUser[user] <= 0 {
 		delete(b.byUser, user)
 	}
-	b.total.Release(n)
+	b.used -= n
+	b.inUse.Add(-n)
 }
 
 // ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
-func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.total.inUse.Load() }
+func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.inUse.Load() }
 
 // throttled reports time a transfer lost to a limit, for the metrics.
 func (fs *FS) throttled(reason string, d time.Duration) {

@@ -32,22 +32,26 @@ const (
 	partsPerTier = 900
 	// abortTimeout bounds the clean-up of a failed upload after its session ended.
 	abortTimeout = 30 * time.Second
+	// growStep is the smallest part buffer: buffers then double as they
+	// fill, each step reserved from the upload memory before it is taken.
+	growStep = 32 << 10
 )
 
 // partSizeFor returns the size of part n (1-based): base for the first 900
-// parts, then doubling every 900 parts up to S3's 5 GiB limit, so even the
-// smallest base (5 MiB) lets 10,000 parts hold over 5 TiB. A client never
-// announces a file's size, so the schedule must fit any size.
-func partSizeFor(base int64, n int32) int64 {
+// parts, then doubling every 900 parts up to largest (see largestPart; at
+// most S3's 5 GiB), so a 5 GiB largest part lets 10,000 parts of the
+// smallest base (5 MiB) hold over 5 TiB. A client never announces a file's
+// size, so the schedule must fit any size.
+func partSizeFor(base, largest int64, n int32) int64 {
 	size := base << ((n - 1) / partsPerTier)
-	return min(size, maxPartSize)
+	return min(size, largest)
 }
 
 // maxUploadSize is the largest file the part schedule can hold.
-func maxUploadSize(base int64) int64 {
+func maxUploadSize(base, largest int64) int64 {
 	var total int64
 	for n := int32(1); n <= maxParts; n++ {
-		total += partSizeFor(base, n)
+		total += partSizeFor(base, largest, n)
 	}
 	return total
 }
@@ -72,6 +76,10 @@ type upload struct {
 	part     *part   // part being filled
 	ahead    []chunk // writes beyond the current part, waiting for it to fill
 	aheadLen int64
+	aheadEnd int64 // end of the furthest write in ahead
+	// held is the upload memory reserved for the part being filled and
+	// ahead (a part sent takes its share along): see memoryInUse.
+	held     int64
 	size     int64 // highest offset written
 	uploadID *string
 	untrack  func() // forgets uploadID as in flight (see FS.track)
@@ -98,6 +106,8 @@ type upload struct {
 	tailSent                 bool                // finish sent a short last part: no part may follow
 	parts                    map[int32]partState // what each part sent leaves behind
 
+	releaseSlot func() // gives back the session's open-file slot, at Close
+
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
@@ -118,7 +128,7 @@ type part struct {
 	size     int64
 	buf      []byte
 	filled   []span // written ranges, relative to start, sorted and merged
-	reserved int64  // bytes held from the FS memory budget
+	reserved int64  // once sent: bytes of upload memory it holds until S3 answers
 	last     bool   // the object's last part (envelope: ends with the final chunk)
 }
 
@@ -141,8 +151,10 @@ func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *uploa
 	}
 }
 
-// WriteAt copies p into the upload. It blocks only while the process-wide
-// memory budget is exhausted, never waiting for a missing earlier write.
+// WriteAt copies p into the upload. It waits only for upload memory, never
+// for a missing earlier write, and without holding the upload's lock, so a
+// late write can still fill the gap that lets a part go to S3. The wait is
+// bounded: past it the write fails with a message saying why.
 func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	n := len(p)
 	if off < 0 {
@@ -150,29 +162,49 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if err := u.usable(); err != nil {
-		return 0, err
-	}
-	if u.part == nil { // the first write, or the first since a resume
-		if err := u.nextPart(int32(len(u.done))+1, u.size); err != nil {
+	for {
+		if err := u.usable(); err != nil {
 			return 0, err
 		}
+		if u.part == nil { // the first write, or the first since a resume
+			if err := u.nextPart(int32(len(u.done))+1, u.size); err != nil {
+				return 0, err
+			}
+		}
+		if off < u.part.start {
+			return 0, u.fail(failure("upload failed: rewriting data already sent to storage is not supported"))
+		}
+		need, ahead := u.memoryFor(off, int64(n))
+		if ahead > maxAhead {
+			return 0, u.fail(failure("upload failed: writes arrived too far out of order"))
+		}
+		short := need - u.held
+		if short <= 0 {
+			break
+		}
+		u.mu.Unlock()
+		err := u.h.reserve(u.ctx, u, short)
+		u.mu.Lock()
+		if err != nil {
+			return 0, u.fail(err)
+		}
+		if err := u.usable(); err != nil { // closed or failed meanwhile
+			u.h.fs.mem.Release(u.h.tenant.User, short)
+			return 0, err
+		}
+		u.held += short
 	}
-	if off < u.part.start {
-		return 0, u.fail(failure("upload failed: rewriting data already sent to storage is not supported"))
-	}
+	defer u.settle()
 	u.size = max(u.size, off+int64(n))
 	if partEnd := u.part.start + u.part.size; off < partEnd {
 		k := min(int64(len(p)), partEnd-off)
-		u.part.write(off-u.part.start, p[:k])
+		u.writePart(u.part, off-u.part.start, p[:k])
 		p, off = p[k:], off+k
 	}
 	if len(p) > 0 {
-		if u.aheadLen+int64(len(p)) > maxAhead {
-			return 0, u.fail(failure("upload failed: writes arrived too far out of order"))
-		}
 		u.ahead = append(u.ahead, chunk{off, bytes.Clone(p)})
 		u.aheadLen += int64(len(p))
+		u.aheadEnd = max(u.aheadEnd, off+int64(len(p)))
 	}
 	for u.part.full() {
 		if err := u.seal(); err != nil {
@@ -180,6 +212,100 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// memoryFor is the upload memory the upload would hold with n more bytes
+// written at off, and the reach of its waiting writes beyond the current
+// part. The waiting writes count for their reach, not only their bytes:
+// they become the next part's buffer, which spans them.
+func (u *upload) memoryFor(off, n int64) (need, ahead int64) {
+	pt := u.part
+	partEnd := pt.start + pt.size
+	c := int64(cap(pt.buf))
+	if off < partEnd && n > 0 {
+		c = u.grownCap(pt, min(off+n, partEnd)-pt.start)
+	}
+	aheadLen, aheadEnd := u.aheadLen, u.aheadEnd
+	if end := off + n; end > partEnd {
+		aheadLen += end - max(off, partEnd)
+		aheadEnd = max(aheadEnd, end)
+	}
+	ahead = max(aheadLen, aheadEnd-partEnd)
+	return c + ahead, ahead
+}
+
+// memoryInUse is what the part being filled and the waiting writes hold.
+func (u *upload) memoryInUse() int64 {
+	if u.part == nil {
+		return u.aheadLen
+	}
+	need, _ := u.memoryFor(u.part.start, 0)
+	return need
+}
+
+// settle makes the upload's reservation what it holds: a write reserves
+// before it knows whether a concurrent one already grew the buffer, and
+// waiting writes moved into a new part may take a little more room than
+// they held (that bit is taken without waiting: the bytes are in memory).
+func (u *upload) settle() {
+	use, user := u.memoryInUse(), u.h.tenant.User
+	switch {
+	case use > u.held:
+		u.h.fs.mem.Force(user, use-u.held)
+	case use < u.held:
+		u.h.fs.mem.Release(user, u.held-use)
+	}
+	u.held = use
+}
+
+// grownCap is the capacity pt's buffer needs to hold its bytes [0, end).
+// The first part's doubles from growStep up to the whole part (with room to
+// encrypt it in place under envelope encryption), so a small file, or an
+// open file with one byte written, holds at most about twice its bytes.
+// Later parts belong to a file that has already sent a whole part: they
+// take their whole size at once, and their bytes are never copied.
+func (u *upload) grownCap(pt *part, end int64) int64 {
+	c, need := int64(cap(pt.buf)), u.roomFor(end)
+	switch {
+	case need <= c:
+		return c
+	case pt.num > 1 && c > 0: // c is 0 only while waiting writes move in (nextPart)
+		return u.roomFor(pt.size)
+	}
+	return min(u.roomFor(pt.size), max(need, 2*c, growStep))
+}
+
+// roomFor is the buffer n bytes of plaintext need: under envelope
+// encryption, the room to seal them in place.
+func (u *upload) roomFor(n int64) int64 {
+	if u.sealer == nil {
+		return n
+	}
+	return crypt.CipherSize(n)
+}
+
+// ThrottledUploadMemory is the reason, for Config.Throttled, of a write
+// that waited for upload memory: the budget or its user's share was full.
+const ThrottledUploadMemory = "upload_memory"
+
+// reserve takes n bytes of upload memory for u, of this session's user,
+// waiting at most upload_memory_wait, and says plainly why it gave up.
+func (h *handlers) reserve(ctx context.Context, u *upload, n int64) error {
+	waited, err := h.fs.mem.Acquire(ctx, h.tenant.User, u, h.memShare, n, h.fs.memWait)
+	if waited > 0 && h.fs.onThrottle != nil {
+		h.fs.onThrottle(ThrottledUploadMemory, waited)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errShareSpent):
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "upload memory wait timed out", slog.String("err", "user at its share"))
+		return failure("upload failed: this user's other uploads and open files hold all the upload memory it may use; close some or try again later")
+	case errors.Is(err, errBudgetSpent):
+		h.log.LogAttrs(h.ctx, slog.LevelWarn, "upload memory wait timed out", slog.String("err", "budget in use"))
+		return failure("upload failed: the server is busy with other uploads; try again later")
+	}
+	return failure("upload failed: session is closing")
 }
 
 func (u *upload) usable() error {
@@ -197,55 +323,57 @@ func (u *upload) fail(err error) error {
 	if u.failed == nil {
 		u.failed = err
 		u.cancel()
+		u.h.fs.mem.Finished(u.h.tenant.User, u) // it finishes no part: let another
 	}
 	return u.failed
 }
 
-// nextPart reserves memory for part num and moves waiting writes into it.
+// nextPart starts part num and moves the waiting writes into it. Its
+// buffer takes memory as it fills; its size never exceeds what the user's
+// share of the upload memory can hold (largestPart).
 func (u *upload) nextPart(num int32, start int64) error {
 	if num > maxParts {
 		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
 	}
-	size := partSizeFor(u.h.fs.partSize, num)
-	if u.sealer != nil {
-		size = min(size, envelopePartCap) // the ciphertext must fit a part too
-	}
-	reserve := min(size, u.h.fs.budget)
-	if err := u.h.fs.mem.Acquire(u.ctx, reserve); err != nil {
-		return u.fail(failure("upload failed: session is closing"))
-	}
-	initial := size // later parts: the file is large, allocate once
-	if num == 1 {
-		initial = min(size, 1<<20) // most files are small: grow as bytes arrive
-	} else if u.sealer != nil {
-		initial += crypt.CipherSize(size) - size // room to encrypt in place
-	}
-	u.part = &part{num: num, start: start, size: size, reserved: reserve, buf: make([]byte, 0, initial)}
+	size := partSizeFor(u.h.fs.partSize, largestPart(u.h.memShare, u.h.fs.partSize, u.sealer != nil), num)
+	pt := &part{num: num, start: start, size: size}
+	u.part = pt
 	waiting := u.ahead
-	u.ahead, u.aheadLen = nil, 0
-	end := start + size
+	u.ahead, u.aheadLen, u.aheadEnd = nil, 0, 0
+	end, reach := start+size, start
+	for _, c := range waiting {
+		reach = max(reach, min(c.off+int64(len(c.data)), end))
+	}
+	if reach > start { // one allocation for all of them
+		pt.buf = make([]byte, 0, u.grownCap(pt, reach-start))
+	}
 	for _, c := range waiting {
 		if c.off >= end {
-			u.ahead = append(u.ahead, c)
-			u.aheadLen += int64(len(c.data))
+			u.keepAhead(c)
 			continue
 		}
 		n := min(int64(len(c.data)), end-c.off)
-		u.part.write(c.off-start, c.data[:n])
+		u.writePart(pt, c.off-start, c.data[:n])
 		if n < int64(len(c.data)) {
-			u.ahead = append(u.ahead, chunk{c.off + n, c.data[n:]})
-			u.aheadLen += int64(len(c.data)) - n
+			u.keepAhead(chunk{c.off + n, c.data[n:]})
 		}
 	}
 	return nil
 }
 
-// write copies b to offset off of the part, growing the buffer as needed.
-func (pt *part) write(off int64, b []byte) {
+func (u *upload) keepAhead(c chunk) {
+	u.ahead = append(u.ahead, c)
+	u.aheadLen += int64(len(c.data))
+	u.aheadEnd = max(u.aheadEnd, c.off+int64(len(c.data)))
+}
+
+// writePart copies b to offset off of pt, growing its buffer as grownCap
+// says (the write reserved that memory first).
+func (u *upload) writePart(pt *part, off int64, b []byte) {
 	end := off + int64(len(b))
 	if end > int64(len(pt.buf)) {
-		if end > int64(cap(pt.buf)) {
-			grown := make([]byte, len(pt.buf), min(max(end, 2*int64(cap(pt.buf))), pt.size))
+		if c := u.grownCap(pt, end); c > int64(cap(pt.buf)) {
+			grown := make([]byte, len(pt.buf), c)
 			copy(grown, pt.buf)
 			pt.buf = grown
 		}
@@ -364,10 +492,14 @@ func (u *upload) abortStrays() {
 // that would let it go on.
 func (u *upload) send(pt *part) error {
 	u.part = nil
+	user := u.h.tenant.User
+	pt.reserved = min(int64(cap(pt.buf)), u.held)
+	u.held -= pt.reserved
+	u.h.fs.mem.Sending(user, u, pt.reserved) // done with this part: it may have gone past the share
 	select {
 	case u.inflight <- struct{}{}:
 	case <-u.ctx.Done():
-		u.h.fs.mem.Release(pt.reserved)
+		u.h.fs.mem.Sent(user, pt.reserved)
 		return u.fail(failure("upload failed: session is closing"))
 	}
 	prev, mine := u.hashed, make(chan struct{})
@@ -393,7 +525,7 @@ func (u *upload) send(pt *part) error {
 		}
 		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
 		<-u.inflight
-		u.h.fs.mem.Release(pt.reserved)
+		u.h.fs.mem.Sent(user, pt.reserved)
 
 		u.mu.Lock()
 		defer u.mu.Unlock()
@@ -438,6 +570,9 @@ func (u *upload) Close() error {
 	u.mu.Unlock()
 	u.wg.Wait() // every part has answered; nothing else touches u now
 	u.h.forget(u.path, u)
+	if u.releaseSlot != nil {
+		u.releaseSlot()
+	}
 
 	if err == nil {
 		err = u.failed
@@ -454,10 +589,10 @@ func (u *upload) Close() error {
 			u.keepLateMtime()
 		}
 	}
-	if u.part != nil { // never sent: a failed or single-put upload
-		u.h.fs.mem.Release(u.part.reserved)
-		u.part = nil
-	}
+	// what was never sent: a failed or single-put upload, waiting writes
+	u.h.fs.mem.Release(u.h.tenant.User, u.held)
+	u.h.fs.mem.Finished(u.h.tenant.User, u)
+	u.held, u.part = 0, nil
 	u.cancel()
 	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
 		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}

@@ -136,6 +136,7 @@ func TestE2E_AdminMetrics(t *testing.T) {
 		{"s3sftpd_transfers_total", map[string]string{"direction": "download", "result": "ok"}, 1},
 		{"s3sftpd_auth_failures_total", map[string]string{"reason": "unknown user or key"}, 1},
 		{"s3sftpd_upload_memory_bytes", nil, 0},
+		{"s3sftpd_throttled_seconds_total", map[string]string{"reason": "upload_memory"}, -1}, // one upload, well within its share: never waited
 		{"s3sftpd_s3_request_duration_seconds", map[string]string{"operation": "CreateMultipartUpload"}, 1},
 		{"s3sftpd_s3_request_duration_seconds", map[string]string{"operation": "UploadPart"}, 2},
 		{"s3sftpd_s3_request_duration_seconds", map[string]string{"operation": "CompleteMultipartUpload"}, 1},

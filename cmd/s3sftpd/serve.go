@@ -218,7 +218,7 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
 			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
 			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
-				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser)}}
+				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
 		for _, k := range u.PublicKeys {
 			au.Keys = append(au.Keys, k.Key)
 			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -257,19 +257,22 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		endpoint = ""
 	}
 	return s3fs.Config{
-		Endpoint:        endpoint,
-		Region:          cfg.S3.Region,
-		PathStyle:       cfg.S3.PathStyle,
-		SSE:             cfg.S3.SSE,
-		KMSKeyID:        cfg.S3.KMSKeyID,
-		Checksums:       cfg.S3.Checksums,
-		PartSize:        int64(cfg.S3.PartSize),
-		UploadMemory:    int64(cfg.S3.UploadMemory),
-		ReadAheadMemory: int64(cfg.S3.ReadAheadMemory),
-		RetryMode:       cfg.S3.RetryMode,
-		MaxAttempts:     cfg.S3.MaxAttempts,
-		TempSuffixes:    cfg.Server.TempSuffixes,
-		HideNames:       cfg.Audit.Paths == config.AuditPathsHMAC,
+		Endpoint:     endpoint,
+		Region:       cfg.S3.Region,
+		PathStyle:    cfg.S3.PathStyle,
+		SSE:          cfg.S3.SSE,
+		KMSKeyID:     cfg.S3.KMSKeyID,
+		Checksums:    cfg.S3.Checksums,
+		PartSize:     int64(cfg.S3.PartSize),
+		UploadMemory: int64(cfg.S3.UploadMemory),
+		// each user's share comes with its tenant; this is for any without
+		UploadMemoryShare: int64(cfg.UserDefaults.UploadMemoryPerUser),
+		UploadMemoryWait:  cfg.S3.UploadMemoryWait.Duration,
+		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
+		RetryMode:         cfg.S3.RetryMode,
+		MaxAttempts:       cfg.S3.MaxAttempts,
+		TempSuffixes:      cfg.Server.TempSuffixes,
+		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
