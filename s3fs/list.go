@@ -5,11 +5,13 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -210,7 +212,16 @@ func (l *lister) fetch() error {
 	}
 	var files []listedFile
 	for _, obj := range out.Contents {
-		name, ok := l.h.jail.name(strings.TrimPrefix(aws.ToString(obj.Key), l.prefix))
+		rel := strings.TrimPrefix(aws.ToString(obj.Key), l.prefix)
+		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
+			// A subdirectory's marker listed as an object rather than as a
+			// common prefix, as the embedded store does: still a directory.
+			if name, ok := l.h.jail.name(dir); ok && listable(name) && !listedAsPrefix(out.CommonPrefixes, aws.ToString(obj.Key)) {
+				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(obj.Key), aws.ToTime(obj.LastModified))})
+			}
+			continue
+		}
+		name, ok := l.h.jail.name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
 			files = append(files, listedFile{i: len(l.page), key: aws.ToString(obj.Key), etag: aws.ToString(obj.ETag)})
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
@@ -229,6 +240,11 @@ func (l *lister) fetch() error {
 	l.token = out.NextContinuationToken
 	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil
 	return nil
+}
+
+// listedAsPrefix reports whether prefix is among a page's common prefixes.
+func listedAsPrefix(cps []types.CommonPrefix, prefix string) bool {
+	return slices.ContainsFunc(cps, func(cp types.CommonPrefix) bool { return aws.ToString(cp.Prefix) == prefix })
 }
 
 // listable hides keys no client could address (written by other tools).
