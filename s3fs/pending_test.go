@@ -213,24 +213,8 @@ func TestPending_ResumeAfterDisconnect(t *testing.T) {
 func resumeAfterDisconnect(t *testing.T, e *env, envelope bool) {
 	prefix := fmt.Sprintf("res-%v/", envelope)
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: prefix, Perms: auth.AllPerms}
-	serverConn, clientConn := net.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog(), nil), sftp.WithStartDirectory("/"))
-	done := make(chan struct{})
-	go func() { rs.Serve(); close(done) }()
-	c1, err := sftp.NewClientPipe(clientConn, clientConn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := randBytes(13 << 20)
-	f, err := c1.OpenFile("/big.dat.filepart", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(data[:12<<20]); err != nil {
-		t.Fatal(err)
-	}
+	clientConn, done := e.interruptedUpload(t, tenant, data)
 	clientConn.Close() // the connection breaks with the file open
 	<-done
 
@@ -267,6 +251,32 @@ func resumeAfterDisconnect(t *testing.T, e *env, envelope bool) {
 	if got := mustRead(t, c, "/big.dat"); !bytes.Equal(got, data) { // checks the SHA-256 tag too
 		t.Errorf("download: %d bytes differ", len(got))
 	}
+}
+
+// interruptedUpload writes data[:12 MiB] to /big.dat.filepart as tenant over
+// a session of its own and leaves the file open. It returns the session's
+// connection, whose Close breaks it as a lost client would, and a channel
+// closed once the server side has ended.
+func (e *env) interruptedUpload(t *testing.T, tenant *auth.Tenant, data []byte) (net.Conn, <-chan struct{}) {
+	t.Helper()
+	serverConn, clientConn := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog(), nil), sftp.WithStartDirectory("/"))
+	done := make(chan struct{})
+	go func() { rs.Serve(); close(done) }()
+	c, err := sftp.NewClientPipe(clientConn, clientConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.OpenFile("/big.dat.filepart", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data[:12<<20]); err != nil {
+		t.Fatal(err)
+	}
+	return clientConn, done
 }
 
 func TestFinalName(t *testing.T) {

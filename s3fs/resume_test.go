@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"os"
 	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
@@ -82,24 +80,8 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 	e := &env{s3: srv, fs: fsys, api: client}
 
 	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: home, Perms: auth.AllPerms}
-	serverConn, clientConn := net.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rs := sftp.NewRequestServer(serverConn, e.fs.Handlers(ctx, tenant, testLog(), nil), sftp.WithStartDirectory("/"))
-	done := make(chan struct{})
-	go func() { rs.Serve(); close(done) }()
-	c1, err := sftp.NewClientPipe(clientConn, clientConn)
-	if err != nil {
-		t.Fatal(err)
-	}
 	data := randBytes(13 << 20)
-	f, err := c1.OpenFile("/big.dat.filepart", os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(data[:12<<20]); err != nil {
-		t.Fatal(err)
-	}
+	clientConn, done := e.interruptedUpload(t, tenant, data)
 	clientConn.Close()
 	close(l.release)
 	<-done
