@@ -203,6 +203,9 @@ func TestDefender_UserTargeted(t *testing.T) {
 			c.Close()
 			t.Fatal("the stranger key logged in")
 		}
+		// The server counts a failure after the client has seen the
+		// connection close: wait for it, so the failures keep their order.
+		waitCount(t, ts, "msg=disconnect", i+1)
 	}
 	waitCount(t, ts, "address banned", 1)
 	var banned []string
