@@ -16,6 +16,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -219,7 +220,7 @@ func openStore(ctx context.Context, path string) (*s3fs.FS, func(), error) {
 	}
 	closeStore := func() {}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
-		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
+		store, err := tryout.Start(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
@@ -71,7 +72,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return err
 	}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
-		store, err := s3fs.StartEmbedded(cfg.Embedded.Dir, buckets(cfg)...)
+		store, err := tryout.Start(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
 			return err
 		}

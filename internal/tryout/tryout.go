@@ -1,4 +1,13 @@
-package s3fs
+// Package tryout is the embedded try-out store: an in-process S3-compatible
+// server (gofakes3 over a bbolt file) that `endpoint = "embedded"` starts, so
+// the gateway can be tried, and its tests run, without an S3 account.
+//
+// It checks no credentials, ignores encryption and keeps no tags or
+// checksums: it is for trying the gateway out and for tests, never for PHI.
+// Only cmd wires it (and tests may start it); s3fs and the S3 client code
+// must not import it, so the packages that serve partners link none of its
+// dependencies.
+package tryout
 
 import (
 	"context"
@@ -16,18 +25,18 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Embedded is the in-process S3-compatible store for try-outs: objects live as
-// files under a directory, and s3fs reaches them over loopback HTTP through
-// the same S3 client path as a real store (signing, multipart, ranges). It
-// checks no credentials and ignores encryption: not for PHI.
-type Embedded struct {
+// Store is a running try-out store: objects live in one file under a
+// directory, and the gateway reaches them over loopback HTTP through the
+// same S3 client path as a real store (signing, multipart, ranges).
+type Store struct {
 	Endpoint string // http://127.0.0.1:PORT
 	srv      *http.Server
 	done     chan error
 }
 
-// StartEmbedded serves dir on a free loopback port and creates the buckets.
-func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
+// Start serves dir on a free loopback port and creates the buckets that do
+// not exist yet. The caller must Close the store.
+func Start(dir string, buckets ...string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded store dir: %w", err)
 	}
@@ -52,19 +61,19 @@ func StartEmbedded(dir string, buckets ...string) (*Embedded, error) {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
 	faker := gofakes3.New(replacingMetadata{backend}, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
-	e := &Embedded{
+	s := &Store{
 		Endpoint: "http://" + ln.Addr().String(),
 		srv:      &http.Server{Handler: withoutTagging(faker.Server()), ReadHeaderTimeout: 10 * time.Second},
 		done:     make(chan error, 1),
 	}
-	go func() { e.done <- e.srv.Serve(ln) }()
-	return e, nil
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
 }
 
 // Close stops the store after requests in flight finish or ctx expires.
-func (e *Embedded) Close(ctx context.Context) error {
-	err := e.srv.Shutdown(ctx)
-	if serveErr := <-e.done; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
+func (s *Store) Close(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	if serveErr := <-s.done; !errors.Is(serveErr, http.ErrServerClosed) && err == nil {
 		err = serveErr
 	}
 	return err

@@ -1,0 +1,209 @@
+package layout
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const module = "github.com/s3sftpd/s3sftpd"
+
+// Rules of the redesign (issue 17) that do not hold yet, so nothing here
+// fails on them; each becomes a check when its piece lands:
+//   - only store (and doctor's read-only checks, and test helpers) imports
+//     aws-sdk-go-v2/service/*: there is no store package yet, and s3fs,
+//     cmd/s3sftpd (the /readyz HeadBucket) and bench/s3direct import the SDK
+//     (sdkImporters lists them, so no new importer appears meanwhile);
+//   - cmd imports no SDK package;
+//   - no package over ~2,000 lines: s3fs, sftpd and config are over
+//     (overBudget lists them, so no other package grows past it);
+//   - the *upload type lives in at most two files.
+
+// pkg is the part of `go list -json` the rules read.
+type pkg struct {
+	ImportPath   string
+	Dir          string
+	GoFiles      []string
+	Imports      []string // direct, non-test
+	Deps         []string // transitive, non-test
+	TestImports  []string
+	XTestImports []string
+}
+
+// short is a package's path inside the module ("s3fs", "cmd/s3sftpd").
+func (p pkg) short() string { return strings.TrimPrefix(p.ImportPath, module+"/") }
+
+// underCmd reports whether the package is a command, the only place where
+// the packages meet.
+func (p pkg) underCmd() bool { return strings.HasPrefix(p.short(), "cmd/") }
+
+// goList runs `go list` over the module once for all the tests.
+var goList = sync.OnceValues(func() ([]pkg, error) {
+	cmd := exec.Command("go", "list", "-json=ImportPath,Dir,GoFiles,Imports,Deps,TestImports,XTestImports", module+"/...")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list: %w\n%s", err, stderr.Bytes())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			return pkgs, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("decode go list output: %w", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+})
+
+func list(t *testing.T) []pkg {
+	t.Helper()
+	pkgs, err := goList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found %d packages; want the whole module", len(pkgs))
+	}
+	return pkgs
+}
+
+func find(t *testing.T, pkgs []pkg, short string) pkg {
+	t.Helper()
+	for _, p := range pkgs {
+		if p.short() == short {
+			return p
+		}
+	}
+	t.Fatalf("package %s not found", short)
+	return pkg{}
+}
+
+func TestImports_SftpdNeverReachesS3fs(t *testing.T) {
+	sftpd := find(t, list(t), "sftpd")
+	if slices.Contains(sftpd.Deps, module+"/s3fs") {
+		t.Errorf("sftpd depends on s3fs; they meet only in cmd (sftpd takes a handler factory)")
+	}
+}
+
+func TestImports_OnlyCmdImportsConfig(t *testing.T) {
+	for _, p := range list(t) {
+		if p.underCmd() || p.short() == "config" {
+			continue
+		}
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			if imp == module+"/config" {
+				t.Errorf("%s imports config; only cmd reads the config and hands the other packages plain values", p.short())
+			}
+		}
+	}
+}
+
+// TestImports_NothingImportsCmd: Go refuses to import a main package, so
+// this guards against cmd growing an importable package of its own.
+func TestImports_NothingImportsCmd(t *testing.T) {
+	for _, p := range list(t) {
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			if strings.HasPrefix(imp, module+"/cmd/") && imp != p.ImportPath {
+				t.Errorf("%s imports %s; nothing imports a command", p.short(), imp)
+			}
+		}
+	}
+}
+
+func TestImports_AuditIsALeaf(t *testing.T) {
+	audit := find(t, list(t), "audit")
+	for _, banned := range []string{"sftpd", "s3fs", "auth"} {
+		if slices.Contains(audit.Deps, module+"/"+banned) {
+			t.Errorf("audit depends on %s; audit must import none of sftpd, s3fs, auth", banned)
+		}
+	}
+}
+
+func TestImports_OnlyCmdWiresTheTryoutStore(t *testing.T) {
+	for _, p := range list(t) {
+		if !p.underCmd() && slices.Contains(p.Imports, module+"/internal/tryout") {
+			t.Errorf("%s imports internal/tryout; only cmd wires the try-out store (tests may start it)", p.short())
+		}
+	}
+}
+
+// TestImports_OnlyTheTryoutStoreLinksGofakes3 keeps gofakes3, bbolt and
+// bson out of every package that serves partners: only internal/tryout, and
+// the commands that wire it, depend on them.
+func TestImports_OnlyTheTryoutStoreLinksGofakes3(t *testing.T) {
+	fakeStore := []string{"github.com/johannesboyne/gofakes3", "go.etcd.io/bbolt", "gopkg.in/mgo.v2/bson"}
+	for _, p := range list(t) {
+		if p.underCmd() || p.short() == "internal/tryout" {
+			continue
+		}
+		for _, f := range fakeStore {
+			if slices.ContainsFunc(p.Deps, func(dep string) bool { return dep == f || strings.HasPrefix(dep, f+"/") }) {
+				t.Errorf("%s depends on %s; only internal/tryout may link the try-out store's code", p.short(), f)
+			}
+		}
+	}
+}
+
+// sdkImporters are the packages that may import aws-sdk-go-v2/service/*
+// outside tests: doctor's read-only checks and the test helpers, plus the
+// importers the redesign still has to move behind store.
+var sdkImporters = []string{
+	"doctor",
+	"internal/s3test",
+	"s3fs",           // redesign: moves into store
+	"cmd/s3sftpd",    // redesign: /readyz goes through store
+	"bench/s3direct", // redesign: goes through store
+}
+
+func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
+	for _, p := range list(t) {
+		if slices.Contains(sdkImporters, p.short()) {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/") {
+				t.Errorf("%s imports %s; only store (and doctor, and test helpers) may call AWS", p.short(), imp)
+			}
+		}
+	}
+}
+
+// lineBudget is the most lines of non-test Go a package holds: past it a
+// package has more than one job.
+const lineBudget = 2000
+
+// overBudget are the packages already past lineBudget, left for the
+// redesign to split.
+var overBudget = []string{"s3fs", "sftpd", "config"}
+
+func TestPackages_WithinLineBudget(t *testing.T) {
+	for _, p := range list(t) {
+		lines := 0
+		for _, f := range p.GoFiles {
+			b, err := os.ReadFile(filepath.Join(p.Dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines += bytes.Count(b, []byte("\n"))
+		}
+		switch {
+		case slices.Contains(overBudget, p.short()):
+			t.Logf("%s: %d lines (over the budget of %d: the redesign splits it)", p.short(), lines, lineBudget)
+		case lines > lineBudget:
+			t.Errorf("%s: %d lines of non-test Go; want at most %d (split it by concern)", p.short(), lines, lineBudget)
+		}
+	}
+}
