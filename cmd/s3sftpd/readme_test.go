@@ -9,17 +9,17 @@ import (
 	"testing"
 )
 
-// TestREADME_ComplianceMapNamesRealTests keeps the README's HIPAA map true:
-// every test it names as proof must exist.
+// TestREADME_ComplianceMapNamesRealTests keeps the HIPAA map in
+// docs/security.md true: every test it names as proof must exist.
 func TestREADME_ComplianceMapNamesRealTests(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	security, err := os.ReadFile("../../docs/security.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := string(readme)
+	text := string(security)
 	start := strings.Index(text, "## HIPAA technical safeguards")
 	if start < 0 {
-		t.Fatal("README has no HIPAA technical safeguards section")
+		t.Fatal("docs/security.md has no HIPAA technical safeguards section")
 	}
 	section := text[start:]
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
@@ -56,7 +56,7 @@ func TestREADME_ComplianceMapNamesRealTests(t *testing.T) {
 	}
 	for _, m := range named {
 		if !defined[m[1]] {
-			t.Errorf("README's compliance map names %s, but no such test exists", m[1])
+			t.Errorf("the compliance map in docs/security.md names %s, but no such test exists", m[1])
 		}
 	}
 }
