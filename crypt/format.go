@@ -5,9 +5,9 @@
 // It is pure: no I/O except reading key files, no S3, no global state.
 // Version 2 binds a data key's wrapping to where the object lives (bucket,
 // home, key below the home) and the chunks to a random object id, so a
-// rename re-wraps the data key and never re-encrypts the body. README.md
-// ("Envelope format") describes the same format for independent decryptors;
-// keep them in step.
+// rename re-wraps the data key and never re-encrypts the body.
+// docs/envelope-format.md describes the same format for independent
+// decryptors; keep them in step.
 package crypt
 
 import (

@@ -22,7 +22,7 @@ func newTestObject(t testing.TB) *Object {
 	return o
 }
 
-// sealChunk seals one chunk as README.md's "Envelope format" says, with
+// sealChunk seals one chunk as docs/envelope-format.md says, with
 // crypto/cipher alone: an independent writer the Object must read.
 func sealChunk(t *testing.T, key []byte, epoch byte, i uint64, final bool, aad, plain []byte) []byte {
 	t.Helper()
@@ -37,9 +37,9 @@ func sealChunk(t *testing.T, key []byte, epoch byte, i uint64, final bool, aad, 
 	return gcm.Seal(nil, n, plain, aad)
 }
 
-// TestObject_DocumentedFormat: objects written as the README documents
-// versions 1 and 2 (an id in the AAD, epochs in the nonce) open, and only
-// under their own version and id.
+// TestObject_DocumentedFormat: objects written as docs/envelope-format.md
+// documents versions 1 and 2 (an id in the AAD, epochs in the nonce) open,
+// and only under their own version and id.
 func TestObject_DocumentedFormat(t *testing.T) {
 	key := make([]byte, KeySize)
 	rand.Read(key)

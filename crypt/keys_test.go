@@ -190,8 +190,8 @@ func TestLoadKEKFile(t *testing.T) {
 	}
 }
 
-// TestKeyring_DocumentedWrap: a data key wrapped as README.md's "Envelope
-// format" says, with crypto/cipher alone, unwraps at the place it names.
+// TestKeyring_DocumentedWrap: a data key wrapped as docs/envelope-format.md
+// says, with crypto/cipher alone, unwraps at the place it names.
 func TestKeyring_DocumentedWrap(t *testing.T) {
 	k := newTestKEK(t)
 	dk := make([]byte, KeySize)

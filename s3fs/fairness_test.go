@@ -130,10 +130,10 @@ func TestLargestPart_FitsTheShare(t *testing.T) {
 		}
 	}
 	if got := maxUploadSize(16<<20, largestPart(defaultShare(512<<20, 16<<20), 16<<20, false)); got < 890<<30 {
-		t.Errorf("largest file with the defaults = %d GiB; want ≥ 890 GiB (what the README says)", got>>30)
+		t.Errorf("largest file with the defaults = %d GiB; want ≥ 890 GiB (what docs/operations.md says)", got>>30)
 	}
 	if got := maxUploadSize(5<<20, largestPart(5<<30+maxAhead, 5<<20, false)); got < 5<<40 {
-		t.Errorf("largest file with a 5 GiB + 16 MiB share = %d GiB; want ≥ 5 TiB (what the README says)", got>>30)
+		t.Errorf("largest file with a 5 GiB + 16 MiB share = %d GiB; want ≥ 5 TiB (what docs/operations.md says)", got>>30)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 // billed, and, for PHI, data at rest that no object owns. Nothing partial ever
 // becomes visible (an object appears only on Complete), so the only clean-up
 // is to abort such orphans. The sweeper here does it; the bucket lifecycle
-// rule AbortIncompleteMultipartUpload is the second line (see README).
+// rule AbortIncompleteMultipartUpload is the second line (see docs/operations.md).
 //
 // Which uploads are s3sftpd's own: ListMultipartUploads returns no metadata,
 // so the uploadTag set at creation cannot be read back while an upload is in

@@ -28,8 +28,8 @@ import (
 // The client compatibility matrix: every client partners use, from its
 // Debian package, runs the same operations against the gateway, and after
 // each one the test compares the bucket with what must be there, byte for
-// byte. A client that lacks an operation leaves its func nil; the README's
-// table says so.
+// byte. A client that lacks an operation leaves its func nil; the table in
+// docs/clients.md says so.
 
 // clientOps are the operations of one client. Remote paths are absolute
 // SFTP paths; each func runs the real client once and returns its output.
