@@ -78,7 +78,7 @@ round alone
 # The attacker: a file to read, then upload handles holding 1 byte each and
 # read handles reading 32 KiB a second each, on one session apiece.
 "${sftp_cmd[@]}" -b - pevil@127.0.0.1 <<<"put $work/src.bin big.bin" >"$work/evil-put.log" 2>&1 || die "attacker's upload failed: $(cat "$work/evil-put.log")"
-hold=(/usr/bin/python3 cmd/s3sftpd/testdata/paramiko_hold.py 127.0.0.1 "$gw_port" pevil "$work/id_ed25519" -)
+hold=(/usr/bin/python3 test/e2e/testdata/paramiko_hold.py 127.0.0.1 "$gw_port" pevil "$work/id_ed25519" -)
 attack() {
 	local fifo=$work/attack-$1.in
 	mkfifo "$fifo"

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -348,4 +348,16 @@ func rechain(lines []string, from int) []string {
 		lines[i] = strings.Replace(lines[i], `"prev":"`+old+`"`, `"prev":"`+hex.EncodeToString(sum[:])+`"`, 1)
 	}
 	return lines
+}
+
+// copyDir copies the files of src into a new temporary directory.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, _ := os.ReadDir(src)
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join(src, e.Name()))
+		os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600)
+	}
+	return dst
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", append(args, "github.com/s3sftpd/s3sftpd/cmd/s3sftpd")...).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build s3sftpd: %v\n%s", err, out)
 			return 1
 		}
