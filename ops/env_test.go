@@ -18,6 +18,7 @@ import (
 type env struct {
 	s3  *s3test.Server
 	api *s3.Client
+	cfg s3fs.Config
 	fs  *s3fs.FS
 }
 
@@ -38,7 +39,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, api: client, fs: fsys}
+	return &env{s3: srv, api: client, cfg: cfg, fs: fsys}
 }
 
 // testLog discards, unless S3SFTPD_TEST_LOG is set.

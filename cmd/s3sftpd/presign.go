@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,11 +100,7 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	}
 	var ship audit.Shipper
 	if cfg.Audit.S3Bucket != "" {
-		fsys, err := s3fs.New(base, s3cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return "", err
-		}
-		ship = fsys.AuditShipper(cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
+		ship = ops.NewAuditShipper(base, s3cfg, cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
 	}
 	trail, err := openPresignTrail(cfg, file, ship)
 	if err != nil {
