@@ -70,7 +70,7 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 			v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
 			meta, err := rw.rewrapped(ctx, key, head.Metadata)
 			if err == nil {
-				err = rw.h.replaceMetadata(key, aws.ToInt64(head.ContentLength), head.ETag, meta)
+				err = fs.replaceMetadata(ctx, bucket, key, aws.ToInt64(head.ContentLength), head.ETag, meta)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
@@ -89,14 +89,13 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 // rewrapper moves data keys of one bucket to the current key source.
 type rewrapper struct {
 	fs     *FS
-	h      *handlers
 	bucket string
 	homes  []string
 	kmsID  string // MetaKEK of the current KMS key; "" when the current key is a KEK
 }
 
 func (fs *FS) newRewrapper(ctx context.Context, bucket string, homes []string) (*rewrapper, error) {
-	rw := &rewrapper{fs: fs, h: &handlers{fs: fs, ctx: ctx, tenant: &auth.Tenant{Bucket: bucket}}, bucket: bucket, homes: homes}
+	rw := &rewrapper{fs: fs, bucket: bucket, homes: homes}
 	switch {
 	case fs.kms != nil:
 		arn, err := fs.kms.keyARN(ctx)

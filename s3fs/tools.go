@@ -104,16 +104,17 @@ func (fs *FS) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredO
 	return out, nil
 }
 
-// replaceMetadata copies an object onto itself with new metadata.
-func (h *handlers) replaceMetadata(key string, size int64, etag *string, meta map[string]string) error {
+// replaceMetadata copies an object of bucket onto itself with new metadata,
+// pinned to etag.
+func (fs *FS) replaceMetadata(ctx context.Context, bucket, key string, size int64, etag *string, meta map[string]string) error {
 	if size > maxPartSize {
-		return h.multipartCopyWith(key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
+		return fs.multipartCopyWith(ctx, bucket, key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
 	}
-	src := copySource(h.tenant.Bucket, key)
-	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
-		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: etag,
+	src := copySource(bucket, key)
+	_, err := fs.s3.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket: &bucket, Key: &key, CopySource: &src, CopySourceIfMatch: etag,
 		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
-		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+		ServerSideEncryption: fs.enc.mode(), SSEKMSKeyId: fs.enc.keyID(),
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s onto itself: %w", key, err)
