@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -65,4 +67,50 @@ func (st Store) ListObjects(ctx context.Context, bucket, prefix string) ([]Store
 		}
 	}
 	return out, nil
+}
+
+// DecryptTree writes the plaintext of every object under prefix into dir,
+// each under its client-visible name, to a temporary name first, so a file
+// that fails its integrity check is never left as if whole. An object whose
+// name does not decrypt, or would leave dir, is skipped. It goes on after a
+// failure: written gets each name written, failed each failure. It returns
+// the count of objects found, or the listing's error.
+func (st Store) DecryptTree(ctx context.Context, bucket, prefix, dir string, written func(name string), failed func(error)) (int, error) {
+	objs, err := st.ListObjects(ctx, bucket, prefix)
+	if err != nil {
+		return 0, err
+	}
+	for _, o := range objs {
+		if err := st.decryptToFile(ctx, bucket, o, dir); err != nil {
+			failed(err)
+			continue
+		}
+		written(o.Name)
+	}
+	return len(objs), nil
+}
+
+func (st Store) decryptToFile(ctx context.Context, bucket string, o StoredObject, dir string) error {
+	if o.Name == "" || !filepath.IsLocal(o.Name) {
+		return fmt.Errorf("s3://%s/%s: its name does not decrypt or leaves the output directory; skipped", bucket, o.Key)
+	}
+	dst := filepath.Join(dir, filepath.FromSlash(o.Name))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(dst+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	err = st.Decrypt(ctx, bucket, o.Key, f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(dst+".partial", dst)
+	}
+	if err != nil {
+		os.Remove(dst + ".partial")
+	}
+	return err
 }

@@ -10,7 +10,6 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -56,53 +55,22 @@ func decryptCmd(args []string, stdout, stderr io.Writer) int {
 	return decryptTree(ctx, st, bucket, key, *out, stdout, stderr)
 }
 
-// decryptTree writes every object under prefix to dir, each to a temporary
-// name first, so a file that fails its integrity check is never left as if whole.
+// decryptTree writes every object under prefix to dir (ops.Store.DecryptTree),
+// printing each name written and each failure as it goes.
 func decryptTree(ctx context.Context, st ops.Store, bucket, prefix, dir string, stdout, stderr io.Writer) int {
-	objs, err := st.ListObjects(ctx, bucket, prefix)
+	failed := 0
+	n, err := st.DecryptTree(ctx, bucket, prefix, dir,
+		func(name string) { fmt.Fprintln(stdout, name) },
+		func(err error) { fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err); failed++ })
 	if err != nil {
 		fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
 		return 1
 	}
-	failed := 0
-	for _, o := range objs {
-		if err := decryptToFile(ctx, st, bucket, o, dir); err != nil {
-			fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
-			failed++
-			continue
-		}
-		fmt.Fprintln(stdout, o.Name)
-	}
 	if failed > 0 {
-		fmt.Fprintf(stderr, "s3sftpd decrypt: %d of %d objects failed\n", failed, len(objs))
+		fmt.Fprintf(stderr, "s3sftpd decrypt: %d of %d objects failed\n", failed, n)
 		return 1
 	}
 	return 0
-}
-
-func decryptToFile(ctx context.Context, st ops.Store, bucket string, o ops.StoredObject, dir string) error {
-	if o.Name == "" || !filepath.IsLocal(o.Name) {
-		return fmt.Errorf("s3://%s/%s: its name does not decrypt or leaves the output directory; skipped", bucket, o.Key)
-	}
-	dst := filepath.Join(dir, filepath.FromSlash(o.Name))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dst+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = st.Decrypt(ctx, bucket, o.Key, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(dst+".partial", dst)
-	}
-	if err != nil {
-		os.Remove(dst + ".partial")
-	}
-	return err
 }
 
 // rewrapCmd is `s3sftpd rewrap`: move every data key to the current key
