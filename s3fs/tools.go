@@ -20,7 +20,8 @@ import (
 // They are FS methods because they need the FS's keys, KMS and server-side
 // encryption; the tools do their own listing and reporting.
 
-// OpenPlaintext opens the plaintext of one object. An envelope-encrypted
+// OpenPlaintext opens the plaintext of one object, for `s3sftpd decrypt`
+// (ops.Store.Decrypt), which knows no tenant. An envelope-encrypted
 // object is authenticated chunk by chunk as it streams, and the reader
 // yields only authenticated bytes, failing with an error that says so; an
 // object stored as plaintext is read as it is, unless fs is in envelope
@@ -76,16 +77,17 @@ func recordedBinding(meta map[string]string, bucket, key string) (crypt.Binding,
 }
 
 // NameDecoder returns the decoder of the stored path segments under home in
-// bucket: a segment's client-visible name, or ok false for a segment that is
+// bucket, for decrypt's listing (ops.Store.ListObjects): a segment's client-visible name, or ok false for a segment that is
 // not an encrypted name of that home. With plain names it returns each
 // segment as it is.
 func (fs *FS) NameDecoder(bucket, home string) func(segment string) (name string, ok bool) {
 	return jail{prefix: home, names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: home})}.name
 }
 
-// CurrentKeyID is the MetaKEK of the key new data keys are wrapped by: "kms:"
-// and the ARN of the KMS key when KMS is configured, else the current KEK's
-// id; an error when neither is.
+// CurrentKeyID is the MetaKEK of the key new data keys are wrapped by, for
+// rewrap (ops.Store.Rewrap) to tell which objects are current: "kms:" and
+// the ARN of the KMS key when KMS is configured, else the current KEK's id;
+// an error when neither is.
 func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 	switch {
 	case fs.kms != nil:
@@ -100,13 +102,14 @@ func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 	return fs.keys.Current.ID, nil
 }
 
-// RewrapObject moves the data key of one envelope-encrypted object (of size
+// RewrapObject is rewrap's move of one object (ops.Store.Rewrap lists and
+// counts): it moves the data key of one envelope-encrypted object (of size
 // bytes, with etag and metadata meta as just read) to the current key
 // source, bound to key in home as for a new write, in the current format
 // version (a version-1 object is upgraded; its body stays as it is). The
 // move is a copy of the object onto itself that replaces its metadata,
 // pinned to etag, so the content is never rewritten by the gateway or
-// changed meanwhile. The caller refuses a move out of KMS (ops.Rewrap).
+// changed meanwhile. The caller refuses a move out of KMS (ops.Store.Rewrap).
 func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size int64, etag *string, meta map[string]string) error {
 	b := binding(&auth.Tenant{Bucket: bucket, Prefix: home}, key)
 	newMeta, err := fs.rebind(ctx, meta, b, b)
