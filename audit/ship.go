@@ -11,7 +11,7 @@ import (
 )
 
 // Shipper stores closed segments of the audit trail off the machine, so a
-// local attacker cannot rewrite history that has left it (s3fs.AuditShipper
+// local attacker cannot rewrite history that has left it (ops.AuditShipper
 // is the S3 one). Ship must be idempotent: after a lost answer it is called
 // again with the same name and bytes.
 type Shipper interface {

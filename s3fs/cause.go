@@ -33,9 +33,10 @@ func (h *handlers) cause(err error, keys ...string) string {
 	return text
 }
 
-// cause is err's text for a log line of no session (the orphan sweep): its
-// own wrapping names no key, but the URLs of network errors do.
-func (fs *FS) cause(err error) string {
+// Cause is err's text for a log line of no session (the orphan sweep that
+// ops runs): its own wrapping names no key, but the URLs of network errors
+// do, so with hidden names (audit paths = "hmac") they are cut to the host.
+func (fs *FS) Cause(err error) string {
 	if !fs.hideNames {
 		return err.Error()
 	}

@@ -219,6 +219,15 @@ type encryption struct {
 	kmsKeyID string
 }
 
+// WriteEncryption is the server-side encryption every object written under
+// c carries, and the KMS key it names (nil unless SSE-KMS with a key id): for
+// the writers outside s3fs (ops.AuditShipper) that store objects encrypted
+// like every other.
+func (c Config) WriteEncryption() (types.ServerSideEncryption, *string) {
+	e := encryption{sse: c.SSE, kmsKeyID: c.KMSKeyID}
+	return e.mode(), e.keyID()
+}
+
 func (e encryption) mode() types.ServerSideEncryption { return types.ServerSideEncryption(e.sse) }
 
 func (e encryption) keyID() *string {

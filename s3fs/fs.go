@@ -1,7 +1,9 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
 // into a tenant's jailed prefix, streams uploads as multipart puts and
 // downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
-// It is the only package that calls S3. It never imports internal/tryout:
+// It is the only package that calls S3 but the operator tools (ops), which
+// use the client Dial makes and the object-format methods of tools.go, until
+// the store package lands. It never imports internal/tryout:
 // the embedded try-out store is started by cmd, so s3fs links none of its
 // code (internal/layout checks this).
 package s3fs

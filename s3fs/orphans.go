@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,7 +46,8 @@ type SweepResult struct {
 // SweepOrphans aborts the multipart uploads under each prefix that were
 // initiated more than age ago and are not in flight in this process. It goes
 // on after a failure and returns every prefix's result and the failures
-// joined.
+// joined. It is an FS method, not an operator tool of its own, because only
+// the FS knows the uploads in flight; ops.Sweeper runs it periodically.
 func (fs *FS) SweepOrphans(ctx context.Context, prefixes []Prefix, age time.Duration) ([]SweepResult, error) {
 	var (
 		results []SweepResult
@@ -146,72 +145,4 @@ func (fs *FS) track(uploadID *string) (untrack func()) {
 func (fs *FS) inFlight(uploadID string) bool {
 	_, ok := fs.live.Load(uploadID)
 	return ok
-}
-
-// Sweeper runs SweepOrphans once at start and then periodically, in a
-// goroutine it owns. Stop it with Stop.
-type Sweeper struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-// StartSweeper sweeps the prefixes that prefixes returns (called before
-// every sweep, so a config reload can change them) for uploads older than
-// age: once now, then every interval; interval 0 sweeps only once. Each
-// sweep that aborts something logs, per prefix, the bucket, the count and the
-// upload ids, never the keys (file names may be PHI). Failures are logged and
-// retried at the next sweep. The goroutine ends when ctx ends or Stop is called.
-func (fs *FS) StartSweeper(ctx context.Context, prefixes func() []Prefix, age, interval time.Duration) *Sweeper {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &Sweeper{cancel: cancel}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		var tick <-chan time.Time
-		if interval > 0 {
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			tick = t.C
-		}
-		for {
-			fs.sweepAndLog(ctx, prefixes(), age)
-			if tick == nil {
-				return
-			}
-			select {
-			case <-tick:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return s
-}
-
-// Stop ends the sweeper, cancelling a sweep in progress, and waits for it.
-func (s *Sweeper) Stop() {
-	s.cancel()
-	s.wg.Wait()
-}
-
-func (fs *FS) sweepAndLog(ctx context.Context, prefixes []Prefix, age time.Duration) {
-	results, err := fs.SweepOrphans(ctx, prefixes, age)
-	total := 0
-	for _, r := range results {
-		if len(r.Aborted) == 0 {
-			continue
-		}
-		total += len(r.Aborted)
-		fs.log.LogAttrs(ctx, slog.LevelInfo, "orphaned uploads aborted", slog.String("bucket", r.Bucket),
-			slog.Int("count", len(r.Aborted)), slog.Any("upload_ids", r.Aborted))
-	}
-	if err != nil && ctx.Err() == nil {
-		fs.log.LogAttrs(ctx, slog.LevelError, "orphan sweep failed", slog.String("err", fs.cause(err)))
-	}
-	level := slog.LevelDebug // an hourly sweep that found nothing is not news
-	if total > 0 {
-		level = slog.LevelInfo
-	}
-	fs.log.LogAttrs(ctx, level, "orphan sweep done", slog.Int("prefixes", len(prefixes)),
-		slog.Int("aborted", total), slog.String("age", age.String()))
 }

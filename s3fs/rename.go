@@ -240,32 +240,34 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta
 	if meta == nil {
 		meta = head.Metadata
 	}
-	return h.multipartCopyWith(from, to, size, etag, meta, h.tagsOf(from, head))
+	return h.fs.multipartCopyWith(h.ctx, h.tenant.Bucket, from, to, size, etag, meta, h.tagsOf(from, head))
 }
 
-// multipartCopyWith is a multipart copy whose new object gets user metadata
-// metadata (plus the upload tag) and the URL-encoded tags tagging.
-func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
-	src := copySource(h.tenant.Bucket, from)
+// multipartCopyWith is a multipart copy in bucket whose new object gets user
+// metadata metadata (plus the upload tag) and the URL-encoded tags tagging.
+// It is an FS method, not a session's, so that rewrap reaches it without a
+// session; ctx carries a session's tenant when a session copies (Roles).
+func (fs *FS) multipartCopyWith(ctx context.Context, bucket, from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
+	src := copySource(bucket, from)
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)
-	created, err := h.fs.s3.CreateMultipartUpload(h.ctx, &s3.CreateMultipartUploadInput{
-		Bucket: h.bucket(), Key: &to, ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	created, err := fs.s3.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &bucket, Key: &to, ServerSideEncryption: fs.enc.mode(), SSEKMSKeyId: fs.enc.keyID(),
 		Metadata: copyMeta(metadata), Tagging: tagging,
 	})
 	if err != nil {
 		return fmt.Errorf("create multipart copy %s: %w", to, err)
 	}
-	defer h.fs.track(created.UploadId)()
+	defer fs.track(created.UploadId)()
 	nparts := (size + partSize - 1) / partSize
 	parts := make([]types.CompletedPart, nparts)
-	g, ctx := errgroup.WithContext(h.ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copiesInFlight)
 	for i := range nparts {
 		g.Go(func() error {
 			first := i * partSize
 			last := min(first+partSize, size) - 1
-			out, err := h.fs.s3.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-				Bucket: h.bucket(), Key: &to, UploadId: created.UploadId, PartNumber: aws.Int32(int32(i + 1)),
+			out, err := fs.s3.UploadPartCopy(gctx, &s3.UploadPartCopyInput{
+				Bucket: &bucket, Key: &to, UploadId: created.UploadId, PartNumber: aws.Int32(int32(i + 1)),
 				CopySource: &src, CopySourceIfMatch: etag, CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", first, last)),
 			})
 			if err != nil {
@@ -277,15 +279,15 @@ func (h *handlers) multipartCopyWith(from, to string, size int64, etag *string, 
 	}
 	err = g.Wait()
 	if err == nil {
-		_, err = h.fs.s3.CompleteMultipartUpload(h.ctx, &s3.CompleteMultipartUploadInput{
-			Bucket: h.bucket(), Key: &to, UploadId: created.UploadId,
+		_, err = fs.s3.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: &bucket, Key: &to, UploadId: created.UploadId,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		})
 	}
 	if err != nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), abortTimeout)
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
 		defer cancel()
-		h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: h.bucket(), Key: &to, UploadId: created.UploadId})
+		fs.s3.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &to, UploadId: created.UploadId})
 		return fmt.Errorf("multipart copy to %s: %w", to, err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -14,44 +15,53 @@ import (
 	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
-// The operator tools of gateway-side encryption: `s3sftpd decrypt` recovers
-// plaintext with nothing but the store and the KEK (data is never trapped
-// in the gateway), `s3sftpd rewrap` moves data keys to the current KEK.
+// The object-format operations the operator tools (package ops: decrypt,
+// rewrap) need, on objects named by bucket and key, outside any session.
+// They are FS methods because they need the FS's keys, KMS and server-side
+// encryption; the tools do their own listing and reporting.
 
-// DecryptObject writes the plaintext of one object to w. An envelope-
-// encrypted object is authenticated chunk by chunk as it streams, and w
-// gets only authenticated bytes; on a failure the error says so and w may
-// hold a prefix of the plaintext. An object stored as plaintext is copied.
-func (fs *FS) DecryptObject(ctx context.Context, bucket, key string, w io.Writer) error {
+// OpenPlaintext opens the plaintext of one object, for `s3sftpd decrypt`
+// (ops.Store.Decrypt), which knows no tenant. An envelope-encrypted
+// object is authenticated chunk by chunk as it streams, and the reader
+// yields only authenticated bytes, failing with an error that says so; an
+// object stored as plaintext is read as it is, unless fs is in envelope
+// mode (every object must then be encrypted). The caller closes it.
+func (fs *FS) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
 	out, err := fs.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
 	if err != nil {
-		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
-	defer out.Body.Close()
-	var r io.Reader = out.Body
-	if crypt.Encrypted(out.Metadata) {
-		b, err := recordedBinding(out.Metadata, bucket, key)
-		if err != nil {
-			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
-		}
-		dataKey, err := fs.dataKey(ctx, out.Metadata, b)
-		if err != nil {
-			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
-		}
-		obj, err := crypt.NewObject(dataKey, out.Metadata)
-		if err != nil {
-			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
-		}
-		if r, err = crypt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength)); err != nil {
-			return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
-		}
-	} else if fs.envelope {
-		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, errNotEncrypted)
+	r, err := fs.plaintext(ctx, bucket, key, out)
+	if err != nil {
+		out.Body.Close()
+		return nil, fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 	}
-	if _, err := io.Copy(w, r); err != nil {
-		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, out.Body}, nil
+}
+
+func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObjectOutput) (io.Reader, error) {
+	if !crypt.Encrypted(out.Metadata) {
+		if fs.envelope {
+			return nil, errNotEncrypted
+		}
+		return out.Body, nil
 	}
-	return nil
+	b, err := recordedBinding(out.Metadata, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	dataKey, err := fs.dataKey(ctx, out.Metadata, b)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := crypt.NewObject(dataKey, out.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	return crypt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength))
 }
 
 // recordedBinding is the binding of an object read by a tool that knows no
@@ -66,54 +76,60 @@ func recordedBinding(meta map[string]string, bucket, key string) (crypt.Binding,
 	return crypt.Binding{Bucket: b, Home: home}, nil
 }
 
-// StoredObject is one object under a prefix, with its client-visible name.
-type StoredObject struct {
-	Key  string // the object key
-	Name string // the path below the prefix, names decrypted; "" if they do not decrypt
+// NameDecoder returns the decoder of the stored path segments under home in
+// bucket, for decrypt's listing (ops.Store.ListObjects): a segment's client-visible name, or ok false for a segment that is
+// not an encrypted name of that home. With plain names it returns each
+// segment as it is.
+func (fs *FS) NameDecoder(bucket, home string) func(segment string) (name string, ok bool) {
+	return jail{prefix: home, names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: home})}.name
 }
 
-// ListObjects lists every object under prefix (directory markers left out).
-// When names are encrypted, prefix must be a user's home: names below it are
-// decrypted with that home's name key.
-func (fs *FS) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredObject, error) {
-	j := jail{prefix: prefix, names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: prefix})}
-	var out []StoredObject
-	p := s3.NewListObjectsV2Paginator(fs.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+// CurrentKeyID is the MetaKEK of the key new data keys are wrapped by, for
+// rewrap (ops.Store.Rewrap) to tell which objects are current: "kms:" and
+// the ARN of the KMS key when KMS is configured, else the current KEK's id;
+// an error when neither is.
+func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
+	switch {
+	case fs.kms != nil:
+		arn, err := fs.kms.keyARN(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+			return "", err
 		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if strings.HasSuffix(key, "/") {
-				continue
-			}
-			segs := strings.Split(strings.TrimPrefix(key, prefix), "/")
-			for i, s := range segs {
-				name, ok := j.name(s)
-				if !ok {
-					segs = nil
-					break
-				}
-				segs[i] = name
-			}
-			out = append(out, StoredObject{Key: key, Name: strings.Join(segs, "/")})
-		}
+		return kmsPrefix + arn, nil
+	case fs.keys == nil || fs.keys.Current == nil:
+		return "", errors.New("no key-encryption key configured")
 	}
-	return out, nil
+	return fs.keys.Current.ID, nil
 }
 
-// replaceMetadata copies an object onto itself with new metadata.
-func (h *handlers) replaceMetadata(key string, size int64, etag *string, meta map[string]string) error {
-	if size > maxPartSize {
-		return h.multipartCopyWith(key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
+// RewrapObject is rewrap's move of one object (ops.Store.Rewrap lists and
+// counts): it moves the data key of one envelope-encrypted object (of size
+// bytes, with etag and metadata meta as just read) to the current key
+// source, bound to key in home as for a new write, in the current format
+// version (a version-1 object is upgraded; its body stays as it is). The
+// move is a copy of the object onto itself that replaces its metadata,
+// pinned to etag, so the content is never rewritten by the gateway or
+// changed meanwhile. The caller refuses a move out of KMS (ops.Store.Rewrap).
+func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size int64, etag *string, meta map[string]string) error {
+	b := binding(&auth.Tenant{Bucket: bucket, Prefix: home}, key)
+	newMeta, err := fs.rebind(ctx, meta, b, b)
+	if err != nil {
+		return err
 	}
-	src := copySource(h.tenant.Bucket, key)
-	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
-		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: etag,
+	return fs.replaceMetadata(ctx, bucket, key, size, etag, newMeta)
+}
+
+// replaceMetadata copies an object of bucket onto itself with new metadata,
+// pinned to etag.
+func (fs *FS) replaceMetadata(ctx context.Context, bucket, key string, size int64, etag *string, meta map[string]string) error {
+	if size > maxPartSize {
+		return fs.multipartCopyWith(ctx, bucket, key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
+	}
+	src := copySource(bucket, key)
+	_, err := fs.s3.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket: &bucket, Key: &key, CopySource: &src, CopySourceIfMatch: etag,
 		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
-		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+		ServerSideEncryption: fs.enc.mode(), SSEKMSKeyId: fs.enc.keyID(),
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s onto itself: %w", key, err)

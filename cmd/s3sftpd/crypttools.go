@@ -10,13 +10,13 @@ import (
 	"maps"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
+	"github.com/s3sftpd/s3sftpd/ops"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -39,69 +39,38 @@ func decryptCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fsys, closeStore, err := openStore(ctx, *path)
+	st, closeStore, err := openStore(ctx, *path)
 	if err != nil {
 		fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
 		return 1
 	}
 	defer closeStore()
 	if *out == "" {
-		if err := fsys.DecryptObject(ctx, bucket, key, stdout); err != nil {
+		if err := st.Decrypt(ctx, bucket, key, stdout); err != nil {
 			fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
 			return 1
 		}
 		return 0
 	}
-	return decryptTree(ctx, fsys, bucket, key, *out, stdout, stderr)
+	return decryptTree(ctx, st, bucket, key, *out, stdout, stderr)
 }
 
-// decryptTree writes every object under prefix to dir, each to a temporary
-// name first, so a file that fails its integrity check is never left as if whole.
-func decryptTree(ctx context.Context, fsys *s3fs.FS, bucket, prefix, dir string, stdout, stderr io.Writer) int {
-	objs, err := fsys.ListObjects(ctx, bucket, prefix)
+// decryptTree writes every object under prefix to dir (ops.Store.DecryptTree),
+// printing each name written and each failure as it goes.
+func decryptTree(ctx context.Context, st ops.Store, bucket, prefix, dir string, stdout, stderr io.Writer) int {
+	failed := 0
+	n, err := st.DecryptTree(ctx, bucket, prefix, dir,
+		func(name string) { fmt.Fprintln(stdout, name) },
+		func(err error) { fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err); failed++ })
 	if err != nil {
 		fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
 		return 1
 	}
-	failed := 0
-	for _, o := range objs {
-		if err := decryptToFile(ctx, fsys, bucket, o, dir); err != nil {
-			fmt.Fprintf(stderr, "s3sftpd decrypt: %v\n", err)
-			failed++
-			continue
-		}
-		fmt.Fprintln(stdout, o.Name)
-	}
 	if failed > 0 {
-		fmt.Fprintf(stderr, "s3sftpd decrypt: %d of %d objects failed\n", failed, len(objs))
+		fmt.Fprintf(stderr, "s3sftpd decrypt: %d of %d objects failed\n", failed, n)
 		return 1
 	}
 	return 0
-}
-
-func decryptToFile(ctx context.Context, fsys *s3fs.FS, bucket string, o s3fs.StoredObject, dir string) error {
-	if o.Name == "" || !filepath.IsLocal(o.Name) {
-		return fmt.Errorf("s3://%s/%s: its name does not decrypt or leaves the output directory; skipped", bucket, o.Key)
-	}
-	dst := filepath.Join(dir, filepath.FromSlash(o.Name))
-	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(dst+".partial", os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	err = fsys.DecryptObject(ctx, bucket, o.Key, f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(dst+".partial", dst)
-	}
-	if err != nil {
-		os.Remove(dst + ".partial")
-	}
-	return err
 }
 
 // rewrapCmd is `s3sftpd rewrap`: move every data key to the current key
@@ -121,7 +90,7 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fsys, closeStore, err := openStore(ctx, *path)
+	st, closeStore, err := openStore(ctx, *path)
 	if err != nil {
 		fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
 		return 1
@@ -135,7 +104,7 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	files := kekFiles(cfg.Encryption)
 	code := 0
 	for _, p := range prefixes {
-		res, err := fsys.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
+		res, err := st.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
 		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted",
 			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
 		if res.Upgraded > 0 {
@@ -205,24 +174,24 @@ func parseS3URL(u string) (bucket, key string, ok bool) {
 
 // openStore reaches the store of the config at path with its keys, starting
 // the embedded store when the config uses it (the gateway must be stopped).
-func openStore(ctx context.Context, path string) (*s3fs.FS, func(), error) {
+func openStore(ctx context.Context, path string) (ops.Store, func(), error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		var errs config.Errors
 		if errors.As(err, &errs) {
-			return nil, nil, fmt.Errorf("%w:\n%s", errInvalidConfig, strings.Join(errs.Lines(), "\n"))
+			return ops.Store{}, nil, fmt.Errorf("%w:\n%s", errInvalidConfig, strings.Join(errs.Lines(), "\n"))
 		}
-		return nil, nil, err
+		return ops.Store{}, nil, err
 	}
 	s3cfg := s3Config(cfg)
 	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
-		return nil, nil, err
+		return ops.Store{}, nil, err
 	}
 	closeStore := func() {}
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
 		store, err := tryout.Start(cfg.Embedded.Dir, buckets(cfg)...)
 		if err != nil {
-			return nil, nil, err
+			return ops.Store{}, nil, err
 		}
 		closeStore = func() { store.Close(context.WithoutCancel(ctx)) }
 		s3cfg.Endpoint, s3cfg.PathStyle = store.Endpoint, true
@@ -232,9 +201,9 @@ func openStore(ctx context.Context, path string) (*s3fs.FS, func(), error) {
 	if err == nil {
 		var fsys *s3fs.FS
 		if fsys, err = s3fs.New(client, s3cfg, slog.New(slog.DiscardHandler)); err == nil {
-			return fsys, closeStore, nil
+			return ops.Store{S3: client, FS: fsys}, closeStore, nil
 		}
 	}
 	closeStore()
-	return nil, nil, err
+	return ops.Store{}, nil, err
 }

@@ -7,21 +7,22 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/ops"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // startSweeper starts aborting the multipart uploads that crashed gateways
-// left under the users' homes (see s3fs.Sweeper): once now, then every
+// left under the users' homes (see ops.Sweeper): once now, then every
 // orphan_sweep_every. Each sweep takes the homes of the config in force, so
 // a home added by a reload is swept too. The caller stops it with Stop
 // before the FS goes away.
-func startSweeper(ctx context.Context, current *atomic.Pointer[config.Config], fsys *s3fs.FS, log *slog.Logger) *s3fs.Sweeper {
+func startSweeper(ctx context.Context, current *atomic.Pointer[config.Config], fsys *s3fs.FS, log *slog.Logger) *ops.Sweeper {
 	cfg := current.Load()
 	age := cfg.S3.OrphanUploadAge.Duration
 	if age < time.Hour {
 		log.Warn("orphan_upload_age is below 1h: uploads other gateways are still writing may be aborted", "age", age.String())
 	}
-	return fsys.StartSweeper(ctx, func() []s3fs.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
+	return ops.StartSweeper(ctx, fsys, log, func() []s3fs.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
 }
 
 // homes lists every user's bucket and home once: the prefixes only s3sftpd

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/ops"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -100,11 +100,7 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	}
 	var ship audit.Shipper
 	if cfg.Audit.S3Bucket != "" {
-		fsys, err := s3fs.New(base, s3cfg, slog.New(slog.DiscardHandler))
-		if err != nil {
-			return "", err
-		}
-		ship = fsys.AuditShipper(cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
+		ship = ops.NewAuditShipper(base, s3cfg, cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
 	}
 	trail, err := openPresignTrail(cfg, file, ship)
 	if err != nil {
@@ -122,13 +118,13 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	}
 	rec := audit.Record{Event: audit.EventPresign, User: name, Path: p, Bucket: tenant.Bucket,
 		Client: fmt.Sprintf("s3sftpd presign (uid %d)", os.Getuid()), Result: audit.ResultOK}
-	signed, err := s3fs.PresignGet(ctx, client, s3cfg, tenant, p, ttl)
-	var refusal *s3fs.Error
+	signed, err := ops.PresignGet(ctx, client, s3cfg, tenant, p, ttl)
+	var refusal *ops.Refusal
 	switch { // the trail gets fixed words: err's text names the key
 	case errors.As(err, &refusal):
-		rec.Result, rec.Reason, rec.Error = audit.ResultDenied, "refused", s3fs.PresignTrailText(err)
+		rec.Result, rec.Reason, rec.Error = audit.ResultDenied, "refused", ops.PresignTrailText(err)
 	case err != nil:
-		rec.Result, rec.Error = audit.ResultError, s3fs.PresignTrailText(err)
+		rec.Result, rec.Error = audit.ResultError, ops.PresignTrailText(err)
 	default:
 		rec.Key, rec.Expires = signed.Key, &audit.Time{Time: signed.Expires}
 	}

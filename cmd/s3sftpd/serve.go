@@ -112,7 +112,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, fsys, log, m.Observe)
+	alog, err := openAudit(cfg, client, s3cfg, log, m.Observe)
 	if err != nil {
 		return err
 	}

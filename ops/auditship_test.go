@@ -1,23 +1,29 @@
-package s3fs
+package ops
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 func TestAuditShipper_StoresSegmentsOnce(t *testing.T) {
-	e := newEnv(t, ChecksumsCompat)
-	ship := e.fs.AuditShipper(e.s3.Bucket, "audit/")
+	e := newEnv(t)
+	ship := NewAuditShipper(e.api, e.cfg, e.s3.Bucket, "audit/")
 	ctx := context.Background()
 	seg := []byte(`{"seq":1,"event":"server_start"}` + "\n")
 	if err := ship.Ship(ctx, "2026/11/24/a.jsonl", seg); err != nil {
@@ -44,10 +50,10 @@ func TestAuditShipper_StoresSegmentsOnce(t *testing.T) {
 // every one of them, byte for byte, under its file name; while the store is
 // down the trail denies new file operations, and it recovers on its own.
 func TestAuditShipper_ShipsRotatedSegments(t *testing.T) {
-	e := newEnv(t, ChecksumsCompat)
+	e := newEnv(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.jsonl")
-	l, err := audit.Open(audit.Config{File: path, RotateSize: 4096, Ship: impatient{e.fs.AuditShipper(e.s3.Bucket, "audit/gw1/")}})
+	l, err := audit.Open(audit.Config{File: path, RotateSize: 4096, Ship: impatient{NewAuditShipper(e.api, e.cfg, e.s3.Bucket, "audit/gw1/")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +124,46 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAuditShipper_SegmentsCarrySSE checks on the wire that a shipped
+// segment asks S3 to encrypt it, as every other write of the gateway does.
+func TestAuditShipper_SegmentsCarrySSE(t *testing.T) {
+	e := newEnv(t)
+	target, _ := url.Parse(e.s3.Endpoint)
+	var (
+		mu   sync.Mutex
+		puts []string // x-amz-server-side-encryption of every PUT
+	)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			puts = append(puts, r.Header.Get("X-Amz-Server-Side-Encryption"))
+			mu.Unlock()
+		}
+		proxy.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	cfg := e.cfg
+	cfg.Endpoint = "http://" + ln.Addr().String()
+	client, err := s3fs.Dial(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := NewAuditShipper(client, cfg, e.s3.Bucket, "audit/").Ship(context.Background(), "seg.jsonl", []byte("{}\n")); err != nil {
+		t.Fatalf("ship an audit segment: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) != 1 || puts[0] != s3fs.SSEAES256 {
+		t.Errorf("got PUTs with x-amz-server-side-encryption %q; want one with %q", puts, s3fs.SSEAES256)
 	}
 }

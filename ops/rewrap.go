@@ -1,4 +1,4 @@
-package s3fs
+package ops
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 )
 
@@ -32,21 +31,20 @@ type RewrapResult struct {
 // Rewrap moves the data key of every envelope-encrypted object under prefix
 // to the current key source: the KMS key when KMS is configured (from a
 // KEK, or from another KMS key), else the current KEK; and an object of
-// format version 1 to version 2. Each move is a copy of the object onto
-// itself that replaces its metadata, pinned to the ETag read, so the
-// content is never rewritten by the gateway or changed meanwhile. The data
-// key is bound to the object's key in the home it lives in, one of homes
-// (every user's home in bucket), as for a new write. Then it counts the
-// noncurrent versions still needing an old key or in version 1. It goes on
-// after a failure and returns the failures joined.
-func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string) (RewrapResult, error) {
+// format version 1 to version 2 (s3fs.FS.RewrapObject does each move). The
+// data key is bound to the object's key in the home it lives in, one of
+// homes (every user's home in bucket), as for a new write. Then it counts
+// the noncurrent versions still needing an old key or in version 1. It goes
+// on after a failure and returns the failures joined.
+func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []string) (RewrapResult, error) {
 	var res RewrapResult
-	rw, err := fs.newRewrapper(ctx, bucket, homes)
+	current, err := st.FS.CurrentKeyID(ctx)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("rewrap: %w", err)
 	}
+	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
-	p := s3.NewListObjectsV2Paginator(fs.s3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
+	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
@@ -54,7 +52,7 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 		}
 		for _, o := range page.Contents {
 			key := aws.ToString(o.Key)
-			head, err := fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+			head, err := st.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err))
 				continue
@@ -68,9 +66,9 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 				continue
 			}
 			v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
-			meta, err := rw.rewrapped(ctx, key, head.Metadata)
+			home, err := rw.homeFor(key, head.Metadata)
 			if err == nil {
-				err = rw.h.replaceMetadata(key, aws.ToInt64(head.ContentLength), head.ETag, meta)
+				err = st.FS.RewrapObject(ctx, bucket, home, key, aws.ToInt64(head.ContentLength), head.ETag, head.Metadata)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
@@ -86,28 +84,15 @@ func (fs *FS) Rewrap(ctx context.Context, bucket, prefix string, homes []string)
 	return res, errors.Join(append(errs, err)...)
 }
 
+// kmsPrefix starts the MetaKEK of a data key wrapped by KMS.
+const kmsPrefix = "kms:"
+
 // rewrapper moves data keys of one bucket to the current key source.
 type rewrapper struct {
-	fs     *FS
-	h      *handlers
-	bucket string
-	homes  []string
-	kmsID  string // MetaKEK of the current KMS key; "" when the current key is a KEK
-}
-
-func (fs *FS) newRewrapper(ctx context.Context, bucket string, homes []string) (*rewrapper, error) {
-	rw := &rewrapper{fs: fs, h: &handlers{fs: fs, ctx: ctx, tenant: &auth.Tenant{Bucket: bucket}}, bucket: bucket, homes: homes}
-	switch {
-	case fs.kms != nil:
-		arn, err := fs.kms.keyARN(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("rewrap: %w", err)
-		}
-		rw.kmsID = kmsPrefix + arn
-	case fs.keys == nil || fs.keys.Current == nil:
-		return nil, fmt.Errorf("rewrap: no key-encryption key configured")
-	}
-	return rw, nil
+	st      Store
+	bucket  string
+	homes   []string
+	current string // MetaKEK of the current key: a KEK id, or "kms:" + ARN
 }
 
 // isCurrent reports whether an object needs no rewrap: its data key is
@@ -117,43 +102,30 @@ func (rw *rewrapper) isCurrent(meta map[string]string) bool {
 }
 
 func (rw *rewrapper) underCurrentKey(meta map[string]string) bool {
-	id := crypt.MetaValue(meta, crypt.MetaKEK)
-	if rw.kmsID != "" {
-		return id == rw.kmsID
-	}
-	return id == rw.fs.keys.Current.ID
+	return crypt.MetaValue(meta, crypt.MetaKEK) == rw.current
 }
 
-// rewrapped returns the metadata of object key with its data key wrapped
-// by the current key source and bound to where it lives, in the current
-// format version (a version-1 object is upgraded; its body stays as it is).
-func (rw *rewrapper) rewrapped(ctx context.Context, key string, meta map[string]string) (map[string]string, error) {
-	if rw.kmsID == "" && isKMSWrapped(meta) {
-		return nil, fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", crypt.MetaValue(meta, crypt.MetaKEK))
+// homeFor is the home whose binding object key's data key gets: the home
+// key lies in. Homes never nest within a bucket (config refuses it), so at
+// most one matches. A data key under KMS is refused first when the current
+// key is a KEK: rewrap moves keys to KMS, never out of it.
+func (rw *rewrapper) homeFor(key string, meta map[string]string) (string, error) {
+	if id := crypt.MetaValue(meta, crypt.MetaKEK); !strings.HasPrefix(rw.current, kmsPrefix) && strings.HasPrefix(id, kmsPrefix) {
+		return "", fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", id)
 	}
-	b, ok := rw.bindingOf(key)
-	if !ok {
-		return nil, errors.New("in no user's home: no home to bind its data key to")
-	}
-	return rw.fs.rebind(ctx, meta, b, b)
-}
-
-// bindingOf is the binding of key in the home it lies in. Homes never nest
-// within a bucket (config refuses it), so at most one matches.
-func (rw *rewrapper) bindingOf(key string) (crypt.Binding, bool) {
 	for _, home := range rw.homes {
 		if strings.HasPrefix(key, home) {
-			return binding(&auth.Tenant{Bucket: rw.bucket, Prefix: home}, key), true
+			return home, nil
 		}
 	}
-	return crypt.Binding{}, false
+	return "", errors.New("in no user's home: no home to bind its data key to")
 }
 
 // olderVersions counts, by wrapping key, the noncurrent versions under
 // prefix whose data key is not under the current key: one HEAD each. A
 // bucket where versioning was never enabled has none, and costs one request.
 func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older map[string]int, v1 int, err error) {
-	v, err := rw.fs.s3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &rw.bucket})
+	v, err := rw.st.S3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &rw.bucket})
 	if err != nil {
 		return nil, 0, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
 	}
@@ -164,7 +136,7 @@ func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older ma
 	var errs []error
 	in := &s3.ListObjectVersionsInput{Bucket: &rw.bucket, Prefix: &prefix}
 	for {
-		page, err := rw.fs.s3.ListObjectVersions(ctx, in)
+		page, err := rw.st.S3.ListObjectVersions(ctx, in)
 		if err != nil {
 			return older, v1, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
 		}
@@ -186,7 +158,7 @@ func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older ma
 // countOlder adds one noncurrent version to older when its data key is not
 // under the current key, and to v1 when it is in format version 1.
 func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int, v1 *int) error {
-	head, err := rw.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &rw.bucket, Key: ov.Key, VersionId: ov.VersionId})
+	head, err := rw.st.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &rw.bucket, Key: ov.Key, VersionId: ov.VersionId})
 	if err != nil {
 		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, aws.ToString(ov.Key), aws.ToString(ov.VersionId), err)
 	}

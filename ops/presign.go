@@ -1,9 +1,10 @@
-package s3fs
+package ops
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -11,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // Presigned is a time-limited GET URL for one object of a user's jail.
@@ -23,50 +26,55 @@ type Presigned struct {
 	Expires time.Time
 }
 
+// Refusal is a presign refused for a reason the operator can act on (the
+// user's permissions, the path, the file, the encryption mode). Its message
+// names no key or bucket, so the presign trail may hold it.
+type Refusal struct{ msg string }
+
+func (r *Refusal) Error() string { return r.msg }
+
+func refuse(msg string) error { return &Refusal{msg} }
+
 // PresignGet signs a GET of the file at the SFTP path p of t's jail, valid
-// for ttl. A URL is only handed out for what t could download over SFTP,
-// as SFTP would serve it: it needs the read permission, a path that stays
-// inside the home (a ".." climbing above it is refused, not cleaned away)
-// and a file that exists now, found under its encrypted name when cfg
-// encrypts names. A URL serves the stored bytes as they are, so nothing the
-// gateway encrypted is handed out: cfg.Envelope refuses every presign, and
-// an object stored envelope-encrypted is refused in any mode. Refusals are
-// *Error with a message fit for the operator; see PresignTrailText.
-func PresignGet(ctx context.Context, client *s3.Client, cfg Config, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
+// for ttl, with client (made by s3fs.Dial, or the user's role client). A
+// URL is only handed out for what t could download over SFTP, as SFTP
+// would serve it: it needs the read permission, a path that stays inside
+// the home (a ".." climbing above it is refused, not cleaned away) and a
+// file that exists now, found under its encrypted name when cfg encrypts
+// names. A URL serves the stored bytes as they are, so nothing the gateway
+// encrypted is handed out: cfg.Envelope refuses every presign, and an
+// object stored envelope-encrypted is refused in any mode. Refusals are
+// *Refusal; see PresignTrailText.
+func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
 	if cfg.Envelope {
-		return Presigned{}, unsupported(`presign refused: [encryption] mode is "envelope", so files are stored encrypted by the gateway ` +
+		return Presigned{}, refuse(`presign refused: [encryption] mode is "envelope", so files are stored encrypted by the gateway ` +
 			"and a presigned URL would hand out ciphertext that only the gateway can decrypt; download the file over SFTP instead")
 	}
 	if !t.Perms.Has(auth.PermRead) {
-		return Presigned{}, denied("presign refused: downloading is not permitted for this user")
+		return Presigned{}, refuse("presign refused: downloading is not permitted for this user")
 	}
 	if rel := path.Clean(strings.TrimLeft(p, "/")); rel == ".." || strings.HasPrefix(rel, "../") {
-		return Presigned{}, denied("presign refused: the path leaves the user's home")
+		return Presigned{}, refuse("presign refused: the path leaves the user's home")
 	}
-	j := jail{prefix: t.Prefix}
-	if cfg.NameKey != nil {
-		names, err := crypt.NamesFromKEK(cfg.NameKey, t.Bucket, t.Prefix)
-		if err != nil {
-			return Presigned{}, fmt.Errorf("name key: %w", err)
-		}
-		j.names = names
-	}
-	key, err := j.key(p)
-	if err != nil {
+	key, isHome, err := s3fs.ObjectKey(cfg, t, p)
+	var jailed *s3fs.Error
+	switch {
+	case errors.As(err, &jailed):
+		return Presigned{}, refuse(jailed.Error())
+	case err != nil:
 		return Presigned{}, err
-	}
-	if j.isRoot(key) {
-		return Presigned{}, failure("presign refused: it is a directory")
+	case isHome:
+		return Presigned{}, refuse("presign refused: it is a directory")
 	}
 	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &t.Bucket, Key: &key})
 	if err != nil {
 		if isNotFound(err) {
-			return Presigned{}, notFound("presign refused: no such file")
+			return Presigned{}, refuse("presign refused: no such file")
 		}
 		return Presigned{}, fmt.Errorf("head %s: %w", key, err)
 	}
 	if crypt.Encrypted(head.Metadata) {
-		return Presigned{}, unsupported("presign refused: the file is stored encrypted by the gateway " +
+		return Presigned{}, refuse("presign refused: the file is stored encrypted by the gateway " +
 			"(written under envelope encryption), and a presigned URL would hand out ciphertext; download it over SFTP instead")
 	}
 	now := time.Now()
@@ -83,7 +91,7 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg Config, t *auth.Tena
 // error code. Never err's text: it names the object key and the request
 // URL, which the trail must not hold with audit paths = "hmac".
 func PresignTrailText(err error) string {
-	var refusal *Error
+	var refusal *Refusal
 	if errors.As(err, &refusal) {
 		return refusal.msg
 	}
@@ -109,4 +117,27 @@ func safeCode(code string) bool {
 		}
 	}
 	return true
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// isNotFound reports S3's answer for a missing object (as s3fs reads it).
+func isNotFound(err error) bool {
+	if httpStatus(err) == http.StatusNotFound {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NoSuchKey", "NotFound", "NoSuchUpload":
+			return true
+		}
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package s3fs
+package ops
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // TestRewrap_KEKToKMS: objects written under a KEK stay readable once the
@@ -26,7 +27,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	kek := testKeyring(t).Current
 	homes := []string{"partners/acme/", "partners/other/"}
 
-	cfg := testConfig(srv, ChecksumsCompat)
+	cfg := testConfig(srv)
 	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(kek)
 	e := envOn(t, srv, cfg)
 	files := map[string][]byte{"/f": randBytes(3*crypt.ChunkSize + 7), "/empty": nil}
@@ -43,7 +44,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	putRaw(t, e, "loose/f", loose, looseMeta)
 
 	// kms_key_id set, the KEK kept in old_kek_files: new writes use KMS.
-	cfg.KMS, cfg.Keys = &KMS{Client: client, KeyID: keyARN}, crypt.NewKeyring(nil, kek)
+	cfg.KMS, cfg.Keys = &s3fs.KMS{Client: client, KeyID: keyARN}, crypt.NewKeyring(nil, kek)
 	e = envOn(t, srv, cfg)
 	if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), "/new", other); err != nil {
 		t.Fatal(err)
@@ -51,14 +52,14 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	if got := readFile(t, e.session(t, homes[0], auth.AllPerms), "/f"); !bytes.Equal(got, files["/f"]) {
 		t.Error("/f under the KEK kept for reading differs before rewrap")
 	}
-	res, err := e.fs.Rewrap(ctx, srv.Bucket, "", homes)
+	res, err := e.store().Rewrap(ctx, srv.Bucket, "", homes)
 	if res.Rewrapped != 3 || res.Current != 1 || err == nil || !strings.Contains(err.Error(), "loose/f: in no user's home") {
 		t.Fatalf("rewrap = %+v, %v; want 3 rewrapped, 1 current, and loose/f refused", res, err)
 	}
 	if _, meta := rawObject(t, e, "loose/f"); meta[crypt.MetaKEK] != kek.ID {
 		t.Errorf("loose/f changed to %v", meta)
 	}
-	res, err = e.fs.Rewrap(ctx, srv.Bucket, "partners/", homes)
+	res, err = e.store().Rewrap(ctx, srv.Bucket, "partners/", homes)
 	if res.Rewrapped != 0 || res.Current != 4 || err != nil {
 		t.Errorf("second rewrap = %+v, %v; want all 4 current", res, err)
 	}
@@ -76,7 +77,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 		t.Error("/g of the other home differs after rewrap")
 	}
 	stored, meta := rawObject(t, e, "partners/acme/f")
-	if meta[crypt.MetaKEK] != "kms:"+keyARN || meta[metaContext] != srv.Bucket+"/partners/acme/" {
+	if meta[crypt.MetaKEK] != "kms:"+keyARN || meta[crypt.MetaContext] != srv.Bucket+"/partners/acme/" {
 		t.Errorf("metadata after rewrap %v; want the KMS key bound to acme's home", meta)
 	}
 	putRaw(t, e, "partners/other/stolen", stored, meta)
@@ -84,14 +85,14 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 		t.Errorf("acme's migrated object opened in another home: %v; want an integrity failure", err)
 	}
 	var out bytes.Buffer
-	if err := e.fs.DecryptObject(ctx, srv.Bucket, "partners/acme/f", &out); err != nil || !bytes.Equal(out.Bytes(), files["/f"]) {
+	if err := e.store().Decrypt(ctx, srv.Bucket, "partners/acme/f", &out); err != nil || !bytes.Equal(out.Bytes(), files["/f"]) {
 		t.Errorf("DecryptObject after rewrap = %v; want the plaintext", err)
 	}
 
 	// Another KMS key: every object is moved to it (Decrypt, then Encrypt).
-	cfg.KMS = &KMS{Client: client, KeyID: s3test.NewKMSKey(t, client)}
+	cfg.KMS = &s3fs.KMS{Client: client, KeyID: s3test.NewKMSKey(t, client)}
 	e = envOn(t, srv, cfg)
-	res, err = e.fs.Rewrap(ctx, srv.Bucket, "partners/", homes)
+	res, err = e.store().Rewrap(ctx, srv.Bucket, "partners/", homes)
 	if err == nil || !strings.Contains(err.Error(), "partners/other/stolen") || res.Rewrapped != 4 {
 		t.Errorf("rewrap to a second KMS key = %+v, %v; want 4 rewrapped and the object moved between homes refused", res, err)
 	}
@@ -109,7 +110,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 func TestRewrap_OlderVersions(t *testing.T) {
 	srv := s3test.StartVersioned(t)
 	old, cur := testKeyring(t).Current, testKeyring(t).Current
-	cfg := testConfig(srv, ChecksumsCompat)
+	cfg := testConfig(srv)
 	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(old)
 	e := envOn(t, srv, cfg)
 	c := e.session(t, "partners/acme/", auth.AllPerms)
@@ -121,7 +122,7 @@ func TestRewrap_OlderVersions(t *testing.T) {
 
 	cfg.Keys = crypt.NewKeyring(cur, old)
 	e = envOn(t, srv, cfg)
-	res, err := e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	res, err := e.store().Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
 	// Every version was under the old KEK, and rewrap moved the current
 	// ones: the noncurrent ones are the overwritten /f, and on AWS S3 also
 	// the versions rewrap's copies replaced (versitygw changes metadata in place).
@@ -129,7 +130,7 @@ func TestRewrap_OlderVersions(t *testing.T) {
 	if err != nil || res.Rewrapped != 2 || len(res.Older) != 1 || res.Older[old.ID] != older || older < 1 {
 		t.Fatalf("rewrap = %+v, %v; want 2 rewrapped and %d older versions under %s", res, err, older, old.ID)
 	}
-	res, err = e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	res, err = e.store().Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
 	if err != nil || res.Rewrapped != 0 || res.Current != 2 || res.Older[old.ID] != older || res.OlderV1 != 0 {
 		t.Errorf("second rewrap = %+v, %v; want the same %d older versions and nothing moved", res, err, older)
 	}
@@ -140,14 +141,14 @@ func TestRewrap_OlderVersions(t *testing.T) {
 func TestRewrap_OlderVersion1(t *testing.T) {
 	srv := s3test.StartVersioned(t)
 	keys, stored, meta, _ := v1Fixture(t)
-	cfg := testConfig(srv, ChecksumsCompat)
+	cfg := testConfig(srv)
 	cfg.Envelope, cfg.Keys = true, keys
 	e := envOn(t, srv, cfg)
 	putRaw(t, e, "partners/acme/f", stored, meta)
 	if err := writeFile(t, e.session(t, "partners/acme/", auth.AllPerms), "/f", randBytes(100)); err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.fs.Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
+	res, err := e.store().Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
 	if err != nil || res.Current != 1 || res.OlderV1 != 1 {
 		t.Errorf("rewrap = %+v, %v; want the overwritten version-1 version counted", res, err)
 	}
@@ -167,4 +168,81 @@ func noncurrentVersions(t *testing.T, e *env) int {
 		}
 	}
 	return n
+}
+
+// TestRewrap_UpgradesVersion1: rewrap upgrades version-1 objects (KEK:
+// written by the version-1 code; KMS: as it wrote them) to version 2 in
+// place, bound to their names, so that a copy under another name then
+// fails; an object a rename already upgraded is current; a second rewrap
+// has nothing to do.
+func TestRewrap_UpgradesVersion1(t *testing.T) {
+	srv := s3test.Start(t)
+	keys, kekStored, kekMeta, plain := v1Fixture(t)
+	kekCfg := testConfig(srv)
+	kekCfg.Envelope, kekCfg.Keys = true, keys
+	client, keyARN := kmsKey(t)
+	kmsCfg := testConfig(srv)
+	kmsCfg.Envelope, kmsCfg.KMS = true, &s3fs.KMS{Client: client, KeyID: keyARN}
+	for name, cfg := range map[string]s3fs.Config{"kek": kekCfg, "kms": kmsCfg} {
+		t.Run(name, func(t *testing.T) {
+			e := envOn(t, srv, cfg)
+			home := "v1-" + name + "/"
+			stored, meta := kekStored, kekMeta
+			if cfg.KMS != nil {
+				stored, meta = v1KMSObject(t, cfg.KMS, srv.Bucket+"/"+home, plain)
+			}
+			putRaw(t, e, home+"old.csv", stored, meta)
+			putRaw(t, e, home+"moved.csv", stored, meta)
+			c := e.session(t, home, auth.AllPerms)
+			if err := c.Rename("/moved.csv", "/renamed.csv"); err != nil { // a rename upgrades it
+				t.Fatal(err)
+			}
+
+			res, err := e.store().Rewrap(context.Background(), srv.Bucket, home, []string{home})
+			if err != nil || res.Rewrapped != 1 || res.Upgraded != 1 || res.Current != 1 {
+				t.Fatalf("rewrap = %+v, %v; want old.csv upgraded, renamed.csv current", res, err)
+			}
+			upStored, upMeta := rawObject(t, e, home+"old.csv")
+			if upMeta[crypt.MetaVersion] != "2" || upMeta[crypt.MetaContext] != srv.Bucket+"/"+home || !bytes.Equal(upStored, stored) {
+				t.Errorf("upgraded metadata %v (body kept: %v); want version 2 bound to %s", upMeta, bytes.Equal(upStored, stored), home)
+			}
+			if got := readFile(t, c, "/old.csv"); !bytes.Equal(got, plain) {
+				t.Error("the upgraded object does not download")
+			}
+			var out bytes.Buffer
+			if err := e.store().Decrypt(context.Background(), srv.Bucket, home+"old.csv", &out); err != nil || !bytes.Equal(out.Bytes(), plain) {
+				t.Errorf("decrypt of the upgraded object = %v; want the plaintext", err)
+			}
+			putRaw(t, e, home+"copy.csv", upStored, upMeta)
+			if got, err := readAll(c, "/copy.csv"); err == nil || !strings.Contains(err.Error(), "integrity check") {
+				t.Errorf("the upgraded object under another name = %d bytes, %v; want an integrity failure", len(got), err)
+			}
+			e.api.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &srv.Bucket, Key: aws.String(home + "copy.csv")})
+			if res, err := e.store().Rewrap(context.Background(), srv.Bucket, home, []string{home}); err != nil || res.Rewrapped != 0 || res.Current != 2 {
+				t.Errorf("second rewrap = %+v, %v; want nothing to do", res, err)
+			}
+		})
+	}
+}
+
+// TestRewrap_UpgradesRefusedFormat1: with RefuseFormat1 (format_v1 =
+// "refuse"), whose sessions refuse a version-1 object, rewrap still
+// upgrades it, and then it reads.
+func TestRewrap_UpgradesRefusedFormat1(t *testing.T) {
+	srv := s3test.Start(t)
+	keys, stored, meta, plain := v1Fixture(t)
+	cfg := testConfig(srv)
+	cfg.Envelope, cfg.Keys, cfg.RefuseFormat1 = true, keys, true
+	e := envOn(t, srv, cfg)
+	putRaw(t, e, "refuse/old.csv", stored, meta)
+	c := e.session(t, "refuse/", auth.AllPerms)
+	if _, err := readAll(c, "/old.csv"); err == nil {
+		t.Fatal("download of a version-1 object succeeded; want it refused before rewrap")
+	}
+	if res, err := e.store().Rewrap(context.Background(), srv.Bucket, "refuse/", []string{"refuse/"}); err != nil || res.Upgraded != 1 {
+		t.Fatalf("rewrap = %+v, %v; want the object upgraded", res, err)
+	}
+	if got := readFile(t, c, "/old.csv"); !bytes.Equal(got, plain) {
+		t.Error("the upgraded object does not download")
+	}
 }

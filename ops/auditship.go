@@ -1,27 +1,35 @@
-package s3fs
+package ops
 
 import (
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // AuditShipper stores closed segments of the audit trail in a bucket that no
 // partner can reach (config refuses a prefix inside a home), encrypted like
 // every other object. It implements audit.Shipper.
 type AuditShipper struct {
-	fs     *FS
-	bucket string
-	prefix string
+	s3       *s3.Client
+	bucket   string
+	prefix   string
+	sse      types.ServerSideEncryption
+	kmsKeyID *string
 }
 
-// AuditShipper returns a shipper writing to bucket under prefix.
-func (fs *FS) AuditShipper(bucket, prefix string) *AuditShipper {
-	return &AuditShipper{fs: fs, bucket: bucket, prefix: prefix}
+// NewAuditShipper returns a shipper writing to bucket under prefix with
+// client (made by s3fs.Dial), with the server-side encryption of cfg.
+func NewAuditShipper(client *s3.Client, cfg s3fs.Config, bucket, prefix string) *AuditShipper {
+	sse, kmsKeyID := cfg.WriteEncryption()
+	return &AuditShipper{s3: client, bucket: bucket, prefix: prefix, sse: sse, kmsKeyID: kmsKeyID}
 }
 
 // Ship stores segment as prefix+name. A segment is never overwritten: if the
@@ -29,23 +37,23 @@ func (fs *FS) AuditShipper(bucket, prefix string) *AuditShipper {
 // the stored bytes are the same.
 func (a *AuditShipper) Ship(ctx context.Context, name string, segment []byte) error {
 	key := a.prefix + name
-	_, err := a.fs.s3.PutObject(ctx, &s3.PutObjectInput{
+	_, err := a.s3.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:               &a.bucket,
 		Key:                  &key,
 		Body:                 bytes.NewReader(segment),
 		ContentLength:        aws.Int64(int64(len(segment))),
 		ContentType:          aws.String("application/x-ndjson"),
-		ServerSideEncryption: a.fs.enc.mode(),
-		SSEKMSKeyId:          a.fs.enc.keyID(),
+		ServerSideEncryption: a.sse,
+		SSEKMSKeyId:          a.kmsKeyID,
 		IfNoneMatch:          aws.String("*"),
 	})
 	if err == nil {
 		return nil
 	}
-	if !isPrecondition(err) {
+	if httpStatus(err) != http.StatusPreconditionFailed {
 		return fmt.Errorf("store audit segment s3://%s/%s: %w", a.bucket, key, err)
 	}
-	stored, gerr := a.fs.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
+	stored, gerr := a.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})
 	if gerr != nil {
 		return fmt.Errorf("store audit segment s3://%s/%s: exists, and reading it back failed: %w", a.bucket, key, gerr)
 	}

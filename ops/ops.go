@@ -1,0 +1,14 @@
+// Package ops holds the operator tools: decrypt (plaintext from the store
+// with nothing but the keys), rewrap (data keys to the current key), the
+// orphan sweep's runner, presigned hand-outs and the shipping of audit
+// segments to S3. cmd/s3sftpd parses the flags and reports; ops does the work.
+//
+// It never serves partners: nothing here runs inside an SFTP session, and
+// its errors go to an operator's terminal or the gateway's log, never to an
+// SFTP client. It reaches S3 only through what s3fs exposes (the client
+// s3fs.Dial makes, and the FS methods documented for the operator tools:
+// OpenPlaintext, NameDecoder, CurrentKeyID, RewrapObject, SweepOrphans,
+// ObjectKey, Config.WriteEncryption), until the store package lands; it holds
+// no object-format code of its own (envelope chunks, key wrapping and names
+// stay in s3fs and crypt).
+package ops

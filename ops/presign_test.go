@@ -1,0 +1,66 @@
+package ops
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/crypt"
+)
+
+// TestPresignGet_OnlyWhatSFTPWouldServe: a URL is handed out for a file the
+// user could download, and serves its bytes; every other request is a
+// *Refusal whose trail text is its own fixed message.
+func TestPresignGet_OnlyWhatSFTPWouldServe(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.s3.Put(t, "home/a/f.csv", []byte("hello"))
+	e.s3.Put(t, "home/a/b/f.csv", []byte("what a cleaned \"..\" would reach"))
+	putRaw(t, e, "home/a/sealed.csv", []byte("ciphertext"), map[string]string{crypt.MetaVersion: crypt.Version})
+	reader := &auth.Tenant{User: "a", Bucket: e.s3.Bucket, Prefix: "home/a/", Perms: auth.PermRead}
+
+	signed, err := PresignGet(ctx, e.api, e.cfg, reader, "/f.csv", time.Minute)
+	if err != nil || signed.Key != "home/a/f.csv" {
+		t.Fatalf("PresignGet = %+v, %v; want a URL for home/a/f.csv", signed, err)
+	}
+	resp, err := http.Get(signed.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "hello" {
+		t.Errorf("GET of the URL = %d %q; want 200 \"hello\"", resp.StatusCode, body)
+	}
+
+	envelope := e.cfg
+	envelope.Envelope, envelope.Keys = true, testKeyring(t)
+	for name, c := range map[string]struct {
+		tenant *auth.Tenant
+		path   string
+		cfg    bool // envelope mode
+	}{
+		"no-read":       {&auth.Tenant{Bucket: e.s3.Bucket, Prefix: "home/a/", Perms: auth.PermWrite}, "/f.csv", false},
+		"climbs-out":    {reader, "/../b/f.csv", false},
+		"home":          {reader, "/", false},
+		"missing":       {reader, "/nothing.csv", false},
+		"sealed-object": {reader, "/sealed.csv", false},
+		"envelope-mode": {reader, "/f.csv", true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := e.cfg
+			if c.cfg {
+				cfg = envelope
+			}
+			_, err := PresignGet(ctx, e.api, cfg, c.tenant, c.path, time.Minute)
+			var refusal *Refusal
+			if !errors.As(err, &refusal) || PresignTrailText(err) != err.Error() {
+				t.Errorf("PresignGet = %v; want a *Refusal recorded as its own message", err)
+			}
+		})
+	}
+}
