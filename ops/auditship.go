@@ -50,7 +50,7 @@ func (a *AuditShipper) Ship(ctx context.Context, name string, segment []byte) er
 	if err == nil {
 		return nil
 	}
-	if httpStatus(err) != http.StatusPreconditionFailed {
+	if s3fs.HTTPStatus(err) != http.StatusPreconditionFailed {
 		return fmt.Errorf("store audit segment s3://%s/%s: %w", a.bucket, key, err)
 	}
 	stored, gerr := a.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &a.bucket, Key: &key})

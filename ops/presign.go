@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"path"
 	"strings"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
@@ -68,7 +66,7 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth
 	}
 	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &t.Bucket, Key: &key})
 	if err != nil {
-		if isNotFound(err) {
+		if s3fs.IsNotFound(err) {
 			return Presigned{}, refuse("presign refused: no such file")
 		}
 		return Presigned{}, fmt.Errorf("head %s: %w", key, err)
@@ -99,7 +97,7 @@ func PresignTrailText(err error) string {
 	var api smithy.APIError
 	if errors.As(err, &api) && safeCode(api.ErrorCode()) {
 		text += " (" + api.ErrorCode() + ")"
-	} else if status := httpStatus(err); status != 0 {
+	} else if status := s3fs.HTTPStatus(err); status != 0 {
 		text += fmt.Sprintf(" (HTTP %d)", status)
 	}
 	return text
@@ -117,27 +115,4 @@ func safeCode(code string) bool {
 		}
 	}
 	return true
-}
-
-func httpStatus(err error) int {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
-
-// isNotFound reports S3's answer for a missing object (as s3fs reads it).
-func isNotFound(err error) bool {
-	if httpStatus(err) == http.StatusNotFound {
-		return true
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchUpload":
-			return true
-		}
-	}
-	return false
 }

@@ -100,6 +100,14 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	return failure(op + " failed: storage error, nothing was changed")
 }
 
+// HTTPStatus is the HTTP status of a failed S3 call, or 0. The operator
+// tools (ops) read S3's errors through it and IsNotFound until the store
+// package owns them.
+func HTTPStatus(err error) int { return httpStatus(err) }
+
+// IsNotFound reports S3's answer for a missing object.
+func IsNotFound(err error) bool { return isNotFound(err) }
+
 func httpStatus(err error) int {
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
