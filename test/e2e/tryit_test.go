@@ -26,7 +26,7 @@ func TestREADME_TryItConnectsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const first = "go run ./cmd/s3sftpd -config config.example.toml"
+	const first = "GOTOOLCHAIN=auto go run ./cmd/s3sftpd -config config.example.toml"
 	if !strings.Contains(string(readme), "\n"+first+" ") {
 		t.Fatalf("the README's first command is no longer %q: update this test", first)
 	}
