@@ -68,6 +68,9 @@ func TestMemBudget_Shares(t *testing.T) {
 	m.Finished("hog", "c")
 	got := make(chan error, 1)
 	go func() { _, err := m.Acquire(ctx, "hog", "e", share, 30, time.Minute); got <- err }()
+	for !m.isFinisher("hog", "e") { // e waits, hog's finisher, before the release
+		time.Sleep(time.Millisecond)
+	}
 	m.Release("hog", 41)
 	if err := <-got; err != nil {
 		t.Errorf("hog after releasing its 41 bytes: got %v; want its 30", err)
@@ -87,6 +90,14 @@ func TestMemBudget_Shares(t *testing.T) {
 	if waited < 3*short {
 		t.Errorf("waited %v in all; want at least the three timed-out waits (%v)", waited, 3*short)
 	}
+}
+
+// isFinisher says whether upload is user's finisher now.
+func (m *memBudget) isFinisher(user string, upload any) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[user]
+	return ok && u.finisher == upload
 }
 
 func TestDefaultShare(t *testing.T) {

@@ -82,6 +82,7 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		}
 		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
 			m.take(user, n)
+			m.resign(u, upload, atShare, atTotal)
 			m.mu.Unlock()
 			if began.IsZero() {
 				return 0, nil
@@ -158,6 +159,22 @@ func (m *memBudget) Force(user string, n int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.take(user, n)
+}
+
+// resign takes the finisher's role from upload where it got its bytes
+// without it (a release came while it waited), so an upload that is not
+// past the share, or the budget, never keeps another from the role.
+func (m *memBudget) resign(u *memUser, upload any, atShare, atTotal bool) {
+	resigned := false
+	if !atShare && u.finisher == upload {
+		u.finisher, resigned = nil, true
+	}
+	if !atTotal && m.finisher == upload {
+		m.finisher, resigned = nil, true
+	}
+	if resigned {
+		m.wake()
+	}
 }
 
 func (m *memBudget) user(name string) *memUser {
