@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strings"
@@ -58,6 +59,12 @@ type Checkpoint struct {
 type VerifyOptions struct {
 	HMACKey     []byte // every line's MAC must verify; nil = MACs not checked
 	Checkpoints []Checkpoint
+	// Each, if set, sees every record that joined the chain, in trail
+	// order, as soon as it has: a reader of the trail (the report) streams
+	// what was verified without a second parser, and on a break has seen
+	// exactly the records before it. An error from Each stops Verify and is
+	// returned as is. Each must not keep r.
+	Each func(r *Record) error
 }
 
 // Report describes a trail that verified.
@@ -100,7 +107,7 @@ func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
 	slices.SortStableFunc(srcs, func(a, b *source) int {
 		return cmp.Or(cmp.Compare(btoi(a.first == 0), btoi(b.first == 0)), cmp.Compare(a.first, b.first))
 	})
-	c := &checker{key: opts.HMACKey, cps: map[uint64][]cpEntry{}}
+	c := &checker{key: opts.HMACKey, cps: map[uint64][]cpEntry{}, each: opts.Each}
 	for _, cp := range opts.Checkpoints {
 		line := bytes.TrimRight(cp.Line, "\r\n")
 		var r Record
@@ -222,8 +229,10 @@ type position struct {
 
 // checker follows the chain line by line.
 type checker struct {
-	key []byte
-	cps map[uint64][]cpEntry
+	key  []byte
+	cps  map[uint64][]cpEntry
+	each func(*Record) error
+	mac  hash.Hash // keyed by key, reset for each line
 
 	n           int
 	first, last uint64
@@ -240,19 +249,25 @@ func (c *checker) fail(at position, seq uint64, format string, args ...any) erro
 
 func (c *checker) line(file string, no int, line []byte) error {
 	at := position{file, no}
-	if !json.Valid(line) {
+	// Unmarshal validates the line too: json.Valid runs only for a line it
+	// refuses, to tell a torn line from a well-formed non-record.
+	var r Record
+	decodeErr := json.Unmarshal(line, &r)
+	if decodeErr != nil && !json.Valid(line) {
 		if c.torn != nil {
 			return c.fail(*c.torn, c.last+1, "not an audit record, nor is the line after it: a crash tears only the line being written; lines were injected or edited")
 		}
 		c.torn = &at
 		return nil
 	}
-	var r Record
-	if !isObject(line) || json.Unmarshal(line, &r) != nil || r.Seq == 0 {
+	if !isObject(line) || decodeErr != nil || r.Seq == 0 {
 		return c.fail(at, c.last+1, "not an audit record")
 	}
 	if len(c.key) > 0 {
-		if err := checkMAC(line, c.key); err != "" {
+		if c.mac == nil {
+			c.mac = hmac.New(sha256.New, c.key)
+		}
+		if err := checkMAC(line, c.mac); err != "" {
 			return c.fail(at, r.Seq, "%s", err)
 		}
 	}
@@ -298,6 +313,9 @@ func (c *checker) line(file string, no int, line []byte) error {
 	c.last = r.Seq
 	c.prevHash = sha256.Sum256(line)
 	c.lastAt = at
+	if c.each != nil {
+		return c.each(&r)
+	}
 	return nil
 }
 
@@ -348,14 +366,15 @@ func (c *checker) end(srcs []*source) error {
 	return nil
 }
 
-// checkMAC returns what is wrong with line's MAC, or "".
-func checkMAC(line, key []byte) string {
+// checkMAC returns what is wrong with line's MAC, checked with m (an
+// HMAC-SHA256 with the trail's key), or "".
+func checkMAC(line []byte, m hash.Hash) string {
 	i := bytes.LastIndex(line, []byte(`,"mac":"`))
 	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
 		return "no MAC: the record was not written with the key"
 	}
 	got, err := hex.DecodeString(string(line[i+len(`,"mac":"`) : len(line)-2]))
-	m := hmac.New(sha256.New, key)
+	m.Reset()
 	m.Write(line[:i])
 	m.Write([]byte("}"))
 	if err != nil || !hmac.Equal(got, m.Sum(nil)) {
