@@ -11,13 +11,16 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 )
 
-// auditCmd runs `s3sftpd audit SUBCOMMAND`; verify is the only one.
+// auditCmd runs `s3sftpd audit SUBCOMMAND`: verify or report.
 func auditCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintf(stderr, "s3sftpd audit: want the subcommand verify\n%s", usage)
-		return 2
+	switch {
+	case len(args) > 0 && args[0] == "verify":
+		return auditVerify(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "report":
+		return auditReport(args[1:], stdout, stderr)
 	}
-	return auditVerify(args[1:], stdout, stderr)
+	fmt.Fprintf(stderr, "s3sftpd audit: want the subcommand verify or report\n%s", usage)
+	return 2
 }
 
 // auditVerify checks audit trail files: exit 0 with a one-line summary when
@@ -39,14 +42,47 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "s3sftpd audit verify: %v\n", err)
 		return 2
 	}
-	var opts audit.VerifyOptions
-	if *keyFile != "" {
-		key, err := os.ReadFile(*keyFile)
+	opts, err := verifyOptions(*keyFile, *cpFile, fs.Args())
+	if err != nil {
+		return fail(err)
+	}
+	var inputs []audit.VerifyInput
+	for _, name := range fs.Args() {
+		f, err := os.Open(name)
 		if err != nil {
-			return fail(fmt.Errorf("read HMAC key: %w", err))
+			return fail(fmt.Errorf("open audit file: %w", err))
+		}
+		defer f.Close()
+		inputs = append(inputs, audit.VerifyInput{Name: name, R: f})
+	}
+	rep, err := audit.Verify(inputs, opts)
+	var broken *audit.VerifyError
+	switch {
+	case errors.As(err, &broken):
+		fmt.Fprintln(stdout, broken.Error())
+		return 1
+	case err != nil:
+		return fail(err)
+	}
+	for _, n := range rep.Notes {
+		fmt.Fprintln(stdout, "note:", n)
+	}
+	fmt.Fprintln(stdout, summary(rep, len(opts.Checkpoints)))
+	return 0
+}
+
+// verifyOptions reads the anchors of a trail's files: the HMAC key in
+// keyFile ("" = MACs not checked), the checkpoint cpFile (required when
+// given) and FILE.checkpoint beside each of files (when there is one).
+func verifyOptions(keyFile, cpFile string, files []string) (audit.VerifyOptions, error) {
+	var opts audit.VerifyOptions
+	if keyFile != "" {
+		key, err := os.ReadFile(keyFile)
+		if err != nil {
+			return opts, fmt.Errorf("read HMAC key: %w", err)
 		}
 		if len(key) == 0 {
-			return fail(fmt.Errorf("read HMAC key: %s is empty", *keyFile))
+			return opts, fmt.Errorf("read HMAC key: %s is empty", keyFile)
 		}
 		opts.HMACKey = key
 	}
@@ -66,37 +102,17 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		opts.Checkpoints = append(opts.Checkpoints, audit.Checkpoint{Name: path, Line: line})
 		return nil
 	}
-	if *cpFile != "" {
-		if err := addCheckpoint(*cpFile, true); err != nil {
-			return fail(err)
+	if cpFile != "" {
+		if err := addCheckpoint(cpFile, true); err != nil {
+			return opts, err
 		}
 	}
-	var inputs []audit.VerifyInput
-	for _, name := range fs.Args() {
-		f, err := os.Open(name)
-		if err != nil {
-			return fail(fmt.Errorf("open audit file: %w", err))
-		}
-		defer f.Close()
-		inputs = append(inputs, audit.VerifyInput{Name: name, R: f})
+	for _, name := range files {
 		if err := addCheckpoint(name+".checkpoint", false); err != nil {
-			return fail(err)
+			return opts, err
 		}
 	}
-	rep, err := audit.Verify(inputs, opts)
-	var broken *audit.VerifyError
-	switch {
-	case errors.As(err, &broken):
-		fmt.Fprintln(stdout, broken.Error())
-		return 1
-	case err != nil:
-		return fail(err)
-	}
-	for _, n := range rep.Notes {
-		fmt.Fprintln(stdout, "note:", n)
-	}
-	fmt.Fprintln(stdout, summary(rep, len(opts.Checkpoints)))
-	return 0
+	return opts, nil
 }
 
 // summary is the one line that says what was verified, and what could not be.
