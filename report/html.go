@@ -16,10 +16,11 @@ type htmlFormat struct{ w *bufio.Writer }
 const htmlStyle = `body{font:13px/1.4 system-ui,sans-serif;color:#111;margin:24px}
 h1{font-size:20px;margin:0 0 8px}h2{font-size:16px;margin:24px 0 8px}
 .verify{padding:8px 12px;border-radius:4px;font-weight:600}
-.ok{background:#e6f4ea;border:1px solid #1e8e3e}.broken{background:#fce8e6;border:1px solid #d93025}
+.verify-ok{background:#e6f4ea;border:1px solid #1e8e3e}.verify-broken{background:#fce8e6;border:1px solid #d93025}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}
 th{background:#f1f3f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-td.h{font-family:ui-monospace,monospace;font-size:11px;word-break:break-all}
+td.h{font-family:ui-monospace,monospace;font-size:10px;word-break:break-all;min-width:9em}
+#activity{font-size:11px}
 tr.denied td,tr.error td,tr.aborted td{background:#fff4e5}
 .legend span{display:inline-block;margin-right:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
 @media print{body{margin:0;font-size:10px}table{font-size:9px}thead{display:table-header-group}tr{break-inside:avoid}
@@ -30,9 +31,9 @@ var palette = []string{"#1a73e8", "#e8710a", "#188038", "#d93025", "#9334e6", "#
 
 func (f *htmlFormat) header(h *header) error {
 	w := f.w
-	class := "ok"
+	class := "verify-ok"
 	if !h.V.OK {
-		class = "broken"
+		class = "verify-broken"
 	}
 	fmt.Fprintf(w, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>s3sftpd audit report %s</title>\n<style>%s</style></head><body>\n",
 		h.Generated.Format(time.DateOnly), htmlStyle)
@@ -48,7 +49,7 @@ func (f *htmlFormat) header(h *header) error {
 	}
 	w.WriteString("</tbody></table>\n<h2>Files per day</h2>\n")
 	f.chart(h)
-	w.WriteString("<h2>Activity</h2>\n<table id=\"activity\"><thead><tr><th>Time (UTC)</th><th>User</th><th>Key / certificate</th><th>Remote</th><th>Session</th><th>Operation</th><th>Path</th><th>Object</th><th>Size</th><th>SHA-256</th><th>Version</th><th>Result</th><th>Reason</th></tr></thead><tbody>\n")
+	w.WriteString("<h2>Activity</h2>\n<table id=\"activity\"><thead><tr><th>Time (UTC)</th><th>User</th><th>Key / certificate</th><th>Remote / session</th><th>Operation</th><th>Path</th><th>Object</th><th>Size</th><th>SHA-256 / version</th><th>Result</th><th>Reason</th></tr></thead><tbody>\n")
 	return nil
 }
 
@@ -128,9 +129,17 @@ func (f *htmlFormat) row(r *Row) error {
 	if r.Method != "" {
 		op += " (" + r.Method + ")"
 	}
-	_, err := fmt.Fprintf(f.w, "<tr class=\"%s\"><td>%s</td><td>%s</td><td class=h>%s</td><td>%s</td><td class=h>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=n>%s</td><td class=h>%s</td><td class=h>%s</td><td>%s</td><td>%s</td></tr>\n",
-		esc(r.Result), r.Time.Format(rowTime), esc(r.User), esc(key), esc(r.Remote), esc(r.Session), esc(op), esc(path), esc(object),
-		esc(size), esc(r.SHA256), esc(r.VersionID), esc(r.Result), esc(r.Reason))
+	where := r.Remote
+	if r.Session != "" {
+		where += " session " + r.Session
+	}
+	sum := r.SHA256
+	if r.VersionID != "" {
+		sum += " version " + r.VersionID
+	}
+	_, err := fmt.Fprintf(f.w, "<tr class=\"%s\"><td>%s</td><td>%s</td><td class=h>%s</td><td class=h>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=n>%s</td><td class=h>%s</td><td>%s</td><td>%s</td></tr>\n",
+		esc(r.Result), r.Time.Format(rowTime), esc(r.User), esc(key), esc(where), esc(op), esc(path), esc(object),
+		esc(size), esc(sum), esc(r.Result), esc(r.Reason))
 	return err
 }
 

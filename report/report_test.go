@@ -176,7 +176,7 @@ func TestWrite_HTMLChartHasABarPerDay(t *testing.T) {
 			t.Errorf("page holds %q: it must be self-contained, with no script", banned)
 		}
 	}
-	if !strings.Contains(out, "@media print") || !strings.Contains(out, `class="verify ok"`) {
+	if !strings.Contains(out, "@media print") || !strings.Contains(out, `class="verify verify-ok"`) {
 		t.Errorf("page lacks its print rules or the verification banner")
 	}
 }
