@@ -83,7 +83,8 @@ type tracker struct {
 	failedFrom map[string]map[string]bool // address → user names denied from it since its last ban
 	summary    map[string]*UserSummary
 	days       map[string]map[string]int64
-	hashed     int64 // hashed names shown, not resolved
+	last       audit.Record // the last record added, for the passes to compare
+	hashed     int64        // hashed names shown, not resolved
 	resolved   int64
 }
 

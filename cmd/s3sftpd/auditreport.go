@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -82,6 +83,10 @@ func auditReport(args []string, stdout, stderr io.Writer) int {
 		defer f.Close()
 		w = f
 	}
+	// The report's live heap is small (users, days, open sessions) and its
+	// garbage is per record: collecting at 5× the live heap instead of 2×
+	// cuts a third of its CPU for a few tens of MB.
+	debug.SetGCPercent(400)
 	v, err := report.Write(w, report.Trail{Open: openFiles(fs.Args()), Verify: opts}, o)
 	if err != nil {
 		return fail(err)
