@@ -204,3 +204,41 @@ func ink(img image.Image) (int, int) {
 	}
 	return n, len(colours)
 }
+
+// TestE2E_AuditReportResolvesNames: with paths = "hmac" the report names no
+// file, unless -resolve-names lists the homes in S3: then the files still
+// there show their names, and a deleted one stays hashed.
+func TestE2E_AuditReportResolvesNames(t *testing.T) {
+	s3srv := s3test.Start(t)
+	keyFile := filepath.Join(t.TempDir(), "audit.key")
+	hmacKey := make([]byte, 32)
+	rand.Read(hmacKey)
+	if err := os.WriteFile(keyFile, hmacKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, s3srv, gatewayOpts{audit: fmt.Sprintf("hmac_key_file = %q\npaths = \"hmac\"", keyFile)})
+	dir := t.TempDir()
+	const name, gone = "SMITH_JOHN_MRN4417.csv", "DOE_JANE_MRN0001.csv"
+	writeRandom(t, filepath.Join(dir, name), 1000)
+	writeRandom(t, filepath.Join(dir, gone), 1000)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "mkdir in\nput "+name+" in/"+name+"\nput "+gone+"\nrm "+gone+"\n")
+	g.stop(t)
+	trail, _ := filepath.Glob(filepath.Join(filepath.Dir(g.auditFile()), "audit*.jsonl"))
+
+	plain, stderr, code := runToolCode(t, s3srv, append([]string{"audit", "report", "-hmac-key-file", keyFile}, trail...)...)
+	if code != 0 || strings.Contains(plain, "SMITH") || strings.Contains(plain, "DOE") || !strings.Contains(plain, "hmac:") {
+		t.Fatalf("report without -resolve-names: exit %d (%s); want 0, names hashed:\n%s", code, stderr, plain)
+	}
+	out, stderr, code := runToolCode(t, s3srv, append([]string{"audit", "report", "-hmac-key-file", keyFile, "-resolve-names", "-config", g.config}, trail...)...)
+	if code != 0 {
+		t.Fatalf("report -resolve-names: exit %d\n%s%s", code, out, stderr)
+	}
+	for _, want := range []string{" /in/" + name + " ", "object=" + s3srv.Bucket + "/partners/acme/in/" + name, " /in ", "stay hashed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report -resolve-names lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "DOE") || !regexp.MustCompile(`remove +ok +hmac:[0-9a-f]{64}`).MatchString(out) {
+		t.Errorf("the deleted file must stay hashed:\n%s", out)
+	}
+}
