@@ -9,7 +9,7 @@
 // where the chain breaks. It streams: the trail is read twice (once for the
 // summary at the top, once for the rows) and never held in memory, so its
 // memory is bounded by the users, days and open sessions, not the records.
-// It never talks to S3 and never writes a file: resolved names come in as
+// It never talks to S3 and never writes a file (it reads the trail's): resolved names come in as
 // Options.Names, and the output goes to the writer it is given.
 package report
 
@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -199,6 +200,30 @@ func Write(w io.Writer, t Trail, o Options) (Verification, error) {
 
 // errEnough stops the second pass at the record the first one ended with.
 var errEnough = errors.New("enough records")
+
+// OpenFiles is a Trail's Open for files on disk: it opens them afresh for
+// each pass.
+func OpenFiles(names []string) func() ([]audit.VerifyInput, func(), error) {
+	return func() ([]audit.VerifyInput, func(), error) {
+		var files []*os.File
+		closeAll := func() {
+			for _, f := range files {
+				f.Close()
+			}
+		}
+		var inputs []audit.VerifyInput
+		for _, name := range names {
+			f, err := os.Open(name)
+			if err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("open audit file: %w", err)
+			}
+			files = append(files, f)
+			inputs = append(inputs, audit.VerifyInput{Name: name, R: f})
+		}
+		return inputs, closeAll, nil
+	}
+}
 
 // verify runs audit.Verify over a fresh opening of the trail with each.
 func verify(t Trail, each func(*audit.Record) error) (Verification, error) {
