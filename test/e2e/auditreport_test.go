@@ -132,7 +132,7 @@ func TestE2E_AuditReport(t *testing.T) {
 	lines := bytes.Split(live, []byte("\n"))
 	at := -1
 	for i, l := range lines {
-		if bytes.Contains(l, []byte(`"path":"/big.bin"`)) {
+		if bytes.Contains(l, []byte(`"event":"close"`)) && bytes.Contains(l, []byte(`"path":"/big.bin"`)) { // the aborted upload's row
 			at = i
 			break
 		}
