@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"html"
-	"strings"
 	"time"
 )
 
@@ -122,8 +121,8 @@ func (f *htmlFormat) row(r *Row) error {
 		object = r.Bucket + "/" + r.Key
 	}
 	size := num(r.Size)
-	if r.Op == "session" {
-		size = strings.TrimSpace(fmt.Sprintf("%s in / %s out, %s ms", num(r.BytesIn), num(r.BytesOut), num(r.DurMS)))
+	if r.Op == "session" && r.BytesIn != nil && r.BytesOut != nil && r.DurMS != nil {
+		size = fmt.Sprintf("%d in / %d out, %d ms", *r.BytesIn, *r.BytesOut, *r.DurMS)
 	}
 	op := r.Op
 	if r.Method != "" {

@@ -17,28 +17,28 @@ import (
 // "mkdir", "rename", …, a refused request's op such as "stat"; "login",
 // "session", "ban", "unban").
 type Row struct {
-	Time      time.Time `json:"time"`
-	Seq       uint64    `json:"seq"`
-	User      string    `json:"user,omitempty"`
-	KeyFP     string    `json:"key_fp,omitempty"`
-	CertID    string    `json:"cert_id,omitempty"`
-	Remote    string    `json:"remote,omitempty"`
-	Client    string    `json:"client,omitempty"`
-	Session   string    `json:"session,omitempty"`
-	Op        string    `json:"op"`
-	Method    string    `json:"method,omitempty"` // login: the auth method; session: the one that let it in
-	Path      string    `json:"path,omitempty"`
-	Target    string    `json:"target,omitempty"` // rename: the new path
-	Bucket    string    `json:"bucket,omitempty"`
-	Key       string    `json:"key,omitempty"`
-	Size      *int64    `json:"size,omitempty"`
-	SHA256    string    `json:"sha256,omitempty"`
-	VersionID string    `json:"version_id,omitempty"`
-	Result    string    `json:"result"`
-	Reason    string    `json:"reason,omitempty"`   // why it was refused or failed, as the partner was told
-	DurMS     *int64    `json:"dur_ms,omitempty"`   // transfer or session length
-	BytesIn   *int64    `json:"bytes_in,omitempty"` // session: bytes on the wire
-	BytesOut  *int64    `json:"bytes_out,omitempty"`
+	Time      audit.Time `json:"time"` // UTC, RFC 3339 with milliseconds, as in the trail
+	Seq       uint64     `json:"seq"`
+	User      string     `json:"user,omitempty"`
+	KeyFP     string     `json:"key_fp,omitempty"`
+	CertID    string     `json:"cert_id,omitempty"`
+	Remote    string     `json:"remote,omitempty"`
+	Client    string     `json:"client,omitempty"`
+	Session   string     `json:"session,omitempty"`
+	Op        string     `json:"op"`
+	Method    string     `json:"method,omitempty"` // login: the auth method; session: the one that let it in
+	Path      string     `json:"path,omitempty"`
+	Target    string     `json:"target,omitempty"` // rename: the new path
+	Bucket    string     `json:"bucket,omitempty"`
+	Key       string     `json:"key,omitempty"`
+	Size      *int64     `json:"size,omitempty"`
+	SHA256    string     `json:"sha256,omitempty"`
+	VersionID string     `json:"version_id,omitempty"`
+	Result    string     `json:"result"`
+	Reason    string     `json:"reason,omitempty"`   // why it was refused or failed, as the partner was told
+	DurMS     *int64     `json:"dur_ms,omitempty"`   // transfer or session length
+	BytesIn   *int64     `json:"bytes_in,omitempty"` // session: bytes on the wire
+	BytesOut  *int64     `json:"bytes_out,omitempty"`
 }
 
 // UserSummary counts one user's activity in the report's range.
@@ -230,7 +230,7 @@ func (t *tracker) count(r *audit.Record, s *session, user string) {
 // row is the report's row for r, or nil for records that are not activity
 // (the trail's own, server events, the open of a transfer that closed).
 func (t *tracker) row(r *audit.Record, s *session, user string) *Row {
-	row := &Row{Time: r.Time.UTC(), Seq: r.Seq, User: user, Session: r.Session, Result: r.Result,
+	row := &Row{Time: audit.Time{Time: r.Time.UTC()}, Seq: r.Seq, User: user, Session: r.Session, Result: r.Result,
 		Path: t.name(r.Path), Target: t.name(r.Target), Bucket: r.Bucket, Key: t.name(r.Key),
 		Size: r.Bytes, SHA256: r.SHA256, VersionID: r.VersionID, DurMS: r.DurMS, Reason: reason(r)}
 	if s != nil {
