@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 	"unicode/utf8"
@@ -186,6 +187,20 @@ func flatString(line []byte, whole string, i int) (s string, next int, ok bool) 
 		return "", 0, false
 	}
 	start, escaped, high := i+1, false, false
+	// Most values are plain ASCII: find the closing quote at memchr speed
+	// and check the bytes before it in one tight loop.
+	if end := bytes.IndexByte(line[start:], '"'); end >= 0 {
+		plain := true
+		for _, c := range line[start : start+end] {
+			if c < 0x20 || c == '\\' || c >= 0x80 {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return whole[start : start+end], start + end + 1, true
+		}
+	}
 	for i = start; i < len(line); i++ {
 		switch c := line[i]; {
 		case c == '"':
