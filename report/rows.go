@@ -84,8 +84,6 @@ type tracker struct {
 	summary    map[string]*UserSummary
 	days       map[string]map[string]int64
 	last       audit.Record // the last record added, for the passes to compare
-	hashed     int64        // hashed names shown, not resolved
-	resolved   int64
 }
 
 func newTracker(o Options) *tracker {
@@ -302,15 +300,12 @@ func (t *tracker) name(s string) string {
 		return s
 	}
 	if real, ok := t.o.Names[s]; ok {
-		t.resolved++
 		return real
 	}
-	t.hashed++
 	return s
 }
 
-// namesNote says how names are shown. It counts names seen by add, so it is
-// read after the pass that made the rows or the summary.
+// namesNote says how names are shown.
 func (t *tracker) namesNote() string {
 	switch {
 	case t.o.Names == nil:
