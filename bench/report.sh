@@ -18,6 +18,8 @@ formats=${BENCH_FORMATS:-csv html}
 die() { echo "bench: $*" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 command -v go >/dev/null || die "missing go (Go 1.26)"
+# The toolchain go.mod names, as scripts/test uses (fetched when the local Go is older).
+export GOTOOLCHAIN=$(sed -n 's/^toolchain //p' go.mod)
 [[ -x /usr/bin/time ]] || die "missing /usr/bin/time: apt-get install time"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/s3sftpd-report-bench.XXXXXX")

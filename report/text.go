@@ -13,6 +13,7 @@ import (
 // path as name=value pairs.
 type textFormat struct{ w *bufio.Writer }
 
+// textRowFormat is the heading's layout; row writes rows to match it.
 const textRowFormat = "%-24s %-16s %-10s %-8s %12s  %s%s\n"
 
 func (f *textFormat) header(h *header) error {
@@ -47,34 +48,54 @@ func (f *textFormat) header(h *header) error {
 }
 
 func (f *textFormat) row(r *Row) error {
-	var d []string
-	add := func(k, v string) {
+	w := f.w
+	w.WriteString(r.Time.Format(rowTime))
+	w.WriteByte(' ')
+	pad(w, orDash(r.User), 16)
+	pad(w, r.Op, 10)
+	pad(w, r.Result, 8)
+	size := num(r.Size)
+	for range 12 - len(size) {
+		w.WriteByte(' ')
+	}
+	w.WriteString(size)
+	w.WriteString("  ")
+	w.WriteString(orDash(r.Path))
+	sep := "  " // between the path and the details, then one space
+	detail := func(k, v string) {
 		if v != "" {
-			d = append(d, k+"="+v)
+			w.WriteString(sep)
+			w.WriteString(k)
+			w.WriteByte('=')
+			w.WriteString(v)
+			sep = " "
 		}
 	}
-	add("target", r.Target)
+	detail("target", r.Target)
 	if r.Bucket != "" || r.Key != "" {
-		add("object", r.Bucket+"/"+r.Key)
+		detail("object", r.Bucket+"/"+r.Key)
 	}
-	add("sha256", r.SHA256)
-	add("version", r.VersionID)
-	add("reason", r.Reason)
-	add("remote", r.Remote)
-	add("method", r.Method)
-	add("key", r.KeyFP)
-	add("cert", r.CertID)
-	add("client", r.Client)
-	add("session", r.Session)
-	add("dur_ms", num(r.DurMS))
-	add("bytes_in", num(r.BytesIn))
-	add("bytes_out", num(r.BytesOut))
-	details := ""
-	if len(d) > 0 {
-		details = "  " + strings.Join(d, " ")
+	detail("sha256", r.SHA256)
+	detail("version", r.VersionID)
+	detail("reason", r.Reason)
+	detail("remote", r.Remote)
+	detail("method", r.Method)
+	detail("key", r.KeyFP)
+	detail("cert", r.CertID)
+	detail("client", r.Client)
+	detail("session", r.Session)
+	detail("dur_ms", num(r.DurMS))
+	detail("bytes_in", num(r.BytesIn))
+	detail("bytes_out", num(r.BytesOut))
+	return w.WriteByte('\n')
+}
+
+// pad writes s and spaces up to width, then one more.
+func pad(w *bufio.Writer, s string, width int) {
+	w.WriteString(s)
+	for range width - len(s) + 1 {
+		w.WriteByte(' ')
 	}
-	_, err := fmt.Fprintf(f.w, textRowFormat, r.Time.Format(rowTime), orDash(r.User), r.Op, r.Result, num(r.Size), orDash(r.Path), details)
-	return err
 }
 
 func (f *textFormat) end() error { return nil }
