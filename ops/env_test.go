@@ -23,18 +23,20 @@ import (
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
-// env is one real S3 server, the client s3fs.Dial makes for it, and an FS on it.
+// env is one real S3 server, the store dialled for it, and an FS on it.
 type env struct {
 	s3  *s3test.Server
-	api *s3.Client
+	st  *store.Store
+	api store.S3 // st's client, for looking at the bucket as the gateway
 	cfg s3fs.Config
 	fs  *s3fs.FS
 }
 
 // store is the Store the tools act on.
-func (e *env) store() Store { return Store{S3: e.api, FS: e.fs} }
+func (e *env) store() Store { return Store{S3: e.st, FS: e.fs} }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -45,9 +47,11 @@ func newEnv(t *testing.T) *env {
 // testConfig reaches srv with the smallest parts.
 func testConfig(srv *s3test.Server) s3fs.Config {
 	return s3fs.Config{
-		Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
-		SSE: s3fs.SSEAES256, Checksums: s3fs.ChecksumsCompat,
+		Config: store.Config{
+			Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+			SSE: s3fs.SSEAES256, Checksums: s3fs.ChecksumsCompat,
+		},
 		PartSize: 5 << 20, UploadMemory: 64 << 20,
 	}
 }
@@ -55,15 +59,15 @@ func testConfig(srv *s3test.Server) s3fs.Config {
 // envOn is an FS reaching srv as cfg says.
 func envOn(t *testing.T, srv *s3test.Server, cfg s3fs.Config) *env {
 	t.Helper()
-	client, err := s3fs.Dial(context.Background(), cfg)
+	st, err := store.Dial(context.Background(), cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := s3fs.New(client, cfg, testLog())
+	fsys, err := s3fs.New(st.S3(), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, api: client, cfg: cfg, fs: fsys}
+	return &env{s3: srv, st: st, api: st.S3(), cfg: cfg, fs: fsys}
 }
 
 // testLog discards, unless S3SFTPD_TEST_LOG is set.

@@ -13,17 +13,8 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
-
-// KMSClient is the part of the AWS KMS client that envelope encryption uses.
-type KMSClient interface {
-	GenerateDataKey(context.Context, *kms.GenerateDataKeyInput, ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
-	Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error)
-	// Encrypt and DescribeKey serve only `s3sftpd rewrap`, which moves
-	// data keys to the current KMS key.
-	Encrypt(context.Context, *kms.EncryptInput, ...func(*kms.Options)) (*kms.EncryptOutput, error)
-	DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
-}
 
 // KMS takes envelope data keys from AWS KMS instead of a local KEK: one
 // GenerateDataKey per object written, one Decrypt per object opened, and a
@@ -33,7 +24,7 @@ type KMSClient interface {
 // another name or home, and CloudTrail records which tenant's data was
 // opened without recording names.
 type KMS struct {
-	Client KMSClient
+	Client store.KMSClient
 	KeyID  string // key id, ARN or alias of the KMS key
 }
 
@@ -48,16 +39,6 @@ const (
 	contextKey       = "s3sftpd-tenant"
 	objectContextKey = "s3sftpd-object"
 )
-
-// DialKMS builds a KMS client with the region, credentials and retries of cfg.
-// The endpoint is AWS's, or AWS_ENDPOINT_URL_KMS when set.
-func DialKMS(ctx context.Context, cfg Config) (*kms.Client, error) {
-	awsCfg, err := loadAWSConfig(ctx, cfg, false)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(awsCfg), nil
-}
 
 // binding is where tenant t's object key lives, as its data key is bound.
 func binding(t *auth.Tenant, key string) crypt.Binding {

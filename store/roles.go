@@ -1,4 +1,4 @@
-package s3fs
+package store
 
 import (
 	"context"
@@ -9,20 +9,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
-// Roles routes each session's S3 calls by its tenant: a tenant with a
+// S3 is the part of the S3 API the gateway's handlers use. Store.S3
+// returns one that routes each call by the tenant of its context; tests
+// wrap it to inject faults.
+type S3 interface {
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
+	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
+	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
+	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
+	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
+	PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
+	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+}
+
+// Roles routes each S3 call by the tenant of its context: a tenant with a
 // RoleARN gets a client of its own whose credentials come from assuming
 // that role with SessionPolicy and SourceIdentity = user name, cached and
 // refreshed before they expire; everything else (tenants without a role,
 // the orphan sweeper, the audit copy) uses the gateway's own client.
 //
-// The role client is chosen from the request's context, which Handlers
-// marks with the tenant. Each role client has its own credentials cache:
-// one shared cache would hand one user's credentials to another.
+// Each role client has its own credentials cache: one shared cache would
+// hand one user's credentials to another.
 type Roles struct {
 	base   *s3.Client
 	sts    stscreds.AssumeRoleAPIClient
@@ -38,39 +58,28 @@ type Roles struct {
 	clients map[string]*s3.Client // user, role, external id and policy → client
 }
 
-// NewRoles wraps base; stsClient assumes the users' roles.
-func NewRoles(base *s3.Client, stsClient stscreds.AssumeRoleAPIClient, cfg Config) *Roles {
+func newRoles(base *s3.Client, stsClient stscreds.AssumeRoleAPIClient, cfg Config) *Roles {
 	return &Roles{base: base, sts: stsClient, kms: cfg.SSE == SSEKMS, keyARN: cfg.KMSKeyID, region: cfg.Region,
 		expiryWindow: 5 * time.Minute, duration: time.Hour, clients: map[string]*s3.Client{}}
 }
 
-// DialSTS builds the STS client for NewRoles from the same credentials,
-// region and retry settings as Dial; endpoint "" is AWS's regional one.
-func DialSTS(ctx context.Context, cfg Config, endpoint string) (*sts.Client, error) {
-	if err := cfg.validate(); err != nil {
-		return nil, err
-	}
-	awsCfg, err := loadAWSConfig(ctx, cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	return sts.NewFromConfig(awsCfg, func(o *sts.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	}), nil
-}
-
 type tenantKey struct{}
 
-// withTenant marks ctx with the tenant whose S3 calls it carries.
-func withTenant(ctx context.Context, t *auth.Tenant) context.Context {
+// WithTenant marks ctx with the tenant whose S3 calls it carries: calls
+// through Store.S3 with this context run as the tenant's role, if it has one.
+func WithTenant(ctx context.Context, t *auth.Tenant) context.Context {
 	return context.WithValue(ctx, tenantKey{}, t)
 }
 
 // client is the S3 client for the tenant in ctx.
 func (r *Roles) client(ctx context.Context) (*s3.Client, error) {
 	t, _ := ctx.Value(tenantKey{}).(*auth.Tenant)
+	return r.clientFor(t)
+}
+
+// clientFor is the S3 client t's calls use: its role's, or the gateway's
+// own when t is nil or has no role.
+func (r *Roles) clientFor(t *auth.Tenant) (*s3.Client, error) {
 	if t == nil || t.RoleARN == "" {
 		return r.base, nil
 	}
@@ -104,140 +113,79 @@ func (r *Roles) client(ctx context.Context) (*s3.Client, error) {
 	return c, nil
 }
 
-// ClientFor is the S3 client t's calls use: its role's, or the gateway's
-// own when t has no role.
-func (r *Roles) ClientFor(t *auth.Tenant) (*s3.Client, error) {
-	return r.client(withTenant(context.Background(), t))
-}
-
-// roleError wraps a failure to pick a client, so the caller's S3 failure
-// path handles it like any S3 error.
-func roleError(err error) error { return fmt.Errorf("assume role: %w", err) }
-
-func (r *Roles) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+// routed makes one call with the client of ctx's tenant. A failure to get
+// that client is wrapped like an S3 error, so the caller's S3 failure path
+// handles it.
+func routed[In, Out any](r *Roles, ctx context.Context, in In, o []func(*s3.Options),
+	call func(*s3.Client, context.Context, In, ...func(*s3.Options)) (Out, error)) (Out, error) {
 	c, err := r.client(ctx)
 	if err != nil {
-		return nil, roleError(err)
+		var zero Out
+		return zero, fmt.Errorf("assume role: %w", err)
 	}
-	return c.HeadObject(ctx, in, o...)
+	return call(c, ctx, in, o...)
+}
+
+func (r *Roles) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	return routed(r, ctx, in, o, (*s3.Client).HeadObject)
 }
 
 func (r *Roles) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.GetObject(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).GetObject)
 }
 
 func (r *Roles) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.PutObject(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).PutObject)
 }
 
 func (r *Roles) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.DeleteObject(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).DeleteObject)
 }
 
 func (r *Roles) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.CopyObject(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).CopyObject)
 }
 
 func (r *Roles) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, o ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.ListObjectsV2(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).ListObjectsV2)
 }
 
 func (r *Roles) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, o ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.CreateMultipartUpload(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).CreateMultipartUpload)
 }
 
 func (r *Roles) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.UploadPart(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).UploadPart)
 }
 
 func (r *Roles) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.UploadPartCopy(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).UploadPartCopy)
 }
 
 func (r *Roles) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.CompleteMultipartUpload(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).CompleteMultipartUpload)
 }
 
 func (r *Roles) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, o ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.AbortMultipartUpload(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).AbortMultipartUpload)
 }
 
 func (r *Roles) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, o ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.ListMultipartUploads(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).ListMultipartUploads)
 }
 
 func (r *Roles) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.PutObjectTagging(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).PutObjectTagging)
 }
 
 func (r *Roles) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.GetObjectTagging(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).GetObjectTagging)
 }
 
 func (r *Roles) GetBucketVersioning(ctx context.Context, in *s3.GetBucketVersioningInput, o ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.GetBucketVersioning(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).GetBucketVersioning)
 }
 
 func (r *Roles) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, o ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
-	c, err := r.client(ctx)
-	if err != nil {
-		return nil, roleError(err)
-	}
-	return c.ListObjectVersions(ctx, in, o...)
+	return routed(r, ctx, in, o, (*s3.Client).ListObjectVersions)
 }
