@@ -23,7 +23,6 @@ const module = "github.com/s3sftpd/s3sftpd"
 //     aws-sdk-go-v2/service/*: s3fs still builds its S3 requests with the
 //     SDK's types (sdkImporters lists it, so no new importer appears
 //     meanwhile);
-//   - cmd imports no SDK package;
 //   - no package over ~2,000 lines: s3fs, sftpd and config are over
 //     (overBudget lists them, so no other package grows past it);
 //   - the *upload type lives in at most two files.
@@ -179,6 +178,34 @@ func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
 			if strings.HasPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/") {
 				t.Errorf("%s imports %s; only store (and doctor, and test helpers) may call AWS", p.short(), imp)
 			}
+		}
+	}
+}
+
+// TestImports_CmdImportsNoSDK: a command is wiring, so it reaches AWS only
+// through store (and doctor) and imports nothing of the SDK, not even
+// aws-sdk-go-v2/aws or smithy-go; bench/s3direct, the SDK baseline, is
+// not a command of the gateway.
+func TestImports_CmdImportsNoSDK(t *testing.T) {
+	for _, p := range list(t) {
+		if !p.underCmd() {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/aws/") {
+				t.Errorf("%s imports %s; a command reaches AWS only through store", p.short(), imp)
+			}
+		}
+	}
+}
+
+// TestImports_OpsImportsNoSDK: the operator tools reach S3 through store's
+// plain methods and s3fs's object-format methods, never the SDK.
+func TestImports_OpsImportsNoSDK(t *testing.T) {
+	ops := find(t, list(t), "ops")
+	for _, imp := range ops.Imports {
+		if strings.HasPrefix(imp, "github.com/aws/") {
+			t.Errorf("ops imports %s; the operator tools reach AWS only through store", imp)
 		}
 	}
 }
