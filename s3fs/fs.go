@@ -110,7 +110,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 // the session's context: when it ends, S3 calls in flight are cancelled and
 // open uploads abort. Every file operation is recorded to a.
 func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
-	ctx = store.WithTenant(ctx, t) // the S3 calls of this session run as its role, if it has one (store.Roles)
+	ctx = store.WithTenant(ctx, t) // the S3 calls of this session run as its role, if it has one
 	h := &handlers{
 		fs:       fs,
 		ctx:      ctx,

@@ -35,7 +35,7 @@ type S3 interface {
 	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
 }
 
-// Roles routes each S3 call by the tenant of its context: a tenant with a
+// roles routes each S3 call by the tenant of its context: a tenant with a
 // RoleARN gets a client of its own whose credentials come from assuming
 // that role with SessionPolicy and SourceIdentity = user name, cached and
 // refreshed before they expire; everything else (tenants without a role,
@@ -43,7 +43,7 @@ type S3 interface {
 //
 // Each role client has its own credentials cache: one shared cache would
 // hand one user's credentials to another.
-type Roles struct {
+type roles struct {
 	base   *s3.Client
 	sts    stscreds.AssumeRoleAPIClient
 	kms    bool
@@ -58,8 +58,8 @@ type Roles struct {
 	clients map[string]*s3.Client // user, role, external id and policy → client
 }
 
-func newRoles(base *s3.Client, stsClient stscreds.AssumeRoleAPIClient, cfg Config) *Roles {
-	return &Roles{base: base, sts: stsClient, kms: cfg.SSE == SSEKMS, keyARN: cfg.KMSKeyID, region: cfg.Region,
+func newRoles(base *s3.Client, stsClient stscreds.AssumeRoleAPIClient, cfg Config) *roles {
+	return &roles{base: base, sts: stsClient, kms: cfg.SSE == SSEKMS, keyARN: cfg.KMSKeyID, region: cfg.Region,
 		expiryWindow: 5 * time.Minute, duration: time.Hour, clients: map[string]*s3.Client{}}
 }
 
@@ -72,14 +72,14 @@ func WithTenant(ctx context.Context, t *auth.Tenant) context.Context {
 }
 
 // client is the S3 client for the tenant in ctx.
-func (r *Roles) client(ctx context.Context) (*s3.Client, error) {
+func (r *roles) client(ctx context.Context) (*s3.Client, error) {
 	t, _ := ctx.Value(tenantKey{}).(*auth.Tenant)
 	return r.clientFor(t)
 }
 
 // clientFor is the S3 client t's calls use: its role's, or the gateway's
 // own when t is nil or has no role.
-func (r *Roles) clientFor(t *auth.Tenant) (*s3.Client, error) {
+func (r *roles) clientFor(t *auth.Tenant) (*s3.Client, error) {
 	if t == nil || t.RoleARN == "" {
 		return r.base, nil
 	}
@@ -116,7 +116,7 @@ func (r *Roles) clientFor(t *auth.Tenant) (*s3.Client, error) {
 // routed makes one call with the client of ctx's tenant. A failure to get
 // that client is wrapped like an S3 error, so the caller's S3 failure path
 // handles it.
-func routed[In, Out any](r *Roles, ctx context.Context, in In, o []func(*s3.Options),
+func routed[In, Out any](r *roles, ctx context.Context, in In, o []func(*s3.Options),
 	call func(*s3.Client, context.Context, In, ...func(*s3.Options)) (Out, error)) (Out, error) {
 	c, err := r.client(ctx)
 	if err != nil {
@@ -126,66 +126,66 @@ func routed[In, Out any](r *Roles, ctx context.Context, in In, o []func(*s3.Opti
 	return call(c, ctx, in, o...)
 }
 
-func (r *Roles) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (r *roles) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).HeadObject)
 }
 
-func (r *Roles) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+func (r *roles) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).GetObject)
 }
 
-func (r *Roles) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+func (r *roles) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).PutObject)
 }
 
-func (r *Roles) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+func (r *roles) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).DeleteObject)
 }
 
-func (r *Roles) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+func (r *roles) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).CopyObject)
 }
 
-func (r *Roles) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, o ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+func (r *roles) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, o ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
 	return routed(r, ctx, in, o, (*s3.Client).ListObjectsV2)
 }
 
-func (r *Roles) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, o ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+func (r *roles) CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, o ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).CreateMultipartUpload)
 }
 
-func (r *Roles) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+func (r *roles) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).UploadPart)
 }
 
-func (r *Roles) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
+func (r *roles) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).UploadPartCopy)
 }
 
-func (r *Roles) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+func (r *roles) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).CompleteMultipartUpload)
 }
 
-func (r *Roles) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, o ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+func (r *roles) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, o ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).AbortMultipartUpload)
 }
 
-func (r *Roles) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, o ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
+func (r *roles) ListMultipartUploads(ctx context.Context, in *s3.ListMultipartUploadsInput, o ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).ListMultipartUploads)
 }
 
-func (r *Roles) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+func (r *roles) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).PutObjectTagging)
 }
 
-func (r *Roles) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+func (r *roles) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).GetObjectTagging)
 }
 
-func (r *Roles) GetBucketVersioning(ctx context.Context, in *s3.GetBucketVersioningInput, o ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error) {
+func (r *roles) GetBucketVersioning(ctx context.Context, in *s3.GetBucketVersioningInput, o ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).GetBucketVersioning)
 }
 
-func (r *Roles) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, o ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
+func (r *roles) ListObjectVersions(ctx context.Context, in *s3.ListObjectVersionsInput, o ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error) {
 	return routed(r, ctx, in, o, (*s3.Client).ListObjectVersions)
 }

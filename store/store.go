@@ -8,12 +8,14 @@
 //
 // The rule it carries: only store imports aws-sdk-go-v2/service/*, besides
 // doctor's read-only checks, s3fs's request building (until its S3 calls
-// take store-owned types) and the test helpers; internal/layout checks it.
-// Nothing outside store holds a *s3.Client: s3fs takes the S3 interface,
-// envelope encryption the KMSClient interface, and cmd, ops and bench call
-// methods with plain Go signatures (Ready, PutNew, Get, Head, Presign,
-// Objects, ...). It decides nothing about jails, permissions or the object
-// format: those are the callers'.
+// take store-owned types), the SDK baseline bench/s3direct and the test
+// helpers; cmd and ops import nothing of the SDK. internal/layout checks
+// both. Nothing outside store holds a *s3.Client: s3fs takes the S3
+// interface, envelope encryption the KMSClient interface, the doctor
+// BucketConfig and Account, and cmd and ops call methods with plain Go
+// signatures (Ready, PutNew, Get, Head, PresignGet, Objects, ...). It
+// decides nothing about jails, permissions or the object format: those are
+// the callers'.
 package store
 
 import (
@@ -56,8 +58,8 @@ type Config struct {
 	Region    string
 	PathStyle bool
 	// AccessKeyID and SecretAccessKey, when set, replace the AWS default
-	// credential chain for S3 and STS (used for the embedded store and
-	// tests); KMS and S3 Control always use the default chain.
+	// credential chain for S3, STS and S3 Control (used for the embedded
+	// store and tests); KMS always uses the default chain.
 	AccessKeyID, SecretAccessKey string
 	// STSEndpoint is where users' roles are assumed; "" is AWS's regional one.
 	STSEndpoint string
@@ -108,7 +110,7 @@ type Store struct {
 	cfg   Config
 	s3    *s3.Client  // the gateway's own identity
 	sts   *sts.Client // assumes the users' roles
-	roles *Roles
+	roles *roles
 }
 
 // Dial builds the S3 and STS clients of cfg; it sends no request.
