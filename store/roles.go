@@ -113,6 +113,14 @@ func (r *roles) clientFor(t *auth.Tenant) (*s3.Client, error) {
 	return c, nil
 }
 
+// CheckRole reports whether t's calls can run as t's role: one with a role
+// needs a session policy within STS's limit. It sends no request (the role
+// is assumed at the first call).
+func (s *Store) CheckRole(t *auth.Tenant) error {
+	_, err := s.roles.clientFor(t)
+	return err
+}
+
 // routed makes one call with the client of ctx's tenant. A failure to get
 // that client is wrapped like an S3 error, so the caller's S3 failure path
 // handles it.

@@ -56,3 +56,24 @@ func TestRoles_RefreshBeforeExpiry(t *testing.T) {
 		t.Errorf("refresh request = %v; want the same policy and no external id", calls[1])
 	}
 }
+
+// TestStore_CheckRoleRefusesAnOverlongPolicy: presign refuses a role user
+// whose session policy STS would reject before it signs anything.
+func TestStore_CheckRoleRefusesAnOverlongPolicy(t *testing.T) {
+	st, err := Dial(context.Background(), Config{Region: "us-east-1", SSE: SSEAES256, Checksums: ChecksumsAWS,
+		AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "arn:aws:iam::123456789012:role/sftp-acme"
+	if err := st.CheckRole(&auth.Tenant{User: "acme", Bucket: "b", Prefix: "partners/acme/", Perms: auth.AllPerms, RoleARN: role}); err != nil {
+		t.Errorf("CheckRole of a short home = %v; want nil", err)
+	}
+	if err := st.CheckRole(&auth.Tenant{User: "beta", Bucket: "b", Prefix: strings.Repeat("deep/", 200), Perms: auth.AllPerms}); err != nil {
+		t.Errorf("CheckRole of a user without a role = %v; want nil (no policy is sent)", err)
+	}
+	err = st.CheckRole(&auth.Tenant{User: "acme", Bucket: "b", Prefix: strings.Repeat("deep/", 200), Perms: auth.AllPerms, RoleARN: role})
+	if err == nil || !strings.Contains(err.Error(), "above STS's 2048") {
+		t.Errorf("CheckRole of an overlong policy = %v; want refused", err)
+	}
+}

@@ -107,9 +107,12 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 		return "", err
 	}
 	defer trail.Close()
+	// A user with role_arn gets a URL signed by its role: it reaches the home only.
+	if err := st.CheckRole(tenant); err != nil {
+		return "", err
+	}
 	rec := audit.Record{Event: audit.EventPresign, User: name, Path: p, Bucket: tenant.Bucket,
 		Client: fmt.Sprintf("s3sftpd presign (uid %d)", os.Getuid()), Result: audit.ResultOK}
-	// A user with role_arn gets a URL signed by its role: it reaches the home only.
 	signed, err := ops.PresignGet(ctx, st, s3cfg, tenant, p, ttl)
 	var refusal *ops.Refusal
 	switch { // the trail gets fixed words: err's text names the key
