@@ -14,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
@@ -176,11 +174,13 @@ func testKeyring(t *testing.T) *crypt.Keyring {
 	return crypt.NewKeyring(k)
 }
 
-// kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
-func kmsKey(t *testing.T) (*kms.Client, string) {
+// kmsKey starts local-kms and creates a key in it: the client, the key's
+// ARN, and how to create another key.
+func kmsKey(t *testing.T) (client store.KMSClient, keyARN string, newKey func() string) {
 	t.Helper()
-	client := s3test.KMSClient(s3test.StartKMS(t))
-	return client, s3test.NewKMSKey(t, client)
+	sdk := s3test.KMSClient(s3test.StartKMS(t))
+	newKey = func() string { return s3test.NewKMSKey(t, sdk) }
+	return store.KMSClientOf(sdk), newKey(), newKey
 }
 
 // v1Fixture is the version-1 object written by the version-1 code, kept in
@@ -215,16 +215,13 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 // encryption context), chunks with no AAD.
 func v1KMSObject(t *testing.T, k *s3fs.KMS, tenant string, plain []byte) ([]byte, map[string]string) {
 	t.Helper()
-	out, err := k.Client.GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{
-		KeyId: aws.String(k.KeyID), KeySpec: kmstypes.DataKeySpecAes256,
-		EncryptionContext: map[string]string{"s3sftpd-tenant": tenant},
-	})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{"s3sftpd-tenant": tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + aws.ToString(out.KeyId),
-		crypt.MetaDEK: base64.StdEncoding.EncodeToString(out.CiphertextBlob), crypt.MetaContext: tenant}
-	obj, err := crypt.NewObject(out.Plaintext, meta)
+	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + arn,
+		crypt.MetaDEK: base64.StdEncoding.EncodeToString(blob), crypt.MetaContext: tenant}
+	obj, err := crypt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
