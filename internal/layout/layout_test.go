@@ -210,6 +210,19 @@ func TestImports_OpsImportsNoSDK(t *testing.T) {
 	}
 }
 
+// TestImports_S3fsCallsOnlyS3: s3fs reaches KMS, STS and S3 Control only
+// through store; of the SDK's service packages it keeps only S3's request
+// types, until those too are store's.
+func TestImports_S3fsCallsOnlyS3(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	for _, imp := range s3fs.Imports {
+		svc, ok := strings.CutPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/")
+		if ok && svc != "s3" && !strings.HasPrefix(svc, "s3/") {
+			t.Errorf("s3fs imports %s; it reaches AWS services other than S3 only through store", imp)
+		}
+	}
+}
+
 // lineBudget is the most lines of non-test Go a package holds: past it a
 // package has more than one job.
 const lineBudget = 2000
