@@ -208,3 +208,16 @@ func TestPackages_WithinLineBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestImports_VfsKnowsNothingOfS3OrSFTP: the namespace (and the jail in
+// it) is plain path logic, which s3fs asks where a path leads; it must not
+// grow S3 calls or protocol handling of its own.
+func TestImports_VfsKnowsNothingOfS3OrSFTP(t *testing.T) {
+	vfs := find(t, list(t), "vfs")
+	for _, dep := range vfs.Deps {
+		if strings.HasPrefix(dep, "github.com/aws/") || strings.HasPrefix(dep, "github.com/pkg/sftp") ||
+			dep == module+"/s3fs" || dep == module+"/sftpd" {
+			t.Errorf("vfs depends on %s; it maps paths to mounts and keys, and knows nothing of S3 or SFTP", dep)
+		}
+	}
+}
