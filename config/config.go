@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/internal/tomlpos"
 )
 
 // Config is the whole configuration file.
@@ -372,7 +373,7 @@ type loader struct {
 	file string // the config path as given
 	dir  string // its directory
 	md   toml.MetaData
-	idx  *keyIndex
+	idx  *tomlpos.Index
 	errs Errors
 
 	minRSABits int // server.min_rsa_bits, once validated

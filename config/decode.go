@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/s3sftpd/s3sftpd/internal/tomlpos"
 )
 
 // Decoding straight into Config would stop at the first wrong type, and
@@ -41,13 +43,13 @@ func (l *loader) decode(cfg reflect.Value) bool {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			l.addAt(l.file, position{pe.Position.Line, pe.Position.Col}, "syntax error: %s", pe.Message)
+			l.addAt(l.file, tomlpos.Position{Line: pe.Position.Line, Col: pe.Position.Col}, "syntax error: %s", pe.Message)
 		} else {
-			l.addAt(l.file, position{1, 1}, "%v", err)
+			l.addAt(l.file, tomlpos.Position{Line: 1, Col: 1}, "%v", err)
 		}
 		return false
 	}
-	l.idx = indexKeys(src)
+	l.idx = tomlpos.Scan(src)
 	l.fields(root, cfg, "")
 	l.unknownKeys()
 	return true
@@ -80,7 +82,7 @@ func (l *loader) fields(table map[string]toml.Primitive, dst reflect.Value, path
 		if name == "" || !ok {
 			continue
 		}
-		key := joinKey(path, name)
+		key := tomlpos.JoinKey(path, name)
 		l.present[key] = true
 		switch fv := dst.Field(i); {
 		case isLeaf(f.Type):
@@ -255,9 +257,9 @@ func (l *loader) unknownKeys() {
 		if near != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", near)
 		}
-		ps := l.idx.findAll(path)
+		ps := l.idx.FindAll(path)
 		if len(ps) == 0 {
-			ps = []position{l.idx.find(path)}
+			ps = []tomlpos.Position{l.idx.Find(path)}
 		}
 		for _, p := range ps {
 			l.addAt(l.file, p, "unknown key %q%s", path, hint)
@@ -310,7 +312,7 @@ func schemaCheck(k toml.Key) (bad toml.Key, near string, underValue bool) {
 func renderKey(k toml.Key) string {
 	path := ""
 	for _, seg := range k {
-		path = joinKey(path, seg)
+		path = tomlpos.JoinKey(path, seg)
 	}
 	return path
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
@@ -278,11 +279,11 @@ func s3Config(cfg *config.Config) s3fs.Config {
 }
 
 // defenderConfig is the [defender] section for sftpd; nil when disabled.
-func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+func defenderConfig(d config.Defender) *defender.Config {
 	if !d.Enabled {
 		return nil
 	}
-	return &sftpd.DefenderConfig{
+	return &defender.Config{
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
