@@ -42,7 +42,7 @@ type Usage struct {
 	// address) and whose key passed before a password (partial success);
 	// dropped at disconnect, so they hold only sessions open at the end.
 	remote  map[string]string
-	partial map[string]string
+	partial map[string]sessionRecord
 }
 
 type userKey struct{ user, fp string }
@@ -71,7 +71,7 @@ type sessionRecord struct {
 // verify the chain: `s3sftpd audit verify` does.
 func (u *Usage) Read(name string, r io.Reader) error {
 	u.Trail.Files = append(u.Trail.Files, name)
-	u.remote, u.partial = map[string]string{}, map[string]string{}
+	u.remote, u.partial = map[string]string{}, map[string]sessionRecord{}
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := readLine(br)
@@ -147,18 +147,18 @@ func (u *Usage) line(line []byte) {
 			return
 		}
 		if strings.HasPrefix(r.Reason, "partial success") { // the key passed; the login needs the password next
-			u.partial[r.Session] = r.KeyFP
+			u.partial[r.Session] = r
 			return
 		}
-		fp, method := r.KeyFP, r.Method
-		if first, ok := u.partial[r.Session]; ok && fp == "" {
-			fp, method = first, "publickey+"+method
+		fp, cert, method := r.KeyFP, r.CertID, r.Method
+		if first, ok := u.partial[r.Session]; ok && fp == "" && first.User == r.User {
+			fp, cert, method = first.KeyFP, first.CertID, first.Method+"+"+method
 		}
-		use := &Use{Time: r.Time.UTC(), Remote: u.remote[r.Session], Method: method, KeyFP: fp, CertID: r.CertID}
+		use := &Use{Time: r.Time.UTC(), Remote: u.remote[r.Session], Method: method, KeyFP: fp, CertID: cert}
 		if later(use, u.users[r.User]) {
 			u.users[r.User] = use
 		}
-		if fp != "" && r.CertID == "" { // a certificate's key is not a listed key
+		if fp != "" && cert == "" { // a certificate's key is not a listed key
 			k := userKey{r.User, fp}
 			if later(use, u.keys[k]) {
 				u.keys[k] = &Use{Time: use.Time, Remote: use.Remote, Method: use.Method}
