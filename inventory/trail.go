@@ -43,6 +43,8 @@ type Usage struct {
 	// dropped at disconnect, so they hold only sessions open at the end.
 	remote  map[string]string
 	partial map[string]sessionRecord
+
+	first, last []byte // the file's oldest and newest record time, as written
 }
 
 type userKey struct{ user, fp string }
@@ -72,6 +74,8 @@ type sessionRecord struct {
 func (u *Usage) Read(name string, r io.Reader) error {
 	u.Trail.Files = append(u.Trail.Files, name)
 	u.remote, u.partial = map[string]string{}, map[string]sessionRecord{}
+	u.first, u.last = nil, nil
+	defer u.span()
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := readLine(br)
@@ -112,7 +116,10 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // Session events are the only ones read; the filter skips the JSON
 // decoding of every file record.
-var sessionEvents = [][]byte{[]byte(`"event":"connect"`), []byte(`"event":"auth"`), []byte(`"event":"disconnect"`)}
+var (
+	eventField    = []byte(`"event":"`)
+	sessionEvents = [][]byte{[]byte(audit.EventConnect + `"`), []byte(audit.EventAuth + `"`), []byte(audit.EventDisconnect + `"`)}
+)
 
 func (u *Usage) line(line []byte) {
 	if line[0] != '{' {
@@ -120,12 +127,15 @@ func (u *Usage) line(line []byte) {
 		return
 	}
 	u.Trail.Records++
-	if t, ok := recordTime(line); ok {
-		u.seen(t)
+	u.seen(line)
+	i := bytes.Index(line, eventField)
+	if i < 0 {
+		return
 	}
+	rest := line[i+len(eventField):]
 	session := false
 	for _, ev := range sessionEvents {
-		session = session || bytes.Contains(line, ev)
+		session = session || bytes.HasPrefix(rest, ev)
 	}
 	if !session {
 		return
@@ -167,33 +177,34 @@ func (u *Usage) line(line []byte) {
 	}
 }
 
-// timePrefix starts every record: the audit package writes time first.
+// timePrefix starts every record: the audit package writes time first,
+// as 2006-01-02T15:04:05.000Z, which sorts as text.
 var timePrefix = []byte(`{"time":"`)
 
-// recordTime reads a record's time without decoding the line.
-func recordTime(line []byte) (time.Time, bool) {
-	rest, ok := bytes.CutPrefix(line, timePrefix)
-	if !ok {
-		return time.Time{}, false
-	}
-	end := bytes.IndexByte(rest, '"')
-	if end < 0 {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(time.RFC3339, string(rest[:end]))
-	return t, err == nil
-}
+const timeLen = len("2006-01-02T15:04:05.000Z")
 
-// seen widens the trail's time span by t.
-func (u *Usage) seen(t time.Time) {
-	if t.IsZero() {
+// seen widens the span of the file's times by the record's, comparing the
+// text; Read parses the two ends once.
+func (u *Usage) seen(line []byte) {
+	rest, ok := bytes.CutPrefix(line, timePrefix)
+	if !ok || len(rest) <= timeLen || rest[timeLen] != '"' || rest[timeLen-1] != 'Z' {
 		return
 	}
-	t = t.UTC()
-	if u.Trail.First == nil || t.Before(*u.Trail.First) {
+	t := rest[:timeLen]
+	if u.first == nil || bytes.Compare(t, u.first) < 0 {
+		u.first = append(u.first[:0], t...)
+	}
+	if u.last == nil || bytes.Compare(t, u.last) > 0 {
+		u.last = append(u.last[:0], t...)
+	}
+}
+
+// span sets the trail's first and last times from the text seen.
+func (u *Usage) span() {
+	if t, err := time.Parse(time.RFC3339, string(u.first)); err == nil && (u.Trail.First == nil || t.Before(*u.Trail.First)) {
 		u.Trail.First = &t
 	}
-	if u.Trail.Last == nil || t.After(*u.Trail.Last) {
+	if t, err := time.Parse(time.RFC3339, string(u.last)); err == nil && (u.Trail.Last == nil || t.After(*u.Trail.Last)) {
 		u.Trail.Last = &t
 	}
 }
