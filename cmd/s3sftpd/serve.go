@@ -167,7 +167,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	background.Go(func() { logStats(bgCtx, log) })
 	reminder := &inventory.Reminder{Users: live.Users, Log: log}
 	m.WatchExpiringKeys(reminder.Count)
-	background.Go(func() { reminder.Run(bgCtx, time.Hour) })
+	background.Go(func() { reminder.Run(bgCtx, time.Minute) }) // cheap (no I/O), so a reload shows within a minute
 	defer func() { stopBackground(); background.Wait() }()
 
 	select {
