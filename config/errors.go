@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/s3sftpd/s3sftpd/internal/tomlpos"
+	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
 )
 
 // Error is one problem in a config file or in a keys file it names.
@@ -74,7 +74,7 @@ func (es Errors) sorted() error {
 }
 
 // addAt records a problem at a known position.
-func (l *loader) addAt(file string, p tomlpos.Position, format string, args ...any) {
+func (l *loader) addAt(file string, p stricttoml.Position, format string, args ...any) {
 	l.errs = append(l.errs, &Error{
 		File: file,
 		Line: max(p.Line, 1),

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/internal/tomlpos"
+	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
 )
 
 // maxKeysFile bounds what is read of a keys file.
@@ -105,7 +105,7 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 		if err != nil {
 			bad = true
 			col := strings.Index(string(line), text) + 1
-			l.addAt(name, tomlpos.Position{Line: i + 1, Col: col}, "%v", err)
+			l.addAt(name, stricttoml.Position{Line: i + 1, Col: col}, "%v", err)
 			continue
 		}
 		k.Source = fmt.Sprintf("%s:%d", name, i+1)

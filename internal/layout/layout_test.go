@@ -24,8 +24,8 @@ const module = "github.com/s3sftpd/s3sftpd"
 //     cmd/s3sftpd (the /readyz HeadBucket), ops and bench/s3direct import the SDK
 //     (sdkImporters lists them, so no new importer appears meanwhile);
 //   - cmd imports no SDK package;
-//   - no package over ~2,000 lines: s3fs and config are over
-//     (overBudget lists them, so no other package grows past it);
+//   - no package over ~2,000 lines: s3fs is over
+//     (overBudget lists it, so no other package grows past it);
 //   - the *upload type lives in at most two files.
 
 // pkg is the part of `go list -json` the rules read.
@@ -188,7 +188,7 @@ const lineBudget = 2000
 
 // overBudget are the packages already past lineBudget, left for the
 // redesign to split.
-var overBudget = []string{"s3fs", "config"}
+var overBudget = []string{"s3fs"}
 
 func TestPackages_WithinLineBudget(t *testing.T) {
 	for _, p := range list(t) {

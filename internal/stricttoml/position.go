@@ -1,19 +1,24 @@
-// Package tomlpos finds where each key of a TOML document is, so that
-// config can report a bad value at its file:line:col: BurntSushi/toml does
-// not expose positions, so Scan reads the source for them. It only runs on
-// source the TOML parser accepted, so it can be lenient; on anything else
-// it must still stop and not panic.
+// Package stricttoml decodes a TOML document into a Go struct strictly,
+// and says where each problem is: every key must name a field exactly
+// (an unknown one is reported with the nearest known name), every value
+// must have its field's type, and each problem carries the line and column
+// of its key. BurntSushi/toml parses; it does not expose positions, so
+// Scan reads the source for them. config holds the schema and its rules;
+// this package knows none of them.
 //
 // Paths are rendered as in messages: "server.listen", "users[2].home",
 // "users[0].keys[1]". A table header is indexed under its own path
 // ("users[2]"), an array element under its index.
-package tomlpos
+package stricttoml
 
 import (
 	"bytes"
 	"strconv"
 	"strings"
 )
+
+// Scan only runs on source the TOML parser accepted, so it can be lenient;
+// on anything else it must still stop and not panic.
 
 // Position is a 1-based line and byte column.
 type Position struct{ Line, Col int }

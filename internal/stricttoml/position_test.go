@@ -1,4 +1,4 @@
-package tomlpos
+package stricttoml
 
 import (
 	"fmt"
