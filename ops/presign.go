@@ -12,6 +12,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Presigned is a time-limited GET URL for one object of a user's jail.
@@ -53,7 +54,7 @@ func PresignGet(ctx context.Context, st *store.Store, cfg s3fs.Config, t *auth.T
 		return Presigned{}, refuse("presign refused: the path leaves the user's home")
 	}
 	key, isHome, err := s3fs.ObjectKey(cfg, t, p)
-	var jailed *s3fs.Error
+	var jailed *vfs.PathError
 	switch {
 	case errors.As(err, &jailed):
 		return Presigned{}, refuse(jailed.Error())
