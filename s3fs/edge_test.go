@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -69,10 +70,10 @@ func TestEdge_NoStorageTextReachesThePartner(t *testing.T) {
 	}
 	dead := l.Addr().String()
 	l.Close()
-	cfg := Config{Endpoint: "http://" + dead, Region: "us-east-1", PathStyle: true,
-		AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", SSE: SSEAES256, Checksums: ChecksumsCompat,
-		PartSize: minPartSize, UploadMemory: 64 << 20, MaxAttempts: 1}
-	client, err := Dial(context.Background(), cfg)
+	cfg := Config{Config: store.Config{Endpoint: "http://" + dead, Region: "us-east-1", PathStyle: true,
+		AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "secret", SSE: SSEAES256, Checksums: ChecksumsCompat, MaxAttempts: 1},
+		PartSize: minPartSize, UploadMemory: 64 << 20}
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

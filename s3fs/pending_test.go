@@ -42,7 +42,7 @@ func (c *copyCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyI
 // countingEnv is an env whose FS counts its copies.
 func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCounter) {
 	t.Helper()
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -247,7 +247,7 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta
 // multipartCopyWith is a multipart copy in bucket whose new object gets user
 // metadata metadata (plus the upload tag) and the URL-encoded tags tagging.
 // It is an FS method, not a session's, so that rewrap reaches it without a
-// session; ctx carries a session's tenant when a session copies (Roles).
+// session; ctx carries a session's tenant when a session copies (store.WithTenant).
 func (fs *FS) multipartCopyWith(ctx context.Context, bucket, from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
 	src := copySource(bucket, from)
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)

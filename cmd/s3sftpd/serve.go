@@ -25,6 +25,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 func serve(args []string, stderr io.Writer) int {
@@ -86,20 +87,16 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m := metrics.New()
 	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
 	s3cfg.Throttled = m.Throttled
-	client, err := s3fs.Dial(ctx, s3cfg)
+	st, err := store.Dial(ctx, s3cfg.Config)
 	if err != nil {
 		return err
 	}
-	if err := checkCompliance(ctx, cfg, client, log); err != nil {
+	if err := checkCompliance(ctx, cfg, st, log); err != nil {
 		return err
 	}
 	// Users with role_arn run their S3 calls as that role; always routed,
 	// so a role added by a reload never falls back to the gateway's identity.
-	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
-	if err != nil {
-		return err
-	}
-	fsys, err := s3fs.New(s3fs.NewRoles(client, stsClient, s3cfg), s3cfg, log)
+	fsys, err := s3fs.New(st.S3(), s3cfg, log)
 	if err != nil {
 		return err
 	}
@@ -107,14 +104,14 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
-	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
+	stopAdmin, err := startAdmin(cfg, m, st, &current, log)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, client, s3cfg, log, m.Observe)
+	alog, err := openAudit(cfg, st, log, m.Observe)
 	if err != nil {
 		return err
 	}
@@ -272,20 +269,23 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		endpoint = ""
 	}
 	return s3fs.Config{
-		Endpoint:     endpoint,
-		Region:       cfg.S3.Region,
-		PathStyle:    cfg.S3.PathStyle,
-		SSE:          cfg.S3.SSE,
-		KMSKeyID:     cfg.S3.KMSKeyID,
-		Checksums:    cfg.S3.Checksums,
+		Config: store.Config{
+			Endpoint:    endpoint,
+			Region:      cfg.S3.Region,
+			PathStyle:   cfg.S3.PathStyle,
+			STSEndpoint: cfg.S3.STSEndpoint,
+			SSE:         cfg.S3.SSE,
+			KMSKeyID:    cfg.S3.KMSKeyID,
+			Checksums:   cfg.S3.Checksums,
+			RetryMode:   cfg.S3.RetryMode,
+			MaxAttempts: cfg.S3.MaxAttempts,
+		},
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
 		// each user's share comes with its tenant; this is for any without
 		UploadMemoryShare: int64(cfg.UserDefaults.UploadMemoryPerUser),
 		UploadMemoryWait:  cfg.S3.UploadMemoryWait.Duration,
 		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
-		RetryMode:         cfg.S3.RetryMode,
-		MaxAttempts:       cfg.S3.MaxAttempts,
 		TempSuffixes:      cfg.Server.TempSuffixes,
 		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
 	}

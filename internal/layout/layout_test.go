@@ -20,10 +20,9 @@ const module = "github.com/s3sftpd/s3sftpd"
 // Rules of the redesign (issue 17) that do not hold yet, so nothing here
 // fails on them; each becomes a check when its piece lands:
 //   - only store (and doctor's read-only checks, and test helpers) imports
-//     aws-sdk-go-v2/service/*: there is no store package yet, and s3fs,
-//     cmd/s3sftpd (the /readyz HeadBucket), ops and bench/s3direct import the SDK
-//     (sdkImporters lists them, so no new importer appears meanwhile);
-//   - cmd imports no SDK package;
+//     aws-sdk-go-v2/service/*: s3fs still builds its S3 requests with the
+//     SDK's types (sdkImporters lists it, so no new importer appears
+//     meanwhile);
 //   - no package over ~2,000 lines: s3fs is over
 //     (overBudget lists it, so no other package grows past it);
 //   - the *upload type lives in at most two files.
@@ -158,15 +157,16 @@ func TestImports_OnlyTheTryoutStoreLinksGofakes3(t *testing.T) {
 }
 
 // sdkImporters are the packages that may import aws-sdk-go-v2/service/*
-// outside tests: doctor's read-only checks and the test helpers, plus the
-// importers the redesign still has to move behind store.
+// outside tests: store, which owns every client; doctor's read-only checks
+// and the test helpers; bench/s3direct, the baseline that calls S3 without
+// the gateway (it dials through store, so both share transport and
+// retries); and s3fs until its S3 calls take store-owned types.
 var sdkImporters = []string{
+	"store",
 	"doctor",
 	"internal/s3test",
-	"s3fs",           // redesign: moves into store
-	"ops",            // redesign: goes through store
-	"cmd/s3sftpd",    // redesign: /readyz goes through store
-	"bench/s3direct", // redesign: goes through store
+	"bench/s3direct",
+	"s3fs", // redesign: its requests move behind store-owned types
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
@@ -178,6 +178,47 @@ func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
 			if strings.HasPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/") {
 				t.Errorf("%s imports %s; only store (and doctor, and test helpers) may call AWS", p.short(), imp)
 			}
+		}
+	}
+}
+
+// TestImports_CmdImportsNoSDK: a command is wiring, so it reaches AWS only
+// through store (and doctor) and imports nothing of the SDK, not even
+// aws-sdk-go-v2/aws or smithy-go; bench/s3direct, the SDK baseline, is
+// not a command of the gateway.
+func TestImports_CmdImportsNoSDK(t *testing.T) {
+	for _, p := range list(t) {
+		if !p.underCmd() {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/aws/") {
+				t.Errorf("%s imports %s; a command reaches AWS only through store", p.short(), imp)
+			}
+		}
+	}
+}
+
+// TestImports_OpsImportsNoSDK: the operator tools reach S3 through store's
+// plain methods and s3fs's object-format methods, never the SDK.
+func TestImports_OpsImportsNoSDK(t *testing.T) {
+	ops := find(t, list(t), "ops")
+	for _, imp := range ops.Imports {
+		if strings.HasPrefix(imp, "github.com/aws/") {
+			t.Errorf("ops imports %s; the operator tools reach AWS only through store", imp)
+		}
+	}
+}
+
+// TestImports_S3fsCallsOnlyS3: s3fs reaches KMS, STS and S3 Control only
+// through store; of the SDK's service packages it keeps only S3's request
+// types, until those too are store's.
+func TestImports_S3fsCallsOnlyS3(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	for _, imp := range s3fs.Imports {
+		svc, ok := strings.CutPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/")
+		if ok && svc != "s3" && !strings.HasPrefix(svc, "s3/") {
+			t.Errorf("s3fs imports %s; it reaches AWS services other than S3 only through store", imp)
 		}
 	}
 }
