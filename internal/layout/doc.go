@@ -3,6 +3,7 @@
 // (sftpd never imports s3fs, only cmd imports config and internal/tryout,
 // nothing imports cmd, audit stays a leaf, only the try-out store links
 // gofakes3 and bbolt, no new importer of the AWS SDK service packages) or
-// when a package grows past the line budget. It pins the rules that hold,
-// so the structure cannot drift back.
+// when a package grows past the line budget, or s3fs's *upload spreads over
+// more than two files. It pins the rules that hold, so the structure cannot
+// drift back.
 package layout

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,8 +29,7 @@ const module = "github.com/s3sftpd/s3sftpd"
 //     (sdkImporters lists them, so no new importer appears meanwhile);
 //   - cmd imports no SDK package;
 //   - no package over ~2,000 lines: s3fs, sftpd and config are over
-//     (overBudget lists them, so no other package grows past it);
-//   - the *upload type lives in at most two files.
+//     (overBudget lists them, so no other package grows past it).
 
 // pkg is the part of `go list -json` the rules read.
 type pkg struct {
@@ -206,5 +209,34 @@ func TestPackages_WithinLineBudget(t *testing.T) {
 		case lines > lineBudget:
 			t.Errorf("%s: %d lines of non-test Go; want at most %d (split it by concern)", p.short(), lines, lineBudget)
 		}
+	}
+}
+
+// TestPackages_UploadTypeInTwoFiles: the methods of s3fs's *upload live in
+// at most two files (upload.go, commit.go), so one upload reads in one place,
+// as a download does in download.go.
+func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	fset := token.NewFileSet()
+	files := map[string]bool{}
+	for _, name := range s3fs.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(s3fs.Dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || len(fn.Recv.List) == 0 {
+				continue
+			}
+			if star, ok := fn.Recv.List[0].Type.(*ast.StarExpr); ok {
+				if id, ok := star.X.(*ast.Ident); ok && id.Name == "upload" {
+					files[name] = true
+				}
+			}
+		}
+	}
+	if len(files) == 0 || len(files) > 2 {
+		t.Errorf("*upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
 	}
 }
