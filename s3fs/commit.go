@@ -134,11 +134,12 @@ func (u *upload) finish() error {
 	if u.uploadID == nil {
 		return u.putWhole(pt.buf)
 	}
-	if len(pt.buf) > 0 || u.roomFor(0) > 0 { // envelope: even an empty final chunk is stored
-		pt.last, u.tailSent = true, true
-		return u.send(pt)
-	}
-	return nil
+	// The stages see the end even of a file that ends on a part boundary (a
+	// stage that holds bytes back hands them on then); an empty tail is
+	// stored only when they pass something on (envelope: the final chunk).
+	pt.last = true
+	u.tailSent = len(pt.buf) > 0 || u.roomFor(0) > 0
+	return u.send(pt)
 }
 
 // putWhole stores a file that fits one part with one PutObject, once the
@@ -181,7 +182,7 @@ func (u *upload) complete() error {
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
 	}
 	if crc := u.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
-		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedSize())
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedBytes)
 	}
 	if !u.overwrite {
 		in.IfNoneMatch = aws.String("*")
@@ -260,9 +261,6 @@ func (u *upload) stageFailure(err error) error {
 	u.h.log.LogAttrs(u.h.ctx, slog.LevelError, "upload stage failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 	return failure("upload failed: the file could not be processed; nothing was stored")
 }
-
-// storedSize is the size of the object S3 holds once the upload commits.
-func (u *upload) storedSize() int64 { return u.stages.OutSize(u.size) }
 
 // sha256Metadata is the SHA-256 of the content, as user metadata, for a
 // plaintext object; none under envelope encryption. Stored in the clear next

@@ -96,6 +96,9 @@ func TestUpload_StageRefusalAbortsAndKeepsThePrevious(t *testing.T) {
 			if ups := e.s3.MultipartUploads(t); len(ups) != 0 {
 				t.Errorf("multipart uploads left: %v; want all aborted", ups)
 			}
+			if n := e.fs.UploadMemoryInUse(); n != 0 {
+				t.Errorf("UploadMemoryInUse = %d after Close; want 0", n)
+			}
 		})
 	}
 }
@@ -137,6 +140,47 @@ func TestUpload_StageOutputIsWhatIsStored(t *testing.T) {
 		}
 		if sum := sha256.Sum256(data); u.sum.Hex() != hex.EncodeToString(sum[:]) {
 			t.Errorf("SHA-256 = %s; want the client's bytes' %x", u.sum.Hex(), sum)
+		}
+	}
+}
+
+// trailer hands on bytes of its own at the end, as a stage that holds bytes
+// back (OpenPGP decryption) hands them on with the last Write.
+type trailer struct{ lasts int }
+
+func (s *trailer) Write(p []byte, last bool) ([]byte, error) {
+	if !last {
+		return p, nil
+	}
+	s.lasts++
+	return append(p, "END"...), nil
+}
+func (*trailer) Finish() error { return nil }
+func (*trailer) Abort()        {}
+
+// TestUpload_StagesSeeTheEndOnAPartBoundary: the stages' last Write comes
+// even for a file that ends where a part ends, and what they pass on then is
+// stored after the file's bytes.
+func TestUpload_StagesSeeTheEndOnAPartBoundary(t *testing.T) {
+	for _, size := range []int{1000, 2 * minPartSize, 2*minPartSize + 1} {
+		e := newEnv(t, ChecksumsAWS)
+		u := openUpload(t, e, context.Background(), "/f.bin")
+		tr := &trailer{}
+		u.stages = append(u.stages, tr)
+		data := randBytes(size)
+		for off := 0; off < len(data); off += 32 << 10 {
+			if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := u.Close(); err != nil {
+			t.Fatalf("Close (%d bytes): %v", size, err)
+		}
+		if tr.lasts != 1 {
+			t.Errorf("%d bytes: the stage saw the end %d times; want once", size, tr.lasts)
+		}
+		if got, _ := e.s3.Get(t, "u/f.bin"); !bytes.Equal(got, append(data, "END"...)) {
+			t.Errorf("%d bytes: stored %d bytes; want the file and the stage's 3 last bytes", size, len(got))
 		}
 	}
 }

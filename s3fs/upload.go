@@ -114,7 +114,7 @@ type upload struct {
 	// finalKey, the key of final, and is left pending at CLOSE.
 	final, finalKey, tempKey string
 	pending                  bool                // closed, waiting for its rename or resume
-	tailSent                 bool                // finish sent a short last part: no part may follow
+	tailSent                 bool                // finish sent a short last part (or the stages' last bytes): no part may follow
 	parts                    map[int32]partState // what each part sent leaves behind
 
 	releaseSlot func() // gives back the session's open-file slot, at Close
@@ -131,7 +131,8 @@ type upload struct {
 	stored *stored     // what S3 answered to the commit
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
 	// their turn (passed orders them), and by finish once they are done.
-	stageErr error
+	stageErr    error
+	storedBytes int64 // what the stages passed on so far: the object's size in S3
 }
 
 // stored is what S3 returned for a committed object.
@@ -508,15 +509,17 @@ func (u *upload) send(pt *part) error {
 		body, err := u.pass(pt.buf, pt.last)
 		var st partState
 		if err == nil {
-			st = partState{end: end, marks: u.stages.Mark(), crc: u.crcMark()}
+			st = partState{end: end, stored: u.storedBytes, marks: u.stages.Mark(), crc: u.crcMark()}
 		}
 		close(mine)
-		if err != nil {
+		if err != nil || (pt.last && len(body) == 0) { // failed, or an empty tail: nothing to store
 			<-u.inflight
 			u.h.fs.mem.Sent(user, pt.reserved)
-			u.mu.Lock()
-			u.fail(u.stageFailure(err))
-			u.mu.Unlock()
+			if err != nil {
+				u.mu.Lock()
+				u.fail(u.stageFailure(err))
+				u.mu.Unlock()
+			}
 			return
 		}
 		in := &s3.UploadPartInput{
@@ -541,6 +544,7 @@ func (u *upload) send(pt *part) error {
 			return
 		}
 		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+		u.tailSent = u.tailSent || pt.last // a stage's last bytes: no part may follow
 		if u.parts == nil {
 			u.parts = map[int32]partState{}
 		}
@@ -565,6 +569,7 @@ func (u *upload) pass(b []byte, last bool) ([]byte, error) {
 	if u.crc != nil {
 		u.crc.Write(out)
 	}
+	u.storedBytes += int64(len(out))
 	return out, nil
 }
 
@@ -573,9 +578,9 @@ func (u *upload) pass(b []byte, last bool) ([]byte, error) {
 // upload can go on from any whole part. marks is nil when a stage cannot
 // resume.
 type partState struct {
-	end   int64
-	marks [][]byte
-	crc   []byte
+	end, stored int64 // in the file, and in the object
+	marks       [][]byte
+	crc         []byte
 }
 
 func (u *upload) crcMark() []byte {
@@ -592,6 +597,7 @@ func (u *upload) rewind(st partState) error {
 	if err := u.stages.Rewind(st.marks); err != nil {
 		return err
 	}
+	u.storedBytes = st.stored
 	if u.crc != nil {
 		if err := u.crc.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.crc); err != nil {
 			return fmt.Errorf("rewind crc32c: %w", err)

@@ -29,11 +29,13 @@ import (
 // its predecessor).
 type Stage interface {
 	// Write takes the next bytes of the file (last: the file ends with
-	// them) and returns the bytes to pass on. A stage that passes its input
+	// them; they may be none, for a file that ends on a part boundary) and
+	// returns the bytes to pass on, which may be more or fewer (a stage may
+	// hold bytes back until the last Write). A stage that passes its input
 	// on unchanged returns p itself, and one that changes it in place works
-	// within p's capacity (see Sizer): the hot path copies nothing. A file
-	// that ends on a part boundary gets no Write with last set: Finish ends
-	// it. An error fails the upload.
+	// within p's capacity (see Sizer): the hot path copies nothing. What the
+	// chain passes on for one part is stored as that part; an empty last
+	// output stores nothing. An error fails the upload.
 	Write(p []byte, last bool) ([]byte, error)
 	// Finish says the file is whole and its parts stored, before the
 	// commit: an error vetoes the commit, the upload is aborted and the
@@ -54,8 +56,9 @@ type Sizer interface {
 // A Resumer is a stage an interrupted upload can go on through, from the
 // end of any part it passed: Mark, taken right after a part's Write, is its
 // state there; Rewind goes back to a mark (the bytes after it come again,
-// or never). An upload through a stage that is no Resumer is not kept for a
-// resume.
+// or never). A Resumer may also get more Writes after an empty last one: a
+// temporary file closed on a part boundary and then resumed. An upload
+// through a stage that is no Resumer is not kept for a resume.
 type Resumer interface {
 	Mark() []byte
 	Rewind(mark []byte) error
