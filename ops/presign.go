@@ -15,6 +15,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Presigned is a time-limited GET URL for one object of a user's jail.
@@ -55,7 +56,7 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth
 		return Presigned{}, refuse("presign refused: the path leaves the user's home")
 	}
 	key, isHome, err := s3fs.ObjectKey(cfg, t, p)
-	var jailed *s3fs.Error
+	var jailed *vfs.PathError
 	switch {
 	case errors.As(err, &jailed):
 		return Presigned{}, refuse(jailed.Error())

@@ -11,6 +11,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Error is what a partner sees: an SFTP status code and a plain message. pkg/sftp
@@ -44,8 +45,21 @@ func conflict(msg string) error { return &Error{sftp.ErrSSHFxFailure, msg, refus
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }
-func badPath(msg string) error {
-	return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg, refusedJail}
+
+// visible is err as the partner may see it: an *Error as it is, a path the
+// jail refused (a *vfs.PathError) as a refusal, or nil for any other error,
+// whose text may carry S3's words, a bucket or a key. The edge (edge.go)
+// sends a generic failure in its place.
+func visible(err error) *Error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var pe *vfs.PathError
+	if errors.As(err, &pe) {
+		return &Error{sftp.ErrSSHFxFailure, pe.Error(), refusedJail}
+	}
+	return nil
 }
 
 // errAuditDown refuses file operations while on_failure = "deny" and the
@@ -62,11 +76,10 @@ var errNoSuchFile = notFound("No such file")
 // keys are the object keys the call touched other than path's own (a rename's
 // target, an upload's final key), which the log hides as it hides path's.
 func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
-	var se *Error
-	if errors.As(err, &se) {
+	if se := visible(err); se != nil {
 		return se
 	}
-	if key, kerr := h.jail.key(path); kerr == nil {
+	if key, kerr := h.home.Key(path); kerr == nil {
 		keys = append(keys, key)
 	}
 	level := slog.LevelError

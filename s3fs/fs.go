@@ -22,6 +22,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // s3API is the subset of the S3 client that s3fs uses; tests wrap the real
@@ -131,24 +132,26 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload),
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
-	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+	e := edge{h}
+	return sftp.Handlers{FileGet: e, FilePut: e, FileCmd: e, FileList: e}
 }
 
-// handlers is one session's view of the store: its jail, its permissions and
+// handlers is one session's view of the store: its home (the jail and its
+// permissions) and
 // the uploads it has open or has finished (so a write-only user can stat them).
 type handlers struct {
 	fs       *FS
 	ctx      context.Context
 	tenant   *auth.Tenant
-	memShare int64 // the user's share of the upload memory
-	jail     jail
+	memShare int64     // the user's share of the upload memory
+	home     vfs.Mount // where the session's paths lead; the folders issue adds more mounts
 	log      *slog.Logger
 	audit    *audit.Session // records every file operation; nil records nothing
 
@@ -159,10 +162,10 @@ type handlers struct {
 	mtimes    map[string]time.Time // temporary file's path → time set, stored by its rename
 }
 
-func (h *handlers) bucket() *string { return &h.tenant.Bucket }
+func (h *handlers) bucket() *string { return &h.home.Bucket }
 
 func (h *handlers) require(p auth.Perms, op, path string) error {
-	if h.tenant.Perms.Has(p) {
+	if h.home.Perms.Has(p) {
 		return nil
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))

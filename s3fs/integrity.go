@@ -91,7 +91,7 @@ func (h *handlers) SHA256(p string) ([]byte, error) {
 }
 
 func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
-	key, err := h.jail.key(p)
+	key, err := h.home.Key(p)
 	if err != nil {
 		return nil, err
 	}

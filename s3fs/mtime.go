@@ -114,7 +114,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if !flags.Acmodtime && !flags.Size {
 		return nil
 	}
-	if h.jail.isRoot(key) {
+	if h.home.IsRoot(key) {
 		if err := refuseDirSize(flags); err != nil {
 			return err
 		}

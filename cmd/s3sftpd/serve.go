@@ -19,7 +19,9 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
+	"github.com/s3sftpd/s3sftpd/inventory"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
@@ -64,7 +66,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	for _, w := range keyWarnings(cfg, time.Now()) {
+	for _, w := range keyWarnings(cfg, time.Now(), 0) {
 		log.Warn(w)
 	}
 	s3cfg := s3Config(cfg)
@@ -164,6 +166,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: &current}).run(bgCtx, hup)
 	})
 	background.Go(func() { logStats(bgCtx, log) })
+	reminder := &inventory.Reminder{Users: live.Users, Log: log}
+	m.WatchExpiringKeys(reminder.Count)
+	background.Go(func() { reminder.Run(bgCtx, time.Minute) }) // cheap (no I/O), so a reload shows within a minute
 	defer func() { stopBackground(); background.Wait() }()
 
 	select {
@@ -212,21 +217,30 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 func buildUsers(cfg *config.Config) (*auth.Users, error) {
 	var us []auth.User
 	for _, u := range cfg.Users {
-		perms, err := auth.ParsePerms(u.Permissions)
+		au, err := authUser(cfg, u)
 		if err != nil {
-			return nil, fmt.Errorf("user %s: %w", u.Name, err)
-		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
-			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
-				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
-		for _, k := range u.PublicKeys {
-			au.Keys = append(au.Keys, k.Key)
-			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+			return nil, err
 		}
 		us = append(us, au)
 	}
 	return auth.NewUsers(us)
+}
+
+// authUser is one [[users]] entry as auth takes it.
+func authUser(cfg *config.Config, u config.User) (auth.User, error) {
+	perms, err := auth.ParsePerms(u.Permissions)
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user %s: %w", u.Name, err)
+	}
+	au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
+		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
+			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
+	for _, k := range u.PublicKeys {
+		au.Keys = append(au.Keys, k.Key)
+		au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+	}
+	return au, nil
 }
 
 func bucketOf(cfg *config.Config, u config.User) string {
@@ -278,11 +292,11 @@ func s3Config(cfg *config.Config) s3fs.Config {
 }
 
 // defenderConfig is the [defender] section for sftpd; nil when disabled.
-func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+func defenderConfig(d config.Defender) *defender.Config {
 	if !d.Enabled {
 		return nil
 	}
-	return &sftpd.DefenderConfig{
+	return &defender.Config{
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
