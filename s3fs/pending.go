@@ -193,6 +193,9 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	u.h = h
 	u.ctx, u.cancel = context.WithCancel(h.ctx)
 	defer u.cancel()
+	if err := u.stages.Finish(); err != nil { // an interrupted upload the stages cannot publish as it is
+		return putBack(u.stageFailure(err))
+	}
 	if err := u.complete(); err != nil {
 		return putBack(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
@@ -182,5 +183,34 @@ func TestUpload_StagesSeeTheEndOnAPartBoundary(t *testing.T) {
 		if got, _ := e.s3.Get(t, "u/f.bin"); !bytes.Equal(got, append(data, "END"...)) {
 			t.Errorf("%d bytes: stored %d bytes; want the file and the stage's 3 last bytes", size, len(got))
 		}
+	}
+}
+
+// TestPending_InterruptedEnvelopeUploadIsNotPublished: under envelope
+// encryption a temporary file whose upload was interrupted, and never
+// resumed, lacks its final chunk, so no reader would accept it: renaming it
+// onto its final name is refused, nothing appears there, and it stays
+// pending for a resume.
+func TestPending_InterruptedEnvelopeUploadIsNotPublished(t *testing.T) {
+	e, _ := newEnvelopeEnv(t)
+	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "cut/", Perms: auth.AllPerms}
+	clientConn, done := e.interruptedUpload(t, tenant, randBytes(13<<20))
+	clientConn.Close()
+	<-done
+
+	c := e.session(t, "cut/", auth.AllPerms)
+	fi, err := c.Stat("/big.dat.filepart")
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("stat after the disconnect = %v, %v; want whole parts kept", fi, err)
+	}
+	err = c.Rename("/big.dat.filepart", "/big.dat")
+	if err == nil || !strings.Contains(err.Error(), "interrupted before its end") {
+		t.Errorf("rename of the interrupted upload = %v; want it refused as interrupted", err)
+	}
+	if _, ok := e.s3.Get(t, "cut/big.dat"); ok {
+		t.Errorf("an object without its final chunk was stored under the final name")
+	}
+	if after, err := c.Stat("/big.dat.filepart"); err != nil || after.Size() != fi.Size() {
+		t.Errorf("stat after the refused rename = %v, %v; want it still pending at %d bytes", after, err, fi.Size())
 	}
 }

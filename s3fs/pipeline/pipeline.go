@@ -171,10 +171,13 @@ func (s *Hash) Rewind(mark []byte) error {
 
 // Seal encrypts the bytes it sees into envelope chunks (crypt), in place.
 // Every Write but the last must hold whole chunks: s3fs's parts are
-// multiples of crypt.ChunkSize.
+// multiples of crypt.ChunkSize. It refuses to commit an object without its
+// final chunk (an interrupted upload renamed before it was resumed): no
+// reader would accept it.
 type Seal struct {
-	obj *crypt.Object
-	off int64 // plaintext bytes sealed so far: where the next chunk starts
+	obj   *crypt.Object
+	off   int64 // plaintext bytes sealed so far: where the next chunk starts
+	final bool  // the final chunk is sealed
 }
 
 func NewSeal(obj *crypt.Object) *Seal { return &Seal{obj: obj} }
@@ -182,22 +185,38 @@ func NewSeal(obj *crypt.Object) *Seal { return &Seal{obj: obj} }
 func (s *Seal) Write(p []byte, last bool) ([]byte, error) {
 	out := s.obj.SealInPlace(p, s.off/crypt.ChunkSize, last)
 	s.off += int64(len(p))
+	s.final = s.final || last
 	return out, nil
 }
 
-func (s *Seal) Finish() error { return nil }
-func (s *Seal) Abort()        {}
+// errUnfinished refuses an object whose final chunk was never sealed.
+var errUnfinished = &Refusal{Reason: "refused: the upload of this file was interrupted before its end; resume it, or upload it again"}
+
+func (s *Seal) Finish() error {
+	if !s.final {
+		return errUnfinished
+	}
+	return nil
+}
+
+func (s *Seal) Abort() {}
 
 // OutSize is the stored size of n bytes of plaintext, final chunk included.
 func (s *Seal) OutSize(n int64) int64 { return crypt.CipherSize(n) }
 
-func (s *Seal) Mark() []byte { return binary.BigEndian.AppendUint64(nil, uint64(s.off)) }
+func (s *Seal) Mark() []byte {
+	m := binary.BigEndian.AppendUint64(nil, uint64(s.off))
+	if s.final {
+		return append(m, 1)
+	}
+	return append(m, 0)
+}
 
 func (s *Seal) Rewind(mark []byte) error {
-	if len(mark) != 8 {
+	if len(mark) != 9 {
 		return errNoMark
 	}
-	s.off = int64(binary.BigEndian.Uint64(mark))
+	s.off, s.final = int64(binary.BigEndian.Uint64(mark)), mark[8] == 1
 	return nil
 }
 
