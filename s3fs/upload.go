@@ -130,7 +130,7 @@ type upload struct {
 	crc    hash.Hash32 // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
 	stored *stored     // what S3 answered to the commit
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
-	// their turn (passed orders them), and by finish once they are done.
+	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
 	storedBytes int64 // what the stages passed on so far: the object's size in S3
 }
