@@ -112,13 +112,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return fileInfo{name: "/", dir: true, mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		mtime := u.mtime
-		if mtime.IsZero() {
-			mtime = u.started
-		}
-		return fileInfo{name: p, size: u.size, mtime: mtime}, nil
+		return u.openInfo(p), nil
 	}
 	if fi, ok := h.fs.pending.info(h.home.Bucket, key, p); ok {
 		return fi, nil

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,8 +28,7 @@ const module = "github.com/s3sftpd/s3sftpd"
 //     SDK's types (sdkImporters lists it, so no new importer appears
 //     meanwhile);
 //   - no package over ~2,000 lines: s3fs is over
-//     (overBudget lists it, so no other package grows past it);
-//   - the *upload type lives in at most two files.
+//     (overBudget lists it, so no other package grows past it).
 
 // pkg is the part of `go list -json` the rules read.
 type pkg struct {
@@ -260,5 +263,34 @@ func TestImports_VfsKnowsNothingOfS3OrSFTP(t *testing.T) {
 			dep == module+"/s3fs" || dep == module+"/sftpd" {
 			t.Errorf("vfs depends on %s; it maps paths to mounts and keys, and knows nothing of S3 or SFTP", dep)
 		}
+	}
+}
+
+// TestPackages_UploadTypeInTwoFiles: the methods of s3fs's *upload live in
+// at most two files (upload.go, commit.go), so one upload reads in one place,
+// as a download does in download.go.
+func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	fset := token.NewFileSet()
+	files := map[string]bool{}
+	for _, name := range s3fs.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(s3fs.Dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || len(fn.Recv.List) == 0 {
+				continue
+			}
+			if star, ok := fn.Recv.List[0].Type.(*ast.StarExpr); ok {
+				if id, ok := star.X.(*ast.Ident); ok && id.Name == "upload" {
+					files[name] = true
+				}
+			}
+		}
+	}
+	if len(files) == 0 || len(files) > 2 {
+		t.Errorf("*upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
 	}
 }
