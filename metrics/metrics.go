@@ -88,6 +88,14 @@ func (m *Metrics) WatchReadAheadMemory(f func() int64) {
 		Help: "Bytes of the download read-ahead budget held by blocks now."}, func() float64 { return float64(f()) }))
 }
 
+// WatchExpiringKeys exports f, the listed keys whose expiry-time comes
+// within 14 days, as a gauge read at each scrape (so a reload counts at
+// once). It names no user or key.
+func (m *Metrics) WatchExpiringKeys(f func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_keys_expiring",
+		Help: "Listed user keys whose expiry-time comes within the next 14 days (expired keys not counted)."}, func() float64 { return float64(f()) }))
+}
+
 // Throttled counts d as time lost to a limit. It is the hook of s3fs and
 // sftpd (Config.Throttled, Server.Throttled); reason must come from their
 // small fixed sets, never name a user.

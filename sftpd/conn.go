@@ -18,6 +18,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
 )
 
 // conn is one client connection, from TCP accept to close.
@@ -48,9 +49,9 @@ type conn struct {
 	offered   ssh.PublicKey // the key of the authentication attempt in progress
 	verified  ssh.PublicKey // the key whose signature was verified
 
-	failedUsers []string // user names that failed to authenticate, for the defender
-	sessionUser string   // the user whose session count this connection holds
-	admitted    *pending // its slot among the unauthenticated connections; nil without a defender
+	failedUsers []string       // user names that failed to authenticate, for the defender
+	sessionUser string         // the user whose session count this connection holds
+	admitted    *defender.Slot // its slot among the unauthenticated connections; nil without a defender
 }
 
 // newConn registers a connection, or returns nil when shutting down.

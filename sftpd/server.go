@@ -19,6 +19,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -68,7 +69,7 @@ type Server struct {
 	PasswordAuth bool
 	// Defender bans addresses that fail to log in and caps connections;
 	// nil turns it off.
-	Defender *DefenderConfig
+	Defender *defender.Config
 	// RecheckInterval is how often each session is held against its login
 	// (Recheck does it at once, after a reload): a key past its
 	// expiry-time or a certificate past its validity ends the session.
@@ -88,7 +89,7 @@ type Server struct {
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
-	def      *defender // nil without Defender
+	def      *defender.Defender // nil without Defender
 
 	mu        sync.Mutex
 	closing   bool
@@ -123,7 +124,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.untrack(ln)
 	if s.def != nil {
 		stop, swept := make(chan struct{}), make(chan struct{})
-		go func() { s.def.sweep(stop); close(swept) }()
+		go func() { s.def.Sweep(stop); close(swept) }()
 		defer func() { close(stop); <-swept }()
 	}
 	var backoff time.Duration

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
 )
 
 // User key and host key signature algorithms: no ssh-rsa (SHA-1) for host
@@ -80,7 +81,7 @@ func (s *Server) init() {
 	}
 	s.config = cfg
 	if s.Defender != nil {
-		s.def = newDefender(*s.Defender, s.Logger, s.Audit, time.Now)
+		s.def = defender.New(*s.Defender, s.Logger, s.Audit, time.Now)
 	}
 }
 

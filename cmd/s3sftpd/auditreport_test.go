@@ -19,7 +19,7 @@ func TestAuditReport_Usage(t *testing.T) {
 		want string
 	}{
 		{"no-files", nil, 2, "name the trail's files"},
-		{"bad-format", []string{"-format", "pdf", files[0]}, 2, `-format "pdf"`},
+		{"bad-format", []string{"-format", "pdf", files[0]}, 2, `unknown format "pdf"`},
 		{"bad-since", []string{"-since", "yesterday", files[0]}, 2, "-since: time \"yesterday\""},
 		{"resolve-without-config", []string{"-resolve-names", files[0]}, 2, "-resolve-names and -config go together"},
 		{"missing-file", []string{filepath.Join(dir, "nope.jsonl")}, 2, "open audit file"},

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/report"
 )
 
 // auditCmd runs `s3sftpd audit SUBCOMMAND`: verify or report.
@@ -42,7 +43,7 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "s3sftpd audit verify: %v\n", err)
 		return 2
 	}
-	opts, err := verifyOptions(*keyFile, *cpFile, fs.Args())
+	opts, err := report.ReadOptions(*keyFile, *cpFile, fs.Args())
 	if err != nil {
 		return fail(err)
 	}
@@ -69,50 +70,6 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, summary(rep, len(opts.Checkpoints)))
 	return 0
-}
-
-// verifyOptions reads the anchors of a trail's files: the HMAC key in
-// keyFile ("" = MACs not checked), the checkpoint cpFile (required when
-// given) and FILE.checkpoint beside each of files (when there is one).
-func verifyOptions(keyFile, cpFile string, files []string) (audit.VerifyOptions, error) {
-	var opts audit.VerifyOptions
-	if keyFile != "" {
-		key, err := os.ReadFile(keyFile)
-		if err != nil {
-			return opts, fmt.Errorf("read HMAC key: %w", err)
-		}
-		if len(key) == 0 {
-			return opts, fmt.Errorf("read HMAC key: %s is empty", keyFile)
-		}
-		opts.HMACKey = key
-	}
-	seen := map[string]bool{}
-	addCheckpoint := func(path string, required bool) error {
-		if seen[path] {
-			return nil
-		}
-		line, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) && !required {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read checkpoint: %w", err)
-		}
-		seen[path] = true
-		opts.Checkpoints = append(opts.Checkpoints, audit.Checkpoint{Name: path, Line: line})
-		return nil
-	}
-	if cpFile != "" {
-		if err := addCheckpoint(cpFile, true); err != nil {
-			return opts, err
-		}
-	}
-	for _, name := range files {
-		if err := addCheckpoint(name+".checkpoint", false); err != nil {
-			return opts, err
-		}
-	}
-	return opts, nil
 }
 
 // summary is the one line that says what was verified, and what could not be.

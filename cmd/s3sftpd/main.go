@@ -25,6 +25,8 @@ const usage = `usage:
   s3sftpd audit report [-hmac-key-file F] [-checkpoint F] [-user U]... [-since T] [-until T]
                        [-format text|csv|json|html] [-o FILE] [-resolve-names -config F] FILE...
                                       the verified trail as an activity report; exit codes as audit verify
+  s3sftpd users -config FILE [-trail FILE...] [-format text|json|csv]
+                                      list every login: folders, auth methods, keys (flagged when expiring or unused), trusted CAs, last logins
   s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
   s3sftpd decrypt -config FILE s3://BUCKET/KEY > FILE
   s3sftpd decrypt -config FILE -out DIR s3://BUCKET/PREFIX/
@@ -55,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return presignCmd(context.Background(), args, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "users":
+		return usersCmd(args, stdout, stderr)
 	case "hash-password":
 		return hashPassword(args, os.Stdin, stdout, stderr)
 	case "decrypt":

@@ -19,10 +19,13 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
+	"github.com/s3sftpd/s3sftpd/inventory"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 func serve(args []string, stderr io.Writer) int {
@@ -64,7 +67,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	for _, w := range keyWarnings(cfg, time.Now()) {
+	for _, w := range keyWarnings(cfg, time.Now(), 0) {
 		log.Warn(w)
 	}
 	s3cfg := s3Config(cfg)
@@ -84,20 +87,16 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m := metrics.New()
 	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
 	s3cfg.Throttled = m.Throttled
-	client, err := s3fs.Dial(ctx, s3cfg)
+	st, err := store.Dial(ctx, s3cfg.Config)
 	if err != nil {
 		return err
 	}
-	if err := checkCompliance(ctx, cfg, client, log); err != nil {
+	if err := checkCompliance(ctx, cfg, st, log); err != nil {
 		return err
 	}
 	// Users with role_arn run their S3 calls as that role; always routed,
 	// so a role added by a reload never falls back to the gateway's identity.
-	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
-	if err != nil {
-		return err
-	}
-	fsys, err := s3fs.New(s3fs.NewRoles(client, stsClient, s3cfg), s3cfg, log)
+	fsys, err := s3fs.New(st.S3(), s3cfg, log)
 	if err != nil {
 		return err
 	}
@@ -105,14 +104,14 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
-	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
+	stopAdmin, err := startAdmin(cfg, m, st, &current, log)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, client, s3cfg, log, m.Observe)
+	alog, err := openAudit(cfg, st, log, m.Observe)
 	if err != nil {
 		return err
 	}
@@ -164,6 +163,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: &current}).run(bgCtx, hup)
 	})
 	background.Go(func() { logStats(bgCtx, log) })
+	reminder := &inventory.Reminder{Users: live.Users, Log: log}
+	m.WatchExpiringKeys(reminder.Count)
+	background.Go(func() { reminder.Run(bgCtx, time.Minute) }) // cheap (no I/O), so a reload shows within a minute
 	defer func() { stopBackground(); background.Wait() }()
 
 	select {
@@ -212,21 +214,30 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 func buildUsers(cfg *config.Config) (*auth.Users, error) {
 	var us []auth.User
 	for _, u := range cfg.Users {
-		perms, err := auth.ParsePerms(u.Permissions)
+		au, err := authUser(cfg, u)
 		if err != nil {
-			return nil, fmt.Errorf("user %s: %w", u.Name, err)
-		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
-			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
-				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
-		for _, k := range u.PublicKeys {
-			au.Keys = append(au.Keys, k.Key)
-			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+			return nil, err
 		}
 		us = append(us, au)
 	}
 	return auth.NewUsers(us)
+}
+
+// authUser is one [[users]] entry as auth takes it.
+func authUser(cfg *config.Config, u config.User) (auth.User, error) {
+	perms, err := auth.ParsePerms(u.Permissions)
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user %s: %w", u.Name, err)
+	}
+	au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
+		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
+			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
+	for _, k := range u.PublicKeys {
+		au.Keys = append(au.Keys, k.Key)
+		au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+	}
+	return au, nil
 }
 
 func bucketOf(cfg *config.Config, u config.User) string {
@@ -258,31 +269,34 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		endpoint = ""
 	}
 	return s3fs.Config{
-		Endpoint:     endpoint,
-		Region:       cfg.S3.Region,
-		PathStyle:    cfg.S3.PathStyle,
-		SSE:          cfg.S3.SSE,
-		KMSKeyID:     cfg.S3.KMSKeyID,
-		Checksums:    cfg.S3.Checksums,
+		Config: store.Config{
+			Endpoint:    endpoint,
+			Region:      cfg.S3.Region,
+			PathStyle:   cfg.S3.PathStyle,
+			STSEndpoint: cfg.S3.STSEndpoint,
+			SSE:         cfg.S3.SSE,
+			KMSKeyID:    cfg.S3.KMSKeyID,
+			Checksums:   cfg.S3.Checksums,
+			RetryMode:   cfg.S3.RetryMode,
+			MaxAttempts: cfg.S3.MaxAttempts,
+		},
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
 		// each user's share comes with its tenant; this is for any without
 		UploadMemoryShare: int64(cfg.UserDefaults.UploadMemoryPerUser),
 		UploadMemoryWait:  cfg.S3.UploadMemoryWait.Duration,
 		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
-		RetryMode:         cfg.S3.RetryMode,
-		MaxAttempts:       cfg.S3.MaxAttempts,
 		TempSuffixes:      cfg.Server.TempSuffixes,
 		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
 // defenderConfig is the [defender] section for sftpd; nil when disabled.
-func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+func defenderConfig(d config.Defender) *defender.Config {
 	if !d.Enabled {
 		return nil
 	}
-	return &sftpd.DefenderConfig{
+	return &defender.Config{
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,
