@@ -150,30 +150,19 @@ func TestE2E_AuditReport(t *testing.T) {
 }
 
 // screenshot renders page in headless Chromium and checks the PNG shows a
-// page: a sensible size, and not blank.
+// page (a sensible size, not blank), then prints it to PDF as an officer
+// would and checks a PDF comes out.
 func screenshot(t *testing.T, page string) {
 	t.Helper()
 	if _, err := exec.LookPath("chromium"); err != nil {
 		t.Fatalf("chromium not found: apt-get install chromium (scripts/test installs it)")
 	}
-	shot := filepath.Join(t.TempDir(), "report.png")
-	cmd := exec.Command("chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir="+t.TempDir(),
-		"--window-size=1280,1600", "--screenshot="+shot, "file://"+page)
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("chromium did not finish the screenshot:\n%s", out)
-	}
-	f, ferr := os.Open(shot)
-	if ferr != nil {
-		t.Fatalf("chromium wrote no screenshot (%v): %v\n%s", err, ferr, out)
+	dir := t.TempDir()
+	shot, pdf := filepath.Join(dir, "report.png"), filepath.Join(dir, "report.pdf")
+	chromium(t, "--window-size=1280,1600", "--screenshot="+shot, "file://"+page)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatalf("chromium wrote no screenshot: %v", err)
 	}
 	defer f.Close()
 	img, err := png.Decode(f)
@@ -186,6 +175,31 @@ func screenshot(t *testing.T, page string) {
 	}
 	if inked, colours := ink(img); inked < b.Dx()*b.Dy()/100 || colours < 8 {
 		t.Errorf("screenshot looks blank: %d non-white pixels, %d colours", inked, colours)
+	}
+	chromium(t, "--no-pdf-header-footer", "--print-to-pdf="+pdf, "file://"+page)
+	if got, err := os.ReadFile(pdf); err != nil || !bytes.HasPrefix(got, []byte("%PDF-")) || len(got) < 10<<10 {
+		t.Errorf("print to PDF: %d bytes (%v); want a PDF of the page", len(got), err)
+	}
+}
+
+// chromium runs headless Chromium, isolated and off the network, with args.
+func chromium(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command("chromium", append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + t.TempDir()}, args...)...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("chromium %v did not finish:\n%s", args, out)
+	}
+	if err != nil {
+		t.Logf("chromium %v: %v\n%s", args, err, out)
 	}
 }
 
