@@ -356,11 +356,16 @@ func appendMAC(line, key []byte) []byte {
 
 // hashName replaces a path or key with a keyed hash, so records still
 // correlate without revealing the name. Empty stays empty.
-func (l *Log) hashName(s string) string {
+func (l *Log) hashName(s string) string { return HashName(l.cfg.HMACKey, s) }
+
+// HashName is s as a trail keyed by key writes it with HashPaths: "hmac:"
+// and the hex HMAC-SHA256 of s. A report uses it to recognise the names it
+// is shown. Empty stays empty.
+func HashName(key []byte, s string) string {
 	if s == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, l.cfg.HMACKey)
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("name\x00"))
 	m.Write([]byte(s))
 	return "hmac:" + hex.EncodeToString(m.Sum(nil))

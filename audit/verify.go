@@ -10,9 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // ErrChainBroken is what every verification failure wraps: the trail was
@@ -58,6 +60,12 @@ type Checkpoint struct {
 type VerifyOptions struct {
 	HMACKey     []byte // every line's MAC must verify; nil = MACs not checked
 	Checkpoints []Checkpoint
+	// Each, if set, sees every record that joined the chain, in trail
+	// order, as soon as it has: a reader of the trail (the report) streams
+	// what was verified without a second parser, and on a break has seen
+	// exactly the records before it. An error from Each stops Verify and is
+	// returned as is. Each must not keep r.
+	Each func(r *Record) error
 }
 
 // Report describes a trail that verified.
@@ -100,7 +108,7 @@ func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
 	slices.SortStableFunc(srcs, func(a, b *source) int {
 		return cmp.Or(cmp.Compare(btoi(a.first == 0), btoi(b.first == 0)), cmp.Compare(a.first, b.first))
 	})
-	c := &checker{key: opts.HMACKey, cps: map[uint64][]cpEntry{}}
+	c := &checker{key: opts.HMACKey, cps: map[uint64][]cpEntry{}, each: opts.Each}
 	for _, cp := range opts.Checkpoints {
 		line := bytes.TrimRight(cp.Line, "\r\n")
 		var r Record
@@ -109,20 +117,33 @@ func Verify(inputs []VerifyInput, opts VerifyOptions) (*Report, error) {
 		}
 		c.cps[r.Seq] = append(c.cps[r.Seq], cpEntry{name: cp.Name, line: line, rec: r})
 	}
-	for _, s := range srcs {
-		for {
-			line, err := s.next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, err
-			}
-			if err := c.line(s.name, s.lineNo, line); err != nil {
-				return nil, err
+	// Lines are read, hashed and decoded ahead, on another goroutine, while
+	// this one follows the chain (and runs Each): on two cores a report
+	// reads the trail at nearly twice the speed.
+	ahead := make(chan []parsed, 4)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		readAhead(srcs, opts.HMACKey, ahead, done)
+	}()
+	defer wg.Wait()
+	defer close(done)
+	for batch := range ahead {
+		for i := range batch {
+			p := &batch[i]
+			switch {
+			case p.err != nil:
+				return nil, p.err
+			case p.end:
+				c.noteTorn("the file ends there")
+			default:
+				if err := c.line(p); err != nil {
+					return nil, err
+				}
 			}
 		}
-		c.noteTorn("the file ends there")
 	}
 	if err := c.end(srcs); err != nil {
 		return nil, err
@@ -222,8 +243,9 @@ type position struct {
 
 // checker follows the chain line by line.
 type checker struct {
-	key []byte
-	cps map[uint64][]cpEntry
+	key  []byte
+	cps  map[uint64][]cpEntry
+	each func(*Record) error
 
 	n           int
 	first, last uint64
@@ -238,26 +260,95 @@ func (c *checker) fail(at position, seq uint64, format string, args ...any) erro
 	return &VerifyError{File: at.file, Line: at.line, Seq: seq, Problem: fmt.Sprintf(format, args...)}
 }
 
-func (c *checker) line(file string, no int, line []byte) error {
-	at := position{file, no}
-	if !json.Valid(line) {
+// parsed is what checking a line needs that depends on the line alone,
+// worked out by readAhead.
+type parsed struct {
+	file      string
+	no        int
+	line      []byte
+	end       bool  // no line: the end of file's lines
+	err       error // reading failed
+	rec       Record
+	decodeErr error
+	valid     bool // the line is JSON (decodeRecord validates it, json.Valid only for a line it refuses)
+	hash      [sha256.Size]byte
+	macErr    string // checkMAC's verdict, with a key and a record
+}
+
+// batchLines is how many lines readAhead sends at once.
+const batchLines = 256
+
+// readAhead reads the lines of srcs in order, decodes and hashes each (and
+// checks its MAC with key), and sends them in batches on out, which it
+// closes; a batch ends with an end marker after each file's last line. It
+// stops at a read error (sent as the last item) or when done is closed.
+func readAhead(srcs []*source, key []byte, out chan<- []parsed, done <-chan struct{}) {
+	defer close(out)
+	var mac hash.Hash
+	if len(key) > 0 {
+		mac = hmac.New(sha256.New, key)
+	}
+	batch := make([]parsed, 0, batchLines)
+	send := func() bool {
+		select {
+		case out <- batch:
+			batch = make([]parsed, 0, batchLines)
+			return true
+		case <-done:
+			return false
+		}
+	}
+	for _, s := range srcs {
+		for {
+			line, err := s.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				batch = append(batch, parsed{err: err})
+				send()
+				return
+			}
+			batch = append(batch, parsed{file: s.name, no: s.lineNo, line: line})
+			p := &batch[len(batch)-1]
+			p.decodeErr = decodeRecord(line, &p.rec)
+			p.valid = p.decodeErr == nil || json.Valid(line)
+			p.hash = sha256.Sum256(line)
+			if mac != nil && p.decodeErr == nil {
+				p.macErr = checkMAC(line, mac)
+			}
+			if len(batch) == cap(batch) && !send() {
+				return
+			}
+		}
+		batch = append(batch, parsed{file: s.name, end: true})
+		if len(batch) == cap(batch) && !send() {
+			return
+		}
+	}
+	if len(batch) > 0 {
+		send()
+	}
+}
+
+func (c *checker) line(p *parsed) error {
+	at := position{p.file, p.no}
+	line, r := p.line, &p.rec
+	if !p.valid {
 		if c.torn != nil {
 			return c.fail(*c.torn, c.last+1, "not an audit record, nor is the line after it: a crash tears only the line being written; lines were injected or edited")
 		}
 		c.torn = &at
 		return nil
 	}
-	var r Record
-	if !isObject(line) || json.Unmarshal(line, &r) != nil || r.Seq == 0 {
+	if !isObject(line) || p.decodeErr != nil || r.Seq == 0 {
 		return c.fail(at, c.last+1, "not an audit record")
 	}
-	if len(c.key) > 0 {
-		if err := checkMAC(line, c.key); err != "" {
-			return c.fail(at, r.Seq, "%s", err)
-		}
+	if len(c.key) > 0 && p.macErr != "" {
+		return c.fail(at, r.Seq, "%s", p.macErr)
 	}
 	if c.n == 0 {
-		if err := c.tornBefore(r); err != nil {
+		if err := c.tornBefore(*r); err != nil {
 			return err
 		}
 		c.noteTorn("the " + r.Event + " of a new run follows it")
@@ -265,15 +356,15 @@ func (c *checker) line(file string, no int, line []byte) error {
 			return c.fail(at, r.Seq, "the first record of a trail must have prev = 64 zeros: records before it were removed, or it was edited")
 		}
 		if r.Seq > 1 {
-			c.notes = append(c.notes, fmt.Sprintf("%s:%d: records before seq %d were not given: the chain is checked from there", file, no, r.Seq))
+			c.notes = append(c.notes, fmt.Sprintf("%s:%d: records before seq %d were not given: the chain is checked from there", p.file, p.no, r.Seq))
 		}
 		c.first = r.Seq
 	} else {
 		chained := r.Seq == c.last+1 && r.Prev == hex.EncodeToString(c.prevHash[:])
 		if !chained && c.torn != nil {
-			return c.fail(*c.torn, c.last+1, "not an audit record, and the record after it (%s:%d, seq %d) does not chain to the one before it (seq %d): lines were edited or removed", file, no, r.Seq, c.last)
+			return c.fail(*c.torn, c.last+1, "not an audit record, and the record after it (%s:%d, seq %d) does not chain to the one before it (seq %d): lines were edited or removed", p.file, p.no, r.Seq, c.last)
 		}
-		if err := c.tornBefore(r); err != nil {
+		if err := c.tornBefore(*r); err != nil {
 			return err
 		}
 		switch {
@@ -296,8 +387,11 @@ func (c *checker) line(file string, no int, line []byte) error {
 	}
 	c.n++
 	c.last = r.Seq
-	c.prevHash = sha256.Sum256(line)
+	c.prevHash = p.hash
 	c.lastAt = at
+	if c.each != nil {
+		return c.each(r)
+	}
 	return nil
 }
 
@@ -348,14 +442,15 @@ func (c *checker) end(srcs []*source) error {
 	return nil
 }
 
-// checkMAC returns what is wrong with line's MAC, or "".
-func checkMAC(line, key []byte) string {
+// checkMAC returns what is wrong with line's MAC, checked with m (an
+// HMAC-SHA256 with the trail's key), or "".
+func checkMAC(line []byte, m hash.Hash) string {
 	i := bytes.LastIndex(line, []byte(`,"mac":"`))
 	if i < 0 || !bytes.HasSuffix(line, []byte(`"}`)) {
 		return "no MAC: the record was not written with the key"
 	}
 	got, err := hex.DecodeString(string(line[i+len(`,"mac":"`) : len(line)-2]))
-	m := hmac.New(sha256.New, key)
+	m.Reset()
 	m.Write(line[:i])
 	m.Write([]byte("}"))
 	if err != nil || !hmac.Equal(got, m.Sum(nil)) {

@@ -1,7 +1,8 @@
 // Package ops holds the operator tools: decrypt (plaintext from the store
 // with nothing but the keys), rewrap (data keys to the current key), the
-// orphan sweep's runner, presigned hand-outs and the shipping of audit
-// segments to S3. cmd/s3sftpd parses the flags and reports; ops does the work.
+// orphan sweep's runner, presigned hand-outs, the shipping of audit
+// segments to S3 and the name index that resolves a report's hashed names.
+// cmd/s3sftpd parses the flags and reports; ops does the work.
 //
 // It never serves partners: nothing here runs inside an SFTP session, and
 // its errors go to an operator's terminal or the gateway's log, never to an

@@ -9,15 +9,19 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/report"
 )
 
-// auditCmd runs `s3sftpd audit SUBCOMMAND`; verify is the only one.
+// auditCmd runs `s3sftpd audit SUBCOMMAND`: verify or report.
 func auditCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintf(stderr, "s3sftpd audit: want the subcommand verify\n%s", usage)
-		return 2
+	switch {
+	case len(args) > 0 && args[0] == "verify":
+		return auditVerify(args[1:], stdout, stderr)
+	case len(args) > 0 && args[0] == "report":
+		return auditReport(args[1:], stdout, stderr)
 	}
-	return auditVerify(args[1:], stdout, stderr)
+	fmt.Fprintf(stderr, "s3sftpd audit: want the subcommand verify or report\n%s", usage)
+	return 2
 }
 
 // auditVerify checks audit trail files: exit 0 with a one-line summary when
@@ -39,37 +43,9 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "s3sftpd audit verify: %v\n", err)
 		return 2
 	}
-	var opts audit.VerifyOptions
-	if *keyFile != "" {
-		key, err := os.ReadFile(*keyFile)
-		if err != nil {
-			return fail(fmt.Errorf("read HMAC key: %w", err))
-		}
-		if len(key) == 0 {
-			return fail(fmt.Errorf("read HMAC key: %s is empty", *keyFile))
-		}
-		opts.HMACKey = key
-	}
-	seen := map[string]bool{}
-	addCheckpoint := func(path string, required bool) error {
-		if seen[path] {
-			return nil
-		}
-		line, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) && !required {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read checkpoint: %w", err)
-		}
-		seen[path] = true
-		opts.Checkpoints = append(opts.Checkpoints, audit.Checkpoint{Name: path, Line: line})
-		return nil
-	}
-	if *cpFile != "" {
-		if err := addCheckpoint(*cpFile, true); err != nil {
-			return fail(err)
-		}
+	opts, err := report.ReadOptions(*keyFile, *cpFile, fs.Args())
+	if err != nil {
+		return fail(err)
 	}
 	var inputs []audit.VerifyInput
 	for _, name := range fs.Args() {
@@ -79,9 +55,6 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 		}
 		defer f.Close()
 		inputs = append(inputs, audit.VerifyInput{Name: name, R: f})
-		if err := addCheckpoint(name+".checkpoint", false); err != nil {
-			return fail(err)
-		}
 	}
 	rep, err := audit.Verify(inputs, opts)
 	var broken *audit.VerifyError

@@ -22,6 +22,9 @@ const usage = `usage:
                                       print a presigned GET URL for a file in the user's home (audited in presign.jsonl)
   s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
                                       check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
+  s3sftpd audit report [-hmac-key-file F] [-checkpoint F] [-user U]... [-since T] [-until T]
+                       [-format text|csv|json|html] [-o FILE] [-resolve-names -config F] FILE...
+                                      the verified trail as an activity report; exit codes as audit verify
   s3sftpd users -config FILE [-trail FILE...] [-format text|json|csv]
                                       list every login: folders, auth methods, keys (flagged when expiring or unused), trusted CAs, last logins
   s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
