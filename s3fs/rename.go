@@ -14,7 +14,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -168,7 +168,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 // wrapped again for the new one (the body is not touched). Other metadata
 // is returned as it is.
 func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string) (map[string]string, error) {
-	if !crypt.Encrypted(meta) {
+	if !objfmt.Encrypted(meta) {
 		return meta, nil
 	}
 	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
@@ -188,7 +188,7 @@ func (h *handlers) copyRebound(from, to string, size int64, etag *string) error 
 	if err != nil {
 		return fmt.Errorf("head %s before copy: %w", from, err)
 	}
-	if !crypt.Encrypted(head.Metadata) {
+	if !objfmt.Encrypted(head.Metadata) {
 		return h.copyObject(from, to, size, etag, nil)
 	}
 	meta, err := h.renamedMetadata(from, to, head.Metadata)

@@ -1,4 +1,4 @@
-package crypt
+package objfmt
 
 import (
 	"crypto/aes"
@@ -137,11 +137,11 @@ func wrapAAD(version, kekID string, b Binding, objectID string) []byte {
 func (k *KEK) aead() cipher.AEAD {
 	block, err := aes.NewCipher(k.key)
 	if err != nil {
-		panic("crypt: KEK of valid size refused: " + err.Error())
+		panic("objfmt: KEK of valid size refused: " + err.Error())
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		panic("crypt: " + err.Error())
+		panic("objfmt: " + err.Error())
 	}
 	return aead
 }
