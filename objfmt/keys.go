@@ -50,6 +50,18 @@ func BindingOf(meta map[string]string, bucket, key string) (Binding, error) {
 	return Binding{Bucket: bucket, Home: home, Key: key[len(home):]}, nil
 }
 
+// RecordedBinding is the binding of object key in bucket as its metadata
+// records it, for tools that know no tenant: from version 2, BindingOf; in
+// version 1, the tenant a KMS data key was wrapped for, and nothing for a
+// KEK (version 1 binds no place).
+func RecordedBinding(meta map[string]string, bucket, key string) (Binding, error) {
+	if MetaValue(meta, MetaVersion) != Version1 {
+		return BindingOf(meta, bucket, key)
+	}
+	b, home, _ := strings.Cut(MetaValue(meta, MetaContext), "/")
+	return Binding{Bucket: b, Home: home}, nil
+}
+
 // NewObjectID returns a random object id: 16 bytes in lower-case hex.
 func NewObjectID() string {
 	b := make([]byte, 16)

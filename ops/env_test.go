@@ -219,7 +219,7 @@ func v1KMSObject(t *testing.T, k *s3fs.KMS, tenant string, plain []byte) ([]byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: kmsPrefix + arn,
+	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: objfmt.KMSPrefix + arn,
 		objfmt.MetaDEK: base64.StdEncoding.EncodeToString(blob), objfmt.MetaContext: tenant}
 	obj, err := objfmt.NewObject(dataKey, meta)
 	if err != nil {

@@ -76,9 +76,6 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	return res, errors.Join(append(errs, err)...)
 }
 
-// kmsPrefix starts the MetaKEK of a data key wrapped by KMS.
-const kmsPrefix = "kms:"
-
 // rewrapper moves data keys of one bucket to the current key source.
 type rewrapper struct {
 	st      Store
@@ -102,7 +99,7 @@ func (rw *rewrapper) underCurrentKey(meta map[string]string) bool {
 // most one matches. A data key under KMS is refused first when the current
 // key is a KEK: rewrap moves keys to KMS, never out of it.
 func (rw *rewrapper) homeFor(key string, meta map[string]string) (string, error) {
-	if id := objfmt.MetaValue(meta, objfmt.MetaKEK); !strings.HasPrefix(rw.current, kmsPrefix) && strings.HasPrefix(id, kmsPrefix) {
+	if id := objfmt.MetaValue(meta, objfmt.MetaKEK); !strings.HasPrefix(rw.current, objfmt.KMSPrefix) && objfmt.KMSWrapped(meta) {
 		return "", fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", id)
 	}
 	for _, home := range rw.homes {

@@ -175,12 +175,12 @@ func v1Fixture(t *testing.T) (*objfmt.Keyring, []byte, map[string]string, []byte
 // KMS: a data key bound to the tenant alone, chunks with no AAD.
 func v1KMSObject(t *testing.T, k *KMS, tenant string, plain []byte) ([]byte, map[string]string) {
 	t.Helper()
-	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{contextKey: tenant})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{objfmt.ContextTenant: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: kmsPrefix + arn,
-		objfmt.MetaDEK: base64.StdEncoding.EncodeToString(blob), metaContext: tenant}
+	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: objfmt.KMSPrefix + arn,
+		objfmt.MetaDEK: base64.StdEncoding.EncodeToString(blob), objfmt.MetaContext: tenant}
 	obj, err := objfmt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -24,74 +23,32 @@ type KMS struct {
 	KeyID  string // key id, ARN or alias of the KMS key
 }
 
-// Object metadata of a KMS-wrapped data key: MetaKEK is kmsPrefix plus the
-// key ARN KMS answered, MetaDEK the CiphertextBlob, and metaContext the
-// tenant of the encryption context (for `s3sftpd decrypt`, which knows no
-// tenant). The context holds the tenant under contextKey and, from format
-// version 2, objfmt.BindingDigest under objectContextKey.
-const (
-	kmsPrefix        = "kms:"
-	metaContext      = objfmt.MetaContext
-	contextKey       = "s3sftpd-tenant"
-	objectContextKey = "s3sftpd-object"
-)
-
 // binding is where tenant t's object key lives, as its data key is bound.
 func binding(t *auth.Tenant, key string) objfmt.Binding {
 	return objfmt.Binding{Bucket: t.Bucket, Home: t.Prefix, Key: strings.TrimPrefix(key, t.Prefix)}
 }
 
-// encryptionContext is the KMS encryption context of a data key of format
-// version for an object at b with id objectID.
-func encryptionContext(version string, b objfmt.Binding, objectID string) map[string]string {
-	c := map[string]string{contextKey: b.Tenant()}
-	if version != objfmt.Version1 {
-		c[objectContextKey] = objfmt.BindingDigest(b, objectID)
-	}
-	return c
-}
-
-func isKMSWrapped(meta map[string]string) bool {
-	id := objfmt.MetaValue(meta, objfmt.MetaKEK)
-	return strings.HasPrefix(id, kmsPrefix)
-}
-
 // newDataKey asks KMS for a data key for a new object at b with id objectID.
 func (k *KMS) newDataKey(ctx context.Context, b objfmt.Binding, objectID string) ([]byte, map[string]string, error) {
-	dataKey, blob, arn, err := k.Client.GenerateDataKey(ctx, k.KeyID, encryptionContext(objfmt.Version, b, objectID))
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(ctx, k.KeyID, objfmt.EncryptionContext(objfmt.Version, b, objectID))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kms generate data key: %w", err)
 	}
 	if len(dataKey) != objfmt.KeySize {
 		return nil, nil, fmt.Errorf("kms generate data key: %d bytes, want %d", len(dataKey), objfmt.KeySize)
 	}
-	return dataKey, kmsMetadata(arn, blob, b, objectID), nil
-}
-
-// kmsMetadata is the version-2 object metadata of a data key KMS key arn
-// wrapped into blob for an object at b with id objectID.
-func kmsMetadata(arn string, blob []byte, b objfmt.Binding, objectID string) map[string]string {
-	m := map[string]string{
-		objfmt.MetaVersion: objfmt.Version,
-		objfmt.MetaKEK:     kmsPrefix + arn,
-		objfmt.MetaDEK:     base64.StdEncoding.EncodeToString(blob),
-		metaContext:        b.Tenant(),
-	}
-	if objectID != "" {
-		m[objfmt.MetaObjectID] = objectID
-	}
-	return m
+	return dataKey, objfmt.KMSMetadata(arn, blob, b, objectID), nil
 }
 
 // wrap has KMS encrypt an existing data key under the configured key and
 // the encryption context of an object at b with id objectID: the metadata
 // it returns is what GenerateDataKey would have given a new object there.
 func (k *KMS) wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, objectID string) (map[string]string, error) {
-	blob, arn, err := k.Client.Encrypt(ctx, k.KeyID, dataKey, encryptionContext(objfmt.Version, b, objectID))
+	blob, arn, err := k.Client.Encrypt(ctx, k.KeyID, dataKey, objfmt.EncryptionContext(objfmt.Version, b, objectID))
 	if err != nil {
 		return nil, fmt.Errorf("kms encrypt data key: %w", err)
 	}
-	return kmsMetadata(arn, blob, b, objectID), nil
+	return objfmt.KMSMetadata(arn, blob, b, objectID), nil
 }
 
 // keyARN is the ARN of the configured key (which may be named by id or
@@ -108,16 +65,11 @@ func (k *KMS) keyARN(ctx context.Context) (string, error) {
 // encryption context; a key wrapped for another tenant (or, from version 2,
 // another name) fails, as does tampered metadata.
 func (k *KMS) dataKey(ctx context.Context, meta map[string]string, b objfmt.Binding) ([]byte, error) {
-	v := objfmt.MetaValue(meta, objfmt.MetaVersion)
-	if v != objfmt.Version && v != objfmt.Version1 {
-		return nil, fmt.Errorf("unsupported encryption format version %q", v)
-	}
-	dek := objfmt.MetaValue(meta, objfmt.MetaDEK)
-	blob, err := base64.StdEncoding.DecodeString(dek)
+	blob, encCtx, err := objfmt.KMSCiphertext(meta, b)
 	if err != nil {
-		return nil, fmt.Errorf("decode wrapped data key: %w", objfmt.ErrAuth)
+		return nil, err
 	}
-	dataKey, err := k.Client.Decrypt(ctx, blob, encryptionContext(v, b, objfmt.MetaValue(meta, objfmt.MetaObjectID)))
+	dataKey, err := k.Client.Decrypt(ctx, blob, encCtx)
 	if err != nil {
 		if errors.Is(err, store.ErrInvalidCiphertext) {
 			return nil, fmt.Errorf("kms decrypt: %v: %w", err, objfmt.ErrAuth)
@@ -133,7 +85,7 @@ func (k *KMS) dataKey(ctx context.Context, meta map[string]string, b objfmt.Bind
 // dataKey unwraps the data key of an object at b from its metadata: with
 // KMS when KMS wrapped it, else with the local KEKs.
 func (fs *FS) dataKey(ctx context.Context, meta map[string]string, b objfmt.Binding) ([]byte, error) {
-	if isKMSWrapped(meta) {
+	if objfmt.KMSWrapped(meta) {
 		if fs.kms == nil {
 			return nil, fmt.Errorf("data key wrapped by KMS: %w", objfmt.ErrUnknownKEK)
 		}

@@ -41,7 +41,7 @@ func TestKMS(t *testing.T) {
 		t.Fatal("download differs from the upload")
 	}
 	stored, meta := rawObject(t, e, "partners/acme/f")
-	if kek := meta[objfmt.MetaKEK]; !strings.HasPrefix(kek, "kms:") || meta[metaContext] != srv.Bucket+"/partners/acme/" {
+	if kek := meta[objfmt.MetaKEK]; !strings.HasPrefix(kek, "kms:") || meta[objfmt.MetaContext] != srv.Bucket+"/partners/acme/" {
 		t.Errorf("metadata %v; want a KMS-wrapped key for the tenant", meta)
 	}
 

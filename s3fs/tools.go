@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -50,7 +49,7 @@ func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObje
 		}
 		return out.Body, nil
 	}
-	b, err := recordedBinding(out.Metadata, bucket, key)
+	b, err := objfmt.RecordedBinding(out.Metadata, bucket, key)
 	if err != nil {
 		return nil, err
 	}
@@ -63,18 +62,6 @@ func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObje
 		return nil, err
 	}
 	return objfmt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength))
-}
-
-// recordedBinding is the binding of an object read by a tool that knows no
-// tenant: from version 2, bucket and key with the home its metadata records
-// (the unwrap proves it); in version 1, the tenant a KMS data key was
-// wrapped for, and nothing for a KEK.
-func recordedBinding(meta map[string]string, bucket, key string) (objfmt.Binding, error) {
-	if objfmt.MetaValue(meta, objfmt.MetaVersion) != objfmt.Version1 {
-		return objfmt.BindingOf(meta, bucket, key)
-	}
-	b, home, _ := strings.Cut(objfmt.MetaValue(meta, metaContext), "/")
-	return objfmt.Binding{Bucket: b, Home: home}, nil
 }
 
 // NameDecoder returns the decoder of the stored path segments under home in
@@ -96,7 +83,7 @@ func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return kmsPrefix + arn, nil
+		return objfmt.KMSPrefix + arn, nil
 	case fs.keys == nil || fs.keys.Current == nil:
 		return "", errors.New("no key-encryption key configured")
 	}
