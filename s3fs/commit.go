@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
@@ -159,7 +159,7 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(withMtime(u.sha256Metadata(), u.mtime)),
+		Metadata:             u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
 		ChecksumCRC32C:       u.crc32c(),
 	}
 	if !u.overwrite {
@@ -302,7 +302,7 @@ func (u *upload) tagObject() {
 		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sum.Hex())})
 	}
 	if u.final != "" && !u.mtime.IsZero() {
-		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
+		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaMtime), Value: aws.String(objfmt.FormatMtime(u.mtime))})
 	}
 	if len(tags) == 0 {
 		return

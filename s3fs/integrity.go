@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // sha256Name is where the SHA-256 of an object's content is kept: user
@@ -56,7 +57,7 @@ func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
 func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
 	tags := h.objectTags(key, head)
 	v := url.Values{}
-	for _, name := range []string{sha256Name, mtimeMeta} {
+	for _, name := range []string{sha256Name, objfmt.MetaMtime} {
 		if s := tags[name]; s != "" {
 			v.Set(name, s)
 		}

@@ -82,7 +82,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return h.s3Failure("rename", from, err)
 	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
-	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(meta, mtime)); err != nil {
+	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, objfmt.WithMtime(meta, mtime)); err != nil {
 		return h.s3Failure("rename", from, err, toKey)
 	}
 	h.takeMtime(from)

@@ -1,0 +1,55 @@
+package objfmt
+
+import (
+	"maps"
+	"strconv"
+	"time"
+)
+
+// What s3sftpd keeps beside an object's bytes besides its data key: S3 user
+// metadata (x-amz-meta-*) fixed when the object is written, and object tags,
+// which can be set later on the same version without a copy. The names are
+// the same in both places.
+
+// MetaMtime keeps the modification time a client set (scp -p, WinSCP,
+// lftp mirror, rclone, paramiko utime), which S3's LastModified cannot
+// hold: unix seconds in decimal (FormatMtime), as user metadata or as an
+// object tag of the same name. Its metadata value MtimeInTag says the time
+// is in the tag: an upload pending under a temporary name has its metadata
+// fixed before the client sets the time, and an object whose time a setstat
+// moved once into a tag is tagged from then on.
+const (
+	MetaMtime  = "s3sftpd-mtime"
+	MtimeInTag = "tag"
+)
+
+// FormatMtime is t as MetaMtime holds it.
+func FormatMtime(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+// Mtime is the time MetaMtime holds in meta (metadata or tags), and false
+// when it holds none (absent, MtimeInTag, or not a number).
+func Mtime(meta map[string]string) (time.Time, bool) {
+	secs, err := strconv.ParseInt(meta[MetaMtime], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(secs, 0), true
+}
+
+// MtimeTagged reports whether metadata meta says the object's time is in
+// its tags.
+func MtimeTagged(meta map[string]string) bool { return meta[MetaMtime] == MtimeInTag }
+
+// WithMtime returns a copy of meta that keeps mtime (if set). It never
+// drops other keys (the upload marker, the SHA-256, the data key, a partner
+// tool's own).
+func WithMtime(meta map[string]string, mtime time.Time) map[string]string {
+	out := maps.Clone(meta)
+	if out == nil {
+		out = map[string]string{}
+	}
+	if !mtime.IsZero() {
+		out[MetaMtime] = FormatMtime(mtime)
+	}
+	return out
+}

@@ -1,0 +1,44 @@
+package objfmt
+
+import (
+	"maps"
+	"testing"
+	"time"
+)
+
+// TestMtime: a kept time is unix seconds in decimal and reads back as
+// written; the in-tag marker, an absent or a malformed value are no time.
+func TestMtime(t *testing.T) {
+	mtime := time.Date(2024, 3, 1, 12, 30, 45, 0, time.UTC)
+	if got := FormatMtime(mtime); got != "1709296245" {
+		t.Errorf("FormatMtime = %q; want unix seconds 1709296245", got)
+	}
+	if got, ok := Mtime(map[string]string{MetaMtime: "1709296245"}); !ok || !got.Equal(mtime) {
+		t.Errorf("Mtime = %v, %v; want %v", got, ok, mtime)
+	}
+	for _, meta := range []map[string]string{nil, {MetaMtime: MtimeInTag}, {MetaMtime: ""}, {MetaMtime: "12.5"}} {
+		if got, ok := Mtime(meta); ok {
+			t.Errorf("Mtime(%v) = %v; want none", meta, got)
+		}
+	}
+	if !MtimeTagged(map[string]string{MetaMtime: "tag"}) || MtimeTagged(map[string]string{MetaMtime: "1709296245"}) {
+		t.Error("MtimeTagged: want true for the marker only")
+	}
+}
+
+// TestWithMtime: the time is added to a copy, every other key kept; a zero
+// time adds nothing.
+func TestWithMtime(t *testing.T) {
+	meta := map[string]string{"s3sftpd-upload": "1", MetaVersion: Version, "partner-tool": "x"}
+	got := WithMtime(meta, time.Unix(1709296245, 0))
+	want := map[string]string{"s3sftpd-upload": "1", MetaVersion: Version, "partner-tool": "x", MetaMtime: "1709296245"}
+	if !maps.Equal(got, want) {
+		t.Errorf("WithMtime = %v; want %v", got, want)
+	}
+	if _, ok := meta[MetaMtime]; ok {
+		t.Error("WithMtime changed its argument")
+	}
+	if got := WithMtime(nil, time.Time{}); got == nil || len(got) != 0 {
+		t.Errorf("WithMtime(nil, zero) = %v; want an empty map", got)
+	}
+}
