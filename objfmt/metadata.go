@@ -1,6 +1,8 @@
 package objfmt
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"strconv"
 	"time"
@@ -52,4 +54,38 @@ func WithMtime(meta map[string]string, mtime time.Time) map[string]string {
 		out[MetaMtime] = FormatMtime(mtime)
 	}
 	return out
+}
+
+// MetaSHA256 keeps the SHA-256 of a plaintext object's content, lower-case
+// hex, that downloads check and check-file answers: user metadata on an
+// object stored with one PutObject, an object tag of the same name on a
+// multipart one (its metadata is fixed when it is created, before a byte is
+// hashed, and a tag is one small request on the version just written).
+// Envelope-encrypted objects carry none: in the clear next to the
+// ciphertext, the plaintext's hash would let anyone who reads the bucket
+// confirm a guess of the content, and the chunks' tags authenticate every
+// byte already.
+const MetaSHA256 = "s3sftpd-sha256"
+
+// ParseSHA256 is the digest a MetaSHA256 value holds, and false when it
+// holds none (empty, not hex, or not 32 bytes).
+func ParseSHA256(s string) ([]byte, bool) {
+	sum, err := hex.DecodeString(s)
+	if err != nil || len(sum) != sha256.Size {
+		return nil, false
+	}
+	return sum, true
+}
+
+// OwnTags are the tags of an object that s3sftpd set (its SHA-256 and its
+// time), which a copy of the object must set again: a multipart copy keeps
+// no tags by itself. Another tool's tags are left out.
+func OwnTags(tags map[string]string) map[string]string {
+	own := map[string]string{}
+	for _, name := range []string{MetaSHA256, MetaMtime} {
+		if v := tags[name]; v != "" {
+			own[name] = v
+		}
+	}
+	return own
 }

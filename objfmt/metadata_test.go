@@ -1,6 +1,9 @@
 package objfmt
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"testing"
 	"time"
@@ -40,5 +43,32 @@ func TestWithMtime(t *testing.T) {
 	}
 	if got := WithMtime(nil, time.Time{}); got == nil || len(got) != 0 {
 		t.Errorf("WithMtime(nil, zero) = %v; want an empty map", got)
+	}
+}
+
+// TestParseSHA256: only a whole hex SHA-256 is a recorded digest; anything
+// else another tool (or an attacker) put there is none.
+func TestParseSHA256(t *testing.T) {
+	sum := sha256.Sum256([]byte("lab result"))
+	if got, ok := ParseSHA256(hex.EncodeToString(sum[:])); !ok || !bytes.Equal(got, sum[:]) {
+		t.Errorf("ParseSHA256 = %x, %v; want %x", got, ok, sum)
+	}
+	for _, s := range []string{"", "kept", hex.EncodeToString(sum[:16]), hex.EncodeToString(sum[:]) + "00"} {
+		if got, ok := ParseSHA256(s); ok {
+			t.Errorf("ParseSHA256(%q) = %x; want none", s, got)
+		}
+	}
+}
+
+// TestOwnTags: a copy carries the SHA-256 and time tags, not another
+// tool's, and no empty value.
+func TestOwnTags(t *testing.T) {
+	tags := map[string]string{"s3sftpd-sha256": "abc", "s3sftpd-mtime": "1709296245", "backup": "daily", "s3sftpd-other": "x"}
+	want := map[string]string{"s3sftpd-sha256": "abc", "s3sftpd-mtime": "1709296245"}
+	if got := OwnTags(tags); !maps.Equal(got, want) {
+		t.Errorf("OwnTags = %v; want %v", got, want)
+	}
+	if got := OwnTags(map[string]string{"s3sftpd-sha256": ""}); len(got) != 0 {
+		t.Errorf("OwnTags of an empty value = %v; want none", got)
 	}
 }

@@ -263,16 +263,13 @@ func (u *upload) stageFailure(err error) error {
 }
 
 // sha256Metadata is the SHA-256 of the content, as user metadata, for a
-// plaintext object; none under envelope encryption. Stored in the clear next
-// to the ciphertext, the plaintext's hash would let anyone who can read the
-// bucket confirm a guess of a file's content (a short lab result, a form with
-// few blanks), and the chunks' GCM tags already authenticate every byte. The
-// audit trail still records the plaintext SHA-256.
+// plaintext object; none under envelope encryption (see objfmt.MetaSHA256:
+// the audit trail still records the plaintext SHA-256).
 func (u *upload) sha256Metadata() map[string]string {
 	if u.sealer != nil {
 		return nil
 	}
-	return map[string]string{sha256Name: u.sum.Hex()}
+	return map[string]string{objfmt.MetaSHA256: u.sum.Hex()}
 }
 
 // objectMetadata is the user metadata of a new object: base (which may be
@@ -299,7 +296,7 @@ func (u *upload) objectMetadata(base map[string]string) map[string]string {
 func (u *upload) tagObject() {
 	var tags []types.Tag
 	if u.sealer == nil {
-		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sum.Hex())})
+		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaSHA256), Value: aws.String(u.sum.Hex())})
 	}
 	if u.final != "" && !u.mtime.IsZero() {
 		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaMtime), Value: aws.String(objfmt.FormatMtime(u.mtime))})

@@ -362,7 +362,7 @@ func TestEnvelope_ChecksumsAWS(t *testing.T) {
 		if got := readFile(t, c, name); !bytes.Equal(got, data) {
 			t.Errorf("download of %s differs", name)
 		}
-		if _, meta := rawObject(t, e, "u"+name); meta[sha256Name] != "" {
+		if _, meta := rawObject(t, e, "u"+name); meta[objfmt.MetaSHA256] != "" {
 			t.Errorf("%s: the plaintext SHA-256 is stored in the clear: %v", name, meta)
 		}
 	}
