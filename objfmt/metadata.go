@@ -13,6 +13,15 @@ import (
 // which can be set later on the same version without a copy. The names are
 // the same in both places.
 
+// MetaUpload marks an object that an s3sftpd multipart upload or multipart
+// copy made (value "1"; the object keeps it once completed): provenance for
+// operators and inventories. The orphan sweep cannot read it (S3 lists
+// uploads in progress without metadata) and goes by place instead.
+const MetaUpload = "s3sftpd-upload"
+
+// UploadMarker is the user metadata that marks a new multipart upload.
+func UploadMarker() map[string]string { return map[string]string{MetaUpload: "1"} }
+
 // MetaMtime keeps the modification time a client set (scp -p, WinSCP,
 // lftp mirror, rclone, paramiko utime), which S3's LastModified cannot
 // hold: unix seconds in decimal (FormatMtime), as user metadata or as an

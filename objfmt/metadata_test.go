@@ -72,3 +72,16 @@ func TestOwnTags(t *testing.T) {
 		t.Errorf("OwnTags of an empty value = %v; want none", got)
 	}
 }
+
+// TestUploadMarker: the marker inventories look for is
+// x-amz-meta-s3sftpd-upload: 1, and each call gets a map of its own.
+func TestUploadMarker(t *testing.T) {
+	m := UploadMarker()
+	if !maps.Equal(m, map[string]string{"s3sftpd-upload": "1"}) {
+		t.Errorf("UploadMarker = %v; want s3sftpd-upload: 1", m)
+	}
+	m["x"] = "y"
+	if len(UploadMarker()) != 1 {
+		t.Error("UploadMarker shares its map between calls")
+	}
+}

@@ -245,7 +245,7 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta
 }
 
 // multipartCopyWith is a multipart copy in bucket whose new object gets user
-// metadata metadata (plus the upload tag) and the URL-encoded tags tagging.
+// metadata metadata (plus the upload marker) and the URL-encoded tags tagging.
 // It is an FS method, not a session's, so that rewrap reaches it without a
 // session; ctx carries a session's tenant when a session copies (store.WithTenant).
 func (fs *FS) multipartCopyWith(ctx context.Context, bucket, from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
@@ -312,12 +312,12 @@ func copySource(bucket, key string) string {
 }
 
 // copyMeta is the metadata of a multipart copy: the source's (a multipart
-// copy has no COPY directive), tagged as s3sftpd's upload for the orphan sweep.
+// copy has no COPY directive), marked as s3sftpd's upload (objfmt.UploadMarker).
 func copyMeta(meta map[string]string) map[string]string {
 	m := maps.Clone(meta)
 	if m == nil {
 		m = map[string]string{}
 	}
-	maps.Copy(m, uploadTag())
+	maps.Copy(m, objfmt.UploadMarker())
 	return m
 }

@@ -458,7 +458,7 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(objfmt.WithMtime(uploadTag(), u.mtime)),
+		Metadata:             u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
 	}
 	if u.final != "" { // pending until renamed: the time set meanwhile is stored as a tag
 		u.key = u.finalKey
