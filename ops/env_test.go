@@ -18,8 +18,8 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -165,13 +165,13 @@ func putRaw(t *testing.T, e *env, key string, body []byte, meta map[string]strin
 	}
 }
 
-func testKeyring(t *testing.T) *crypt.Keyring {
+func testKeyring(t *testing.T) *objfmt.Keyring {
 	t.Helper()
-	k, err := crypt.NewKEK(randBytes(crypt.KeySize))
+	k, err := objfmt.NewKEK(randBytes(objfmt.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crypt.NewKeyring(k)
+	return objfmt.NewKeyring(k)
 }
 
 // kmsKey starts local-kms and creates a key in it: the client, the key's
@@ -186,7 +186,7 @@ func kmsKey(t *testing.T) (client store.KMSClient, keyARN string, newKey func() 
 // v1Fixture is the version-1 object written by the version-1 code, kept in
 // s3fs's testdata (where the format's own tests read it): its keyring,
 // stored bytes, metadata and plaintext.
-func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte) {
+func v1Fixture(t *testing.T) (*objfmt.Keyring, []byte, map[string]string, []byte) {
 	t.Helper()
 	const dir = "../s3fs/testdata/v1-kek/"
 	b64, err := os.ReadFile(dir + "kek")
@@ -194,7 +194,7 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 		t.Fatal(err)
 	}
 	key, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b64)))
-	kek, err := crypt.NewKEK(key)
+	kek, err := objfmt.NewKEK(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,8 +206,8 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 	if b, err := os.ReadFile(dir + "meta.json"); err != nil || json.Unmarshal(b, &meta) != nil {
 		t.Fatalf("read meta.json: %v", err)
 	}
-	plain := bytes.Repeat([]byte("version one fixture\n"), (crypt.ChunkSize+1000)/20+1)[:crypt.ChunkSize+1000]
-	return crypt.NewKeyring(kek), stored, meta, plain
+	plain := bytes.Repeat([]byte("version one fixture\n"), (objfmt.ChunkSize+1000)/20+1)[:objfmt.ChunkSize+1000]
+	return objfmt.NewKeyring(kek), stored, meta, plain
 }
 
 // v1KMSObject writes a version-1 object as the version-1 gateway did with
@@ -219,9 +219,9 @@ func v1KMSObject(t *testing.T, k *s3fs.KMS, tenant string, plain []byte) ([]byte
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + arn,
-		crypt.MetaDEK: base64.StdEncoding.EncodeToString(blob), crypt.MetaContext: tenant}
-	obj, err := crypt.NewObject(dataKey, meta)
+	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: objfmt.KMSPrefix + arn,
+		objfmt.MetaDEK: base64.StdEncoding.EncodeToString(blob), objfmt.MetaContext: tenant}
+	obj, err := objfmt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)
 	}

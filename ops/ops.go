@@ -10,6 +10,6 @@
 // heads, presigning, audit segment writes) and the FS methods documented
 // for the operator tools (OpenPlaintext, NameDecoder, CurrentKeyID,
 // RewrapObject, SweepOrphans, ObjectKey), and imports nothing of the AWS SDK
-// (internal/layout checks it); it holds no object-format code of its own
-// (envelope chunks, key wrapping and names stay in s3fs and crypt).
+// (internal/layout checks it); it holds no object-format code of its own:
+// it reads what an object carries through objfmt.
 package ops

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -71,7 +71,7 @@ func PresignGet(ctx context.Context, st *store.Store, cfg s3fs.Config, t *auth.T
 		}
 		return Presigned{}, fmt.Errorf("head %s: %w", key, err)
 	}
-	if crypt.Encrypted(head.Metadata) {
+	if objfmt.Encrypted(head.Metadata) {
 		return Presigned{}, refuse("presign refused: the file is stored encrypted by the gateway " +
 			"(written under envelope encryption), and a presigned URL would hand out ciphertext; download it over SFTP instead")
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // TestPresignGet_OnlyWhatSFTPWouldServe: a URL is handed out for a file the
@@ -20,7 +20,7 @@ func TestPresignGet_OnlyWhatSFTPWouldServe(t *testing.T) {
 	ctx := context.Background()
 	e.s3.Put(t, "home/a/f.csv", []byte("hello"))
 	e.s3.Put(t, "home/a/b/f.csv", []byte("what a cleaned \"..\" would reach"))
-	putRaw(t, e, "home/a/sealed.csv", []byte("ciphertext"), map[string]string{crypt.MetaVersion: crypt.Version})
+	putRaw(t, e, "home/a/sealed.csv", []byte("ciphertext"), map[string]string{objfmt.MetaVersion: objfmt.Version})
 	reader := &auth.Tenant{User: "a", Bucket: e.s3.Bucket, Prefix: "home/a/", Perms: auth.PermRead}
 
 	signed, err := PresignGet(ctx, e.st, e.cfg, reader, "/f.csv", time.Minute)

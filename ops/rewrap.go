@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -48,14 +48,14 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 			return
 		}
 		switch {
-		case !crypt.Encrypted(head.Metadata):
+		case !objfmt.Encrypted(head.Metadata):
 			res.Plain++
 			return
 		case rw.isCurrent(head.Metadata):
 			res.Current++
 			return
 		}
-		v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
+		v1 := objfmt.MetaValue(head.Metadata, objfmt.MetaVersion) == objfmt.Version1
 		home, err := rw.homeFor(o.Key, head.Metadata)
 		if err == nil {
 			err = st.FS.RewrapObject(ctx, bucket, home, o.Key, head.Size, &head.ETag, head.Metadata)
@@ -76,9 +76,6 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	return res, errors.Join(append(errs, err)...)
 }
 
-// kmsPrefix starts the MetaKEK of a data key wrapped by KMS.
-const kmsPrefix = "kms:"
-
 // rewrapper moves data keys of one bucket to the current key source.
 type rewrapper struct {
 	st      Store
@@ -90,11 +87,11 @@ type rewrapper struct {
 // isCurrent reports whether an object needs no rewrap: its data key is
 // wrapped by the current key, in the current format version.
 func (rw *rewrapper) isCurrent(meta map[string]string) bool {
-	return rw.underCurrentKey(meta) && crypt.MetaValue(meta, crypt.MetaVersion) == crypt.Version
+	return rw.underCurrentKey(meta) && objfmt.MetaValue(meta, objfmt.MetaVersion) == objfmt.Version
 }
 
 func (rw *rewrapper) underCurrentKey(meta map[string]string) bool {
-	return crypt.MetaValue(meta, crypt.MetaKEK) == rw.current
+	return objfmt.MetaValue(meta, objfmt.MetaKEK) == rw.current
 }
 
 // homeFor is the home whose binding object key's data key gets: the home
@@ -102,7 +99,7 @@ func (rw *rewrapper) underCurrentKey(meta map[string]string) bool {
 // most one matches. A data key under KMS is refused first when the current
 // key is a KEK: rewrap moves keys to KMS, never out of it.
 func (rw *rewrapper) homeFor(key string, meta map[string]string) (string, error) {
-	if id := crypt.MetaValue(meta, crypt.MetaKEK); !strings.HasPrefix(rw.current, kmsPrefix) && strings.HasPrefix(id, kmsPrefix) {
+	if id := objfmt.MetaValue(meta, objfmt.MetaKEK); !strings.HasPrefix(rw.current, objfmt.KMSPrefix) && objfmt.KMSWrapped(meta) {
 		return "", fmt.Errorf("data key wrapped by %s, and kms_key_id is not set: rewrap moves keys to KMS, never out of it", id)
 	}
 	for _, home := range rw.homes {
@@ -144,10 +141,10 @@ func (rw *rewrapper) countOlder(ctx context.Context, ov store.Object, older map[
 	if err != nil {
 		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, ov.Key, ov.VersionID, err)
 	}
-	if crypt.Encrypted(head.Metadata) && !rw.underCurrentKey(head.Metadata) {
-		older[crypt.MetaValue(head.Metadata, crypt.MetaKEK)]++
+	if objfmt.Encrypted(head.Metadata) && !rw.underCurrentKey(head.Metadata) {
+		older[objfmt.MetaValue(head.Metadata, objfmt.MetaKEK)]++
 	}
-	if crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1 {
+	if objfmt.MetaValue(head.Metadata, objfmt.MetaVersion) == objfmt.Version1 {
 		*v1++
 	}
 	return nil

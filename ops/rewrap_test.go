@@ -10,8 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
@@ -28,9 +28,9 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	homes := []string{"partners/acme/", "partners/other/"}
 
 	cfg := testConfig(srv)
-	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(kek)
+	cfg.Envelope, cfg.Keys = true, objfmt.NewKeyring(kek)
 	e := envOn(t, srv, cfg)
-	files := map[string][]byte{"/f": randBytes(3*crypt.ChunkSize + 7), "/empty": nil}
+	files := map[string][]byte{"/f": randBytes(3*objfmt.ChunkSize + 7), "/empty": nil}
 	for name, data := range files {
 		if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), name, data); err != nil {
 			t.Fatal(err)
@@ -44,7 +44,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	putRaw(t, e, "loose/f", loose, looseMeta)
 
 	// kms_key_id set, the KEK kept in old_kek_files: new writes use KMS.
-	cfg.KMS, cfg.Keys = &s3fs.KMS{Client: client, KeyID: keyARN}, crypt.NewKeyring(nil, kek)
+	cfg.KMS, cfg.Keys = &s3fs.KMS{Client: client, KeyID: keyARN}, objfmt.NewKeyring(nil, kek)
 	e = envOn(t, srv, cfg)
 	if err := writeFile(t, e.session(t, homes[0], auth.AllPerms), "/new", other); err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	if res.Rewrapped != 3 || res.Current != 1 || err == nil || !strings.Contains(err.Error(), "loose/f: in no user's home") {
 		t.Fatalf("rewrap = %+v, %v; want 3 rewrapped, 1 current, and loose/f refused", res, err)
 	}
-	if _, meta := rawObject(t, e, "loose/f"); meta[crypt.MetaKEK] != kek.ID {
+	if _, meta := rawObject(t, e, "loose/f"); meta[objfmt.MetaKEK] != kek.ID {
 		t.Errorf("loose/f changed to %v", meta)
 	}
 	res, err = e.store().Rewrap(ctx, srv.Bucket, "partners/", homes)
@@ -77,7 +77,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 		t.Error("/g of the other home differs after rewrap")
 	}
 	stored, meta := rawObject(t, e, "partners/acme/f")
-	if meta[crypt.MetaKEK] != "kms:"+keyARN || meta[crypt.MetaContext] != srv.Bucket+"/partners/acme/" {
+	if meta[objfmt.MetaKEK] != "kms:"+keyARN || meta[objfmt.MetaContext] != srv.Bucket+"/partners/acme/" {
 		t.Errorf("metadata after rewrap %v; want the KMS key bound to acme's home", meta)
 	}
 	putRaw(t, e, "partners/other/stolen", stored, meta)
@@ -96,7 +96,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "partners/other/stolen") || res.Rewrapped != 4 {
 		t.Errorf("rewrap to a second KMS key = %+v, %v; want 4 rewrapped and the object moved between homes refused", res, err)
 	}
-	if _, meta := rawObject(t, e, "partners/other/g"); meta[crypt.MetaKEK] != "kms:"+cfg.KMS.KeyID {
+	if _, meta := rawObject(t, e, "partners/other/g"); meta[objfmt.MetaKEK] != "kms:"+cfg.KMS.KeyID {
 		t.Errorf("metadata after rewrap to the second key %v", meta)
 	}
 	if got := readFile(t, e.session(t, homes[0], auth.AllPerms), "/f"); !bytes.Equal(got, files["/f"]) {
@@ -111,7 +111,7 @@ func TestRewrap_OlderVersions(t *testing.T) {
 	srv := s3test.StartVersioned(t)
 	old, cur := testKeyring(t).Current, testKeyring(t).Current
 	cfg := testConfig(srv)
-	cfg.Envelope, cfg.Keys = true, crypt.NewKeyring(old)
+	cfg.Envelope, cfg.Keys = true, objfmt.NewKeyring(old)
 	e := envOn(t, srv, cfg)
 	c := e.session(t, "partners/acme/", auth.AllPerms)
 	for _, f := range []string{"/f", "/f", "/g"} {
@@ -120,7 +120,7 @@ func TestRewrap_OlderVersions(t *testing.T) {
 		}
 	}
 
-	cfg.Keys = crypt.NewKeyring(cur, old)
+	cfg.Keys = objfmt.NewKeyring(cur, old)
 	e = envOn(t, srv, cfg)
 	res, err := e.store().Rewrap(context.Background(), srv.Bucket, "partners/", []string{"partners/acme/"})
 	// Every version was under the old KEK, and rewrap moved the current
@@ -203,7 +203,7 @@ func TestRewrap_UpgradesVersion1(t *testing.T) {
 				t.Fatalf("rewrap = %+v, %v; want old.csv upgraded, renamed.csv current", res, err)
 			}
 			upStored, upMeta := rawObject(t, e, home+"old.csv")
-			if upMeta[crypt.MetaVersion] != "2" || upMeta[crypt.MetaContext] != srv.Bucket+"/"+home || !bytes.Equal(upStored, stored) {
+			if upMeta[objfmt.MetaVersion] != "2" || upMeta[objfmt.MetaContext] != srv.Bucket+"/"+home || !bytes.Equal(upStored, stored) {
 				t.Errorf("upgraded metadata %v (body kept: %v); want version 2 bound to %s", upMeta, bytes.Equal(upStored, stored), home)
 			}
 			if got := readFile(t, c, "/old.csv"); !bytes.Equal(got, plain) {

@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // keySources is an envelope-encrypting FS per source of data keys: a local
@@ -40,7 +40,7 @@ func TestEnvelope_BoundToName(t *testing.T) {
 			evilHome := "partners/" + name + "-evil/"
 			acme := e.session(t, home, auth.AllPerms)
 			evil := e.session(t, evilHome, auth.AllPerms)
-			secret := randBytes(3*crypt.ChunkSize + 5)
+			secret := randBytes(3*objfmt.ChunkSize + 5)
 			if err := writeFile(t, acme, "/f.csv", secret); err != nil {
 				t.Fatal(err)
 			}
@@ -58,7 +58,7 @@ func TestEnvelope_BoundToName(t *testing.T) {
 				t.Errorf("decrypt of the moved object = %d bytes, %v; want an error", out.Len(), err)
 			}
 			relabeled := maps.Clone(meta)
-			relabeled[crypt.MetaContext] = e.s3.Bucket + "/" + evilHome
+			relabeled[objfmt.MetaContext] = e.s3.Bucket + "/" + evilHome
 			putRaw(t, e, evilHome+"mine.csv", stored, relabeled)
 			if got, err := readAll(evil, "/mine.csv"); err == nil {
 				t.Errorf("evil's download of acme's object relabeled for evil = %d bytes; want an error", len(got))
@@ -67,7 +67,7 @@ func TestEnvelope_BoundToName(t *testing.T) {
 				t.Errorf("decrypt of the relabeled object = %d bytes, %v; want an error", out.Len(), err)
 			}
 
-			a, b := randBytes(crypt.ChunkSize+1), randBytes(3000)
+			a, b := randBytes(objfmt.ChunkSize+1), randBytes(3000)
 			if writeFile(t, acme, "/a.csv", a) != nil || writeFile(t, acme, "/b.csv", b) != nil {
 				t.Fatal("upload failed")
 			}
@@ -100,7 +100,7 @@ func TestEnvelope_RenameRebinds(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			home := "rename-" + name + "/"
 			c := e.session(t, home, auth.AllPerms)
-			plain := randBytes(2*crypt.ChunkSize + 10)
+			plain := randBytes(2*objfmt.ChunkSize + 10)
 			if err := writeFile(t, c, "/a.csv", plain); err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestEnvelope_RenameRebinds(t *testing.T) {
 				t.Fatal("renamed file does not read under its new name")
 			}
 			after, afterMeta := rawObject(t, e, home+"b.csv")
-			if !bytes.Equal(after, before) || afterMeta[crypt.MetaObjectID] != beforeMeta[crypt.MetaObjectID] || afterMeta[crypt.MetaDEK] == beforeMeta[crypt.MetaDEK] {
+			if !bytes.Equal(after, before) || afterMeta[objfmt.MetaObjectID] != beforeMeta[objfmt.MetaObjectID] || afterMeta[objfmt.MetaDEK] == beforeMeta[objfmt.MetaDEK] {
 				t.Errorf("rename changed the body or kept the wrapped key: metadata %v, then %v", beforeMeta, afterMeta)
 			}
 			putRaw(t, e, home+"c.csv", before, beforeMeta)
@@ -148,14 +148,14 @@ func TestEnvelope_RenameRebinds(t *testing.T) {
 
 // v1Fixture is the version-1 object in testdata/v1-kek, written by the
 // version-1 code: its keyring, stored bytes, metadata and plaintext.
-func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte) {
+func v1Fixture(t *testing.T) (*objfmt.Keyring, []byte, map[string]string, []byte) {
 	t.Helper()
 	b64, err := os.ReadFile("testdata/v1-kek/kek")
 	if err != nil {
 		t.Fatal(err)
 	}
 	key, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b64)))
-	kek, err := crypt.NewKEK(key)
+	kek, err := objfmt.NewKEK(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,21 +167,21 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 	if b, err := os.ReadFile("testdata/v1-kek/meta.json"); err != nil || json.Unmarshal(b, &meta) != nil {
 		t.Fatalf("read meta.json: %v", err)
 	}
-	plain := bytes.Repeat([]byte("version one fixture\n"), (crypt.ChunkSize+1000)/20+1)[:crypt.ChunkSize+1000]
-	return crypt.NewKeyring(kek), stored, meta, plain
+	plain := bytes.Repeat([]byte("version one fixture\n"), (objfmt.ChunkSize+1000)/20+1)[:objfmt.ChunkSize+1000]
+	return objfmt.NewKeyring(kek), stored, meta, plain
 }
 
 // v1KMSObject writes a version-1 object as the version-1 gateway did with
 // KMS: a data key bound to the tenant alone, chunks with no AAD.
 func v1KMSObject(t *testing.T, k *KMS, tenant string, plain []byte) ([]byte, map[string]string) {
 	t.Helper()
-	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{contextKey: tenant})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{objfmt.ContextTenant: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + arn,
-		crypt.MetaDEK: base64.StdEncoding.EncodeToString(blob), metaContext: tenant}
-	obj, err := crypt.NewObject(dataKey, meta)
+	meta := map[string]string{objfmt.MetaVersion: "1", objfmt.MetaKEK: objfmt.KMSPrefix + arn,
+		objfmt.MetaDEK: base64.StdEncoding.EncodeToString(blob), objfmt.MetaContext: tenant}
+	obj, err := objfmt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func TestEnvelope_Version1(t *testing.T) {
 			if got := readFile(t, c, "/renamed.csv"); !bytes.Equal(got, plain) {
 				t.Error("a renamed version-1 object does not download")
 			}
-			if _, m := rawObject(t, e, home+"renamed.csv"); m[crypt.MetaVersion] != "2" {
+			if _, m := rawObject(t, e, home+"renamed.csv"); m[objfmt.MetaVersion] != "2" {
 				t.Errorf("a renamed version-1 object has metadata %v; want version 2", m)
 			}
 		})
@@ -244,7 +244,7 @@ func TestEnvelope_RefuseFormat1(t *testing.T) {
 	if err := c.Rename("/old.csv", "/new.csv"); err == nil || !strings.Contains(err.Error(), "old encryption format") {
 		t.Errorf("rename of a version-1 object = %v; want a refusal naming the old format", err)
 	}
-	if _, m := rawObject(t, e, "refuse/old.csv"); m[crypt.MetaVersion] != "1" {
+	if _, m := rawObject(t, e, "refuse/old.csv"); m[objfmt.MetaVersion] != "1" {
 		t.Errorf("the refused rename changed the object: %v", m)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
@@ -159,7 +159,7 @@ func (u *upload) putWhole(b []byte) error {
 		ContentLength:        aws.Int64(int64(len(b))),
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(withMtime(u.sha256Metadata(), u.mtime)),
+		Metadata:             u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
 		ChecksumCRC32C:       u.crc32c(),
 	}
 	if !u.overwrite {
@@ -263,16 +263,13 @@ func (u *upload) stageFailure(err error) error {
 }
 
 // sha256Metadata is the SHA-256 of the content, as user metadata, for a
-// plaintext object; none under envelope encryption. Stored in the clear next
-// to the ciphertext, the plaintext's hash would let anyone who can read the
-// bucket confirm a guess of a file's content (a short lab result, a form with
-// few blanks), and the chunks' GCM tags already authenticate every byte. The
-// audit trail still records the plaintext SHA-256.
+// plaintext object; none under envelope encryption (see objfmt.MetaSHA256:
+// the audit trail still records the plaintext SHA-256).
 func (u *upload) sha256Metadata() map[string]string {
 	if u.sealer != nil {
 		return nil
 	}
-	return map[string]string{sha256Name: u.sum.Hex()}
+	return map[string]string{objfmt.MetaSHA256: u.sum.Hex()}
 }
 
 // objectMetadata is the user metadata of a new object: base (which may be
@@ -299,10 +296,10 @@ func (u *upload) objectMetadata(base map[string]string) map[string]string {
 func (u *upload) tagObject() {
 	var tags []types.Tag
 	if u.sealer == nil {
-		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sum.Hex())})
+		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaSHA256), Value: aws.String(u.sum.Hex())})
 	}
 	if u.final != "" && !u.mtime.IsZero() {
-		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
+		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaMtime), Value: aws.String(objfmt.FormatMtime(u.mtime))})
 	}
 	if len(tags) == 0 {
 		return

@@ -6,7 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -51,7 +51,7 @@ type Config struct {
 	// only plaintext objects. With Envelope, every new object is
 	// encrypted at the gateway under Keys.Current (SSE still applies on
 	// top), and every object read must be encrypted.
-	Keys     *crypt.Keyring
+	Keys     *objfmt.Keyring
 	Envelope bool
 	// KMS, when set, makes the data keys of new objects under Envelope
 	// (and unwraps those it made) instead of Keys.
@@ -64,7 +64,7 @@ type Config struct {
 	RefuseFormat1 bool
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
-	NameKey *crypt.KEK
+	NameKey *objfmt.KEK
 	// HideNames is set with audit paths = "hmac": logs of no session (the
 	// orphan sweep) then show no request URL, which holds an object key.
 	HideNames bool

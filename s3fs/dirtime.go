@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // Directory times. A directory is the empty "dir/" marker object mkdir
@@ -100,7 +101,7 @@ func refuseDirSize(flags sftp.FileAttrFlags) error {
 // visible, keeping mtime in its metadata when it is set.
 func (h *handlers) putMarker(key string, mtime time.Time) error {
 	_, err := h.fs.s3.PutObject(h.ctx, &s3.PutObjectInput{
-		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0), Metadata: withMtime(nil, mtime),
+		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0), Metadata: objfmt.WithMtime(nil, mtime),
 		Body: strings.NewReader(""), ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
 	})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/audit"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 const (
@@ -257,7 +257,7 @@ func (d *download) stream() {
 		}
 		if err != nil {
 			d.unreserve(1)
-			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, crypt.ErrAuth) {
+			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, objfmt.ErrAuth) {
 				retries++
 				d.closeBody()
 				continue
@@ -321,7 +321,7 @@ func (d *download) rawBlock(b int64) (from, n int64) {
 	if d.open == nil {
 		return b * blockSize, min(blockSize, d.size-b*blockSize)
 	}
-	const stored = blockSize / crypt.ChunkSize * crypt.CipherChunkSize
+	const stored = blockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
 	return b * stored, min(stored, d.rawSize-b*stored)
 }
 
@@ -331,7 +331,7 @@ func (d *download) decrypt(stored []byte, off int64) ([]byte, error) {
 	if d.open == nil {
 		return stored, nil
 	}
-	plain, err := d.open.obj.Open(make([]byte, 0, len(stored)), stored, off/crypt.ChunkSize, d.open.finalIdx)
+	plain, err := d.open.obj.Open(make([]byte, 0, len(stored)), stored, off/objfmt.ChunkSize, d.open.finalIdx)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt %s at %d: %w", d.key, off, err)
 	}
@@ -366,7 +366,7 @@ func (d *download) rangeRead(p []byte, off int64) (int, error) {
 // chunkRead fills p from plaintext offset off (p ends at or before the end
 // of the object) with one ranged GET of the chunks that hold it.
 func (d *download) chunkRead(p []byte, off int64) (int, error) {
-	sp := crypt.SpanOf(off, int64(len(p)), d.size)
+	sp := objfmt.SpanOf(off, int64(len(p)), d.size)
 	body, err := d.get(sp.From, sp.To)
 	if err != nil {
 		return 0, d.h.s3Failure("download", d.path, err, d.key)
@@ -376,11 +376,11 @@ func (d *download) chunkRead(p []byte, off int64) (int, error) {
 	if _, err := io.ReadFull(body, stored); err != nil {
 		return 0, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err), d.key)
 	}
-	plain, err := d.decrypt(stored, sp.First*crypt.ChunkSize)
+	plain, err := d.decrypt(stored, sp.First*objfmt.ChunkSize)
 	if err != nil {
 		return 0, d.h.s3Failure("download", d.path, err, d.key)
 	}
-	return copy(p, plain[off-sp.First*crypt.ChunkSize:]), nil
+	return copy(p, plain[off-sp.First*objfmt.ChunkSize:]), nil
 }
 
 func (d *download) get(from, to int64) (io.ReadCloser, error) {

@@ -10,13 +10,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
 // envelopePartCap is the largest plaintext part whose ciphertext fits S3's
 // 5 GiB part limit, a whole number of chunks.
-const envelopePartCap = maxPartSize / crypt.CipherChunkSize * crypt.ChunkSize
+const envelopePartCap = maxPartSize / objfmt.CipherChunkSize * objfmt.ChunkSize
 
 // sealer encrypts one new object: its chunk cipher, and the metadata that
 // stores its wrapped data key, bound to the key the object is made under.
@@ -38,14 +38,14 @@ func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*seale
 		err     error
 	)
 	if fs.kms != nil {
-		dataKey, meta, err = fs.kms.newDataKey(ctx, binding(t, key), crypt.NewObjectID())
+		dataKey, meta, err = fs.kms.newDataKey(ctx, binding(t, key), objfmt.NewObjectID())
 		if err != nil {
 			return nil, err
 		}
 	} else {
 		dataKey, meta = fs.keys.NewDataKey(binding(t, key))
 	}
-	obj, err := crypt.NewObject(dataKey, meta)
+	obj, err := objfmt.NewObject(dataKey, meta)
 	if err != nil {
 		return nil, fmt.Errorf("new data key: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *sealer) bindTo(ctx context.Context, fs *FS, t *auth.Tenant, key string)
 	if s == nil {
 		return nil
 	}
-	keyMeta, err := fs.wrap(ctx, s.dataKey, binding(t, key), crypt.MetaValue(s.meta, crypt.MetaObjectID))
+	keyMeta, err := fs.wrap(ctx, s.dataKey, binding(t, key), objfmt.MetaValue(s.meta, objfmt.MetaObjectID))
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (s *sealer) resume() error {
 
 // opener decrypts one stored object; nil for an object stored as plaintext.
 type opener struct {
-	obj      *crypt.Object
+	obj      *objfmt.Object
 	finalIdx int64
 }
 
@@ -92,7 +92,7 @@ var errNotEncrypted = errors.New("object is not envelope-encrypted")
 // would let anyone with write access to the bucket plant content.
 func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*opener, int64, error) {
 	raw := aws.ToInt64(head.ContentLength)
-	if !crypt.Encrypted(head.Metadata) {
+	if !objfmt.Encrypted(head.Metadata) {
 		if fs.envelope {
 			return nil, 0, fmt.Errorf("open %s: %w", key, errNotEncrypted)
 		}
@@ -105,15 +105,15 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	size, err := crypt.PlainSize(raw)
+	size, err := objfmt.PlainSize(raw)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	obj, err := crypt.NewObject(dataKey, head.Metadata)
+	obj, err := objfmt.NewObject(dataKey, head.Metadata)
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	return &opener{obj: obj, finalIdx: crypt.Chunks(size) - 1}, size, nil
+	return &opener{obj: obj, finalIdx: objfmt.Chunks(size) - 1}, size, nil
 }
 
 // errFormat1 is an envelope object of format version 1 where the config
@@ -123,7 +123,7 @@ var errFormat1 = errors.New("envelope format version 1 refused")
 // checkFormat refuses an object of envelope format version 1 when the
 // config says to: it is bound to no name, so it may have been copied here.
 func (fs *FS) checkFormat(meta map[string]string) error {
-	if fs.refuseV1 && crypt.MetaValue(meta, crypt.MetaVersion) == crypt.Version1 {
+	if fs.refuseV1 && objfmt.MetaValue(meta, objfmt.MetaVersion) == objfmt.Version1 {
 		return errFormat1
 	}
 	return nil
@@ -138,7 +138,7 @@ func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
 		return fmt.Errorf("get %s: %w", key, err)
 	}
 	defer out.Body.Close()
-	stored, err := io.ReadAll(io.LimitReader(out.Body, crypt.CipherChunkSize))
+	stored, err := io.ReadAll(io.LimitReader(out.Body, objfmt.CipherChunkSize))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
@@ -149,11 +149,11 @@ func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
 }
 
 // names returns tenant t's name cipher, or nil when names are plain.
-func (fs *FS) names(t *auth.Tenant) *crypt.Names {
+func (fs *FS) names(t *auth.Tenant) *objfmt.Names {
 	if fs.nameKey == nil {
 		return nil
 	}
-	n, err := crypt.NamesFromKEK(fs.nameKey, t.Bucket, t.Prefix)
+	n, err := objfmt.NamesFromKEK(fs.nameKey, t.Bucket, t.Prefix)
 	if err != nil {
 		panic("s3fs: a valid name key was refused: " + err.Error())
 	}
@@ -167,7 +167,7 @@ func (fs *FS) listedSize(raw int64) int64 {
 	if !fs.envelope {
 		return raw
 	}
-	size, err := crypt.PlainSize(raw)
+	size, err := objfmt.PlainSize(raw)
 	if err != nil {
 		return 0 // not in the format: reading it will fail with a clear error
 	}
@@ -177,9 +177,9 @@ func (fs *FS) listedSize(raw int64) int64 {
 // headSize is the size to show for an object from its HEAD.
 func (fs *FS) headSize(head *s3.HeadObjectOutput) int64 {
 	raw := aws.ToInt64(head.ContentLength)
-	if !crypt.Encrypted(head.Metadata) {
+	if !objfmt.Encrypted(head.Metadata) {
 		return raw
 	}
-	size, _ := crypt.PlainSize(raw)
+	size, _ := objfmt.PlainSize(raw)
 	return size
 }

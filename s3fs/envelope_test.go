@@ -16,28 +16,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
-func testKeyring(t *testing.T) *crypt.Keyring {
+func testKeyring(t *testing.T) *objfmt.Keyring {
 	t.Helper()
-	key := make([]byte, crypt.KeySize)
+	key := make([]byte, objfmt.KeySize)
 	rand.Read(key)
-	k, err := crypt.NewKEK(key)
+	k, err := objfmt.NewKEK(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return crypt.NewKeyring(k)
+	return objfmt.NewKeyring(k)
 }
 
 // newEnvelopeEnv is an FS that envelope-encrypts everything it writes.
-func newEnvelopeEnv(t *testing.T) (*env, *crypt.Keyring) {
+func newEnvelopeEnv(t *testing.T) (*env, *objfmt.Keyring) {
 	t.Helper()
 	return newEnvelopeEnvChecksums(t, ChecksumsCompat)
 }
 
-func newEnvelopeEnvChecksums(t *testing.T, checksums string) (*env, *crypt.Keyring) {
+func newEnvelopeEnvChecksums(t *testing.T, checksums string) (*env, *objfmt.Keyring) {
 	t.Helper()
 	srv := s3test.Start(t)
 	cfg := testConfig(srv, checksums)
@@ -72,9 +72,9 @@ func putRaw(t *testing.T, e *env, key string, body []byte, meta map[string]strin
 
 // decryptRaw decrypts a stored object of bucket and key with the keyring
 // alone, as `s3sftpd decrypt` does.
-func decryptRaw(t *testing.T, keys *crypt.Keyring, bucket, key string, stored []byte, meta map[string]string) ([]byte, error) {
+func decryptRaw(t *testing.T, keys *objfmt.Keyring, bucket, key string, stored []byte, meta map[string]string) ([]byte, error) {
 	t.Helper()
-	b, err := crypt.BindingOf(meta, bucket, key)
+	b, err := objfmt.BindingOf(meta, bucket, key)
 	if err != nil {
 		return nil, err
 	}
@@ -82,11 +82,11 @@ func decryptRaw(t *testing.T, keys *crypt.Keyring, bucket, key string, stored []
 	if err != nil {
 		return nil, err
 	}
-	obj, err := crypt.NewObject(dk, meta)
+	obj, err := objfmt.NewObject(dk, meta)
 	if err != nil {
 		return nil, err
 	}
-	r, err := crypt.NewReader(obj, bytes.NewReader(stored), int64(len(stored)))
+	r, err := objfmt.NewReader(obj, bytes.NewReader(stored), int64(len(stored)))
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 	e, keys := newEnvelopeEnv(t)
 	c := e.session(t, "u/", auth.AllPerms)
 	sizes := map[string]int{
-		"empty": 0, "one": 1, "chunk": crypt.ChunkSize, "chunk-plus": crypt.ChunkSize + 1,
+		"empty": 0, "one": 1, "chunk": objfmt.ChunkSize, "chunk-plus": objfmt.ChunkSize + 1,
 		"parts": 3 * minPartSize, "parts-plus": 2*minPartSize + 12345,
 	}
 	files := map[string][]byte{}
@@ -128,8 +128,8 @@ func TestEnvelope_RoundTrip(t *testing.T) {
 			t.Errorf("download of %s: %d bytes differ from the %d uploaded", name, len(got), len(plain))
 		}
 		stored, meta := rawObject(t, e, "u/"+name)
-		if int64(len(stored)) != crypt.CipherSize(int64(len(plain))) || !crypt.Encrypted(meta) {
-			t.Errorf("%s stored as %d bytes, metadata %v; want %d bytes of ciphertext", name, len(stored), meta, crypt.CipherSize(int64(len(plain))))
+		if int64(len(stored)) != objfmt.CipherSize(int64(len(plain))) || !objfmt.Encrypted(meta) {
+			t.Errorf("%s stored as %d bytes, metadata %v; want %d bytes of ciphertext", name, len(stored), meta, objfmt.CipherSize(int64(len(plain))))
 		}
 		if len(plain) > 64 && bytes.Contains(stored, plain[:64]) {
 			t.Errorf("%s: plaintext found in the stored object", name)
@@ -165,7 +165,7 @@ func TestEnvelope_RandomReads(t *testing.T) {
 		off := mrand.Int64N(int64(len(plain)) + 10)
 		buf := make([]byte, 1+mrand.IntN(100<<10))
 		if i%3 == 0 {
-			off = int64(len(plain)) - int64(mrand.IntN(3*crypt.ChunkSize)) // near the end, the final chunk
+			off = int64(len(plain)) - int64(mrand.IntN(3*objfmt.ChunkSize)) // near the end, the final chunk
 		}
 		n, err := f.ReadAt(buf, off)
 		want := plain[min(off, int64(len(plain))):min(off+int64(len(buf)), int64(len(plain)))]
@@ -227,7 +227,7 @@ func TestEnvelope_ResumesBrokenBody(t *testing.T) {
 func TestEnvelope_Tamper(t *testing.T) {
 	e, _ := newEnvelopeEnv(t)
 	c := e.session(t, "u/", auth.AllPerms)
-	a, b := randBytes(5*crypt.ChunkSize+100), randBytes(5*crypt.ChunkSize+100)
+	a, b := randBytes(5*objfmt.ChunkSize+100), randBytes(5*objfmt.ChunkSize+100)
 	if err := writeFile(t, c, "/t", a); err != nil { // tampered in place: a data key is bound to its name
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestEnvelope_Tamper(t *testing.T) {
 	}
 	storedA, metaA := rawObject(t, e, "u/t")
 	storedB, metaB := rawObject(t, e, "u/b")
-	const cc = crypt.CipherChunkSize
+	const cc = objfmt.CipherChunkSize
 	cases := []struct {
 		name string
 		body []byte
@@ -249,7 +249,7 @@ func TestEnvelope_Tamper(t *testing.T) {
 		{"drop-chunk", append(bytes.Clone(storedA[:cc]), storedA[2*cc:]...), metaA},
 		{"truncate", storedA[:len(storedA)-40], metaA},
 		{"truncate-chunks", storedA[:3*cc+50], metaA},
-		{"truncate-to-empty", storedA[:crypt.Overhead], metaA},
+		{"truncate-to-empty", storedA[:objfmt.Overhead], metaA},
 		{"swap-chunks", append(append(append(bytes.Clone(storedA[:cc]), storedA[2*cc:3*cc]...), storedA[cc:2*cc]...), storedA[3*cc:]...), metaA},
 		{"other-body", storedB, metaA},
 		{"other-metadata", storedA, metaB},
@@ -281,7 +281,7 @@ func TestEnvelope_Tamper(t *testing.T) {
 	}
 	defer f.Close()
 	buf := make([]byte, 10)
-	if n, err := f.ReadAt(buf, 4*crypt.ChunkSize+5); err == nil {
+	if n, err := f.ReadAt(buf, 4*objfmt.ChunkSize+5); err == nil {
 		t.Errorf("ReadAt in a tampered chunk = %d bytes, no error", n)
 	}
 }
@@ -362,7 +362,7 @@ func TestEnvelope_ChecksumsAWS(t *testing.T) {
 		if got := readFile(t, c, name); !bytes.Equal(got, data) {
 			t.Errorf("download of %s differs", name)
 		}
-		if _, meta := rawObject(t, e, "u"+name); meta[sha256Name] != "" {
+		if _, meta := rawObject(t, e, "u"+name); meta[objfmt.MetaSHA256] != "" {
 			t.Errorf("%s: the plaintext SHA-256 is stored in the clear: %v", name, meta)
 		}
 	}

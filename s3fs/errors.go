@@ -8,7 +8,7 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -98,9 +98,9 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy
 		return failure(op + " failed: the file was replaced meanwhile; try again")
-	case errors.Is(err, crypt.ErrAuth):
+	case errors.Is(err, objfmt.ErrAuth):
 		return failure(op + " failed: the stored file failed its integrity check (damaged or altered); no data from the damaged part was sent")
-	case errors.Is(err, crypt.ErrUnknownKEK):
+	case errors.Is(err, objfmt.ErrUnknownKEK):
 		return failure(op + " failed: the file's encryption key is not configured on this server")
 	case errors.Is(err, errFormat1):
 		return failure(op + " refused: the stored file is in an old encryption format this server no longer accepts; ask the administrator to run s3sftpd rewrap")

@@ -14,7 +14,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // TestMemBudget_Shares: a user at its share waits and then gives up with
@@ -124,13 +124,13 @@ func TestLargestPart_FitsTheShare(t *testing.T) {
 			largest := largestPart(tt.share, tt.base, envelope)
 			room := largest
 			if envelope {
-				room = crypt.CipherSize(largest)
+				room = objfmt.CipherSize(largest)
 			}
 			if room+maxAhead > tt.share || largest < tt.base || largest > maxPartSize {
 				t.Errorf("envelope %v, share %d MiB: largest part %d (room %d) + window; want ≤ share, ≥ %d, ≤ 5 GiB",
 					envelope, tt.share>>20, largest, room, tt.base)
 			}
-			if envelope && largest%crypt.ChunkSize != 0 {
+			if envelope && largest%objfmt.ChunkSize != 0 {
 				t.Errorf("envelope, share %d MiB: largest part %d is not whole chunks", tt.share>>20, largest)
 			}
 			for n := int32(1); n <= maxParts; n++ {

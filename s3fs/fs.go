@@ -20,7 +20,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -44,12 +44,12 @@ type FS struct {
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
 	log        *slog.Logger
-	keys       *crypt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
-	refuseV1   bool           // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
-	envelope   bool           // new objects are envelope-encrypted, and every object read must be
-	nameKey    *crypt.KEK     // encrypts object names; nil keeps them plain
-	kms        *KMS           // makes and unwraps data keys instead of keys, when set
-	hideNames  bool           // logs name no object key, as with audit paths = "hmac" (see cause.go)
+	keys       *objfmt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
+	refuseV1   bool            // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
+	envelope   bool            // new objects are envelope-encrypted, and every object read must be
+	nameKey    *objfmt.KEK     // encrypts object names; nil keeps them plain
+	kms        *KMS            // makes and unwraps data keys instead of keys, when set
+	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
 	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now            func() time.Time // the clock of the sweeper and of tagged times in listings; tests move it
@@ -71,7 +71,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 	}
 	partSize := cfg.PartSize
 	if cfg.Envelope { // parts hold whole chunks, so they encrypt independently
-		partSize = (partSize + crypt.ChunkSize - 1) / crypt.ChunkSize * crypt.ChunkSize
+		partSize = (partSize + objfmt.ChunkSize - 1) / objfmt.ChunkSize * objfmt.ChunkSize
 	}
 	fs := &FS{
 		enc:        encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},

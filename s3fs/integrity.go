@@ -1,11 +1,9 @@
 package s3fs
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,15 +11,8 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
-
-// sha256Name is where the SHA-256 of an object's content is kept: user
-// metadata (x-amz-meta-s3sftpd-sha256) on objects stored with one PutObject,
-// an object tag on multipart ones. A multipart upload's metadata is fixed
-// when it is created, before a byte is hashed; rewriting it afterwards would
-// copy the whole object and, in a versioned bucket, keep it twice. A tag is
-// one small request on the version just written, and copies carry it along.
-const sha256Name = "s3sftpd-sha256"
 
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
@@ -44,27 +35,21 @@ func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]
 // storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
 // when it has none (written by another tool, or the store keeps no tags).
 func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
-	if sum := head.Metadata[sha256Name]; sum != "" {
+	if sum := head.Metadata[objfmt.MetaSHA256]; sum != "" {
 		return sum
 	}
-	return h.objectTags(key, head)[sha256Name]
+	return h.objectTags(key, head)[objfmt.MetaSHA256]
 }
 
 // tagsOf is the SHA-256 and time tags of an object, URL-encoded as a new
 // upload's Tagging wants them (a multipart copy keeps no tags by itself), or
 // nil when it has none.
 func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
-	tags := h.objectTags(key, head)
-	v := url.Values{}
-	for _, name := range []string{sha256Name, mtimeMeta} {
-		if s := tags[name]; s != "" {
-			v.Set(name, s)
-		}
-	}
-	if len(v) == 0 {
+	own := objfmt.OwnTags(h.objectTags(key, head))
+	if len(own) == 0 {
 		return nil
 	}
-	return aws.String(v.Encode())
+	return aws.String(tagQuery(own))
 }
 
 // errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
@@ -74,7 +59,7 @@ var errCorrupt = errors.New("content does not match the SHA-256 recorded at uplo
 // SHA256 answers a client's check-file request (sftpd.FileHasher) with the
 // SHA-256 recorded at upload, without reading the file. It needs download
 // permission: a hash lets one confirm a guess of the content. Under envelope
-// encryption no hash is kept in the clear (see sha256Metadata), so the
+// encryption no hash is kept in the clear (see objfmt.MetaSHA256), so the
 // answer is op-unsupported; so it is for a file another tool wrote. Like a
 // download it is recorded in the audit trail, and refused while the trail
 // cannot be written.
@@ -109,9 +94,9 @@ func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 		}
 		return nil, h.s3Failure("checksum", p, err)
 	}
-	sum, err := hex.DecodeString(h.storedSHA256(key, head))
+	sum, ok := objfmt.ParseSHA256(h.storedSHA256(key, head))
 	switch {
-	case err == nil && len(sum) == sha256.Size:
+	case ok:
 		return sum, nil
 	case h.fs.envelope:
 		return nil, unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")

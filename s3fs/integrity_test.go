@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // embeddedStore reports whether the suite runs on the embedded store, which
@@ -31,7 +32,7 @@ func storedSum(t *testing.T, e *env, key string) string {
 	if err != nil {
 		t.Fatalf("head %s: %v", key, err)
 	}
-	if sum := head.Metadata[sha256Name]; sum != "" {
+	if sum := head.Metadata[objfmt.MetaSHA256]; sum != "" {
 		return sum
 	}
 	if embeddedStore() {
@@ -42,7 +43,7 @@ func storedSum(t *testing.T, e *env, key string) string {
 		t.Fatalf("tags of %s: %v", key, err)
 	}
 	for _, tag := range tags.TagSet {
-		if aws.ToString(tag.Key) == sha256Name {
+		if aws.ToString(tag.Key) == objfmt.MetaSHA256 {
 			return aws.ToString(tag.Value)
 		}
 	}
@@ -115,7 +116,7 @@ func TestIntegrity_DamagedObjectFailsTheDownload(t *testing.T) {
 		// damaged disk or a write behind the gateway's back would.
 		if size < 5<<20 {
 			_, err := e.api.PutObject(ctx, &s3.PutObjectInput{Bucket: &e.s3.Bucket, Key: &key,
-				Body: bytes.NewReader(damaged), Metadata: map[string]string{sha256Name: sum}})
+				Body: bytes.NewReader(damaged), Metadata: map[string]string{objfmt.MetaSHA256: sum}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +158,7 @@ func putMultipart(t *testing.T, e *env, key string, data []byte, sum string) {
 		t.Fatal(err)
 	}
 	_, err = e.api.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: &e.s3.Bucket, Key: &key,
-		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(sha256Name), Value: &sum}}}})
+		Tagging: &types.Tagging{TagSet: []types.Tag{{Key: aws.String(objfmt.MetaSHA256), Value: &sum}}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -41,7 +41,7 @@ func TestKMS(t *testing.T) {
 		t.Fatal("download differs from the upload")
 	}
 	stored, meta := rawObject(t, e, "partners/acme/f")
-	if kek := meta[crypt.MetaKEK]; !strings.HasPrefix(kek, "kms:") || meta[metaContext] != srv.Bucket+"/partners/acme/" {
+	if kek := meta[objfmt.MetaKEK]; !strings.HasPrefix(kek, "kms:") || meta[objfmt.MetaContext] != srv.Bucket+"/partners/acme/" {
 		t.Errorf("metadata %v; want a KMS-wrapped key for the tenant", meta)
 	}
 
@@ -50,9 +50,9 @@ func TestKMS(t *testing.T) {
 		t.Errorf("another tenant opened acme's object: %v; want an integrity failure", err)
 	}
 	bad := maps.Clone(meta)
-	blob, _ := base64.StdEncoding.DecodeString(bad[crypt.MetaDEK])
+	blob, _ := base64.StdEncoding.DecodeString(bad[objfmt.MetaDEK])
 	blob[len(blob)-3] ^= 1
-	bad[crypt.MetaDEK] = base64.StdEncoding.EncodeToString(blob)
+	bad[objfmt.MetaDEK] = base64.StdEncoding.EncodeToString(blob)
 	putRaw(t, e, "partners/acme/g", stored, bad)
 	if _, err := readAll(acme, "/g"); err == nil {
 		t.Error("an object with an altered KMS blob opened")

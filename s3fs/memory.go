@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // memBudget is the process-wide budget of upload buffers, shared fairly:
@@ -240,7 +240,7 @@ func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.inUse.Load() }
 func largestPart(share, base int64, envelope bool) int64 {
 	s, limit := share-maxAhead, int64(maxPartSize)
 	if envelope { // whole chunks, whose ciphertext fits
-		s, limit = (s-crypt.Overhead)/crypt.CipherChunkSize*crypt.ChunkSize, envelopePartCap
+		s, limit = (s-objfmt.Overhead)/objfmt.CipherChunkSize*objfmt.ChunkSize, envelopePartCap
 	}
 	return min(max(s, base), limit)
 }

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,22 +21,14 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // Modification times. S3's LastModified is when an object was written and
-// cannot be set, yet partners' tools preserve times (scp -p, WinSCP, lftp
-// mirror, rclone, paramiko utime) and compare them on the next sync. A time a
-// client sets is kept as user metadata, in unix seconds, or as an object tag
-// of the same name (see timeInTag), and stat and listings show it in place
-// of LastModified.
-const mtimeMeta = "s3sftpd-mtime"
-
-// mtimeInTag in place of the time says the time is an object tag of the same
-// name: an upload pending under a temporary name (pending.go) has its
-// metadata fixed before the client sets the time, and a stored object whose
-// time setstat keeps is copied once to say so (storeMtime); a tag is then
-// set without a copy.
-const mtimeInTag = "tag"
+// cannot be set, yet partners' tools preserve times and compare them on the
+// next sync. A time a client sets is kept as objfmt.MetaMtime, in the
+// object's metadata or in a tag of the same name (see timeInTag), and stat
+// and listings show it in place of LastModified.
 
 // mtimeCopyLimit is the largest object whose time a setstat may keep by a
 // self-copy: a copy costs as much as the object and, in a versioned bucket,
@@ -46,10 +37,10 @@ const mtimeInTag = "tag"
 const mtimeCopyLimit = 64 << 20
 
 // timeInTag reports whether an object's time is read from its tags: its
-// metadata says so (mtimeInTag), or it is too large for a time to be copied
+// metadata says so (objfmt.MtimeInTag), or it is too large for a time to be copied
 // into its metadata (setstat tags it instead).
 func (fs *FS) timeInTag(head *s3.HeadObjectOutput) bool {
-	return head.Metadata[mtimeMeta] == mtimeInTag || aws.ToInt64(head.ContentLength) > fs.mtimeCopyLimit
+	return objfmt.MtimeTagged(head.Metadata) || aws.ToInt64(head.ContentLength) > fs.mtimeCopyLimit
 }
 
 // objectMtime is the time stat and listings show for an object: see mtimeOf;
@@ -57,7 +48,7 @@ func (fs *FS) timeInTag(head *s3.HeadObjectOutput) bool {
 // metadata's time.
 func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModified *time.Time) time.Time {
 	if h.fs.timeInTag(head) {
-		if tags := h.objectTags(key, head); tags[mtimeMeta] != "" {
+		if tags := h.objectTags(key, head); tags[objfmt.MetaMtime] != "" {
 			return mtimeOf(tags, lastModified)
 		}
 	}
@@ -66,25 +57,10 @@ func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModifi
 
 // mtimeOf is an object's modification time: the kept one, else LastModified.
 func mtimeOf(meta map[string]string, lastModified *time.Time) time.Time {
-	if s, ok := meta[mtimeMeta]; ok {
-		if secs, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return time.Unix(secs, 0)
-		}
+	if t, ok := objfmt.Mtime(meta); ok {
+		return t
 	}
 	return aws.ToTime(lastModified)
-}
-
-// withMtime returns a copy of meta that keeps mtime (if set). It never
-// drops other keys (s3sftpd-upload, s3sftpd-sha256, a partner tool's own).
-func withMtime(meta map[string]string, mtime time.Time) map[string]string {
-	out := maps.Clone(meta)
-	if out == nil {
-		out = map[string]string{}
-	}
-	if !mtime.IsZero() {
-		out[mtimeMeta] = strconv.FormatInt(mtime.Unix(), 10)
-	}
-	return out
 }
 
 // setstat answers SETSTAT and FSETSTAT. The modification time is kept, on
@@ -176,7 +152,7 @@ func (e mtimeNotKept) Error() string { return "mtime not kept: " + string(e) }
 // either. A time the object already has costs no write. A store without
 // tags gets the time in the metadata by a self-copy, up to mtimeCopyLimit.
 func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
-	value := strconv.FormatInt(mtime.Unix(), 10)
+	value := objfmt.FormatMtime(mtime)
 	tags, err := h.allTags(key, head.VersionId)
 	switch {
 	case isNotImplemented(err):
@@ -184,10 +160,10 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 	case err != nil:
 		return err
 	case h.fs.timeInTag(head):
-		if tags[mtimeMeta] == value {
+		if tags[objfmt.MetaMtime] == value {
 			return nil
 		}
-		tags[mtimeMeta] = value
+		tags[objfmt.MetaMtime] = value
 		_, err := h.fs.s3.PutObjectTagging(h.ctx, &s3.PutObjectTaggingInput{
 			Bucket: h.bucket(), Key: &key, VersionId: head.VersionId, Tagging: &types.Tagging{TagSet: tagSet(tags)},
 		})
@@ -195,15 +171,15 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 			return fmt.Errorf("tag mtime of %s: %w", key, err)
 		}
 		return nil
-	case head.Metadata[mtimeMeta] == value:
+	case head.Metadata[objfmt.MetaMtime] == value:
 		return nil
 	}
-	tags[mtimeMeta] = value
+	tags[objfmt.MetaMtime] = value
 	meta := maps.Clone(head.Metadata)
 	if meta == nil {
 		meta = map[string]string{}
 	}
-	meta[mtimeMeta] = mtimeInTag
+	meta[objfmt.MetaMtime] = objfmt.MtimeInTag
 	src := copySource(h.tenant.Bucket, key)
 	_, err = h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
 		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
@@ -220,7 +196,7 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 // keepMtimeInMetadata is storeMtime on a store without tags: a metadata
 // self-copy, for objects up to mtimeCopyLimit only.
 func (h *handlers) keepMtimeInMetadata(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
-	if head.Metadata[mtimeMeta] == strconv.FormatInt(mtime.Unix(), 10) {
+	if head.Metadata[objfmt.MetaMtime] == objfmt.FormatMtime(mtime) {
 		return nil
 	}
 	if aws.ToInt64(head.ContentLength) > h.fs.mtimeCopyLimit {
@@ -267,7 +243,7 @@ func (h *handlers) keepMtime(key string, head *s3.HeadObjectOutput, mtime time.T
 	src := copySource(h.tenant.Bucket, key)
 	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
 		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
-		MetadataDirective: types.MetadataDirectiveReplace, Metadata: withMtime(head.Metadata, mtime),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: objfmt.WithMtime(head.Metadata, mtime),
 		ContentType:          head.ContentType,
 		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
 	})
@@ -365,7 +341,7 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 			switch {
 			case !h.fs.timeInTag(head):
 				h.fs.listedMtimes.put(version, fi.mtime, time.Time{})
-			case head.Metadata[mtimeMeta] == mtimeInTag && fi.mtime.Equal(written):
+			case objfmt.MtimeTagged(head.Metadata) && fi.mtime.Equal(written):
 				// tagged just after the object is written: until the tag is there, the answer is not final
 			default:
 				// A new tag keeps the version: this process forgets its own

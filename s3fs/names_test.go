@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -25,11 +25,11 @@ func TestNames_NoPHIInKeys(t *testing.T) {
 	// a name by chance. With this one the keys are the same on every run, so
 	// any run of a name found in them is the gateway's leak, not chance.
 	key := sha256.Sum256([]byte("s3sftpd TestNames_NoPHIInKeys"))
-	kek, err := crypt.NewKEK(key[:])
+	kek, err := objfmt.NewKEK(key[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Keys, cfg.Envelope, cfg.NameKey = crypt.NewKeyring(kek), true, kek
+	cfg.Keys, cfg.Envelope, cfg.NameKey = objfmt.NewKeyring(kek), true, kek
 	e := envOn(t, srv, cfg)
 	c := e.session(t, "partners/acme/", auth.AllPerms)
 

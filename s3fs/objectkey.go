@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -16,7 +16,7 @@ import (
 func ObjectKey(cfg Config, t *auth.Tenant, p string) (key string, isHome bool, err error) {
 	m := vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix}
 	if cfg.NameKey != nil {
-		names, err := crypt.NamesFromKEK(cfg.NameKey, t.Bucket, t.Prefix)
+		names, err := objfmt.NamesFromKEK(cfg.NameKey, t.Bucket, t.Prefix)
 		if err != nil {
 			return "", false, fmt.Errorf("name key: %w", err)
 		}

@@ -18,7 +18,7 @@ import (
 // rule AbortIncompleteMultipartUpload is the second line (see docs/operations.md).
 //
 // Which uploads are s3sftpd's own: ListMultipartUploads returns no metadata,
-// so the uploadTag set at creation cannot be read back while an upload is in
+// so the objfmt.UploadMarker set at creation cannot be read back while an upload is in
 // progress. The rule is therefore by place: the sweeper is given the users'
 // homes, which are s3sftpd's namespace (partners reach them only through the
 // gateway, and config keeps every other writer, such as the audit copy, out
@@ -28,11 +28,6 @@ import (
 // behind the same load balancer may still be writing a young upload, so age
 // must exceed the longest upload expected (default 24h). This process's own
 // uploads in flight are never aborted, whatever their age.
-
-// uploadTag returns the user metadata every multipart upload s3sftpd creates
-// carries (x-amz-meta-s3sftpd-upload: 1); the object keeps it once completed.
-// It marks provenance for operators and inventories; the sweeper cannot read it.
-func uploadTag() map[string]string { return map[string]string{"s3sftpd-upload": "1"} }
 
 // Prefix is a key prefix in a bucket where only s3sftpd writes: a user's home.
 type Prefix struct{ Bucket, Prefix string }

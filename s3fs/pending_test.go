@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -161,7 +161,7 @@ func TestPending_RenameCompletesWithoutCopy(t *testing.T) {
 				if got := h.storedSHA256(key, head); got != hex.EncodeToString(sum[:]) {
 					t.Errorf("stored SHA-256 = %q; want the content's", got)
 				}
-				if got := h.objectTags(key, head)[mtimeMeta]; got != strconv.FormatInt(mtime.Unix(), 10) {
+				if got := h.objectTags(key, head)[objfmt.MetaMtime]; got != objfmt.FormatMtime(mtime) {
 					t.Errorf("time tag = %q; want %d", got, mtime.Unix())
 				}
 			}

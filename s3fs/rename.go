@@ -14,7 +14,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -82,7 +82,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return h.s3Failure("rename", from, err)
 	}
 	mtime, _ := h.heldMtime(from) // WinSCP's time on name.filepart: stored by this copy, not a copy of its own
-	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, withMtime(meta, mtime)); err != nil {
+	if err := h.copyObject(fromKey, toKey, aws.ToInt64(head.ContentLength), head.ETag, objfmt.WithMtime(meta, mtime)); err != nil {
 		return h.s3Failure("rename", from, err, toKey)
 	}
 	h.takeMtime(from)
@@ -168,7 +168,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 // wrapped again for the new one (the body is not touched). Other metadata
 // is returned as it is.
 func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string) (map[string]string, error) {
-	if !crypt.Encrypted(meta) {
+	if !objfmt.Encrypted(meta) {
 		return meta, nil
 	}
 	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
@@ -188,7 +188,7 @@ func (h *handlers) copyRebound(from, to string, size int64, etag *string) error 
 	if err != nil {
 		return fmt.Errorf("head %s before copy: %w", from, err)
 	}
-	if !crypt.Encrypted(head.Metadata) {
+	if !objfmt.Encrypted(head.Metadata) {
 		return h.copyObject(from, to, size, etag, nil)
 	}
 	meta, err := h.renamedMetadata(from, to, head.Metadata)
@@ -245,7 +245,7 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta
 }
 
 // multipartCopyWith is a multipart copy in bucket whose new object gets user
-// metadata metadata (plus the upload tag) and the URL-encoded tags tagging.
+// metadata metadata (plus the upload marker) and the URL-encoded tags tagging.
 // It is an FS method, not a session's, so that rewrap reaches it without a
 // session; ctx carries a session's tenant when a session copies (store.WithTenant).
 func (fs *FS) multipartCopyWith(ctx context.Context, bucket, from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
@@ -312,12 +312,12 @@ func copySource(bucket, key string) string {
 }
 
 // copyMeta is the metadata of a multipart copy: the source's (a multipart
-// copy has no COPY directive), tagged as s3sftpd's upload for the orphan sweep.
+// copy has no COPY directive), marked as s3sftpd's upload (objfmt.UploadMarker).
 func copyMeta(meta map[string]string) map[string]string {
 	m := maps.Clone(meta)
 	if m == nil {
 		m = map[string]string{}
 	}
-	maps.Copy(m, uploadTag())
+	maps.Copy(m, objfmt.UploadMarker())
 	return m
 }

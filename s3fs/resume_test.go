@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // landingS3 delivers the first UploadPart of part number part to the store
@@ -115,23 +115,23 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 		t.Fatalf("part 2 sent %d times; want twice, the same size (in flight at the disconnect, then resumed)", len(sent))
 	}
 	_, meta := rawObject(t, e, home+"big.dat")
-	dk, err := e.fs.dataKey(context.Background(), meta, crypt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
+	dk, err := e.fs.dataKey(context.Background(), meta, objfmt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	first := int64(minPartSize / crypt.ChunkSize) // part 2's first chunk
-	for c := 0; c*crypt.CipherChunkSize < len(sent[0]); c++ {
-		if bytes.Equal(sent[0][c*crypt.CipherChunkSize:][:crypt.Overhead], sent[1][c*crypt.CipherChunkSize:][:crypt.Overhead]) {
+	first := int64(minPartSize / objfmt.ChunkSize) // part 2's first chunk
+	for c := 0; c*objfmt.CipherChunkSize < len(sent[0]); c++ {
+		if bytes.Equal(sent[0][c*objfmt.CipherChunkSize:][:objfmt.Overhead], sent[1][c*objfmt.CipherChunkSize:][:objfmt.Overhead]) {
 			t.Fatalf("chunk %d of the same bytes was sealed twice under one nonce", first+int64(c))
 		}
 	}
 	var plain [2][]byte
 	for i, body := range sent {
-		obj, err := crypt.NewObject(dk, meta)
+		obj, err := objfmt.NewObject(dk, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if plain[i], err = obj.Open(nil, body, first, crypt.Chunks(int64(len(data)))-1); err != nil {
+		if plain[i], err = obj.Open(nil, body, first, objfmt.Chunks(int64(len(data)))-1); err != nil {
 			t.Fatalf("part 2 as sent the %d. time does not decrypt: %v", i+1, err)
 		}
 	}

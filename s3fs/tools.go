@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -44,13 +43,13 @@ func (fs *FS) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadClo
 }
 
 func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObjectOutput) (io.Reader, error) {
-	if !crypt.Encrypted(out.Metadata) {
+	if !objfmt.Encrypted(out.Metadata) {
 		if fs.envelope {
 			return nil, errNotEncrypted
 		}
 		return out.Body, nil
 	}
-	b, err := recordedBinding(out.Metadata, bucket, key)
+	b, err := objfmt.RecordedBinding(out.Metadata, bucket, key)
 	if err != nil {
 		return nil, err
 	}
@@ -58,23 +57,11 @@ func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObje
 	if err != nil {
 		return nil, err
 	}
-	obj, err := crypt.NewObject(dataKey, out.Metadata)
+	obj, err := objfmt.NewObject(dataKey, out.Metadata)
 	if err != nil {
 		return nil, err
 	}
-	return crypt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength))
-}
-
-// recordedBinding is the binding of an object read by a tool that knows no
-// tenant: from version 2, bucket and key with the home its metadata records
-// (the unwrap proves it); in version 1, the tenant a KMS data key was
-// wrapped for, and nothing for a KEK.
-func recordedBinding(meta map[string]string, bucket, key string) (crypt.Binding, error) {
-	if crypt.MetaValue(meta, crypt.MetaVersion) != crypt.Version1 {
-		return crypt.BindingOf(meta, bucket, key)
-	}
-	b, home, _ := strings.Cut(crypt.MetaValue(meta, metaContext), "/")
-	return crypt.Binding{Bucket: b, Home: home}, nil
+	return objfmt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength))
 }
 
 // NameDecoder returns the decoder of the stored path segments under home in
@@ -96,7 +83,7 @@ func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		return kmsPrefix + arn, nil
+		return objfmt.KMSPrefix + arn, nil
 	case fs.keys == nil || fs.keys.Current == nil:
 		return "", errors.New("no key-encryption key configured")
 	}

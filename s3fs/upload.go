@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
@@ -457,11 +458,11 @@ func (u *upload) create() error {
 		Key:                  &u.key,
 		ServerSideEncryption: u.h.fs.enc.mode(),
 		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(withMtime(uploadTag(), u.mtime)),
+		Metadata:             u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
 	}
 	if u.final != "" { // pending until renamed: the time set meanwhile is stored as a tag
 		u.key = u.finalKey
-		in.Metadata[mtimeMeta] = mtimeInTag
+		in.Metadata[objfmt.MetaMtime] = objfmt.MtimeInTag
 	}
 	if u.h.fs.checksums {
 		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject

@@ -14,6 +14,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -99,7 +100,7 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 			}
 			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
 			if got := h.objectMtime(key, head, nil); !got.Equal(mtime) { // metadata, or a tag after a pending upload
-				t.Errorf("kept time %v (metadata %s = %q); want %v (the time set on the temporary file)", got, mtimeMeta, head.Metadata[mtimeMeta], mtime)
+				t.Errorf("kept time %v (metadata %s = %q); want %v (the time set on the temporary file)", got, objfmt.MetaMtime, head.Metadata[objfmt.MetaMtime], mtime)
 			}
 			if fi, err := c.Stat(name); err != nil || !fi.ModTime().Equal(mtime) || fi.Size() != int64(tc.size) {
 				t.Errorf("stat after rename = %v, %v; want size %d, mtime %v", fi, err, tc.size, mtime)

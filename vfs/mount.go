@@ -16,7 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // MaxKeyLen is S3's limit on an object key, in bytes.
@@ -31,7 +31,7 @@ const maxSegmentLen = 255
 // encrypted.
 var MaxPlainSegment = func() int {
 	n := 0
-	for crypt.EncryptedLen(n+1) <= maxSegmentLen {
+	for objfmt.EncryptedLen(n+1) <= maxSegmentLen {
 		n++
 	}
 	return n
@@ -51,7 +51,7 @@ type Mount struct {
 	Bucket string
 	Prefix string // ends in "/"
 	Perms  auth.Perms
-	Names  *crypt.Names // encrypts each segment below the prefix; nil keeps names plain
+	Names  *objfmt.Names // encrypts each segment below the prefix; nil keeps names plain
 }
 
 // Key returns the object key for a client path; the mount's root maps to
@@ -75,7 +75,7 @@ func (m Mount) Key(p string) (string, error) {
 	if m.Names != nil {
 		segs := strings.Split(rel, "/")
 		for i, seg := range segs {
-			if crypt.EncryptedLen(len(seg)) > maxSegmentLen {
+			if objfmt.EncryptedLen(len(seg)) > maxSegmentLen {
 				return "", refuse(fmt.Sprintf("name too long for storage once encrypted (at most %d bytes per file or folder name)", MaxPlainSegment))
 			}
 			segs[i] = m.Names.Encrypt(seg)

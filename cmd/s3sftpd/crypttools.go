@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
-	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/ops"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -144,10 +144,10 @@ func olderAdvice(n int, id, file string) string {
 func kekFiles(e config.Encryption) map[string]string {
 	files := map[string]string{}
 	if e.KEK != nil {
-		files[crypt.KeyID(e.KEK)] = e.KEKFile
+		files[objfmt.KeyID(e.KEK)] = e.KEKFile
 	}
 	for i, k := range e.OldKEKs {
-		files[crypt.KeyID(k)] = e.OldKEKFiles[i]
+		files[objfmt.KeyID(k)] = e.OldKEKFiles[i]
 	}
 	return files
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/s3sftpd/s3sftpd/config"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -28,7 +28,7 @@ func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) err
 		s.KMS = &s3fs.KMS{Client: client, KeyID: e.KMSKeyID}
 	}
 	if e.Names == config.NamesEncrypted {
-		if s.NameKey, err = crypt.NewKEK(e.NamesKEK); err != nil {
+		if s.NameKey, err = objfmt.NewKEK(e.NamesKEK); err != nil {
 			return fmt.Errorf("names key: %w", err)
 		}
 	}
@@ -37,24 +37,24 @@ func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) err
 
 // keyring builds the KEKs of [encryption]; nil when there are none. With
 // old_kek_files but no kek_file (data keys from KMS) it only reads.
-func keyring(e config.Encryption) (*crypt.Keyring, error) {
+func keyring(e config.Encryption) (*objfmt.Keyring, error) {
 	if e.KEK == nil && len(e.OldKEKs) == 0 {
 		return nil, nil
 	}
-	var current *crypt.KEK
+	var current *objfmt.KEK
 	if e.KEK != nil {
 		var err error
-		if current, err = crypt.NewKEK(e.KEK); err != nil {
+		if current, err = objfmt.NewKEK(e.KEK); err != nil {
 			return nil, fmt.Errorf("kek_file: %w", err)
 		}
 	}
-	var old []*crypt.KEK
+	var old []*objfmt.KEK
 	for i, b := range e.OldKEKs {
-		k, err := crypt.NewKEK(b)
+		k, err := objfmt.NewKEK(b)
 		if err != nil {
 			return nil, fmt.Errorf("old_kek_files[%d]: %w", i, err)
 		}
 		old = append(old, k)
 	}
-	return crypt.NewKeyring(current, old...), nil
+	return objfmt.NewKeyring(current, old...), nil
 }

@@ -1,7 +1,8 @@
 // Package layout holds no code: its test reads the import graph with
 // `go list` and fails when a package crosses the layout's import rules
 // (sftpd never imports s3fs, only cmd imports config and internal/tryout,
-// nothing imports cmd, audit stays a leaf, only the try-out store links
+// nothing imports cmd, audit stays a leaf, objfmt calls nothing (no SDK, no
+// pkg/sftp, none of s3fs, store, sftpd), only the try-out store links
 // gofakes3 and bbolt, only store, doctor, the test helpers and the SDK baseline
 // bench/s3direct import the AWS SDK service packages (and s3fs, until its
 // calls take store-owned types), cmd and ops import nothing of the SDK) or

@@ -294,3 +294,17 @@ func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
 		t.Errorf("*upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
 	}
 }
+
+// TestImports_ObjfmtCallsNothing: the object format is pure functions over
+// bytes and metadata, which s3fs and the operator tools share; the calls
+// that store and read objects stay in store and s3fs, so objfmt must not
+// grow S3 calls, SFTP handling, or a way back into the packages that use it.
+func TestImports_ObjfmtCallsNothing(t *testing.T) {
+	objfmt := find(t, list(t), "objfmt")
+	for _, dep := range objfmt.Deps {
+		if strings.HasPrefix(dep, "github.com/aws/") || strings.HasPrefix(dep, "github.com/pkg/sftp") ||
+			dep == module+"/s3fs" || dep == module+"/store" || dep == module+"/sftpd" {
+			t.Errorf("objfmt depends on %s; the object format calls nothing (store and s3fs do the I/O)", dep)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 	"fmt"
 	"hash"
 
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // A Stage is one step of an upload's bytes. Its methods are called one at
@@ -169,21 +169,21 @@ func (s *Hash) Rewind(mark []byte) error {
 	return nil
 }
 
-// Seal encrypts the bytes it sees into envelope chunks (crypt), in place.
+// Seal encrypts the bytes it sees into envelope chunks (objfmt), in place.
 // Every Write but the last must hold whole chunks: s3fs's parts are
-// multiples of crypt.ChunkSize. It refuses to commit an object without its
+// multiples of objfmt.ChunkSize. It refuses to commit an object without its
 // final chunk (an interrupted upload renamed before it was resumed): no
 // reader would accept it.
 type Seal struct {
-	obj   *crypt.Object
+	obj   *objfmt.Object
 	off   int64 // plaintext bytes sealed so far: where the next chunk starts
 	final bool  // the final chunk is sealed
 }
 
-func NewSeal(obj *crypt.Object) *Seal { return &Seal{obj: obj} }
+func NewSeal(obj *objfmt.Object) *Seal { return &Seal{obj: obj} }
 
 func (s *Seal) Write(p []byte, last bool) ([]byte, error) {
-	out := s.obj.SealInPlace(p, s.off/crypt.ChunkSize, last)
+	out := s.obj.SealInPlace(p, s.off/objfmt.ChunkSize, last)
 	s.off += int64(len(p))
 	s.final = s.final || last
 	return out, nil
@@ -202,7 +202,7 @@ func (s *Seal) Finish() error {
 func (s *Seal) Abort() {}
 
 // OutSize is the stored size of n bytes of plaintext, final chunk included.
-func (s *Seal) OutSize(n int64) int64 { return crypt.CipherSize(n) }
+func (s *Seal) OutSize(n int64) int64 { return objfmt.CipherSize(n) }
 
 func (s *Seal) Mark() []byte {
 	m := binary.BigEndian.AppendUint64(nil, uint64(s.off))
@@ -223,7 +223,7 @@ func (s *Seal) Rewind(mark []byte) error {
 // NextEpoch makes the stage seal in the next nonce epoch, for a resumed
 // upload: chunks after the mark it was rewound to may already have been
 // sealed once (a part in flight at the disconnect may have landed), and
-// sealing them again must not reuse a nonce. It fails with crypt.ErrEpochs
+// sealing them again must not reuse a nonce. It fails with objfmt.ErrEpochs
 // when no epoch is left.
 func (s *Seal) NextEpoch() error {
 	obj, err := s.obj.Resumed()

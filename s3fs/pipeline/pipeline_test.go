@@ -8,7 +8,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // TestHash_PassesBytesOnWithoutCopy: a stage that changes nothing hands on
@@ -33,11 +33,11 @@ func TestHash_PassesBytesOnWithoutCopy(t *testing.T) {
 // part, the chain gives the same hash and the same sealed bytes as one that
 // never went further.
 func TestChain_ResumesFromAMark(t *testing.T) {
-	key := make([]byte, crypt.KeySize)
+	key := make([]byte, objfmt.KeySize)
 	rand.Read(key)
-	meta := map[string]string{crypt.MetaVersion: crypt.Version, crypt.MetaObjectID: crypt.NewObjectID()}
+	meta := map[string]string{objfmt.MetaVersion: objfmt.Version, objfmt.MetaObjectID: objfmt.NewObjectID()}
 	newChain := func() (Chain, *Hash, *Seal) {
-		obj, err := crypt.NewObject(key, meta)
+		obj, err := objfmt.NewObject(key, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,8 +45,8 @@ func TestChain_ResumesFromAMark(t *testing.T) {
 		return Chain{h, s}, h, s
 	}
 	part := func(b byte) []byte {
-		p := make([]byte, crypt.ChunkSize, crypt.CipherSize(crypt.ChunkSize)) // room to seal in place
-		copy(p, bytes.Repeat([]byte{b}, crypt.ChunkSize))
+		p := make([]byte, objfmt.ChunkSize, objfmt.CipherSize(objfmt.ChunkSize)) // room to seal in place
+		copy(p, bytes.Repeat([]byte{b}, objfmt.ChunkSize))
 		return p
 	}
 
@@ -104,15 +104,15 @@ func TestChain_FinishVetoAndAbort(t *testing.T) {
 }
 
 func TestChain_OutSizeFollowsTheSizers(t *testing.T) {
-	obj, err := crypt.NewObject(make([]byte, crypt.KeySize), map[string]string{crypt.MetaVersion: crypt.Version, crypt.MetaObjectID: crypt.NewObjectID()})
+	obj, err := objfmt.NewObject(make([]byte, objfmt.KeySize), map[string]string{objfmt.MetaVersion: objfmt.Version, objfmt.MetaObjectID: objfmt.NewObjectID()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range []int64{0, 1, crypt.ChunkSize, 3*crypt.ChunkSize + 7} {
+	for _, n := range []int64{0, 1, objfmt.ChunkSize, 3*objfmt.ChunkSize + 7} {
 		if got, want := (Chain{NewHash()}).OutSize(n), n; got != want {
 			t.Errorf("plain OutSize(%d) = %d; want %d", n, got, want)
 		}
-		if got, want := (Chain{NewHash(), NewSeal(obj)}).OutSize(n), crypt.CipherSize(n); got != want {
+		if got, want := (Chain{NewHash(), NewSeal(obj)}).OutSize(n), objfmt.CipherSize(n); got != want {
 			t.Errorf("sealed OutSize(%d) = %d; want %d", n, got, want)
 		}
 	}

@@ -1,4 +1,4 @@
-package crypt
+package objfmt
 
 import (
 	"crypto/aes"
@@ -48,6 +48,18 @@ func BindingOf(meta map[string]string, bucket, key string) (Binding, error) {
 		return Binding{}, fmt.Errorf("data key bound to another place (%s) than s3://%s/%s: %w", tenant, bucket, key, ErrAuth)
 	}
 	return Binding{Bucket: bucket, Home: home, Key: key[len(home):]}, nil
+}
+
+// RecordedBinding is the binding of object key in bucket as its metadata
+// records it, for tools that know no tenant: from version 2, BindingOf; in
+// version 1, the tenant a KMS data key was wrapped for, and nothing for a
+// KEK (version 1 binds no place).
+func RecordedBinding(meta map[string]string, bucket, key string) (Binding, error) {
+	if MetaValue(meta, MetaVersion) != Version1 {
+		return BindingOf(meta, bucket, key)
+	}
+	b, home, _ := strings.Cut(MetaValue(meta, MetaContext), "/")
+	return Binding{Bucket: b, Home: home}, nil
 }
 
 // NewObjectID returns a random object id: 16 bytes in lower-case hex.
@@ -137,11 +149,11 @@ func wrapAAD(version, kekID string, b Binding, objectID string) []byte {
 func (k *KEK) aead() cipher.AEAD {
 	block, err := aes.NewCipher(k.key)
 	if err != nil {
-		panic("crypt: KEK of valid size refused: " + err.Error())
+		panic("objfmt: KEK of valid size refused: " + err.Error())
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		panic("crypt: " + err.Error())
+		panic("objfmt: " + err.Error())
 	}
 	return aead
 }

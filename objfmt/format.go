@@ -1,14 +1,4 @@
-// Package crypt owns s3sftpd's gateway-side encryption formats: the chunked
-// AES-256-GCM object format, the wrapping of per-object data keys by
-// key-encryption keys, and the deterministic encryption of object names.
-//
-// It is pure: no I/O except reading key files, no S3, no global state.
-// Version 2 binds a data key's wrapping to where the object lives (bucket,
-// home, key below the home) and the chunks to a random object id, so a
-// rename re-wraps the data key and never re-encrypts the body.
-// docs/envelope-format.md describes the same format for independent
-// decryptors; keep them in step.
-package crypt
+package objfmt
 
 import (
 	"crypto/aes"
@@ -176,7 +166,7 @@ func (o *Object) SealInPlace(buf []byte, first int64, final bool) []byte {
 	p := int64(len(buf))
 	full := p / ChunkSize
 	if !final && p%ChunkSize != 0 {
-		panic("crypt: a non-final run of chunks must be whole chunks")
+		panic("objfmt: a non-final run of chunks must be whole chunks")
 	}
 	n := full
 	if final {
