@@ -9,12 +9,12 @@ import (
 // sessions) bound what transfers hold; base and runtime are the rest of
 // the process, so that the whole stays under memory_limit.
 const (
-	// SessionMemory is what one SFTP session may hold outside the upload
-	// and read-ahead budgets (sftpd.SessionMemory, which must equal it):
+	// SessionBuffers is what one SFTP session may hold outside the upload
+	// and read-ahead budgets (sftpd.SessionBuffers, which must equal it):
 	// its SSH channel window (2 MiB, fixed by x/crypto), the SFTP
 	// requests in flight (1 MiB, sftpd bounds them) and its goroutines,
 	// a reply and an S3 connection's buffers.
-	SessionMemory = 4 * MiB
+	SessionBuffers = 4 * MiB
 	// baseMemory is the process without a session: runtime, SDK clients,
 	// audit, metrics; measured at about 30 MiB of RSS, with room to spare.
 	baseMemory = 48 * MiB
@@ -44,7 +44,7 @@ type Memory struct {
 	// Uploads and ReadAhead are s3.upload_memory and s3.read_ahead_memory
 	// (set, or derived from Limit when a limit is set and they are not).
 	Uploads, ReadAhead Size
-	// Sessions is the room for SFTP sessions: Sessions/SessionMemory of
+	// Sessions is the room for SFTP sessions: Sessions/SessionBuffers of
 	// them run at once, later ones wait (server.memory_wait) or are
 	// refused as "server busy".
 	Sessions Size
@@ -58,12 +58,12 @@ type Memory struct {
 }
 
 // MaxSessions is the number of sessions that fit Sessions.
-func (m Memory) MaxSessions() int { return int(m.Sessions / SessionMemory) }
+func (m Memory) MaxSessions() int { return int(m.Sessions / SessionBuffers) }
 
 // String is the split as check-config prints it.
 func (m Memory) String() string {
 	return fmt.Sprintf("memory limit %v (%s) = uploads %v + read-ahead %v + sessions %v (%d × %v) + base %v + runtime %v; Go soft limit %v",
-		m.Limit, m.From, m.Uploads, m.ReadAhead, m.Sessions, m.MaxSessions(), SessionMemory, m.Base, m.Runtime, m.SoftLimit)
+		m.Limit, m.From, m.Uploads, m.ReadAhead, m.Sessions, m.MaxSessions(), SessionBuffers, m.Base, m.Runtime, m.SoftLimit)
 }
 
 // runtimeShare is the part of a limit kept for the garbage collector and
@@ -78,7 +78,7 @@ func softLimit(limit Size) Size { return roundDownMiB(limit - max(limit/16, 16*M
 // minMemoryLimit is the smallest limit that holds one part, a read-ahead
 // block and minSessions besides base and runtime.
 func minMemoryLimit(partSize Size) Size {
-	return roundUpMiB((baseMemory + partSize + minReadAheadMemory + minSessions*SessionMemory) * 4 / 3)
+	return roundUpMiB((baseMemory + partSize + minReadAheadMemory + minSessions*SessionBuffers) * 4 / 3)
 }
 
 func roundUpMiB(s Size) Size   { return (s + MiB - 1) / MiB * MiB }
@@ -108,7 +108,7 @@ func (l *loader) validateMemory(cfg *Config, c Container) {
 	case c.MemoryMax > 0:
 		m.Limit, m.From = roundDownMiB(c.MemoryMax), "container, "+c.Source
 	default:
-		m.Sessions = derivedSessions * SessionMemory
+		m.Sessions = derivedSessions * SessionBuffers
 		used := m.Base + m.Uploads + m.ReadAhead + m.Sessions
 		m.Limit, m.From = roundUpMiB(used*4/3), "derived"
 		m.Runtime, m.SoftLimit = m.Limit-used, softLimit(m.Limit)
@@ -129,14 +129,14 @@ func (l *loader) validateMemory(cfg *Config, c Container) {
 		m.ReadAhead = max(roundDownMiB(pool/5), minReadAheadMemory)
 	}
 	rest := pool - m.Uploads - m.ReadAhead
-	if rest < minSessions*SessionMemory {
+	if rest < minSessions*SessionBuffers {
 		l.memoryErr(c, setLimit, setUploads, setReadAhead,
 			"%v cannot hold s3.upload_memory %v + s3.read_ahead_memory %v + %d sessions (%v) + base %v + runtime %v: raise the limit to at least %v or lower the budgets",
-			m.Limit, m.Uploads, m.ReadAhead, minSessions, minSessions*SessionMemory, m.Base, m.Runtime,
-			roundUpMiB((m.Base+m.Uploads+m.ReadAhead+minSessions*SessionMemory)*4/3))
+			m.Limit, m.Uploads, m.ReadAhead, minSessions, minSessions*SessionBuffers, m.Base, m.Runtime,
+			roundUpMiB((m.Base+m.Uploads+m.ReadAhead+minSessions*SessionBuffers)*4/3))
 		return
 	}
-	m.Sessions = rest / SessionMemory * SessionMemory
+	m.Sessions = rest / SessionBuffers * SessionBuffers
 	m.Runtime = m.Limit - m.Base - m.Uploads - m.ReadAhead - m.Sessions
 	m.SoftLimit = softLimit(m.Limit)
 	s.UploadMemory, s.ReadAheadMemory = m.Uploads, m.ReadAhead

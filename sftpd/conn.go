@@ -157,15 +157,22 @@ func (c *conn) serve() {
 			nc.Reject(ssh.ResourceShortage, msg)
 			continue
 		}
-		ch, reqs, err := nc.Accept()
-		if err != nil {
-			c.channelClosed()
-			continue
-		}
 		c.wg.Add(1)
-		go func() {
+		go func() { // waiting for room must not hold up the connection's other channels
 			defer c.wg.Done()
 			defer c.channelClosed()
+			release, ok := c.admitSession()
+			if !ok {
+				c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", "no room under the memory limit"))
+				c.refused("channel session", errBusy)
+				nc.Reject(ssh.ResourceShortage, errBusy)
+				return
+			}
+			defer release()
+			ch, reqs, err := nc.Accept()
+			if err != nil {
+				return
+			}
 			c.session(ch, reqs, t)
 		}()
 	}
@@ -363,9 +370,9 @@ func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
 	hasher, _ := h.FileCmd.(FileHasher)
 	h = trackTransfers(h, c)
-	var rw ssh.Channel = ch
+	var rw ssh.Channel = newInFlight(c.ctx, ch)
 	if l := t.Limits; l.MaxUploadBytesPerSec > 0 || l.MaxDownloadBytesPerSec > 0 {
-		rw = throttledChannel{Channel: ch, c: c, bw: c.s.bandwidthOf(t)}
+		rw = throttledChannel{Channel: rw, c: c, bw: c.s.bandwidthOf(t)}
 	}
 	rs := sftp.NewRequestServer(newExtensions(activity{rw, c}, hasher), h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH

@@ -144,3 +144,69 @@ func get(t *testing.T, c *sftp.Client, path string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestServer_SessionWaitsForMemory: with room for one session under the
+// memory limit, a second waits while the first is open, then goes on, and
+// the wait is reported.
+func TestServer_SessionWaitsForMemory(t *testing.T) {
+	k := keys(t)
+	var mu sync.Mutex
+	waited := map[string]time.Duration{}
+	ts := startServer(t, func(s *sftpd.Server) {
+		s.SessionMemory, s.MemoryWait = sftpd.SessionBuffers, 10*time.Minute
+		s.Throttled = func(reason string, d time.Duration) {
+			mu.Lock()
+			waited[reason] += d
+			mu.Unlock()
+		}
+	})
+	first := sftpOn(t, sshLogin(t, ts.addr, "ed", k.ed25519))
+	second := make(chan error, 1)
+	go func() {
+		c, err := sftp.NewClient(sshLogin(t, ts.addr, "ed", k.ed25519))
+		if err == nil {
+			_, err = c.Getwd()
+			c.Close()
+		}
+		second <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ts.srv.SessionsWaiting() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second session never waited for room")
+		}
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("the second session ended while the first held the room: %v", err)
+	default:
+	}
+	first.Close()
+	if err := <-second; err != nil {
+		t.Fatalf("the second session, once the first closed: %v; want it served", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if waited[sftpd.ThrottledSessionMemory] <= 0 {
+		t.Errorf("got throttled = %v; want time under %q", waited, sftpd.ThrottledSessionMemory)
+	}
+}
+
+// TestServer_SessionRefusedWhenBusy: when no room comes within MemoryWait,
+// the session is refused with a message that says so, not dropped.
+func TestServer_SessionRefusedWhenBusy(t *testing.T) {
+	k := keys(t)
+	ts := startServer(t, func(s *sftpd.Server) { s.SessionMemory, s.MemoryWait = sftpd.SessionBuffers, 50*time.Millisecond })
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	first := sftpOn(t, sc)
+	_, _, err := sc.OpenChannel("session", nil)
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.ResourceShortage || oce.Message != "server busy, try again later" {
+		t.Fatalf("a session with no room: err = %v; want a resource shortage saying \"server busy, try again later\"", err)
+	}
+	if _, err := first.Getwd(); err != nil {
+		t.Errorf("the open session after the refusal: %v; want it working", err)
+	}
+	if got := ts.srv.SessionMemoryInUse(); got != sftpd.SessionBuffers {
+		t.Errorf("got session memory in use = %d; want %d (one session)", got, sftpd.SessionBuffers)
+	}
+}

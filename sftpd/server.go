@@ -83,10 +83,18 @@ type Server struct {
 	MaxSessionsPerConnection int
 	// Throttled, if set, is told of time a session waited for its user's
 	// bandwidth cap (auth.Limits), with ThrottledUploadBandwidth or
-	// ThrottledDownloadBandwidth.
+	// ThrottledDownloadBandwidth, or for room under the memory limit, with
+	// ThrottledSessionMemory.
 	Throttled func(reason string, d time.Duration)
+	// SessionMemory is the room for sessions under the process's memory
+	// limit: each open session holds SessionBuffers of it, and a new one
+	// waits for room, at most MemoryWait (0: DefaultMemoryWait), then is
+	// refused with "server busy, try again later". 0 counts nothing.
+	SessionMemory int64
+	MemoryWait    time.Duration
 
 	initOnce sync.Once
+	room     *sessionRoom // nil without SessionMemory
 	config   *ssh.ServerConfig
 	def      *defender // nil without Defender
 

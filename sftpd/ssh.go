@@ -38,6 +38,9 @@ var errAuth = errors.New("authentication failed")
 var errSHA1Signature = errors.New("ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1")
 
 func (s *Server) init() {
+	if s.SessionMemory > 0 {
+		s.room = &sessionRoom{total: s.SessionMemory}
+	}
 	algos, _ := policy(s.Crypto) // Serve refuses an unknown name first
 	cfg := &ssh.ServerConfig{
 		Config:                    ssh.Config{KeyExchanges: algos.kex, Ciphers: algos.ciphers, MACs: algos.macs},

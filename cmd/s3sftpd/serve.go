@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -67,6 +68,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	for _, w := range keyWarnings(cfg, time.Now()) {
 		log.Warn(w)
 	}
+	setMemoryLimit(cfg.Memory, log)
 	s3cfg := s3Config(cfg)
 	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
 		return err
@@ -103,6 +105,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	}
 	m.WatchUploadMemory(fsys.UploadMemoryInUse)
 	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
+	m.Budgets(memoryBudgets(cfg.Memory))
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
@@ -145,7 +148,10 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 
 		MaxSessionsPerConnection: cfg.Server.MaxSessionsPerConnection,
 		Throttled:                m.Throttled,
+		SessionMemory:            int64(cfg.Memory.Sessions),
+		MemoryWait:               cfg.Server.MemoryWait.Duration,
 	}
+	m.WatchSessionMemory(srv.SessionMemoryInUse)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -182,10 +188,26 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	return nil
 }
 
+// setMemoryLimit sets Go's soft memory limit from the config's split, so
+// the collector works harder before the process passes the limit, rather
+// than letting the heap grow to twice what is live.
+func setMemoryLimit(m config.Memory, log *slog.Logger) {
+	debug.SetMemoryLimit(int64(m.SoftLimit))
+	log.Info("memory limit", "limit", m.Limit.String(), "from", m.From, "uploads", m.Uploads.String(), "read_ahead", m.ReadAhead.String(),
+		"sessions", m.MaxSessions(), "session_memory", m.Sessions.String(), "base", m.Base.String(), "runtime", m.Runtime.String(),
+		"go_soft_limit", m.SoftLimit.String())
+}
+
+// memoryBudgets is the split, for the metrics.
+func memoryBudgets(m config.Memory) map[string]int64 {
+	return map[string]int64{"limit": int64(m.Limit), "go_soft_limit": int64(m.SoftLimit), "uploads": int64(m.Uploads),
+		"read_ahead": int64(m.ReadAhead), "sessions": int64(m.Sessions), "base": int64(m.Base), "runtime": int64(m.Runtime)}
+}
+
 // loadConfig loads the config and, on the embedded store, creates the demo
 // key pairs the config names but that do not exist yet.
 func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadIn(path, container())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -202,7 +224,7 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
 	}
 	if generated {
-		if cfg, err = config.Load(path); err != nil {
+		if cfg, err = config.LoadIn(path, container()); err != nil {
 			return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 		}
 	}
