@@ -64,7 +64,12 @@ func TestE2E_MemoryLimit(t *testing.T) {
 
 	dir := t.TempDir()
 	data := writeRandom(t, filepath.Join(dir, "up.bin"), 1<<20)
-	out2, err := g.sftp(t, dir, "acme", clientKeys["ed25519"], "put up.bin\n")
+	// OpenSSH logs a refused channel at INFO, its default level (the harness's is ERROR)
+	args := append([]string{"-o", "LogLevel=INFO"}, g.sshOpts(clientKeys["ed25519"])...)
+	fifth := exec.Command("sftp", append(args, "-P", g.port, "-b", "-", "acme@127.0.0.1")...)
+	fifth.Dir, fifth.Stdin = dir, strings.NewReader("put up.bin\n")
+	out2b, err := fifth.CombinedOutput()
+	out2 := string(out2b)
 	if err == nil || !strings.Contains(out2, "server busy, try again later") {
 		t.Errorf("a fifth client with 4 sessions open: err = %v, output:\n%s\nwant it refused with \"server busy, try again later\"", err, out2)
 	}
