@@ -19,6 +19,7 @@
 #   BENCH_DOWNLOADERS     concurrent downloaders (default 50)
 #   BENCH_DOWNLOAD_MIB    the file they download, MiB (default 100)
 #   BENCH_BIG_MIB         the one large upload, MiB (default 6144)
+#   BENCH_USERS           partners the clients log in as, in turn, all with one home (default 25)
 #   BENCH_LIMIT           memory_limit of the limited runs (default 512MiB)
 #   BENCH_CGROUP_MIB      hard limit of the cgroup run, MiB (default 600; 0 skips it)
 #   BENCH_PHASES          which runs (default "unlimited limited cgroup")
@@ -31,6 +32,7 @@ up_mib=${BENCH_UPLOAD_MIB:-16}
 downloaders=${BENCH_DOWNLOADERS:-50}
 down_mib=${BENCH_DOWNLOAD_MIB:-100}
 big_mib=${BENCH_BIG_MIB:-6144}
+nusers=${BENCH_USERS:-25}
 limit=${BENCH_LIMIT:-512MiB}
 cgroup_mib=${BENCH_CGROUP_MIB:-600}
 phases=${BENCH_PHASES:-unlimited limited cgroup}
@@ -74,6 +76,17 @@ oom_kills() {
 }
 trap 'cleanup; remove_cgroup' EXIT
 
+# The partners, besides start_gateway's "bench": each has its own share of
+# the budgets (a quarter of upload_memory by default), as real partners do.
+partners=
+for i in $(seq 0 $((nusers - 1))); do
+	partners+="[[users]]
+name = \"p$i\"
+home = \"bench/\"
+keys_file = \"$work/id_ed25519.pub\"
+"
+done
+
 # run PHASE SERVER_TOML: one gateway with SERVER_TOML in its [server]
 # table, the whole load against it.
 run() {
@@ -95,23 +108,26 @@ ${BENCH_GATEWAY_TOML:-}
 [admin]
 listen = \"127.0.0.1:0\"
 
-# one user from one address: the per-user and per-address caps would refuse most of the load
+# every client comes from one address: the per-address caps would refuse most of the load
 [defender]
-enabled = false" "$server"
+enabled = false
+
+$partners" "$server"
 	grep -o '"msg":"memory limit".*' "$work/$phase.log" | head -1
 	"${sftp_cmd[@]}" -b - bench@127.0.0.1 <<<"put $work/down.bin down.bin" >/dev/null || die "$phase: could not store down.bin"
 	: >"$work/$phase.failed"
 	local start end ps=()
 	start=$(date +%s.%N)
-	one() { timeout "$timeout" "${sftp_cmd[@]}" -b - bench@127.0.0.1 <<<"$1" >"$work/$phase-$2.log" 2>&1 || echo "$2" >>"$work/$phase.failed"; }
-	one "put $work/big.bin big.bin" big &
+	# one BATCH NAME USER: a client's transfer; a failure is listed in $phase.failed
+	one() { timeout "$timeout" "${sftp_cmd[@]}" -b - "$3@127.0.0.1" <<<"$1" >"$work/$phase-$2.log" 2>&1 || echo "$2" >>"$work/$phase.failed"; }
+	one "put $work/big.bin big.bin" big bench &
 	ps+=($!)
 	for i in $(seq "$uploaders"); do
-		one "put $work/up.bin up-$i.bin" "up-$i" &
+		one "put $work/up.bin up-$i.bin" "up-$i" "p$((i % nusers))" &
 		ps+=($!)
 	done
 	for i in $(seq "$downloaders"); do
-		one "get down.bin /dev/null" "down-$i" &
+		one "get down.bin /dev/null" "down-$i" "p$((i % nusers))" &
 		ps+=($!)
 	done
 	wait "${ps[@]}"
