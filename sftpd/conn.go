@@ -162,6 +162,9 @@ func (c *conn) serve() {
 			defer c.wg.Done()
 			defer c.channelClosed()
 			release, ok := c.admitSession()
+			if !ok && c.ctx.Err() != nil {
+				return // the connection is closing: nothing to tell
+			}
 			if !ok {
 				c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", "no room under the memory limit"))
 				c.refused("channel session", errBusy)

@@ -126,7 +126,9 @@ func (c *conn) admitSession() (release func(), ok bool) {
 	if wait <= 0 {
 		wait = DefaultMemoryWait
 	}
+	done := c.working() // a client waiting on the server is not idle
 	waited, ok := r.take(c.ctx, wait)
+	done()
 	if waited > 0 {
 		c.s.throttled(ThrottledSessionMemory, waited)
 	}
