@@ -22,6 +22,8 @@
 #   BENCH_USERS           partners the clients log in as, in turn, all with one home (default 25)
 #   BENCH_LIMIT           memory_limit of the limited runs (default 512MiB)
 #   BENCH_CGROUP_MIB      hard limit of the cgroup run, MiB (default 600; 0 skips it)
+#   BENCH_CGROUP_FROM     "config": the cgroup run keeps memory_limit; "container": it
+#                         sets none, so the gateway sizes itself to the cgroup (default config)
 #   BENCH_PHASES          which runs (default "unlimited limited cgroup")
 #   BENCH_GATEWAY_TOML    more config for every gateway (default none)
 #   BENCH_TIMEOUT         seconds after which a transfer counts as failed (default 1800)
@@ -51,6 +53,7 @@ head -c $((up_mib << 20)) /dev/urandom >"$work/up.bin"
 head -c $((down_mib << 20)) /dev/urandom >"$work/down.bin"
 truncate -s $((big_mib << 20)) "$work/big.bin" # sparse: zeros read from a hole take no memory
 total_mib=$((uploaders * up_mib + downloaders * down_mib + big_mib))
+lim_kib=$(($(numfmt --from=iec-i <<<"${limit%B}") >> 10))
 
 # A cgroup with a hard memory limit: v2 when its memory controller is
 # available, else v1; the gateway is moved into it before it execs.
@@ -143,7 +146,9 @@ $partners" "$server"
 	[[ $phase == cgroup ]] && remove_cgroup
 	echo "   metrics: $(cat "$work/$phase.metrics")"
 	[[ -s $work/$phase.failed ]] && echo "   failed: $(head -3 "$work/$(head -1 "$work/$phase.failed" | sed "s/^/$phase-/").log" | tr '\n' ' ')"
-	echo "$phase $(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e-s}') $(wc -l <"$work/$phase.failed") $hwm $oom $alive" >>"$work/results"
+	local planned=$lim_kib # the limit the gateway planned for
+	[[ $phase == cgroup && ${BENCH_CGROUP_FROM:-config} == container ]] && planned=$((cgroup_mib << 10))
+	echo "$phase $(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e-s}') $(wc -l <"$work/$phase.failed") $hwm $oom $alive $planned" >>"$work/results"
 }
 
 limit_toml="memory_limit = \"$limit\"
@@ -152,20 +157,25 @@ for phase in $phases; do
 	case $phase in
 	unlimited) run unlimited "" ;;
 	limited) run limited "$limit_toml" ;;
-	cgroup) ((cgroup_mib == 0)) || run cgroup "$limit_toml" ;;
+	cgroup)
+		if ((cgroup_mib > 0)) && [[ ${BENCH_CGROUP_FROM:-config} == container ]]; then
+			run cgroup "memory_wait = \"${BENCH_WAIT:-30m}\""
+		elif ((cgroup_mib > 0)); then
+			run cgroup "$limit_toml"
+		fi
+		;;
 	esac
 done
 
 echo
 echo "MB = 10^6 bytes; $total_mib MiB moved per run; memory_limit $limit; cgroup hard limit ${cgroup_mib} MiB; nproc $(nproc); load $(cut -d' ' -f1-3 /proc/loadavg)"
-lim_kib=$(( $(numfmt --from=iec-i <<<"${limit%B}") >> 10 ))
-awk -v mib="$total_mib" -v lim="$lim_kib" '
-	{ r[$1] = $0; wall[$1] = $2; fail[$1] = $3; hwm[$1] = $4; oom[$1] = $5; alive[$1] = $6; order[n++] = $1 }
+awk -v mib="$total_mib" '
+	{ wall[$1] = $2; fail[$1] = $3; hwm[$1] = $4; oom[$1] = $5; alive[$1] = $6; lim[$1] = $7; order[n++] = $1 }
 	END {
 		printf "%-10s %8s %8s %7s %10s %9s %9s %6s\n", "run", "wall s", "MB/s", "failed", "VmHWM MiB", "÷ limit", "oom kills", "alive"
 		for (i = 0; i < n; i++) {
 			p = order[i]
-			printf "%-10s %8s %8.1f %7d %10.1f %9.2f %9s %6s\n", p, wall[p], mib * 1.048576 / wall[p], fail[p], hwm[p] / 1024, hwm[p] / lim, oom[p], alive[p]
+			printf "%-10s %8s %8.1f %7d %10.1f %9.2f %9s %6s\n", p, wall[p], mib * 1.048576 / wall[p], fail[p], hwm[p] / 1024, hwm[p] / lim[p], oom[p], alive[p]
 		}
 		if (("unlimited" in wall) && ("limited" in wall))
 			printf "limited / unlimited: throughput %.2f, peak RSS %.2f\n", wall["unlimited"] / wall["limited"], hwm["limited"] / hwm["unlimited"]
