@@ -3,8 +3,10 @@
 # mixed load? Many OpenSSH uploaders and downloaders at once plus one large
 # upload, run three times through one s3sftpd each:
 #
-#   unlimited  today's configuration without a limit (the ceiling: throughput
-#              and peak RSS the same load gets with no limit)
+#   unlimited  the default budgets (512 MiB for uploads, 256 MiB for read-ahead)
+#              with no memory limit: memory_limit = "64GiB", so sessions are not
+#              held back and Go's heap grows as it did before (the ceiling:
+#              throughput and peak RSS the same load gets with no limit)
 #   limited    memory_limit = BENCH_LIMIT
 #   cgroup     the same, inside a cgroup with a hard limit of BENCH_CGROUP_MIB
 #              (the kernel kills the process if it goes past)
@@ -90,10 +92,10 @@ keys_file = \"$work/id_ed25519.pub\"
 "
 done
 
-# run PHASE SERVER_TOML: one gateway with SERVER_TOML in its [server]
-# table, the whole load against it.
+# run PHASE SERVER_TOML [S3_TOML]: one gateway with SERVER_TOML in its
+# [server] table and S3_TOML in its [s3] table, the whole load against it.
 run() {
-	local phase=$1 server=$2 real=$work/bin/s3sftpd.real
+	local phase=$1 server=$2 s3=${3:-} real=$work/bin/s3sftpd.real
 	echo
 	echo "== $phase: $uploaders × $up_mib MiB up, $downloaders × $down_mib MiB down, 1 × $big_mib MiB up"
 	if [[ $phase == cgroup ]]; then
@@ -106,6 +108,7 @@ run() {
 	fi
 	# waits for memory are fine here: the figure is whether anything fails
 	start_gateway "$phase" "upload_memory_wait = \"${BENCH_WAIT:-30m}\"
+$s3
 ${BENCH_GATEWAY_TOML:-}
 
 [admin]
@@ -155,7 +158,9 @@ limit_toml="memory_limit = \"$limit\"
 memory_wait = \"${BENCH_WAIT:-30m}\""
 for phase in $phases; do
 	case $phase in
-	unlimited) run unlimited "" ;;
+	unlimited) # the budgets of before (the defaults) and no bound on sessions or on Go's heap
+		run unlimited "memory_limit = \"64GiB\"" "upload_memory = \"512MiB\"
+read_ahead_memory = \"256MiB\"" ;;
 	limited) run limited "$limit_toml" ;;
 	cgroup)
 		if ((cgroup_mib > 0)) && [[ ${BENCH_CGROUP_FROM:-config} == container ]]; then
