@@ -3,6 +3,7 @@ package sftpd
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +15,7 @@ import (
 // and read-ahead budgets: its SSH channel's receive window (2 MiB, fixed by
 // x/crypto), the SFTP requests in flight (maxInFlight) and 1 MiB for the
 // rest (a request past the bound, its goroutines, a reply, an S3
-// connection's buffers). Server.SessionMemory is counted in it.
+// connection's buffers). Server.SessionMemory is counted in rooms of it.
 const SessionBuffers = 4 << 20
 
 // maxInFlight bounds the bytes of the SFTP requests a session has read and
@@ -37,65 +38,63 @@ const errBusy = "server busy, try again later"
 
 // sessionRoom is the memory for sessions under the memory limit: each
 // session holds SessionBuffers of it while open; a new one waits for room,
-// at most MemoryWait, and is refused when none comes.
+// at most MemoryWait, and is refused when none comes. Waiters are served in
+// the order they came, so none is refused while later ones get in.
 type sessionRoom struct {
 	total int64
 
 	mu      sync.Mutex
 	used    int64
-	freed   chan struct{} // closed and replaced whenever a session ends
-	inUse   atomic.Int64  // used, for the metrics
-	waiting atomic.Int64  // sessions waiting for room now
+	queue   []chan struct{} // the waiters, oldest first; closed when handed a room
+	inUse   atomic.Int64    // used, for the metrics
+	waiting atomic.Int64    // len(queue)
 }
 
 // take waits for room for one session until ctx ends or wait passes, and
 // says how long it waited and whether it got it.
 func (r *sessionRoom) take(ctx context.Context, wait time.Duration) (time.Duration, bool) {
-	var timeout <-chan time.Time
-	var began time.Time
-	for {
-		r.mu.Lock()
-		if r.used+SessionBuffers <= r.total {
-			r.used += SessionBuffers
-			r.inUse.Add(SessionBuffers)
-			r.mu.Unlock()
-			if began.IsZero() {
-				return 0, true
-			}
-			return time.Since(began), true
-		}
-		if r.freed == nil {
-			r.freed = make(chan struct{})
-		}
-		freed := r.freed
+	r.mu.Lock()
+	if len(r.queue) == 0 && r.used+SessionBuffers <= r.total {
+		r.used += SessionBuffers
+		r.inUse.Add(SessionBuffers)
 		r.mu.Unlock()
-		if timeout == nil {
-			began = time.Now()
-			t := time.NewTimer(wait)
-			defer t.Stop()
-			timeout = t.C
-			r.waiting.Add(1)
-			defer r.waiting.Add(-1)
-		}
-		select {
-		case <-freed:
-		case <-ctx.Done():
-			return time.Since(began), false
-		case <-timeout:
-			return time.Since(began), false
-		}
+		return 0, true
 	}
+	handed := make(chan struct{})
+	r.queue = append(r.queue, handed)
+	r.waiting.Add(1)
+	r.mu.Unlock()
+	began := time.Now()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-handed:
+		return time.Since(began), true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.queue, handed); i >= 0 {
+		r.queue = slices.Delete(r.queue, i, i+1)
+		r.waiting.Add(-1)
+		return time.Since(began), false
+	}
+	return time.Since(began), true // handed a room just now: the caller gives it back
 }
 
+// release gives a session's room to the oldest waiter, or back.
 func (r *sessionRoom) release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(r.queue) > 0 {
+		close(r.queue[0])
+		r.queue = r.queue[1:]
+		r.waiting.Add(-1)
+		return
+	}
 	r.used -= SessionBuffers
 	r.inUse.Add(-SessionBuffers)
-	if r.freed != nil {
-		close(r.freed)
-		r.freed = nil
-	}
 }
 
 // SessionMemoryInUse is the memory open sessions hold now, in bytes, for

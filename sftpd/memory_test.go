@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -109,5 +110,40 @@ func TestInFlight_CountsReadReplies(t *testing.T) {
 	f.Write(statusReply(7)[6:])
 	if f.held != 0 {
 		t.Errorf("got held = %d after its reply; want 0", f.held)
+	}
+}
+
+// TestSessionRoom_ServesWaitersInOrder: a freed room goes to the session
+// that waited longest, so no waiter is refused while later ones get in.
+func TestSessionRoom_ServesWaitersInOrder(t *testing.T) {
+	r := &sessionRoom{total: SessionBuffers}
+	if _, ok := r.take(context.Background(), time.Minute); !ok {
+		t.Fatal("the first session got no room")
+	}
+	got := make(chan string, 2)
+	for i, name := range []string{"first", "second"} {
+		go func() {
+			if _, ok := r.take(context.Background(), time.Hour); ok {
+				got <- name
+			}
+		}()
+		for r.waiting.Load() != int64(i+1) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	r.release()
+	if w := <-got; w != "first" {
+		t.Errorf("got the freed room to the %s waiter; want the first", w)
+	}
+	if n := r.waiting.Load(); n != 1 {
+		t.Errorf("got %d waiting; want the second still waiting", n)
+	}
+	r.release()
+	if w := <-got; w != "second" {
+		t.Errorf("got %s; want the second waiter served next", w)
+	}
+	r.release()
+	if r.used != 0 || r.inUse.Load() != 0 {
+		t.Errorf("got used = %d, in use %d after every session ended; want 0", r.used, r.inUse.Load())
 	}
 }
