@@ -191,6 +191,17 @@ func (u *Users) Tenant(name string) (*Tenant, error) {
 	return usr.tenant(), nil
 }
 
+// List is every user of the snapshot, sorted by name, for the inventory
+// and the expiry reminders. The entries share their slices with the
+// snapshot: callers must not modify them.
+func (u *Users) List() []User {
+	out := make([]User, 0, len(u.byName))
+	for _, name := range sortedNames(u) {
+		out = append(out, *u.byName[name])
+	}
+	return out
+}
+
 // Len reports how many users the snapshot holds.
 func (u *Users) Len() int { return len(u.byName) }
 

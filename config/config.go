@@ -13,14 +13,15 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"path/filepath"
-	"reflect"
 	"time"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
 )
 
 // Config is the whole configuration file.
@@ -369,13 +370,11 @@ func Load(path string) (*Config, error) { return LoadIn(path, Container{}) }
 // replaces it.
 func LoadIn(path string, c Container) (*Config, error) {
 	l := &loader{
-		file:    path,
-		dir:     filepath.Dir(path),
-		present: map[string]bool{},
-		failed:  map[string]bool{},
+		file: path,
+		dir:  filepath.Dir(path),
 	}
 	cfg := defaults()
-	if l.decode(reflect.ValueOf(cfg).Elem()) {
+	if l.decode(cfg) {
 		l.validate(cfg, c)
 	}
 	if err := l.errs.sorted(); err != nil {
@@ -389,13 +388,33 @@ type loader struct {
 	file string // the config path as given
 	dir  string // its directory
 	md   toml.MetaData
-	idx  *keyIndex
+	idx  *stricttoml.Index
 	errs Errors
 
 	minRSABits int // server.min_rsa_bits, once validated
 
 	present map[string]bool // key paths set in the file
 	failed  map[string]bool // key paths whose value could not be decoded
+}
+
+// decode reads and decodes the file into cfg, which holds the defaults,
+// strictly (see stricttoml). It reports whether there is anything to
+// validate.
+func (l *loader) decode(cfg *Config) bool {
+	src, err := os.ReadFile(l.file)
+	if err != nil {
+		l.errs = append(l.errs, &Error{File: l.file, Line: 1, Col: 1, Msg: oneLine(err.Error()), err: err})
+		return false
+	}
+	r := stricttoml.Decode(src, cfg)
+	for _, p := range r.Problems {
+		l.addAt(l.file, p.Pos, "%s", p.Msg)
+	}
+	if r.Syntax {
+		return false
+	}
+	l.idx, l.present, l.failed = r.Index, r.Present, r.Failed
+	return true
 }
 
 // resolve returns p relative to the config file's directory.

@@ -22,3 +22,6 @@ func (d *Duration) UnmarshalText(text []byte) error {
 
 // MarshalText formats d as time.Duration.String does.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(d.Duration.String()), nil }
+
+// TOMLHint says what a duration looks like (stricttoml.Hinter).
+func (Duration) TOMLHint() string { return `a duration string such as "30s"` }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
 )
 
 // Error is one problem in a config file or in a keys file it names.
@@ -72,7 +74,7 @@ func (es Errors) sorted() error {
 }
 
 // addAt records a problem at a known position.
-func (l *loader) addAt(file string, p position, format string, args ...any) {
+func (l *loader) addAt(file string, p stricttoml.Position, format string, args ...any) {
 	l.errs = append(l.errs, &Error{
 		File: file,
 		Line: max(p.Line, 1),
@@ -84,13 +86,13 @@ func (l *loader) addAt(file string, p position, format string, args ...any) {
 // errf records a problem with the key at path, as "path: message". When
 // the key is not in the file it points at the nearest enclosing table.
 func (l *loader) errf(path, format string, args ...any) {
-	l.addAt(l.file, l.idx.find(path), "%s: %s", path, fmt.Sprintf(format, args...))
+	l.addAt(l.file, l.idx.Find(path), "%s: %s", path, fmt.Sprintf(format, args...))
 }
 
 // msgf records a problem positioned at the key at path, without prefixing
 // the message with the path.
 func (l *loader) msgf(path, format string, args ...any) {
-	l.addAt(l.file, l.idx.find(path), format, args...)
+	l.addAt(l.file, l.idx.Find(path), format, args...)
 }
 
 // oneLine escapes line breaks, so that every problem stays one line.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
 )
 
 // maxKeysFile bounds what is read of a keys file.
@@ -42,7 +43,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 			l.errf(key, "%v", err)
 			continue
 		}
-		k.Source = fmt.Sprintf("%s:%d", l.file, l.idx.find(key).Line)
+		k.Source = fmt.Sprintf("%s:%d", l.file, l.idx.Find(key).Line)
 		u.PublicKeys = append(u.PublicKeys, k)
 	}
 	if u.KeysFile != "" {
@@ -104,7 +105,7 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 		if err != nil {
 			bad = true
 			col := strings.Index(string(line), text) + 1
-			l.addAt(name, position{i + 1, col}, "%v", err)
+			l.addAt(name, stricttoml.Position{Line: i + 1, Col: col}, "%v", err)
 			continue
 		}
 		k.Source = fmt.Sprintf("%s:%d", name, i+1)

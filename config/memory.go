@@ -10,9 +10,9 @@ import (
 // the process, so that the whole stays under memory_limit.
 const (
 	// SessionBuffers is what one SFTP session may hold outside the upload
-	// and read-ahead budgets (sftpd.SessionBuffers, which must equal it):
+	// and read-ahead budgets (memlimit.SessionBuffers, which must equal it):
 	// its SSH channel window (2 MiB, fixed by x/crypto), the SFTP
-	// requests in flight (1 MiB, sftpd bounds them) and its goroutines,
+	// requests in flight (1 MiB, memlimit bounds them) and its goroutines,
 	// a reply and an S3 connection's buffers.
 	SessionBuffers = 4 * MiB
 	// baseMemory is the process without a session: runtime, SDK clients,

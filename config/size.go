@@ -58,3 +58,6 @@ func (s Size) String() string {
 	}
 	return strconv.FormatInt(int64(s), 10) + "B"
 }
+
+// TOMLHint says what a size looks like (stricttoml.Hinter).
+func (Size) TOMLHint() string { return `a size string such as "16MiB"` }

@@ -223,7 +223,7 @@ func (l *loader) validateUsers(cfg *Config) {
 				l.errf(key+".name", "must not contain white space")
 			}
 			if j, dup := first[u.Name]; dup {
-				l.errf(key+".name", "duplicate user %q (first at line %d)", u.Name, l.idx.find(fmt.Sprintf("users[%d].name", j)).Line)
+				l.errf(key+".name", "duplicate user %q (first at line %d)", u.Name, l.idx.Find(fmt.Sprintf("users[%d].name", j)).Line)
 			} else {
 				first[u.Name] = i
 			}

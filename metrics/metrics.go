@@ -106,6 +106,14 @@ func (m *Metrics) Budgets(b map[string]int64) {
 	m.reg.MustRegister(g)
 }
 
+// WatchExpiringKeys exports f, the listed keys whose expiry-time comes
+// within 14 days, as a gauge read at each scrape (so a reload counts at
+// once). It names no user or key.
+func (m *Metrics) WatchExpiringKeys(f func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_keys_expiring",
+		Help: "Listed user keys whose expiry-time comes within the next 14 days (expired keys not counted)."}, func() float64 { return float64(f()) }))
+}
+
 // Throttled counts d as time lost to a limit. It is the hook of s3fs and
 // sftpd (Config.Throttled, Server.Throttled); reason must come from their
 // small fixed sets, never name a user.

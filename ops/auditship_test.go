@@ -19,11 +19,12 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 func TestAuditShipper_StoresSegmentsOnce(t *testing.T) {
 	e := newEnv(t)
-	ship := NewAuditShipper(e.api, e.cfg, e.s3.Bucket, "audit/")
+	ship := NewAuditShipper(e.st, e.s3.Bucket, "audit/")
 	ctx := context.Background()
 	seg := []byte(`{"seq":1,"event":"server_start"}` + "\n")
 	if err := ship.Ship(ctx, "2026/11/24/a.jsonl", seg); err != nil {
@@ -53,7 +54,7 @@ func TestAuditShipper_ShipsRotatedSegments(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.jsonl")
-	l, err := audit.Open(audit.Config{File: path, RotateSize: 4096, Ship: impatient{NewAuditShipper(e.api, e.cfg, e.s3.Bucket, "audit/gw1/")}})
+	l, err := audit.Open(audit.Config{File: path, RotateSize: 4096, Ship: impatient{NewAuditShipper(e.st, e.s3.Bucket, "audit/gw1/")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,11 +155,11 @@ func TestAuditShipper_SegmentsCarrySSE(t *testing.T) {
 
 	cfg := e.cfg
 	cfg.Endpoint = "http://" + ln.Addr().String()
-	client, err := s3fs.Dial(context.Background(), cfg)
+	st, err := store.Dial(context.Background(), cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := NewAuditShipper(client, cfg, e.s3.Bucket, "audit/").Ship(context.Background(), "seg.jsonl", []byte("{}\n")); err != nil {
+	if err := NewAuditShipper(st, e.s3.Bucket, "audit/").Ship(context.Background(), "seg.jsonl", []byte("{}\n")); err != nil {
 		t.Fatalf("ship an audit segment: %v", err)
 	}
 	mu.Lock()

@@ -8,8 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // `s3sftpd decrypt` recovers plaintext with nothing but the store and the
@@ -43,28 +42,23 @@ type StoredObject struct {
 func (st Store) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredObject, error) {
 	name := st.FS.NameDecoder(bucket, prefix)
 	var out []StoredObject
-	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
+	err := st.S3.Objects(ctx, bucket, prefix, func(o store.Object) {
+		if strings.HasSuffix(o.Key, "/") {
+			return
 		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if strings.HasSuffix(key, "/") {
-				continue
+		segs := strings.Split(strings.TrimPrefix(o.Key, prefix), "/")
+		for i, s := range segs {
+			n, ok := name(s)
+			if !ok {
+				segs = nil
+				break
 			}
-			segs := strings.Split(strings.TrimPrefix(key, prefix), "/")
-			for i, s := range segs {
-				n, ok := name(s)
-				if !ok {
-					segs = nil
-					break
-				}
-				segs[i] = n
-			}
-			out = append(out, StoredObject{Key: key, Name: strings.Join(segs, "/")})
+			segs[i] = n
 		}
+		out = append(out, StoredObject{Key: o.Key, Name: strings.Join(segs, "/")})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
 	}
 	return out, nil
 }

@@ -14,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
@@ -23,18 +21,20 @@ import (
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
-// env is one real S3 server, the client s3fs.Dial makes for it, and an FS on it.
+// env is one real S3 server, the store dialled for it, and an FS on it.
 type env struct {
 	s3  *s3test.Server
-	api *s3.Client
+	st  *store.Store
+	api store.S3 // st's client, for looking at the bucket as the gateway
 	cfg s3fs.Config
 	fs  *s3fs.FS
 }
 
 // store is the Store the tools act on.
-func (e *env) store() Store { return Store{S3: e.api, FS: e.fs} }
+func (e *env) store() Store { return Store{S3: e.st, FS: e.fs} }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
@@ -45,9 +45,11 @@ func newEnv(t *testing.T) *env {
 // testConfig reaches srv with the smallest parts.
 func testConfig(srv *s3test.Server) s3fs.Config {
 	return s3fs.Config{
-		Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
-		SSE: s3fs.SSEAES256, Checksums: s3fs.ChecksumsCompat,
+		Config: store.Config{
+			Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+			SSE: s3fs.SSEAES256, Checksums: s3fs.ChecksumsCompat,
+		},
 		PartSize: 5 << 20, UploadMemory: 64 << 20,
 	}
 }
@@ -55,15 +57,15 @@ func testConfig(srv *s3test.Server) s3fs.Config {
 // envOn is an FS reaching srv as cfg says.
 func envOn(t *testing.T, srv *s3test.Server, cfg s3fs.Config) *env {
 	t.Helper()
-	client, err := s3fs.Dial(context.Background(), cfg)
+	st, err := store.Dial(context.Background(), cfg.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := s3fs.New(client, cfg, testLog())
+	fsys, err := s3fs.New(st.S3(), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, api: client, cfg: cfg, fs: fsys}
+	return &env{s3: srv, st: st, api: st.S3(), cfg: cfg, fs: fsys}
 }
 
 // testLog discards, unless S3SFTPD_TEST_LOG is set.
@@ -172,11 +174,13 @@ func testKeyring(t *testing.T) *crypt.Keyring {
 	return crypt.NewKeyring(k)
 }
 
-// kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
-func kmsKey(t *testing.T) (*kms.Client, string) {
+// kmsKey starts local-kms and creates a key in it: the client, the key's
+// ARN, and how to create another key.
+func kmsKey(t *testing.T) (client store.KMSClient, keyARN string, newKey func() string) {
 	t.Helper()
-	client := s3test.KMSClient(s3test.StartKMS(t))
-	return client, s3test.NewKMSKey(t, client)
+	sdk := s3test.KMSClient(s3test.StartKMS(t))
+	newKey = func() string { return s3test.NewKMSKey(t, sdk) }
+	return store.KMSClientOf(sdk), newKey(), newKey
 }
 
 // v1Fixture is the version-1 object written by the version-1 code, kept in
@@ -211,16 +215,13 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 // encryption context), chunks with no AAD.
 func v1KMSObject(t *testing.T, k *s3fs.KMS, tenant string, plain []byte) ([]byte, map[string]string) {
 	t.Helper()
-	out, err := k.Client.GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{
-		KeyId: aws.String(k.KeyID), KeySpec: kmstypes.DataKeySpecAes256,
-		EncryptionContext: map[string]string{"s3sftpd-tenant": tenant},
-	})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{"s3sftpd-tenant": tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + aws.ToString(out.KeyId),
-		crypt.MetaDEK: base64.StdEncoding.EncodeToString(out.CiphertextBlob), crypt.MetaContext: tenant}
-	obj, err := crypt.NewObject(out.Plaintext, meta)
+	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + arn,
+		crypt.MetaDEK: base64.StdEncoding.EncodeToString(blob), crypt.MetaContext: tenant}
+	obj, err := crypt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)
 	}

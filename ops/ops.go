@@ -5,10 +5,10 @@
 //
 // It never serves partners: nothing here runs inside an SFTP session, and
 // its errors go to an operator's terminal or the gateway's log, never to an
-// SFTP client. It reaches S3 only through what s3fs exposes (the client
-// s3fs.Dial makes, and the FS methods documented for the operator tools:
-// OpenPlaintext, NameDecoder, CurrentKeyID, RewrapObject, SweepOrphans,
-// ObjectKey, Config.WriteEncryption), until the store package lands; it holds
-// no object-format code of its own (envelope chunks, key wrapping and names
-// stay in s3fs and crypt).
+// SFTP client. It reaches S3 only through store's plain methods (listings,
+// heads, presigning, audit segment writes) and the FS methods documented
+// for the operator tools (OpenPlaintext, NameDecoder, CurrentKeyID,
+// RewrapObject, SweepOrphans, ObjectKey), and imports nothing of the AWS SDK
+// (internal/layout checks it); it holds no object-format code of its own
+// (envelope chunks, key wrapping and names stay in s3fs and crypt).
 package ops

@@ -8,13 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/smithy-go"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Presigned is a time-limited GET URL for one object of a user's jail.
@@ -34,7 +32,8 @@ func (r *Refusal) Error() string { return r.msg }
 func refuse(msg string) error { return &Refusal{msg} }
 
 // PresignGet signs a GET of the file at the SFTP path p of t's jail, valid
-// for ttl, with client (made by s3fs.Dial, or the user's role client). A
+// for ttl, through st as t (with t's role when it has one, so the URL
+// reaches the home only). A
 // URL is only handed out for what t could download over SFTP, as SFTP
 // would serve it: it needs the read permission, a path that stays inside
 // the home (a ".." climbing above it is refused, not cleaned away) and a
@@ -43,7 +42,7 @@ func refuse(msg string) error { return &Refusal{msg} }
 // encrypted is handed out: cfg.Envelope refuses every presign, and an
 // object stored envelope-encrypted is refused in any mode. Refusals are
 // *Refusal; see PresignTrailText.
-func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
+func PresignGet(ctx context.Context, st *store.Store, cfg s3fs.Config, t *auth.Tenant, p string, ttl time.Duration) (Presigned, error) {
 	if cfg.Envelope {
 		return Presigned{}, refuse(`presign refused: [encryption] mode is "envelope", so files are stored encrypted by the gateway ` +
 			"and a presigned URL would hand out ciphertext that only the gateway can decrypt; download the file over SFTP instead")
@@ -55,7 +54,7 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth
 		return Presigned{}, refuse("presign refused: the path leaves the user's home")
 	}
 	key, isHome, err := s3fs.ObjectKey(cfg, t, p)
-	var jailed *s3fs.Error
+	var jailed *vfs.PathError
 	switch {
 	case errors.As(err, &jailed):
 		return Presigned{}, refuse(jailed.Error())
@@ -64,9 +63,10 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth
 	case isHome:
 		return Presigned{}, refuse("presign refused: it is a directory")
 	}
-	head, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &t.Bucket, Key: &key})
+	ctx = store.WithTenant(ctx, t)
+	head, err := st.Head(ctx, t.Bucket, key)
 	if err != nil {
-		if s3fs.IsNotFound(err) {
+		if store.IsNotFound(err) {
 			return Presigned{}, refuse("presign refused: no such file")
 		}
 		return Presigned{}, fmt.Errorf("head %s: %w", key, err)
@@ -76,12 +76,11 @@ func PresignGet(ctx context.Context, client *s3.Client, cfg s3fs.Config, t *auth
 			"(written under envelope encryption), and a presigned URL would hand out ciphertext; download it over SFTP instead")
 	}
 	now := time.Now()
-	req, err := s3.NewPresignClient(client).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &t.Bucket, Key: aws.String(key)},
-		s3.WithPresignExpires(ttl))
+	url, err := st.PresignGet(ctx, t.Bucket, key, ttl)
 	if err != nil {
 		return Presigned{}, fmt.Errorf("presign %s: %w", key, err)
 	}
-	return Presigned{URL: req.URL, Key: key, Expires: now.Add(ttl)}, nil
+	return Presigned{URL: url, Key: key, Expires: now.Add(ttl)}, nil
 }
 
 // PresignTrailText is what the presign trail records about an error of
@@ -94,10 +93,9 @@ func PresignTrailText(err error) string {
 		return refusal.msg
 	}
 	text := "presign failed: the storage request failed"
-	var api smithy.APIError
-	if errors.As(err, &api) && safeCode(api.ErrorCode()) {
-		text += " (" + api.ErrorCode() + ")"
-	} else if status := s3fs.HTTPStatus(err); status != 0 {
+	if code := store.ErrorCode(err); safeCode(code) {
+		text += " (" + code + ")"
+	} else if status := store.HTTPStatus(err); status != 0 {
 		text += fmt.Sprintf(" (HTTP %d)", status)
 	}
 	return text

@@ -23,7 +23,7 @@ func TestPresignGet_OnlyWhatSFTPWouldServe(t *testing.T) {
 	putRaw(t, e, "home/a/sealed.csv", []byte("ciphertext"), map[string]string{crypt.MetaVersion: crypt.Version})
 	reader := &auth.Tenant{User: "a", Bucket: e.s3.Bucket, Prefix: "home/a/", Perms: auth.PermRead}
 
-	signed, err := PresignGet(ctx, e.api, e.cfg, reader, "/f.csv", time.Minute)
+	signed, err := PresignGet(ctx, e.st, e.cfg, reader, "/f.csv", time.Minute)
 	if err != nil || signed.Key != "home/a/f.csv" {
 		t.Fatalf("PresignGet = %+v, %v; want a URL for home/a/f.csv", signed, err)
 	}
@@ -56,7 +56,7 @@ func TestPresignGet_OnlyWhatSFTPWouldServe(t *testing.T) {
 			if c.cfg {
 				cfg = envelope
 			}
-			_, err := PresignGet(ctx, e.api, cfg, c.tenant, c.path, time.Minute)
+			_, err := PresignGet(ctx, e.st, cfg, c.tenant, c.path, time.Minute)
 			var refusal *Refusal
 			if !errors.As(err, &refusal) || PresignTrailText(err) != err.Error() {
 				t.Errorf("PresignGet = %v; want a *Refusal recorded as its own message", err)

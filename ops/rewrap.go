@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // RewrapResult counts what a rewrap did.
@@ -44,41 +41,36 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	}
 	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
-	p := s3.NewListObjectsV2Paginator(st.S3, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	err = st.S3.Objects(ctx, bucket, prefix, func(o store.Object) {
+		head, err := st.S3.Head(ctx, bucket, o.Key)
 		if err != nil {
-			return res, errors.Join(append(errs, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err))...)
+			errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, o.Key, err))
+			return
 		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			head, err := st.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, key, err))
-				continue
-			}
-			switch {
-			case !crypt.Encrypted(head.Metadata):
-				res.Plain++
-				continue
-			case rw.isCurrent(head.Metadata):
-				res.Current++
-				continue
-			}
-			v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
-			home, err := rw.homeFor(key, head.Metadata)
-			if err == nil {
-				err = st.FS.RewrapObject(ctx, bucket, home, key, aws.ToInt64(head.ContentLength), head.ETag, head.Metadata)
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, key, err))
-				continue
-			}
-			res.Rewrapped++
-			if v1 {
-				res.Upgraded++
-			}
+		switch {
+		case !crypt.Encrypted(head.Metadata):
+			res.Plain++
+			return
+		case rw.isCurrent(head.Metadata):
+			res.Current++
+			return
 		}
+		v1 := crypt.MetaValue(head.Metadata, crypt.MetaVersion) == crypt.Version1
+		home, err := rw.homeFor(o.Key, head.Metadata)
+		if err == nil {
+			err = st.FS.RewrapObject(ctx, bucket, home, o.Key, head.Size, &head.ETag, head.Metadata)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, o.Key, err))
+			return
+		}
+		res.Rewrapped++
+		if v1 {
+			res.Upgraded++
+		}
+	})
+	if err != nil {
+		return res, errors.Join(append(errs, fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err))...)
 	}
 	res.Older, res.OlderV1, err = rw.olderVersions(ctx, prefix)
 	return res, errors.Join(append(errs, err)...)
@@ -125,42 +117,32 @@ func (rw *rewrapper) homeFor(key string, meta map[string]string) (string, error)
 // prefix whose data key is not under the current key: one HEAD each. A
 // bucket where versioning was never enabled has none, and costs one request.
 func (rw *rewrapper) olderVersions(ctx context.Context, prefix string) (older map[string]int, v1 int, err error) {
-	v, err := rw.st.S3.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &rw.bucket})
+	versioned, err := rw.st.S3.Versioned(ctx, rw.bucket)
 	if err != nil {
 		return nil, 0, fmt.Errorf("check older versions in s3://%s: %w", rw.bucket, err)
 	}
-	if v.Status == "" {
+	if !versioned {
 		return nil, 0, nil
 	}
 	older = map[string]int{}
 	var errs []error
-	in := &s3.ListObjectVersionsInput{Bucket: &rw.bucket, Prefix: &prefix}
-	for {
-		page, err := rw.st.S3.ListObjectVersions(ctx, in)
-		if err != nil {
-			return older, v1, errors.Join(append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))...)
+	err = rw.st.S3.OlderVersions(ctx, rw.bucket, prefix, func(ov store.Object) {
+		if err := rw.countOlder(ctx, ov, older, &v1); err != nil {
+			errs = append(errs, err)
 		}
-		for _, ov := range page.Versions {
-			if aws.ToBool(ov.IsLatest) {
-				continue
-			}
-			if err := rw.countOlder(ctx, ov, older, &v1); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if !aws.ToBool(page.IsTruncated) {
-			return older, v1, errors.Join(errs...)
-		}
-		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("list versions s3://%s/%s: %w", rw.bucket, prefix, err))
 	}
+	return older, v1, errors.Join(errs...)
 }
 
 // countOlder adds one noncurrent version to older when its data key is not
 // under the current key, and to v1 when it is in format version 1.
-func (rw *rewrapper) countOlder(ctx context.Context, ov types.ObjectVersion, older map[string]int, v1 *int) error {
-	head, err := rw.st.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &rw.bucket, Key: ov.Key, VersionId: ov.VersionId})
+func (rw *rewrapper) countOlder(ctx context.Context, ov store.Object, older map[string]int, v1 *int) error {
+	head, err := rw.st.S3.HeadVersion(ctx, rw.bucket, ov.Key, ov.VersionID)
 	if err != nil {
-		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, aws.ToString(ov.Key), aws.ToString(ov.VersionId), err)
+		return fmt.Errorf("head s3://%s/%s version %s: %w", rw.bucket, ov.Key, ov.VersionID, err)
 	}
 	if crypt.Encrypted(head.Metadata) && !rw.underCurrentKey(head.Metadata) {
 		older[crypt.MetaValue(head.Metadata, crypt.MetaKEK)]++

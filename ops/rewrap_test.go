@@ -22,7 +22,7 @@ import (
 // left as it was, with an error; a second KMS key takes them all over.
 func TestRewrap_KEKToKMS(t *testing.T) {
 	srv := s3test.Start(t)
-	client, keyARN := kmsKey(t)
+	client, keyARN, newKey := kmsKey(t)
 	ctx := context.Background()
 	kek := testKeyring(t).Current
 	homes := []string{"partners/acme/", "partners/other/"}
@@ -90,7 +90,7 @@ func TestRewrap_KEKToKMS(t *testing.T) {
 	}
 
 	// Another KMS key: every object is moved to it (Decrypt, then Encrypt).
-	cfg.KMS = &s3fs.KMS{Client: client, KeyID: s3test.NewKMSKey(t, client)}
+	cfg.KMS = &s3fs.KMS{Client: client, KeyID: newKey()}
 	e = envOn(t, srv, cfg)
 	res, err = e.store().Rewrap(ctx, srv.Bucket, "partners/", homes)
 	if err == nil || !strings.Contains(err.Error(), "partners/other/stolen") || res.Rewrapped != 4 {
@@ -180,7 +180,7 @@ func TestRewrap_UpgradesVersion1(t *testing.T) {
 	keys, kekStored, kekMeta, plain := v1Fixture(t)
 	kekCfg := testConfig(srv)
 	kekCfg.Envelope, kekCfg.Keys = true, keys
-	client, keyARN := kmsKey(t)
+	client, keyARN, _ := kmsKey(t)
 	kmsCfg := testConfig(srv)
 	kmsCfg.Envelope, kmsCfg.KMS = true, &s3fs.KMS{Client: client, KeyID: keyARN}
 	for name, cfg := range map[string]s3fs.Config{"kek": kekCfg, "kms": kmsCfg} {

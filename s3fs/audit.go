@@ -1,7 +1,6 @@
 package s3fs
 
 import (
-	"errors"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -29,7 +28,7 @@ func (h *handlers) record(r audit.Record, err error) error {
 	}
 	r.Reason, r.Error = reason, msg
 	if r.Key != "" || r.TargetKey != "" {
-		r.Bucket = h.tenant.Bucket
+		r.Bucket = h.home.Bucket
 	}
 	return h.audit.Record(r)
 }
@@ -40,8 +39,8 @@ func outcome(err error) (result, reason, msg string) {
 	if err == nil {
 		return audit.ResultOK, "", ""
 	}
-	var se *Error
-	if !errors.As(err, &se) {
+	se := visible(err)
+	if se == nil { // the cause, which the partner never saw (edge.go)
 		return audit.ResultError, "", err.Error()
 	}
 	if se.refusal != "" {

@@ -285,7 +285,7 @@ func TestAudit_Checksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "partners/acme/", Perms: auth.AllPerms}
-	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(*handlers)
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(edge).h
 	before := len(tr.records(t))
 
 	if sum, err := h.SHA256("/f.csv"); err != nil || hex.EncodeToString(sum) != sum256(data) {

@@ -11,10 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
@@ -179,16 +175,13 @@ func v1Fixture(t *testing.T) (*crypt.Keyring, []byte, map[string]string, []byte)
 // KMS: a data key bound to the tenant alone, chunks with no AAD.
 func v1KMSObject(t *testing.T, k *KMS, tenant string, plain []byte) ([]byte, map[string]string) {
 	t.Helper()
-	out, err := k.Client.GenerateDataKey(context.Background(), &kms.GenerateDataKeyInput{
-		KeyId: aws.String(k.KeyID), KeySpec: types.DataKeySpecAes256,
-		EncryptionContext: map[string]string{contextKey: tenant},
-	})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(context.Background(), k.KeyID, map[string]string{contextKey: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + aws.ToString(out.KeyId),
-		crypt.MetaDEK: base64.StdEncoding.EncodeToString(out.CiphertextBlob), metaContext: tenant}
-	obj, err := crypt.NewObject(out.Plaintext, meta)
+	meta := map[string]string{crypt.MetaVersion: "1", crypt.MetaKEK: kmsPrefix + arn,
+		crypt.MetaDEK: base64.StdEncoding.EncodeToString(blob), metaContext: tenant}
+	obj, err := crypt.NewObject(dataKey, meta)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,7 +95,7 @@ func failWithNames(t *testing.T, hashNames bool) string {
 	srv := s3test.Start(t)
 	cfg := testConfig(srv, ChecksumsCompat)
 	cfg.MaxAttempts, cfg.HideNames = 1, hashNames // one try: a refused connection fails at once
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 	}
 	if r.Method == "Rename" || r.Method == "PosixRename" {
 		rec.Target = r.Target
-		rec.TargetKey, _ = h.jail.key(r.Target)
+		rec.TargetKey, _ = h.home.Key(r.Target)
 	}
 	err := h.filecmd(r, &rec)
 	h.record(rec, err) // the change is made: a lost record cannot undo it, and auditReady refuses the next one
@@ -47,7 +47,7 @@ func cmdEvent(method string) string {
 }
 
 func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
-	key, err := h.jail.key(r.Filepath)
+	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (h *handlers) remove(p, key string) error {
 	if err := h.require(auth.PermDelete, "delete", p); err != nil {
 		return err
 	}
-	if h.jail.isRoot(key) {
+	if h.home.IsRoot(key) {
 		return failure("delete refused: it is a directory")
 	}
 	if h.removePending(key) {
@@ -115,7 +115,7 @@ func (h *handlers) mkdir(p, key string) error {
 	if err := h.require(auth.PermMkdir, "mkdir", p); err != nil {
 		return err
 	}
-	if h.jail.isRoot(key) || h.isDir(key) {
+	if h.home.IsRoot(key) || h.isDir(key) {
 		return failure("mkdir refused: directory already exists")
 	}
 	if exists, err := h.fileExists(p, key); err != nil || exists {
@@ -130,7 +130,7 @@ func (h *handlers) mkdir(p, key string) error {
 	if err := h.putMarker(key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	h.fs.dirTimes.put(h.tenant.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
+	h.fs.dirTimes.put(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 
@@ -138,7 +138,7 @@ func (h *handlers) rmdir(p, key string) error {
 	if err := h.require(auth.PermDelete, "rmdir", p); err != nil {
 		return err
 	}
-	if h.jail.isRoot(key) {
+	if h.home.IsRoot(key) {
 		return denied("rmdir refused: this is your home directory")
 	}
 	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{

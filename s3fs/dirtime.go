@@ -44,7 +44,7 @@ func (h *handlers) dirInfo(p, key string) (fi fileInfo, ok bool) {
 		return fi, true // no marker: the time it was looked at
 	}
 	fi.mtime = h.markerTime(marker, out.Contents[0].LastModified)
-	h.fs.dirTimes.put(h.tenant.Bucket, marker, fi.mtime)
+	h.fs.dirTimes.put(h.home.Bucket, marker, fi.mtime)
 	return fi, true
 }
 
@@ -61,7 +61,7 @@ func (h *handlers) markerTime(marker string, lastModified *time.Time) time.Time 
 // listedDirTime is the time a listing shows for the subdirectory whose
 // common prefix is marker: the one last seen on its marker, else listed.
 func (h *handlers) listedDirTime(marker string, listed time.Time) time.Time {
-	if t, ok := h.fs.dirTimes.get(h.tenant.Bucket, marker); ok {
+	if t, ok := h.fs.dirTimes.get(h.home.Bucket, marker); ok {
 		return t
 	}
 	return listed
@@ -74,7 +74,7 @@ func (h *handlers) listedDirTime(marker string, listed time.Time) time.Time {
 // permission, a storage error) is logged and audited, and the setstat
 // succeeds: WinSCP aborts an upload when it fails.
 func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record) error {
-	if !h.tenant.Perms.Has(auth.PermMkdir) {
+	if !h.home.Perms.Has(auth.PermMkdir) {
 		rec.Op += " (mtime not kept: no mkdir permission)"
 		return nil
 	}
@@ -84,7 +84,7 @@ func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record)
 		rec.Op += " (mtime not kept: storage refused the marker)"
 		return nil
 	}
-	h.fs.dirTimes.put(h.tenant.Bucket, marker, mtime)
+	h.fs.dirTimes.put(h.home.Bucket, marker, mtime)
 	return nil
 }
 

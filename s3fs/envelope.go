@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
 // envelopePartCap is the largest plaintext part whose ciphertext fits S3's
@@ -21,7 +21,7 @@ const envelopePartCap = maxPartSize / crypt.CipherChunkSize * crypt.ChunkSize
 // sealer encrypts one new object: its chunk cipher, and the metadata that
 // stores its wrapped data key, bound to the key the object is made under.
 type sealer struct {
-	obj     *crypt.Object
+	stage   *pipeline.Seal // the upload's stage that seals the chunks
 	meta    map[string]string
 	dataKey []byte // kept to bind meta again if the upload moves to another key
 }
@@ -49,7 +49,7 @@ func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*seale
 	if err != nil {
 		return nil, fmt.Errorf("new data key: %w", err)
 	}
-	return &sealer{obj: obj, meta: meta, dataKey: dataKey}, nil
+	return &sealer{stage: pipeline.NewSeal(obj), meta: meta, dataKey: dataKey}, nil
 }
 
 // bindTo wraps the data key for key instead: a temporary file's upload
@@ -73,75 +73,7 @@ func (s *sealer) resume() error {
 	if s == nil {
 		return nil
 	}
-	obj, err := s.obj.Resumed()
-	if err != nil {
-		return err
-	}
-	s.obj = obj
-	return nil
-}
-
-// seal encrypts whole chunks of plaintext starting at plaintext offset start
-// (a multiple of the chunk size), in place; last marks the object's end.
-func (s *sealer) seal(buf []byte, start int64, last bool) []byte {
-	if s == nil {
-		return buf
-	}
-	return s.obj.SealInPlace(buf, start/crypt.ChunkSize, last)
-}
-
-// hashAndSeal feeds a part (or the whole file) at plaintext offset start to
-// the content sums, in file order, and returns the bytes to store: encrypted
-// in place under envelope encryption. The SHA-256 is of the plaintext (what
-// the partner sent, for the audit trail); the CRC32C that S3 checks is of
-// the stored bytes.
-func (u *upload) hashAndSeal(buf []byte, start int64, last bool) []byte {
-	if u.sealer == nil {
-		u.sums.write(buf)
-		return buf
-	}
-	u.sums.sha.Write(buf)
-	stored := u.sealer.seal(buf, start, last)
-	if u.sums.crc != nil {
-		u.sums.crc.Write(stored)
-	}
-	return stored
-}
-
-// storedSize is the size of the object S3 holds once the upload commits.
-func (u *upload) storedSize() int64 {
-	if u.sealer == nil {
-		return u.size
-	}
-	return crypt.CipherSize(u.size)
-}
-
-// sha256Metadata is the SHA-256 of the content, as user metadata, for a
-// plaintext object; none under envelope encryption. Stored in the clear next
-// to the ciphertext, the plaintext's hash would let anyone who can read the
-// bucket confirm a guess of a file's content (a short lab result, a form with
-// few blanks), and the chunks' GCM tags already authenticate every byte. The
-// audit trail still records the plaintext SHA-256.
-func (u *upload) sha256Metadata() map[string]string {
-	if u.sealer != nil {
-		return nil
-	}
-	return map[string]string{sha256Name: u.sums.sha256Hex()}
-}
-
-// objectMetadata is the user metadata of a new object: base (which may be
-// nil) plus, under envelope encryption, the wrapped data key. Every write
-// that creates an object takes its metadata from here.
-func (u *upload) objectMetadata(base map[string]string) map[string]string {
-	if u.sealer == nil {
-		return base
-	}
-	m := maps.Clone(base)
-	if m == nil {
-		m = map[string]string{}
-	}
-	maps.Copy(m, u.sealer.meta)
-	return m
+	return s.stage.NextEpoch()
 }
 
 // opener decrypts one stored object; nil for an object stored as plaintext.

@@ -331,7 +331,7 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
-	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileGet.(*handlers)
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileGet.(edge).h
 	head, err := e.api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.s3.Bucket, Key: aws.String("u/src")})
 	if err != nil {
 		t.Fatal(err)

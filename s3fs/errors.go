@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Error is what a partner sees: an SFTP status code and a plain message. pkg/sftp
@@ -44,8 +44,21 @@ func conflict(msg string) error { return &Error{sftp.ErrSSHFxFailure, msg, refus
 func unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, refusedUnsupported}
 }
-func badPath(msg string) error {
-	return &Error{sftp.ErrSSHFxFailure, "invalid path: " + msg, refusedJail}
+
+// visible is err as the partner may see it: an *Error as it is, a path the
+// jail refused (a *vfs.PathError) as a refusal, or nil for any other error,
+// whose text may carry S3's words, a bucket or a key. The edge (edge.go)
+// sends a generic failure in its place.
+func visible(err error) *Error {
+	var se *Error
+	if errors.As(err, &se) {
+		return se
+	}
+	var pe *vfs.PathError
+	if errors.As(err, &pe) {
+		return &Error{sftp.ErrSSHFxFailure, pe.Error(), refusedJail}
+	}
+	return nil
 }
 
 // errAuditDown refuses file operations while on_failure = "deny" and the
@@ -62,11 +75,10 @@ var errNoSuchFile = notFound("No such file")
 // keys are the object keys the call touched other than path's own (a rename's
 // target, an upload's final key), which the log hides as it hides path's.
 func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
-	var se *Error
-	if errors.As(err, &se) {
+	if se := visible(err); se != nil {
 		return se
 	}
-	if key, kerr := h.jail.key(path); kerr == nil {
+	if key, kerr := h.home.Key(path); kerr == nil {
 		keys = append(keys, key)
 	}
 	level := slog.LevelError
@@ -100,21 +112,12 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	return failure(op + " failed: storage error, nothing was changed")
 }
 
-// HTTPStatus is the HTTP status of a failed S3 call, or 0. The operator
-// tools (ops) read S3's errors through it and IsNotFound until the store
-// package owns them.
-func HTTPStatus(err error) int { return httpStatus(err) }
-
-// IsNotFound reports S3's answer for a missing object.
-func IsNotFound(err error) bool { return isNotFound(err) }
-
-func httpStatus(err error) int {
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
-	}
-	return 0
-}
+// S3's answers are read through store's readers, which know the SDK's
+// error types.
+var (
+	httpStatus = store.HTTPStatus
+	isNotFound = store.IsNotFound
+)
 
 // errChanged is an object found to have another ETag than when it was opened.
 var errChanged = errors.New("object changed since it was opened")
@@ -124,40 +127,21 @@ func isPrecondition(err error) bool {
 	return httpStatus(err) == http.StatusPreconditionFailed || errors.Is(err, errChanged)
 }
 
-func isNotFound(err error) bool {
-	if httpStatus(err) == http.StatusNotFound {
-		return true
-	}
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchUpload":
-			return true
-		}
-	}
-	return false
-}
-
 // isNotImplemented reports a store's answer to a request it does not
 // support (object tags, on the embedded store and some others).
 func isNotImplemented(err error) bool {
-	var ae smithy.APIError
-	return httpStatus(err) == http.StatusNotImplemented || errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented"
+	return httpStatus(err) == http.StatusNotImplemented || store.ErrorCode(err) == "NotImplemented"
 }
 
 // expectedNotFound reports a 404 for an object that is not there, which
 // clients cause all the time (get or rename of a missing file). A missing
 // bucket or multipart upload is a fault of the set-up or of the gateway.
 func expectedNotFound(err error) bool {
-	var ae smithy.APIError
-	if errors.As(err, &ae) && (ae.ErrorCode() == "NoSuchBucket" || ae.ErrorCode() == "NoSuchUpload") {
+	if code := store.ErrorCode(err); code == "NoSuchBucket" || code == "NoSuchUpload" {
 		return false
 	}
 	return isNotFound(err)
 }
 
 // isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.
-func isInvalidArgument(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "InvalidArgument"
-}
+func isInvalidArgument(err error) bool { return store.ErrorCode(err) == "InvalidArgument" }

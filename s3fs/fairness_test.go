@@ -193,7 +193,7 @@ func openUploadAs(t *testing.T, e *env, tenant *auth.Tenant, path string) (*uplo
 	if err != nil {
 		return nil, err
 	}
-	return w.(*upload), nil
+	return w.(edgeWriter).u, nil
 }
 
 // TestUpload_UserAtShareWaitsOthersGoOn: one user fills its share with
@@ -276,7 +276,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return w.(*upload), nil
+		return w.(edgeWriter).u, nil
 	}
 	read := func() (*download, error) {
 		r := sftp.NewRequest("Get", "/in.txt")
@@ -285,7 +285,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return rd.(*download), nil
+		return rd.(edgeReader).d, nil
 	}
 	a, err := write("/a")
 	if err != nil {

@@ -1,9 +1,9 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
 // into a tenant's jailed prefix, streams uploads as multipart puts and
 // downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
-// It is the only package that calls S3 but the operator tools (ops), which
-// use the client Dial makes and the object-format methods of tools.go, until
-// the store package lands. It never imports internal/tryout:
+// It dials nothing: it calls S3 through the store.S3 the caller hands New
+// (package store owns the clients, role credentials and retries), and
+// still builds its requests with the SDK's types. It never imports internal/tryout:
 // the embedded try-out store is started by cmd, so s3fs links none of its
 // code (internal/layout checks this).
 package s3fs
@@ -16,34 +16,19 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
-// s3API is the subset of the S3 client that s3fs uses; tests wrap the real
-// client to inject faults.
-type s3API interface {
-	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
-	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
-	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
-	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
-	UploadPart(context.Context, *s3.UploadPartInput, ...func(*s3.Options)) (*s3.UploadPartOutput, error)
-	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
-	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
-	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
-	ListMultipartUploads(context.Context, *s3.ListMultipartUploadsInput, ...func(*s3.Options)) (*s3.ListMultipartUploadsOutput, error)
-	PutObjectTagging(context.Context, *s3.PutObjectTaggingInput, ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error)
-	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
-	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
-	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
-}
+// s3API is the S3 client s3fs calls through: store.S3 (whose calls run as
+// the role of the tenant their context carries); tests wrap it to inject
+// faults.
+type s3API = store.S3
 
 // FS is shared by all sessions: one S3 client, one upload memory budget.
 type FS struct {
@@ -78,8 +63,9 @@ type FS struct {
 	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
 }
 
-// New builds an FS over an S3 client made by Dial (or wrapped by a test).
-func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
+// New builds an FS over the S3 client of a store (store.Store.S3, or one a
+// test wraps).
+func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -125,30 +111,32 @@ func New(client s3API, cfg Config, log *slog.Logger) (*FS, error) {
 // the session's context: when it ends, S3 calls in flight are cancelled and
 // open uploads abort. Every file operation is recorded to a.
 func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a *audit.Session) sftp.Handlers {
-	ctx = withTenant(ctx, t) // the S3 calls of this session run as its role, if it has one (Roles)
+	ctx = store.WithTenant(ctx, t) // the S3 calls of this session run as its role, if it has one
 	h := &handlers{
 		fs:       fs,
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		jail:     jail{prefix: t.Prefix, names: fs.names(t)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload),
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
-	return sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h}
+	e := edge{h}
+	return sftp.Handlers{FileGet: e, FilePut: e, FileCmd: e, FileList: e}
 }
 
-// handlers is one session's view of the store: its jail, its permissions and
+// handlers is one session's view of the store: its home (the jail and its
+// permissions) and
 // the uploads it has open or has finished (so a write-only user can stat them).
 type handlers struct {
 	fs       *FS
 	ctx      context.Context
 	tenant   *auth.Tenant
-	memShare int64 // the user's share of the upload memory
-	jail     jail
+	memShare int64     // the user's share of the upload memory
+	home     vfs.Mount // where the session's paths lead; the folders issue adds more mounts
 	log      *slog.Logger
 	audit    *audit.Session // records every file operation; nil records nothing
 
@@ -159,10 +147,10 @@ type handlers struct {
 	mtimes    map[string]time.Time // temporary file's path → time set, stored by its rename
 }
 
-func (h *handlers) bucket() *string { return &h.tenant.Bucket }
+func (h *handlers) bucket() *string { return &h.home.Bucket }
 
 func (h *handlers) require(p auth.Perms, op, path string) error {
-	if h.tenant.Perms.Has(p) {
+	if h.home.Perms.Has(p) {
 		return nil
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))

@@ -56,7 +56,7 @@ func (h *handlers) openSlot() (func(), error) {
 }
 
 func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, error) {
-	key, err := h.jail.key(r.Filepath)
+	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 	if err := h.require(auth.PermRead, "download", r.Filepath); err != nil {
 		return nil, err
 	}
-	if h.jail.isRoot(key) {
+	if h.home.IsRoot(key) {
 		return nil, failure("download refused: it is a directory")
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
@@ -116,7 +116,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 
 func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error) {
 	flags := r.Pflags()
-	key, err := h.jail.key(r.Filepath)
+	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	switch {
 	case flags.Read:
 		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
-	case h.jail.isRoot(key):
+	case h.home.IsRoot(key):
 		return nil, failure("upload refused: it is a directory")
 	}
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
@@ -144,13 +144,13 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
 		temp = false
-		if _, pending := h.fs.pending.info(h.tenant.Bucket, key, r.Filepath); pending {
+		if _, pending := h.fs.pending.info(h.home.Bucket, key, r.Filepath); pending {
 			return nil, h.refuseExclusive()
 		}
 	}
 	var finalKey string
 	if temp {
-		if finalKey, err = h.jail.key(final); err != nil {
+		if finalKey, err = h.home.Key(final); err != nil {
 			return nil, err
 		}
 		if u, err := h.openPending(r.Filepath, key, flags.Trunc, rec); u != nil || err != nil {
@@ -161,7 +161,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if err != nil {
 		return nil, err
 	}
-	overwrite := h.tenant.Perms.Has(auth.PermOverwrite)
+	overwrite := h.home.Perms.Has(auth.PermOverwrite)
 	switch {
 	case exists && flags.Excl:
 		return nil, h.refuseExclusive()
@@ -185,7 +185,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	u := h.newUpload(r.Filepath, key, overwrite && !exclusive, s)
 	u.exclusive = exclusive
 	u.keepIfUntouched = exists && !flags.Trunc
-	if temp && !h.jail.isRoot(finalKey) {
+	if temp && !h.home.IsRoot(finalKey) {
 		u.final, u.finalKey, u.tempKey = final, finalKey, key
 	}
 	h.mu.Lock()
@@ -202,7 +202,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 // but its own uploads, so refusals never say that a file exists either:
 // they may only say the name cannot be overwritten.
 func (h *handlers) canSee() bool {
-	return h.tenant.Perms.Has(auth.PermList) || h.tenant.Perms.Has(auth.PermRead)
+	return h.home.Perms.Has(auth.PermList) || h.home.Perms.Has(auth.PermRead)
 }
 
 // refuseOverwrite answers a write onto an existing file the user may not

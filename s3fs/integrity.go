@@ -1,22 +1,15 @@
 package s3fs
 
 import (
-	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
-	"hash"
-	"hash/crc32"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -29,88 +22,6 @@ import (
 // copy the whole object and, in a versioned bucket, keep it twice. A tag is
 // one small request on the version just written, and copies carry it along.
 const sha256Name = "s3sftpd-sha256"
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-// contentSums hashes an upload's bytes in file order: SHA-256 for the audit
-// trail and the object, and in "aws" checksum mode the CRC32C of the whole
-// object, which S3 checks against the parts it received before it commits.
-type contentSums struct {
-	sha hash.Hash
-	crc hash.Hash32 // nil when checksums are off
-}
-
-func newContentSums(checksums bool) contentSums {
-	s := contentSums{sha: sha256.New()}
-	if checksums {
-		s.crc = crc32.New(castagnoli)
-	}
-	return s
-}
-
-func (s contentSums) write(b []byte) {
-	s.sha.Write(b)
-	if s.crc != nil {
-		s.crc.Write(b)
-	}
-}
-
-func (s contentSums) sha256Hex() string { return hex.EncodeToString(s.sha.Sum(nil)) }
-
-// crc32c is the whole-object CRC32C as S3 spells it (base64 of big-endian
-// bytes), or nil when checksums are off.
-func (s contentSums) crc32c() *string {
-	if s.crc == nil {
-		return nil
-	}
-	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, s.crc.Sum32())))
-}
-
-// tagObject records, on the version just written, the SHA-256 of a
-// multipart object (none under envelope encryption, see sha256Metadata) and
-// the time set on a temporary file while its upload was pending. The object
-// is already stored whole, so a failure here is logged, not reported: the
-// audit trail has the hash, downloads of an untagged object are simply not
-// checked, and the object shows its write time.
-func (u *upload) tagObject() {
-	var tags []types.Tag
-	if u.sealer == nil {
-		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sums.sha256Hex())})
-	}
-	if u.final != "" && !u.mtime.IsZero() {
-		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
-	}
-	if len(tags) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
-	defer cancel()
-	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
-		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
-		Tagging: &types.Tagging{TagSet: tags},
-	})
-	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
-			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
-		u.keepMtimeUntagged(ctx)
-	}
-}
-
-// keepMtimeUntagged keeps the time of a completed temporary-name upload in
-// its metadata when the store keeps no tags (the embedded one): a self-copy,
-// the cost the tag avoids elsewhere.
-func (u *upload) keepMtimeUntagged(ctx context.Context) {
-	if u.final == "" || u.mtime.IsZero() {
-		return
-	}
-	head, err := u.h.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
-	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
-		err = u.h.keepMtime(u.key, head, u.mtime)
-	}
-	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
-	}
-}
 
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
@@ -180,7 +91,7 @@ func (h *handlers) SHA256(p string) ([]byte, error) {
 }
 
 func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
-	key, err := h.jail.key(p)
+	key, err := h.home.Key(p)
 	if err != nil {
 		return nil, err
 	}

@@ -7,23 +7,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
-
-// KMSClient is the part of the AWS KMS client that envelope encryption uses.
-type KMSClient interface {
-	GenerateDataKey(context.Context, *kms.GenerateDataKeyInput, ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
-	Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error)
-	// Encrypt and DescribeKey serve only `s3sftpd rewrap`, which moves
-	// data keys to the current KMS key.
-	Encrypt(context.Context, *kms.EncryptInput, ...func(*kms.Options)) (*kms.EncryptOutput, error)
-	DescribeKey(context.Context, *kms.DescribeKeyInput, ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
-}
 
 // KMS takes envelope data keys from AWS KMS instead of a local KEK: one
 // GenerateDataKey per object written, one Decrypt per object opened, and a
@@ -33,7 +20,7 @@ type KMSClient interface {
 // another name or home, and CloudTrail records which tenant's data was
 // opened without recording names.
 type KMS struct {
-	Client KMSClient
+	Client store.KMSClient
 	KeyID  string // key id, ARN or alias of the KMS key
 }
 
@@ -48,16 +35,6 @@ const (
 	contextKey       = "s3sftpd-tenant"
 	objectContextKey = "s3sftpd-object"
 )
-
-// DialKMS builds a KMS client with the region, credentials and retries of cfg.
-// The endpoint is AWS's, or AWS_ENDPOINT_URL_KMS when set.
-func DialKMS(ctx context.Context, cfg Config) (*kms.Client, error) {
-	awsCfg, err := loadAWSConfig(ctx, cfg, false)
-	if err != nil {
-		return nil, err
-	}
-	return kms.NewFromConfig(awsCfg), nil
-}
 
 // binding is where tenant t's object key lives, as its data key is bound.
 func binding(t *auth.Tenant, key string) crypt.Binding {
@@ -81,17 +58,14 @@ func isKMSWrapped(meta map[string]string) bool {
 
 // newDataKey asks KMS for a data key for a new object at b with id objectID.
 func (k *KMS) newDataKey(ctx context.Context, b crypt.Binding, objectID string) ([]byte, map[string]string, error) {
-	out, err := k.Client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
-		KeyId: aws.String(k.KeyID), KeySpec: types.DataKeySpecAes256,
-		EncryptionContext: encryptionContext(crypt.Version, b, objectID),
-	})
+	dataKey, blob, arn, err := k.Client.GenerateDataKey(ctx, k.KeyID, encryptionContext(crypt.Version, b, objectID))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kms generate data key: %w", err)
 	}
-	if len(out.Plaintext) != crypt.KeySize {
-		return nil, nil, fmt.Errorf("kms generate data key: %d bytes, want %d", len(out.Plaintext), crypt.KeySize)
+	if len(dataKey) != crypt.KeySize {
+		return nil, nil, fmt.Errorf("kms generate data key: %d bytes, want %d", len(dataKey), crypt.KeySize)
 	}
-	return out.Plaintext, kmsMetadata(aws.ToString(out.KeyId), out.CiphertextBlob, b, objectID), nil
+	return dataKey, kmsMetadata(arn, blob, b, objectID), nil
 }
 
 // kmsMetadata is the version-2 object metadata of a data key KMS key arn
@@ -113,27 +87,21 @@ func kmsMetadata(arn string, blob []byte, b crypt.Binding, objectID string) map[
 // the encryption context of an object at b with id objectID: the metadata
 // it returns is what GenerateDataKey would have given a new object there.
 func (k *KMS) wrap(ctx context.Context, dataKey []byte, b crypt.Binding, objectID string) (map[string]string, error) {
-	out, err := k.Client.Encrypt(ctx, &kms.EncryptInput{
-		KeyId: aws.String(k.KeyID), Plaintext: dataKey,
-		EncryptionContext: encryptionContext(crypt.Version, b, objectID),
-	})
+	blob, arn, err := k.Client.Encrypt(ctx, k.KeyID, dataKey, encryptionContext(crypt.Version, b, objectID))
 	if err != nil {
 		return nil, fmt.Errorf("kms encrypt data key: %w", err)
 	}
-	return kmsMetadata(aws.ToString(out.KeyId), out.CiphertextBlob, b, objectID), nil
+	return kmsMetadata(arn, blob, b, objectID), nil
 }
 
 // keyARN is the ARN of the configured key (which may be named by id or
 // alias): the id objects wrapped by it record.
 func (k *KMS) keyARN(ctx context.Context) (string, error) {
-	out, err := k.Client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k.KeyID)})
+	arn, err := k.Client.KeyARN(ctx, k.KeyID)
 	if err != nil {
 		return "", fmt.Errorf("kms describe key %s: %w", k.KeyID, err)
 	}
-	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
-		return "", fmt.Errorf("kms describe key %s: no ARN in the answer", k.KeyID)
-	}
-	return aws.ToString(out.KeyMetadata.Arn), nil
+	return arn, nil
 }
 
 // dataKey has KMS unwrap the data key of an object at b under its
@@ -149,20 +117,17 @@ func (k *KMS) dataKey(ctx context.Context, meta map[string]string, b crypt.Bindi
 	if err != nil {
 		return nil, fmt.Errorf("decode wrapped data key: %w", crypt.ErrAuth)
 	}
-	out, err := k.Client.Decrypt(ctx, &kms.DecryptInput{
-		CiphertextBlob: blob, EncryptionContext: encryptionContext(v, b, crypt.MetaValue(meta, crypt.MetaObjectID)),
-	})
+	dataKey, err := k.Client.Decrypt(ctx, blob, encryptionContext(v, b, crypt.MetaValue(meta, crypt.MetaObjectID)))
 	if err != nil {
-		var invalid *types.InvalidCiphertextException
-		if errors.As(err, &invalid) {
+		if errors.Is(err, store.ErrInvalidCiphertext) {
 			return nil, fmt.Errorf("kms decrypt: %v: %w", err, crypt.ErrAuth)
 		}
 		return nil, fmt.Errorf("kms decrypt: %w", err)
 	}
-	if len(out.Plaintext) != crypt.KeySize {
-		return nil, fmt.Errorf("kms decrypt: %d bytes: %w", len(out.Plaintext), crypt.ErrAuth)
+	if len(dataKey) != crypt.KeySize {
+		return nil, fmt.Errorf("kms decrypt: %d bytes: %w", len(dataKey), crypt.ErrAuth)
 	}
-	return out.Plaintext, nil
+	return dataKey, nil
 }
 
 // dataKey unwraps the data key of an object at b from its metadata: with

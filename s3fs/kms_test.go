@@ -7,18 +7,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/kms"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // kmsKey starts local-kms and creates a key in it: the client and the key's ARN.
-func kmsKey(t *testing.T) (*kms.Client, string) {
+func kmsKey(t *testing.T) (store.KMSClient, string) {
 	t.Helper()
 	client := s3test.KMSClient(s3test.StartKMS(t))
-	return client, s3test.NewKMSKey(t, client)
+	return store.KMSClientOf(client), s3test.NewKMSKey(t, client)
 }
 
 // TestKMS: with data keys from KMS (local-kms, through the real SDK), files

@@ -16,6 +16,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // fileInfo is an os.FileInfo for an object or a directory.
@@ -103,23 +104,17 @@ func (h *handlers) Readlink(p string) (string, error) {
 // directory (a marker object or a common prefix). A user without list or read
 // sees only directories and the files it uploaded in this session.
 func (h *handlers) stat(p string) (os.FileInfo, error) {
-	key, err := h.jail.key(p)
+	key, err := h.home.Key(p)
 	if err != nil {
 		return nil, err
 	}
-	if h.jail.isRoot(key) { // the home has no marker of its own: the time it was looked at
+	if h.home.IsRoot(key) { // the home has no marker of its own: the time it was looked at
 		return fileInfo{name: "/", dir: true, mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
-		u.mu.Lock()
-		defer u.mu.Unlock()
-		mtime := u.mtime
-		if mtime.IsZero() {
-			mtime = u.started
-		}
-		return fileInfo{name: p, size: u.size, mtime: mtime}, nil
+		return u.openInfo(p), nil
 	}
-	if fi, ok := h.fs.pending.info(h.tenant.Bucket, key, p); ok {
+	if fi, ok := h.fs.pending.info(h.home.Bucket, key, p); ok {
 		return fi, nil
 	}
 	canSee := h.canSee()
@@ -166,7 +161,7 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	if err := h.require(auth.PermList, "list", p); err != nil {
 		return nil, err
 	}
-	prefix, err := h.jail.dirKey(p)
+	prefix, err := h.home.DirKey(p)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +169,7 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	if err := l.fetch(); err != nil {
 		return nil, err
 	}
-	if !h.jail.isRoot(prefix) && !l.found {
+	if !h.home.IsRoot(prefix) && !l.found {
 		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
 			return nil, failure("list refused: not a directory")
 		}
@@ -205,7 +200,7 @@ func (l *lister) fetch() error {
 	}
 	listed := time.Now().Truncate(time.Second)
 	for _, cp := range out.CommonPrefixes {
-		name, ok := l.h.jail.name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
+		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
 		if ok && listable(name) {
 			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(cp.Prefix), listed)})
 		}
@@ -216,12 +211,12 @@ func (l *lister) fetch() error {
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
-			if name, ok := l.h.jail.name(dir); ok && listable(name) && !listedAsPrefix(out.CommonPrefixes, aws.ToString(obj.Key)) {
+			if name, ok := l.h.home.Name(dir); ok && listable(name) && !listedAsPrefix(out.CommonPrefixes, aws.ToString(obj.Key)) {
 				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(obj.Key), aws.ToTime(obj.LastModified))})
 			}
 			continue
 		}
-		name, ok := l.h.jail.name(rel)
+		name, ok := l.h.home.Name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
 			files = append(files, listedFile{i: len(l.page), key: aws.ToString(obj.Key), etag: aws.ToString(obj.ETag)})
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
@@ -229,8 +224,8 @@ func (l *lister) fetch() error {
 	}
 	l.h.keptMtimes(l.page, files)
 	if l.token == nil && l.served == 0 { // first page: uploads pending under a temporary name
-		for key, fi := range l.h.fs.pending.under(l.h.tenant.Bucket, l.prefix) {
-			if name, ok := l.h.jail.name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
+		for key, fi := range l.h.fs.pending.under(l.h.home.Bucket, l.prefix) {
+			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
 				fi.name = name
 				l.page = append(l.page, fi)
 			}
@@ -249,7 +244,7 @@ func listedAsPrefix(cps []types.CommonPrefix, prefix string) bool {
 
 // listable hides keys no client could address (written by other tools).
 func listable(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && checkName(name) == nil
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil
 }
 
 // ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.

@@ -114,7 +114,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if !flags.Acmodtime && !flags.Size {
 		return nil
 	}
-	if h.jail.isRoot(key) {
+	if h.home.IsRoot(key) {
 		if err := refuseDirSize(flags); err != nil {
 			return err
 		}
@@ -327,44 +327,6 @@ func setstatOp(flags sftp.FileAttrFlags, attrs *sftp.FileStat) string {
 		parts = append(parts, fmt.Sprintf("mtime=%d", attrs.Mtime))
 	}
 	return "setstat " + strings.Join(parts, " ")
-}
-
-// setAttrs records a SETSTAT while the file is open: the time is stored with
-// the object, and size 0 makes an upload with nothing written replace the
-// object with an empty file (scp of an empty file opens without TRUNC).
-func (u *upload) setAttrs(flags sftp.FileAttrFlags, size uint64, mtime time.Time) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if flags.Acmodtime {
-		u.mtime = mtime
-	}
-	u.truncate = u.truncate || (flags.Size && size == 0)
-}
-
-// keepLateMtime keeps a time set after the multipart upload was created
-// (lftp sets it just before CLOSE) with a metadata self-copy of the completed
-// object. The upload has succeeded either way: a failure is logged, and the
-// object shows its write time.
-func (u *upload) keepLateMtime() {
-	u.mu.Lock()
-	mtime, late := u.mtime, !u.mtime.IsZero() && !u.createdMeta
-	u.mu.Unlock()
-	if !late {
-		return
-	}
-	if u.h.fs.isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
-		u.h.mu.Lock()
-		u.h.mtimes[u.path] = mtime
-		u.h.mu.Unlock()
-		return
-	}
-	head, err := u.h.fs.s3.HeadObject(u.ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
-	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
-		err = u.h.keepMtime(u.key, head, mtime)
-	}
-	if err != nil {
-		u.h.log.LogAttrs(u.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
-	}
 }
 
 // headsInFlight bounds the HEAD requests of one listing page.

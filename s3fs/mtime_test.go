@@ -220,7 +220,7 @@ func (c *mtimeCounter) PutObjectTagging(ctx context.Context, in *s3.PutObjectTag
 func TestMtime_SetstatCostIsBounded(t *testing.T) {
 	srv := s3test.StartVersioned(t)
 	cfg := testConfig(srv, ChecksumsCompat)
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // TestNames_NoPHIInKeys: with encrypted names (and envelope encryption),
@@ -97,10 +98,10 @@ func TestNames_NoPHIInKeys(t *testing.T) {
 		}
 	}
 
-	if err := writeFile(t, c, "/"+strings.Repeat("n", maxPlainSegment), []byte("x")); err != nil {
-		t.Errorf("upload of a %d-byte name: %v", maxPlainSegment, err)
+	if err := writeFile(t, c, "/"+strings.Repeat("n", vfs.MaxPlainSegment), []byte("x")); err != nil {
+		t.Errorf("upload of a %d-byte name: %v", vfs.MaxPlainSegment, err)
 	}
-	for _, n := range []int{maxPlainSegment + 1, 600} {
+	for _, n := range []int{vfs.MaxPlainSegment + 1, 600} {
 		err = writeFile(t, c, "/"+strings.Repeat("n", n), []byte("x"))
 		if err == nil || !strings.Contains(err.Error(), "too long for storage once encrypted") {
 			t.Errorf("upload of a %d-byte name = %v; want a refusal saying it is too long once encrypted", n, err)

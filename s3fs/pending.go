@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"context"
-	"encoding"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -136,92 +134,6 @@ func (t *pendingTable) dropUploadID(id string) {
 	}
 }
 
-func (u *upload) pendingInfo(p string) fileInfo {
-	mtime := u.mtime
-	if mtime.IsZero() {
-		mtime = u.started
-	}
-	return fileInfo{name: p, size: u.size, mtime: mtime}
-}
-
-// partState is what a sent part leaves behind: where it ends in the file and
-// the content sums up to that end, so an interrupted upload can go on from
-// any whole part.
-type partState struct {
-	end      int64
-	sha, crc []byte
-}
-
-func (s contentSums) state() (sha, crc []byte) {
-	sha, _ = s.sha.(encoding.BinaryMarshaler).MarshalBinary()
-	if s.crc != nil {
-		crc, _ = s.crc.(encoding.BinaryMarshaler).MarshalBinary()
-	}
-	return sha, crc
-}
-
-func (s contentSums) restore(sha, crc []byte) error {
-	if err := s.sha.(encoding.BinaryUnmarshaler).UnmarshalBinary(sha); err != nil {
-		return fmt.Errorf("restore sha256 state: %w", err)
-	}
-	if s.crc != nil {
-		if err := s.crc.(encoding.BinaryUnmarshaler).UnmarshalBinary(crc); err != nil {
-			return fmt.Errorf("restore crc32c state: %w", err)
-		}
-	}
-	return nil
-}
-
-// keepWholeParts trims an interrupted upload to its parts sent without a
-// gap from the first, and rewinds its size and sums to their end. It reports
-// false when no part reached S3, or the state cannot be restored.
-func (u *upload) keepWholeParts() bool {
-	sortParts(u.done)
-	var kept []types.CompletedPart
-	for i, p := range u.done {
-		if aws.ToInt32(p.PartNumber) != int32(i+1) {
-			break
-		}
-		kept = append(kept, p)
-	}
-	if len(kept) == 0 {
-		return false
-	}
-	st := u.parts[int32(len(kept))]
-	if err := u.sums.restore(st.sha, st.crc); err != nil {
-		return false
-	}
-	u.done, u.size = kept, st.end
-	return true
-}
-
-// keepPending files a closed upload under its temporary name, uncompleted,
-// until its rename or resume.
-func (u *upload) keepPending() {
-	u.pending = true
-	u.ahead, u.aheadLen = nil, 0
-	u.h.fs.pending.put(u)
-}
-
-// resumable reports whether new parts may follow: the last part sent was a
-// whole part, not the short tail a CLOSE sends (under envelope encryption,
-// the tail also carries the object's final chunk).
-func (u *upload) resumable() bool { return !u.tailSent }
-
-// reopen hands a pending upload to session h to write more parts, from
-// offset u.size. A CLOSE with nothing written leaves it pending as it was.
-func (u *upload) reopen(h *handlers) {
-	u.h = h
-	u.ctx, u.cancel = context.WithCancel(h.ctx)
-	hashed := make(chan struct{})
-	close(hashed)
-	u.hashed = hashed
-	u.inflight = make(chan struct{}, partsInFlight)
-	u.closed, u.failed, u.aborted, u.pending = false, nil, false, false
-	u.keepIfUntouched, u.truncate, u.untouched = true, false, false
-	u.untrack = h.fs.track(u.uploadID)
-}
-
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a
 // new one.
@@ -281,6 +193,9 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	u.h = h
 	u.ctx, u.cancel = context.WithCancel(h.ctx)
 	defer u.cancel()
+	if err := u.stages.Finish(); err != nil { // an interrupted upload the stages cannot publish as it is
+		return putBack(u.stageFailure(err))
+	}
 	if err := u.complete(); err != nil {
 		return putBack(err)
 	}
@@ -288,7 +203,7 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	h.takeMtime(u.path)
 	h.remember(to, u.pendingInfo(to))
 	rec.Op = "commit pending upload"
-	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sums.sha256Hex()
+	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
 	rec.ETag, rec.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
 	return nil
 }

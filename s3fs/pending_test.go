@@ -20,6 +20,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // copyCounter counts the server-side copies s3fs asks for.
@@ -41,7 +42,7 @@ func (c *copyCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyI
 // countingEnv is an env whose FS counts its copies.
 func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCounter) {
 	t.Helper()
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestPending_RenameCompletesWithoutCopy(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, log: testLog()}
+				h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
 				sum := sha256.Sum256(data)
 				if got := h.storedSHA256(key, head); got != hex.EncodeToString(sum[:]) {
 					t.Errorf("stored SHA-256 = %q; want the content's", got)
@@ -311,7 +312,7 @@ func TestSHA256_Checksum(t *testing.T) {
 		e := envOn(t, srv, cfg)
 		c := e.session(t, prefix, auth.AllPerms)
 		tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: prefix, Perms: auth.AllPerms}
-		h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileCmd.(*handlers)
+		h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileCmd.(edge).h
 		for _, size := range []int{100, 6 << 20} {
 			if size > 100 && embeddedStore() {
 				continue // it keeps no tags, where a multipart file's SHA-256 goes

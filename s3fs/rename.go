@@ -15,6 +15,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 const (
@@ -37,7 +38,7 @@ const (
 // either request: WinSCP deletes an existing target before its plain rename,
 // but stat shows none to a user who cannot list.
 func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Record) error {
-	toKey, err := h.jail.key(to)
+	toKey, err := h.home.Key(to)
 	if err != nil {
 		return err
 	}
@@ -45,13 +46,13 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	if err := h.mayRename(from, fromKey, completes); err != nil {
 		return err
 	}
-	if h.jail.isRoot(fromKey) || h.jail.isRoot(toKey) {
+	if h.home.IsRoot(fromKey) || h.home.IsRoot(toKey) {
 		return denied("rename refused: the home directory cannot be renamed or replaced")
 	}
 	if fromKey == toKey {
 		return nil
 	}
-	if u := h.fs.pending.take(h.tenant.Bucket, fromKey); u != nil {
+	if u := h.fs.pending.take(h.home.Bucket, fromKey); u != nil {
 		return h.commitPending(u, to, toKey, rec)
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &fromKey})
@@ -69,7 +70,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return err
 	}
 	switch {
-	case exists && !h.tenant.Perms.Has(auth.PermOverwrite):
+	case exists && !h.home.Perms.Has(auth.PermOverwrite):
 		return h.refuseOverwrite("rename", "target")
 	case exists && !posix && !completes && h.canSee():
 		return conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
@@ -100,7 +101,7 @@ func (h *handlers) completesUpload(from, toKey string) bool {
 	if !temp {
 		return false
 	}
-	finalKey, err := h.jail.key(final)
+	finalKey, err := h.home.Key(final)
 	return err == nil && finalKey == toKey
 }
 
@@ -109,8 +110,8 @@ func (h *handlers) completesUpload(from, toKey string) bool {
 // stored (a drop box user may finish its own WinSCP upload, not move others'
 // files).
 func (h *handlers) mayRename(from, fromKey string, completes bool) error {
-	if completes && h.tenant.Perms.Has(auth.PermWrite) {
-		if _, pending := h.fs.pending.info(h.tenant.Bucket, fromKey, from); pending || h.uploadedHere(from) {
+	if completes && h.home.Perms.Has(auth.PermWrite) {
+		if _, pending := h.fs.pending.info(h.home.Bucket, fromKey, from); pending || h.uploadedHere(from) {
 			return nil
 		}
 	}
@@ -140,8 +141,8 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	for _, obj := range out.Contents {
 		src := aws.ToString(obj.Key)
 		dst := toKey + "/" + strings.TrimPrefix(src, fromKey+"/")
-		if len(dst) > maxKeyLen {
-			return badPath("name too long for storage (keys are limited to 1024 bytes)")
+		if len(dst) > vfs.MaxKeyLen {
+			return vfs.ErrKeyTooLong
 		}
 		var err error
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
@@ -213,7 +214,7 @@ func (h *handlers) copyObject(from, to string, size int64, etag *string, meta ma
 		// some S3-compatible stores lack UploadPartCopy (the embedded one does): one CopyObject still can
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "multipart copy failed, copying whole", slog.String("err", h.cause(err, from, to)))
 	}
-	src := copySource(h.tenant.Bucket, from)
+	src := copySource(h.home.Bucket, from)
 	in := &s3.CopyObjectInput{
 		Bucket: h.bucket(), Key: &to, CopySource: &src, CopySourceIfMatch: etag,
 		MetadataDirective:    types.MetadataDirectiveCopy,
@@ -240,13 +241,13 @@ func (h *handlers) multipartCopy(from, to string, size int64, etag *string, meta
 	if meta == nil {
 		meta = head.Metadata
 	}
-	return h.fs.multipartCopyWith(h.ctx, h.tenant.Bucket, from, to, size, etag, meta, h.tagsOf(from, head))
+	return h.fs.multipartCopyWith(h.ctx, h.home.Bucket, from, to, size, etag, meta, h.tagsOf(from, head))
 }
 
 // multipartCopyWith is a multipart copy in bucket whose new object gets user
 // metadata metadata (plus the upload tag) and the URL-encoded tags tagging.
 // It is an FS method, not a session's, so that rewrap reaches it without a
-// session; ctx carries a session's tenant when a session copies (Roles).
+// session; ctx carries a session's tenant when a session copies (store.WithTenant).
 func (fs *FS) multipartCopyWith(ctx context.Context, bucket, from, to string, size int64, etag *string, metadata map[string]string, tagging *string) error {
 	src := copySource(bucket, from)
 	partSize := max(int64(copyPartSize), (size+maxParts-1)/maxParts)

@@ -68,7 +68,7 @@ func TestPending_ResumeNeverReusesNonce(t *testing.T) {
 }
 
 func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home string) {
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

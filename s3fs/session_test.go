@@ -13,6 +13,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // testLog discards logs unless S3SFTPD_TEST_LOG is set.
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, checksums string) *env {
 // reaches srv directly, to see what it really holds.
 func envOn(t *testing.T, srv *s3test.Server, cfg Config) *env {
 	t.Helper()
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +95,21 @@ func (e *env) tenantSession(t *testing.T, tenant *auth.Tenant, a *audit.Session,
 // testConfig reaches srv with small parts, so multipart paths run on small files.
 func testConfig(srv *s3test.Server, checksums string) Config {
 	return Config{
-		Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
-		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
-		SSE: SSEAES256, Checksums: checksums,
+		Config: store.Config{
+			Endpoint: srv.Endpoint, Region: srv.Region, PathStyle: true,
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey,
+			SSE: SSEAES256, Checksums: checksums,
+		},
 		PartSize: minPartSize, UploadMemory: 64 << 20,
 	}
+}
+
+// dialStore is the S3 client of the store cfg reaches, dialled as cmd
+// dials it.
+func dialStore(ctx context.Context, cfg Config) (store.S3, error) {
+	st, err := store.Dial(ctx, cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	return st.S3(), nil
 }

@@ -69,7 +69,7 @@ func everyWriteCarriesSSE(t *testing.T, envelope bool) {
 	if envelope {
 		cfg.Keys, cfg.Envelope = testKeyring(t), true
 	}
-	client, err := Dial(context.Background(), cfg)
+	client, err := dialStore(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // The object-format operations the operator tools (package ops: decrypt,
@@ -81,7 +82,7 @@ func recordedBinding(meta map[string]string, bucket, key string) (crypt.Binding,
 // not an encrypted name of that home. With plain names it returns each
 // segment as it is.
 func (fs *FS) NameDecoder(bucket, home string) func(segment string) (name string, ok bool) {
-	return jail{prefix: home, names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: home})}.name
+	return vfs.Mount{Bucket: bucket, Prefix: home, Names: fs.names(&auth.Tenant{Bucket: bucket, Prefix: home})}.Name
 }
 
 // CurrentKeyID is the MetaKEK of the key new data keys are wrapped by, for

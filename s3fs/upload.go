@@ -1,10 +1,20 @@
 package s3fs
 
+// One upload, and the whole of its way to S3: this file takes the client's
+// writes through the reorder window, runs each whole part through the
+// stage chain (s3fs/pipeline: SHA-256, envelope sealing) and sends what
+// comes out as a part; commit.go ends it (finish, commit or abort, and the
+// pending state of a temporary name). The *upload type lives in these two
+// files only.
+
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,9 +24,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/pkg/sftp"
 
-	"github.com/s3sftpd/s3sftpd/audit"
-	"github.com/s3sftpd/s3sftpd/crypt"
+	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 )
 
 const (
@@ -58,16 +68,17 @@ func maxUploadSize(base, largest int64) int64 {
 
 // upload is an io.WriterAt that streams one file into S3. Writes are copied
 // into the current part's buffer at their offset, whatever order they arrive
-// in; a part that is filled without holes is sent in the background. The
-// object becomes visible only when Close completes the upload; any failure, a
-// transfer error or a hole aborts it and Close reports the error.
+// in; a part that is filled without holes goes through the stages and is
+// sent in the background. The object becomes visible only when Close
+// completes the upload, after the stages agreed (Finish); any failure, a
+// veto, a transfer error or a hole aborts it and Close reports the error.
 type upload struct {
 	h         *handlers
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
 	exclusive bool // opened with EXCL, or APPEND of a new file: nothing may replace a file that appeared meanwhile
 	started   time.Time
-	sealer    *sealer // envelope encryption of the object; nil stores plaintext
+	sealer    *sealer // envelope encryption of the object (its stage is in stages); nil stores plaintext
 
 	ctx    context.Context // cancelled on transfer error or part failure
 	cancel context.CancelFunc
@@ -103,7 +114,7 @@ type upload struct {
 	// finalKey, the key of final, and is left pending at CLOSE.
 	final, finalKey, tempKey string
 	pending                  bool                // closed, waiting for its rename or resume
-	tailSent                 bool                // finish sent a short last part: no part may follow
+	tailSent                 bool                // finish sent a short last part (or the stages' last bytes): no part may follow
 	parts                    map[int32]partState // what each part sent leaves behind
 
 	releaseSlot func() // gives back the session's open-file slot, at Close
@@ -111,11 +122,17 @@ type upload struct {
 	wg       sync.WaitGroup // part uploads in flight
 	inflight chan struct{}
 
-	// Sums of the content, fed part by part in file order: each part's
-	// goroutine waits for hashed, the channel its predecessor closes.
-	sums   contentSums
-	hashed chan struct{}
-	stored *stored // what S3 answered to the commit
+	// The stages, fed part by part in file order: each part's goroutine
+	// waits for passed, the channel its predecessor closes once through.
+	stages pipeline.Chain
+	sum    *pipeline.Hash // the first stage: the plaintext's SHA-256
+	passed chan struct{}
+	crc    hash.Hash32 // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
+	stored *stored     // what S3 answered to the commit
+	// stageErr is a stage's failure, seen only by the parts' goroutines in
+	// their turn (passed orders them), or by putWhole when no part was sent.
+	stageErr    error
+	storedBytes int64 // what the stages passed on so far: the object's size in S3
 }
 
 // stored is what S3 returned for a committed object.
@@ -139,16 +156,29 @@ type chunk struct {
 	data []byte
 }
 
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// newUpload starts an upload whose bytes go through the SHA-256 of the
+// plaintext, then, under envelope encryption, the sealer's stage.
 func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *upload {
 	ctx, cancel := context.WithCancel(h.ctx)
-	hashed := make(chan struct{})
-	close(hashed)
-	return &upload{
+	passed := make(chan struct{})
+	close(passed)
+	sum := pipeline.NewHash()
+	stages := pipeline.Chain{sum}
+	if s != nil {
+		stages = append(stages, s.stage)
+	}
+	u := &upload{
 		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
 		ctx: ctx, cancel: cancel, sealer: s,
 		inflight: make(chan struct{}, partsInFlight),
-		sums:     newContentSums(h.fs.checksums), hashed: hashed,
+		stages:   stages, sum: sum, passed: passed,
 	}
+	if h.fs.checksums {
+		u.crc = crc32.New(castagnoli)
+	}
+	return u
 }
 
 // WriteAt copies p into the upload. It waits only for upload memory, never
@@ -207,7 +237,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 		u.aheadEnd = max(u.aheadEnd, off+int64(len(p)))
 	}
 	for u.part.full() {
-		if err := u.seal(); err != nil {
+		if err := u.advance(); err != nil {
 			return 0, err
 		}
 	}
@@ -259,8 +289,8 @@ func (u *upload) settle() {
 }
 
 // grownCap is the capacity pt's buffer needs to hold its bytes [0, end).
-// The first part's doubles from growStep up to the whole part (with room to
-// encrypt it in place under envelope encryption), so a small file, or an
+// The first part's doubles from growStep up to the whole part (with room for
+// the stages to work in place: envelope sealing), so a small file, or an
 // open file with one byte written, holds at most about twice its bytes.
 // Later parts belong to a file that has already sent a whole part: they
 // take their whole size at once, and their bytes are never copied.
@@ -275,14 +305,9 @@ func (u *upload) grownCap(pt *part, end int64) int64 {
 	return min(u.roomFor(pt.size), max(need, 2*c, growStep))
 }
 
-// roomFor is the buffer n bytes of plaintext need: under envelope
-// encryption, the room to seal them in place.
-func (u *upload) roomFor(n int64) int64 {
-	if u.sealer == nil {
-		return n
-	}
-	return crypt.CipherSize(n)
-}
+// roomFor is the buffer n bytes of the file need: the room for the stages
+// to work on them in place (under envelope encryption, to seal them).
+func (u *upload) roomFor(n int64) int64 { return u.stages.OutSize(n) }
 
 // ThrottledUploadMemory is the reason, for Config.Throttled, of a write
 // that waited for upload memory: the budget or its user's share was full.
@@ -407,8 +432,8 @@ func (pt *part) full() bool {
 	return int64(len(pt.buf)) == pt.size && pt.contiguous()
 }
 
-// seal sends the current part to S3 in the background and starts the next.
-func (u *upload) seal() error {
+// advance sends the current part to S3 in the background and starts the next.
+func (u *upload) advance() error {
 	if u.uploadID == nil {
 		if err := u.create(); err != nil {
 			return err
@@ -455,34 +480,6 @@ func (u *upload) create() error {
 	return nil
 }
 
-// abortStrays aborts the uploads of a retried CreateMultipartUpload whose
-// answers were lost: S3 started them, but no one knows their ids. They are
-// uploads of the same key begun since the first try, other than this one
-// and any other this process has in flight. What it misses (a store whose
-// clock runs behind), the orphan sweep finds later.
-func (u *upload) abortStrays() {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
-	defer cancel()
-	out, err := u.h.fs.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.h.bucket(), Prefix: &u.key})
-	if err != nil {
-		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", u.h.cause(err, u.key)))
-		return
-	}
-	for _, up := range out.Uploads {
-		id := aws.ToString(up.UploadId)
-		if aws.ToString(up.Key) != u.key || id == aws.ToString(u.uploadID) || u.h.fs.inFlight(id) ||
-			up.Initiated == nil || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
-			continue
-		}
-		_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: up.UploadId})
-		if err != nil {
-			u.h.log.LogAttrs(ctx, slog.LevelWarn, "abort of a stray upload of a retried create failed", slog.String("upload_id", id), slog.String("err", u.h.cause(err, u.key)))
-			continue
-		}
-		u.h.log.LogAttrs(ctx, slog.LevelInfo, "stray upload of a retried create aborted", slog.String("upload_id", id))
-	}
-}
-
 // send uploads one part in the background once one of the upload's
 // partsInFlight slots is free. Waiting here, not in the background, is what
 // slows the client down to S3's pace: one upload holds at most partsInFlight
@@ -502,16 +499,29 @@ func (u *upload) send(pt *part) error {
 		u.h.fs.mem.Sent(user, pt.reserved)
 		return u.fail(failure("upload failed: session is closing"))
 	}
-	prev, mine := u.hashed, make(chan struct{})
-	u.hashed = mine
+	prev, mine := u.passed, make(chan struct{})
+	u.passed = mine
 	u.wg.Add(1)
 	go func() {
 		defer u.wg.Done()
 		<-prev
 		end := pt.start + int64(len(pt.buf))
-		body := u.hashAndSeal(pt.buf, pt.start, pt.last)
-		sha, crc := u.sums.state()
+		body, err := u.pass(pt.buf, pt.last)
+		var st partState
+		if err == nil {
+			st = partState{end: end, stored: u.storedBytes, marks: u.stages.Mark(), crc: u.crcMark()}
+		}
 		close(mine)
+		if err != nil || (pt.last && len(body) == 0) { // failed, or an empty tail: nothing to store
+			<-u.inflight
+			u.h.fs.mem.Sent(user, pt.reserved)
+			if err != nil {
+				u.mu.Lock()
+				u.fail(u.stageFailure(err))
+				u.mu.Unlock()
+			}
+			return
+		}
 		in := &s3.UploadPartInput{
 			Bucket:        u.h.bucket(),
 			Key:           &u.key,
@@ -534,11 +544,65 @@ func (u *upload) send(pt *part) error {
 			return
 		}
 		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+		u.tailSent = u.tailSent || pt.last // a stage's last bytes: no part may follow
 		if u.parts == nil {
 			u.parts = map[int32]partState{}
 		}
-		u.parts[pt.num] = partState{end: end, sha: sha, crc: crc}
+		u.parts[pt.num] = st
 	}()
+	return nil
+}
+
+// pass runs the bytes of a part, or of the whole file, through the stages
+// in file order (the caller waits for its predecessor) and returns what
+// goes to S3, adding it to the CRC32C that S3 checks. After a stage failed,
+// the later parts pass nothing: the upload is failing.
+func (u *upload) pass(b []byte, last bool) ([]byte, error) {
+	if u.stageErr != nil {
+		return nil, u.stageErr
+	}
+	out, err := u.stages.Write(b, last)
+	if err != nil {
+		u.stageErr = err
+		return nil, err
+	}
+	if u.crc != nil {
+		u.crc.Write(out)
+	}
+	u.storedBytes += int64(len(out))
+	return out, nil
+}
+
+// partState is what a sent part leaves behind: where it ends in the file,
+// and the stages' and the CRC32C's state at that end, so an interrupted
+// upload can go on from any whole part. marks is nil when a stage cannot
+// resume.
+type partState struct {
+	end, stored int64 // in the file, and in the object
+	marks       [][]byte
+	crc         []byte
+}
+
+func (u *upload) crcMark() []byte {
+	if u.crc == nil {
+		return nil
+	}
+	m, _ := u.crc.(encoding.BinaryMarshaler).MarshalBinary() // crc32's never fails
+	return m
+}
+
+// rewind returns the stages and the CRC32C to their state at the end of a
+// sent part.
+func (u *upload) rewind(st partState) error {
+	if err := u.stages.Rewind(st.marks); err != nil {
+		return err
+	}
+	u.storedBytes = st.stored
+	if u.crc != nil {
+		if err := u.crc.(encoding.BinaryUnmarshaler).UnmarshalBinary(st.crc); err != nil {
+			return fmt.Errorf("rewind crc32c: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -556,194 +620,31 @@ func (u *upload) TransferError(err error) {
 	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
 }
 
-// Close commits the upload if every byte reached S3, and aborts it otherwise.
-// Its error is the partner's answer to CLOSE: a failed upload never reports success.
-func (u *upload) Close() error {
+// setAttrs records a SETSTAT while the file is open: the time is stored with
+// the object, and size 0 makes an upload with nothing written replace the
+// object with an empty file (scp of an empty file opens without TRUNC).
+func (u *upload) setAttrs(flags sftp.FileAttrFlags, size uint64, mtime time.Time) {
 	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
-		return nil
+	defer u.mu.Unlock()
+	if flags.Acmodtime {
+		u.mtime = mtime
 	}
-	u.closed = true
-	err := u.finish()
-	aborted := u.aborted
-	u.mu.Unlock()
-	u.wg.Wait() // every part has answered; nothing else touches u now
-	u.h.forget(u.path, u)
-	if u.releaseSlot != nil {
-		u.releaseSlot()
-	}
-
-	if err == nil {
-		err = u.failed
-	}
-	temp := u.final != "" && u.uploadID != nil
-	switch {
-	case temp && err == nil:
-		u.keepPending() // its rename completes it
-	case temp && aborted && u.keepWholeParts():
-		u.keepPending() // kept for a resume
-	case err == nil && u.uploadID != nil:
-		err = u.complete()
-		if err == nil {
-			u.keepLateMtime()
-		}
-	}
-	// what was never sent: a failed or single-put upload, waiting writes
-	u.h.fs.mem.Release(u.h.tenant.User, u.held)
-	u.h.fs.mem.Finished(u.h.tenant.User, u)
-	u.held, u.part = 0, nil
-	u.cancel()
-	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
-		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}
-	switch {
-	case u.pending:
-		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload pending", append(attrs, slog.Int64("kept", u.size))...)
-	case err != nil:
-		u.abort()
-		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
-	case !u.untouched:
-		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
-		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
-	}
-	if u.untrack != nil { // completed or aborted: no longer in flight
-		u.untrack()
-	}
-	if !u.retriedCreate.IsZero() {
-		u.abortStrays()
-	}
-	u.record(err, aborted)
-	return err
+	u.truncate = u.truncate || (flags.Size && size == 0)
 }
 
-// record writes the close record: what was stored, or why nothing was.
-func (u *upload) record(err error, aborted bool) {
-	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
-		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
-	switch {
-	case u.pending && err != nil:
-		r.Op = fmt.Sprintf("interrupted: %d bytes kept for a resume under the temporary name", u.size)
-	case u.pending:
-		r.Op = "bytes received, pending: stored by the rename onto the final name"
-	case err == nil && u.untouched:
-		r.Op = "nothing written, object unchanged"
-	case err == nil:
-		r.SHA256 = u.sums.sha256Hex()
-		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
+// pendingInfo describes the upload for stat and listings, as path p: the
+// bytes received so far, and the time set on it, or its start.
+func (u *upload) pendingInfo(p string) fileInfo {
+	mtime := u.mtime
+	if mtime.IsZero() {
+		mtime = u.started
 	}
-	if err != nil && (aborted || u.h.ctx.Err() != nil) {
-		r.Result = audit.ResultAborted // the connection ended, storage did not fail
-	}
-	u.h.record(r, err)
+	return fileInfo{name: p, size: u.size, mtime: mtime}
 }
 
-// finish checks the bytes received are whole and sends the last part, or the
-// whole file as one PutObject when it fits in a single part. Nothing is
-// committed while the audit trail cannot record it.
-func (u *upload) finish() error {
-	if u.failed != nil {
-		return u.failed
-	}
-	if err := u.h.auditReady(); err != nil {
-		return u.fail(failure("upload failed: the audit log cannot be written, nothing was stored; try again later"))
-	}
-	pt := u.part
-	if pt == nil && u.keepIfUntouched && !u.truncate {
-		u.untouched = true
-		return nil
-	}
-	if pt == nil { // nothing written: an empty file
-		pt = &part{num: 1}
-	}
-	if len(u.ahead) > 0 || !pt.contiguous() || pt.start+int64(len(pt.buf)) != u.size {
-		return u.fail(failure("upload failed: file has gaps (append and resume are not supported), nothing was stored"))
-	}
-	if u.uploadID == nil {
-		return u.putWhole(pt.buf)
-	}
-	if len(pt.buf) > 0 || u.sealer != nil { // envelope: even an empty final chunk is stored
-		pt.last, u.tailSent = true, true
-		return u.send(pt)
-	}
-	return nil
-}
-
-func (u *upload) putWhole(b []byte) error {
-	b = u.hashAndSeal(b, 0, true) // no part was sent: b is the whole file
-	in := &s3.PutObjectInput{
-		Bucket:               u.h.bucket(),
-		Key:                  &u.key,
-		Body:                 bytes.NewReader(b),
-		ContentLength:        aws.Int64(int64(len(b))),
-		ServerSideEncryption: u.h.fs.enc.mode(),
-		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(withMtime(u.sha256Metadata(), u.mtime)),
-		ChecksumCRC32C:       u.sums.crc32c(),
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.h.fs.s3.PutObject(u.ctx, in)
-	if err != nil {
-		return u.fail(u.commitFailure(fmt.Errorf("put %s: %w", u.key, err)))
-	}
-	u.stored = &stored{out.ETag, out.VersionId}
-	return nil
-}
-
-func (u *upload) complete() error {
-	sortParts(u.done)
-	in := &s3.CompleteMultipartUploadInput{
-		Bucket:          u.h.bucket(),
-		Key:             &u.key,
-		UploadId:        u.uploadID,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
-	}
-	if crc := u.sums.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
-		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedSize())
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
-	if err != nil {
-		return u.fail(u.commitFailure(fmt.Errorf("complete upload %s: %w", u.key, err)))
-	}
-	u.stored = &stored{out.ETag, out.VersionId}
-	u.tagObject()
-	return nil
-}
-
-// commitFailure is the partner's answer to a failed commit. An exclusive
-// upload refused by If-None-Match lost a race: another writer stored the
-// file after the open, and that file stays.
-func (u *upload) commitFailure(err error) error {
-	answer := u.h.s3Failure("upload", u.path, err, u.key)
-	if u.exclusive && isPrecondition(err) {
-		if !u.h.canSee() {
-			return failure("upload failed: exclusive create, and the file cannot be overwritten; nothing was stored")
-		}
-		return failure("upload failed: the file was created by another upload meanwhile (exclusive create); nothing was stored")
-	}
-	return answer
-}
-
-func sortParts(parts []types.CompletedPart) {
-	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
-}
-
-// abort discards the parts of a failed upload; the previous object, if any, is
-// untouched. It runs even when the session is gone.
-func (u *upload) abort() {
-	if u.uploadID == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
-	defer cancel()
-	_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
-	}
+// openInfo is pendingInfo for an upload still open, whose writes go on.
+func (u *upload) openInfo(p string) fileInfo {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.pendingInfo(p)
 }

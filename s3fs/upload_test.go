@@ -76,7 +76,7 @@ func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload 
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
-	return w.(*upload)
+	return w.(edgeWriter).u
 }
 
 // TestUpload_ConcurrentOutOfOrder writes 32 KiB chunks from 8 goroutines in a

@@ -14,6 +14,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // TestWinSCP_TemporaryNameUpload replays WinSCP's upload of a file over
@@ -96,7 +97,7 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, log: testLog()}
+			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
 			if got := h.objectMtime(key, head, nil); !got.Equal(mtime) { // metadata, or a tag after a pending upload
 				t.Errorf("kept time %v (metadata %s = %q); want %v (the time set on the temporary file)", got, mtimeMeta, head.Metadata[mtimeMeta], mtime)
 			}

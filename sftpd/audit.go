@@ -99,7 +99,7 @@ func authFailure(method string, err error) string {
 func (c *conn) handshakeFailed(err error) {
 	var authErr *ssh.ServerAuthError
 	switch {
-	case c.admitted != nil && c.admitted.evicted.Load():
+	case c.admitted != nil && c.admitted.Evicted():
 		err = errEvicted
 		c.cancel(errEvicted)
 	case errors.As(err, &authErr):

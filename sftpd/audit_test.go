@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
@@ -209,7 +210,7 @@ func TestAudit_LongUserNamesAreBounded(t *testing.T) {
 	}
 	ts := startServer(t, func(s *sftpd.Server) {
 		s.Audit = l
-		s.Defender = &sftpd.DefenderConfig{IPFailures: 100, UserFailures: 100, Window: time.Minute,
+		s.Defender = &defender.Config{IPFailures: 100, UserFailures: 100, Window: time.Minute,
 			BanTime: time.Minute, BanTimeMax: time.Hour}
 	})
 	logBefore := len(ts.logs.String())

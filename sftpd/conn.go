@@ -18,6 +18,8 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // conn is one client connection, from TCP accept to close.
@@ -48,9 +50,9 @@ type conn struct {
 	offered   ssh.PublicKey // the key of the authentication attempt in progress
 	verified  ssh.PublicKey // the key whose signature was verified
 
-	failedUsers []string // user names that failed to authenticate, for the defender
-	sessionUser string   // the user whose session count this connection holds
-	admitted    *pending // its slot among the unauthenticated connections; nil without a defender
+	failedUsers []string       // user names that failed to authenticate, for the defender
+	sessionUser string         // the user whose session count this connection holds
+	admitted    *defender.Slot // its slot among the unauthenticated connections; nil without a defender
 }
 
 // newConn registers a connection, or returns nil when shutting down.
@@ -158,25 +160,22 @@ func (c *conn) serve() {
 			continue
 		}
 		c.wg.Add(1)
-		go func() { // waiting for room must not hold up the connection's other channels
-			defer c.wg.Done()
-			defer c.channelClosed()
-			release, ok := c.admitSession()
-			if !ok && c.ctx.Err() != nil {
-				return // the connection is closing: nothing to tell
+		go func() { // Admit may wait: it must not hold up the connection's other channels
+			defer func() { c.channelClosed(); c.wg.Done() }()
+			release, err := func() {}, error(nil)
+			if c.s.Admit != nil {
+				release, err = c.s.Admit(c.ctx)
 			}
-			if !ok {
-				c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", "no room under the memory limit"))
-				c.refused("channel session", errBusy)
-				nc.Reject(ssh.ResourceShortage, errBusy)
+			if err != nil {
+				c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", err.Error()))
+				c.refused("channel session", err.Error())
+				nc.Reject(ssh.ResourceShortage, err.Error())
 				return
 			}
 			defer release()
-			ch, reqs, err := nc.Accept()
-			if err != nil {
-				return
+			if ch, reqs, err := nc.Accept(); err == nil {
+				c.session(ch, reqs, t)
 			}
-			c.session(ch, reqs, t)
 		}()
 	}
 }
@@ -365,15 +364,13 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 	}
 }
 
-// maxReadReply is the largest read reply: 255 KiB, the most OpenSSH's own
-// server sends and what OpenSSH's sftp -B accepts.
-const maxReadReply = 255 * 1024
+const maxReadReply = memlimit.MaxReadReply // the largest read reply: 255 KiB, as OpenSSH's
 
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
 	hasher, _ := h.FileCmd.(FileHasher)
 	h = trackTransfers(h, c)
-	var rw ssh.Channel = newInFlight(c.ctx, ch)
+	rw := memlimit.Bound(c.ctx, ch) // what its requests hold counts in Admit's room
 	if l := t.Limits; l.MaxUploadBytesPerSec > 0 || l.MaxDownloadBytesPerSec > 0 {
 		rw = throttledChannel{Channel: rw, c: c, bw: c.s.bandwidthOf(t)}
 	}

@@ -14,11 +14,12 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
 // defended starts a server with the defender and an audit trail in memory.
-func defended(t *testing.T, d sftpd.DefenderConfig) (*testServer, func() []audit.Record) {
+func defended(t *testing.T, d defender.Config) (*testServer, func() []audit.Record) {
 	t.Helper()
 	buf := &logBuffer{}
 	l, err := audit.Open(audit.Config{Stdout: buf})
@@ -71,7 +72,7 @@ func loginFrom(t *testing.T, src, addr, user string, signer ssh.Signer) (*ssh.Cl
 func TestDefender_BruteForce(t *testing.T) {
 	const attempts, workers, threshold = 1000, 8, 10
 	k := keys(t)
-	ts, read := defended(t, sftpd.DefenderConfig{IPFailures: threshold, Window: time.Minute,
+	ts, read := defended(t, defender.Config{IPFailures: threshold, Window: time.Minute,
 		BanTime: time.Minute, BanTimeMax: time.Hour, MaxUnauthPerIP: workers, MaxUnauth: 64})
 
 	var reachedAuth, refused atomic.Int64
@@ -150,7 +151,7 @@ func TestDefender_BruteForce(t *testing.T) {
 // next one lasts twice as long.
 func TestDefender_UnbanAndRepeat(t *testing.T) {
 	k := keys(t)
-	ts, read := defended(t, sftpd.DefenderConfig{IPFailures: 2, Window: time.Minute,
+	ts, read := defended(t, defender.Config{IPFailures: 2, Window: time.Minute,
 		BanTime: time.Second, BanTimeMax: time.Hour})
 	fail := func() {
 		for range 2 {
@@ -195,7 +196,7 @@ func TestDefender_UnbanAndRepeat(t *testing.T) {
 // the account still works from elsewhere.
 func TestDefender_UserTargeted(t *testing.T) {
 	k := keys(t)
-	ts, read := defended(t, sftpd.DefenderConfig{IPFailures: 100, UserFailures: 3, Window: time.Minute,
+	ts, read := defended(t, defender.Config{IPFailures: 100, UserFailures: 3, Window: time.Minute,
 		BanTime: time.Minute, BanTimeMax: time.Hour})
 	for i := range 4 { // four attackers, one failure each
 		src := "127.0.1." + string(rune('1'+i))
@@ -227,7 +228,7 @@ func TestDefender_UserTargeted(t *testing.T) {
 // TestDefender_AllowList: an allow-listed address is never banned.
 func TestDefender_AllowList(t *testing.T) {
 	k := keys(t)
-	ts, _ := defended(t, sftpd.DefenderConfig{IPFailures: 2, Window: time.Minute, BanTime: time.Minute,
+	ts, _ := defended(t, defender.Config{IPFailures: 2, Window: time.Minute, BanTime: time.Minute,
 		BanTimeMax: time.Hour, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.2.0/24")}})
 	for range 5 {
 		if c, err := loginFrom(t, "127.0.2.1", ts.addr, "ed", k.stranger); err == nil {
@@ -249,7 +250,7 @@ func TestDefender_AllowList(t *testing.T) {
 // still get in.
 func TestDefender_UnauthCaps(t *testing.T) {
 	k := keys(t)
-	ts, _ := defended(t, sftpd.DefenderConfig{IPFailures: 10, Window: time.Minute, BanTime: time.Minute,
+	ts, _ := defended(t, defender.Config{IPFailures: 10, Window: time.Minute, BanTime: time.Minute,
 		BanTimeMax: time.Hour, MaxUnauthPerIP: 3, MaxUnauth: 5})
 	var held []net.Conn
 	defer func() {
@@ -329,7 +330,7 @@ func TestDefender_UnauthCaps(t *testing.T) {
 // one of its sessions ends.
 func TestDefender_SessionsPerUser(t *testing.T) {
 	k := keys(t)
-	ts, _ := defended(t, sftpd.DefenderConfig{IPFailures: 10, Window: time.Minute, BanTime: time.Minute,
+	ts, _ := defended(t, defender.Config{IPFailures: 10, Window: time.Minute, BanTime: time.Minute,
 		BanTimeMax: time.Hour, MaxSessionsPerUser: 2})
 	a := sshLogin(t, ts.addr, "ed", k.ed25519)
 	sftpOn(t, a)

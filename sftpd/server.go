@@ -5,6 +5,7 @@
 package sftpd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -68,7 +70,7 @@ type Server struct {
 	PasswordAuth bool
 	// Defender bans addresses that fail to log in and caps connections;
 	// nil turns it off.
-	Defender *DefenderConfig
+	Defender *defender.Config
 	// RecheckInterval is how often each session is held against its login
 	// (Recheck does it at once, after a reload): a key past its
 	// expiry-time or a certificate past its validity ends the session.
@@ -83,20 +85,13 @@ type Server struct {
 	MaxSessionsPerConnection int
 	// Throttled, if set, is told of time a session waited for its user's
 	// bandwidth cap (auth.Limits), with ThrottledUploadBandwidth or
-	// ThrottledDownloadBandwidth, or for room under the memory limit, with
-	// ThrottledSessionMemory.
+	// ThrottledDownloadBandwidth.
 	Throttled func(reason string, d time.Duration)
-	// SessionMemory is the room for sessions under the process's memory
-	// limit: each open session holds SessionBuffers of it, and a new one
-	// waits for room, at most MemoryWait (0: DefaultMemoryWait), then is
-	// refused with "server busy, try again later". 0 counts nothing.
-	SessionMemory int64
-	MemoryWait    time.Duration
+	Admit     func(ctx context.Context) (release func(), err error) // if set, may hold up a new session, or refuse it (with its error)
 
 	initOnce sync.Once
-	room     *sessionRoom // nil without SessionMemory
 	config   *ssh.ServerConfig
-	def      *defender // nil without Defender
+	def      *defender.Defender // nil without Defender
 
 	mu        sync.Mutex
 	closing   bool
@@ -110,10 +105,7 @@ type Server struct {
 const DefaultMaxSessionsPerConnection = 10
 
 func (s *Server) maxSessions() int {
-	if s.MaxSessionsPerConnection > 0 {
-		return s.MaxSessionsPerConnection
-	}
-	return DefaultMaxSessionsPerConnection
+	return cmp.Or(max(s.MaxSessionsPerConnection, 0), DefaultMaxSessionsPerConnection)
 }
 
 // Serve accepts connections on ln until Shutdown; it always returns an error,
@@ -131,7 +123,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer s.untrack(ln)
 	if s.def != nil {
 		stop, swept := make(chan struct{}), make(chan struct{})
-		go func() { s.def.sweep(stop); close(swept) }()
+		go func() { s.def.Sweep(stop); close(swept) }()
 		defer func() { close(stop); <-swept }()
 	}
 	var backoff time.Duration

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/defender"
 )
 
 // User key and host key signature algorithms: no ssh-rsa (SHA-1) for host
@@ -38,9 +39,6 @@ var errAuth = errors.New("authentication failed")
 var errSHA1Signature = errors.New("ssh-rsa (SHA-1) signature refused: the user does not set legacy_rsa_sha1")
 
 func (s *Server) init() {
-	if s.SessionMemory > 0 {
-		s.room = &sessionRoom{total: s.SessionMemory}
-	}
 	algos, _ := policy(s.Crypto) // Serve refuses an unknown name first
 	cfg := &ssh.ServerConfig{
 		Config:                    ssh.Config{KeyExchanges: algos.kex, Ciphers: algos.ciphers, MACs: algos.macs},
@@ -83,7 +81,7 @@ func (s *Server) init() {
 	}
 	s.config = cfg
 	if s.Defender != nil {
-		s.def = newDefender(*s.Defender, s.Logger, s.Audit, time.Now)
+		s.def = defender.New(*s.Defender, s.Logger, s.Audit, time.Now)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
@@ -22,7 +23,7 @@ import (
 func idleServer(t *testing.T) *testServer {
 	return startServer(t, func(s *sftpd.Server) {
 		s.LoginTimeout = time.Minute
-		s.Defender = &sftpd.DefenderConfig{IPFailures: 10, Window: time.Minute, BanTime: time.Minute, BanTimeMax: time.Hour,
+		s.Defender = &defender.Config{IPFailures: 10, Window: time.Minute, BanTime: time.Minute, BanTimeMax: time.Hour,
 			MaxUnauthPerIP: 16, MaxUnauth: 256, EarlyDropStart: 64, EarlyDropRate: 30}
 	})
 }

@@ -11,15 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/metrics"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // startAdmin serves /metrics, /healthz and /readyz on [admin] listen, if
 // set. stop shuts the listener down.
-func startAdmin(cfg *config.Config, m *metrics.Metrics, client *s3.Client, current *atomic.Pointer[config.Config], log *slog.Logger) (stop func(), err error) {
+func startAdmin(cfg *config.Config, m *metrics.Metrics, st *store.Store, current *atomic.Pointer[config.Config], log *slog.Logger) (stop func(), err error) {
 	if cfg.Admin.Listen == "" {
 		return func() {}, nil
 	}
@@ -28,7 +27,7 @@ func startAdmin(cfg *config.Config, m *metrics.Metrics, client *s3.Client, curre
 		return nil, fmt.Errorf("listen admin: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           metrics.AdminHandler(m, readiness(client, current), log),
+		Handler:           metrics.AdminHandler(m, readiness(st, current), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -57,7 +56,7 @@ const readyFor = 3 * time.Second
 // answers HeadBucket. The answer, ready or not, is reused for readyFor
 // while the config stays the same; callers arriving during a check wait
 // for its answer instead of sending their own.
-func readiness(client *s3.Client, current *atomic.Pointer[config.Config]) metrics.ReadyFunc {
+func readiness(st *store.Store, current *atomic.Pointer[config.Config]) metrics.ReadyFunc {
 	var (
 		mu      sync.Mutex
 		checked *config.Config // the config the answer is for
@@ -74,7 +73,7 @@ func readiness(client *s3.Client, current *atomic.Pointer[config.Config]) metric
 		if cfg == checked && time.Since(at) < readyFor {
 			return answer
 		}
-		err := headBuckets(ctx, client, cfg)
+		err := headBuckets(ctx, st, cfg)
 		if ctx.Err() == nil { // a caller that went away says nothing about S3
 			checked, at, answer = cfg, time.Now(), err
 		}
@@ -82,10 +81,10 @@ func readiness(client *s3.Client, current *atomic.Pointer[config.Config]) metric
 	}
 }
 
-func headBuckets(ctx context.Context, client *s3.Client, cfg *config.Config) error {
+func headBuckets(ctx context.Context, st *store.Store, cfg *config.Config) error {
 	for _, b := range buckets(cfg) {
-		if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &b}); err != nil {
-			return fmt.Errorf("head bucket %s: %w", b, err)
+		if err := st.Ready(ctx, b); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -7,19 +7,17 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/ops"
-	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // openAudit starts the audit trail the config describes; closed segments
-// of the file go to audit.s3_bucket through client, encrypted as s3cfg says. The trail is part of
+// of the file go to audit.s3_bucket through st, with its server-side encryption. The trail is part of
 // serving: if it cannot be opened, the server does not start.
 // observe sees every record (the metrics).
-func openAudit(cfg *config.Config, client *s3.Client, s3cfg s3fs.Config, log *slog.Logger, observe func(audit.Record)) (*audit.Log, error) {
+func openAudit(cfg *config.Config, st *store.Store, log *slog.Logger, observe func(audit.Record)) (*audit.Log, error) {
 	a := cfg.Audit
 	ac := audit.Config{
 		File:      a.File,
@@ -35,7 +33,7 @@ func openAudit(cfg *config.Config, client *s3.Client, s3cfg s3fs.Config, log *sl
 		ac.CheckpointEvery = a.CheckpointEvery.Duration
 	}
 	if a.S3Bucket != "" {
-		ac.Ship = ops.NewAuditShipper(client, s3cfg, a.S3Bucket, a.S3Prefix)
+		ac.Ship = ops.NewAuditShipper(st, a.S3Bucket, a.S3Prefix)
 	}
 	if a.Stdout {
 		ac.Stdout = os.Stdout

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/inventory"
 )
 
 // checkConfig validates a config file: exit 0 when valid, else 1 with one
@@ -21,7 +22,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stdout, err)
 		return 1
 	}
-	for _, w := range keyWarnings(cfg, time.Now()) {
+	for _, w := range keyWarnings(cfg, time.Now(), inventory.ExpiryAhead) {
 		fmt.Fprintln(stdout, w)
 	}
 	fmt.Fprintln(stdout, cfg.Memory)

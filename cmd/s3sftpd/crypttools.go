@@ -18,6 +18,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/ops"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // decryptCmd is `s3sftpd decrypt`: plaintext of one object to stdout, or of
@@ -197,11 +198,11 @@ func openStore(ctx context.Context, path string) (ops.Store, func(), error) {
 		s3cfg.Endpoint, s3cfg.PathStyle = store.Endpoint, true
 		s3cfg.AccessKeyID, s3cfg.SecretAccessKey = "embedded", "embedded"
 	}
-	client, err := s3fs.Dial(ctx, s3cfg)
+	st, err := store.Dial(ctx, s3cfg.Config)
 	if err == nil {
 		var fsys *s3fs.FS
-		if fsys, err = s3fs.New(client, s3cfg, slog.New(slog.DiscardHandler)); err == nil {
-			return ops.Store{S3: client, FS: fsys}, closeStore, nil
+		if fsys, err = s3fs.New(st.S3(), s3cfg, slog.New(slog.DiscardHandler)); err == nil {
+			return ops.Store{S3: st, FS: fsys}, closeStore, nil
 		}
 	}
 	closeStore()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/doctor"
-	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // doctorCmd checks every bucket the config uses and prints the table; exit
@@ -36,21 +36,20 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return 0
 }
 
-// compliance runs the doctor's checks for cfg. client may be nil, in which
+// compliance runs the doctor's checks for cfg. st may be nil, in which
 // case one is dialled from cfg.
-func compliance(ctx context.Context, cfg *config.Config, client doctor.API) ([]doctor.Result, error) {
+func compliance(ctx context.Context, cfg *config.Config, st *store.Store) ([]doctor.Result, error) {
 	rs := []doctor.Result{doctor.Endpoint(cfg.S3.Endpoint)}
 	targets := complianceTargets(cfg)
 	if cfg.S3.Endpoint == config.EndpointEmbedded {
 		rs = append(rs, doctor.AccountNotAWS("the embedded store"))
 		return append(rs, doctor.Embedded(targets)...), nil
 	}
-	if client == nil {
-		c, err := s3fs.Dial(ctx, s3Config(cfg))
-		if err != nil {
+	if st == nil {
+		var err error
+		if st, err = store.Dial(ctx, s3Config(cfg).Config); err != nil {
 			return nil, err
 		}
-		client = c
 	}
 	// The account check runs beside the bucket checks: where S3 Control is
 	// unreachable (a private subnet with only an S3 gateway endpoint) it
@@ -60,9 +59,9 @@ func compliance(ctx context.Context, cfg *config.Config, client doctor.API) ([]d
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		account, accountErr = accountCheck(ctx, cfg)
+		account, accountErr = accountCheck(ctx, cfg, st)
 	}()
-	buckets := doctor.Check(ctx, client, targets, doctor.Options{KMS: cfg.S3.SSE == s3fs.SSEKMS})
+	buckets := doctor.Check(ctx, st.BucketConfig(), targets, doctor.Options{KMS: cfg.S3.SSE == store.SSEKMS})
 	<-done
 	if accountErr != nil {
 		return nil, accountErr
@@ -72,19 +71,15 @@ func compliance(ctx context.Context, cfg *config.Config, client doctor.API) ([]d
 
 // accountCheck is the account-level public access block row: read from
 // AWS when the store is AWS, UNKNOWN without a request otherwise.
-func accountCheck(ctx context.Context, cfg *config.Config) (doctor.Result, error) {
+func accountCheck(ctx context.Context, cfg *config.Config, st *store.Store) (doctor.Result, error) {
 	if !doctor.IsAWS(cfg.S3.Endpoint) {
 		return doctor.AccountNotAWS(cfg.S3.Endpoint), nil
 	}
-	ids, err := s3fs.DialSTS(ctx, s3Config(cfg), cfg.S3.STSEndpoint)
+	account, err := st.Account(ctx)
 	if err != nil {
 		return doctor.Result{}, err
 	}
-	control, err := s3fs.DialControl(ctx, s3Config(cfg))
-	if err != nil {
-		return doctor.Result{}, err
-	}
-	return doctor.CheckAccount(ctx, ids, control, doctor.Options{}), nil
+	return doctor.CheckAccount(ctx, account, account, doctor.Options{}), nil
 }
 
 // complianceTargets lists every bucket of the config with the homes in it,
@@ -123,8 +118,8 @@ func logCompliance(log *slog.Logger, rs []doctor.Result, require bool) bool {
 
 // checkCompliance runs the doctor at start-up and logs it; with
 // require_compliant a FAIL stops the start.
-func checkCompliance(ctx context.Context, cfg *config.Config, client doctor.API, log *slog.Logger) error {
-	rs, err := compliance(ctx, cfg, client)
+func checkCompliance(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) error {
+	rs, err := compliance(ctx, cfg, st)
 	if err != nil {
 		return err
 	}

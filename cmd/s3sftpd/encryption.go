@@ -7,6 +7,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/crypt"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // setEncryption adds the keys of [encryption] to an s3fs config, with a KMS
@@ -20,7 +21,7 @@ func setEncryption(ctx context.Context, s *s3fs.Config, e config.Encryption) err
 	s.Envelope = e.Mode == config.EncryptionEnvelope
 	s.RefuseFormat1 = e.FormatV1 == config.FormatV1Refuse
 	if e.KMSKeyID != "" {
-		client, err := s3fs.DialKMS(ctx, *s)
+		client, err := store.DialKMS(ctx, s.Config)
 		if err != nil {
 			return fmt.Errorf("kms client: %w", err)
 		}

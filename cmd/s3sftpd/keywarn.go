@@ -15,13 +15,11 @@ import (
 // gives 2048-bit RSA 112-bit security, acceptable only until 2030).
 const recommendedRSABits = 3072
 
-// expiryWarnAhead is how far ahead check-config warns of expiring keys.
-const expiryWarnAhead = 14 * 24 * time.Hour
-
 // keyWarnings lists the weak RSA keys and the keys that expired or expire
-// within expiryWarnAhead of now, one "SOURCE: warning: …" line each, for check-config and the log
-// at start-up.
-func keyWarnings(cfg *config.Config, now time.Time) []string {
+// within ahead of now, one "SOURCE: warning: …" line each, for check-config
+// (ahead inventory.ExpiryAhead) and the log at start-up (ahead 0: the
+// server's daily reminder warns of keys about to expire).
+func keyWarnings(cfg *config.Config, now time.Time, ahead time.Duration) []string {
 	var out []string
 	for _, u := range cfg.Users {
 		for _, k := range u.PublicKeys {
@@ -37,7 +35,7 @@ func keyWarnings(cfg *config.Config, now time.Time) []string {
 			case !now.Before(exp):
 				out = append(out, fmt.Sprintf("%s: warning: user %s: key %s expired at %s; it is refused",
 					k.Source, u.Name, auth.Fingerprint(k.Key), exp.UTC().Format(time.RFC3339)))
-			case exp.Sub(now) <= expiryWarnAhead:
+			case exp.Sub(now) <= ahead:
 				out = append(out, fmt.Sprintf("%s: warning: user %s: key %s expires at %s (in %s)",
 					k.Source, u.Name, auth.Fingerprint(k.Key), exp.UTC().Format(time.RFC3339), days(exp.Sub(now))))
 			}

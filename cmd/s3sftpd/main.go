@@ -22,6 +22,8 @@ const usage = `usage:
                                       print a presigned GET URL for a file in the user's home (audited in presign.jsonl)
   s3sftpd audit verify [-hmac-key-file F] [-checkpoint F] FILE...
                                       check an audit trail (files in any order); exit 0 intact, 1 broken, 2 usage or unreadable
+  s3sftpd users -config FILE [-trail FILE...] [-format text|json|csv]
+                                      list every login: folders, auth methods, keys (flagged when expiring or unused), trusted CAs, last logins
   s3sftpd hash-password               read a password (terminal or stdin), print its argon2id hash for password_hash
   s3sftpd decrypt -config FILE s3://BUCKET/KEY > FILE
   s3sftpd decrypt -config FILE -out DIR s3://BUCKET/PREFIX/
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return presignCmd(context.Background(), args, stdout, stderr)
 	case "audit":
 		return auditCmd(args, stdout, stderr)
+	case "users":
+		return usersCmd(args, stdout, stderr)
 	case "hash-password":
 		return hashPassword(args, os.Stdin, stdout, stderr)
 	case "decrypt":

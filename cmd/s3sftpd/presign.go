@@ -16,7 +16,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/ops"
-	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // presignCmd prints a presigned GET URL for a file in a user's jail and
@@ -94,31 +94,26 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil { // names are looked up encrypted, as over SFTP
 		return "", err
 	}
-	base, err := s3fs.Dial(ctx, s3cfg)
+	st, err := store.Dial(ctx, s3cfg.Config)
 	if err != nil {
 		return "", err
 	}
 	var ship audit.Shipper
 	if cfg.Audit.S3Bucket != "" {
-		ship = ops.NewAuditShipper(base, s3cfg, cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
+		ship = ops.NewAuditShipper(st, cfg.Audit.S3Bucket, cfg.Audit.S3Prefix)
 	}
 	trail, err := openPresignTrail(cfg, file, ship)
 	if err != nil {
 		return "", err
 	}
 	defer trail.Close()
-	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
-	if err != nil {
-		return "", err
-	}
 	// A user with role_arn gets a URL signed by its role: it reaches the home only.
-	client, err := s3fs.NewRoles(base, stsClient, s3cfg).ClientFor(tenant)
-	if err != nil {
+	if err := st.CheckRole(tenant); err != nil {
 		return "", err
 	}
 	rec := audit.Record{Event: audit.EventPresign, User: name, Path: p, Bucket: tenant.Bucket,
 		Client: fmt.Sprintf("s3sftpd presign (uid %d)", os.Getuid()), Result: audit.ResultOK}
-	signed, err := ops.PresignGet(ctx, client, s3cfg, tenant, p, ttl)
+	signed, err := ops.PresignGet(ctx, st, s3cfg, tenant, p, ttl)
 	var refusal *ops.Refusal
 	switch { // the trail gets fixed words: err's text names the key
 	case errors.As(err, &refusal):

@@ -6,7 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/s3sftpd/s3sftpd/config"
-	"github.com/s3sftpd/s3sftpd/sftpd"
+	"github.com/s3sftpd/s3sftpd/proxyproto"
 )
 
 // proxyListener wraps ln to read PROXY protocol headers when the config
@@ -24,5 +24,5 @@ func proxyListener(ln net.Listener, cfg *config.Config, log *slog.Logger) net.Li
 		trusted = append(trusted, p)
 	}
 	log.Info("proxy protocol on", "trusted_proxies", cfg.Server.TrustedProxies)
-	return &sftpd.ProxyListener{Listener: ln, Trusted: trusted, Timeout: cfg.Server.LoginTimeout.Duration, Logger: log}
+	return &proxyproto.Listener{Listener: ln, Trusted: trusted, Timeout: cfg.Server.LoginTimeout.Duration, Logger: log}
 }

@@ -20,10 +20,14 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
+	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 func serve(args []string, stderr io.Writer) int {
@@ -65,7 +69,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	for _, w := range keyWarnings(cfg, time.Now()) {
+	for _, w := range keyWarnings(cfg, time.Now(), 0) {
 		log.Warn(w)
 	}
 	setMemoryLimit(cfg.Memory, log)
@@ -86,20 +90,16 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m := metrics.New()
 	s3cfg.APIOptions = append(s3cfg.APIOptions, m.S3Middleware)
 	s3cfg.Throttled = m.Throttled
-	client, err := s3fs.Dial(ctx, s3cfg)
+	st, err := store.Dial(ctx, s3cfg.Config)
 	if err != nil {
 		return err
 	}
-	if err := checkCompliance(ctx, cfg, client, log); err != nil {
+	if err := checkCompliance(ctx, cfg, st, log); err != nil {
 		return err
 	}
 	// Users with role_arn run their S3 calls as that role; always routed,
 	// so a role added by a reload never falls back to the gateway's identity.
-	stsClient, err := s3fs.DialSTS(ctx, s3cfg, cfg.S3.STSEndpoint)
-	if err != nil {
-		return err
-	}
-	fsys, err := s3fs.New(s3fs.NewRoles(client, stsClient, s3cfg), s3cfg, log)
+	fsys, err := s3fs.New(st.S3(), s3cfg, log)
 	if err != nil {
 		return err
 	}
@@ -108,14 +108,14 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	m.Budgets(memoryBudgets(cfg.Memory))
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
-	stopAdmin, err := startAdmin(cfg, m, client, &current, log)
+	stopAdmin, err := startAdmin(cfg, m, st, &current, log)
 	if err != nil {
 		return err
 	}
 	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, client, s3cfg, log, m.Observe)
+	alog, err := openAudit(cfg, st, log, m.Observe)
 	if err != nil {
 		return err
 	}
@@ -148,10 +148,10 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 
 		MaxSessionsPerConnection: cfg.Server.MaxSessionsPerConnection,
 		Throttled:                m.Throttled,
-		SessionMemory:            int64(cfg.Memory.Sessions),
-		MemoryWait:               cfg.Server.MemoryWait.Duration,
 	}
-	m.WatchSessionMemory(srv.SessionMemoryInUse)
+	room := memlimit.NewRoom(int64(cfg.Memory.Sessions))
+	srv.Admit = admitSessions(room, cfg.Server.MemoryWait.Duration, m.Throttled)
+	m.WatchSessionMemory(room.InUse)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -170,6 +170,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		(&reloader{path: path, log: log, audit: alog, users: live, srv: srv, cfg: &current}).run(bgCtx, hup)
 	})
 	background.Go(func() { logStats(bgCtx, log) })
+	reminder := &inventory.Reminder{Users: live.Users, Log: log}
+	m.WatchExpiringKeys(reminder.Count)
+	background.Go(func() { reminder.Run(bgCtx, time.Minute) }) // cheap (no I/O), so a reload shows within a minute
 	defer func() { stopBackground(); background.Wait() }()
 
 	select {
@@ -196,6 +199,33 @@ func setMemoryLimit(m config.Memory, log *slog.Logger) {
 	log.Info("memory limit", "limit", m.Limit.String(), "from", m.From, "uploads", m.Uploads.String(), "read_ahead", m.ReadAhead.String(),
 		"sessions", m.MaxSessions(), "session_memory", m.Sessions.String(), "base", m.Base.String(), "runtime", m.Runtime.String(),
 		"go_soft_limit", m.SoftLimit.String())
+}
+
+// container is the memory limit of the process's cgroup, for config.LoadIn.
+func container() config.Container {
+	limit, source := memlimit.Container()
+	return config.Container{MemoryMax: config.Size(limit), Source: source}
+}
+
+// errServerBusy refuses a session the memory limit has no room for.
+var errServerBusy = errors.New("server busy, try again later")
+
+// admitSessions lets a new session in when the memory limit has room for
+// it, waiting up to wait, and refuses it as "server busy" when none comes.
+func admitSessions(room *memlimit.Room, wait time.Duration, throttled func(string, time.Duration)) func(context.Context) (func(), error) {
+	return func(ctx context.Context) (func(), error) {
+		waited, ok := room.Take(ctx, wait)
+		if waited > 0 {
+			throttled(memlimit.ThrottledSessions, waited)
+		}
+		switch {
+		case ok:
+			return room.Release, nil
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx) // the connection is closing
+		}
+		return nil, errServerBusy
+	}
 }
 
 // memoryBudgets is the split, for the metrics.
@@ -234,21 +264,30 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 func buildUsers(cfg *config.Config) (*auth.Users, error) {
 	var us []auth.User
 	for _, u := range cfg.Users {
-		perms, err := auth.ParsePerms(u.Permissions)
+		au, err := authUser(cfg, u)
 		if err != nil {
-			return nil, fmt.Errorf("user %s: %w", u.Name, err)
-		}
-		au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
-			LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
-			Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
-				ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
-		for _, k := range u.PublicKeys {
-			au.Keys = append(au.Keys, k.Key)
-			au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+			return nil, err
 		}
 		us = append(us, au)
 	}
 	return auth.NewUsers(us)
+}
+
+// authUser is one [[users]] entry as auth takes it.
+func authUser(cfg *config.Config, u config.User) (auth.User, error) {
+	perms, err := auth.ParsePerms(u.Permissions)
+	if err != nil {
+		return auth.User{}, fmt.Errorf("user %s: %w", u.Name, err)
+	}
+	au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
+		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
+			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
+	for _, k := range u.PublicKeys {
+		au.Keys = append(au.Keys, k.Key)
+		au.KeyOptions = append(au.KeyOptions, k.Restrictions)
+	}
+	return au, nil
 }
 
 func bucketOf(cfg *config.Config, u config.User) string {
@@ -280,31 +319,34 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		endpoint = ""
 	}
 	return s3fs.Config{
-		Endpoint:     endpoint,
-		Region:       cfg.S3.Region,
-		PathStyle:    cfg.S3.PathStyle,
-		SSE:          cfg.S3.SSE,
-		KMSKeyID:     cfg.S3.KMSKeyID,
-		Checksums:    cfg.S3.Checksums,
+		Config: store.Config{
+			Endpoint:    endpoint,
+			Region:      cfg.S3.Region,
+			PathStyle:   cfg.S3.PathStyle,
+			STSEndpoint: cfg.S3.STSEndpoint,
+			SSE:         cfg.S3.SSE,
+			KMSKeyID:    cfg.S3.KMSKeyID,
+			Checksums:   cfg.S3.Checksums,
+			RetryMode:   cfg.S3.RetryMode,
+			MaxAttempts: cfg.S3.MaxAttempts,
+		},
 		PartSize:     int64(cfg.S3.PartSize),
 		UploadMemory: int64(cfg.S3.UploadMemory),
 		// each user's share comes with its tenant; this is for any without
 		UploadMemoryShare: int64(cfg.UserDefaults.UploadMemoryPerUser),
 		UploadMemoryWait:  cfg.S3.UploadMemoryWait.Duration,
 		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
-		RetryMode:         cfg.S3.RetryMode,
-		MaxAttempts:       cfg.S3.MaxAttempts,
 		TempSuffixes:      cfg.Server.TempSuffixes,
 		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
 	}
 }
 
 // defenderConfig is the [defender] section for sftpd; nil when disabled.
-func defenderConfig(d config.Defender) *sftpd.DefenderConfig {
+func defenderConfig(d config.Defender) *defender.Config {
 	if !d.Enabled {
 		return nil
 	}
-	return &sftpd.DefenderConfig{
+	return &defender.Config{
 		IPFailures: d.IPFailures, UserFailures: d.UserFailures, Window: d.Window.Duration,
 		BanTime: d.BanTime.Duration, BanTimeMax: d.BanTimeMax.Duration, Allow: d.AllowPrefixes,
 		MaxUnauthPerIP: d.MaxUnauthenticatedPerIP, MaxUnauth: d.MaxUnauthenticated,

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +24,11 @@ const module = "github.com/s3sftpd/s3sftpd"
 // Rules of the redesign (issue 17) that do not hold yet, so nothing here
 // fails on them; each becomes a check when its piece lands:
 //   - only store (and doctor's read-only checks, and test helpers) imports
-//     aws-sdk-go-v2/service/*: there is no store package yet, and s3fs,
-//     cmd/s3sftpd (the /readyz HeadBucket), ops and bench/s3direct import the SDK
-//     (sdkImporters lists them, so no new importer appears meanwhile);
-//   - cmd imports no SDK package;
-//   - no package over ~2,000 lines: s3fs, sftpd and config are over
-//     (overBudget lists them, so no other package grows past it);
-//   - the *upload type lives in at most two files.
+//     aws-sdk-go-v2/service/*: s3fs still builds its S3 requests with the
+//     SDK's types (sdkImporters lists it, so no new importer appears
+//     meanwhile);
+//   - no package over ~2,000 lines: s3fs is over
+//     (overBudget lists it, so no other package grows past it).
 
 // pkg is the part of `go list -json` the rules read.
 type pkg struct {
@@ -158,15 +160,16 @@ func TestImports_OnlyTheTryoutStoreLinksGofakes3(t *testing.T) {
 }
 
 // sdkImporters are the packages that may import aws-sdk-go-v2/service/*
-// outside tests: doctor's read-only checks and the test helpers, plus the
-// importers the redesign still has to move behind store.
+// outside tests: store, which owns every client; doctor's read-only checks
+// and the test helpers; bench/s3direct, the baseline that calls S3 without
+// the gateway (it dials through store, so both share transport and
+// retries); and s3fs until its S3 calls take store-owned types.
 var sdkImporters = []string{
+	"store",
 	"doctor",
 	"internal/s3test",
-	"s3fs",           // redesign: moves into store
-	"ops",            // redesign: goes through store
-	"cmd/s3sftpd",    // redesign: /readyz goes through store
-	"bench/s3direct", // redesign: goes through store
+	"bench/s3direct",
+	"s3fs", // redesign: its requests move behind store-owned types
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
@@ -182,13 +185,54 @@ func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
 	}
 }
 
+// TestImports_CmdImportsNoSDK: a command is wiring, so it reaches AWS only
+// through store (and doctor) and imports nothing of the SDK, not even
+// aws-sdk-go-v2/aws or smithy-go; bench/s3direct, the SDK baseline, is
+// not a command of the gateway.
+func TestImports_CmdImportsNoSDK(t *testing.T) {
+	for _, p := range list(t) {
+		if !p.underCmd() {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/aws/") {
+				t.Errorf("%s imports %s; a command reaches AWS only through store", p.short(), imp)
+			}
+		}
+	}
+}
+
+// TestImports_OpsImportsNoSDK: the operator tools reach S3 through store's
+// plain methods and s3fs's object-format methods, never the SDK.
+func TestImports_OpsImportsNoSDK(t *testing.T) {
+	ops := find(t, list(t), "ops")
+	for _, imp := range ops.Imports {
+		if strings.HasPrefix(imp, "github.com/aws/") {
+			t.Errorf("ops imports %s; the operator tools reach AWS only through store", imp)
+		}
+	}
+}
+
+// TestImports_S3fsCallsOnlyS3: s3fs reaches KMS, STS and S3 Control only
+// through store; of the SDK's service packages it keeps only S3's request
+// types, until those too are store's.
+func TestImports_S3fsCallsOnlyS3(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	for _, imp := range s3fs.Imports {
+		svc, ok := strings.CutPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/")
+		if ok && svc != "s3" && !strings.HasPrefix(svc, "s3/") {
+			t.Errorf("s3fs imports %s; it reaches AWS services other than S3 only through store", imp)
+		}
+	}
+}
+
 // lineBudget is the most lines of non-test Go a package holds: past it a
 // package has more than one job.
 const lineBudget = 2000
 
 // overBudget are the packages already past lineBudget, left for the
 // redesign to split.
-var overBudget = []string{"s3fs", "sftpd", "config"}
+var overBudget = []string{"s3fs"}
 
 func TestPackages_WithinLineBudget(t *testing.T) {
 	for _, p := range list(t) {
@@ -206,5 +250,47 @@ func TestPackages_WithinLineBudget(t *testing.T) {
 		case lines > lineBudget:
 			t.Errorf("%s: %d lines of non-test Go; want at most %d (split it by concern)", p.short(), lines, lineBudget)
 		}
+	}
+}
+
+// TestImports_VfsKnowsNothingOfS3OrSFTP: the namespace (and the jail in
+// it) is plain path logic, which s3fs asks where a path leads; it must not
+// grow S3 calls or protocol handling of its own.
+func TestImports_VfsKnowsNothingOfS3OrSFTP(t *testing.T) {
+	vfs := find(t, list(t), "vfs")
+	for _, dep := range vfs.Deps {
+		if strings.HasPrefix(dep, "github.com/aws/") || strings.HasPrefix(dep, "github.com/pkg/sftp") ||
+			dep == module+"/s3fs" || dep == module+"/sftpd" {
+			t.Errorf("vfs depends on %s; it maps paths to mounts and keys, and knows nothing of S3 or SFTP", dep)
+		}
+	}
+}
+
+// TestPackages_UploadTypeInTwoFiles: the methods of s3fs's *upload live in
+// at most two files (upload.go, commit.go), so one upload reads in one place,
+// as a download does in download.go.
+func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
+	s3fs := find(t, list(t), "s3fs")
+	fset := token.NewFileSet()
+	files := map[string]bool{}
+	for _, name := range s3fs.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(s3fs.Dir, name), nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || len(fn.Recv.List) == 0 {
+				continue
+			}
+			if star, ok := fn.Recv.List[0].Type.(*ast.StarExpr); ok {
+				if id, ok := star.X.(*ast.Ident); ok && id.Name == "upload" {
+					files[name] = true
+				}
+			}
+		}
+	}
+	if len(files) == 0 || len(files) > 2 {
+		t.Errorf("*upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
 	}
 }

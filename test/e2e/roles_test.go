@@ -2,17 +2,11 @@ package e2e
 
 import (
 	"bytes"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
@@ -25,23 +19,7 @@ import (
 // hands out the store's keys; the requests it gets are checked.
 func TestE2E_RoleARN(t *testing.T) {
 	s3srv := s3test.Start(t)
-	tmpl := template.Must(template.ParseFiles("../../s3fs/testdata/assume-role-response.xml"))
-	var mu sync.Mutex
-	var calls []url.Values
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sts := &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.ParseForm()
-		mu.Lock()
-		calls = append(calls, r.PostForm)
-		mu.Unlock()
-		tmpl.Execute(w, map[string]string{"User": r.PostForm.Get("SourceIdentity"), "AccessKeyID": s3srv.AccessKey,
-			"SecretAccessKey": s3srv.SecretKey, "SessionToken": "", "Expiration": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
-	})}}
-	sts.Start()
-	t.Cleanup(sts.Close)
+	sts := s3test.StartSTS(t, s3srv, time.Hour)
 
 	users := []testUser{
 		{name: "acme", home: "partners/acme/", keys: []string{pubKey(t, "ed25519")},
@@ -63,11 +41,9 @@ func TestE2E_RoleARN(t *testing.T) {
 		t.Errorf("upload by a user without role_arn succeeded on the gateway's wrong credentials:\n%s", out)
 	}
 
-	mu.Lock()
-	if len(calls) != 1 {
+	if calls := sts.Calls(); len(calls) != 1 {
 		t.Errorf("AssumeRole called %d times by the gateway; want 1", len(calls))
 	}
-	mu.Unlock()
 
 	// presign signs with the role too: with the gateway's keys wrong, the
 	// URL works only if it does.
@@ -82,8 +58,7 @@ func TestE2E_RoleARN(t *testing.T) {
 		t.Errorf("GET the role-signed URL: status %d, %d bytes; want 200 and the file", status, len(got))
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	calls := sts.Calls()
 	if len(calls) != 2 {
 		t.Fatalf("AssumeRole called %d times; want 2 (the gateway, then presign)", len(calls))
 	}

@@ -1,4 +1,4 @@
-package sftpd
+package defender
 
 import (
 	"log/slog"
@@ -29,14 +29,14 @@ func TestSourceOf(t *testing.T) {
 // TestDefender_IPv6CapsPerSlash64: the per-address cap holds for a whole
 // /64, so an IPv6 host cannot pass it by using more of its addresses.
 func TestDefender_IPv6CapsPerSlash64(t *testing.T) {
-	d := newDefender(DefenderConfig{MaxUnauthPerIP: 2, MaxUnauth: 100}, slog.New(slog.DiscardHandler), nil, time.Now)
+	d := New(Config{MaxUnauthPerIP: 2, MaxUnauth: 100}, slog.New(slog.DiscardHandler), nil, time.Now)
 	for i, a := range []string{"2001:db8::1", "2001:db8::2", "2001:db8::3"} {
-		p, _ := d.admit(netip.MustParseAddr(a), func() {})
+		p, _ := d.Admit(netip.MustParseAddr(a), func() {})
 		if got, want := p != nil, i < 2; got != want {
 			t.Errorf("connection %d from %s admitted = %v; want %v", i+1, a, got, want)
 		}
 	}
-	if p, _ := d.admit(netip.MustParseAddr("2001:db8:0:1::1"), func() {}); p == nil {
+	if p, _ := d.Admit(netip.MustParseAddr("2001:db8:0:1::1"), func() {}); p == nil {
 		t.Errorf("a connection from another /64 was refused")
 	}
 }
@@ -61,7 +61,7 @@ func TestDefender_EarlyDrop(t *testing.T) {
 		{"off-below-full", 255, 0, false, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDefender(DefenderConfig{MaxUnauth: 256, EarlyDropStart: tc.start, EarlyDropRate: tc.pct},
+			d := New(Config{MaxUnauth: 256, EarlyDropStart: tc.start, EarlyDropRate: tc.pct},
 				slog.New(slog.DiscardHandler), nil, time.Now)
 			d.rand = func(int) int { return tc.draw }
 			d.unauthTotal = tc.n

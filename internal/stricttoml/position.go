@@ -1,4 +1,15 @@
-package config
+// Package stricttoml decodes a TOML document into a Go struct strictly,
+// and says where each problem is: every key must name a field exactly
+// (an unknown one is reported with the nearest known name), every value
+// must have its field's type, and each problem carries the line and column
+// of its key. BurntSushi/toml parses; it does not expose positions, so
+// Scan reads the source for them. config holds the schema and its rules;
+// this package knows none of them.
+//
+// Paths are rendered as in messages: "server.listen", "users[2].home",
+// "users[0].keys[1]". A table header is indexed under its own path
+// ("users[2]"), an array element under its index.
+package stricttoml
 
 import (
 	"bytes"
@@ -6,42 +17,39 @@ import (
 	"strings"
 )
 
-// BurntSushi/toml does not expose where keys are, so keyIndex scans the
-// source for them. It only runs on source the TOML parser accepted, so it
-// can be lenient; on anything else it must still stop and not panic.
-//
-// Paths are rendered as in messages: "server.listen", "users[2].home",
-// "users[0].keys[1]". A table header is indexed under its own path
-// ("users[2]"), an array element under its index.
+// Scan only runs on source the TOML parser accepted, so it can be lenient;
+// on anything else it must still stop and not panic.
 
-// position is a 1-based line and byte column.
-type position struct{ Line, Col int }
+// Position is a 1-based line and byte column.
+type Position struct{ Line, Col int }
 
-type keyIndex struct {
-	at   map[string]position
+// Index is the position of every table header, key and array element of
+// one document.
+type Index struct {
+	at   map[string]Position
 	keys []string // of headers and keys, not array elements, in source order
 }
 
-// find returns the position of path, else of its nearest indexed parent,
+// Find returns the position of path, else of its nearest indexed parent,
 // else 1:1.
-func (x *keyIndex) find(path string) position {
+func (x *Index) Find(path string) Position {
 	for {
 		if p, ok := x.at[path]; ok {
 			return p
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i <= 0 {
-			return position{1, 1}
+			return Position{1, 1}
 		}
 		path = path[:i]
 	}
 }
 
-// findAll returns the position of every header or key whose path is path
+// FindAll returns the position of every header or key whose path is path
 // once array indexes are removed: "users.name" finds "users[0].name" and
 // "users[1].name", but "users.keys" does not find "users[0].keys[1]".
-func (x *keyIndex) findAll(path string) []position {
-	var ps []position
+func (x *Index) FindAll(path string) []Position {
+	var ps []Position
 	for _, k := range x.keys {
 		if stripIndexes(k) == path {
 			ps = append(ps, x.at[k])
@@ -51,7 +59,7 @@ func (x *keyIndex) findAll(path string) []position {
 }
 
 // add indexes a table header or a key.
-func (x *keyIndex) add(path string, p position) {
+func (x *Index) add(path string, p Position) {
 	if _, ok := x.at[path]; !ok {
 		x.at[path] = p
 		x.keys = append(x.keys, path)
@@ -59,20 +67,20 @@ func (x *keyIndex) add(path string, p position) {
 }
 
 // addElem indexes an array element.
-func (x *keyIndex) addElem(path string, p position) {
+func (x *Index) addElem(path string, p Position) {
 	if _, ok := x.at[path]; !ok {
 		x.at[path] = p
 	}
 }
 
-// indexKeys returns the position of every table header, key and array
+// Scan returns the position of every table header, key and array
 // element in src.
-func indexKeys(src []byte) *keyIndex {
+func Scan(src []byte) *Index {
 	s := &scanner{
 		src:    src,
 		line:   1,
 		col:    1,
-		x:      &keyIndex{at: map[string]position{}},
+		x:      &Index{at: map[string]Position{}},
 		arrays: map[string]int{},
 	}
 	if bytes.HasPrefix(src, []byte("\ufeff")) { // a byte order mark is not a column
@@ -86,7 +94,7 @@ type scanner struct {
 	src       []byte
 	off       int
 	line, col int
-	x         *keyIndex
+	x         *Index
 	arrays    map[string]int // array-of-tables path → elements so far
 }
 
@@ -123,7 +131,7 @@ func (s *scanner) document() {
 func (s *scanner) header(segs []string, array bool) string {
 	path := ""
 	for i, seg := range segs {
-		path = joinKey(path, seg)
+		path = JoinKey(path, seg)
 		n, isArray := s.arrays[path]
 		switch {
 		case array && i == len(segs)-1:
@@ -137,10 +145,10 @@ func (s *scanner) header(segs []string, array bool) string {
 }
 
 // dotted indexes a dotted key and its implicit parents at p.
-func (s *scanner) dotted(table string, segs []string, p position) string {
+func (s *scanner) dotted(table string, segs []string, p Position) string {
 	path := table
 	for _, seg := range segs {
-		path = joinKey(path, seg)
+		path = JoinKey(path, seg)
 		s.x.add(path, p)
 	}
 	return path
@@ -268,7 +276,7 @@ func (s *scanner) str() string {
 	return string(s.src[start:s.off])
 }
 
-func (s *scanner) pos() position { return position{s.line, s.col} }
+func (s *scanner) pos() Position { return Position{s.line, s.col} }
 
 // peek returns the current byte, or 0 at the end.
 func (s *scanner) peek() byte {
@@ -328,8 +336,8 @@ func (s *scanner) skipLine() {
 	s.next()
 }
 
-// joinKey appends a key segment to a path, quoting it unless it is bare.
-func joinKey(path, seg string) string {
+// JoinKey appends a key segment to a path, quoting it unless it is bare.
+func JoinKey(path, seg string) string {
 	if !isBare(seg) {
 		seg = strconv.Quote(seg)
 	}

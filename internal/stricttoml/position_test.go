@@ -1,4 +1,4 @@
-package config
+package stricttoml
 
 import (
 	"fmt"
@@ -65,7 +65,7 @@ func TestIndexKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			x := indexKeys([]byte(tt.src))
+			x := Scan([]byte(tt.src))
 			for path, want := range tt.want {
 				p, ok := x.at[path]
 				if got := fmt.Sprintf("%d:%d", p.Line, p.Col); !ok || got != want {
@@ -77,32 +77,32 @@ func TestIndexKeys(t *testing.T) {
 }
 
 func TestKeyIndex_Find(t *testing.T) {
-	x := indexKeys([]byte("[server]\nlisten = 1\n[[users]]\nname = \"a\"\n[[users]]\nkeys = [\"k\"]\n"))
+	x := Scan([]byte("[server]\nlisten = 1\n[[users]]\nname = \"a\"\n[[users]]\nkeys = [\"k\"]\n"))
 	tests := []struct {
 		path string
-		want position
+		want Position
 	}{
-		{"server.listen", position{2, 1}},
-		{"server.idle_timeout", position{1, 1}}, // the table
-		{"users[1].keys[0]", position{6, 9}},
-		{"users[1].keys[3]", position{6, 1}}, // the array
-		{"users[1].name", position{5, 1}},    // the table
-		{"users[7].name", position{1, 1}},    // nothing: 1:1
-		{"s3.bucket", position{1, 1}},
-		{"", position{1, 1}},
+		{"server.listen", Position{2, 1}},
+		{"server.idle_timeout", Position{1, 1}}, // the table
+		{"users[1].keys[0]", Position{6, 9}},
+		{"users[1].keys[3]", Position{6, 1}}, // the array
+		{"users[1].name", Position{5, 1}},    // the table
+		{"users[7].name", Position{1, 1}},    // nothing: 1:1
+		{"s3.bucket", Position{1, 1}},
+		{"", Position{1, 1}},
 	}
 	for _, tt := range tests {
-		if got := x.find(tt.path); got != tt.want {
+		if got := x.Find(tt.path); got != tt.want {
 			t.Errorf("find(%q) = %v; want %v", tt.path, got, tt.want)
 		}
 	}
-	if got, want := x.findAll("users.name"), []position{{4, 1}}; !slices.Equal(got, want) {
+	if got, want := x.FindAll("users.name"), []Position{{4, 1}}; !slices.Equal(got, want) {
 		t.Errorf("findAll(users.name) = %v; want %v", got, want)
 	}
-	if got, want := x.findAll("users"), []position{{3, 1}, {5, 1}}; !slices.Equal(got, want) {
+	if got, want := x.FindAll("users"), []Position{{3, 1}, {5, 1}}; !slices.Equal(got, want) {
 		t.Errorf("findAll(users) = %v; want %v", got, want)
 	}
-	if got, want := x.findAll("users.keys"), []position{{6, 1}}; !slices.Equal(got, want) {
+	if got, want := x.FindAll("users.keys"), []Position{{6, 1}}; !slices.Equal(got, want) {
 		t.Errorf("findAll(users.keys) = %v; want %v", got, want)
 	}
 }
@@ -113,7 +113,7 @@ func TestIndexKeys_NotTOML(t *testing.T) {
 		"", "[", "[[", "]", "=", "a =", "a = [", "a = {", "a = [}", "a = {]", "a = \"", "a = '''", "a = \"\"\"x",
 		"a = [,,,]", "a = {,,}", "a = { = 1 }", "\"", "'", "a.", "a = [1 2 3]", "a = \"\\", "[a.]\n", "\xff = 1",
 	} {
-		indexKeys([]byte(src))
+		Scan([]byte(src))
 	}
 }
 
@@ -142,8 +142,8 @@ func TestJoinKey(t *testing.T) {
 		{"", "ä", `"ä"`},
 	}
 	for _, tt := range tests {
-		if got := joinKey(tt.path, tt.seg); got != tt.want {
-			t.Errorf("joinKey(%q, %q) = %q; want %q", tt.path, tt.seg, got, tt.want)
+		if got := JoinKey(tt.path, tt.seg); got != tt.want {
+			t.Errorf("JoinKey(%q, %q) = %q; want %q", tt.path, tt.seg, got, tt.want)
 		}
 	}
 }

@@ -1,32 +1,37 @@
-package main
+package memlimit
 
 import (
 	"os"
 	"path"
 	"strconv"
 	"strings"
-
-	"github.com/s3sftpd/s3sftpd/config"
 )
 
 // cgroupRoot is where the cgroup file systems are mounted.
 const cgroupRoot = "/sys/fs/cgroup"
 
-// container is the memory limit of the cgroup the process runs in (the
-// container's), for config.LoadIn; none when it cannot be read.
-func container() config.Container {
+// Container is the memory limit of the cgroup the process runs in (the
+// container's), in bytes, and the file it was read from; 0 when there is
+// none or it cannot be read.
+func Container() (limit int64, source string) {
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return config.Container{}
+		return 0, ""
 	}
-	return readContainer(string(self), cgroupRoot)
+	c := readContainer(string(self), cgroupRoot)
+	return c.limit, c.source
+}
+
+type container struct {
+	limit  int64
+	source string
 }
 
 // readContainer finds the lowest memory limit on the way from the cgroup
 // in self (/proc/self/cgroup) up to the root: cgroup v2's memory.max, else
 // v1's memory.limit_in_bytes. A parent's limit holds for its children too.
-func readContainer(self, root string) config.Container {
-	var best config.Container
+func readContainer(self, root string) container {
+	var best container
 	for line := range strings.SplitSeq(strings.TrimSpace(self), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
@@ -43,8 +48,8 @@ func readContainer(self, root string) config.Container {
 		}
 		for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
 			f := path.Join(dir, p, file)
-			if n := readLimit(f); n > 0 && (best.MemoryMax == 0 || n < best.MemoryMax) {
-				best = config.Container{MemoryMax: n, Source: f}
+			if n := readLimit(f); n > 0 && (best.limit == 0 || n < best.limit) {
+				best = container{n, f}
 			}
 			if p == "/" {
 				break
@@ -65,7 +70,7 @@ func hasController(list, name string) bool {
 
 // readLimit reads a cgroup memory limit file: 0 for none ("max", or v1's
 // unlimited, a number near 2^63) or when it cannot be read.
-func readLimit(file string) config.Size {
+func readLimit(file string) int64 {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0
@@ -74,5 +79,5 @@ func readLimit(file string) config.Size {
 	if err != nil || n <= 0 || n >= 1<<62 {
 		return 0
 	}
-	return config.Size(n)
+	return n
 }

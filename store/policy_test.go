@@ -1,4 +1,4 @@
-package s3fs
+package store
 
 import (
 	"encoding/json"

@@ -1,4 +1,9 @@
-package sftpd
+// Package memlimit holds the gateway to its memory limit where the budgets
+// of s3fs do not reach: it reads the container's limit from cgroups, keeps
+// the room sessions take under the limit, and bounds the SFTP requests a
+// session holds. It knows nothing of config, S3 or logins; cmd sizes it
+// from the config's split and sftpd asks it before each session.
+package memlimit
 
 import (
 	"context"
@@ -15,7 +20,7 @@ import (
 // and read-ahead budgets: its SSH channel's receive window (2 MiB, fixed by
 // x/crypto), the SFTP requests in flight (maxInFlight) and 1 MiB for the
 // rest (a request past the bound, its goroutines, a reply, an S3
-// connection's buffers). Server.SessionMemory is counted in rooms of it.
+// connection's buffers). A Room is counted in rooms of it.
 const SessionBuffers = 4 << 20
 
 // maxInFlight bounds the bytes of the SFTP requests a session has read and
@@ -24,23 +29,15 @@ const SessionBuffers = 4 << 20
 // queues of 8) while its writes wait for upload memory.
 const maxInFlight = 1 << 20
 
-// DefaultMemoryWait is how long a new session waits for room when
-// Server.MemoryWait is 0.
-const DefaultMemoryWait = time.Minute
+// ThrottledSessions is the reason, for the metrics' Throttled hooks, of a
+// new session that waited for room under the memory limit.
+const ThrottledSessions = "session_memory"
 
-// ThrottledSessionMemory is the reason, for Server.Throttled, of a new
-// session that waited for room under the memory limit.
-const ThrottledSessionMemory = "session_memory"
-
-// errBusy is what a session refused for lack of memory tells the client
-// (OpenSSH prints "channel 0: open failed: resource shortage: …").
-const errBusy = "server busy, try again later"
-
-// sessionRoom is the memory for sessions under the memory limit: each
-// session holds SessionBuffers of it while open; a new one waits for room,
-// at most MemoryWait, and is refused when none comes. Waiters are served in
-// the order they came, so none is refused while later ones get in.
-type sessionRoom struct {
+// Room is the memory for sessions under the memory limit: each session
+// holds SessionBuffers of it while open; a new one waits for room, and is
+// refused when none comes in time. Waiters are served in the order they
+// came, so none is refused while later ones get in.
+type Room struct {
 	total int64
 
 	mu      sync.Mutex
@@ -50,9 +47,13 @@ type sessionRoom struct {
 	waiting atomic.Int64    // len(queue)
 }
 
-// take waits for room for one session until ctx ends or wait passes, and
-// says how long it waited and whether it got it.
-func (r *sessionRoom) take(ctx context.Context, wait time.Duration) (time.Duration, bool) {
+// NewRoom is room for total bytes of sessions: total/SessionBuffers of them.
+func NewRoom(total int64) *Room { return &Room{total: total} }
+
+// Take waits for room for one session until ctx ends or wait passes, and
+// says how long it waited and whether it got it; when it did, the caller
+// calls Release when the session ends.
+func (r *Room) Take(ctx context.Context, wait time.Duration) (time.Duration, bool) {
 	r.mu.Lock()
 	if len(r.queue) == 0 && r.used+SessionBuffers <= r.total {
 		r.used += SessionBuffers
@@ -80,11 +81,11 @@ func (r *sessionRoom) take(ctx context.Context, wait time.Duration) (time.Durati
 		r.waiting.Add(-1)
 		return time.Since(began), false
 	}
-	return time.Since(began), true // handed a room just now: the caller gives it back
+	return time.Since(began), true // handed a room just now
 }
 
-// release gives a session's room to the oldest waiter, or back.
-func (r *sessionRoom) release() {
+// Release gives a session's room to the oldest waiter, or back.
+func (r *Room) Release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.queue) > 0 {
@@ -97,45 +98,15 @@ func (r *sessionRoom) release() {
 	r.inUse.Add(-SessionBuffers)
 }
 
-// SessionMemoryInUse is the memory open sessions hold now, in bytes, for
-// the metrics; 0 without Server.SessionMemory.
-func (s *Server) SessionMemoryInUse() int64 {
-	if s.room == nil {
-		return 0
-	}
-	return s.room.inUse.Load()
-}
+// InUse is the bytes of room open sessions hold now, for the metrics.
+func (r *Room) InUse() int64 { return r.inUse.Load() }
 
-// SessionsWaiting is the number of new sessions waiting for room now.
-func (s *Server) SessionsWaiting() int {
-	if s.room == nil {
-		return 0
-	}
-	return int(s.room.waiting.Load())
-}
+// Waiting is the number of new sessions waiting for room now.
+func (r *Room) Waiting() int { return int(r.waiting.Load()) }
 
-// admitSession waits for room for a new session, when the server has a
-// memory limit, and returns the func that gives it back; false: none came.
-func (c *conn) admitSession() (release func(), ok bool) {
-	r := c.s.room
-	if r == nil {
-		return func() {}, true
-	}
-	wait := c.s.MemoryWait
-	if wait <= 0 {
-		wait = DefaultMemoryWait
-	}
-	done := c.working() // a client waiting on the server is not idle
-	waited, ok := r.take(c.ctx, wait)
-	done()
-	if waited > 0 {
-		c.s.throttled(ThrottledSessionMemory, waited)
-	}
-	if !ok {
-		return nil, false
-	}
-	return r.release, true
-}
+// Bound wraps a session's channel so that its SFTP requests hold at most
+// maxInFlight; ctx is the connection's, whose end ends a wait.
+func Bound(ctx context.Context, ch ssh.Channel) ssh.Channel { return newInFlight(ctx, ch) }
 
 // inFlight bounds what a session's SFTP requests hold (maxInFlight): it
 // reads no new request while those read and not yet answered, with the
@@ -198,10 +169,16 @@ func (f *inFlight) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// SFTP packet types: INIT (and VERSION) carry no request id.
+// MaxReadReply is the largest read reply a session sends (sftpd serves no
+// larger): 255 KiB, the most OpenSSH's own server sends and what OpenSSH's
+// sftp -B accepts.
+const MaxReadReply = 255 * 1024
+
+// SFTP packet types: INIT and VERSION carry no request id.
 const (
-	fxpInit = 1
-	fxpRead = 5
+	fxpInit    = 1
+	fxpVersion = 2
+	fxpRead    = 5
 )
 
 // request counts a request by its head: its own bytes, or for a read the
@@ -222,7 +199,7 @@ func (f *inFlight) request(head []byte, size int64) {
 // readReply is the size of the reply a read request asks for, from its
 // head: handle, offset and length follow the id.
 func readReply(head []byte) int64 {
-	const maxReply = maxReadReply + 32 // a whole read reply with its header
+	const maxReply = MaxReadReply + 32 // a whole read reply with its header
 	if len(head) < 13 {
 		return maxReply
 	}

@@ -1,12 +1,16 @@
-package sftpd
+// Package defender is the brute-force defence and the connection caps
+// that sftpd applies before a login: failed logins per address and per
+// user name ban addresses, for longer at each strike; connections still in
+// the handshake are capped per source and in total (OpenSSH's MaxStartups,
+// with known partners never locked out by idle sockets from elsewhere); and
+// logged-in sessions are capped per user. It sees addresses and user
+// names, never a key or a password, and knows nothing of SSH.
+package defender
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -16,11 +20,11 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 )
 
-// DefenderConfig is the brute-force defence. A connection that ends without
+// Config is the brute-force defence. A connection that ends without
 // logging in after at least one failed authentication attempt is one failed
 // login (an agent offering several keys before the right one is not a
 // failure). Zero limits are no limit.
-type DefenderConfig struct {
+type Config struct {
 	// IPFailures failed logins from one address within Window ban it.
 	IPFailures int
 	// UserFailures failed logins for one user name within Window, from any
@@ -49,10 +53,10 @@ type DefenderConfig struct {
 	MaxSessionsPerUser int
 }
 
-// defender keeps the failure counts, bans and connection counts. Its log
+// Defender keeps the failure counts, bans and connection counts. Its log
 // lines and audit records are the only trace of a ban.
-type defender struct {
-	cfg   DefenderConfig
+type Defender struct {
+	cfg   Config
 	log   *slog.Logger
 	audit *audit.Log
 	now   func() time.Time
@@ -62,7 +66,7 @@ type defender struct {
 	ipFails     map[source][]time.Time
 	userFails   map[string][]time.Time // keys bounded by audit.Bound
 	bans        map[source]*ban
-	unauth      map[source][]*pending // oldest first
+	unauth      map[source][]*Slot // oldest first
 	unauthTotal int
 	known       map[source]time.Time // when the source last logged in
 	fullWarned  time.Time            // the last warning that the handshake slots were full
@@ -90,13 +94,17 @@ func (s source) String() string {
 	return netip.Prefix(s).String()
 }
 
-// pending is an admitted connection that has not logged in yet.
-type pending struct {
+// Slot is an admitted connection that has not logged in yet.
+type Slot struct {
 	src     source
 	close   func()      // closes the connection, to give its slot to another
 	evicted atomic.Bool // it was closed for that
 	done    bool        // released or evicted, under defender.mu
 }
+
+// Evicted reports that the slot's connection was closed to give its slot
+// to a newer one.
+func (p *Slot) Evicted() bool { return p.evicted.Load() }
 
 // A source that logged in within knownFor is known: when the handshake slots
 // are full, its new connections take the slots of unknown sources, so idle
@@ -115,22 +123,14 @@ type ban struct {
 	refused int  // connections closed at accept during this ban
 }
 
-func newDefender(cfg DefenderConfig, log *slog.Logger, a *audit.Log, now func() time.Time) *defender {
-	return &defender{cfg: cfg, log: log, audit: a, now: now, rand: rand.IntN,
+// New is a defender with cfg; a records bans (nil records none).
+func New(cfg Config, log *slog.Logger, a *audit.Log, now func() time.Time) *Defender {
+	return &Defender{cfg: cfg, log: log, audit: a, now: now, rand: rand.IntN,
 		ipFails: map[source][]time.Time{}, userFails: map[string][]time.Time{},
-		bans: map[source]*ban{}, unauth: map[source][]*pending{}, known: map[source]time.Time{}, sessions: map[string]int{}}
+		bans: map[source]*ban{}, unauth: map[source][]*Slot{}, known: map[source]time.Time{}, sessions: map[string]int{}}
 }
 
-// addrOf is the client address of a connection, IPv4-mapped addresses unmapped.
-func addrOf(a net.Addr) netip.Addr {
-	if ta, ok := a.(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap.Addr().Unmap()
-}
-
-func (d *defender) allowed(ip netip.Addr) bool {
+func (d *Defender) allowed(ip netip.Addr) bool {
 	for _, p := range d.cfg.Allow {
 		if p.Contains(ip) {
 			return true
@@ -142,7 +142,7 @@ func (d *defender) allowed(ip netip.Addr) bool {
 // admit decides at accept, before any byte of SSH, whether a connection from
 // ip may proceed; if so it counts as unauthenticated until release, and
 // closeConn closes it should another connection need its slot.
-func (d *defender) admit(ip netip.Addr, closeConn func()) (p *pending, reason string) {
+func (d *Defender) Admit(ip netip.Addr, closeConn func()) (p *Slot, reason string) {
 	d.mu.Lock()
 	p, victim, reason := d.admitLocked(ip, closeConn)
 	d.mu.Unlock()
@@ -152,7 +152,7 @@ func (d *defender) admit(ip netip.Addr, closeConn func()) (p *pending, reason st
 	return p, reason
 }
 
-func (d *defender) admitLocked(ip netip.Addr, closeConn func()) (p, victim *pending, reason string) {
+func (d *Defender) admitLocked(ip netip.Addr, closeConn func()) (p, victim *Slot, reason string) {
 	d.expireLocked()
 	now, src, exempt := d.now(), sourceOf(ip), d.allowed(ip)
 	if b := d.bans[src]; b != nil && b.active && !exempt {
@@ -170,7 +170,7 @@ func (d *defender) admitLocked(ip netip.Addr, closeConn func()) (p, victim *pend
 		d.removeLocked(victim)
 		victim.evicted.Store(true)
 	}
-	p = &pending{src: src, close: closeConn}
+	p = &Slot{src: src, close: closeConn}
 	d.unauth[src] = append(d.unauth[src], p)
 	d.unauthTotal++
 	return p, victim, ""
@@ -178,7 +178,7 @@ func (d *defender) admitLocked(ip netip.Addr, closeConn func()) (p, victim *pend
 
 // dropLocked says why a new connection may not simply take a free slot: the
 // cap is reached, or, from EarlyDropStart on, it lost the draw. "" when it may.
-func (d *defender) dropLocked() string {
+func (d *Defender) dropLocked() string {
 	n, full, start, rate := d.unauthTotal, d.cfg.MaxUnauth, d.cfg.EarlyDropStart, d.cfg.EarlyDropRate
 	switch {
 	case full <= 0:
@@ -199,8 +199,8 @@ func (d *defender) dropLocked() string {
 // may take any; another only one of a source holding at least two more than
 // src does, so that a few addresses cannot keep every slot to themselves.
 // nil: the newcomer is refused.
-func (d *defender) victimLocked(src source, now time.Time) *pending {
-	var most []*pending
+func (d *Defender) victimLocked(src source, now time.Time) *Slot {
+	var most []*Slot
 	for s, list := range d.unauth {
 		if s != src && len(list) > len(most) && !d.knownLocked(s, now) {
 			most = list
@@ -214,7 +214,7 @@ func (d *defender) victimLocked(src source, now time.Time) *pending {
 
 // warnFullLocked logs, at most once a minute, that new connections are being
 // refused for want of a slot: a flood of idle sockets shows in the log.
-func (d *defender) warnFullLocked(now time.Time) {
+func (d *Defender) warnFullLocked(now time.Time) {
 	if now.Sub(d.fullWarned) < time.Minute {
 		return
 	}
@@ -225,7 +225,7 @@ func (d *defender) warnFullLocked(now time.Time) {
 
 // release ends the unauthenticated phase of an admitted connection: it logged
 // in, or it ended. A nil p, or one released or evicted already, is a no-op.
-func (d *defender) release(p *pending) {
+func (d *Defender) Release(p *Slot) {
 	if p == nil {
 		return
 	}
@@ -234,7 +234,7 @@ func (d *defender) release(p *pending) {
 	d.removeLocked(p)
 }
 
-func (d *defender) removeLocked(p *pending) {
+func (d *Defender) removeLocked(p *Slot) {
 	if p.done {
 		return
 	}
@@ -252,7 +252,7 @@ func (d *defender) removeLocked(p *pending) {
 }
 
 // loggedIn remembers that ip's source logged in, so it is known.
-func (d *defender) loggedIn(ip netip.Addr) {
+func (d *Defender) LoggedIn(ip netip.Addr) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -269,14 +269,14 @@ func (d *defender) loggedIn(ip netip.Addr) {
 	delete(d.known, oldest)
 }
 
-func (d *defender) knownLocked(s source, now time.Time) bool {
+func (d *Defender) knownLocked(s source, now time.Time) bool {
 	t, ok := d.known[s]
 	return ok && now.Sub(t) < knownFor
 }
 
 // failed counts a failed login from ip that tried the given user names, and
 // bans ip when it crosses a threshold.
-func (d *defender) failed(ip netip.Addr, users []string) {
+func (d *Defender) Failed(ip netip.Addr, users []string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.allowed(ip) {
@@ -313,7 +313,7 @@ func recent(ts []time.Time, now time.Time, window time.Duration) []time.Time {
 	return ts[i:]
 }
 
-func (d *defender) banLocked(ip source, now time.Time, reason string) {
+func (d *Defender) banLocked(ip source, now time.Time, reason string) {
 	b := d.bans[ip]
 	if b == nil {
 		b = &ban{}
@@ -335,7 +335,7 @@ func (d *defender) banLocked(ip source, now time.Time, reason string) {
 
 // expireLocked lifts the bans that ran out and forgets what is too old to
 // matter, so the maps stay as small as the attack of the last window.
-func (d *defender) expireLocked() {
+func (d *Defender) expireLocked() {
 	now := d.now()
 	for ip, b := range d.bans {
 		if b.active && !now.Before(b.until) {
@@ -360,14 +360,14 @@ func (d *defender) expireLocked() {
 	}
 }
 
-func (d *defender) record(r audit.Record) {
+func (d *Defender) record(r audit.Record) {
 	if d.audit != nil {
 		d.audit.Write(r)
 	}
 }
 
 // sessionStart counts a login of user; false when the user has its maximum.
-func (d *defender) sessionStart(user string) bool {
+func (d *Defender) SessionStart(user string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cfg.MaxSessionsPerUser > 0 && d.sessions[user] >= d.cfg.MaxSessionsPerUser {
@@ -377,7 +377,7 @@ func (d *defender) sessionStart(user string) bool {
 	return true
 }
 
-func (d *defender) sessionEnd(user string) {
+func (d *Defender) SessionEnd(user string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.sessions[user]--; d.sessions[user] <= 0 {
@@ -387,7 +387,7 @@ func (d *defender) sessionEnd(user string) {
 
 // sweep lifts expired bans every second while stop is open, so an unban is
 // logged when it happens and not at the next connection.
-func (d *defender) sweep(stop <-chan struct{}) {
+func (d *Defender) Sweep(stop <-chan struct{}) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -401,72 +401,3 @@ func (d *defender) sweep(stop <-chan struct{}) {
 		}
 	}
 }
-
-// admitConn applies the bans and the caps at accept; false means nc must be
-// closed without a word (a banned client learns nothing from a banner). The
-// pending slot it returns (nil without a defender) goes to release.
-func (s *Server) admitConn(nc net.Conn) (*pending, bool) {
-	if s.def == nil {
-		return nil, true
-	}
-	p, reason := s.def.admit(addrOf(nc.RemoteAddr()), func() { nc.Close() })
-	if p == nil {
-		s.Logger.LogAttrs(context.Background(), slog.LevelDebug, "connection refused at accept",
-			slog.String("remote", nc.RemoteAddr().String()), slog.String("reason", reason))
-	}
-	return p, p != nil
-}
-
-// handshakeDone ends the unauthenticated phase of c: a failed login is
-// counted, a successful one takes a session of the user's maximum. It
-// reports whether the connection may go on.
-func (c *conn) handshakeDone(user string) bool {
-	d := c.s.def
-	if d == nil {
-		return true
-	}
-	ip := addrOf(c.nc.RemoteAddr())
-	d.release(c.admitted)
-	if user == "" {
-		if len(c.failedUsers) > 0 {
-			d.failed(ip, c.failedUsers)
-		}
-		return false
-	}
-	d.loggedIn(ip)
-	if !d.sessionStart(user) {
-		c.log.LogAttrs(c.ctx, slog.LevelWarn, "login refused: too many sessions", slog.Int("max", d.cfg.MaxSessionsPerUser))
-		c.refused("session", "too many concurrent sessions for this user")
-		c.cancel(errTooManySessions)
-		return false
-	}
-	c.sessionUser = user
-	return true
-}
-
-// sessionDone gives back the session handshakeDone took.
-func (c *conn) sessionDone() {
-	if c.s.def != nil && c.sessionUser != "" {
-		c.s.def.sessionEnd(c.sessionUser)
-	}
-}
-
-// noteFailure remembers a user name that failed to authenticate on c.
-func (c *conn) noteFailure(user string) {
-	if !slices.Contains(c.failedUsers, user) && len(c.failedUsers) < 8 {
-		c.failedUsers = append(c.failedUsers, user)
-	}
-}
-
-var errTooManySessions = errors.New("too many concurrent sessions for this user")
-
-// unadmit undoes admitConn for a connection that is closed before serving.
-func (s *Server) unadmit(p *pending) {
-	if s.def != nil {
-		s.def.release(p)
-	}
-}
-
-// errEvicted ends a connection still in the handshake whose slot went to a
-// newer one (victimLocked).
-var errEvicted = errors.New("closed to make room: too many connections still in the handshake")

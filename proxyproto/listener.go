@@ -1,4 +1,8 @@
-package sftpd
+// Package proxyproto reads the PROXY protocol header (v1 text, v2 binary)
+// that a load balancer puts before a connection, so the gateway sees, logs
+// and bans the real client's address rather than the balancer's. It knows
+// nothing of SSH: cmd wraps the listener sftpd accepts on.
+package proxyproto
 
 import (
 	"bytes"
@@ -15,7 +19,7 @@ import (
 	"time"
 )
 
-// ProxyListener accepts connections that start with a PROXY protocol
+// Listener accepts connections that start with a PROXY protocol
 // header (v1 text or v2 binary, as HAProxy and AWS NLB send them) and
 // reports the client address it carries as RemoteAddr, so logs and the
 // audit trail name the real client instead of the load balancer.
@@ -23,9 +27,10 @@ import (
 // Only connections from Trusted sources may carry a header; any other
 // connection is refused, as is one whose header is missing, malformed or
 // not complete within Timeout. A v2 LOCAL connection (HAProxy's
-// check-send-proxy health check) is closed at once, unserved and unlogged. A trusted header can claim any address, so
-// the list must hold only the load balancers.
-type ProxyListener struct {
+// check-send-proxy health check) is closed at once, unserved and
+// unlogged. A trusted header can claim any address, so the list must hold
+// only the load balancers.
+type Listener struct {
 	net.Listener
 	Trusted []netip.Prefix
 	Timeout time.Duration // for the header; 0 means 5s
@@ -50,7 +55,7 @@ func (c *proxiedConn) RemoteAddr() net.Addr { return c.remote }
 // Accept returns the next connection whose header was read. Headers are
 // read on their own goroutines, so a slow or silent client never holds up
 // the others.
-func (l *ProxyListener) Accept() (net.Conn, error) {
+func (l *Listener) Accept() (net.Conn, error) {
 	l.once.Do(l.start)
 	select {
 	case c := <-l.ready:
@@ -62,21 +67,21 @@ func (l *ProxyListener) Accept() (net.Conn, error) {
 
 // Close stops accepting, closes connections whose header is still being
 // read, and waits for their goroutines.
-func (l *ProxyListener) Close() error {
+func (l *Listener) Close() error {
 	l.once.Do(l.start)
 	err := l.Listener.Close()
 	l.wg.Wait()
 	return err
 }
 
-func (l *ProxyListener) start() {
+func (l *Listener) start() {
 	l.ready = make(chan net.Conn)
 	l.done = make(chan struct{})
 	l.wg.Add(1)
 	go l.acceptLoop()
 }
 
-func (l *ProxyListener) acceptLoop() {
+func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
 	for {
 		nc, err := l.Listener.Accept()
@@ -94,7 +99,7 @@ func (l *ProxyListener) acceptLoop() {
 		go func() {
 			defer l.wg.Done()
 			c, err := l.handshake(nc)
-			if errors.Is(err, ErrProxyLocal) { // a health check: the TCP connect was the answer
+			if errors.Is(err, ErrLocal) { // a health check: the TCP connect was the answer
 				nc.Close()
 				return
 			}
@@ -115,7 +120,7 @@ func (l *ProxyListener) acceptLoop() {
 }
 
 // handshake checks the source and reads the header.
-func (l *ProxyListener) handshake(nc net.Conn) (net.Conn, error) {
+func (l *Listener) handshake(nc net.Conn) (net.Conn, error) {
 	src, ok := nc.RemoteAddr().(*net.TCPAddr)
 	if !ok || !l.trusted(src.AddrPort().Addr().Unmap()) {
 		return nil, errors.New("proxy protocol: source is not a trusted proxy")
@@ -125,7 +130,7 @@ func (l *ProxyListener) handshake(nc net.Conn) (net.Conn, error) {
 		timeout = 5 * time.Second
 	}
 	nc.SetReadDeadline(time.Now().Add(timeout))
-	remote, err := ReadProxyHeader(nc)
+	remote, err := ReadHeader(nc)
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +141,7 @@ func (l *ProxyListener) handshake(nc net.Conn) (net.Conn, error) {
 	return &proxiedConn{Conn: nc, remote: remote}, nil
 }
 
-func (l *ProxyListener) trusted(a netip.Addr) bool {
+func (l *Listener) trusted(a netip.Addr) bool {
 	for _, p := range l.Trusted {
 		if p.Contains(a) {
 			return true
@@ -145,9 +150,9 @@ func (l *ProxyListener) trusted(a netip.Addr) bool {
 	return false
 }
 
-// ErrProxyLocal is ReadProxyHeader's answer to a v2 LOCAL header: the
+// ErrLocal is ReadHeader's answer to a v2 LOCAL header: the
 // proxy's own connection, such as a health check, with no client behind it.
-var ErrProxyLocal = errors.New("proxy protocol: LOCAL connection of the proxy itself")
+var ErrLocal = errors.New("proxy protocol: LOCAL connection of the proxy itself")
 
 // v2Signature opens every PROXY protocol v2 header.
 var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
@@ -156,11 +161,11 @@ var v2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 // real proxies send well under it (AWS adds a VPC endpoint TLV).
 const maxV2Extra = 2048
 
-// ReadProxyHeader reads exactly one PROXY header (v1 or v2) from r and
+// ReadHeader reads exactly one PROXY header (v1 or v2) from r and
 // returns the client address it carries; nil when the proxy does not know
-// it (v1 UNKNOWN, v2 UNSPEC), and ErrProxyLocal for a v2 LOCAL header. It
+// it (v1 UNKNOWN, v2 UNSPEC), and ErrLocal for a v2 LOCAL header. It
 // reads nothing past the header, so the SSH stream behind it is intact.
-func ReadProxyHeader(r io.Reader) (net.Addr, error) {
+func ReadHeader(r io.Reader) (net.Addr, error) {
 	head := make([]byte, 12) // the v2 signature; also no v1 header is shorter
 	if _, err := io.ReadFull(r, head); err != nil {
 		return nil, fmt.Errorf("proxy protocol: read header: %w", err)
@@ -229,7 +234,7 @@ func readV2(r io.Reader) (net.Addr, error) {
 		return nil, fmt.Errorf("proxy protocol: read v2 addresses: %w", err)
 	}
 	if verCmd&0xf == 0 {
-		return nil, ErrProxyLocal
+		return nil, ErrLocal
 	}
 	switch fam {
 	case 0x00: // UNSPEC: the proxy does not know the client

@@ -1,10 +1,9 @@
-package config
+package stricttoml
 
 import (
 	"encoding"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,44 +12,78 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// Decoding straight into Config would stop at the first wrong type, and
-// BurntSushi/toml matches a key to a field case-insensitively when no
+// Decoding straight into the struct would stop at the first wrong type,
+// and BurntSushi/toml matches a key to a field case-insensitively when no
 // field matches exactly (and picks one at random when both "listen" and
 // "Listen" are set). So each table is decoded into a
 // map[string]toml.Primitive, which cannot fail and keeps keys exact, and
-// each field of Config is then filled by hand from its exact key,
-// reporting every wrong type. Keys that Config lacks are found by walking
-// MetaData.Keys against Config, and MetaData.Undecoded is checked too.
+// each field is then filled by hand from its exact key, reporting every
+// wrong type. Keys that the struct lacks are found by walking
+// MetaData.Keys against its type, and MetaData.Undecoded is checked too.
 
-var (
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-	durationType        = reflect.TypeFor[Duration]()
-	sizeType            = reflect.TypeFor[Size]()
-)
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-// decode reads and decodes the file into cfg, which holds the defaults.
-// It reports whether there is anything to validate.
-func (l *loader) decode(cfg reflect.Value) bool {
-	src, err := os.ReadFile(l.file)
-	if err != nil {
-		l.errs = append(l.errs, &Error{File: l.file, Line: 1, Col: 1, Msg: oneLine(err.Error()), err: err})
-		return false
-	}
+// Hinter is a field type decoded from a string (an encoding.TextUnmarshaler)
+// that says what the string looks like, for the message when a value of
+// another type is given: `a duration string such as "30s"`.
+type Hinter interface{ TOMLHint() string }
+
+// Problem is one thing wrong in the document, at the key it is about (or
+// the nearest enclosing table, when the key is not in the file).
+type Problem struct {
+	Pos Position
+	Msg string
+}
+
+// Result is what Decode found.
+type Result struct {
+	Index    *Index          // where each key is; nil after a syntax error
+	Present  map[string]bool // key paths set in the document
+	Failed   map[string]bool // key paths whose value could not be decoded
+	Problems []Problem
+	Syntax   bool // the document is not TOML: nothing was decoded
+}
+
+// Decode decodes src into dst, a pointer to a struct that holds the
+// defaults; the struct's fields name their keys with `toml:"name"` tags and
+// are strings, ints, bools, slices of strings, encoding.TextUnmarshalers,
+// structs (tables) and slices of structs (arrays of tables). Every problem
+// is in the Result; the fields of the keys without one are set.
+func Decode(src []byte, dst any) *Result {
+	d := &decoder{r: &Result{Present: map[string]bool{}, Failed: map[string]bool{}}, schema: reflect.TypeOf(dst).Elem()}
 	var root map[string]toml.Primitive
-	l.md, err = toml.Decode(string(src), &root)
+	md, err := toml.Decode(string(src), &root)
 	if err != nil {
+		d.r.Syntax = true
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			l.addAt(l.file, position{pe.Position.Line, pe.Position.Col}, "syntax error: %s", pe.Message)
+			d.add(Position{Line: pe.Position.Line, Col: pe.Position.Col}, "syntax error: %s", pe.Message)
 		} else {
-			l.addAt(l.file, position{1, 1}, "%v", err)
+			d.add(Position{Line: 1, Col: 1}, "%v", err)
 		}
-		return false
+		return d.r
 	}
-	l.idx = indexKeys(src)
-	l.fields(root, cfg, "")
-	l.unknownKeys()
-	return true
+	d.md, d.r.Index = md, Scan(src)
+	d.fields(root, reflect.ValueOf(dst).Elem(), "")
+	d.unknownKeys()
+	return d.r
+}
+
+// decoder holds the state of one Decode.
+type decoder struct {
+	md     toml.MetaData
+	schema reflect.Type
+	r      *Result
+}
+
+// add records a problem at a known position.
+func (d *decoder) add(p Position, format string, args ...any) {
+	d.r.Problems = append(d.r.Problems, Problem{p, fmt.Sprintf(format, args...)})
+}
+
+// errf records a problem with the key at path, as "path: message".
+func (d *decoder) errf(path, format string, args ...any) {
+	d.add(d.r.Index.Find(path), "%s: %s", path, fmt.Sprintf(format, args...))
 }
 
 // tomlName returns the TOML key of f, or "" if f is not read from TOML.
@@ -72,7 +105,7 @@ func isLeaf(t reflect.Type) bool {
 }
 
 // fields fills dst, a struct, from the keys of the table at path.
-func (l *loader) fields(table map[string]toml.Primitive, dst reflect.Value, path string) {
+func (d *decoder) fields(table map[string]toml.Primitive, dst reflect.Value, path string) {
 	for i := range dst.NumField() {
 		f := dst.Type().Field(i)
 		name := tomlName(f)
@@ -80,64 +113,64 @@ func (l *loader) fields(table map[string]toml.Primitive, dst reflect.Value, path
 		if name == "" || !ok {
 			continue
 		}
-		key := joinKey(path, name)
-		l.present[key] = true
+		key := JoinKey(path, name)
+		d.r.Present[key] = true
 		switch fv := dst.Field(i); {
 		case isLeaf(f.Type):
 			var v any
-			if err := l.md.PrimitiveDecode(prim, &v); err != nil {
-				l.errf(key, "%v", err) // cannot happen: any takes every value
+			if err := d.md.PrimitiveDecode(prim, &v); err != nil {
+				d.errf(key, "%v", err) // cannot happen: any takes every value
 				continue
 			}
-			l.value(v, fv, key)
+			d.value(v, fv, key)
 		case f.Type.Kind() == reflect.Slice:
-			l.tables(prim, fv, key)
+			d.tables(prim, fv, key)
 		default:
-			l.table(prim, fv, key)
+			d.table(prim, fv, key)
 		}
 	}
 }
 
 // table decodes a TOML table into dst, a struct.
-func (l *loader) table(prim toml.Primitive, dst reflect.Value, path string) {
+func (d *decoder) table(prim toml.Primitive, dst reflect.Value, path string) {
 	var v any
-	if err := l.md.PrimitiveDecode(prim, &v); err != nil {
-		l.errf(path, "%v", err) // cannot happen: any takes every value
+	if err := d.md.PrimitiveDecode(prim, &v); err != nil {
+		d.errf(path, "%v", err) // cannot happen: any takes every value
 		return
 	}
 	if _, ok := v.(map[string]any); !ok {
-		l.failed[path] = true
-		l.errf(path, "expected a table, got %s", describe(v))
+		d.r.Failed[path] = true
+		d.errf(path, "expected a table, got %s", describe(v))
 		return
 	}
 	var table map[string]toml.Primitive
-	if err := l.md.PrimitiveDecode(prim, &table); err != nil {
-		l.errf(path, "%v", err) // cannot happen: it is a table
+	if err := d.md.PrimitiveDecode(prim, &table); err != nil {
+		d.errf(path, "%v", err) // cannot happen: it is a table
 		return
 	}
-	l.fields(table, dst, path)
+	d.fields(table, dst, path)
 }
 
 // tables decodes an array of tables into dst, a slice of structs.
-func (l *loader) tables(prim toml.Primitive, dst reflect.Value, path string) {
+func (d *decoder) tables(prim toml.Primitive, dst reflect.Value, path string) {
 	var elems []toml.Primitive
-	if err := l.md.PrimitiveDecode(prim, &elems); err != nil {
-		l.failed[path] = true
-		l.errf(path, "expected an array of tables ([[%s]])", path)
+	if err := d.md.PrimitiveDecode(prim, &elems); err != nil {
+		d.r.Failed[path] = true
+		d.errf(path, "expected an array of tables ([[%s]])", path)
 		return
 	}
 	s := reflect.MakeSlice(dst.Type(), len(elems), len(elems))
 	for i, e := range elems {
-		l.table(e, s.Index(i), path+"["+strconv.Itoa(i)+"]")
+		d.table(e, s.Index(i), path+"["+strconv.Itoa(i)+"]")
 	}
 	dst.Set(s)
 }
 
 // value converts the TOML value v into dst, reporting a wrong type.
-func (l *loader) value(v any, dst reflect.Value, path string) {
+func (d *decoder) value(v any, dst reflect.Value, path string) {
 	fail := func(format string, args ...any) {
-		l.failed[path] = true
-		l.errf(path, format, args...)
+		d.r.Failed[path] = true
+		d.errf(path, format, args...)
 	}
 	if u, ok := dst.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		s, ok := v.(string)
@@ -172,7 +205,7 @@ func (l *loader) value(v any, dst reflect.Value, path string) {
 		}
 	case reflect.Slice:
 		if dst.Type().Elem().Kind() != reflect.String {
-			panic("config: unsupported field type " + dst.Type().String())
+			panic("stricttoml: unsupported field type " + dst.Type().String())
 		}
 		elems, ok := v.([]any)
 		if !ok {
@@ -187,24 +220,23 @@ func (l *loader) value(v any, dst reflect.Value, path string) {
 				continue
 			}
 			elem := path + "[" + strconv.Itoa(i) + "]"
-			l.failed[elem] = true
-			l.errf(elem, "expected a string, got %s", describe(e))
+			d.r.Failed[elem] = true
+			d.errf(elem, "expected a string, got %s", describe(e))
 		}
 		dst.Set(reflect.ValueOf(out))
 		return
 	default:
-		panic("config: unsupported field type " + dst.Type().String())
+		panic("stricttoml: unsupported field type " + dst.Type().String())
 	}
 	fail("expected %s, got %s", expected(dst.Type()), describe(v))
 }
 
 // expected describes the TOML a field of type t takes.
 func expected(t reflect.Type) string {
+	if h, ok := reflect.Zero(t).Interface().(Hinter); ok {
+		return h.TOMLHint()
+	}
 	switch {
-	case t == durationType:
-		return `a duration string such as "30s"`
-	case t == sizeType:
-		return `a size string such as "16MiB"`
 	case t.Kind() == reflect.String:
 		return "a string"
 	case t.Kind() == reflect.Int:
@@ -239,11 +271,11 @@ func describe(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// unknownKeys reports every key of the file that Config does not have.
+// unknownKeys reports every key of the document that the schema lacks.
 // BurntSushi/toml matches keys case-insensitively when no field matches
 // exactly, so MetaData.Undecoded misses "Listen": the schema walk catches
 // those.
-func (l *loader) unknownKeys() {
+func (d *decoder) unknownKeys() {
 	reported := map[string]bool{}
 	report := func(k toml.Key, near string) {
 		path := renderKey(k)
@@ -255,33 +287,33 @@ func (l *loader) unknownKeys() {
 		if near != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", near)
 		}
-		ps := l.idx.findAll(path)
+		ps := d.r.Index.FindAll(path)
 		if len(ps) == 0 {
-			ps = []position{l.idx.find(path)}
+			ps = []Position{d.r.Index.Find(path)}
 		}
 		for _, p := range ps {
-			l.addAt(l.file, p, "unknown key %q%s", path, hint)
+			d.add(p, "unknown key %q%s", path, hint)
 		}
 	}
-	for _, k := range l.md.Undecoded() {
+	for _, k := range d.md.Undecoded() {
 		// A known key is undecoded only inside a table or value of the
 		// wrong type, which is reported already.
-		if bad, near, _ := schemaCheck(k); bad != nil {
+		if bad, near, _ := d.schemaCheck(k); bad != nil {
 			report(bad, near)
 		}
 	}
-	for _, k := range l.md.Keys() {
-		if bad, near, _ := schemaCheck(k); bad != nil {
+	for _, k := range d.md.Keys() {
+		if bad, near, _ := d.schemaCheck(k); bad != nil {
 			report(bad, near)
 		}
 	}
 }
 
-// schemaCheck walks Config along k. It returns the first prefix of k that
+// schemaCheck walks the schema along k. It returns the first prefix of k that
 // names no field exactly, with the nearest field name if one is close, or
 // underValue when k lies inside a value (a table given for a string).
-func schemaCheck(k toml.Key) (bad toml.Key, near string, underValue bool) {
-	t := reflect.TypeFor[Config]()
+func (d *decoder) schemaCheck(k toml.Key) (bad toml.Key, near string, underValue bool) {
+	t := d.schema
 	for i, seg := range k {
 		if isLeaf(t) {
 			return nil, "", true
@@ -310,7 +342,7 @@ func schemaCheck(k toml.Key) (bad toml.Key, near string, underValue bool) {
 func renderKey(k toml.Key) string {
 	path := ""
 	for _, seg := range k {
-		path = joinKey(path, seg)
+		path = JoinKey(path, seg)
 	}
 	return path
 }

@@ -1,4 +1,4 @@
-package sftpd
+package proxyproto
 
 import (
 	"bytes"
@@ -56,23 +56,23 @@ func TestReadProxyHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			const rest = "SSH-2.0-client\r\n"
 			r := bytes.NewReader(append(append([]byte{}, tt.header...), rest...))
-			addr, err := ReadProxyHeader(r)
+			addr, err := ReadHeader(r)
 			switch {
 			case tt.want == "local":
-				if !errors.Is(err, ErrProxyLocal) {
-					t.Fatalf("ReadProxyHeader = %v, %v; want ErrProxyLocal", addr, err)
+				if !errors.Is(err, ErrLocal) {
+					t.Fatalf("ReadHeader = %v, %v; want ErrLocal", addr, err)
 				}
 			case tt.want == "error":
 				if err == nil {
-					t.Fatalf("ReadProxyHeader = %v; want an error", addr)
+					t.Fatalf("ReadHeader = %v; want an error", addr)
 				}
 				return
 			case err != nil:
-				t.Fatalf("ReadProxyHeader: %v", err)
+				t.Fatalf("ReadHeader: %v", err)
 			case tt.want == "" && addr != nil:
-				t.Fatalf("ReadProxyHeader = %v; want nil (the proxy's own connection)", addr)
+				t.Fatalf("ReadHeader = %v; want nil (the proxy's own connection)", addr)
 			case tt.want != "" && (addr == nil || addr.String() != tt.want):
-				t.Fatalf("ReadProxyHeader = %v; want %s", addr, tt.want)
+				t.Fatalf("ReadHeader = %v; want %s", addr, tt.want)
 			}
 			if after, _ := io.ReadAll(r); string(after) != rest {
 				t.Errorf("after the header: %q; want the stream intact (%q)", after, rest)
@@ -81,19 +81,19 @@ func TestReadProxyHeader(t *testing.T) {
 	}
 }
 
-func proxyListener(t *testing.T, trusted string) *ProxyListener {
+func proxyListener(t *testing.T, trusted string) *Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := &ProxyListener{Listener: ln, Trusted: []netip.Prefix{netip.MustParsePrefix(trusted)}, Timeout: 500 * time.Millisecond}
+	pl := &Listener{Listener: ln, Trusted: []netip.Prefix{netip.MustParsePrefix(trusted)}, Timeout: 500 * time.Millisecond}
 	t.Cleanup(func() { pl.Close() })
 	return pl
 }
 
 // accepted returns the next connection Accept gives, or nil within 2s.
-func accepted(pl *ProxyListener) net.Conn {
+func accepted(pl *Listener) net.Conn {
 	ch := make(chan net.Conn, 1)
 	go func() {
 		c, err := pl.Accept()

@@ -1,4 +1,4 @@
-package sftpd
+package memlimit
 
 import (
 	"bytes"
@@ -115,15 +115,15 @@ func TestInFlight_CountsReadReplies(t *testing.T) {
 
 // TestSessionRoom_ServesWaitersInOrder: a freed room goes to the session
 // that waited longest, so no waiter is refused while later ones get in.
-func TestSessionRoom_ServesWaitersInOrder(t *testing.T) {
-	r := &sessionRoom{total: SessionBuffers}
-	if _, ok := r.take(context.Background(), time.Minute); !ok {
+func TestRoom_ServesWaitersInOrder(t *testing.T) {
+	r := NewRoom(SessionBuffers)
+	if _, ok := r.Take(context.Background(), time.Minute); !ok {
 		t.Fatal("the first session got no room")
 	}
 	got := make(chan string, 2)
 	for i, name := range []string{"first", "second"} {
 		go func() {
-			if _, ok := r.take(context.Background(), time.Hour); ok {
+			if _, ok := r.Take(context.Background(), time.Hour); ok {
 				got <- name
 			}
 		}()
@@ -131,18 +131,18 @@ func TestSessionRoom_ServesWaitersInOrder(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	r.release()
+	r.Release()
 	if w := <-got; w != "first" {
 		t.Errorf("got the freed room to the %s waiter; want the first", w)
 	}
 	if n := r.waiting.Load(); n != 1 {
 		t.Errorf("got %d waiting; want the second still waiting", n)
 	}
-	r.release()
+	r.Release()
 	if w := <-got; w != "second" {
 		t.Errorf("got %s; want the second waiter served next", w)
 	}
-	r.release()
+	r.Release()
 	if r.used != 0 || r.inUse.Load() != 0 {
 		t.Errorf("got used = %d, in use %d after every session ended; want 0", r.used, r.inUse.Load())
 	}

@@ -1,0 +1,442 @@
+package s3fs
+
+// The end of an upload: CLOSE's checks and last part, the stages' verdict,
+// the commit (one PutObject, or CompleteMultipartUpload and its tags) or
+// the abort, the audit record, and what a temporary name leaves pending
+// for its rename or resume (see pending.go for the table and the rename).
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+)
+
+// Close commits the upload if every byte reached S3, and aborts it otherwise.
+// Its error is the partner's answer to CLOSE: a failed upload never reports success.
+func (u *upload) Close() error {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return nil
+	}
+	u.closed = true
+	err := u.finish()
+	aborted := u.aborted
+	u.mu.Unlock()
+	u.wg.Wait() // every part has answered; nothing else touches u now
+	u.h.forget(u.path, u)
+	if u.releaseSlot != nil {
+		u.releaseSlot()
+	}
+
+	if err == nil {
+		err = u.failed
+	}
+	if err == nil && u.uploadID != nil { // every part passed the stages: they may still veto
+		err = u.vet()
+	}
+	temp := u.final != "" && u.uploadID != nil
+	switch {
+	case temp && err == nil:
+		u.keepPending() // its rename completes it
+	case temp && aborted && u.keepWholeParts():
+		u.keepPending() // kept for a resume
+	case err == nil && u.uploadID != nil:
+		err = u.complete()
+		if err == nil {
+			u.keepLateMtime()
+		}
+	}
+	// what was never sent: a failed or single-put upload, waiting writes
+	u.h.fs.mem.Release(u.h.tenant.User, u.held)
+	u.h.fs.mem.Finished(u.h.tenant.User, u)
+	u.held, u.part = 0, nil
+	u.cancel()
+	attrs := []slog.Attr{slog.String("path", u.h.audit.Name(u.path)), slog.Int64("bytes", u.size),
+		slog.Int64("dur_ms", time.Since(u.started).Milliseconds())}
+	switch {
+	case u.pending:
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload pending", append(attrs, slog.Int64("kept", u.size))...)
+	case err != nil:
+		u.abort()
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload failed", append(attrs, slog.String("err", err.Error()))...)
+	case !u.untouched:
+		u.h.remember(u.path, fileInfo{name: u.path, size: u.size, mtime: time.Now()})
+		u.h.log.LogAttrs(u.h.ctx, slog.LevelInfo, "upload complete", attrs...)
+	}
+	if u.untrack != nil { // completed or aborted: no longer in flight
+		u.untrack()
+	}
+	if !u.retriedCreate.IsZero() {
+		u.abortStrays()
+	}
+	u.record(err, aborted)
+	return err
+}
+
+// record writes the close record: what was stored, or why nothing was.
+func (u *upload) record(err error, aborted bool) {
+	r := audit.Record{Event: audit.EventClose, Mode: "write", Path: u.path, Key: u.key,
+		Bytes: audit.Int(u.size), DurMS: audit.Since(u.started)}
+	switch {
+	case u.pending && err != nil:
+		r.Op = fmt.Sprintf("interrupted: %d bytes kept for a resume under the temporary name", u.size)
+	case u.pending:
+		r.Op = "bytes received, pending: stored by the rename onto the final name"
+	case err == nil && u.untouched:
+		r.Op = "nothing written, object unchanged"
+	case err == nil:
+		r.SHA256 = u.sum.Hex()
+		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
+	}
+	if err != nil && (aborted || u.h.ctx.Err() != nil) {
+		r.Result = audit.ResultAborted // the connection ended, storage did not fail
+	}
+	u.h.record(r, err)
+}
+
+// finish checks the bytes received are whole and sends the last part, or the
+// whole file as one PutObject when it fits in a single part. Nothing is
+// committed while the audit trail cannot record it.
+func (u *upload) finish() error {
+	if u.failed != nil {
+		return u.failed
+	}
+	if err := u.h.auditReady(); err != nil {
+		return u.fail(failure("upload failed: the audit log cannot be written, nothing was stored; try again later"))
+	}
+	pt := u.part
+	if pt == nil && u.keepIfUntouched && !u.truncate {
+		u.untouched = true
+		return nil
+	}
+	if pt == nil { // nothing written: an empty file
+		pt = &part{num: 1}
+	}
+	if len(u.ahead) > 0 || !pt.contiguous() || pt.start+int64(len(pt.buf)) != u.size {
+		return u.fail(failure("upload failed: file has gaps (append and resume are not supported), nothing was stored"))
+	}
+	if u.uploadID == nil {
+		return u.putWhole(pt.buf)
+	}
+	// The stages see the end even of a file that ends on a part boundary (a
+	// stage that holds bytes back hands them on then); an empty tail is
+	// stored only when they pass something on (envelope: the final chunk).
+	pt.last = true
+	u.tailSent = len(pt.buf) > 0 || u.roomFor(0) > 0
+	return u.send(pt)
+}
+
+// putWhole stores a file that fits one part with one PutObject, once the
+// stages have passed it whole and agreed.
+func (u *upload) putWhole(b []byte) error {
+	b, err := u.pass(b, true) // no part was sent: b is the whole file
+	if err != nil {
+		return u.fail(u.stageFailure(err))
+	}
+	if err := u.vet(); err != nil {
+		return err
+	}
+	in := &s3.PutObjectInput{
+		Bucket:               u.h.bucket(),
+		Key:                  &u.key,
+		Body:                 bytes.NewReader(b),
+		ContentLength:        aws.Int64(int64(len(b))),
+		ServerSideEncryption: u.h.fs.enc.mode(),
+		SSEKMSKeyId:          u.h.fs.enc.keyID(),
+		Metadata:             u.objectMetadata(withMtime(u.sha256Metadata(), u.mtime)),
+		ChecksumCRC32C:       u.crc32c(),
+	}
+	if !u.overwrite {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := u.h.fs.s3.PutObject(u.ctx, in)
+	if err != nil {
+		return u.fail(u.commitFailure(fmt.Errorf("put %s: %w", u.key, err)))
+	}
+	u.stored = &stored{out.ETag, out.VersionId}
+	return nil
+}
+
+func (u *upload) complete() error {
+	sortParts(u.done)
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          u.h.bucket(),
+		Key:             &u.key,
+		UploadId:        u.uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
+	}
+	if crc := u.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
+		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedBytes)
+	}
+	if !u.overwrite {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
+	if err != nil {
+		return u.fail(u.commitFailure(fmt.Errorf("complete upload %s: %w", u.key, err)))
+	}
+	u.stored = &stored{out.ETag, out.VersionId}
+	u.tagObject()
+	return nil
+}
+
+// commitFailure is the partner's answer to a failed commit. An exclusive
+// upload refused by If-None-Match lost a race: another writer stored the
+// file after the open, and that file stays.
+func (u *upload) commitFailure(err error) error {
+	answer := u.h.s3Failure("upload", u.path, err, u.key)
+	if u.exclusive && isPrecondition(err) {
+		if !u.h.canSee() {
+			return failure("upload failed: exclusive create, and the file cannot be overwritten; nothing was stored")
+		}
+		return failure("upload failed: the file was created by another upload meanwhile (exclusive create); nothing was stored")
+	}
+	return answer
+}
+
+func sortParts(parts []types.CompletedPart) {
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+}
+
+// abort discards the parts of a failed upload; the previous object, if any, is
+// untouched. It runs even when the session is gone.
+func (u *upload) abort() {
+	u.stages.Abort()
+	if u.uploadID == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
+	}
+}
+
+// crc32c is the whole-object CRC32C of the stored bytes as S3 spells it
+// (base64 of big-endian bytes), or nil when checksums are off.
+func (u *upload) crc32c() *string {
+	if u.crc == nil {
+		return nil
+	}
+	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, u.crc.Sum32())))
+}
+
+// vet asks the stages, once every byte has gone through them, whether the
+// upload may be committed; a refusal fails it (Close then aborts it, and the
+// previous object stays).
+func (u *upload) vet() error {
+	if err := u.stages.Finish(); err != nil {
+		return u.fail(u.stageFailure(err))
+	}
+	return nil
+}
+
+// stageFailure is the partner's answer to a stage that failed or refused
+// the file: a pipeline.Refusal's own text, written for the partner; any
+// other cause goes to the log, and the partner reads a plain failure.
+func (u *upload) stageFailure(err error) error {
+	var refusal *pipeline.Refusal
+	if errors.As(err, &refusal) {
+		return failure(refusal.Reason)
+	}
+	u.h.log.LogAttrs(u.h.ctx, slog.LevelError, "upload stage failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+	return failure("upload failed: the file could not be processed; nothing was stored")
+}
+
+// sha256Metadata is the SHA-256 of the content, as user metadata, for a
+// plaintext object; none under envelope encryption. Stored in the clear next
+// to the ciphertext, the plaintext's hash would let anyone who can read the
+// bucket confirm a guess of a file's content (a short lab result, a form with
+// few blanks), and the chunks' GCM tags already authenticate every byte. The
+// audit trail still records the plaintext SHA-256.
+func (u *upload) sha256Metadata() map[string]string {
+	if u.sealer != nil {
+		return nil
+	}
+	return map[string]string{sha256Name: u.sum.Hex()}
+}
+
+// objectMetadata is the user metadata of a new object: base (which may be
+// nil) plus, under envelope encryption, the wrapped data key. Every write
+// that creates an object takes its metadata from here.
+func (u *upload) objectMetadata(base map[string]string) map[string]string {
+	if u.sealer == nil {
+		return base
+	}
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, u.sealer.meta)
+	return m
+}
+
+// tagObject records, on the version just written, the SHA-256 of a
+// multipart object (none under envelope encryption, see sha256Metadata) and
+// the time set on a temporary file while its upload was pending. The object
+// is already stored whole, so a failure here is logged, not reported: the
+// audit trail has the hash, downloads of an untagged object are simply not
+// checked, and the object shows its write time.
+func (u *upload) tagObject() {
+	var tags []types.Tag
+	if u.sealer == nil {
+		tags = append(tags, types.Tag{Key: aws.String(sha256Name), Value: aws.String(u.sum.Hex())})
+	}
+	if u.final != "" && !u.mtime.IsZero() {
+		tags = append(tags, types.Tag{Key: aws.String(mtimeMeta), Value: aws.String(strconv.FormatInt(u.mtime.Unix(), 10))})
+	}
+	if len(tags) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
+		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
+		Tagging: &types.Tagging{TagSet: tags},
+	})
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
+			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
+		u.keepMtimeUntagged(ctx)
+	}
+}
+
+// keepMtimeUntagged keeps the time of a completed temporary-name upload in
+// its metadata when the store keeps no tags (the embedded one): a self-copy,
+// the cost the tag avoids elsewhere.
+func (u *upload) keepMtimeUntagged(ctx context.Context) {
+	if u.final == "" || u.mtime.IsZero() {
+		return
+	}
+	head, err := u.h.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
+	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+		err = u.h.keepMtime(u.key, head, u.mtime)
+	}
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
+	}
+}
+
+// keepLateMtime keeps a time set after the multipart upload was created
+// (lftp sets it just before CLOSE) with a metadata self-copy of the completed
+// object. The upload has succeeded either way: a failure is logged, and the
+// object shows its write time.
+func (u *upload) keepLateMtime() {
+	u.mu.Lock()
+	mtime, late := u.mtime, !u.mtime.IsZero() && !u.createdMeta
+	u.mu.Unlock()
+	if !late {
+		return
+	}
+	if u.h.fs.isTemp(u.path) { // its rename comes next and stores the time (OpenSSH put -p of name.filepart)
+		u.h.mu.Lock()
+		u.h.mtimes[u.path] = mtime
+		u.h.mu.Unlock()
+		return
+	}
+	head, err := u.h.fs.s3.HeadObject(u.ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
+	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+		err = u.h.keepMtime(u.key, head, mtime)
+	}
+	if err != nil {
+		u.h.log.LogAttrs(u.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
+	}
+}
+
+// keepWholeParts trims an interrupted upload to its parts sent without a
+// gap from the first, and rewinds its size, stages and CRC32C to their end.
+// It reports false when no part reached S3, or a stage cannot go back there
+// (it is no pipeline.Resumer).
+func (u *upload) keepWholeParts() bool {
+	sortParts(u.done)
+	var kept []types.CompletedPart
+	for i, p := range u.done {
+		if aws.ToInt32(p.PartNumber) != int32(i+1) {
+			break
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 {
+		return false
+	}
+	st := u.parts[int32(len(kept))]
+	if err := u.rewind(st); err != nil {
+		return false
+	}
+	u.done, u.size = kept, st.end
+	return true
+}
+
+// keepPending files a closed upload under its temporary name, uncompleted,
+// until its rename or resume.
+func (u *upload) keepPending() {
+	u.pending = true
+	u.ahead, u.aheadLen = nil, 0
+	u.h.fs.pending.put(u)
+}
+
+// resumable reports whether new parts may follow: the last part sent was a
+// whole part, not the short tail a CLOSE sends (under envelope encryption,
+// the tail also carries the object's final chunk).
+func (u *upload) resumable() bool { return !u.tailSent }
+
+// reopen hands a pending upload to session h to write more parts, from
+// offset u.size. A CLOSE with nothing written leaves it pending as it was.
+func (u *upload) reopen(h *handlers) {
+	u.h = h
+	u.ctx, u.cancel = context.WithCancel(h.ctx)
+	passed := make(chan struct{})
+	close(passed)
+	u.passed, u.stageErr = passed, nil
+	u.inflight = make(chan struct{}, partsInFlight)
+	u.closed, u.failed, u.aborted, u.pending = false, nil, false, false
+	u.keepIfUntouched, u.truncate, u.untouched = true, false, false
+	u.untrack = h.fs.track(u.uploadID)
+}
+
+// abortStrays aborts the uploads of a retried CreateMultipartUpload whose
+// answers were lost: S3 started them, but no one knows their ids. They are
+// uploads of the same key begun since the first try, other than this one
+// and any other this process has in flight. What it misses (a store whose
+// clock runs behind), the orphan sweep finds later.
+func (u *upload) abortStrays() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
+	defer cancel()
+	out, err := u.h.fs.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.h.bucket(), Prefix: &u.key})
+	if err != nil {
+		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", u.h.cause(err, u.key)))
+		return
+	}
+	for _, up := range out.Uploads {
+		id := aws.ToString(up.UploadId)
+		if aws.ToString(up.Key) != u.key || id == aws.ToString(u.uploadID) || u.h.fs.inFlight(id) ||
+			up.Initiated == nil || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
+			continue
+		}
+		_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: up.UploadId})
+		if err != nil {
+			u.h.log.LogAttrs(ctx, slog.LevelWarn, "abort of a stray upload of a retried create failed", slog.String("upload_id", id), slog.String("err", u.h.cause(err, u.key)))
+			continue
+		}
+		u.h.log.LogAttrs(ctx, slog.LevelInfo, "stray upload of a retried create aborted", slog.String("upload_id", id))
+	}
+}
