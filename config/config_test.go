@@ -44,7 +44,7 @@ func TestLoad_Example(t *testing.T) {
 	want.UserDefaults.UploadMemoryPerUser = 128 * MiB // a quarter of upload_memory
 	// no memory_limit, no container: the budgets, 64 sessions and base, and a quarter more
 	want.Memory = Memory{Limit: 1430 * MiB, From: "derived", Uploads: 512 * MiB, ReadAhead: 256 * MiB, Sessions: 256 * MiB,
-		Base: 48 * MiB, Runtime: 358 * MiB, SoftLimit: 1340 * MiB}
+		Base: 48 * MiB, Runtime: 358 * MiB, SoftLimit: 1287 * MiB}
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",

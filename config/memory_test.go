@@ -24,7 +24,7 @@ func TestLoad_Memory(t *testing.T) {
 			config: "[server]\nmemory_limit = \"512MiB\"\n" + valid,
 			// 512 = runtime 128 + base 48 + 336 for budgets: half uploads, a fifth read-ahead, the rest 25 sessions
 			want: Memory{Limit: 512 * MiB, From: "server.memory_limit", Uploads: 168 * MiB, ReadAhead: 67 * MiB,
-				Sessions: 100 * MiB, Base: 48 * MiB, Runtime: 129 * MiB, SoftLimit: 480 * MiB},
+				Sessions: 100 * MiB, Base: 48 * MiB, Runtime: 129 * MiB, SoftLimit: 460 * MiB},
 			uploads: 168 * MiB, readAhead: 64 * MiB,
 		},
 		{
@@ -32,7 +32,7 @@ func TestLoad_Memory(t *testing.T) {
 			config:    valid,
 			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
 			want: Memory{Limit: 600 * MiB, From: "container, " + cgroup, Uploads: 201 * MiB, ReadAhead: 80 * MiB,
-				Sessions: 120 * MiB, Base: 48 * MiB, Runtime: 151 * MiB, SoftLimit: 562 * MiB},
+				Sessions: 120 * MiB, Base: 48 * MiB, Runtime: 151 * MiB, SoftLimit: 540 * MiB},
 			uploads: 201 * MiB, readAhead: 64 * MiB,
 		},
 		{
@@ -41,7 +41,7 @@ func TestLoad_Memory(t *testing.T) {
 			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
 			// 256 = runtime 64 + base 48 + 144: uploads 72, read-ahead 28, 11 sessions
 			want: Memory{Limit: 256 * MiB, From: "server.memory_limit", Uploads: 72 * MiB, ReadAhead: 28 * MiB,
-				Sessions: 44 * MiB, Base: 48 * MiB, Runtime: 64 * MiB, SoftLimit: 240 * MiB},
+				Sessions: 44 * MiB, Base: 48 * MiB, Runtime: 64 * MiB, SoftLimit: 224 * MiB},
 			uploads: 72 * MiB, readAhead: 28 * MiB, // the default share shrinks to the budget
 		},
 		{
@@ -49,7 +49,7 @@ func TestLoad_Memory(t *testing.T) {
 			config: "[server]\nmemory_limit = \"1GiB\"\n[s3]\nbucket = \"b\"\nupload_memory = \"400MiB\"\nread_ahead_memory = \"100MiB\"\n" + validUser,
 			// 1024 = runtime 256 + base 48 + 400 + 100 + 220 for 55 sessions
 			want: Memory{Limit: GiB, From: "server.memory_limit", Uploads: 400 * MiB, ReadAhead: 100 * MiB,
-				Sessions: 220 * MiB, Base: 48 * MiB, Runtime: 256 * MiB, SoftLimit: 960 * MiB},
+				Sessions: 220 * MiB, Base: 48 * MiB, Runtime: 256 * MiB, SoftLimit: 921 * MiB},
 			uploads: 400 * MiB, readAhead: 64 * MiB,
 		},
 	}

@@ -22,11 +22,11 @@ func TestE2E_MemoryLimit(t *testing.T) {
 	g := startGateway(t, s3srv, gatewayOpts{server: "memory_limit = \"200MiB\"\nmemory_wait = \"1s\"\n", extra: "[admin]\nlisten = \"127.0.0.1:0\"\n"})
 
 	out, err := exec.Command(binary, "check-config", "-config", g.config).CombinedOutput()
-	if want := "memory limit 200MiB (server.memory_limit) = uploads 64MiB + read-ahead 20MiB + sessions 16MiB (4 × 4MiB) + base 48MiB + runtime 52MiB; Go soft limit 184MiB"; err != nil || !strings.Contains(string(out), want) {
+	if want := "memory limit 200MiB (server.memory_limit) = uploads 64MiB + read-ahead 20MiB + sessions 16MiB (4 × 4MiB) + base 48MiB + runtime 52MiB; Go soft limit 168MiB"; err != nil || !strings.Contains(string(out), want) {
 		t.Errorf("check-config: %v\n%s\nwant the line %q", err, out, want)
 	}
 	mf := scrape(t, g.adminAddr(t))
-	if got, want := value(mf, "go_gc_gomemlimit_bytes", nil), float64(184<<20); got != want {
+	if got, want := value(mf, "go_gc_gomemlimit_bytes", nil), float64(168<<20); got != want {
 		t.Errorf("got go_gc_gomemlimit_bytes = %v; want %v (the soft limit)", got, want)
 	}
 	if got, want := value(mf, "s3sftpd_memory_budget_bytes", map[string]string{"budget": "sessions"}), float64(16<<20); got != want {
