@@ -107,7 +107,7 @@ run() {
 		mv "$real" "$work/bin/s3sftpd"
 	fi
 	# waits for memory are fine here: the figure is whether anything fails
-	start_gateway "$phase" "upload_memory_wait = \"${BENCH_WAIT:-30m}\"
+	start_gateway "$phase" "upload_memory_wait = \"${BENCH_WAIT:-14m}\"
 $s3
 ${BENCH_GATEWAY_TOML:-}
 
@@ -155,7 +155,7 @@ $partners" "$server"
 }
 
 limit_toml="memory_limit = \"$limit\"
-memory_wait = \"${BENCH_WAIT:-30m}\""
+memory_wait = \"${BENCH_WAIT:-14m}\""
 for phase in $phases; do
 	case $phase in
 	unlimited) # the budgets of before (the defaults) and no bound on sessions or on Go's heap
@@ -164,7 +164,7 @@ read_ahead_memory = \"256MiB\"" ;;
 	limited) run limited "$limit_toml" ;;
 	cgroup)
 		if ((cgroup_mib > 0)) && [[ ${BENCH_CGROUP_FROM:-config} == container ]]; then
-			run cgroup "memory_wait = \"${BENCH_WAIT:-30m}\""
+			run cgroup "memory_wait = \"${BENCH_WAIT:-14m}\""
 		elif ((cgroup_mib > 0)); then
 			run cgroup "$limit_toml"
 		fi

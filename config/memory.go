@@ -91,8 +91,15 @@ func roundDownMiB(s Size) Size { return s / MiB * MiB }
 // limit the budgets cannot fit, at the key to change.
 func (l *loader) validateMemory(cfg *Config, c Container) {
 	s, srv := &cfg.S3, &cfg.Server
-	if d := srv.MemoryWait.Duration; d < minMemoryWait && !l.failed["server.memory_wait"] {
+	if idle := srv.IdleTimeout.Duration; !l.present["server.memory_wait"] && idle > 0 {
+		srv.MemoryWait.Duration = min(srv.MemoryWait.Duration, idle/2) // a waiting client must not be closed as idle
+	}
+	switch d := srv.MemoryWait.Duration; {
+	case l.failed["server.memory_wait"]:
+	case d < minMemoryWait:
 		l.errf("server.memory_wait", `must be at least "1s", got %v`, d)
+	case d >= srv.IdleTimeout.Duration && srv.IdleTimeout.Duration > 0:
+		l.errf("server.memory_wait", "must be shorter than server.idle_timeout (%v): a client waiting that long is closed as idle, got %v", srv.IdleTimeout.Duration, d)
 	}
 	if l.failed["server.memory_limit"] || l.failed["s3.upload_memory"] || l.failed["s3.read_ahead_memory"] {
 		return // reported; no split to work out

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -124,5 +125,14 @@ func TestLoad_MemoryContainerErrors(t *testing.T) {
 				t.Errorf("got errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestLoad_MemoryWaitUnderIdleTimeout: unset, memory_wait stays under half
+// the idle timeout, so a client waiting for room is never closed as idle.
+func TestLoad_MemoryWaitUnderIdleTimeout(t *testing.T) {
+	cfg, _ := mustLoad(t, "[server]\nidle_timeout = \"1m\"\n"+valid, nil)
+	if got, want := cfg.Server.MemoryWait.Duration, 30*time.Second; got != want {
+		t.Errorf("got memory_wait = %v with idle_timeout 1m; want %v", got, want)
 	}
 }
