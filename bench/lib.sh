@@ -39,8 +39,10 @@ bench_setup() {
 	fi
 
 	# The test file is random bytes, not PHI: keep it (and the store) in memory when possible.
+	# BENCH_TMP puts them elsewhere (bench/memory.sh: its store outgrows memory).
 	tmp=${TMPDIR:-/tmp}
 	[[ -d /dev/shm && -w /dev/shm ]] && tmp=/dev/shm
+	tmp=${BENCH_TMP:-$tmp}
 	work=$(mktemp -d "$tmp/s3sftpd-bench.XXXXXX")
 	pids=()
 	trap cleanup EXIT
@@ -99,15 +101,18 @@ cleanup() {
 	rm -rf "$work"
 }
 
-# start_gateway NAME [TOML]: runs s3sftpd with the defaults (part_size 16MiB,
-# upload_memory 512MiB), one user "bench" with all permissions, and TOML
-# added to its config. Sets gw_pid, gw_port and sftp_cmd (sftp to it, without -b).
+# start_gateway NAME [TOML [SERVER_TOML]]: runs s3sftpd with the defaults
+# (part_size 16MiB, upload_memory 512MiB), one user "bench" with all
+# permissions, TOML added to its config after the [s3] keys and SERVER_TOML
+# to its [server] table. Sets gw_pid, gw_port and sftp_cmd (sftp to it,
+# without -b).
 start_gateway() {
-	local name=$1 extra=${2:-} addr=
+	local name=$1 extra=${2:-} server=${3:-} addr=
 	cat >"$work/$name.toml" <<EOF
 [server]
 listen = "127.0.0.1:0"
 host_key_dir = "$work/hostkeys"
+$server
 
 [s3]
 endpoint = "$endpoint"

@@ -38,6 +38,9 @@ type Config struct {
 	// not set its own.
 	UserDefaults UserLimits `toml:"user_defaults"`
 	Users        []User     `toml:"users"`
+
+	// Memory is how the memory limit splits; Load works it out.
+	Memory Memory `toml:"-"`
 }
 
 // UserLimits keep one partner from taking the bandwidth or memory the
@@ -101,6 +104,14 @@ type Server struct {
 	// MaxSessionsPerConnection caps the sftp sessions (SSH session
 	// channels) open at once on one connection, like OpenSSH's MaxSessions.
 	MaxSessionsPerConnection int `toml:"max_sessions_per_connection"`
+	// MemoryLimit is the most memory (RSS) the gateway may use: Go's soft
+	// limit is set from it, the budgets are sized from it when the config
+	// does not set them, and sessions past its room wait or are refused.
+	// Unset: the container's cgroup limit, else derived from the budgets.
+	MemoryLimit Size `toml:"memory_limit"`
+	// MemoryWait bounds how long a new session waits for room under the
+	// memory limit; past it the session is refused as "server busy".
+	MemoryWait Duration `toml:"memory_wait"`
 	// TempSuffixes end the temporary names clients upload to and then rename
 	// onto the real name (".filepart", ".*.partial" where "*" is one
 	// dot-free segment). Such an upload is completed by its rename, without
@@ -311,6 +322,7 @@ func defaults() *Config {
 			Crypto:            "compatible",
 
 			MaxSessionsPerConnection: 10,
+			MemoryWait:               Duration{time.Minute},
 		},
 		S3: S3{
 			Endpoint:         EndpointEmbedded,
@@ -351,14 +363,19 @@ func defaults() *Config {
 //
 // On any problem Load returns a nil Config and an [Errors] listing every
 // problem found, sorted by position.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadIn(path, Container{}) }
+
+// LoadIn is Load for a process running in container c, whose memory
+// limit bounds server.memory_limit and, when the config sets none,
+// replaces it.
+func LoadIn(path string, c Container) (*Config, error) {
 	l := &loader{
 		file: path,
 		dir:  filepath.Dir(path),
 	}
 	cfg := defaults()
 	if l.decode(cfg) {
-		l.validate(cfg)
+		l.validate(cfg, c)
 	}
 	if err := l.errs.sorted(); err != nil {
 		return nil, err

@@ -42,6 +42,9 @@ func TestLoad_Example(t *testing.T) {
 	want.Embedded.Dir = filepath.Join(dir, "data/s3")
 	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 	want.UserDefaults.UploadMemoryPerUser = 128 * MiB // a quarter of upload_memory
+	// no memory_limit, no container: the budgets, 64 sessions and base, and a quarter more
+	want.Memory = Memory{Limit: 1430 * MiB, From: "derived", Uploads: 512 * MiB, ReadAhead: 256 * MiB, Sessions: 256 * MiB,
+		Base: 48 * MiB, Runtime: 358 * MiB, SoftLimit: 1287 * MiB}
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",
@@ -72,7 +75,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"enabled", "ip_failures", "user_failures", "window", "ban_time", "ban_time_max", "allow",
 		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
 		"max_sessions_per_connection", "read_ahead_memory", "max_upload_mbps", "max_download_mbps", "read_ahead_memory_per_user",
-		"max_open_files", "upload_memory_per_user", "upload_memory_wait",
+		"max_open_files", "upload_memory_per_user", "upload_memory_wait", "memory_limit", "memory_wait",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -235,6 +238,7 @@ dir = "store"
 				want.Embedded.Dir = filepath.Join(dir, "store")
 				want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 				want.UserDefaults.UploadMemoryPerUser = 1e9 / 4
+				want.Memory = cfg.Memory // TestLoad_Memory checks it
 				cfg.Users = nil
 				if diff := cmp.Diff(want, cfg); diff != "" {
 					t.Errorf("mismatch (-want +got):\n%s", diff)

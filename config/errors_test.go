@@ -122,6 +122,11 @@ var errorCases = []struct {
 	{name: "permissions-empty", config: valid + "permissions = []\n"},
 	{name: "part-size-small", config: "[s3]\nbucket = \"b\"\npart_size = \"4MiB\"\n" + validUser},
 	{name: "part-size-large", config: "[s3]\nbucket = \"b\"\npart_size = \"6GiB\"\nupload_memory = \"8GiB\"\n" + validUser},
+	{name: "memory-limit-cannot-hold-budgets", config: "[server]\nmemory_limit = \"512MiB\"\n[s3]\nbucket = \"b\"\nupload_memory = \"384MiB\"\n" + validUser},
+	{name: "memory-limit-too-small", config: "[server]\nmemory_limit = \"64MiB\"\n" + valid},
+	{name: "memory-limit-unparsable", config: "[server]\nmemory_limit = \"half\"\n" + valid},
+	{name: "memory-wait-short", config: "[server]\nmemory_wait = \"10ms\"\n" + valid},
+	{name: "memory-wait-past-idle", config: "[server]\nidle_timeout = \"5m\"\nmemory_wait = \"10m\"\n" + valid},
 	{name: "upload-memory-below-part-size", config: "[s3]\nbucket = \"b\"\npart_size = \"64MiB\"\nupload_memory = \"32MiB\"\n" + validUser},
 	{name: "limits-defaults-out-of-range", config: "[server]\nmax_sessions_per_connection = 0\n[s3]\nbucket = \"b\"\nread_ahead_memory = \"512KiB\"\n" +
 		"[user_defaults]\nmax_upload_mbps = -1\nmax_download_mbps = 200000\nread_ahead_memory_per_user = \"1GiB\"\n" + validUser},

@@ -16,8 +16,9 @@ import (
 
 // validate checks cfg, reports every problem, and resolves relative paths
 // and keys.
-func (l *loader) validate(cfg *Config) {
+func (l *loader) validate(cfg *Config, c Container) {
 	l.validateServer(&cfg.Server)
+	l.validateMemory(cfg, c)
 	l.validateS3(&cfg.S3, cfg.Users)
 	if cfg.S3.Endpoint == EndpointEmbedded {
 		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)

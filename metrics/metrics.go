@@ -65,7 +65,7 @@ func New() *Metrics {
 		bans: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "s3sftpd_bans_total",
 			Help: "Client addresses banned by the brute-force defence."}, []string{"reason"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "s3sftpd_throttled_seconds_total",
-			Help: "Time transfers were held back by a fair-sharing limit, by reason (upload_bandwidth, download_bandwidth: waits for a user's cap; read_ahead_memory: reads served without read-ahead)."},
+			Help: "Time transfers were held back by a fair-sharing limit, by reason (upload_bandwidth, download_bandwidth: waits for a user's cap; upload_memory: writes waiting for upload memory; session_memory: new sessions waiting for room under the memory limit; read_ahead_memory: reads served without read-ahead)."},
 			[]string{"reason"}),
 		open: map[string]bool{},
 	}
@@ -86,6 +86,24 @@ func (m *Metrics) WatchUploadMemory(f func() int64) {
 func (m *Metrics) WatchReadAheadMemory(f func() int64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_read_ahead_memory_bytes",
 		Help: "Bytes of the download read-ahead budget held by blocks now."}, func() float64 { return float64(f()) }))
+}
+
+// WatchSessionMemory exports f, the bytes of the room for sessions that open
+// sessions hold, as a gauge read at each scrape.
+func (m *Metrics) WatchSessionMemory(f func() int64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "s3sftpd_session_memory_bytes",
+		Help: "Bytes of the room for sessions under the memory limit held by open SFTP sessions now (4 MiB each)."}, func() float64 { return float64(f()) }))
+}
+
+// Budgets exports how the memory limit splits (budget → bytes), so a
+// dashboard sets what is in use against it.
+func (m *Metrics) Budgets(b map[string]int64) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "s3sftpd_memory_budget_bytes",
+		Help: "How the memory limit splits: limit, go_soft_limit, and the budgets uploads, read_ahead, sessions, base, runtime."}, []string{"budget"})
+	for k, v := range b {
+		g.WithLabelValues(k).Set(float64(v))
+	}
+	m.reg.MustRegister(g)
 }
 
 // WatchExpiringKeys exports f, the listed keys whose expiry-time comes

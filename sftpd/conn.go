@@ -19,6 +19,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/defender"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // conn is one client connection, from TCP accept to close.
@@ -158,16 +159,23 @@ func (c *conn) serve() {
 			nc.Reject(ssh.ResourceShortage, msg)
 			continue
 		}
-		ch, reqs, err := nc.Accept()
-		if err != nil {
-			c.channelClosed()
-			continue
-		}
 		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			defer c.channelClosed()
-			c.session(ch, reqs, t)
+		go func() { // Admit may wait: it must not hold up the connection's other channels
+			defer func() { c.channelClosed(); c.wg.Done() }()
+			release, err := func() {}, error(nil)
+			if c.s.Admit != nil {
+				release, err = c.s.Admit(c.ctx)
+			}
+			if err != nil {
+				c.log.LogAttrs(c.ctx, slog.LevelWarn, "channel refused", slog.String("type", "session"), slog.String("reason", err.Error()))
+				c.refused("channel session", err.Error())
+				nc.Reject(ssh.ResourceShortage, err.Error())
+				return
+			}
+			defer release()
+			if ch, reqs, err := nc.Accept(); err == nil {
+				c.session(ch, reqs, t)
+			}
 		}()
 	}
 }
@@ -356,17 +364,15 @@ func (c *conn) session(ch ssh.Channel, reqs <-chan *ssh.Request, t tenantRef) {
 	}
 }
 
-// maxReadReply is the largest read reply: 255 KiB, the most OpenSSH's own
-// server sends and what OpenSSH's sftp -B accepts.
-const maxReadReply = 255 * 1024
+const maxReadReply = memlimit.MaxReadReply // the largest read reply: 255 KiB, as OpenSSH's
 
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
 	hasher, _ := h.FileCmd.(FileHasher)
 	h = trackTransfers(h, c)
-	var rw ssh.Channel = ch
+	rw := memlimit.Bound(c.ctx, ch) // what its requests hold counts in Admit's room
 	if l := t.Limits; l.MaxUploadBytesPerSec > 0 || l.MaxDownloadBytesPerSec > 0 {
-		rw = throttledChannel{Channel: ch, c: c, bw: c.s.bandwidthOf(t)}
+		rw = throttledChannel{Channel: rw, c: c, bw: c.s.bandwidthOf(t)}
 	}
 	rs := sftp.NewRequestServer(newExtensions(activity{rw, c}, hasher), h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH

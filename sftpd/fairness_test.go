@@ -2,6 +2,7 @@ package sftpd_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
@@ -143,4 +145,74 @@ func get(t *testing.T, c *sftp.Client, path string) []byte {
 		t.Fatalf("read %s: %v", path, err)
 	}
 	return buf.Bytes()
+}
+
+// admitOne is an Admit with room for one session under the memory limit,
+// as cmd wires it: a second waits up to wait, then is refused.
+func admitOne(room *memlimit.Room, wait time.Duration) func(context.Context) (func(), error) {
+	return func(ctx context.Context) (func(), error) {
+		if _, ok := room.Take(ctx, wait); !ok {
+			return nil, errors.New("server busy, try again later")
+		}
+		return room.Release, nil
+	}
+}
+
+// TestServer_SessionWaitsForAdmit: with room for one session, a second
+// waits while the first is open (its channel neither refused nor
+// accepted), then goes on.
+func TestServer_SessionWaitsForAdmit(t *testing.T) {
+	k := keys(t)
+	room := memlimit.NewRoom(memlimit.SessionBuffers)
+	ts := startServer(t, func(s *sftpd.Server) { s.Admit = admitOne(room, 10*time.Minute) })
+	first := sftpOn(t, sshLogin(t, ts.addr, "ed", k.ed25519))
+	second := make(chan error, 1)
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	go func() {
+		c, err := sftp.NewClient(sc)
+		if err == nil {
+			_, err = c.Getwd()
+			c.Close()
+		}
+		second <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); room.Waiting() != 1; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second session never waited for room")
+		}
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("the second session ended while the first held the room: %v", err)
+	default:
+	}
+	first.Close()
+	if err := <-second; err != nil {
+		t.Fatalf("the second session, once the first closed: %v; want it served", err)
+	}
+}
+
+// TestServer_SessionRefusedByAdmit: a session Admit refuses is refused as a
+// resource shortage with Admit's message, not dropped, and the open one
+// goes on.
+func TestServer_SessionRefusedByAdmit(t *testing.T) {
+	k := keys(t)
+	room := memlimit.NewRoom(memlimit.SessionBuffers)
+	ts := startServer(t, func(s *sftpd.Server) { s.Admit = admitOne(room, 50*time.Millisecond) })
+	sc := sshLogin(t, ts.addr, "ed", k.ed25519)
+	first := sftpOn(t, sc)
+	_, _, err := sc.OpenChannel("session", nil)
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.ResourceShortage || oce.Message != "server busy, try again later" {
+		t.Fatalf("a session with no room: err = %v; want a resource shortage saying \"server busy, try again later\"", err)
+	}
+	if _, err := first.Getwd(); err != nil {
+		t.Errorf("the open session after the refusal: %v; want it working", err)
+	}
+	if got := room.InUse(); got != memlimit.SessionBuffers {
+		t.Errorf("got room in use = %d; want %d (one session)", got, memlimit.SessionBuffers)
+	}
+	if !ts.logs.waitFor(`reason="server busy, try again later"`, 5*time.Second) {
+		t.Errorf("the refusal is not logged with its reason:\n%s", ts.logs.String())
+	}
 }

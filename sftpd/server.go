@@ -5,6 +5,7 @@
 package sftpd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -86,6 +87,7 @@ type Server struct {
 	// bandwidth cap (auth.Limits), with ThrottledUploadBandwidth or
 	// ThrottledDownloadBandwidth.
 	Throttled func(reason string, d time.Duration)
+	Admit     func(ctx context.Context) (release func(), err error) // if set, may hold up a new session, or refuse it (with its error)
 
 	initOnce sync.Once
 	config   *ssh.ServerConfig
@@ -103,10 +105,7 @@ type Server struct {
 const DefaultMaxSessionsPerConnection = 10
 
 func (s *Server) maxSessions() int {
-	if s.MaxSessionsPerConnection > 0 {
-		return s.MaxSessionsPerConnection
-	}
-	return DefaultMaxSessionsPerConnection
+	return cmp.Or(max(s.MaxSessionsPerConnection, 0), DefaultMaxSessionsPerConnection)
 }
 
 // Serve accepts connections on ln until Shutdown; it always returns an error,

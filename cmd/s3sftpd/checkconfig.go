@@ -17,7 +17,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadIn(path, container())
 	if err != nil {
 		printConfigErrors(stdout, err)
 		return 1
@@ -25,6 +25,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range keyWarnings(cfg, time.Now(), inventory.ExpiryAhead) {
 		fmt.Fprintln(stdout, w)
 	}
+	fmt.Fprintln(stdout, cfg.Memory)
 	fmt.Fprintf(stdout, "%s: ok (%d users)\n", path, len(cfg.Users))
 	return 0
 }

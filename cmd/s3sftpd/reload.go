@@ -88,7 +88,7 @@ func keysFiles(cfg *config.Config) []string {
 // whose login no longer holds are closed.
 func (r *reloader) reload(trigger string) {
 	rec := audit.Record{Event: audit.EventReload, Reason: trigger, ConfigHash: configHash(r.path)}
-	cfg, err := config.Load(r.path)
+	cfg, err := config.LoadIn(r.path, container())
 	var users *auth.Users
 	if err == nil {
 		users, err = buildUsers(cfg)

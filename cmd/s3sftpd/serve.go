@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/sftpd"
@@ -70,6 +72,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	for _, w := range keyWarnings(cfg, time.Now(), 0) {
 		log.Warn(w)
 	}
+	setMemoryLimit(cfg.Memory, log)
 	s3cfg := s3Config(cfg)
 	if err := setEncryption(ctx, &s3cfg, cfg.Encryption); err != nil {
 		return err
@@ -102,6 +105,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	}
 	m.WatchUploadMemory(fsys.UploadMemoryInUse)
 	m.WatchReadAheadMemory(fsys.ReadAheadMemoryInUse)
+	m.Budgets(memoryBudgets(cfg.Memory))
 	var current atomic.Pointer[config.Config] // replaced by each reload
 	current.Store(cfg)
 	stopAdmin, err := startAdmin(cfg, m, st, &current, log)
@@ -145,6 +149,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		MaxSessionsPerConnection: cfg.Server.MaxSessionsPerConnection,
 		Throttled:                m.Throttled,
 	}
+	room := memlimit.NewRoom(int64(cfg.Memory.Sessions))
+	srv.Admit = admitSessions(room, cfg.Server.MemoryWait.Duration, m.Throttled)
+	m.WatchSessionMemory(room.InUse)
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -184,10 +191,53 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	return nil
 }
 
+// setMemoryLimit sets Go's soft memory limit from the config's split, so
+// the collector works harder before the process passes the limit, rather
+// than letting the heap grow to twice what is live.
+func setMemoryLimit(m config.Memory, log *slog.Logger) {
+	debug.SetMemoryLimit(int64(m.SoftLimit))
+	log.Info("memory limit", "limit", m.Limit.String(), "from", m.From, "uploads", m.Uploads.String(), "read_ahead", m.ReadAhead.String(),
+		"sessions", m.MaxSessions(), "session_memory", m.Sessions.String(), "base", m.Base.String(), "runtime", m.Runtime.String(),
+		"go_soft_limit", m.SoftLimit.String())
+}
+
+// container is the memory limit of the process's cgroup, for config.LoadIn.
+func container() config.Container {
+	limit, source := memlimit.Container()
+	return config.Container{MemoryMax: config.Size(limit), Source: source}
+}
+
+// errServerBusy refuses a session the memory limit has no room for.
+var errServerBusy = errors.New("server busy, try again later")
+
+// admitSessions lets a new session in when the memory limit has room for
+// it, waiting up to wait, and refuses it as "server busy" when none comes.
+func admitSessions(room *memlimit.Room, wait time.Duration, throttled func(string, time.Duration)) func(context.Context) (func(), error) {
+	return func(ctx context.Context) (func(), error) {
+		waited, ok := room.Take(ctx, wait)
+		if waited > 0 {
+			throttled(memlimit.ThrottledSessions, waited)
+		}
+		switch {
+		case ok:
+			return room.Release, nil
+		case ctx.Err() != nil:
+			return nil, context.Cause(ctx) // the connection is closing
+		}
+		return nil, errServerBusy
+	}
+}
+
+// memoryBudgets is the split, for the metrics.
+func memoryBudgets(m config.Memory) map[string]int64 {
+	return map[string]int64{"limit": int64(m.Limit), "go_soft_limit": int64(m.SoftLimit), "uploads": int64(m.Uploads),
+		"read_ahead": int64(m.ReadAhead), "sessions": int64(m.Sessions), "base": int64(m.Base), "runtime": int64(m.Runtime)}
+}
+
 // loadConfig loads the config and, on the embedded store, creates the demo
 // key pairs the config names but that do not exist yet.
 func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.Load(path)
+	cfg, err := config.LoadIn(path, container())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -196,7 +246,7 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		if !u.MissingKeysFile {
 			continue
 		}
-		priv, err := createDemoKey(u.KeysFile)
+		priv, err := tryout.CreateDemoKey(u.KeysFile)
 		if err != nil {
 			return nil, err
 		}
@@ -204,7 +254,7 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
 	}
 	if generated {
-		if cfg, err = config.Load(path); err != nil {
+		if cfg, err = config.LoadIn(path, container()); err != nil {
 			return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 		}
 	}

@@ -1,6 +1,8 @@
 // Package tryout is the embedded try-out store: an in-process S3-compatible
 // server (gofakes3 over a bbolt file) that `endpoint = "embedded"` starts, so
-// the gateway can be tried, and its tests run, without an S3 account.
+// the gateway can be tried, and its tests run, without an S3 account; and
+// the demo user's key pair, made on first start, with the command that
+// connects with it (demokey.go).
 //
 // It checks no credentials, ignores encryption and keeps no tags or
 // checksums: it is for trying the gateway out and for tests, never for PHI.

@@ -1,25 +1,22 @@
-package main
+package tryout
 
 import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/s3sftpd/s3sftpd/config"
 )
 
-// createDemoKey writes an ed25519 client key pair for a demo user: the public
+// CreateDemoKey writes an ed25519 client key pair for a demo user: the public
 // key at pubPath and the private key beside it without ".pub" (mode 0600).
 // It returns the private key's path.
-func createDemoKey(pubPath string) (string, error) {
+func CreateDemoKey(pubPath string) (string, error) {
 	priv := strings.TrimSuffix(pubPath, ".pub")
 	if priv == pubPath {
 		priv = pubPath + ".key"
@@ -52,9 +49,9 @@ func createDemoKey(pubPath string) (string, error) {
 // demoComment ends the public key line of a demo key.
 const demoComment = "s3sftpd-demo"
 
-// demoKey returns the private key beside a demo user's keys file, if the
-// file holds a demo key made by createDemoKey and the private key is there.
-func demoKey(pubPath string) (string, bool) {
+// DemoKey returns the private key beside a demo user's keys file, if the
+// file holds a demo key made by CreateDemoKey and the private key is there.
+func DemoKey(pubPath string) (string, bool) {
 	b, err := os.ReadFile(pubPath)
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(b)), " "+demoComment) {
 		return "", false
@@ -69,27 +66,12 @@ func demoKey(pubPath string) (string, bool) {
 	return priv, true
 }
 
-// printConnectHints prints, once the server listens on addr, the command
-// that connects with each demo key, and the fingerprint of every host key:
-// a partner should pin them all, since clients choose different ones
-// (OpenSSH ed25519; rclone and other Go x/crypto clients RSA, failing with
-// "key mismatch" when only the ed25519 key is known).
-func printConnectHints(w io.Writer, cfg *config.Config, addr string, hostKeys []ssh.Signer) {
-	var cmds []string
-	for _, u := range cfg.Users {
-		if priv, ok := demoKey(u.KeysFile); ok {
-			cmds = append(cmds, fmt.Sprintf("  sftp -i %s -P %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s@%s\n",
-				relPath(priv), port(addr), relPath(knownHostsPath(priv)), u.Name, host(addr)))
-		}
-	}
-	if len(cmds) == 0 {
-		return
-	}
-	fmt.Fprintf(w, "\nConnect with:\n%s\nHost keys (pin every one: OpenSSH uses the ed25519 key, rclone and other Go clients the RSA key):\n", strings.Join(cmds, ""))
-	for _, k := range hostKeys {
-		fmt.Fprintf(w, "  %-12s %s\n", k.PublicKey().Type(), ssh.FingerprintSHA256(k.PublicKey()))
-	}
-	fmt.Fprintln(w)
+// ConnectCommand is the OpenSSH command that connects user with the demo
+// key priv to a server listening on addr, trusting its host keys on first
+// use into a known_hosts file beside the key.
+func ConnectCommand(priv, user, addr string) string {
+	return fmt.Sprintf("sftp -i %s -P %s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=accept-new %s@%s",
+		relPath(priv), port(addr), relPath(knownHostsPath(priv)), user, host(addr))
 }
 
 func knownHostsPath(priv string) string { return filepath.Join(filepath.Dir(priv), "known_hosts") }
