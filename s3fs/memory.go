@@ -19,14 +19,17 @@ import (
 //
 // Reserving as buffers grow could deadlock: a user's half-filled parts
 // might hold its whole share, each needing more to be finished and sent.
-// So when a user is at its share (or everyone at the budget), one waiting
-// upload becomes its finisher: it may go past the share (the budget) until
-// it has sent its part. A finisher is named only while none of the user's
-// parts (none at all) is on its way to S3: those free memory when S3 has
-// them. So a share, or the budget, is exceeded by at most one part and its
-// reorder window (and the few KiB waiting writes take when they move from
-// the window into a part), and a user with nothing in flight always has
-// an upload that can go on.
+// So an upload that finds its user at its share may become the user's
+// finisher, and one that finds everyone at the budget the finisher of all:
+// a finisher may go past the share (the budget) until it has sent its part.
+// A role is named only while none of the user's parts (none at all) is on
+// its way to S3, since those free memory when S3 has them, and only to an
+// upload that goes on at once: a waiting upload holds no role, and the
+// finisher of all goes past its user's share as well, so no two uploads
+// ever wait for each other's roles. So a share, or the budget, is exceeded
+// by at most one part and its reorder window each (and the few KiB waiting
+// writes take when they move from the window into a part), and while
+// nothing is on its way to S3 one waiting upload can always go on.
 type memBudget struct {
 	total int64
 
@@ -36,6 +39,7 @@ type memBudget struct {
 	finisher any   // the upload that may go past total, or nil
 	users    map[string]*memUser
 	freed    chan struct{} // closed and replaced whenever bytes are released
+	waiting  int           // Acquires waiting now
 
 	inUse atomic.Int64 // used, for the metrics
 }
@@ -74,13 +78,7 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		m.mu.Lock()
 		u := m.user(user)
 		atShare, atTotal := u.held+n > share, m.used+n > m.total
-		if atShare && u.finisher == nil && u.sending == 0 {
-			u.finisher = upload
-		}
-		if atTotal && m.finisher == nil && m.sending == 0 {
-			m.finisher = upload
-		}
-		if (!atShare || u.finisher == upload) && (!atTotal || m.finisher == upload) {
+		if m.mayGo(u, upload, atShare, atTotal) {
 			m.take(user, n)
 			m.resign(u, upload, atShare, atTotal)
 			m.mu.Unlock()
@@ -91,6 +89,10 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 		}
 		m.forget(user, u)
 		freed := m.freed
+		if timeout == nil {
+			m.waiting++
+			defer m.stopWaiting()
+		}
 		m.mu.Unlock()
 		if timeout == nil {
 			began = time.Now()
@@ -109,6 +111,12 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 			return time.Since(began), errBudgetSpent
 		}
 	}
+}
+
+func (m *memBudget) stopWaiting() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.waiting--
 }
 
 // Sending says upload has sent a part holding n bytes: they are freed by
@@ -161,9 +169,33 @@ func (m *memBudget) Force(user string, n int64) {
 	m.take(user, n)
 }
 
-// resign takes the finisher's role from upload where it got its bytes
-// without it (a release came while it waited), so an upload that is not
-// past the share, or the budget, never keeps another from the role.
+// mayGo reports whether upload may take its bytes now, naming it the
+// finisher it must be to go past the share or the budget. The finisher of
+// all never waits, not even for its user's finisher: that one may be
+// waiting for it, and both would wait for ever.
+func (m *memBudget) mayGo(u *memUser, upload any, atShare, atTotal bool) bool {
+	if m.finisher == upload {
+		return true
+	}
+	if atTotal {
+		if m.finisher != nil || m.sending != 0 {
+			return false
+		}
+		m.finisher = upload
+		return true
+	}
+	if atShare {
+		if u.finisher != upload && (u.finisher != nil || u.sending != 0) {
+			return false
+		}
+		u.finisher = upload
+	}
+	return true
+}
+
+// resign takes a finisher's role from upload where it got its bytes
+// without it, so an upload that is not past the share, or the budget,
+// never keeps another from the role.
 func (m *memBudget) resign(u *memUser, upload any, atShare, atTotal bool) {
 	resigned := false
 	if !atShare && u.finisher == upload {
