@@ -131,7 +131,7 @@ func TestMemBudget_FinishersNeverWaitForEachOther(t *testing.T) {
 		for m.waiters() < 2 {
 			time.Sleep(time.Millisecond)
 		}
-		m.Finished("b", "b1") // b1 has sent its part (its bytes still held)
+		m.Finished("b", "b1")             // b1 has sent its part (its bytes still held)
 		if first := <-got; first != nil { // the one that goes on answers first; the other waits its wait out
 			t.Fatalf("round %d: both of a's uploads gave up (%v; %v); want one to go on once b1 is no finisher", i, first, <-got)
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/report"
@@ -68,33 +67,8 @@ func auditVerify(args []string, stdout, stderr io.Writer) int {
 	for _, n := range rep.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
-	fmt.Fprintln(stdout, summary(rep, len(opts.Checkpoints)))
+	v := report.Verification{OK: true, Records: rep.Records, FirstSeq: rep.FirstSeq, LastSeq: rep.LastSeq, Files: rep.Files,
+		MACChecked: rep.MACChecked, Checkpoints: len(opts.Checkpoints), CheckpointSeq: rep.CheckpointSeq}
+	fmt.Fprintln(stdout, v.Statement()) // one line: what was verified, and what could not be
 	return 0
-}
-
-// summary is the one line that says what was verified, and what could not be.
-func summary(rep *audit.Report, checkpoints int) string {
-	parts := []string{fmt.Sprintf("OK: %d records, seq %d..%d", rep.Records, rep.FirstSeq, rep.LastSeq)}
-	if rep.FirstSeq > 1 {
-		parts[0] += fmt.Sprintf(" (records before seq %d not given)", rep.FirstSeq)
-	}
-	files := "files"
-	if rep.Files == 1 {
-		files = "file"
-	}
-	parts = append(parts, fmt.Sprintf("%d %s", rep.Files, files))
-	if rep.MACChecked {
-		parts = append(parts, "MAC verified")
-	} else {
-		parts = append(parts, "MAC not checked (no -hmac-key-file)")
-	}
-	switch {
-	case rep.CheckpointSeq > 0:
-		parts = append(parts, fmt.Sprintf("checkpoint seq %d found", rep.CheckpointSeq))
-	case checkpoints > 0:
-		parts = append(parts, "checkpoint precedes the records given: tail truncation not checked")
-	default:
-		parts = append(parts, "no checkpoint file: tail truncation not checked")
-	}
-	return strings.Join(parts, ", ")
 }
