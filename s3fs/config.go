@@ -83,11 +83,10 @@ const (
 )
 
 func (c Config) validate() error {
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.SSE != SSEAES256 && c.SSE != SSEKMS:
-		return configError("sse must be %q or %q, got %q", SSEAES256, SSEKMS, c.SSE)
-	case c.Checksums != ChecksumsAWS && c.Checksums != ChecksumsCompat:
-		return configError("checksums must be %q or %q, got %q", ChecksumsAWS, ChecksumsCompat, c.Checksums)
 	case c.PartSize < minPartSize || c.PartSize > maxPartSize:
 		return configError("part size %d outside 5 MiB..5 GiB", c.PartSize)
 	case c.UploadMemory < c.PartSize:

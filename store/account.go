@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
-// BucketConfig is the part of the S3 API the doctor's bucket checks read:
-// bucket configuration, nothing that writes.
+// BucketConfig is the part of the S3 API the doctor's bucket checks read
+// (doctor.API): bucket configuration, nothing that writes.
 type BucketConfig interface {
 	GetPublicAccessBlock(context.Context, *s3.GetPublicAccessBlockInput, ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
 	GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)

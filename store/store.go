@@ -90,7 +90,9 @@ func configError(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadConfig}, a...)...)
 }
 
-func (c Config) validate() error {
+// Validate refuses a Config that names no known encryption, checksum or
+// retry mode; s3fs checks its own Config, which embeds this one, with it.
+func (c Config) Validate() error {
 	switch {
 	case c.SSE != SSEAES256 && c.SSE != SSEKMS:
 		return configError("sse must be %q or %q, got %q", SSEAES256, SSEKMS, c.SSE)
@@ -117,7 +119,7 @@ type Store struct {
 // Credentials come from the AWS default chain (environment, shared config,
 // SSO, instance profile) unless cfg names static keys.
 func Dial(ctx context.Context, cfg Config) (*Store, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	awsCfg, err := loadAWSConfig(ctx, cfg, true)
