@@ -41,7 +41,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	}
 	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
-	err = st.S3.Objects(ctx, bucket, prefix, func(o store.Object) {
+	err = st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
 		head, err := st.S3.Head(ctx, bucket, o.Key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, o.Key, err))
