@@ -56,7 +56,7 @@ func TestSweepOrphans_AbortsOnlyOldUploadsUnderHomes(t *testing.T) {
 		createUpload(t, e, key)
 	}
 	live := createUpload(t, e, "home/a/live.bin")
-	untrack := e.fs.track(&live)
+	untrack := e.fs.track(live)
 	defer untrack()
 	time.Sleep(1100 * time.Millisecond) // stores record Initiated to the second
 	createUpload(t, e, "home/a/young.bin")
@@ -150,7 +150,7 @@ func TestSweepOrphans_SparesUploadInFlight(t *testing.T) {
 	if got := head.Metadata["s3sftpd-upload"]; got != "1" {
 		t.Errorf("got metadata s3sftpd-upload = %q; want \"1\" (metadata %v)", got, head.Metadata)
 	}
-	if e.fs.inFlight(*u.uploadID) {
+	if e.fs.inFlight(u.uploadID) {
 		t.Errorf("upload still tracked as in flight after Close")
 	}
 }
