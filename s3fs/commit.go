@@ -403,7 +403,7 @@ func (u *upload) abortStrays() {
 	}
 	for _, up := range out.Uploads {
 		id := up.UploadID
-		if up.Key != u.key || id == u.uploadID || u.h.fs.inFlight(id) ||
+		if up.Key != u.key || id == u.uploadID || u.h.fs.InFlight(id) ||
 			up.Initiated.IsZero() || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
 			continue
 		}

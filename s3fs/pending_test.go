@@ -337,34 +337,6 @@ func TestSHA256_Checksum(t *testing.T) {
 	}
 }
 
-// TestPending_SweptAfterAge: a pending upload never renamed is left to the
-// orphan sweep, which aborts it after the age and forgets it; nothing ever
-// appears under the final name.
-func TestPending_SweptAfterAge(t *testing.T) {
-	e := newEnv(t, ChecksumsCompat)
-	c := e.session(t, "sweep/", auth.AllPerms)
-	if err := writeFile(t, c, "/y.filepart", randBytes(6<<20)); err != nil {
-		t.Fatal(err)
-	}
-	p := []Prefix{{Bucket: e.s3.Bucket, Prefix: "sweep/"}}
-	if r, err := e.fs.SweepOrphans(context.Background(), p, time.Hour); err != nil || len(r[0].Aborted) != 0 {
-		t.Fatalf("young sweep aborted %v, %v; want nothing", r, err)
-	}
-	e.fs.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	if r, err := e.fs.SweepOrphans(context.Background(), p, time.Hour); err != nil || len(r[0].Aborted) != 1 {
-		t.Fatalf("sweep after the age aborted %v, %v; want the pending upload", r, err)
-	}
-	if _, err := c.Stat("/y.filepart"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stat after the sweep = %v; want not found", err)
-	}
-	if got := pendingUploads(t, e, "sweep/"); len(got) != 0 {
-		t.Errorf("uploads left: %q", got)
-	}
-	if _, ok := e.s3.Get(t, "sweep/y"); ok {
-		t.Errorf("the final name appeared")
-	}
-}
-
 // TestPending_ReplacesSmallTemporaryObject: a small upload stored the
 // temporary name as an object; a later large one goes pending; its rename
 // leaves neither behind.
