@@ -26,18 +26,13 @@ import (
 
 // copyCounter counts the server-side copies s3fs asks for.
 type copyCounter struct {
-	s3API
+	store.Objects
 	copies atomic.Int32
 }
 
-func (c *copyCounter) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+func (c *copyCounter) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
 	c.copies.Add(1)
-	return c.s3API.CopyObject(ctx, in, o...)
-}
-
-func (c *copyCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
-	c.copies.Add(1)
-	return c.s3API.UploadPartCopy(ctx, in, o...)
+	return c.Objects.Copy(ctx, r)
 }
 
 // countingEnv is an env whose FS counts its copies.
@@ -47,8 +42,8 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &copyCounter{s3API: client}
-	fsys, err := New(objectsOver(cc, cfg), cfg, testLog())
+	cc := &copyCounter{Objects: objectsOver(client, cfg)}
+	fsys, err := New(cc, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
