@@ -6,13 +6,12 @@ import (
 	"path"
 	"strings"
 
-	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Lister is the one S3 call NameIndex makes (*store.Store has it).
 type Lister interface {
-	Objects(ctx context.Context, bucket, prefix string, each func(store.Object)) error
+	Walk(ctx context.Context, bucket, prefix string, each func(store.Object)) error
 }
 
 // NameIndex lists every object in homes (the users' homes, where the
@@ -23,7 +22,7 @@ type Lister interface {
 // shows the real name where the trail's hash is one of these; names of
 // files deleted or renamed since are not in S3 and stay hashed. It reads
 // S3 only through l's listing, a page at a time.
-func NameIndex(ctx context.Context, l Lister, homes []s3fs.Prefix, hash func(string) string) (map[string]string, error) {
+func NameIndex(ctx context.Context, l Lister, homes []Prefix, hash func(string) string) (map[string]string, error) {
 	names := map[string]string{}
 	add := func(name string) {
 		if name != "" {
@@ -32,7 +31,7 @@ func NameIndex(ctx context.Context, l Lister, homes []s3fs.Prefix, hash func(str
 	}
 	for _, h := range homes {
 		add("/")
-		err := l.Objects(ctx, h.Bucket, h.Prefix, func(o store.Object) {
+		err := l.Walk(ctx, h.Bucket, h.Prefix, func(o store.Object) {
 			add(o.Key)
 			add(strings.TrimSuffix(o.Key, "/"))
 			for dir := "/" + strings.Trim(strings.TrimPrefix(o.Key, h.Prefix), "/"); dir != "/" && dir != "."; dir = path.Dir(dir) {

@@ -6,10 +6,7 @@ package s3fs
 // for its rename or resume (see pending.go for the table and the rename).
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,13 +14,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Close commits the upload if every byte reached S3, and aborts it otherwise.
@@ -47,16 +41,16 @@ func (u *upload) Close() error {
 	if err == nil {
 		err = u.failed
 	}
-	if err == nil && u.uploadID != nil { // every part passed the stages: they may still veto
+	if err == nil && u.uploadID != "" { // every part passed the stages: they may still veto
 		err = u.vet()
 	}
-	temp := u.final != "" && u.uploadID != nil
+	temp := u.final != "" && u.uploadID != ""
 	switch {
 	case temp && err == nil:
 		u.keepPending() // its rename completes it
 	case temp && aborted && u.keepWholeParts():
 		u.keepPending() // kept for a resume
-	case err == nil && u.uploadID != nil:
+	case err == nil && u.uploadID != "":
 		err = u.complete()
 		if err == nil {
 			u.keepLateMtime()
@@ -102,7 +96,7 @@ func (u *upload) record(err error, aborted bool) {
 		r.Op = "nothing written, object unchanged"
 	case err == nil:
 		r.SHA256 = u.sum.Hex()
-		r.ETag, r.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
+		r.ETag, r.VersionID = etag(u.stored.ETag), u.stored.VersionID
 	}
 	if err != nil && (aborted || u.h.ctx.Err() != nil) {
 		r.Result = audit.ResultAborted // the connection ended, storage did not fail
@@ -131,7 +125,7 @@ func (u *upload) finish() error {
 	if len(u.ahead) > 0 || !pt.contiguous() || pt.start+int64(len(pt.buf)) != u.size {
 		return u.fail(failure("upload failed: file has gaps (append and resume are not supported), nothing was stored"))
 	}
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		return u.putWhole(pt.buf)
 	}
 	// The stages see the end even of a file that ends on a part boundary (a
@@ -152,46 +146,35 @@ func (u *upload) putWhole(b []byte) error {
 	if err := u.vet(); err != nil {
 		return err
 	}
-	in := &s3.PutObjectInput{
-		Bucket:               u.h.bucket(),
-		Key:                  &u.key,
-		Body:                 bytes.NewReader(b),
-		ContentLength:        aws.Int64(int64(len(b))),
-		ServerSideEncryption: u.h.fs.enc.mode(),
-		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
-		ChecksumCRC32C:       u.crc32c(),
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.h.fs.s3.PutObject(u.ctx, in)
+	out, err := u.h.fs.obj.Put(u.ctx, store.PutRequest{
+		Bucket:      u.h.home.Bucket,
+		Key:         u.key,
+		Body:        b, // store sends its CRC32C in "aws" checksum mode
+		Metadata:    u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
+		IfNoneMatch: !u.overwrite,
+	})
 	if err != nil {
 		return u.fail(u.commitFailure(fmt.Errorf("put %s: %w", u.key, err)))
 	}
-	u.stored = &stored{out.ETag, out.VersionId}
+	u.stored = out
 	return nil
 }
 
 func (u *upload) complete() error {
 	sortParts(u.done)
-	in := &s3.CompleteMultipartUploadInput{
-		Bucket:          u.h.bucket(),
-		Key:             &u.key,
-		UploadId:        u.uploadID,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
-	}
-	if crc := u.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
-		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedBytes)
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.h.fs.s3.CompleteMultipartUpload(u.ctx, in)
+	out, err := u.h.fs.obj.Complete(u.ctx, store.CompleteRequest{
+		Bucket:      u.h.home.Bucket,
+		Key:         u.key,
+		UploadID:    u.uploadID,
+		Parts:       u.done,
+		IfNoneMatch: !u.overwrite,
+		CRC32C:      u.crc32c(), // S3 refuses to commit parts that do not add up to it
+		Size:        u.storedBytes,
+	})
 	if err != nil {
 		return u.fail(u.commitFailure(fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
-	u.stored = &stored{out.ETag, out.VersionId}
+	u.stored = out
 	u.tagObject()
 	return nil
 }
@@ -210,34 +193,32 @@ func (u *upload) commitFailure(err error) error {
 	return answer
 }
 
-func sortParts(parts []types.CompletedPart) {
-	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+func sortParts(parts []store.Part) {
+	slices.SortFunc(parts, func(a, b store.Part) int { return int(a.Number - b.Number) })
 }
 
 // abort discards the parts of a failed upload; the previous object, if any, is
 // untouched. It runs even when the session is gone.
 func (u *upload) abort() {
 	u.stages.Abort()
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
 	defer cancel()
-	_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: u.h.bucket(), Key: &u.key, UploadId: u.uploadID,
-	})
+	err := u.h.fs.obj.Abort(ctx, u.h.home.Bucket, u.key, u.uploadID)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		u.h.log.LogAttrs(ctx, slog.LevelError, "abort multipart upload failed", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
 	}
 }
 
 // crc32c is the whole-object CRC32C of the stored bytes as S3 spells it
-// (base64 of big-endian bytes), or nil when checksums are off.
-func (u *upload) crc32c() *string {
+// (base64 of big-endian bytes), or "" when checksums are off.
+func (u *upload) crc32c() string {
 	if u.crc == nil {
-		return nil
+		return ""
 	}
-	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, u.crc.Sum32())))
+	return store.CRC32C(u.crc.Sum32())
 }
 
 // vet asks the stages, once every byte has gone through them, whether the
@@ -294,22 +275,19 @@ func (u *upload) objectMetadata(base map[string]string) map[string]string {
 // audit trail has the hash, downloads of an untagged object are simply not
 // checked, and the object shows its write time.
 func (u *upload) tagObject() {
-	var tags []types.Tag
+	tags := map[string]string{}
 	if u.sealer == nil {
-		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaSHA256), Value: aws.String(u.sum.Hex())})
+		tags[objfmt.MetaSHA256] = u.sum.Hex()
 	}
 	if u.final != "" && !u.mtime.IsZero() {
-		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaMtime), Value: aws.String(objfmt.FormatMtime(u.mtime))})
+		tags[objfmt.MetaMtime] = objfmt.FormatMtime(u.mtime)
 	}
 	if len(tags) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
 	defer cancel()
-	_, err := u.h.fs.s3.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
-		Bucket: u.h.bucket(), Key: &u.key, VersionId: u.stored.versionID,
-		Tagging: &types.Tagging{TagSet: tags},
-	})
+	err := u.h.fs.obj.PutTags(ctx, u.h.home.Bucket, u.key, u.stored.VersionID, tags)
 	if err != nil {
 		u.h.log.LogAttrs(ctx, slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
 			slog.String("path", u.h.audit.Name(u.path)), slog.String("err", u.h.cause(err, u.key)))
@@ -324,8 +302,8 @@ func (u *upload) keepMtimeUntagged(ctx context.Context) {
 	if u.final == "" || u.mtime.IsZero() {
 		return
 	}
-	head, err := u.h.fs.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
-	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+	head, err := u.h.fs.obj.Head(ctx, store.HeadRequest{Bucket: u.h.home.Bucket, Key: u.key})
+	if err == nil && head.Size <= maxPartSize {
 		err = u.h.keepMtime(u.key, head, u.mtime)
 	}
 	if err != nil {
@@ -350,8 +328,8 @@ func (u *upload) keepLateMtime() {
 		u.h.mu.Unlock()
 		return
 	}
-	head, err := u.h.fs.s3.HeadObject(u.ctx, &s3.HeadObjectInput{Bucket: u.h.bucket(), Key: &u.key})
-	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+	head, err := u.h.fs.obj.Head(u.ctx, store.HeadRequest{Bucket: u.h.home.Bucket, Key: u.key})
+	if err == nil && head.Size <= maxPartSize {
 		err = u.h.keepMtime(u.key, head, mtime)
 	}
 	if err != nil {
@@ -365,9 +343,9 @@ func (u *upload) keepLateMtime() {
 // (it is no pipeline.Resumer).
 func (u *upload) keepWholeParts() bool {
 	sortParts(u.done)
-	var kept []types.CompletedPart
+	var kept []store.Part
 	for i, p := range u.done {
-		if aws.ToInt32(p.PartNumber) != int32(i+1) {
+		if p.Number != int32(i+1) {
 			break
 		}
 		kept = append(kept, p)
@@ -418,18 +396,18 @@ func (u *upload) reopen(h *handlers) {
 func (u *upload) abortStrays() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.h.ctx), abortTimeout)
 	defer cancel()
-	out, err := u.h.fs.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.h.bucket(), Prefix: &u.key})
+	out, err := u.h.fs.obj.ListMultipartUploads(ctx, store.UploadsRequest{Bucket: u.h.home.Bucket, Prefix: u.key})
 	if err != nil {
 		u.h.log.LogAttrs(ctx, slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", u.h.cause(err, u.key)))
 		return
 	}
 	for _, up := range out.Uploads {
-		id := aws.ToString(up.UploadId)
-		if aws.ToString(up.Key) != u.key || id == aws.ToString(u.uploadID) || u.h.fs.inFlight(id) ||
-			up.Initiated == nil || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
+		id := up.UploadID
+		if up.Key != u.key || id == u.uploadID || u.h.fs.InFlight(id) ||
+			up.Initiated.IsZero() || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
 			continue
 		}
-		_, err := u.h.fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.h.bucket(), Key: &u.key, UploadId: up.UploadId})
+		err := u.h.fs.obj.Abort(ctx, u.h.home.Bucket, u.key, id)
 		if err != nil {
 			u.h.log.LogAttrs(ctx, slog.LevelWarn, "abort of a stray upload of a retried create failed", slog.String("upload_id", id), slog.String("err", u.h.cause(err, u.key)))
 			continue

@@ -13,11 +13,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 const (
@@ -40,8 +38,8 @@ const (
 type download struct {
 	h         *handlers
 	path, key string
-	etag      *string
-	versionID *string
+	etag      string
+	versionID string
 	size      int64   // plaintext size, what the client sees
 	rawSize   int64   // stored size
 	open      *opener // decrypts an envelope-encrypted object; nil: stored as plaintext
@@ -79,11 +77,11 @@ type download struct {
 }
 
 // newDownload reads the object of head; op and size come from openerFor.
-func (h *handlers) newDownload(path, key string, head *s3.HeadObjectOutput, op *opener, size int64) *download {
+func (h *handlers) newDownload(path, key string, head store.Object, op *opener, size int64) *download {
 	ctx, cancel := context.WithCancel(h.ctx)
 	d := &download{
-		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionId,
-		size: size, rawSize: aws.ToInt64(head.ContentLength), open: op,
+		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionID,
+		size: size, rawSize: head.Size, open: op,
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
@@ -384,19 +382,19 @@ func (d *download) chunkRead(p []byte, off int64) (int, error) {
 }
 
 func (d *download) get(from, to int64) (io.ReadCloser, error) {
-	out, err := d.h.fs.s3.GetObject(d.ctx, &s3.GetObjectInput{
-		Bucket:  d.h.bucket(),
-		Key:     &d.key,
-		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", from, to)),
+	out, err := d.h.fs.obj.Get(d.ctx, store.GetRequest{
+		Bucket:  d.h.home.Bucket,
+		Key:     d.key,
+		Range:   &store.Range{First: from, Last: to},
 		IfMatch: d.etag,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get %s bytes %d-%d: %w", d.key, from, to, err)
 	}
 	// Some S3-compatible stores ignore If-Match; check the ETag here too.
-	if d.etag != nil && out.ETag != nil && *out.ETag != *d.etag {
+	if d.etag != "" && out.ETag != "" && out.ETag != d.etag {
 		out.Body.Close()
-		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, *out.ETag, *d.etag, errChanged)
+		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, out.ETag, d.etag, errChanged)
 	}
 	return out.Body, nil
 }
@@ -436,7 +434,7 @@ func (d *download) Close() error {
 	d.h.log.LogAttrs(d.h.ctx, slog.LevelInfo, "download closed", attrs...)
 
 	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
-		ETag: etag(d.etag), VersionID: aws.ToString(d.versionID), DurMS: audit.Since(d.started)}
+		ETag: etag(d.etag), VersionID: d.versionID, DurMS: audit.Since(d.started)}
 	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
 		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
 	}

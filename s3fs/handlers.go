@@ -6,12 +6,11 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Fileread opens a file for download, and records the open.
@@ -70,7 +69,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 	if h.home.IsRoot(key) {
 		return nil, failure("download refused: it is a directory")
 	}
-	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) && h.isDir(key) {
 			return nil, failure("download refused: it is a directory")
@@ -84,7 +83,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 	if err != nil {
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), aws.Int64(size)
+	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	return h.newDownload(r.Filepath, key, head, op, size), nil
 }
 
@@ -225,7 +224,7 @@ func (h *handlers) refuseExclusive() error {
 
 // fileExists reports whether key is an object, asking S3.
 func (h *handlers) fileExists(path, key string) (bool, error) {
-	_, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	_, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	switch {
 	case err == nil:
 		return true, nil

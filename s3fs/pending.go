@@ -7,9 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 )
@@ -128,7 +125,7 @@ func (t *pendingTable) dropUploadID(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, u := range t.m {
-		if aws.ToString(u.uploadID) == id {
+		if u.uploadID == id {
 			delete(t.m, k)
 		}
 	}
@@ -204,7 +201,7 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	h.remember(to, u.pendingInfo(to))
 	rec.Op = "commit pending upload"
 	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
-	rec.ETag, rec.VersionID = etag(u.stored.etag), aws.ToString(u.stored.versionID)
+	rec.ETag, rec.VersionID = etag(u.stored.ETag), u.stored.VersionID
 	return nil
 }
 
@@ -215,7 +212,7 @@ func (h *handlers) dropStaleTemp(tempKey string) {
 	if exists, err := h.fileExists("", tempKey); err != nil || !exists {
 		return
 	}
-	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &tempKey}); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, tempKey); err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", h.cause(err, tempKey)))
 	}
 }

@@ -20,14 +20,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 const (
@@ -92,13 +89,13 @@ type upload struct {
 	// held is the upload memory reserved for the part being filled and
 	// ahead (a part sent takes its share along): see memoryInUse.
 	held     int64
-	size     int64 // highest offset written
-	uploadID *string
+	size     int64  // highest offset written
+	uploadID string // "" until the multipart upload is created
 	untrack  func() // forgets uploadID as in flight (see FS.track)
 	// retriedCreate is when CreateMultipartUpload was first tried, if the SDK
 	// had to try it again: an earlier try may have started an upload too.
 	retriedCreate time.Time
-	done          []types.CompletedPart
+	done          []store.Part
 	failed        error // first failure; once set the upload can only abort
 	aborted       bool  // the failure is the connection's, not storage's
 	closed        bool
@@ -128,16 +125,13 @@ type upload struct {
 	stages pipeline.Chain
 	sum    *pipeline.Hash // the first stage: the plaintext's SHA-256
 	passed chan struct{}
-	crc    hash.Hash32 // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
-	stored *stored     // what S3 answered to the commit
+	crc    hash.Hash32   // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
+	stored store.Written // what S3 answered to the commit
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
 	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
 	storedBytes int64 // what the stages passed on so far: the object's size in S3
 }
-
-// stored is what S3 returned for a committed object.
-type stored struct{ etag, versionID *string }
 
 // part is a buffer for bytes [start, start+size) of the file.
 type part struct {
@@ -435,7 +429,7 @@ func (pt *part) full() bool {
 
 // advance sends the current part to S3 in the background and starts the next.
 func (u *upload) advance() error {
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		if err := u.create(); err != nil {
 			return err
 		}
@@ -453,29 +447,25 @@ func (u *upload) create() error {
 			return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("bind data key to %s: %w", u.finalKey, err), u.finalKey))
 		}
 	}
-	in := &s3.CreateMultipartUploadInput{
-		Bucket:               u.h.bucket(),
-		Key:                  &u.key,
-		ServerSideEncryption: u.h.fs.enc.mode(),
-		SSEKMSKeyId:          u.h.fs.enc.keyID(),
-		Metadata:             u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
+	in := store.CreateRequest{
+		Bucket:   u.h.home.Bucket,
+		Key:      u.key,
+		Metadata: u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
 	}
 	if u.final != "" { // pending until renamed: the time set meanwhile is stored as a tag
 		u.key = u.finalKey
+		in.Key = u.key
 		in.Metadata[objfmt.MetaMtime] = objfmt.MtimeInTag
 	}
-	if u.h.fs.checksums {
-		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
-	}
 	began := time.Now()
-	out, err := u.h.fs.s3.CreateMultipartUpload(u.ctx, in)
+	out, err := u.h.fs.obj.CreateMultipart(u.ctx, in)
 	if err != nil {
 		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err), u.key))
 	}
-	u.uploadID = out.UploadId
+	u.uploadID = out.UploadID
 	u.createdMeta = !u.mtime.IsZero()
-	u.untrack = u.h.fs.track(out.UploadId)
-	if tries, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(tries.Results) > 1 {
+	u.untrack = u.h.fs.track(out.UploadID)
+	if out.Retried {
 		u.retriedCreate = began
 	}
 	return nil
@@ -523,18 +513,9 @@ func (u *upload) send(pt *part) error {
 			}
 			return
 		}
-		in := &s3.UploadPartInput{
-			Bucket:        u.h.bucket(),
-			Key:           &u.key,
-			UploadId:      u.uploadID,
-			PartNumber:    aws.Int32(pt.num),
-			ContentLength: aws.Int64(int64(len(body))),
-			Body:          bytes.NewReader(body),
-		}
-		if u.h.fs.checksums {
-			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
-		}
-		out, err := u.h.fs.s3.UploadPart(u.ctx, in)
+		done, err := u.h.fs.obj.UploadPart(u.ctx, store.PartRequest{
+			Bucket: u.h.home.Bucket, Key: u.key, UploadID: u.uploadID, Number: pt.num, Body: body,
+		})
 		<-u.inflight
 		u.h.fs.mem.Sent(user, pt.reserved)
 
@@ -544,7 +525,7 @@ func (u *upload) send(pt *part) error {
 			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err), u.key))
 			return
 		}
-		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+		u.done = append(u.done, done)
 		u.tailSent = u.tailSent || pt.last // a stage's last bytes: no part may follow
 		if u.parts == nil {
 			u.parts = map[int32]partState{}
@@ -612,7 +593,7 @@ func (u *upload) rewind(st partState) error {
 func (u *upload) TransferError(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.final != "" && u.uploadID != nil && u.failed == nil {
+	if u.final != "" && u.uploadID != "" && u.failed == nil {
 		// parts in flight may finish: a resume goes on after them
 		u.failed = failure("upload aborted: connection lost")
 	}
