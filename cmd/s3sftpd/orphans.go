@@ -25,17 +25,19 @@ func startSweeper(ctx context.Context, current *atomic.Pointer[config.Config], f
 	return ops.StartSweeper(ctx, fsys, log, func() []s3fs.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
 }
 
-// homes lists every user's bucket and home once: the prefixes only s3sftpd
-// writes to, so the only places where an upload in progress is surely its own.
-// Several users may share a home; no home lies inside another (config checks).
+// homes lists every user's bucket and home, and every folder, once: the
+// prefixes only s3sftpd writes to, so the only places where an upload in
+// progress is surely its own. Several users may share a home or a folder;
+// none lies inside another (config checks).
 func homes(cfg *config.Config) []s3fs.Prefix {
 	seen := map[s3fs.Prefix]bool{}
 	var out []s3fs.Prefix
 	for _, u := range cfg.Users {
-		p := s3fs.Prefix{Bucket: bucketOf(cfg, u), Prefix: u.Home}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+		for _, m := range u.Tree {
+			if p := (s3fs.Prefix{Bucket: m.Bucket, Prefix: m.Prefix}); !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
 		}
 	}
 	return out
