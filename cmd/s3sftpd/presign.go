@@ -76,7 +76,7 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 			if err != nil {
 				return "", fmt.Errorf("user %s: %w", name, err)
 			}
-			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms,
+			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms, Folders: folders(u),
 				RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		}
 	}
