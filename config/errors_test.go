@@ -234,6 +234,8 @@ var errorCases = []struct {
 		partner("acme", `groups = ["empty"]`) + "[[users]]\nname = \"bob\"\nkeys = [\"KEY_B\"]\ngroups = []\n"},
 	{name: "folders-unknown-key", config: folderGroup + "prefx = \"x/\"\n" + partner("acme", `groups = ["partners"]`)},
 
+	{name: "folders-audit-prefix", config: strings.Replace(folderGroup, "[s3]\n", "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"outbound/\"\n[s3]\n", 1) + partner("acme", `groups = ["partners"]`)},
+
 	// Many problems at once, across files, reported in order.
 	{name: "many", config: `[server]
 listen = "localhost"

@@ -244,7 +244,7 @@ func sameObjects(u User, ms []Mount) []Problem {
 			if o.Home() && m.Bucket == o.Bucket && m.Prefix == o.Prefix+m.Path[1:]+"/" {
 				continue // the folder shadows its own path of the home
 			}
-			msg := fmt.Sprintf("%q of %s overlaps %q of %s", m.Prefix, m.where(), o.Prefix, o.where())
+			msg := fmt.Sprintf("%q of %s overlaps %q of %s", m.Prefix, m.Where(), o.Prefix, o.Where())
 			if m.fromGroup() {
 				msg = fmt.Sprintf("for user %q, %s", u.Name, msg)
 			}
@@ -254,8 +254,8 @@ func sameObjects(u User, ms []Mount) []Problem {
 	return ps
 }
 
-// where names m within its user's tree.
-func (m Mount) where() string {
+// Where names m within its user's tree: "the home", "the folder /inbound".
+func (m Mount) Where() string {
 	if m.Home() {
 		return "the home"
 	}
@@ -324,7 +324,7 @@ func Overlaps(owners []Owner) []Problem {
 					if m.fromGroup() {
 						subject = fmt.Sprintf("%q (the folder %s of users[%d] %q)", m.Prefix, m.Path, u.Index, u.Name)
 					}
-					other := fmt.Sprintf("%s of users[%d] %q (%q)", om.where(), o.Index, o.Name, om.Prefix)
+					other := fmt.Sprintf("%s of users[%d] %q (%q)", om.Where(), o.Index, o.Name, om.Prefix)
 					if m.Bucket == om.Bucket {
 						ps = append(ps, problem(m.prefixKey(), "%s is inside %s in the same bucket", subject, other))
 					} else {
