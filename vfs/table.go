@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // Folder is a mount at a path of the namespace other than "/".
@@ -198,4 +199,62 @@ func (t *Table) Refuse(op string, need auth.Perms, pl Place) error {
 		}
 	}
 	return e
+}
+
+// TableOf builds t's namespace: its home (if it has one) and its folders,
+// names(bucket, prefix) giving each mount's name cipher (nil keeps names
+// plain). The cipher is bound to the bucket and prefix, never to the login,
+// so a folder shared by two logins reads the same for both.
+func TableOf(t *auth.Tenant, names func(bucket, prefix string) *objfmt.Names) (*Table, error) {
+	var home *Mount
+	if t.Prefix != "" {
+		home = &Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: names(t.Bucket, t.Prefix)}
+	}
+	fs := make([]Folder, len(t.Folders))
+	for i, f := range t.Folders {
+		fs[i] = Folder{Path: f.Path, Mount: Mount{Bucket: f.Bucket, Prefix: f.Prefix, Perms: f.Perms, Names: names(f.Bucket, f.Prefix)}}
+	}
+	return NewTable(home, fs)
+}
+
+// MoveError refuses a rename from one folder to another that their
+// permissions do not allow. Its text is meant for the partner.
+type MoveError struct {
+	From, To string // the folders' paths
+	Missing  string // "read and rename in /inbound", "write in /outbound"
+}
+
+func (e *MoveError) Error() string {
+	return fmt.Sprintf("rename refused: moving a file from %s to %s needs %s", e.From, e.To, e.Missing)
+}
+
+// Move says how a rename of from to to goes. Within one mount it is the
+// mount's own rename (cross is false; the mount's permissions apply as for
+// any rename). Between two mounts it is a copy and a delete (cross is true):
+// the file leaves the source's permissions for the target's, so the source
+// must allow read and rename (a write-only drop box does not give its files
+// away) and the target write (overwrite too if the name exists: the
+// caller's check, as for an upload). Anything else is a *TreeError or a
+// *MoveError saying why.
+func (t *Table) Move(from, to Place) (cross bool, err error) {
+	if err := t.Refuse("rename", auth.PermRename, from); err != nil {
+		return false, err
+	}
+	if err := t.Refuse("rename", auth.PermWrite, to); err != nil {
+		return false, err
+	}
+	if from.Mount == to.Mount {
+		return false, nil
+	}
+	var missing []string
+	if need := auth.PermRead | auth.PermRename; !from.Mount.Perms.Has(need) {
+		missing = append(missing, fmt.Sprintf("%s in %s", strings.ReplaceAll((need&^from.Mount.Perms).String(), ",", " and "), from.Folder))
+	}
+	if !to.Mount.Perms.Has(auth.PermWrite) {
+		missing = append(missing, "write in "+to.Folder)
+	}
+	if len(missing) > 0 {
+		return false, &MoveError{From: from.Folder, To: to.Folder, Missing: strings.Join(missing, ", and ")}
+	}
+	return true, nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/vfs/vfstest"
 )
 
@@ -217,5 +218,69 @@ func TestTable_HostilePathsStayInside(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestTable_Move(t *testing.T) {
+	tests := []struct {
+		home     bool
+		from, to string
+		cross    bool
+		want     string // the refusal, "" for none
+	}{
+		{false, "/inbound/a.filepart", "/inbound/a", false, ""},
+		{false, "/outbound/a", "/outbound/sub/a", false, ""},
+		{false, "/inbound/a", "/outbound/a", false, "rename refused: moving a file from /inbound to /outbound needs read and rename in /inbound, and write in /outbound"},
+		{false, "/outbound/a", "/inbound/a", false, "rename refused: moving a file from /outbound to /inbound needs rename in /outbound"},
+		{false, "/outbound/a", "/a", false, "rename refused: / is not a folder; use /inbound"},
+		{false, "/outbound", "/out", false, "rename refused: /outbound is a folder of your account and cannot be changed"},
+		{true, "/a", "/inbound/a", true, ""},
+		{true, "/inbound/a", "/a", false, "rename refused: moving a file from /inbound to / needs read and rename in /inbound"},
+		{true, "/reports", "/r", false, "rename refused: /reports holds folders of your account and cannot be changed"},
+		{true, "/a", "/reports/monthly/a", false, "rename refused: moving a file from / to /reports/monthly needs write in /reports/monthly"},
+	}
+	for _, tt := range tests {
+		tb := partnerTable(t, tt.home)
+		from, err := tb.Resolve(tt.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to, err := tb.Resolve(tt.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cross, err := tb.Move(from, to)
+		switch {
+		case tt.want == "" && (err != nil || cross != tt.cross):
+			t.Errorf("home=%v Move(%s, %s) = %v, %v; want %v, nil", tt.home, tt.from, tt.to, cross, err, tt.cross)
+		case tt.want != "" && (err == nil || err.Error() != tt.want):
+			t.Errorf("home=%v Move(%s, %s) = %v; want %q", tt.home, tt.from, tt.to, err, tt.want)
+		}
+	}
+}
+
+// TestTableOf: a tenant's home and folders become the mounts, each with
+// the name cipher of its own bucket and prefix.
+func TestTableOf(t *testing.T) {
+	tenant := &auth.Tenant{User: "acme", Bucket: "phi", Prefix: testPrefix, Perms: auth.PermList, Folders: []auth.Folder{
+		{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/acme/", Perms: auth.PermWrite},
+	}}
+	var asked []string
+	tb, err := TableOf(tenant, func(bucket, prefix string) *objfmt.Names { asked = append(asked, bucket+"/"+prefix); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"phi/" + testPrefix, "phi-inbound/inbound/acme/"}; !slices.Equal(asked, want) {
+		t.Errorf("name ciphers asked for %q; want %q", asked, want)
+	}
+	pl, err := tb.Resolve("/inbound/x")
+	if err != nil || pl.Mount.Bucket != "phi-inbound" || pl.Key != "inbound/acme/x" || pl.Mount.Perms != auth.PermWrite {
+		t.Errorf("Resolve(/inbound/x) = %+v, %v; want the folder's mount", pl, err)
+	}
+	if h := tb.Home(); h == nil || h.Prefix != testPrefix || h.Perms != auth.PermList {
+		t.Errorf("Home() = %+v; want the tenant's home", h)
+	}
+	if _, err := TableOf(&auth.Tenant{User: "x", Bucket: "phi"}, func(string, string) *objfmt.Names { return nil }); err == nil {
+		t.Errorf("a tenant with neither home nor folders got a namespace")
 	}
 }
