@@ -236,6 +236,9 @@ var errorCases = []struct {
 
 	{name: "folders-audit-prefix", config: strings.Replace(folderGroup, "[s3]\n", "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"outbound/\"\n[s3]\n", 1) + partner("acme", `groups = ["partners"]`)},
 
+	{name: "folders-login-name-in-prefix", config: folderGroup + partner("a", `groups = ["partners"]`) + strings.Replace(partner("a/b", `groups = ["partners"]`), "KEY_A", "KEY_B", 1) +
+		strings.Replace(partner("..", `groups = ["partners"]`), "KEY_A", "KEY_B", 1)},
+
 	// Many problems at once, across files, reported in order.
 	{name: "many", config: `[server]
 listen = "localhost"
