@@ -307,16 +307,27 @@ type Owner struct {
 // against every prefix not named with the same bucket string except in
 // another plain bucket, as if they shared the bucket.
 func Overlaps(owners []Owner) []Problem {
+	type place struct {
+		owner *Owner
+		m     Mount
+	}
+	byPrefix := map[string][]place{}
+	for i := range owners {
+		for _, m := range owners[i].Mounts {
+			byPrefix[m.Prefix] = append(byPrefix[m.Prefix], place{&owners[i], m})
+		}
+	}
 	var ps []Problem
 	for _, u := range owners {
 		for _, m := range u.Mounts {
 			seen := map[string]bool{}
-			for _, o := range owners {
-				if o.Index == u.Index {
+			for i := range len(m.Prefix) - 1 { // every prefix above m's: "a/", "a/b/" of "a/b/c/"
+				if m.Prefix[i] != '/' {
 					continue
 				}
-				for _, om := range o.Mounts {
-					if om.Prefix == m.Prefix || seen[om.Bucket+"\x00"+om.Prefix] || !strings.HasPrefix(m.Prefix, om.Prefix) || !mayShareBucket(m.Bucket, om.Bucket) {
+				for _, o := range byPrefix[m.Prefix[:i+1]] {
+					om := o.m
+					if o.owner.Index == u.Index || seen[om.Bucket+"\x00"+om.Prefix] || !mayShareBucket(m.Bucket, om.Bucket) {
 						continue
 					}
 					seen[om.Bucket+"\x00"+om.Prefix] = true
@@ -324,7 +335,7 @@ func Overlaps(owners []Owner) []Problem {
 					if m.fromGroup() {
 						subject = fmt.Sprintf("%q (the folder %s of users[%d] %q)", m.Prefix, m.Path, u.Index, u.Name)
 					}
-					other := fmt.Sprintf("%s of users[%d] %q (%q)", om.Where(), o.Index, o.Name, om.Prefix)
+					other := fmt.Sprintf("%s of users[%d] %q (%q)", om.Where(), o.owner.Index, o.owner.Name, om.Prefix)
 					if m.Bucket == om.Bucket {
 						ps = append(ps, problem(m.prefixKey(), "%s is inside %s in the same bucket", subject, other))
 					} else {
