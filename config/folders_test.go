@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,5 +50,21 @@ bucket = "phi-out"
 		if diff := cmp.Diff(want[u.Name], u.Tree); diff != "" {
 			t.Errorf("tree of %s mismatch (-want +got):\n%s", u.Name, diff)
 		}
+	}
+}
+
+// TestLoad_FolderBucketsWithoutDefault: when every folder names its bucket,
+// a user without a home needs no [s3] bucket.
+func TestLoad_FolderBucketsWithoutDefault(t *testing.T) {
+	config := "[[groups]]\nname = \"partners\"\n[[groups.folders]]\npath = \"/inbound\"\nprefix = \"{user}/\"\nbucket = \"phi-in\"\n" +
+		partner("acme", `groups = ["partners"]`+"\n[[users.folders]]\npath = \"/outbound\"\nprefix = \"acme/\"\nbucket = \"phi-out\"\n")
+	t.Chdir(t.TempDir())
+	writeFiles(t, ".", map[string]string{"config.toml": config})
+	if _, err := Load("config.toml"); err != nil {
+		t.Errorf("got %v; want no error", err)
+	}
+	writeFiles(t, ".", map[string]string{"config.toml": strings.Replace(config, "bucket = \"phi-out\"\n", "", 1)})
+	if _, err := Load("config.toml"); err == nil || !strings.Contains(err.Error(), `missing required key "s3.bucket"`) {
+		t.Errorf("got %v; want s3.bucket required for the folder without a bucket", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 func (l *loader) validate(cfg *Config, c Container) {
 	l.validateServer(&cfg.Server)
 	l.validateMemory(cfg, c)
-	l.validateS3(&cfg.S3, cfg.Users)
+	l.validateS3(&cfg.S3, cfg.Users, cfg.Groups)
 	if cfg.S3.Endpoint == EndpointEmbedded {
 		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)
 	}
@@ -102,7 +102,7 @@ func (l *loader) validateServer(s *Server) {
 	}
 }
 
-func (l *loader) validateS3(s *S3, users []User) {
+func (l *loader) validateS3(s *S3, users []User, groups []Group) {
 	switch s.Endpoint {
 	case EndpointEmbedded, "":
 	default:
@@ -129,13 +129,13 @@ func (l *loader) validateS3(s *S3, users []User) {
 	switch {
 	case s.Bucket != "":
 		l.bucketName("s3.bucket", s.Bucket)
-	case len(users) > 0 && !slices.ContainsFunc(users, func(u User) bool { return u.Bucket == "" }):
-		// every user has its own bucket
+	case len(users) > 0 && !slices.ContainsFunc(users, func(u User) bool { return tree.UsesDefaultBucket(u.Bucket, u.Home, u.Groups, u.Folders, groups) }):
+		// every home and folder has its own bucket
 	case l.failed["s3.bucket"]:
 	case l.present["s3.bucket"]:
 		l.errf("s3.bucket", "must not be empty unless every user sets bucket")
 	default:
-		l.msgf("s3.bucket", `missing required key "s3.bucket" (or set bucket on every user)`)
+		l.msgf("s3.bucket", `missing required key "s3.bucket" (or set bucket on every user or folder)`)
 	}
 	switch s.SSE {
 	case "AES256":

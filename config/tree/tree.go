@@ -291,6 +291,21 @@ func editDistance1(a, b string) bool {
 	return a[i+1:] == b[i:]
 }
 
+// UsesDefaultBucket reports whether a place of a user with bucket (""
+// without one), home, groups and own folders lies in the [s3] bucket.
+func UsesDefaultBucket(bucket, home string, groups []string, own []Folder, all []Group) bool {
+	if bucket != "" {
+		return false
+	}
+	fs := own
+	for _, g := range all {
+		if slices.Contains(groups, g.Name) {
+			fs = append(slices.Clip(fs), g.Folders...)
+		}
+	}
+	return home != "" || len(fs) == 0 || slices.ContainsFunc(fs, func(f Folder) bool { return f.Bucket == "" })
+}
+
 // Owner is one user's resolved tree, for Overlaps.
 type Owner struct {
 	Index  int // of its [[users]] table
