@@ -75,8 +75,14 @@ func (t *Tenant) Mounts() []Folder {
 // sessions whose tenant no longer has the same reach.
 func (t *Tenant) SameReach(o *Tenant) bool {
 	return t.User == o.User && t.Bucket == o.Bucket && t.Prefix == o.Prefix && t.Perms == o.Perms &&
-		slices.Equal(t.Folders, o.Folders) && t.RoleARN == o.RoleARN && t.ExternalID == o.ExternalID &&
+		sameFolders(t.Folders, o.Folders) && t.RoleARN == o.RoleARN && t.ExternalID == o.ExternalID &&
 		t.LegacyRSASHA1 == o.LegacyRSASHA1 && t.Methods == o.Methods && t.password == o.password
+}
+
+// sameFolders reports whether a and b hold the same folders, in any order
+// (the order of groups in the config changes nothing a session reaches).
+func sameFolders(a, b []Folder) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(f Folder) bool { return !slices.Contains(b, f) })
 }
 
 // Limits keep one partner from taking what the others need. A zero field

@@ -27,6 +27,7 @@ func TestTenant_SameReach(t *testing.T) {
 		"itself":       changed(func(*Tenant) {}),
 		"limits-only":  changed(func(c *Tenant) { c.Limits.MaxOpenFiles = 3 }),
 		"folders-copy": changed(func(c *Tenant) { c.Folders = slices.Clone(partnerFolders) }),
+		"reordered":    changed(func(c *Tenant) { slices.Reverse(c.Folders) }),
 	}
 	for name, o := range same {
 		if !base.SameReach(o) {

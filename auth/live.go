@@ -168,8 +168,5 @@ func folderChanges(name string, was, is []Folder) []string {
 			out = append(out, fmt.Sprintf("user %s: folder %s permissions changed from [%s] to [%s]", name, f.Path, w.Perms, f.Perms))
 		}
 	}
-	if len(out) == 0 && !slices.Equal(was, is) {
-		out = append(out, fmt.Sprintf("user %s: folders reordered", name))
-	}
 	return out
 }
