@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,9 +25,12 @@ var ErrDenied = errors.New("permission denied")
 // captured variables), so a session can never act as another user.
 type Tenant struct {
 	User   string // login name, for logs and audit
-	Bucket string // the one bucket the session may touch
-	Prefix string // the jail: every key the session touches starts with it; ends in "/"
-	Perms  Perms  // operations the session may perform
+	Bucket string // the home's bucket (the user's bucket without a home)
+	Prefix string // the home, the jail at "/": every key under "/" starts with it; ends in "/"; "" without a home
+	Perms  Perms  // operations the session may perform in the home (and where a folder sets none)
+	// Folders are the other places of the session's tree, each a jail of
+	// its own at its path. Callers must not modify them.
+	Folders []Folder
 	// RoleARN, if set, is the IAM role the session's S3 calls run as,
 	// assumed with a session policy that narrows it to Bucket and Prefix;
 	// ExternalID goes with it. Empty: the gateway's own credentials.
@@ -44,6 +48,41 @@ type Tenant struct {
 	// the session may reach, so a reload that changes only them closes no
 	// session (new sessions get the new limits).
 	Limits Limits
+}
+
+// Folder is one place of a user's tree besides the home: the objects under
+// Prefix in Bucket, seen at Path, with the permissions Perms.
+type Folder struct {
+	Path   string // "/inbound", "/reports/monthly"; never "/"
+	Bucket string // a bucket, or an access point ARN or alias
+	Prefix string // ends in "/"
+	Perms  Perms
+}
+
+// Mounts is the session's mount table: the home at "/" (if it has one)
+// and then its folders.
+func (t *Tenant) Mounts() []Folder {
+	var ms []Folder
+	if t.Prefix != "" {
+		ms = append(ms, Folder{Path: "/", Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms})
+	}
+	return append(ms, t.Folders...)
+}
+
+// SameReach reports whether t and o reach the same data the same way:
+// everything but the fair-sharing limits, which a reload may change under
+// a live session (they apply to its next login). A reload closes the
+// sessions whose tenant no longer has the same reach.
+func (t *Tenant) SameReach(o *Tenant) bool {
+	return t.User == o.User && t.Bucket == o.Bucket && t.Prefix == o.Prefix && t.Perms == o.Perms &&
+		sameFolders(t.Folders, o.Folders) && t.RoleARN == o.RoleARN && t.ExternalID == o.ExternalID &&
+		t.LegacyRSASHA1 == o.LegacyRSASHA1 && t.Methods == o.Methods && t.password == o.password
+}
+
+// sameFolders reports whether a and b hold the same folders, in any order
+// (the order of groups in the config changes nothing a session reaches).
+func sameFolders(a, b []Folder) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(f Folder) bool { return !slices.Contains(b, f) })
 }
 
 // Limits keep one partner from taking what the others need. A zero field
@@ -72,9 +111,11 @@ func (t *Tenant) SamePassword(o *Tenant) bool { return t.password == o.password 
 type User struct {
 	Name   string
 	Bucket string
-	Home   string // key prefix, ending in "/"
+	Home   string // key prefix, ending in "/"; "" for a user with folders only
 	Perms  Perms
-	Keys   []ssh.PublicKey
+	// Folders: see Tenant.
+	Folders []Folder
+	Keys    []ssh.PublicKey
 	// RoleARN and ExternalID: see Tenant.
 	RoleARN, ExternalID string
 	// KeyOptions are the enforced authorized_keys options of Keys[i];
@@ -93,7 +134,7 @@ type User struct {
 }
 
 func (usr *User) tenant() *Tenant {
-	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms,
+	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms, Folders: slices.Clip(usr.Folders),
 		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID, Limits: usr.Limits}
 	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
 		t.password = usr.Password.id
@@ -112,11 +153,16 @@ func NewUsers(users []User) (*Users, error) {
 	u := &Users{byName: make(map[string]*User, len(users))}
 	for i := range users {
 		usr := users[i]
-		if usr.Name == "" || usr.Bucket == "" {
+		if usr.Name == "" || usr.Bucket == "" && usr.Home != "" {
 			return nil, fmt.Errorf("user %d: name and bucket are required", i)
 		}
-		if !strings.HasSuffix(usr.Home, "/") {
-			return nil, fmt.Errorf("user %q: home %q must end in /", usr.Name, usr.Home)
+		if usr.Home == "" && len(usr.Folders) == 0 || usr.Home != "" && !strings.HasSuffix(usr.Home, "/") {
+			return nil, fmt.Errorf("user %q: home %q must end in / (or the user needs folders)", usr.Name, usr.Home)
+		}
+		for _, f := range usr.Folders {
+			if f.Path == "" || f.Path == "/" || f.Bucket == "" || !strings.HasSuffix(f.Prefix, "/") {
+				return nil, fmt.Errorf("user %q: folder %q needs a path below /, a bucket and a prefix ending in /", usr.Name, f.Path)
+			}
 		}
 		if usr.Methods == 0 {
 			usr.Methods = MethodPublicKey

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"reflect"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -54,7 +55,7 @@ func TestLookup(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || *got != *tt.want {
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("Lookup = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})

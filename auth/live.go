@@ -69,6 +69,7 @@ func Diff(old, new *Users) []string {
 		if o.Bucket != n.Bucket || o.Home != n.Home {
 			out = append(out, fmt.Sprintf("user %s: home changed from %s/%s to %s/%s", name, o.Bucket, o.Home, n.Bucket, n.Home))
 		}
+		out = append(out, folderChanges(name, o.Folders, n.Folders)...)
 		if o.Perms != n.Perms {
 			out = append(out, fmt.Sprintf("user %s: permissions changed from [%s] to [%s]", name, o.Perms, n.Perms))
 		}
@@ -139,4 +140,33 @@ func keyOptions(usr *User) map[string]string {
 		m[Fingerprint(k)] = fmt.Sprint(ko)
 	}
 	return m
+}
+
+// folderChanges lists the folders added, removed or changed from was to is.
+func folderChanges(name string, was, is []Folder) []string {
+	var out []string
+	find := func(fs []Folder, path string) (Folder, bool) {
+		i := slices.IndexFunc(fs, func(f Folder) bool { return f.Path == path })
+		if i < 0 {
+			return Folder{}, false
+		}
+		return fs[i], true
+	}
+	for _, w := range was {
+		if _, ok := find(is, w.Path); !ok {
+			out = append(out, fmt.Sprintf("user %s: folder %s removed", name, w.Path))
+		}
+	}
+	for _, f := range is {
+		w, ok := find(was, f.Path)
+		switch {
+		case !ok:
+			out = append(out, fmt.Sprintf("user %s: folder %s added at %s/%s [%s]", name, f.Path, f.Bucket, f.Prefix, f.Perms))
+		case w.Bucket != f.Bucket || w.Prefix != f.Prefix:
+			out = append(out, fmt.Sprintf("user %s: folder %s changed from %s/%s to %s/%s", name, f.Path, w.Bucket, w.Prefix, f.Bucket, f.Prefix))
+		case w.Perms != f.Perms:
+			out = append(out, fmt.Sprintf("user %s: folder %s permissions changed from [%s] to [%s]", name, f.Path, w.Perms, f.Perms))
+		}
+	}
+	return out
 }

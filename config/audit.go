@@ -118,18 +118,18 @@ func prefixProblem(p string) string {
 	return homeProblem(p)
 }
 
-// auditInsideHome reports an audit prefix that a user could reach: a
-// partner must never read, overwrite or delete the trail.
+// auditInsideHome reports an audit prefix that a user could reach through
+// its home or a folder: a partner must never read, overwrite or delete the
+// trail.
 func (l *loader) auditInsideHome(cfg *Config) {
 	a := cfg.Audit
 	for i, u := range cfg.Users {
-		if u.Home == "" || homeProblem(u.Home) != "" || bucketOf(u, cfg.S3) != a.S3Bucket {
-			continue
-		}
-		if strings.HasPrefix(a.S3Prefix, u.Home) || strings.HasPrefix(u.Home, a.S3Prefix) {
-			l.errf("audit.s3_prefix", "%q overlaps the home of users[%d] %q (%q) in bucket %q: partners must not reach the audit trail",
-				a.S3Prefix, i, u.Name, u.Home, a.S3Bucket)
-			return
+		for _, m := range u.Tree {
+			if m.Bucket == a.S3Bucket && (strings.HasPrefix(a.S3Prefix, m.Prefix) || strings.HasPrefix(m.Prefix, a.S3Prefix)) {
+				l.errf("audit.s3_prefix", "%q overlaps %s of users[%d] %q (%q) in bucket %q: partners must not reach the audit trail",
+					a.S3Prefix, m.Where(), i, u.Name, m.Prefix, a.S3Bucket)
+				return
+			}
 		}
 	}
 }

@@ -37,7 +37,9 @@ type Config struct {
 	// UserDefaults are the fair-sharing limits of every user that does
 	// not set its own.
 	UserDefaults UserLimits `toml:"user_defaults"`
-	Users        []User     `toml:"users"`
+	// Groups are folder layouts shared by the users that name them.
+	Groups []Group `toml:"groups"`
+	Users  []User  `toml:"users"`
 
 	// Memory is how the memory limit splits; Load works it out.
 	Memory Memory `toml:"-"`
@@ -199,10 +201,20 @@ type Admin struct {
 // the S3 prefix it is jailed to.
 type User struct {
 	Name string `toml:"name"`
-	// Home is the user's jail: an S3 key prefix such as "partners/acme/".
-	// The user can reach nothing outside it. Several users may share a
-	// home; no home is nested inside another one in the same bucket.
+	// Home is the user's jail at "/": an S3 key prefix such as
+	// "partners/acme/". The user can reach nothing outside it and its
+	// folders. Several users may share a home; no home is nested inside
+	// another one in the same bucket. Optional for a user with folders:
+	// "/" then only lists them.
 	Home string `toml:"home"`
+	// Groups name the [[groups]] whose folders the user gets, in order.
+	Groups []string `toml:"groups"`
+	// Folders are the user's own, added to its groups' (one at the path
+	// of a group's folder replaces it).
+	Folders []Folder `toml:"folders"`
+	// Tree is every place the user reaches, the home (if any) first; Load
+	// resolves it.
+	Tree []Mount `toml:"-"`
 	// Keys are authorized_keys lines.
 	Keys []string `toml:"keys"`
 	// KeysFile is an authorized_keys file, resolved against the config

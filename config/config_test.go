@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // copyExample copies ../config.example.toml into a new directory, so that
@@ -50,6 +52,7 @@ func TestLoad_Example(t *testing.T) {
 		Home:            "partners/demo/",
 		KeysFile:        filepath.Join(dir, "data/demo/id_ed25519.pub"),
 		MissingKeysFile: true,
+		Tree:            []Mount{{Path: "/", Bucket: "partner-drop", Prefix: "partners/demo/", Perms: auth.AllPerms, Key: "users[0]"}},
 
 		ReadAheadMemoryPerUser: 64 * MiB,
 		MaxOpenFiles:           64, UploadMemoryPerUser: 128 * MiB, // from [user_defaults]
@@ -76,6 +79,7 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 		"max_unauthenticated_per_ip", "max_unauthenticated", "early_drop", "max_sessions_per_user", "allow_from", "min_rsa_bits", "legacy_rsa_sha1", "auth", "password_hash", "trusted_user_ca_keys", "crypto", "temp_suffixes",
 		"max_sessions_per_connection", "read_ahead_memory", "max_upload_mbps", "max_download_mbps", "read_ahead_memory_per_user",
 		"max_open_files", "upload_memory_per_user", "upload_memory_wait", "memory_limit", "memory_wait",
+		"groups", "path", "prefix",
 	} {
 		if !regexp.MustCompile(`(?m)^#? ?` + key + ` = .*# `).Match(data) {
 			t.Errorf("got no documented %q line in config.example.toml; want one", key)
@@ -83,18 +87,20 @@ func TestLoad_ExampleDocumented(t *testing.T) {
 	}
 }
 
-// TestLoad_ExampleSecondUser uncomments the example's second user.
+// TestLoad_ExampleSecondUser uncomments the example's second user and its
+// partner with folders.
 func TestLoad_ExampleSecondUser(t *testing.T) {
 	path := copyExample(t, func(s string) string {
 		_, second, _ := strings.Cut(s, "# [[users]]")
-		return s + "\n[[users]]" + regexp.MustCompile(`(?m)^# ?`).ReplaceAllString(second, "")
+		// uncomment the TOML lines, not the prose between them
+		return s + "\n[[users]]" + regexp.MustCompile(`(?m)^# (\[|[a-z_]+ = |  +"|\])`).ReplaceAllString(second, "$1")
 	})
 	cfg, err := Load(path)
 	if err != nil {
 		t.Fatalf("got err = %v; want nil", err)
 	}
-	if got := len(cfg.Users); got != 2 {
-		t.Fatalf("got %d users; want 2", got)
+	if got := len(cfg.Users); got != 3 {
+		t.Fatalf("got %d users; want 3 (the drop box and the partner with folders)", got)
 	}
 	u := cfg.Users[1]
 	if got, want := u.Permissions, []string{"write", "mkdir"}; !cmp.Equal(got, want) {
@@ -105,6 +111,14 @@ func TestLoad_ExampleSecondUser(t *testing.T) {
 	}
 	if got := len(u.PublicKeys); got != 1 {
 		t.Errorf("got %d keys; want 1", got)
+	}
+	want := []Mount{
+		{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/lab/", Perms: auth.PermWrite | auth.PermMkdir, Key: "groups[0].folders[0]"},
+		{Path: "/outbound", Bucket: "partner-drop", Prefix: "outbound/lab/", Perms: auth.PermList | auth.PermRead | auth.PermDelete, Key: "groups[0].folders[1]"},
+		{Path: "/reports/monthly", Bucket: "partner-drop", Prefix: "reports/lab/", Perms: auth.PermList | auth.PermRead, Key: "users[2].folders[0]"},
+	}
+	if diff := cmp.Diff(want, cfg.Users[2].Tree); diff != "" {
+		t.Errorf("the example partner's tree mismatch (-want +got):\n%s", diff)
 	}
 }
 

@@ -21,7 +21,27 @@ home = "alice/"
 keys = ["KEY_A"]
 `
 	valid = "[s3]\nbucket = \"b\"\n\n" + validUser
+
+	// folderGroup is the partner layout of the folders issue.
+	folderGroup = `[s3]
+bucket = "b"
+[[groups]]
+name = "partners"
+[[groups.folders]]
+path = "/inbound"
+prefix = "inbound/{user}/"
+permissions = ["write"]
+[[groups.folders]]
+path = "/outbound"
+prefix = "outbound/{user}/"
+permissions = ["list", "read", "delete"]
+`
 )
+
+// partner is a [[users]] table for name with KEY_A and the extra lines.
+func partner(name, extra string) string {
+	return "[[users]]\nname = \"" + name + "\"\nkeys = [\"KEY_A\"]\n" + extra + "\n"
+}
 
 // errorCases hold configs with problems. The lines Load reports for each
 // are in testdata/errors.golden, under "# name". In configs and files,
@@ -193,6 +213,31 @@ var errorCases = []struct {
 	{name: "audit-prefix-invalid", config: "[audit]\ns3_bucket = \"audit\"\ns3_prefix = \"/logs\"\n" + valid},
 	{name: "audit-prefix-in-home", config: "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"alice/audit/\"\n" + valid},
 	{name: "audit-prefix-holds-home", config: "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"\"\n" + valid},
+
+	// Folders.
+	{name: "folders-unknown-group", config: folderGroup + partner("acme", `groups = ["partner"]`)},
+	{name: "folders-placeholder", config: "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"partners\"\n[[groups.folders]]\npath = \"/inbound\"\nprefix = \"inbound/{login}/\"\n" + partner("acme", `groups = ["partners"]`)},
+	{name: "folders-bad-paths", config: "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"partners\"\n" +
+		"[[groups.folders]]\npath = \"inbound\"\nprefix = \"a/\"\n[[groups.folders]]\npath = \"/up/../x\"\nprefix = \"b/\"\n" +
+		"[[groups.folders]]\npath = \"/out/\"\nprefix = \"c/\"\n[[groups.folders]]\npath = \"/a//b\"\nprefix = \"d/\"\n[[groups.folders]]\npath = \"/\"\nprefix = \"e/\"\n" +
+		partner("acme", `groups = ["partners"]`)},
+	{name: "folders-duplicate-path", config: folderGroup + "[[groups.folders]]\npath = \"/inbound\"\nprefix = \"again/{user}/\"\n" + partner("acme", `groups = ["partners"]`)},
+	{name: "folders-nested", config: folderGroup + "[[groups.folders]]\npath = \"/inbound/more\"\nprefix = \"more/{user}/\"\n" +
+		partner("acme", `groups = ["partners"]`+"\n[[users.folders]]\npath = \"/outbound/x\"\nprefix = \"x/acme/\"\n")},
+	{name: "folders-nested-across-groups", config: folderGroup + "[[groups]]\nname = \"reports\"\n[[groups.folders]]\npath = \"/outbound/reports\"\nprefix = \"reports/{user}/\"\n" +
+		partner("acme", `groups = ["partners", "reports"]`) + partner("bob", `groups = ["partners", "reports"]`)},
+	{name: "folders-overlap-home", config: folderGroup + partner("acme", `groups = ["partners"]`) + "[[users]]\nname = \"ops\"\nhome = \"inbound/\"\nkeys = [\"KEY_B\"]\n"},
+	{name: "folders-overlap-access-point", config: folderGroup + partner("acme", `groups = ["partners"]`) +
+		"[[users]]\nname = \"ops\"\nhome = \"outbound/\"\nbucket = \"ops-ab12cd34ef56gh78ij90kl12mn34op56qr-s3alias\"\nkeys = [\"KEY_B\"]\n"},
+	{name: "folders-overlap-own-home", config: folderGroup + partner("acme", `home = "inbound/acme/in/"`+"\n"+`groups = ["partners"]`)},
+	{name: "folders-missing-keys", config: "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"\"\n[[groups.folders]]\nprefix = \"x/\"\npermissions = []\n[[groups]]\nname = \"empty\"\n" +
+		partner("acme", `groups = ["empty"]`) + "[[users]]\nname = \"bob\"\nkeys = [\"KEY_B\"]\ngroups = []\n"},
+	{name: "folders-unknown-key", config: folderGroup + "prefx = \"x/\"\n" + partner("acme", `groups = ["partners"]`)},
+
+	{name: "folders-audit-prefix", config: strings.Replace(folderGroup, "[s3]\n", "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"outbound/\"\n[s3]\n", 1) + partner("acme", `groups = ["partners"]`)},
+
+	{name: "folders-login-name-in-prefix", config: folderGroup + partner("a", `groups = ["partners"]`) + strings.Replace(partner("a/b", `groups = ["partners"]`), "KEY_A", "KEY_B", 1) +
+		strings.Replace(partner("..", `groups = ["partners"]`), "KEY_A", "KEY_B", 1)},
 
 	// Many problems at once, across files, reported in order.
 	{name: "many", config: `[server]

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/s3sftpd/s3sftpd/config/tree"
 )
 
 // validate checks cfg, reports every problem, and resolves relative paths
@@ -19,7 +20,7 @@ import (
 func (l *loader) validate(cfg *Config, c Container) {
 	l.validateServer(&cfg.Server)
 	l.validateMemory(cfg, c)
-	l.validateS3(&cfg.S3, cfg.Users)
+	l.validateS3(&cfg.S3, cfg.Users, cfg.Groups)
 	if cfg.S3.Endpoint == EndpointEmbedded {
 		l.nonEmpty("embedded.dir", cfg.Embedded.Dir)
 	}
@@ -101,7 +102,7 @@ func (l *loader) validateServer(s *Server) {
 	}
 }
 
-func (l *loader) validateS3(s *S3, users []User) {
+func (l *loader) validateS3(s *S3, users []User, groups []Group) {
 	switch s.Endpoint {
 	case EndpointEmbedded, "":
 	default:
@@ -128,13 +129,13 @@ func (l *loader) validateS3(s *S3, users []User) {
 	switch {
 	case s.Bucket != "":
 		l.bucketName("s3.bucket", s.Bucket)
-	case len(users) > 0 && !slices.ContainsFunc(users, func(u User) bool { return u.Bucket == "" }):
-		// every user has its own bucket
+	case len(users) > 0 && !slices.ContainsFunc(users, func(u User) bool { return tree.UsesDefaultBucket(u.Bucket, u.Home, u.Groups, u.Folders, groups) }):
+		// every home and folder has its own bucket
 	case l.failed["s3.bucket"]:
 	case l.present["s3.bucket"]:
 		l.errf("s3.bucket", "must not be empty unless every user sets bucket")
 	default:
-		l.msgf("s3.bucket", `missing required key "s3.bucket" (or set bucket on every user)`)
+		l.msgf("s3.bucket", `missing required key "s3.bucket" (or set bucket on every user or folder)`)
 	}
 	switch s.SSE {
 	case "AES256":
@@ -209,6 +210,7 @@ func (l *loader) validateUsers(cfg *Config) {
 	if len(cfg.Users) == 0 && !l.failed["users"] {
 		l.msgf("users", "no users: add a [[users]] table")
 	}
+	l.groups(cfg.Groups)
 	first := map[string]int{} // name → index of its first user
 	for i := range cfg.Users {
 		u := &cfg.Users[i]
@@ -228,7 +230,7 @@ func (l *loader) validateUsers(cfg *Config) {
 				first[u.Name] = i
 			}
 		}
-		if l.required(key, "home", u.Home) {
+		if u.Home != "" || len(u.Groups) == 0 && len(u.Folders) == 0 && l.required(key, "home", u.Home) {
 			if msg := homeProblem(u.Home); msg != "" {
 				l.errf(key+".home", "%s", msg)
 			}
@@ -237,20 +239,16 @@ func (l *loader) validateUsers(cfg *Config) {
 			l.bucketName(key+".bucket", u.Bucket)
 		}
 		l.userRole(u, key, bucketOf(*u, cfg.S3))
-		if u.Permissions != nil && len(u.Permissions) == 0 {
-			l.errf(key+".permissions", "empty list grants nothing: omit permissions to grant all, or list some")
-		}
-		for j, p := range u.Permissions {
-			if elem := fmt.Sprintf("%s.permissions[%d]", key, j); !l.failed[elem] && !slices.Contains(AllPermissions, p) {
-				l.errf(elem, "unknown permission %q (want one of %s)", p, strings.Join(AllPermissions, ", "))
-			}
+		l.permissions(key, u.Permissions, "grant all")
+		for j, f := range u.Folders {
+			l.folder(fmt.Sprintf("%s.folders[%d]", key, j), f)
 		}
 		l.userLimits(u, key, cfg)
 		l.allowFrom(u, key)
 		l.authMethods(u, key)
 		l.userKeys(u, key, cfg.S3.Endpoint == EndpointEmbedded)
 	}
-	l.nestedHomes(cfg)
+	l.trees(cfg)
 }
 
 // userLimits fills in the limits u omits from [user_defaults] and checks
@@ -305,58 +303,6 @@ func (l *loader) limits(lim UserLimits, table string, s S3, check func(key strin
 	}
 }
 
-// nestedHomes reports a home inside another user's home in the same
-// bucket: that user could read and change the other's files. Identical
-// homes are allowed, for the staff of one partner. An access point (ARN or
-// alias) may reach any bucket of its account, and which one cannot be
-// known offline: a home through an access point is checked against every
-// home not named with the same bucket string except in another plain
-// bucket, as if they shared the bucket.
-func (l *loader) nestedHomes(cfg *Config) {
-	for i, u := range cfg.Users {
-		if u.Home == "" || homeProblem(u.Home) != "" {
-			continue
-		}
-		seen := map[string]bool{}
-		for j, o := range cfg.Users {
-			if o.Home == "" || o.Home == u.Home || seen[o.Home] || homeProblem(o.Home) != "" || !strings.HasPrefix(u.Home, o.Home) {
-				continue
-			}
-			ub, ob := bucketOf(u, cfg.S3), bucketOf(o, cfg.S3)
-			switch {
-			case ub == ob:
-				l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q) in the same bucket",
-					u.Home, j, o.Name, o.Home)
-			case accessPoint(ub) || accessPoint(ob):
-				l.errf(fmt.Sprintf("users[%d].home", i), "%q is inside the home of users[%d] %q (%q), and %s "+
-					"(check-config cannot tell offline): give them homes that do not nest",
-					u.Home, j, o.Name, o.Home, maybeSameBucket(ub, ob))
-			default:
-				continue // two bucket names: two buckets
-			}
-			seen[o.Home] = true
-		}
-	}
-}
-
-// maybeSameBucket says why two differently named buckets, at least one an
-// access point, may be one.
-func maybeSameBucket(a, b string) string {
-	switch {
-	case accessPoint(a) && accessPoint(b):
-		return fmt.Sprintf("access points %q and %q may be of the same bucket", a, b)
-	case accessPoint(b):
-		a, b = b, a
-	}
-	return fmt.Sprintf("access point %q may be of bucket %q", a, b)
-}
-
-// accessPoint reports whether a bucket value names an S3 access point, by
-// its ARN or its alias, rather than a bucket.
-func accessPoint(b string) bool {
-	return strings.HasPrefix(b, "arn:") || strings.HasSuffix(b, "-s3alias")
-}
-
 // bucketOf returns the bucket a user's home is in.
 func bucketOf(u User, s S3) string {
 	if u.Bucket != "" {
@@ -366,38 +312,10 @@ func bucketOf(u User, s S3) string {
 }
 
 // homeProblem returns what is wrong with a home prefix, or "".
-func homeProblem(h string) string {
-	if bad := badChars(h); bad != "" {
-		return "must not contain " + bad
-	}
-	switch {
-	case strings.Contains(h, `\`):
-		return `must not contain "\" (use "/")`
-	case strings.HasPrefix(h, "/"):
-		return `must not start with "/": it is a key prefix inside the bucket, such as "partners/acme/"`
-	case !strings.HasSuffix(h, "/"):
-		return `must end with "/"`
-	case len(h) >= 1024:
-		return "must be shorter than 1024 bytes, the S3 key limit"
-	}
-	for seg := range strings.SplitSeq(strings.TrimSuffix(h, "/"), "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return `must not contain empty, "." or ".." segments`
-		}
-	}
-	return ""
-}
+func homeProblem(h string) string { return tree.PrefixProblem(h) }
 
 // badChars names what makes s unusable as a name or key, or returns "".
-func badChars(s string) string {
-	switch {
-	case !utf8.ValidString(s):
-		return "invalid UTF-8"
-	case strings.ContainsFunc(s, unicode.IsControl):
-		return "control characters"
-	}
-	return ""
-}
+func badChars(s string) string { return tree.BadChars(s) }
 
 // bucketName checks what is certainly not a bucket name; the store checks
 // the rest, as S3-compatible stores differ. An access point ARN is

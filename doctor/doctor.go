@@ -48,8 +48,8 @@ type Target struct {
 	// Audit marks the bucket that holds the S3 copy of the audit trail: it
 	// must also have Object Lock.
 	Audit bool
-	// Homes are the user prefixes in this bucket; a lifecycle rule must
-	// cover them.
+	// Homes are the user prefixes in this bucket, the homes' and the
+	// folders'; a lifecycle rule must cover them.
 	Homes []string
 }
 

@@ -35,8 +35,8 @@ type Login struct {
 	Comments, Sources []string
 	// Groups are the groups the user belongs to, in order.
 	Groups []string
-	// Folders are the places in S3 the user sees. Today that is the home
-	// alone, at "/"; the folders of the user's groups join it later.
+	// Folders are the places in S3 the user sees: the home (if any) at
+	// "/", then the folders of its groups and its own.
 	Folders []Folder
 }
 

@@ -50,7 +50,7 @@ func (s *Server) secondFactor(p *ssh.Permissions) error {
 		PasswordCallback: func(meta ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
 			start := time.Now()
 			now, err := s.Users.CheckPassword(t.User, string(pw))
-			if err != nil || meta.User() != t.User || *now != *t {
+			if err != nil || meta.User() != t.User || !now.SameReach(t) || now.Limits != t.Limits {
 				time.Sleep(passwordFailDelay - time.Since(start))
 				return nil, errAuth
 			}

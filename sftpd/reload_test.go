@@ -54,7 +54,7 @@ func TestServer_RecheckClosesRevokedSessions(t *testing.T) {
 		t.Errorf("an unchanged user's session was closed")
 	}
 	if !ts.logs.waitFor(`reason="revoked: the user or key was removed from the configuration"`, time.Second) ||
-		!ts.logs.waitFor(`reason="revoked: the user's home, bucket or permissions changed; log in again"`, time.Second) {
+		!ts.logs.waitFor(`reason="revoked: the user's home, bucket, folders or permissions changed; log in again"`, time.Second) {
 		t.Errorf("the log does not say why the sessions were closed")
 	}
 	if !buf.waitFor(`"event":"disconnect","result":"ok","reason":"revoked: the user or key was removed from the configuration","user":"ed"`, time.Second) {
@@ -62,6 +62,53 @@ func TestServer_RecheckClosesRevokedSessions(t *testing.T) {
 	}
 	if _, err := ssh.Dial("tcp", ts.addr, clientConfig(t, "ed", ssh.PublicKeys(k.ed25519))); err == nil {
 		t.Errorf("the removed key still logs in")
+	}
+}
+
+// TestServer_RecheckClosesSessionsWhoseFoldersChanged: a reload that
+// changes one user's folder permissions, or moves another's folder, closes
+// those users' sessions and no one else's, though all share the layout.
+func TestServer_RecheckClosesSessionsWhoseFoldersChanged(t *testing.T) {
+	k := keys(t)
+	layout := func(user string, outbound auth.Perms, inboundBucket string) []auth.Folder {
+		return []auth.Folder{
+			{Path: "/inbound", Bucket: inboundBucket, Prefix: "inbound/" + user + "/", Perms: auth.PermWrite},
+			{Path: "/outbound", Bucket: "b", Prefix: "outbound/" + user + "/", Perms: outbound},
+		}
+	}
+	lrd := auth.PermList | auth.PermRead | auth.PermDelete
+	users := func(edOutbound auth.Perms, ecInbound string) *auth.Users {
+		u, err := auth.NewUsers([]auth.User{
+			{Name: "ed", Bucket: "b", Perms: auth.AllPerms, Folders: layout("ed", edOutbound, "b"), Keys: []ssh.PublicKey{k.ed25519.PublicKey()}},
+			{Name: "ec", Bucket: "b", Perms: auth.AllPerms, Folders: layout("ec", lrd, ecInbound), Keys: []ssh.PublicKey{k.ecdsa.PublicKey()}},
+			{Name: "rsa", Bucket: "b", Perms: auth.AllPerms, Folders: layout("rsa", lrd, "b"), Keys: []ssh.PublicKey{k.rsa.PublicKey()}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	live := auth.NewLive(users(lrd, "b"))
+	ts := startServer(t, func(s *sftpd.Server) { s.Users = live })
+	ed := sshLogin(t, ts.addr, "ed", k.ed25519)
+	ec := sshLogin(t, ts.addr, "ec", k.ecdsa)
+	rsa := sshLogin(t, ts.addr, "rsa", k.rsa)
+	for _, c := range []*ssh.Client{ed, ec, rsa} {
+		sftpOn(t, c)
+	}
+
+	live.Swap(users(auth.PermList|auth.PermRead, "phi-inbound"))
+	if n := ts.srv.Recheck(); n != 2 {
+		t.Errorf("Recheck closed %d sessions; want 2 (ed's /outbound lost delete, ec's /inbound moved bucket)", n)
+	}
+	if !closedWithin(ed, time.Second) || !closedWithin(ec, time.Second) {
+		t.Errorf("sessions whose folders changed still open a second after the reload")
+	}
+	if closedWithin(rsa, 200*time.Millisecond) {
+		t.Errorf("the session of a user whose folders did not change was closed")
+	}
+	if !ts.logs.waitFor(`reason="revoked: the user's home, bucket, folders or permissions changed; log in again"`, time.Second) {
+		t.Errorf("the log does not say why the sessions were closed")
 	}
 }
 

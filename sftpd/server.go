@@ -278,7 +278,7 @@ func (s *Server) loginLapsed(t *auth.Tenant, key ssh.PublicKey, addr netip.Addr,
 	switch {
 	case !cur.SamePassword(t):
 		return errPasswordChanged
-	case !sameReach(cur, t):
+	case !cur.SameReach(t):
 		return errTenantChanged
 	}
 	return nil
@@ -291,15 +291,6 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// sameReach reports whether two tenants reach the same data the same way:
-// everything but the fair-sharing limits, which a reload may change under a
-// live session (they apply to its next login).
-func sameReach(a, b *auth.Tenant) bool {
-	x, y := *a, *b
-	x.Limits, y.Limits = auth.Limits{}, auth.Limits{}
-	return x == y
-}
-
 var (
 	errShutdown        = errors.New("server shutting down")
 	errDrainTimeout    = errors.New("drain timeout: transfer cut off by shutdown")
@@ -308,7 +299,7 @@ var (
 	errClientGone      = errors.New("connection closed")
 	errAuthFailed      = errors.New("authentication failed")
 	errRevoked         = errors.New("revoked: the user or key was removed from the configuration")
-	errTenantChanged   = errors.New("revoked: the user's home, bucket or permissions changed; log in again")
+	errTenantChanged   = errors.New("revoked: the user's home, bucket, folders or permissions changed; log in again")
 	errPasswordChanged = errors.New("revoked: the user's password changed; log in again")
 	errDraining        = errors.New("server is shutting down: try again in a moment")
 )

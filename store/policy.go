@@ -14,30 +14,51 @@ const maxSessionPolicy = 2048
 
 // SessionPolicy is the IAM session policy the gateway passes when it
 // assumes t's role: whatever the role allows, the session can then reach
-// only t's home, with the actions t's permissions need. kms adds the KMS
-// calls SSE-KMS needs (keyARN, or any key used through S3 in region).
+// only t's home and folders, each with the actions its permissions need.
+// kms adds the KMS calls SSE-KMS needs (keyARN, or any key used through S3
+// in region).
 //
 // S3 has no permission for HEAD apart from s3:GetObject, and the gateway
 // checks whether a file exists before every write, so the read actions are
 // always granted; the gateway itself still refuses downloads without the
-// read permission. ListBucket is granted for the home only, for the same
-// reason (stat and mkdir list a prefix).
+// read permission. ListBucket is granted for the home's and folders'
+// prefixes only, for the same reason (stat and mkdir list a prefix).
+//
+// A tenant with a home and no folders gets the statements ListHome and
+// ObjectsInHome; with folders, one List statement per bucket (its prefixes
+// as the condition) and one Objects statement per set of actions (its
+// prefixes as resources), so no grant spills from one place to another.
 func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, error) {
-	bucketRes, objectRes := resources(t.Bucket, t.Prefix, region)
-	// Reads: HEAD and GET, of the version opened, and the tags that hold
-	// the SHA-256 (checked on whole downloads).
-	objActions := []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
-	if t.Perms.Has(auth.PermWrite) || t.Perms.Has(auth.PermOverwrite) || t.Perms.Has(auth.PermMkdir) || t.Perms.Has(auth.PermRename) {
-		objActions = append(objActions, "s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:AbortMultipartUpload")
+	mounts := t.Mounts()
+	if len(mounts) == 0 {
+		return "", fmt.Errorf("session policy for %s: no home and no folders", t.User)
 	}
-	if t.Perms.Has(auth.PermDelete) || t.Perms.Has(auth.PermRename) {
-		objActions = append(objActions, "s3:DeleteObject")
+	doc := policyDoc{Version: "2012-10-17"}
+	lists := map[string]int{}   // bucket → its statement
+	objects := map[string]int{} // actions → their statement
+	for _, m := range mounts {
+		bucketRes, objectRes := resources(m.Bucket, m.Prefix, region)
+		if i, ok := lists[m.Bucket]; ok {
+			cond := doc.Statement[i].Condition["StringLike"]
+			cond["s3:prefix"] = append(cond["s3:prefix"], m.Prefix, m.Prefix+"*")
+		} else {
+			lists[m.Bucket] = len(doc.Statement)
+			doc.Statement = append(doc.Statement, policyStatement{Sid: fmt.Sprintf("List%d", len(lists)), Effect: "Allow",
+				Action: []string{"s3:ListBucket"}, Resource: []string{bucketRes},
+				Condition: map[string]map[string][]string{"StringLike": {"s3:prefix": {m.Prefix, m.Prefix + "*"}}}})
+		}
+		actions := objectActions(m.Perms)
+		if i, ok := objects[strings.Join(actions, " ")]; ok {
+			doc.Statement[i].Resource = append(doc.Statement[i].Resource, objectRes)
+		} else {
+			objects[strings.Join(actions, " ")] = len(doc.Statement)
+			doc.Statement = append(doc.Statement, policyStatement{Sid: fmt.Sprintf("Objects%d", len(objects)), Effect: "Allow",
+				Action: actions, Resource: []string{objectRes}})
+		}
 	}
-	doc := policyDoc{Version: "2012-10-17", Statement: []policyStatement{
-		{Sid: "ListHome", Effect: "Allow", Action: []string{"s3:ListBucket"}, Resource: []string{bucketRes},
-			Condition: map[string]map[string][]string{"StringLike": {"s3:prefix": {t.Prefix, t.Prefix + "*"}}}},
-		{Sid: "ObjectsInHome", Effect: "Allow", Action: objActions, Resource: []string{objectRes}},
-	}}
+	if len(t.Folders) == 0 { // the names of the policies before folders
+		doc.Statement[0].Sid, doc.Statement[1].Sid = "ListHome", "ObjectsInHome"
+	}
 	if kms {
 		st := policyStatement{Sid: "KMSThroughS3", Effect: "Allow", Action: []string{"kms:Decrypt", "kms:GenerateDataKey"}}
 		if strings.HasPrefix(keyARN, "arn:") && strings.Contains(keyARN, ":key/") {
@@ -53,9 +74,23 @@ func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, err
 		return "", fmt.Errorf("encode session policy: %w", err)
 	}
 	if len(b) > maxSessionPolicy {
-		return "", fmt.Errorf("session policy for %s is %d characters, above STS's %d: shorten the home", t.User, len(b), maxSessionPolicy)
+		return "", fmt.Errorf("session policy for %s is %d characters, above STS's %d: shorten the home and folder prefixes", t.User, len(b), maxSessionPolicy)
 	}
 	return string(b), nil
+}
+
+// objectActions are the object actions permissions need. Reads: HEAD and
+// GET, of the version opened, and the tags that hold the SHA-256 (checked
+// on whole downloads).
+func objectActions(p auth.Perms) []string {
+	actions := []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
+	if p.Has(auth.PermWrite) || p.Has(auth.PermOverwrite) || p.Has(auth.PermMkdir) || p.Has(auth.PermRename) {
+		actions = append(actions, "s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:AbortMultipartUpload")
+	}
+	if p.Has(auth.PermDelete) || p.Has(auth.PermRename) {
+		actions = append(actions, "s3:DeleteObject")
+	}
+	return actions
 }
 
 // resources are the ARNs of a bucket (or access point) and of the objects

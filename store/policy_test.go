@@ -29,6 +29,17 @@ func TestSessionPolicy(t *testing.T) {
 			Prefix: "inbox/", Perms: auth.PermWrite}, true, "alias/sftp", "eu-west-1"},
 		{"policy-govcloud-delete.json", auth.Tenant{User: "lab", Bucket: "phi-exchange", Prefix: "lab/", Perms: auth.PermRead | auth.PermDelete},
 			false, "", "us-gov-west-1"},
+		{"policy-folders-two-buckets.json", auth.Tenant{User: "acme", Bucket: "phi", Prefix: "partners/acme/", Perms: auth.PermList | auth.PermRead,
+			Folders: []auth.Folder{
+				{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/acme/", Perms: auth.PermWrite | auth.PermMkdir},
+				{Path: "/outbound", Bucket: "phi", Prefix: "outbound/acme/", Perms: auth.PermList | auth.PermRead | auth.PermDelete},
+			}}, false, "", "us-east-1"},
+		{"policy-folders-no-home-access-point-kms.json", auth.Tenant{User: "lab", Bucket: "phi", Perms: auth.AllPerms,
+			Folders: []auth.Folder{
+				{Path: "/inbound", Bucket: "arn:aws:s3:eu-west-1:123456789012:accesspoint/lab-in", Prefix: "inbound/lab/", Perms: auth.PermWrite},
+				{Path: "/outbound", Bucket: "phi", Prefix: "outbound/lab/", Perms: auth.PermList | auth.PermRead | auth.PermDelete},
+				{Path: "/shared", Bucket: "phi", Prefix: "hospital/shared/", Perms: auth.PermList | auth.PermRead},
+			}}, true, "alias/sftp", "eu-west-1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.TrimSuffix(tt.file, ".json"), func(t *testing.T) {
@@ -51,6 +62,14 @@ func TestSessionPolicy(t *testing.T) {
 				t.Errorf("policy mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSessionPolicy_NoPlace: a tenant with neither home nor folders gets no
+// policy, rather than one whose empty prefix would grant the whole bucket.
+func TestSessionPolicy_NoPlace(t *testing.T) {
+	if p, err := SessionPolicy(&auth.Tenant{User: "acme", Bucket: "phi", Perms: auth.AllPerms}, false, "", "us-east-1"); err == nil {
+		t.Errorf("got policy %s; want an error", p)
 	}
 }
 

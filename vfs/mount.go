@@ -4,9 +4,9 @@
 // returns starts with its prefix, whatever the path, so no path reaches
 // another partner's objects.
 //
-// Today a user has one mount, its home, at "/"; the folders issue adds
-// more, each at its own path. vfs knows nothing of S3 or SFTP: s3fs asks it
-// where a path leads, then does the request.
+// A user's Table holds its mounts: the home (if any) at "/" and its
+// folders, each at its own path. vfs knows nothing of S3 or SFTP: s3fs asks
+// it where a path leads, then does the request.
 package vfs
 
 import (

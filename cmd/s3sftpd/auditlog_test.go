@@ -21,7 +21,8 @@ func TestAuditBucketOnTheEmbeddedStore(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := &config.Config{S3: config.S3{Bucket: "data"}, Audit: config.Audit{S3Bucket: tt.audit},
-				Users: []config.User{{Name: "a"}, {Name: "b", Bucket: "other"}}}
+				Users: []config.User{{Name: "a", Tree: []config.Mount{{Path: "/", Bucket: "data", Prefix: "a/"}}},
+					{Name: "b", Bucket: "other", Tree: []config.Mount{{Path: "/", Bucket: "other", Prefix: "b/"}}}}} // as Load resolves them
 			if got := buckets(cfg); !slices.Equal(got, tt.want) {
 				t.Errorf("buckets = %v; want %v", got, tt.want)
 			}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/config"
@@ -11,13 +13,21 @@ import (
 )
 
 // checkConfig validates a config file: exit 0 when valid, else 1 with one
-// FILE:LINE:COL: message line per problem.
+// FILE:LINE:COL: message line per problem. With -v it prints each user's
+// resolved tree, so an admin sees what the group templates produced.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("check-config", args, stderr)
-	if !ok {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "path of the TOML config file")
+	verbose := fs.Bool("v", false, "print each user's tree: path → bucket/prefix [permissions]")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.LoadIn(path, container())
+	if *path == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "s3sftpd check-config: -config FILE is required\n%s", usage)
+		return 2
+	}
+	cfg, err := config.LoadIn(*path, container())
 	if err != nil {
 		printConfigErrors(stdout, err)
 		return 1
@@ -25,9 +35,29 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range keyWarnings(cfg, time.Now(), inventory.ExpiryAhead) {
 		fmt.Fprintln(stdout, w)
 	}
+	if *verbose {
+		printTrees(stdout, cfg)
+	}
 	fmt.Fprintln(stdout, cfg.Memory)
-	fmt.Fprintf(stdout, "%s: ok (%d users)\n", path, len(cfg.Users))
+	fmt.Fprintf(stdout, "%s: ok (%d users)\n", *path, len(cfg.Users))
 	return 0
+}
+
+// printTrees prints every user's tree, one place a line.
+func printTrees(w io.Writer, cfg *config.Config) {
+	for _, u := range cfg.Users {
+		fmt.Fprintf(w, "user %s", u.Name)
+		if len(u.Groups) > 0 {
+			fmt.Fprintf(w, " (groups %s)", strings.Join(u.Groups, ", "))
+		}
+		fmt.Fprintln(w, ":")
+		if u.Home == "" {
+			fmt.Fprintln(w, "  / → (no home: lists the folders, refuses writes)")
+		}
+		for _, m := range u.Tree {
+			fmt.Fprintf(w, "  %s → %s/%s [%s]\n", m.Path, m.Bucket, m.Prefix, m.Perms)
+		}
+	}
 }
 
 func printConfigErrors(w io.Writer, err error) {

@@ -89,8 +89,10 @@ func complianceTargets(cfg *config.Config) []doctor.Target {
 	for _, b := range buckets(cfg) {
 		t := doctor.Target{Bucket: b, Audit: b == cfg.Audit.S3Bucket}
 		for _, u := range cfg.Users {
-			if bucketOf(cfg, u) == b && !slices.Contains(t.Homes, u.Home) {
-				t.Homes = append(t.Homes, u.Home)
+			for _, m := range u.Tree {
+				if m.Bucket == b && !slices.Contains(t.Homes, m.Prefix) {
+					t.Homes = append(t.Homes, m.Prefix)
+				}
 			}
 		}
 		ts = append(ts, t)

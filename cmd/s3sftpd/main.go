@@ -16,7 +16,9 @@ var version = "dev"
 
 const usage = `usage:
   s3sftpd serve -config FILE          run the server (also: s3sftpd -config FILE)
-  s3sftpd check-config -config FILE   validate a config; one line per problem as FILE:LINE:COL: message
+  s3sftpd check-config -config FILE [-v]
+                                      validate a config; one line per problem as FILE:LINE:COL: message;
+                                      -v prints each user's tree (path → bucket/prefix [permissions])
   s3sftpd doctor -config FILE         check the buckets' S3 settings for PHI (table; exit 1 on any FAIL)
   s3sftpd presign -config FILE -user NAME PATH [-ttl 5m]
                                       print a presigned GET URL for a file in the user's home (audited in presign.jsonl)

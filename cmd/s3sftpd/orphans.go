@@ -25,17 +25,19 @@ func startSweeper(ctx context.Context, current *atomic.Pointer[config.Config], f
 	return ops.StartSweeper(ctx, fsys, log, func() []ops.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
 }
 
-// homes lists every user's bucket and home once: the prefixes only s3sftpd
-// writes to, so the only places where an upload in progress is surely its own.
-// Several users may share a home; no home lies inside another (config checks).
+// homes lists every user's bucket and home, and every folder, once: the
+// prefixes only s3sftpd writes to, so the only places where an upload in
+// progress is surely its own. Several users may share a home or a folder;
+// none lies inside another (config checks).
 func homes(cfg *config.Config) []ops.Prefix {
 	seen := map[ops.Prefix]bool{}
 	var out []ops.Prefix
 	for _, u := range cfg.Users {
-		p := ops.Prefix{Bucket: bucketOf(cfg, u), Prefix: u.Home}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
+		for _, m := range u.Tree {
+			if p := (ops.Prefix{Bucket: m.Bucket, Prefix: m.Prefix}); !seen[p] {
+				seen[p] = true
+				out = append(out, p)
+			}
 		}
 	}
 	return out

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,12 +11,19 @@ import (
 
 // TestHomes lists each bucket and home once, in config order.
 func TestHomes(t *testing.T) {
-	cfg := &config.Config{S3: config.S3{Bucket: "main"}, Users: []config.User{
-		{Name: "a", Home: "partners/acme/"},
-		{Name: "a-staff", Home: "partners/acme/"},
-		{Name: "b", Home: "partners/b/"},
-		{Name: "c", Home: "partners/acme/", Bucket: "other"},
-	}}
+	t.Chdir(t.TempDir())
+	user := func(name, home, bucket string) string {
+		return "[[users]]\nname = \"" + name + "\"\nhome = \"" + home + "\"\nbucket = \"" + bucket + "\"\nkeys = [\"" + partnerKey + "\"]\n"
+	}
+	toml := "[s3]\nendpoint = \"http://127.0.0.1:1\"\nbucket = \"main\"\n" +
+		user("a", "partners/acme/", "") + user("a-staff", "partners/acme/", "") + user("b", "partners/b/", "") + user("c", "partners/acme/", "other")
+	if err := os.WriteFile("config.toml", []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load("config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
 	got := homes(cfg)
 	want := []string{"main partners/acme/", "main partners/b/", "other partners/acme/"}
 	var gotS []string

@@ -76,12 +76,15 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 			if err != nil {
 				return "", fmt.Errorf("user %s: %w", name, err)
 			}
-			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms,
+			tenant = &auth.Tenant{User: u.Name, Bucket: bucketOf(cfg, u), Prefix: u.Home, Perms: perms, Folders: folders(u),
 				RoleARN: u.RoleARN, ExternalID: u.ExternalID}
 		}
 	}
 	if tenant == nil {
 		return "", fmt.Errorf("no user %q in the config", name)
+	}
+	if len(tenant.Folders) > 0 { // fail closed, as serve does: s3fs would map the path into the home or the bucket's root
+		return "", fmt.Errorf("presign refused: user %s has folders, which are not served yet", name)
 	}
 	file := presignTrailFile(cfg)
 	unlock, err := lockPresignTrail(file)

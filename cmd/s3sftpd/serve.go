@@ -268,6 +268,9 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(au.Folders) > 0 { // fail closed: s3fs would jail a folder-only user to the whole bucket
+			return nil, fmt.Errorf("user %s: folders are not served yet (s3fs does not resolve paths through vfs.Table)", u.Name)
+		}
 		us = append(us, au)
 	}
 	return auth.NewUsers(us)
@@ -279,7 +282,7 @@ func authUser(cfg *config.Config, u config.User) (auth.User, error) {
 	if err != nil {
 		return auth.User{}, fmt.Errorf("user %s: %w", u.Name, err)
 	}
-	au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, AllowFrom: u.AllowFromPrefixes,
+	au := auth.User{Name: u.Name, Bucket: bucketOf(cfg, u), Home: u.Home, Perms: perms, Folders: folders(u), AllowFrom: u.AllowFromPrefixes,
 		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
 		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
 			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
@@ -297,14 +300,28 @@ func bucketOf(cfg *config.Config, u config.User) string {
 	return cfg.S3.Bucket
 }
 
-// buckets lists every bucket the config uses, for the embedded store to create.
+// folders are the places of u's tree besides the home.
+func folders(u config.User) []auth.Folder {
+	var out []auth.Folder
+	for _, m := range u.Tree {
+		if !m.Home() {
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms})
+		}
+	}
+	return out
+}
+
+// buckets lists every bucket the config uses (homes, folders and the audit
+// copy), for the embedded store to create and the doctor to check.
 func buckets(cfg *config.Config) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, u := range cfg.Users {
-		if b := bucketOf(cfg, u); !seen[b] {
-			seen[b] = true
-			out = append(out, b)
+		for _, m := range u.Tree {
+			if !seen[m.Bucket] {
+				seen[m.Bucket] = true
+				out = append(out, m.Bucket)
+			}
 		}
 	}
 	if b := cfg.Audit.S3Bucket; b != "" && !seen[b] {

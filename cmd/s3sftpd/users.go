@@ -79,7 +79,8 @@ func readTrailFile(u *inventory.Usage, name string) error {
 }
 
 // inventoryLogins is the config's user map with what the inventory shows
-// beside it: key comments and sources, and the home as the one folder.
+// beside it: key comments and sources, groups, and the tree (the home at
+// "/" and the folders).
 func inventoryLogins(cfg *config.Config) ([]inventory.Login, error) {
 	var out []inventory.Login
 	for _, u := range cfg.Users {
@@ -87,7 +88,10 @@ func inventoryLogins(cfg *config.Config) ([]inventory.Login, error) {
 		if err != nil {
 			return nil, err
 		}
-		l := inventory.Login{User: au, Folders: []inventory.Folder{{Path: "/", Bucket: au.Bucket, Prefix: au.Home, Perms: au.Perms}}}
+		l := inventory.Login{User: au, Groups: u.Groups}
+		for _, m := range u.Tree {
+			l.Folders = append(l.Folders, inventory.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms})
+		}
 		for _, k := range u.PublicKeys {
 			l.Comments = append(l.Comments, k.Comment)
 			l.Sources = append(l.Sources, k.Source)
