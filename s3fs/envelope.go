@@ -11,69 +11,32 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
-
-// envelopePartCap is the largest plaintext part whose ciphertext fits S3's
-// 5 GiB part limit, a whole number of chunks.
-const envelopePartCap = maxPartSize / objfmt.CipherChunkSize * objfmt.ChunkSize
-
-// sealer encrypts one new object: its chunk cipher, and the metadata that
-// stores its wrapped data key, bound to the key the object is made under.
-type sealer struct {
-	stage   *pipeline.Seal // the upload's stage that seals the chunks
-	meta    map[string]string
-	dataKey []byte // kept to bind meta again if the upload moves to another key
-}
 
 // newSealer returns the cipher of a new object at key for tenant t, or nil
 // when new objects are not envelope-encrypted.
-func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*sealer, error) {
+func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*upload.Sealer, error) {
 	if !fs.envelope {
 		return nil, nil
 	}
-	var (
-		dataKey []byte
-		meta    map[string]string
-		err     error
-	)
-	if fs.kms != nil {
-		dataKey, meta, err = fs.kms.newDataKey(ctx, binding(t, key), objfmt.NewObjectID())
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		dataKey, meta = fs.keys.NewDataKey(binding(t, key))
-	}
-	obj, err := objfmt.NewObject(dataKey, meta)
-	if err != nil {
-		return nil, fmt.Errorf("new data key: %w", err)
-	}
-	return &sealer{stage: pipeline.NewSeal(obj), meta: meta, dataKey: dataKey}, nil
+	return upload.NewSealer(ctx, dataKeys{fs}, binding(t, key))
 }
 
-// bindTo wraps the data key for key instead: a temporary file's upload
-// moves to its final key before anything is stored.
-func (s *sealer) bindTo(ctx context.Context, fs *FS, t *auth.Tenant, key string) error {
-	if s == nil {
-		return nil
+// dataKeys is the FS's key source as an upload's sealer takes it: KMS
+// when configured, else the local KEK.
+type dataKeys struct{ fs *FS }
+
+func (k dataKeys) NewDataKey(ctx context.Context, b objfmt.Binding) ([]byte, map[string]string, error) {
+	if k.fs.kms != nil {
+		return k.fs.kms.newDataKey(ctx, b, objfmt.NewObjectID())
 	}
-	keyMeta, err := fs.wrap(ctx, s.dataKey, binding(t, key), objfmt.MetaValue(s.meta, objfmt.MetaObjectID))
-	if err != nil {
-		return err
-	}
-	s.meta = keyMeta
-	return nil
+	dataKey, meta := k.fs.keys.NewDataKey(b)
+	return dataKey, meta, nil
 }
 
-// resume makes the sealer seal in the next epoch, so chunks sealed again
-// after a disconnect (a part in flight then may still have landed) never
-// reuse a nonce.
-func (s *sealer) resume() error {
-	if s == nil {
-		return nil
-	}
-	return s.stage.NextEpoch()
+func (k dataKeys) Wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, objectID string) (map[string]string, error) {
+	return k.fs.wrap(ctx, dataKey, b, objectID)
 }
 
 // opener decrypts one stored object; nil for an object stored as plaintext.

@@ -9,6 +9,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -46,7 +47,8 @@ func unsupported(msg string) error {
 }
 
 // visible is err as the partner may see it: an *Error as it is, a path the
-// jail refused (a *vfs.PathError) as a refusal, or nil for any other error,
+// jail refused (a *vfs.PathError) as a refusal, an upload's own failure
+// (an *upload.Error) as a failure, or nil for any other error,
 // whose text may carry S3's words, a bucket or a key. The edge (edge.go)
 // sends a generic failure in its place.
 func visible(err error) *Error {
@@ -57,6 +59,10 @@ func visible(err error) *Error {
 	var pe *vfs.PathError
 	if errors.As(err, &pe) {
 		return &Error{sftp.ErrSSHFxFailure, pe.Error(), refusedJail}
+	}
+	var ue *upload.Error
+	if errors.As(err, &ue) {
+		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ""}
 	}
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -35,11 +36,11 @@ type FS struct {
 	s3        s3API
 	enc       encryption
 	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
-	partSize  int64 // size of the first parts; later parts grow, see partSizeFor
+	partSize  int64 // size of the first parts; later parts grow (package upload)
 	budget    int64
-	mem       *memBudget    // process-wide upload buffer budget
-	memShare  int64         // each user's share of it, unless the user has its own
-	memWait   time.Duration // longest wait of a write for upload memory
+	mem       *upload.Budget // process-wide upload buffer budget
+	memShare  int64          // each user's share of it, unless the user has its own
+	memWait   time.Duration  // longest wait of a write for upload memory
 	readAhead *readAheadBudget
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
@@ -60,7 +61,7 @@ type FS struct {
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
-	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
+	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
 }
 
 // New builds an FS over the S3 client of a store (store.Store.S3, or one a
@@ -84,7 +85,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 		checksums:  cfg.Checksums == ChecksumsAWS,
 		partSize:   partSize,
 		budget:     cfg.UploadMemory,
-		mem:        newMemBudget(cfg.UploadMemory),
+		mem:        upload.NewBudget(cfg.UploadMemory),
 		memShare:   cfg.UploadMemoryShare,
 		memWait:    cfg.UploadMemoryWait,
 		readAhead:  newReadAheadBudget(cfg.ReadAheadMemory),
@@ -98,7 +99,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 		tempSuffixes: cfg.tempSuffixes(),
 	}
 	if fs.memShare == 0 {
-		fs.memShare = defaultShare(fs.budget, partSize)
+		fs.memShare = upload.DefaultShare(fs.budget, partSize)
 	}
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
@@ -120,7 +121,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
 		log:      log,
 		audit:    a,
-		open:     make(map[string]*upload),
+		open:     make(map[string]*upload.Upload),
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
@@ -141,13 +142,35 @@ type handlers struct {
 	audit    *audit.Session // records every file operation; nil records nothing
 
 	mu        sync.Mutex
-	openFiles int                  // files open for reading or writing, at most tenant.MaxOpenFiles
-	open      map[string]*upload   // client path → upload in progress
-	uploaded  map[string]fileInfo  // client path → file this session uploaded
-	mtimes    map[string]time.Time // temporary file's path → time set, stored by its rename
+	openFiles int                       // files open for reading or writing, at most tenant.MaxOpenFiles
+	open      map[string]*upload.Upload // client path → upload in progress
+	uploaded  map[string]fileInfo       // client path → file this session uploaded
+	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }
+
+// uploadConfig is what an upload takes of the FS's settings.
+func (fs *FS) uploadConfig() *upload.Config {
+	return &upload.Config{
+		Store: fs.s3, Budget: fs.mem, PartSize: fs.partSize, Checksums: fs.checksums,
+		Wait: fs.memWait, Throttled: fs.onThrottle, SSE: fs.enc.mode(), SSEKMSKeyID: fs.enc.keyID(),
+		Pending: &fs.pending, Track: func(id string) func() { return fs.track(&id) }, InFlight: fs.inFlight,
+	}
+}
+
+// UploadMemoryInUse is the number of bytes of upload buffers reserved now.
+func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.InUse() }
+
+// memShareOf is t's share of the upload memory: its own, else the default,
+// never more than the whole budget.
+func (fs *FS) memShareOf(t *auth.Tenant) int64 {
+	s := t.Limits.UploadMemory
+	if s <= 0 {
+		s = fs.memShare
+	}
+	return min(s, fs.budget)
+}
 
 func (h *handlers) require(p auth.Perms, op, path string) error {
 	if h.home.Perms.Has(p) {

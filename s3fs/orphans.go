@@ -80,7 +80,7 @@ func (fs *FS) sweep(ctx context.Context, p Prefix, age time.Duration) (SweepResu
 			errs = append(errs, fmt.Errorf("abort multipart upload %s in %s: %w", aws.ToString(o.id), p.Bucket, err))
 		default:
 			r.Aborted = append(r.Aborted, aws.ToString(o.id))
-			fs.pending.dropUploadID(aws.ToString(o.id)) // a pending upload never renamed
+			fs.pending.DropUploadID(aws.ToString(o.id)) // a pending upload never renamed
 		}
 	}
 	return r, errors.Join(errs...)

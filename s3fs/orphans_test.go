@@ -150,7 +150,7 @@ func TestSweepOrphans_SparesUploadInFlight(t *testing.T) {
 	if got := head.Metadata["s3sftpd-upload"]; got != "1" {
 		t.Errorf("got metadata s3sftpd-upload = %q; want \"1\" (metadata %v)", got, head.Metadata)
 	}
-	if e.fs.inFlight(*u.uploadID) {
+	if e.fs.inFlight(u.UploadID()) {
 		t.Errorf("upload still tracked as in flight after Close")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
 // DefaultReadAheadMemory is the process-wide read-ahead budget when
@@ -13,6 +15,7 @@ const DefaultReadAheadMemory = 256 << 20
 // Reasons passed to Config.Throttled.
 const (
 	ThrottledReadAheadMemory = "read_ahead_memory" // a read was served without read-ahead: the budget or the user's share was full
+	ThrottledUploadMemory    = upload.ThrottledUploadMemory
 )
 
 // readAheadBudget is the memory that download streams may fill ahead of the

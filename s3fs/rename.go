@@ -52,8 +52,8 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	if fromKey == toKey {
 		return nil
 	}
-	if u := h.fs.pending.take(h.home.Bucket, fromKey); u != nil {
-		return h.commitPending(u, to, toKey, rec)
+	if u := h.fs.pending.Take(h.home.Bucket, fromKey); u != nil {
+		return h.commitPending(u, to, toKey, fromKey, rec)
 	}
 	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &fromKey})
 	if err != nil {
@@ -111,7 +111,7 @@ func (h *handlers) completesUpload(from, toKey string) bool {
 // files).
 func (h *handlers) mayRename(from, fromKey string, completes bool) error {
 	if completes && h.home.Perms.Has(auth.PermWrite) {
-		if _, pending := h.fs.pending.info(h.home.Bucket, fromKey, from); pending || h.uploadedHere(from) {
+		if _, pending := h.fs.pending.Info(h.home.Bucket, fromKey); pending || h.uploadedHere(from) {
 			return nil
 		}
 	}

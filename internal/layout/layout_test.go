@@ -169,7 +169,8 @@ var sdkImporters = []string{
 	"doctor",
 	"internal/s3test",
 	"bench/s3direct",
-	"s3fs", // redesign: its requests move behind store-owned types
+	"s3fs",        // redesign: its requests move behind store-owned types
+	"s3fs/upload", // the same, for the upload's requests
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
@@ -266,15 +267,15 @@ func TestImports_VfsKnowsNothingOfS3OrSFTP(t *testing.T) {
 	}
 }
 
-// TestPackages_UploadTypeInTwoFiles: the methods of s3fs's *upload live in
-// at most two files (upload.go, commit.go), so one upload reads in one place,
-// as a download does in download.go.
+// TestPackages_UploadTypeInTwoFiles: the methods of s3fs/upload's *Upload
+// live in at most two files (upload.go, commit.go), so one upload reads in
+// one place, as a download does in download.go.
 func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
-	s3fs := find(t, list(t), "s3fs")
+	up := find(t, list(t), "s3fs/upload")
 	fset := token.NewFileSet()
 	files := map[string]bool{}
-	for _, name := range s3fs.GoFiles {
-		f, err := parser.ParseFile(fset, filepath.Join(s3fs.Dir, name), nil, parser.SkipObjectResolution)
+	for _, name := range up.GoFiles {
+		f, err := parser.ParseFile(fset, filepath.Join(up.Dir, name), nil, parser.SkipObjectResolution)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,14 +285,30 @@ func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
 				continue
 			}
 			if star, ok := fn.Recv.List[0].Type.(*ast.StarExpr); ok {
-				if id, ok := star.X.(*ast.Ident); ok && id.Name == "upload" {
+				if id, ok := star.X.(*ast.Ident); ok && id.Name == "Upload" {
 					files[name] = true
 				}
 			}
 		}
 	}
 	if len(files) == 0 || len(files) > 2 {
-		t.Errorf("*upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
+		t.Errorf("*Upload methods are in %d files %v; want at most two", len(files), slices.Sorted(maps.Keys(files)))
+	}
+}
+
+// TestImports_PipelinesNeverReachS3fs: the upload pipeline (and the
+// download) are what the handlers call, so they take what they need of a
+// session as plain values and small interfaces, and never import s3fs back,
+// not even in their tests.
+func TestImports_PipelinesNeverReachS3fs(t *testing.T) {
+	pkgs := list(t)
+	for _, short := range []string{"s3fs/upload"} {
+		p := find(t, pkgs, short)
+		for _, imp := range slices.Concat(p.Deps, p.TestImports, p.XTestImports) {
+			if imp == module+"/s3fs" {
+				t.Errorf("%s depends on s3fs; s3fs imports it, never the other way", short)
+			}
+		}
 	}
 }
 
