@@ -8,6 +8,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -41,7 +42,7 @@ func (e edge) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, e.net("download", r.Filepath, err)
 	}
-	return edgeReader{d.(*download), e}, nil
+	return edgeReader{d.(*download.Download), e}, nil
 }
 
 // Filewrite opens an upload (FileWriter).
@@ -106,16 +107,16 @@ func (e edge) LookupGroupName(gid string) string { return e.h.LookupGroupName(gi
 
 // edgeReader is an open download, its errors through the edge.
 type edgeReader struct {
-	d *download
+	d *download.Download
 	e edge
 }
 
 func (r edgeReader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.d.ReadAt(p, off)
-	return n, r.e.net("download", r.d.path, err)
+	return n, r.e.net("download", r.d.Path(), err)
 }
 
-func (r edgeReader) Close() error            { return r.e.net("download", r.d.path, r.d.Close()) }
+func (r edgeReader) Close() error            { return r.e.net("download", r.d.Path(), r.d.Close()) }
 func (r edgeReader) TransferError(err error) { r.d.TransferError(err) }
 
 // edgeWriter is an open upload, its errors through the edge; the commit's

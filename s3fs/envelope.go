@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -39,12 +40,6 @@ func (k dataKeys) Wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, ob
 	return k.fs.wrap(ctx, dataKey, b, objectID)
 }
 
-// opener decrypts one stored object; nil for an object stored as plaintext.
-type opener struct {
-	obj      *objfmt.Object
-	finalIdx int64
-}
-
 // errNotEncrypted is an object stored without envelope encryption read
 // where every object must have it.
 var errNotEncrypted = errors.New("object is not envelope-encrypted")
@@ -53,7 +48,7 @@ var errNotEncrypted = errors.New("object is not envelope-encrypted")
 // plaintext size. Under envelope mode an unencrypted object is refused: it
 // was not written by this gateway (or predates encryption), and serving it
 // would let anyone with write access to the bucket plant content.
-func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*opener, int64, error) {
+func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*download.Opener, int64, error) {
 	raw := aws.ToInt64(head.ContentLength)
 	if !objfmt.Encrypted(head.Metadata) {
 		if fs.envelope {
@@ -76,7 +71,7 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	return &opener{obj: obj, finalIdx: objfmt.Chunks(size) - 1}, size, nil
+	return download.NewOpener(obj, size), size, nil
 }
 
 // errFormat1 is an envelope object of format version 1 where the config
@@ -95,7 +90,7 @@ func (fs *FS) checkFormat(meta map[string]string) error {
 // checkEmpty authenticates the one chunk of an encrypted object that holds
 // nothing: a longer object cut to a single chunk's length must not pass for
 // an empty file.
-func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
+func (h *handlers) checkEmpty(key string, etag *string, op *download.Opener) error {
 	out, err := h.fs.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: h.bucket(), Key: &key, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
@@ -105,7 +100,7 @@ func (h *handlers) checkEmpty(key string, etag *string, op *opener) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
-	if _, err := op.obj.Open(nil, stored, 0, op.finalIdx); err != nil {
+	if err := op.OpenEmpty(stored); err != nil {
 		return fmt.Errorf("open %s: %w", key, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -110,7 +111,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		}
 		return w.(edgeWriter).u, nil
 	}
-	read := func() (*download, error) {
+	read := func() (*download.Download, error) {
 		r := sftp.NewRequest("Get", "/in.txt")
 		r.Flags = 0x1
 		rd, err := hs.FileGet.Fileread(r)

@@ -21,6 +21,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -41,7 +42,7 @@ type FS struct {
 	mem       *upload.Budget // process-wide upload buffer budget
 	memShare  int64          // each user's share of it, unless the user has its own
 	memWait   time.Duration  // longest wait of a write for upload memory
-	readAhead *readAheadBudget
+	readAhead *download.ReadAhead
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
 	log        *slog.Logger
@@ -88,7 +89,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 		mem:        upload.NewBudget(cfg.UploadMemory),
 		memShare:   cfg.UploadMemoryShare,
 		memWait:    cfg.UploadMemoryWait,
-		readAhead:  newReadAheadBudget(cfg.ReadAheadMemory),
+		readAhead:  download.NewReadAhead(cfg.ReadAheadMemory),
 		onThrottle: cfg.Throttled,
 		log:        log,
 		now:        time.Now,
@@ -158,6 +159,24 @@ func (fs *FS) uploadConfig() *upload.Config {
 		Pending: &fs.pending, Track: func(id string) func() { return fs.track(&id) }, InFlight: fs.inFlight,
 	}
 }
+
+// downloadConfig is what a download takes of the FS's settings.
+func (fs *FS) downloadConfig() *download.Config {
+	return &download.Config{Store: fs.s3, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
+}
+
+// ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
+func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.InUse() }
+
+// Reasons passed to Config.Throttled.
+const (
+	ThrottledReadAheadMemory = download.ThrottledReadAheadMemory
+	ThrottledUploadMemory    = upload.ThrottledUploadMemory
+)
+
+// DefaultReadAheadMemory is the process-wide read-ahead budget when
+// Config.ReadAheadMemory is 0.
+const DefaultReadAheadMemory = download.DefaultReadAheadMemory
 
 // UploadMemoryInUse is the number of bytes of upload buffers reserved now.
 func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.InUse() }

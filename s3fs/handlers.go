@@ -14,6 +14,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -21,10 +22,10 @@ import (
 func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	rec := audit.Record{Event: audit.EventOpen, Mode: "read", Path: r.Filepath}
 	release, err := h.openSlot()
-	var d *download
+	var d *download.Download
 	if err == nil {
 		if d, err = h.openRead(r, &rec); err == nil {
-			d.releaseSlot = release
+			d.HoldSlot(release)
 		} else {
 			release()
 		}
@@ -58,7 +59,7 @@ func (h *handlers) openSlot() (func(), error) {
 	}), nil
 }
 
-func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, error) {
+func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Download, error) {
 	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return nil, err
@@ -88,7 +89,12 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), aws.Int64(size)
-	return h.newDownload(r.Filepath, key, head, op, size), nil
+	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionId,
+		Size: size, RawSize: aws.ToInt64(head.ContentLength), Opener: op}
+	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
+		o.SHA256 = h.storedSHA256(key, head)
+	}
+	return download.New(h.fs.downloadConfig(), session{h}, o), nil
 }
 
 // Filewrite opens a file for upload, and records the open. The object
@@ -286,6 +292,7 @@ func (s session) Context() context.Context               { return s.h.ctx }
 func (s session) Logger() *slog.Logger                   { return s.h.log }
 func (s session) User() string                           { return s.h.tenant.User }
 func (s session) Share() int64                           { return s.h.memShare }
+func (s session) ReadAheadShare() int64                  { return s.h.tenant.Limits.ReadAheadMemory }
 func (s session) Bucket() string                         { return s.h.home.Bucket }
 func (s session) Name(p string) string                   { return s.h.audit.Name(p) }
 func (s session) Cause(err error, keys ...string) string { return s.h.cause(err, keys...) }

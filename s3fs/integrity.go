@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strings"
 
@@ -51,10 +50,6 @@ func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
 	}
 	return aws.String(tagQuery(own))
 }
-
-// errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
-// upload: the last block is withheld, so the client sees a failed transfer.
-var errCorrupt = errors.New("content does not match the SHA-256 recorded at upload")
 
 // SHA256 answers a client's check-file request (sftpd.FileHasher) with the
 // SHA-256 recorded at upload, without reading the file. It needs download

@@ -169,8 +169,9 @@ var sdkImporters = []string{
 	"doctor",
 	"internal/s3test",
 	"bench/s3direct",
-	"s3fs",        // redesign: its requests move behind store-owned types
-	"s3fs/upload", // the same, for the upload's requests
+	"s3fs",          // redesign: its requests move behind store-owned types
+	"s3fs/upload",   // the same, for the upload's requests
+	"s3fs/download", // and the download's
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
@@ -302,7 +303,7 @@ func TestPackages_UploadTypeInTwoFiles(t *testing.T) {
 // not even in their tests.
 func TestImports_PipelinesNeverReachS3fs(t *testing.T) {
 	pkgs := list(t)
-	for _, short := range []string{"s3fs/upload"} {
+	for _, short := range []string{"s3fs/upload", "s3fs/download"} {
 		p := find(t, pkgs, short)
 		for _, imp := range slices.Concat(p.Deps, p.TestImports, p.XTestImports) {
 			if imp == module+"/s3fs" {
