@@ -42,7 +42,7 @@ type StoredObject struct {
 func (st Store) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredObject, error) {
 	name := st.FS.NameDecoder(bucket, prefix)
 	var out []StoredObject
-	err := st.S3.Objects(ctx, bucket, prefix, func(o store.Object) {
+	err := st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
 		if strings.HasSuffix(o.Key, "/") {
 			return
 		}

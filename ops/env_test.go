@@ -61,7 +61,7 @@ func envOn(t *testing.T, srv *s3test.Server, cfg s3fs.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := s3fs.New(st.S3(), cfg, testLog())
+	fsys, err := s3fs.New(st.Objects(), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

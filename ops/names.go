@@ -12,7 +12,7 @@ import (
 
 // Lister is the one S3 call NameIndex makes (*store.Store has it).
 type Lister interface {
-	Objects(ctx context.Context, bucket, prefix string, each func(store.Object)) error
+	Walk(ctx context.Context, bucket, prefix string, each func(store.Object)) error
 }
 
 // NameIndex lists every object in homes (the users' homes, where the
@@ -32,7 +32,7 @@ func NameIndex(ctx context.Context, l Lister, homes []s3fs.Prefix, hash func(str
 	}
 	for _, h := range homes {
 		add("/")
-		err := l.Objects(ctx, h.Bucket, h.Prefix, func(o store.Object) {
+		err := l.Walk(ctx, h.Bucket, h.Prefix, func(o store.Object) {
 			add(o.Key)
 			add(strings.TrimSuffix(o.Key, "/"))
 			for dir := "/" + strings.Trim(strings.TrimPrefix(o.Key, h.Prefix), "/"); dir != "/" && dir != "."; dir = path.Dir(dir) {

@@ -41,7 +41,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	}
 	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
-	err = st.S3.Objects(ctx, bucket, prefix, func(o store.Object) {
+	err = st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
 		head, err := st.S3.Head(ctx, bucket, o.Key)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("head s3://%s/%s: %w", bucket, o.Key, err))
@@ -58,7 +58,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 		v1 := objfmt.MetaValue(head.Metadata, objfmt.MetaVersion) == objfmt.Version1
 		home, err := rw.homeFor(o.Key, head.Metadata)
 		if err == nil {
-			err = st.FS.RewrapObject(ctx, bucket, home, o.Key, head.Size, &head.ETag, head.Metadata)
+			err = st.FS.RewrapObject(ctx, bucket, home, o.Key, head.Size, head.ETag, head.Metadata)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, o.Key, err))

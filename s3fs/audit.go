@@ -50,9 +50,4 @@ func outcome(err error) (result, reason, msg string) {
 }
 
 // etag is an ETag without its quotes, as the trail records it.
-func etag(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return strings.Trim(*s, `"`)
-}
+func etag(s string) string { return strings.Trim(s, `"`) }

@@ -101,11 +101,11 @@ func failWithNames(t *testing.T, hashNames bool) string {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fsys, err := New(unreachableS3{client, deadEndpoint(t)}, cfg, log)
+	fsys, err := New(objectsOver(unreachableS3{client, deadEndpoint(t)}, cfg), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
 	l, err := audit.Open(audit.Config{Stdout: io.Discard, HMACKey: randBytes(32), HashPaths: hashNames})
 	if err != nil {
 		t.Fatal(err)

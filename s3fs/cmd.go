@@ -5,12 +5,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Filecmd answers the requests that change names: setstat, rename, remove,
@@ -105,7 +104,7 @@ func (h *handlers) remove(p, key string) error {
 		}
 		return errNoSuchFile
 	}
-	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &key}); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key); err != nil {
 		return h.s3Failure("delete", p, fmt.Errorf("delete %s: %w", key, err))
 	}
 	return nil
@@ -141,22 +140,20 @@ func (h *handlers) rmdir(p, key string) error {
 	if h.home.IsRoot(key) {
 		return denied("rmdir refused: this is your home directory")
 	}
-	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
-		Bucket: h.bucket(), Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(2),
-	})
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: key + "/", MaxKeys: 2})
 	if err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("list %s/: %w", key, err))
 	}
 	switch {
-	case len(out.Contents) == 0:
+	case len(out.Objects) == 0:
 		if exists, _ := h.fileExists(p, key); exists && h.canSee() {
 			return failure("rmdir refused: not a directory")
 		}
 		return errNoSuchFile
-	case len(out.Contents) > 1 || aws.ToString(out.Contents[0].Key) != key+"/":
+	case len(out.Objects) > 1 || out.Objects[0].Key != key+"/":
 		return failure("rmdir refused: directory is not empty")
 	}
-	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: aws.String(key + "/")}); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key+"/"); err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("delete marker %s/: %w", key, err))
 	}
 	return nil

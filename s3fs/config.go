@@ -3,9 +3,6 @@ package s3fs
 import (
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -119,19 +116,4 @@ func (c Config) tempSuffixes() []string {
 		return DefaultTempSuffixes
 	}
 	return c.TempSuffixes
-}
-
-// encryption is the server-side encryption every write carries.
-type encryption struct {
-	sse      string
-	kmsKeyID string
-}
-
-func (e encryption) mode() types.ServerSideEncryption { return types.ServerSideEncryption(e.sse) }
-
-func (e encryption) keyID() *string {
-	if e.sse == SSEKMS && e.kmsKeyID != "" {
-		return aws.String(e.kmsKeyID)
-	}
-	return nil
 }

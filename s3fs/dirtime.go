@@ -3,17 +3,15 @@ package s3fs
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Directory times. A directory is the empty "dir/" marker object mkdir
@@ -34,27 +32,25 @@ import (
 // reads a kept time. ok is false when nothing lives under key+"/".
 func (h *handlers) dirInfo(p, key string) (fi fileInfo, ok bool) {
 	marker := key + "/"
-	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
-		Bucket: h.bucket(), Prefix: &marker, MaxKeys: aws.Int32(1),
-	})
-	if err != nil || (len(out.Contents) == 0 && len(out.CommonPrefixes) == 0) {
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: marker, MaxKeys: 1})
+	if err != nil || (len(out.Objects) == 0 && len(out.Prefixes) == 0) {
 		return fileInfo{}, false
 	}
 	fi = fileInfo{name: p, dir: true, mtime: time.Now().Truncate(time.Second)}
-	if len(out.Contents) == 0 || aws.ToString(out.Contents[0].Key) != marker {
+	if len(out.Objects) == 0 || out.Objects[0].Key != marker {
 		return fi, true // no marker: the time it was looked at
 	}
-	fi.mtime = h.markerTime(marker, out.Contents[0].LastModified)
+	fi.mtime = h.markerTime(marker, out.Objects[0].LastModified)
 	h.fs.dirTimes.put(h.home.Bucket, marker, fi.mtime)
 	return fi, true
 }
 
 // markerTime is the time of the directory whose marker is the object
 // marker: kept on it, else lastModified.
-func (h *handlers) markerTime(marker string, lastModified *time.Time) time.Time {
-	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &marker})
+func (h *handlers) markerTime(marker string, lastModified time.Time) time.Time {
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: marker})
 	if err != nil {
-		return aws.ToTime(lastModified)
+		return lastModified
 	}
 	return mtimeOf(head.Metadata, head.LastModified)
 }
@@ -100,10 +96,7 @@ func refuseDirSize(flags sftp.FileAttrFlags) error {
 // putMarker creates the empty "dir/" object that makes an empty directory
 // visible, keeping mtime in its metadata when it is set.
 func (h *handlers) putMarker(key string, mtime time.Time) error {
-	_, err := h.fs.s3.PutObject(h.ctx, &s3.PutObjectInput{
-		Bucket: h.bucket(), Key: &key, ContentLength: aws.Int64(0), Metadata: objfmt.WithMtime(nil, mtime),
-		Body: strings.NewReader(""), ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
-	})
+	_, err := h.fs.obj.Put(h.ctx, store.PutRequest{Bucket: h.home.Bucket, Key: key, Metadata: objfmt.WithMtime(nil, mtime)})
 	if err != nil {
 		return fmt.Errorf("put marker %s: %w", key, err)
 	}

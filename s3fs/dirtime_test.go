@@ -248,7 +248,7 @@ func TestDirTime_ListingCostsNoHead(t *testing.T) {
 		e.s3.Put(t, "p/"+d+"/f", []byte("x")) // and a file in each
 	}
 	counter := &headCounter{s3API: e.api}
-	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes, &e.fs.dirTimes}
+	e.through(objectsOver(counter, e.cfg))
 	c := e.session(t, "p/", auth.AllPerms)
 	if err := c.Mkdir("/made"); err != nil {
 		t.Fatal(err)
@@ -283,7 +283,7 @@ func TestDirTime_StorageFailureIsNoRefusal(t *testing.T) {
 	if err := c.Mkdir("/d"); err != nil {
 		t.Fatal(err)
 	}
-	e.fs.s3 = forgetWrites{refuseMarkers{e.api}, &e.fs.listedMtimes, &e.fs.dirTimes}
+	e.through(objectsOver(refuseMarkers{e.api}, e.cfg))
 	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	if err := c.Chtimes("/d", old, old); err != nil {
 		t.Errorf("chtimes of a directory whose marker the store refuses = %v; want success", err)

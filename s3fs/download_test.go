@@ -7,20 +7,19 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
-// countingS3 counts the GETs sent to the real client.
+// countingS3 counts the GETs sent to the real store.
 type countingS3 struct {
-	s3API
+	store.Objects
 	gets atomic.Int32
 }
 
-func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+func (c *countingS3) Get(ctx context.Context, r store.GetRequest) (store.Reading, error) {
 	c.gets.Add(1)
-	return c.s3API.GetObject(ctx, in, o...)
+	return c.Objects.Get(ctx, r)
 }
 
 // TestDownload_OneStreamingGET: a client's pipelined 32 KiB reads of a whole
@@ -30,8 +29,8 @@ func TestDownload_OneStreamingGET(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	data := randBytes(40<<20 + 12345)
 	e.s3.Put(t, "u/big.bin", data)
-	counter := &countingS3{s3API: e.api}
-	e.fs.s3 = counter
+	counter := &countingS3{Objects: e.obj}
+	e.through(counter)
 	c := e.session(t, "u/", auth.AllPerms)
 	if got := readFile(t, c, "/big.bin"); !bytes.Equal(got, data) {
 		t.Fatalf("downloaded %d bytes differ from the %d stored", len(got), len(data))

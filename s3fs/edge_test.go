@@ -77,11 +77,11 @@ func TestEdge_NoStorageTextReachesThePartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := New(client, cfg, testLog())
+	fsys, err := New(objectsOver(client, cfg), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fs: fsys, api: client}
+	e := &env{fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
 	c := e.tenantSession(t, &auth.Tenant{User: "tester", Bucket: "phi-bucket-7", Prefix: "partners/acme/", Perms: 0xff}, nil, testLog())
 
 	ops := map[string]func() error{

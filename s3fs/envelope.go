@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // newSealer returns the cipher of a new object at key for tenant t, or nil
@@ -48,8 +46,8 @@ var errNotEncrypted = errors.New("object is not envelope-encrypted")
 // plaintext size. Under envelope mode an unencrypted object is refused: it
 // was not written by this gateway (or predates encryption), and serving it
 // would let anyone with write access to the bucket plant content.
-func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head *s3.HeadObjectOutput) (*download.Opener, int64, error) {
-	raw := aws.ToInt64(head.ContentLength)
+func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head store.Object) (*download.Opener, int64, error) {
+	raw := head.Size
 	if !objfmt.Encrypted(head.Metadata) {
 		if fs.envelope {
 			return nil, 0, fmt.Errorf("open %s: %w", key, errNotEncrypted)
@@ -90,8 +88,8 @@ func (fs *FS) checkFormat(meta map[string]string) error {
 // checkEmpty authenticates the one chunk of an encrypted object that holds
 // nothing: a longer object cut to a single chunk's length must not pass for
 // an empty file.
-func (h *handlers) checkEmpty(key string, etag *string, op *download.Opener) error {
-	out, err := h.fs.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: h.bucket(), Key: &key, IfMatch: etag})
+func (h *handlers) checkEmpty(key, etag string, op *download.Opener) error {
+	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: h.home.Bucket, Key: key, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
 	}
@@ -133,8 +131,8 @@ func (fs *FS) listedSize(raw int64) int64 {
 }
 
 // headSize is the size to show for an object from its HEAD.
-func (fs *FS) headSize(head *s3.HeadObjectOutput) int64 {
-	raw := aws.ToInt64(head.ContentLength)
+func (fs *FS) headSize(head store.Object) int64 {
+	raw := head.Size
 	if !objfmt.Encrypted(head.Metadata) {
 		return raw
 	}

@@ -1,9 +1,10 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
 // into a tenant's jailed prefix, streams uploads as multipart puts and
 // downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
-// It dials nothing: it calls S3 through the store.S3 the caller hands New
-// (package store owns the clients, role credentials and retries), and
-// still builds its requests with the SDK's types. It never imports internal/tryout:
+// It dials nothing and imports nothing of the AWS SDK: it calls S3 through
+// the store.Objects the caller hands New, in store's plain types (package
+// store owns the clients, role credentials, retries, and the shape of every
+// request with its server-side encryption). It never imports internal/tryout:
 // the embedded try-out store is started by cmd, so s3fs links none of its
 // code (internal/layout checks this).
 package s3fs
@@ -27,17 +28,11 @@ import (
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
-// s3API is the S3 client s3fs calls through: store.S3 (whose calls run as
-// the role of the tenant their context carries); tests wrap it to inject
-// faults.
-type s3API = store.S3
-
 // FS is shared by all sessions: one S3 client, one upload memory budget.
 type FS struct {
-	s3        s3API
-	enc       encryption
-	checksums bool  // send CRC32C checksums per part and for the whole object ("aws" mode)
-	partSize  int64 // size of the first parts; later parts grow (package upload)
+	obj       store.Objects // every S3 call: store shapes the requests, with their encryption
+	checksums bool          // send CRC32C checksums per part and for the whole object ("aws" mode)
+	partSize  int64         // size of the first parts; later parts grow (package upload)
 	budget    int64
 	mem       *upload.Budget // process-wide upload buffer budget
 	memShare  int64          // each user's share of it, unless the user has its own
@@ -58,16 +53,19 @@ type FS struct {
 	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
 	listedMtimes   mtimeCache       // times kept on objects, found by listings
 	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
-	copyLimit      int64            // largest object copied with one CopyObject (larger: parallel parts); tests lower it
+	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
+	selfCopyLimit  int64            // largest object rewrap copies onto itself with one CopyObject (5 GiB, S3's most); tests lower it
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
 }
 
-// New builds an FS over the S3 client of a store (store.Store.S3, or one a
-// test wraps).
-func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
+// New builds an FS over the object API of a store (store.Store.Objects, or
+// one a test wraps). The store applies its own Config's server-side
+// encryption and checksum mode to every write; cfg's store part must be the
+// same (cmd dials the store from it).
+func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -76,7 +74,6 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 		partSize = (partSize + objfmt.ChunkSize - 1) / objfmt.ChunkSize * objfmt.ChunkSize
 	}
 	fs := &FS{
-		enc:        encryption{sse: cfg.SSE, kmsKeyID: cfg.KMSKeyID},
 		keys:       cfg.Keys,
 		envelope:   cfg.Envelope,
 		refuseV1:   cfg.RefuseFormat1,
@@ -95,6 +92,8 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
+		selfCopyLimit: maxPartSize,
+
 		mtimeCopyLimit: mtimeCopyLimit,
 
 		tempSuffixes: cfg.tempSuffixes(),
@@ -105,7 +104,7 @@ func New(client store.S3, cfg Config, log *slog.Logger) (*FS, error) {
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
 	}
-	fs.s3 = forgetWrites{client, &fs.listedMtimes, &fs.dirTimes}
+	fs.obj = forgetWrites{objects, &fs.listedMtimes, &fs.dirTimes}
 	return fs, nil
 }
 
@@ -154,15 +153,14 @@ func (h *handlers) bucket() *string { return &h.home.Bucket }
 // uploadConfig is what an upload takes of the FS's settings.
 func (fs *FS) uploadConfig() *upload.Config {
 	return &upload.Config{
-		Store: fs.s3, Budget: fs.mem, PartSize: fs.partSize, Checksums: fs.checksums,
-		Wait: fs.memWait, Throttled: fs.onThrottle, SSE: fs.enc.mode(), SSEKMSKeyID: fs.enc.keyID(),
-		Pending: &fs.pending, Track: func(id string) func() { return fs.track(&id) }, InFlight: fs.inFlight,
+		Store: fs.obj, Budget: fs.mem, PartSize: fs.partSize, Checksums: fs.checksums,
+		Wait: fs.memWait, Throttled: fs.onThrottle, Pending: &fs.pending, Track: fs.track, InFlight: fs.inFlight,
 	}
 }
 
 // downloadConfig is what a download takes of the FS's settings.
 func (fs *FS) downloadConfig() *download.Config {
-	return &download.Config{Store: fs.s3, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
+	return &download.Config{Store: fs.obj, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
 }
 
 // ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.

@@ -8,14 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Fileread opens a file for download, and records the open.
@@ -74,7 +73,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	if h.home.IsRoot(key) {
 		return nil, failure("download refused: it is a directory")
 	}
-	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) && h.isDir(key) {
 			return nil, failure("download refused: it is a directory")
@@ -88,9 +87,9 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	if err != nil {
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), aws.ToString(head.VersionId), aws.Int64(size)
-	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionId,
-		Size: size, RawSize: aws.ToInt64(head.ContentLength), Opener: op}
+	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
+	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
+		Size: size, RawSize: head.Size, Opener: op}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
 		o.SHA256 = h.storedSHA256(key, head)
 	}
@@ -234,7 +233,7 @@ func (h *handlers) refuseExclusive() error {
 
 // fileExists reports whether key is an object, asking S3.
 func (h *handlers) fileExists(path, key string) (bool, error) {
-	_, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	_, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	switch {
 	case err == nil:
 		return true, nil
@@ -310,8 +309,8 @@ func (s session) Failed(op, p string, err error, keys ...string) error {
 // KeepMtime keeps mtime on the object at key with a metadata self-copy,
 // for an object small enough to copy in one request.
 func (s session) KeepMtime(key string, mtime time.Time) error {
-	head, err := s.h.fs.s3.HeadObject(s.h.ctx, &s3.HeadObjectInput{Bucket: s.h.bucket(), Key: &key})
-	if err == nil && aws.ToInt64(head.ContentLength) <= maxPartSize {
+	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
+	if err == nil && head.Size <= maxPartSize {
 		err = s.h.keepMtime(key, head, mtime)
 	}
 	return err

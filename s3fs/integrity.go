@@ -5,50 +5,33 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
-func (h *handlers) objectTags(key string, head *s3.HeadObjectOutput) map[string]string {
-	if !strings.Contains(aws.ToString(head.ETag), "-") && !h.fs.timeInTag(head) {
+func (h *handlers) objectTags(key string, head store.Object) map[string]string {
+	if !strings.Contains(head.ETag, "-") && !h.fs.timeInTag(head) {
 		return nil
 	}
-	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: head.VersionId})
+	tags, err := h.fs.obj.Tags(h.ctx, h.home.Bucket, key, head.VersionID)
 	if err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", h.cause(err, key)))
 		return nil
-	}
-	tags := map[string]string{}
-	for _, t := range out.TagSet {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
 	return tags
 }
 
 // storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
 // when it has none (written by another tool, or the store keeps no tags).
-func (h *handlers) storedSHA256(key string, head *s3.HeadObjectOutput) string {
+func (h *handlers) storedSHA256(key string, head store.Object) string {
 	if sum := head.Metadata[objfmt.MetaSHA256]; sum != "" {
 		return sum
 	}
 	return h.objectTags(key, head)[objfmt.MetaSHA256]
-}
-
-// tagsOf is the SHA-256 and time tags of an object, URL-encoded as a new
-// upload's Tagging wants them (a multipart copy keeps no tags by itself), or
-// nil when it has none.
-func (h *handlers) tagsOf(key string, head *s3.HeadObjectOutput) *string {
-	own := objfmt.OwnTags(h.objectTags(key, head))
-	if len(own) == 0 {
-		return nil
-	}
-	return aws.String(tagQuery(own))
 }
 
 // SHA256 answers a client's check-file request (sftpd.FileHasher) with the
@@ -82,7 +65,7 @@ func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 	if err := h.require(auth.PermRead, "checksum", p); err != nil {
 		return nil, err
 	}
-	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, errNoSuchFile

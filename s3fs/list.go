@@ -9,14 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -133,7 +131,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		}
 	}
 	if canSee {
-		head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+		head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 		if err == nil {
 			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
 			if t, ok := h.heldMtime(p); ok {
@@ -153,10 +151,8 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 
 // isDir reports whether anything lives under key+"/". Errors count as no.
 func (h *handlers) isDir(key string) bool {
-	out, err := h.fs.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{
-		Bucket: h.bucket(), Prefix: aws.String(key + "/"), MaxKeys: aws.Int32(1),
-	})
-	return err == nil && (len(out.Contents) > 0 || len(out.CommonPrefixes) > 0)
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: key + "/", MaxKeys: 1})
+	return err == nil && (len(out.Objects) > 0 || len(out.Prefixes) > 0)
 }
 
 // list opens a directory listing that pages through S3 as the client reads.
@@ -192,59 +188,52 @@ type lister struct {
 	prefix string
 	page   []os.FileInfo // entries fetched and not yet returned
 	served int64         // offset of page[0]
-	token  *string
+	token  string        // of the next page; "" before the first
 	last   bool
 	found  bool // the first page had a key: the directory exists, even if only its marker
 }
 
 func (l *lister) fetch() error {
-	out, err := l.h.fs.s3.ListObjectsV2(l.h.ctx, &s3.ListObjectsV2Input{
-		Bucket: l.h.bucket(), Prefix: &l.prefix, Delimiter: aws.String("/"), ContinuationToken: l.token,
-	})
+	out, err := l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.h.home.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
 	if err != nil {
 		return l.h.s3Failure("list", l.path, err)
 	}
 	listed := time.Now().Truncate(time.Second)
-	for _, cp := range out.CommonPrefixes {
-		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(aws.ToString(cp.Prefix), l.prefix), "/"))
+	for _, cp := range out.Prefixes {
+		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
 		if ok && listable(name) {
-			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(cp.Prefix), listed)})
+			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(cp, listed)})
 		}
 	}
 	var files []listedFile
-	for _, obj := range out.Contents {
-		rel := strings.TrimPrefix(aws.ToString(obj.Key), l.prefix)
+	for _, obj := range out.Objects {
+		rel := strings.TrimPrefix(obj.Key, l.prefix)
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
-			if name, ok := l.h.home.Name(dir); ok && listable(name) && !listedAsPrefix(out.CommonPrefixes, aws.ToString(obj.Key)) {
-				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(aws.ToString(obj.Key), aws.ToTime(obj.LastModified))})
+			if name, ok := l.h.home.Name(dir); ok && listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
+				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(obj.Key, obj.LastModified)})
 			}
 			continue
 		}
 		name, ok := l.h.home.Name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
-			files = append(files, listedFile{i: len(l.page), key: aws.ToString(obj.Key), etag: aws.ToString(obj.ETag)})
-			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(aws.ToInt64(obj.Size)), mtime: aws.ToTime(obj.LastModified)})
+			files = append(files, listedFile{i: len(l.page), key: obj.Key, etag: obj.ETag})
+			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(obj.Size), mtime: obj.LastModified})
 		}
 	}
 	l.h.keptMtimes(l.page, files)
-	if l.token == nil && l.served == 0 { // first page: uploads pending under a temporary name
+	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
 		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
 			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
 				l.page = append(l.page, uploadInfo(name, info))
 			}
 		}
 	}
-	l.found = l.found || len(out.Contents) > 0 || len(out.CommonPrefixes) > 0
-	l.token = out.NextContinuationToken
-	l.last = !aws.ToBool(out.IsTruncated) || l.token == nil
+	l.found = l.found || len(out.Objects) > 0 || len(out.Prefixes) > 0
+	l.token = out.NextToken
+	l.last = l.token == ""
 	return nil
-}
-
-// listedAsPrefix reports whether prefix is among a page's common prefixes.
-func listedAsPrefix(cps []types.CommonPrefix, prefix string) bool {
-	return slices.ContainsFunc(cps, func(cp types.CommonPrefix) bool { return aws.ToString(cp.Prefix) == prefix })
 }
 
 // listable hides keys no client could address (written by other tools).

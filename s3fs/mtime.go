@@ -6,16 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/pkg/sftp"
 	"golang.org/x/sync/errgroup"
 
@@ -23,6 +18,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // Modification times. S3's LastModified is when an object was written and
@@ -40,14 +36,14 @@ const mtimeCopyLimit = 64 << 20
 // timeInTag reports whether an object's time is read from its tags: its
 // metadata says so (objfmt.MtimeInTag), or it is too large for a time to be copied
 // into its metadata (setstat tags it instead).
-func (fs *FS) timeInTag(head *s3.HeadObjectOutput) bool {
-	return objfmt.MtimeTagged(head.Metadata) || aws.ToInt64(head.ContentLength) > fs.mtimeCopyLimit
+func (fs *FS) timeInTag(head store.Object) bool {
+	return objfmt.MtimeTagged(head.Metadata) || head.Size > fs.mtimeCopyLimit
 }
 
 // objectMtime is the time stat and listings show for an object: see mtimeOf;
 // when it may be in a tag, one GetObjectTagging, and without the tag the
 // metadata's time.
-func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModified *time.Time) time.Time {
+func (h *handlers) objectMtime(key string, head store.Object, lastModified time.Time) time.Time {
 	if h.fs.timeInTag(head) {
 		if tags := h.objectTags(key, head); tags[objfmt.MetaMtime] != "" {
 			return mtimeOf(tags, lastModified)
@@ -57,11 +53,11 @@ func (h *handlers) objectMtime(key string, head *s3.HeadObjectOutput, lastModifi
 }
 
 // mtimeOf is an object's modification time: the kept one, else LastModified.
-func mtimeOf(meta map[string]string, lastModified *time.Time) time.Time {
+func mtimeOf(meta map[string]string, lastModified time.Time) time.Time {
 	if t, ok := objfmt.Mtime(meta); ok {
 		return t
 	}
-	return aws.ToTime(lastModified)
+	return lastModified
 }
 
 // setstat answers SETSTAT and FSETSTAT. The modification time is kept, on
@@ -107,7 +103,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
 		return errNoSuchFile // what stat tells this user: setstat reveals no names either
 	}
-	head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) {
 			if _, ok := h.dirInfo(r.Filepath, key); ok {
@@ -158,9 +154,9 @@ func (e mtimeNotKept) Error() string { return "mtime not kept: " + string(e) }
 // bytes, with the time moved into a tag, so later times cost no copy
 // either. A time the object already has costs no write. A store without
 // tags gets the time in the metadata by a self-copy, up to mtimeCopyLimit.
-func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+func (h *handlers) storeMtime(key string, head store.Object, mtime time.Time) error {
 	value := objfmt.FormatMtime(mtime)
-	tags, err := h.allTags(key, head.VersionId)
+	tags, err := h.allTags(key, head.VersionID)
 	switch {
 	case isNotImplemented(err):
 		return h.keepMtimeInMetadata(key, head, mtime)
@@ -171,10 +167,7 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 			return nil
 		}
 		tags[objfmt.MetaMtime] = value
-		_, err := h.fs.s3.PutObjectTagging(h.ctx, &s3.PutObjectTaggingInput{
-			Bucket: h.bucket(), Key: &key, VersionId: head.VersionId, Tagging: &types.Tagging{TagSet: tagSet(tags)},
-		})
-		if err != nil {
+		if err := h.fs.obj.PutTags(h.ctx, h.home.Bucket, key, head.VersionID, tags); err != nil {
 			return fmt.Errorf("tag mtime of %s: %w", key, err)
 		}
 		return nil
@@ -187,12 +180,9 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 		meta = map[string]string{}
 	}
 	meta[objfmt.MetaMtime] = objfmt.MtimeInTag
-	src := copySource(h.tenant.Bucket, key)
-	_, err = h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
-		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
-		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta, ContentType: head.ContentType,
-		TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String(tagQuery(tags)),
-		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+	_, err = h.fs.obj.Copy(h.ctx, store.CopyRequest{
+		Bucket: h.home.Bucket, From: key, To: key, IfMatch: head.ETag, Size: head.Size,
+		Metadata: meta, ContentType: head.ContentType, Tags: tags,
 	})
 	if err != nil {
 		return fmt.Errorf("move mtime of %s into a tag: %w", key, err)
@@ -202,11 +192,11 @@ func (h *handlers) storeMtime(key string, head *s3.HeadObjectOutput, mtime time.
 
 // keepMtimeInMetadata is storeMtime on a store without tags: a metadata
 // self-copy, for objects up to mtimeCopyLimit only.
-func (h *handlers) keepMtimeInMetadata(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
+func (h *handlers) keepMtimeInMetadata(key string, head store.Object, mtime time.Time) error {
 	if head.Metadata[objfmt.MetaMtime] == objfmt.FormatMtime(mtime) {
 		return nil
 	}
-	if aws.ToInt64(head.ContentLength) > h.fs.mtimeCopyLimit {
+	if head.Size > h.fs.mtimeCopyLimit {
 		return mtimeNotKept("the store keeps no tags and the file is too large to copy for a time")
 	}
 	return h.keepMtime(key, head, mtime)
@@ -214,45 +204,21 @@ func (h *handlers) keepMtimeInMetadata(key string, head *s3.HeadObjectOutput, mt
 
 // allTags is every tag of one version of an object (ours and any other
 // tool's, which a new tag set must keep).
-func (h *handlers) allTags(key string, versionID *string) (map[string]string, error) {
-	out, err := h.fs.s3.GetObjectTagging(h.ctx, &s3.GetObjectTaggingInput{Bucket: h.bucket(), Key: &key, VersionId: versionID})
+func (h *handlers) allTags(key string, versionID string) (map[string]string, error) {
+	tags, err := h.fs.obj.Tags(h.ctx, h.home.Bucket, key, versionID)
 	if err != nil {
 		return nil, fmt.Errorf("get tags of %s: %w", key, err)
 	}
-	tags := map[string]string{}
-	for _, t := range out.TagSet {
-		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
 	return tags, nil
-}
-
-func tagSet(tags map[string]string) []types.Tag {
-	var set []types.Tag
-	for _, k := range slices.Sorted(maps.Keys(tags)) {
-		set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
-	}
-	return set
-}
-
-// tagQuery is tags URL-encoded, as a copy's Tagging wants them.
-func tagQuery(tags map[string]string) string {
-	v := url.Values{}
-	for k, val := range tags {
-		v.Set(k, val)
-	}
-	return v.Encode()
 }
 
 // keepMtime rewrites an object's metadata in place (a server-side self-copy
 // with REPLACE), keeping every other metadata key, its content type and
 // encryption. The object must still be the one head described.
-func (h *handlers) keepMtime(key string, head *s3.HeadObjectOutput, mtime time.Time) error {
-	src := copySource(h.tenant.Bucket, key)
-	_, err := h.fs.s3.CopyObject(h.ctx, &s3.CopyObjectInput{
-		Bucket: h.bucket(), Key: &key, CopySource: &src, CopySourceIfMatch: head.ETag,
-		MetadataDirective: types.MetadataDirectiveReplace, Metadata: objfmt.WithMtime(head.Metadata, mtime),
-		ContentType:          head.ContentType,
-		ServerSideEncryption: h.fs.enc.mode(), SSEKMSKeyId: h.fs.enc.keyID(),
+func (h *handlers) keepMtime(key string, head store.Object, mtime time.Time) error {
+	_, err := h.fs.obj.Copy(h.ctx, store.CopyRequest{
+		Bucket: h.home.Bucket, From: key, To: key, IfMatch: head.ETag, Size: head.Size,
+		Metadata: objfmt.WithMtime(head.Metadata, mtime), ContentType: head.ContentType,
 	})
 	if err != nil {
 		return fmt.Errorf("keep mtime of %s: %w", key, err)
@@ -339,12 +305,12 @@ func (h *handlers) keptMtimes(page []os.FileInfo, files []listedFile) {
 			continue
 		}
 		g.Go(func() error {
-			head, err := h.fs.s3.HeadObject(h.ctx, &s3.HeadObjectInput{Bucket: h.bucket(), Key: &f.key})
+			head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: f.key})
 			if err != nil {
 				return nil
 			}
 			written := fi.mtime
-			fi.mtime = h.objectMtime(f.key, head, &written)
+			fi.mtime = h.objectMtime(f.key, head, written)
 			page[f.i] = fi
 			switch {
 			case !h.fs.timeInTag(head):
@@ -407,45 +373,45 @@ func (c *mtimeCache) put(v objectVersion, t, until time.Time) {
 	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t, until}
 }
 
-func (c *mtimeCache) forget(bucket, key *string) {
+func (c *mtimeCache) forget(bucket, key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.m, [2]string{aws.ToString(bucket), aws.ToString(key)})
+	delete(c.m, [2]string{bucket, key})
 }
 
-// forgetWrites is the FS's S3 client: every call that writes an object, or
-// its metadata or tags, forgets its listed time once S3 has answered; a
+// forgetWrites is the FS's object API: every call that writes an object,
+// or its metadata or tags, forgets its listed time once S3 has answered; a
 // deleted directory marker forgets its time.
 type forgetWrites struct {
-	s3API
+	store.Objects
 	cache *mtimeCache
 	dirs  *dirTimeCache
 }
 
-func (f forgetWrites) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	defer f.cache.forget(in.Bucket, in.Key)
-	return f.s3API.PutObject(ctx, in, o...)
+func (f forgetWrites) Put(ctx context.Context, r store.PutRequest) (store.Written, error) {
+	defer f.cache.forget(r.Bucket, r.Key)
+	return f.Objects.Put(ctx, r)
 }
 
-func (f forgetWrites) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
-	defer f.cache.forget(in.Bucket, in.Key)
-	return f.s3API.CopyObject(ctx, in, o...)
+func (f forgetWrites) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
+	defer f.cache.forget(r.Bucket, r.To)
+	return f.Objects.Copy(ctx, r)
 }
 
-func (f forgetWrites) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, o ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
-	defer f.cache.forget(in.Bucket, in.Key)
-	return f.s3API.CompleteMultipartUpload(ctx, in, o...)
+func (f forgetWrites) Complete(ctx context.Context, r store.CompleteRequest) (store.Written, error) {
+	defer f.cache.forget(r.Bucket, r.Key)
+	return f.Objects.Complete(ctx, r)
 }
 
-func (f forgetWrites) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
-	defer f.cache.forget(in.Bucket, in.Key)
-	return f.s3API.PutObjectTagging(ctx, in, o...)
+func (f forgetWrites) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
+	defer f.cache.forget(bucket, key)
+	return f.Objects.PutTags(ctx, bucket, key, versionID, tags)
 }
 
-func (f forgetWrites) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, o ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
-	defer f.cache.forget(in.Bucket, in.Key)
-	defer f.dirs.forget(aws.ToString(in.Bucket), aws.ToString(in.Key))
-	return f.s3API.DeleteObject(ctx, in, o...)
+func (f forgetWrites) Delete(ctx context.Context, bucket, key string) error {
+	defer f.cache.forget(bucket, key)
+	defer f.dirs.forget(bucket, key)
+	return f.Objects.Delete(ctx, bucket, key)
 }
 
 // takeMtime returns and forgets the time held for a temporary file.

@@ -131,7 +131,7 @@ func (c *headCounter) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o 
 func TestMtime_ListingsRemember(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	counter := &headCounter{s3API: e.api}
-	e.fs.s3 = forgetWrites{counter, &e.fs.listedMtimes, &e.fs.dirTimes}
+	e.through(objectsOver(counter, e.cfg))
 	c := e.session(t, "p/", auth.AllPerms)
 	for i := range 5 {
 		if err := writeFile(t, c, fmt.Sprintf("/f%d", i), randBytes(100)); err != nil {
@@ -225,12 +225,12 @@ func TestMtime_SetstatCostIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	counter := &mtimeCounter{s3API: client}
-	fsys, err := New(counter, cfg, testLog())
+	fsys, err := New(objectsOver(counter, cfg), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	fsys.mtimeCopyLimit = 1 << 20
-	e := &env{s3: srv, fs: fsys, api: client}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
 	c := e.session(t, "p/", auth.AllPerms)
 	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 

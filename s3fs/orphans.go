@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // A gateway killed mid-upload (kill -9, OOM, power loss) never sends
@@ -73,39 +72,34 @@ func (fs *FS) sweep(ctx context.Context, p Prefix, age time.Duration) (SweepResu
 		errs = append(errs, err)
 	}
 	for _, o := range orphans {
-		_, err := fs.s3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(p.Bucket), Key: o.key, UploadId: o.id})
+		err := fs.obj.Abort(ctx, p.Bucket, o.Key, o.UploadID)
 		switch {
 		case isNotFound(err): // completed or aborted meanwhile, maybe by another gateway
 		case err != nil:
-			errs = append(errs, fmt.Errorf("abort multipart upload %s in %s: %w", aws.ToString(o.id), p.Bucket, err))
+			errs = append(errs, fmt.Errorf("abort multipart upload %s in %s: %w", o.UploadID, p.Bucket, err))
 		default:
-			r.Aborted = append(r.Aborted, aws.ToString(o.id))
-			fs.pending.DropUploadID(aws.ToString(o.id)) // a pending upload never renamed
+			r.Aborted = append(r.Aborted, o.UploadID)
+			fs.pending.DropUploadID(o.UploadID) // a pending upload never renamed
 		}
 	}
 	return r, errors.Join(errs...)
 }
 
-type orphan struct{ key, id *string }
-
 // listOrphans returns the uploads under p initiated more than age ago and not
 // in flight here, and counts every upload found in r.
-func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]orphan, error) {
-	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(p.Bucket), Prefix: aws.String(p.Prefix)}
-	if fs.sweepPage > 0 {
-		in.MaxUploads = aws.Int32(fs.sweepPage)
-	}
+func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]store.Upload, error) {
+	in := store.UploadsRequest{Bucket: p.Bucket, Prefix: p.Prefix, MaxUploads: fs.sweepPage}
 	cutoff := fs.now().Add(-age)
-	var orphans []orphan
+	var orphans []store.Upload
 	for len(orphans) < maxOrphansPerSweep {
-		page, err := fs.s3.ListMultipartUploads(ctx, in)
-		if in.UploadIdMarker != nil && isInvalidArgument(err) {
+		page, err := fs.obj.ListMultipartUploads(ctx, in)
+		if in.UploadIDMarker != "" && isInvalidArgument(err) {
 			// versitygw v1.8.0 refuses the NextUploadIdMarker it returned
 			// (it drops the marker's key before looking for the id). Go on
 			// from the next key: this sweep misses the marker key's other
 			// uploads, which a later sweep, with other page bounds, finds.
-			in.UploadIdMarker = nil
-			page, err = fs.s3.ListMultipartUploads(ctx, in)
+			in.UploadIDMarker = ""
+			page, err = fs.obj.ListMultipartUploads(ctx, in)
 		}
 		if isNotFound(err) { // gofakes3's answer when the bucket has no uploads
 			return orphans, nil
@@ -114,25 +108,24 @@ func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]o
 			return orphans, fmt.Errorf("list multipart uploads in %s: %w", p.Bucket, err)
 		}
 		for _, u := range page.Uploads {
-			if u.Initiated != nil && u.Initiated.Before(cutoff) && !fs.inFlight(aws.ToString(u.UploadId)) {
-				orphans = append(orphans, orphan{u.Key, u.UploadId})
+			if !u.Initiated.IsZero() && u.Initiated.Before(cutoff) && !fs.inFlight(u.UploadID) {
+				orphans = append(orphans, u)
 			}
 		}
-		if !aws.ToBool(page.IsTruncated) {
+		if !page.Truncated {
 			return orphans, nil
 		}
-		if aws.ToString(page.NextKeyMarker) == "" && aws.ToString(page.NextUploadIdMarker) == "" {
+		if page.NextKeyMarker == "" && page.NextUploadIDMarker == "" {
 			return orphans, fmt.Errorf("list multipart uploads in %s: truncated page without a next marker", p.Bucket)
 		}
-		in.KeyMarker, in.UploadIdMarker = page.NextKeyMarker, page.NextUploadIdMarker
+		in.KeyMarker, in.UploadIDMarker = page.NextKeyMarker, page.NextUploadIDMarker
 	}
 	return orphans, nil
 }
 
 // track records a multipart upload of this process as in flight, so that no
 // sweep aborts it; the returned func forgets it once completed or aborted.
-func (fs *FS) track(uploadID *string) (untrack func()) {
-	id := aws.ToString(uploadID)
+func (fs *FS) track(id string) (untrack func()) {
 	fs.live.Store(id, struct{}{})
 	return func() { fs.live.Delete(id) }
 }

@@ -56,7 +56,7 @@ func TestSweepOrphans_AbortsOnlyOldUploadsUnderHomes(t *testing.T) {
 		createUpload(t, e, key)
 	}
 	live := createUpload(t, e, "home/a/live.bin")
-	untrack := e.fs.track(&live)
+	untrack := e.fs.track(live)
 	defer untrack()
 	time.Sleep(1100 * time.Millisecond) // stores record Initiated to the second
 	createUpload(t, e, "home/a/young.bin")

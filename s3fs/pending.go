@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
@@ -138,7 +136,7 @@ func (h *handlers) dropStaleTemp(tempKey string) {
 	if exists, err := h.fileExists("", tempKey); err != nil || !exists {
 		return
 	}
-	if _, err := h.fs.s3.DeleteObject(h.ctx, &s3.DeleteObjectInput{Bucket: h.bucket(), Key: &tempKey}); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, tempKey); err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", h.cause(err, tempKey)))
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -47,11 +48,11 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 		t.Fatal(err)
 	}
 	cc := &copyCounter{s3API: client}
-	fsys, err := New(cc, cfg, testLog())
+	fsys, err := New(objectsOver(cc, cfg), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, fs: fsys, api: client}, cc
+	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}, cc
 }
 
 // pendingUploads lists the multipart uploads in progress under prefix.
@@ -152,7 +153,7 @@ func TestPending_RenameCompletesWithoutCopy(t *testing.T) {
 			}
 			if !tc.envelope && !embeddedStore() { // it keeps no tags
 				key := prefix + "doc.bin"
-				head, err := e.api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.s3.Bucket, Key: &key})
+				head, err := e.obj.Head(context.Background(), store.HeadRequest{Bucket: e.s3.Bucket, Key: key})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // TestDownload_IdleHandlesHoldNoReadAhead: handles opened and read once
@@ -151,13 +150,13 @@ func TestDownload_ReadAheadWithinShare(t *testing.T) {
 // (the one reading to the end) delivered its first block: a session ending
 // between two blocks of the stream.
 type cancelAfterStreamBlock struct {
-	s3API
+	store.Objects
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfterStreamBlock) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	out, err := c.s3API.GetObject(ctx, in, o...)
-	if err == nil && aws.ToInt64(out.ContentLength) > download.BlockSize { // the stream's, not a direct read's
+func (c *cancelAfterStreamBlock) Get(ctx context.Context, r store.GetRequest) (store.Reading, error) {
+	out, err := c.Objects.Get(ctx, r)
+	if err == nil && out.Size > download.BlockSize { // the stream's, not a direct read's
 		out.Body = &cancelAt{ReadCloser: out.Body, left: download.BlockSize, cancel: c.cancel}
 	}
 	return out, err
@@ -186,7 +185,7 @@ func TestDownload_SessionEndsBetweenBlocks(t *testing.T) {
 	e.s3.Put(t, "u/f.bin", data)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e.fs.s3 = &cancelAfterStreamBlock{s3API: e.api, cancel: cancel}
+	e.through(&cancelAfterStreamBlock{Objects: e.obj, cancel: cancel})
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
 	h := e.fs.Handlers(ctx, tenant, testLog(), nil).FileGet
 	ra, err := h.Fileread(sftp.NewRequest("Get", "/f.bin"))

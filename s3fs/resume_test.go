@@ -8,12 +8,10 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // landingS3 delivers the first UploadPart of part number part to the store
@@ -21,7 +19,7 @@ import (
 // disconnected): a request whose answer was lost. It keeps every part body
 // sent.
 type landingS3 struct {
-	s3API
+	store.Objects
 	part    int32
 	release chan struct{}
 	mu      sync.Mutex
@@ -29,16 +27,13 @@ type landingS3 struct {
 	bodies  map[int32][][]byte
 }
 
-func (l *landingS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
-	body := new(bytes.Buffer)
-	body.ReadFrom(in.Body)
-	in.Body = bytes.NewReader(body.Bytes())
+func (l *landingS3) UploadPart(ctx context.Context, r store.PartRequest) (store.Part, error) {
 	l.mu.Lock()
-	l.bodies[aws.ToInt32(in.PartNumber)] = append(l.bodies[aws.ToInt32(in.PartNumber)], body.Bytes())
-	lose := aws.ToInt32(in.PartNumber) == l.part && !l.landed
+	l.bodies[r.Number] = append(l.bodies[r.Number], bytes.Clone(r.Body))
+	lose := r.Number == l.part && !l.landed
 	l.landed = l.landed || lose
 	l.mu.Unlock()
-	out, err := l.s3API.UploadPart(ctx, in, o...)
+	out, err := l.Objects.UploadPart(ctx, r)
 	if !lose || err != nil {
 		return out, err
 	}
@@ -46,7 +41,7 @@ func (l *landingS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ..
 	case <-l.release:
 	case <-ctx.Done():
 	}
-	return nil, errors.New("connection reset while reading the answer")
+	return store.Part{}, errors.New("connection reset while reading the answer")
 }
 
 // TestPending_ResumeNeverReusesNonce: part 2 of a temporary file was in
@@ -72,12 +67,12 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &landingS3{s3API: client, part: 2, release: make(chan struct{}), bodies: map[int32][][]byte{}}
+	l := &landingS3{Objects: objectsOver(client, cfg), part: 2, release: make(chan struct{}), bodies: map[int32][][]byte{}}
 	fsys, err := New(l, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
 
 	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: home, Perms: auth.AllPerms}
 	data := randBytes(13 << 20)

@@ -28,7 +28,7 @@ func rolesOn(t *testing.T, srv *s3test.Server, sts *s3test.STSReplay) (*FS, stor
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := New(roles, cfg, testLog())
+	fsys, err := New(objectsOver(roles, cfg), cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

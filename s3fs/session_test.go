@@ -28,7 +28,23 @@ func testLog() *slog.Logger {
 type env struct {
 	s3  *s3test.Server
 	fs  *FS
-	api s3API
+	api s3API         // the SDK's client, to see what S3 really holds
+	obj store.Objects // the object API the FS was built over, for wrappers to wrap
+	cfg Config
+}
+
+// s3API is the SDK-typed client of a store (store.S3): tests read what S3
+// holds through it, and some wrap it to change requests the object API
+// sends (objectsOver).
+type s3API = store.S3
+
+// objectsOver is the object API over client with cfg's encryption and
+// checksum mode, as store.Dial builds it.
+func objectsOver(client s3API, cfg Config) store.Objects { return store.NewObjects(client, cfg.Config) }
+
+// through makes the FS call S3 through objects (a test's wrapper).
+func (e *env) through(objects store.Objects) {
+	e.fs.obj = forgetWrites{objects, &e.fs.listedMtimes, &e.fs.dirTimes}
 }
 
 func newEnv(t *testing.T, checksums string) *env {
@@ -45,11 +61,12 @@ func envOn(t *testing.T, srv *s3test.Server, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys, err := New(client, cfg, testLog())
+	obj := objectsOver(client, cfg)
+	fsys, err := New(obj, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, fs: fsys, api: client}
+	return &env{s3: srv, fs: fsys, api: client, obj: obj, cfg: cfg}
 }
 
 // session serves the handlers of one tenant to a pkg/sftp client over an

@@ -73,7 +73,7 @@ func everyWriteCarriesSSE(t *testing.T, envelope bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.fs, err = New(client, cfg, testLog()); err != nil {
+	if e.fs, err = New(objectsOver(client, cfg), cfg, testLog()); err != nil {
 		t.Fatal(err)
 	}
 	c := e.session(t, "u/", auth.AllPerms)

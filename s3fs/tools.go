@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -27,7 +24,7 @@ import (
 // object stored as plaintext is read as it is, unless fs is in envelope
 // mode (every object must then be encrypted). The caller closes it.
 func (fs *FS) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
-	out, err := fs.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	out, err := fs.obj.Get(ctx, store.GetRequest{Bucket: bucket, Key: key})
 	if err != nil {
 		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
 	}
@@ -42,7 +39,7 @@ func (fs *FS) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadClo
 	}{r, out.Body}, nil
 }
 
-func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObjectOutput) (io.Reader, error) {
+func (fs *FS) plaintext(ctx context.Context, bucket, key string, out store.Reading) (io.Reader, error) {
 	if !objfmt.Encrypted(out.Metadata) {
 		if fs.envelope {
 			return nil, errNotEncrypted
@@ -61,7 +58,7 @@ func (fs *FS) plaintext(ctx context.Context, bucket, key string, out *s3.GetObje
 	if err != nil {
 		return nil, err
 	}
-	return objfmt.NewReader(obj, out.Body, aws.ToInt64(out.ContentLength))
+	return objfmt.NewReader(obj, out.Body, out.Size)
 }
 
 // NameDecoder returns the decoder of the stored path segments under home in
@@ -98,7 +95,7 @@ func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 // move is a copy of the object onto itself that replaces its metadata,
 // pinned to etag, so the content is never rewritten by the gateway or
 // changed meanwhile. The caller refuses a move out of KMS (ops.Store.Rewrap).
-func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size int64, etag *string, meta map[string]string) error {
+func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size int64, etag string, meta map[string]string) error {
 	b := binding(&auth.Tenant{Bucket: bucket, Prefix: home}, key)
 	newMeta, err := fs.rebind(ctx, meta, b, b)
 	if err != nil {
@@ -108,16 +105,11 @@ func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size i
 }
 
 // replaceMetadata copies an object of bucket onto itself with new metadata,
-// pinned to etag.
-func (fs *FS) replaceMetadata(ctx context.Context, bucket, key string, size int64, etag *string, meta map[string]string) error {
-	if size > maxPartSize {
-		return fs.multipartCopyWith(ctx, bucket, key, key, size, etag, meta, nil) // envelope objects carry no SHA-256 tag
-	}
-	src := copySource(bucket, key)
-	_, err := fs.s3.CopyObject(ctx, &s3.CopyObjectInput{
-		Bucket: &bucket, Key: &key, CopySource: &src, CopySourceIfMatch: etag,
-		MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
-		ServerSideEncryption: fs.enc.mode(), SSEKMSKeyId: fs.enc.keyID(),
+// pinned to etag, keeping its tags (a kept mtime) however large it is.
+func (fs *FS) replaceMetadata(ctx context.Context, bucket, key string, size int64, etag string, meta map[string]string) error {
+	_, err := fs.obj.Copy(ctx, store.CopyRequest{
+		Bucket: bucket, From: key, To: key, IfMatch: etag, Size: size, Metadata: meta,
+		PartsAbove: fs.selfCopyLimit, PartsMetadata: objfmt.UploadMarker(),
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s onto itself: %w", key, err)

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // openUpload opens an upload writer the way pkg/sftp does for a client's open.
@@ -90,19 +90,19 @@ func TestUpload_ConcurrentOutOfOrder(t *testing.T) {
 
 // faultyS3 fails chosen calls of the real client.
 type faultyS3 struct {
-	s3API
+	store.Objects
 	failPart int32 // UploadPart with this part number fails
 	calls    atomic.Int32
 }
 
 var errInjected = errors.New("injected fault")
 
-func (f *faultyS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+func (f *faultyS3) UploadPart(ctx context.Context, r store.PartRequest) (store.Part, error) {
 	f.calls.Add(1)
-	if *in.PartNumber == f.failPart {
-		return nil, errInjected
+	if r.Number == f.failPart {
+		return store.Part{}, errInjected
 	}
-	return f.s3API.UploadPart(ctx, in, o...)
+	return f.Objects.UploadPart(ctx, r)
 }
 
 func TestUpload_FailsClosed(t *testing.T) {
@@ -113,7 +113,7 @@ func TestUpload_FailsClosed(t *testing.T) {
 		fault func(e *env) // makes the upload fail
 		close func(u *upload.Upload) error
 	}{
-		{"part-fails", 18 << 20, func(e *env) { e.fs.s3 = &faultyS3{s3API: e.api, failPart: 2} },
+		{"part-fails", 18 << 20, func(e *env) { e.through(&faultyS3{Objects: e.obj, failPart: 2}) },
 			func(u *upload.Upload) error { return u.Close() }},
 		{"disconnect-multipart", 18 << 20, func(*env) {},
 			func(u *upload.Upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
@@ -247,19 +247,19 @@ func TestUpload_WriteOnlyLearnsNoNames(t *testing.T) {
 
 // stalledS3 holds every UploadPart until release is closed.
 type stalledS3 struct {
-	s3API
+	store.Objects
 	release chan struct{}
 	waiting atomic.Int32
 }
 
-func (s *stalledS3) UploadPart(ctx context.Context, in *s3.UploadPartInput, o ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+func (s *stalledS3) UploadPart(ctx context.Context, r store.PartRequest) (store.Part, error) {
 	s.waiting.Add(1)
 	select {
 	case <-s.release:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return store.Part{}, ctx.Err()
 	}
-	return s.s3API.UploadPart(ctx, in, o...)
+	return s.Objects.UploadPart(ctx, r)
 }
 
 // TestUpload_SlowS3SlowsTheClient: when S3 takes parts slower than the client
@@ -270,8 +270,8 @@ func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 	e.fs.budget = 40 * minPartSize
 	e.fs.mem = upload.NewBudget(e.fs.budget)
 	e.fs.memShare = e.fs.budget
-	stall := &stalledS3{s3API: e.api, release: make(chan struct{})}
-	e.fs.s3 = stall
+	stall := &stalledS3{Objects: e.obj, release: make(chan struct{})}
+	e.through(stall)
 	data := randBytes(20 * minPartSize)
 	u := openUpload(t, e, context.Background(), "/slow.bin")
 

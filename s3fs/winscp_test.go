@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
@@ -94,12 +94,12 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 			if _, ok := e.s3.Get(t, key+".filepart"); ok {
 				t.Errorf("the temporary object is still there")
 			}
-			head, err := e.api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.s3.Bucket, Key: &key})
+			head, err := e.obj.Head(context.Background(), store.HeadRequest{Bucket: e.s3.Bucket, Key: key})
 			if err != nil {
 				t.Fatal(err)
 			}
 			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
-			if got := h.objectMtime(key, head, nil); !got.Equal(mtime) { // metadata, or a tag after a pending upload
+			if got := h.objectMtime(key, head, time.Time{}); !got.Equal(mtime) { // metadata, or a tag after a pending upload
 				t.Errorf("kept time %v (metadata %s = %q); want %v (the time set on the temporary file)", got, objfmt.MetaMtime, head.Metadata[objfmt.MetaMtime], mtime)
 			}
 			if fi, err := c.Stat(name); err != nil || !fi.ModTime().Equal(mtime) || fi.Size() != int64(tc.size) {

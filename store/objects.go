@@ -21,13 +21,15 @@ import (
 // Store.S3, or as the gateway when it carries none.
 
 // Object is what a listing or a HEAD tells of one object. A listing
-// leaves Metadata and VersionID empty.
+// leaves Metadata, VersionID and ContentType empty.
 type Object struct {
-	Key       string
-	Size      int64
-	ETag      string
-	VersionID string
-	Metadata  map[string]string // user metadata, as S3 returns it
+	Key          string
+	Size         int64
+	ETag         string
+	VersionID    string
+	Metadata     map[string]string // user metadata, as S3 returns it
+	LastModified time.Time
+	ContentType  string
 }
 
 // ErrExists is a PutNew of a name that is taken.
@@ -153,9 +155,9 @@ func (s *Store) PresignGet(ctx context.Context, bucket, key string, ttl time.Dur
 	return req.URL, nil
 }
 
-// Objects calls each for every object under prefix in bucket, a page of
+// Walk calls each for every object under prefix in bucket, a page of
 // the listing at a time, so a large prefix is never held in memory.
-func (s *Store) Objects(ctx context.Context, bucket, prefix string, each func(Object)) error {
+func (s *Store) Walk(ctx context.Context, bucket, prefix string, each func(Object)) error {
 	c, err := s.client(ctx)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func TestStore_ObjectsListsEveryPage(t *testing.T) {
 	srv.Put(t, "elsewhere/x", []byte("x"))
 	slices.Sort(want)
 	var got []string
-	if err := st.Objects(ctx, srv.Bucket, "home/", func(o Object) { got = append(got, o.Key) }); err != nil {
+	if err := st.Walk(ctx, srv.Bucket, "home/", func(o Object) { got = append(got, o.Key) }); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {

@@ -201,7 +201,7 @@ func openStore(ctx context.Context, path string) (ops.Store, func(), error) {
 	st, err := store.Dial(ctx, s3cfg.Config)
 	if err == nil {
 		var fsys *s3fs.FS
-		if fsys, err = s3fs.New(st.S3(), s3cfg, slog.New(slog.DiscardHandler)); err == nil {
+		if fsys, err = s3fs.New(st.Objects(), s3cfg, slog.New(slog.DiscardHandler)); err == nil {
 			return ops.Store{S3: st, FS: fsys}, closeStore, nil
 		}
 	}

@@ -99,7 +99,7 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	}
 	// Users with role_arn run their S3 calls as that role; always routed,
 	// so a role added by a reload never falls back to the gateway's identity.
-	fsys, err := s3fs.New(st.S3(), s3cfg, log)
+	fsys, err := s3fs.New(st.Objects(), s3cfg, log)
 	if err != nil {
 		return err
 	}

@@ -169,9 +169,7 @@ var sdkImporters = []string{
 	"doctor",
 	"internal/s3test",
 	"bench/s3direct",
-	"s3fs",          // redesign: its requests move behind store-owned types
-	"s3fs/upload",   // the same, for the upload's requests
-	"s3fs/download", // and the download's
+	"s3fs", // redesign: its requests move behind store-owned types
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {

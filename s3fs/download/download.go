@@ -21,9 +21,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -39,8 +36,8 @@ const (
 
 // Config is what every download of the process shares: s3fs.New makes one.
 type Config struct {
-	Store     store.S3   // s3fs's client
-	ReadAhead *ReadAhead // the process-wide read-ahead memory
+	Store     store.Objects // s3fs's
+	ReadAhead *ReadAhead    // the process-wide read-ahead memory
 	// Throttled hears the time a read lost to a full read-ahead budget;
 	// nil: nobody listens.
 	Throttled func(reason string, d time.Duration)
@@ -68,7 +65,7 @@ type Session interface {
 // Object is the object to read, as its HEAD at open found it.
 type Object struct {
 	Path, Key       string
-	ETag, VersionID *string
+	ETag, VersionID string
 	Size            int64   // plaintext size, what the client sees
 	RawSize         int64   // stored size
 	Opener          *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
@@ -120,8 +117,8 @@ type Download struct {
 	cfg       *Config
 	s         Session
 	path, key string
-	etag      *string
-	versionID *string
+	etag      string
+	versionID string
 	size      int64   // plaintext size, what the client sees
 	rawSize   int64   // stored size
 	open      *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
@@ -475,19 +472,19 @@ func (d *Download) chunkRead(p []byte, off int64) (int, error) {
 }
 
 func (d *Download) get(from, to int64) (io.ReadCloser, error) {
-	out, err := d.cfg.Store.GetObject(d.ctx, &s3.GetObjectInput{
-		Bucket:  aws.String(d.s.Bucket()),
-		Key:     &d.key,
-		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", from, to)),
+	out, err := d.cfg.Store.Get(d.ctx, store.GetRequest{
+		Bucket:  d.s.Bucket(),
+		Key:     d.key,
+		Range:   &store.Range{First: from, Last: to},
 		IfMatch: d.etag,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get %s bytes %d-%d: %w", d.key, from, to, err)
 	}
 	// Some S3-compatible stores ignore If-Match; check the ETag here too.
-	if d.etag != nil && out.ETag != nil && *out.ETag != *d.etag {
+	if d.etag != "" && out.ETag != "" && out.ETag != d.etag {
 		out.Body.Close()
-		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, *out.ETag, *d.etag, ErrChanged)
+		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, out.ETag, d.etag, ErrChanged)
 	}
 	return out.Body, nil
 }
@@ -527,7 +524,7 @@ func (d *Download) Close() error {
 	d.s.Logger().LogAttrs(d.s.Context(), slog.LevelInfo, "download closed", attrs...)
 
 	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
-		ETag: strings.Trim(aws.ToString(d.etag), `"`), VersionID: aws.ToString(d.versionID), DurMS: audit.Since(d.started)}
+		ETag: strings.Trim(d.etag, `"`), VersionID: d.versionID, DurMS: audit.Since(d.started)}
 	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
 		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
 	}

@@ -6,10 +6,7 @@ package upload
 // for its rename or resume (pending.go holds the table).
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,10 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
@@ -49,16 +42,16 @@ func (u *Upload) Close() error {
 	if err == nil {
 		err = u.failed
 	}
-	if err == nil && u.uploadID != nil { // every part passed the stages: they may still veto
+	if err == nil && u.uploadID != "" { // every part passed the stages: they may still veto
 		err = u.vet()
 	}
-	temp := u.final != "" && u.uploadID != nil
+	temp := u.final != "" && u.uploadID != ""
 	switch {
 	case temp && err == nil:
 		u.keepPending() // its rename completes it
 	case temp && aborted && u.keepWholeParts():
 		u.keepPending() // kept for a resume
-	case err == nil && u.uploadID != nil:
+	case err == nil && u.uploadID != "":
 		err = u.complete()
 		if err == nil {
 			u.keepLateMtime()
@@ -104,7 +97,7 @@ func (u *Upload) record(err error, aborted bool) {
 		r.Op = "nothing written, object unchanged"
 	case err == nil:
 		r.SHA256 = u.sum.Hex()
-		r.ETag, r.VersionID = trimETag(u.stored.etag), aws.ToString(u.stored.versionID)
+		r.ETag, r.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	}
 	if err != nil && (aborted || u.s.Context().Err() != nil) {
 		r.Result = audit.ResultAborted // the connection ended, storage did not fail
@@ -133,7 +126,7 @@ func (u *Upload) finish() error {
 	if len(u.ahead) > 0 || !pt.contiguous() || pt.start+int64(len(pt.buf)) != u.size {
 		return u.fail(failure("upload failed: file has gaps (append and resume are not supported), nothing was stored"))
 	}
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		return u.putWhole(pt.buf)
 	}
 	// The stages see the end even of a file that ends on a part boundary (a
@@ -154,46 +147,35 @@ func (u *Upload) putWhole(b []byte) error {
 	if err := u.vet(); err != nil {
 		return err
 	}
-	in := &s3.PutObjectInput{
-		Bucket:               u.bucket(),
-		Key:                  &u.key,
-		Body:                 bytes.NewReader(b),
-		ContentLength:        aws.Int64(int64(len(b))),
-		ServerSideEncryption: u.cfg.SSE,
-		SSEKMSKeyId:          u.cfg.SSEKMSKeyID,
-		Metadata:             u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
-		ChecksumCRC32C:       u.crc32c(),
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.cfg.Store.PutObject(u.ctx, in)
+	out, err := u.cfg.Store.Put(u.ctx, store.PutRequest{
+		Bucket:      u.s.Bucket(),
+		Key:         u.key,
+		Body:        b, // store sends its CRC32C in "aws" checksum mode
+		Metadata:    u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
+		IfNoneMatch: !u.overwrite,
+	})
 	if err != nil {
 		return u.fail(u.commitFailure(fmt.Errorf("put %s: %w", u.key, err)))
 	}
-	u.stored = &stored{out.ETag, out.VersionId}
+	u.stored = out
 	return nil
 }
 
 func (u *Upload) complete() error {
 	sortParts(u.done)
-	in := &s3.CompleteMultipartUploadInput{
-		Bucket:          u.bucket(),
-		Key:             &u.key,
-		UploadId:        u.uploadID,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.done},
-	}
-	if crc := u.crc32c(); crc != nil { // S3 refuses to commit parts that do not add up to it
-		in.ChecksumType, in.ChecksumCRC32C, in.MpuObjectSize = types.ChecksumTypeFullObject, crc, aws.Int64(u.storedBytes)
-	}
-	if !u.overwrite {
-		in.IfNoneMatch = aws.String("*")
-	}
-	out, err := u.cfg.Store.CompleteMultipartUpload(u.ctx, in)
+	out, err := u.cfg.Store.Complete(u.ctx, store.CompleteRequest{
+		Bucket:      u.s.Bucket(),
+		Key:         u.key,
+		UploadID:    u.uploadID,
+		Parts:       u.done,
+		IfNoneMatch: !u.overwrite,
+		CRC32C:      u.crc32c(), // S3 refuses to commit parts that do not add up to it
+		Size:        u.storedBytes,
+	})
 	if err != nil {
 		return u.fail(u.commitFailure(fmt.Errorf("complete upload %s: %w", u.key, err)))
 	}
-	u.stored = &stored{out.ETag, out.VersionId}
+	u.stored = out
 	u.tagObject()
 	return nil
 }
@@ -212,34 +194,32 @@ func (u *Upload) commitFailure(err error) error {
 	return answer
 }
 
-func sortParts(parts []types.CompletedPart) {
-	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+func sortParts(parts []store.Part) {
+	slices.SortFunc(parts, func(a, b store.Part) int { return int(a.Number - b.Number) })
 }
 
 // abort discards the parts of a failed upload; the previous object, if any, is
 // untouched. It runs even when the session is gone.
 func (u *Upload) abort() {
 	u.stages.Abort()
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.s.Context()), abortTimeout)
 	defer cancel()
-	_, err := u.cfg.Store.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: u.bucket(), Key: &u.key, UploadId: u.uploadID,
-	})
+	err := u.cfg.Store.Abort(ctx, u.s.Bucket(), u.key, u.uploadID)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		u.log(slog.LevelError, "abort multipart upload failed", slog.String("path", u.s.Name(u.path)), slog.String("err", u.s.Cause(err, u.key)))
 	}
 }
 
 // crc32c is the whole-object CRC32C of the stored bytes as S3 spells it
-// (base64 of big-endian bytes), or nil when checksums are off.
-func (u *Upload) crc32c() *string {
+// (base64 of big-endian bytes), or "" when checksums are off.
+func (u *Upload) crc32c() string {
 	if u.crc == nil {
-		return nil
+		return ""
 	}
-	return aws.String(base64.StdEncoding.EncodeToString(binary.BigEndian.AppendUint32(nil, u.crc.Sum32())))
+	return store.CRC32C(u.crc.Sum32())
 }
 
 // vet asks the stages, once every byte has gone through them, whether the
@@ -296,22 +276,19 @@ func (u *Upload) objectMetadata(base map[string]string) map[string]string {
 // audit trail has the hash, downloads of an untagged object are simply not
 // checked, and the object shows its write time.
 func (u *Upload) tagObject() {
-	var tags []types.Tag
+	tags := map[string]string{}
 	if u.sealer == nil {
-		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaSHA256), Value: aws.String(u.sum.Hex())})
+		tags[objfmt.MetaSHA256] = u.sum.Hex()
 	}
 	if u.final != "" && !u.mtime.IsZero() {
-		tags = append(tags, types.Tag{Key: aws.String(objfmt.MetaMtime), Value: aws.String(objfmt.FormatMtime(u.mtime))})
+		tags[objfmt.MetaMtime] = objfmt.FormatMtime(u.mtime)
 	}
 	if len(tags) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.s.Context()), abortTimeout)
 	defer cancel()
-	_, err := u.cfg.Store.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{
-		Bucket: u.bucket(), Key: &u.key, VersionId: u.stored.versionID,
-		Tagging: &types.Tagging{TagSet: tags},
-	})
+	err := u.cfg.Store.PutTags(ctx, u.s.Bucket(), u.key, u.stored.VersionID, tags)
 	if err != nil {
 		u.log(slog.LevelWarn, "storing the SHA-256 and time tags failed; downloads of this file will not be checked",
 			slog.String("path", u.s.Name(u.path)), slog.String("err", u.s.Cause(err, u.key)))
@@ -354,9 +331,9 @@ func (u *Upload) keepLateMtime() {
 // (it is no Resumer).
 func (u *Upload) keepWholeParts() bool {
 	sortParts(u.done)
-	var kept []types.CompletedPart
+	var kept []store.Part
 	for i, p := range u.done {
-		if aws.ToInt32(p.PartNumber) != int32(i+1) {
+		if p.Number != int32(i+1) {
 			break
 		}
 		kept = append(kept, p)
@@ -400,7 +377,7 @@ func (u *Upload) Resume(s Session) error {
 	u.inflight = make(chan struct{}, PartsInFlight)
 	u.closed, u.failed, u.aborted, u.pending = false, nil, false, false
 	u.keepIfUntouched, u.truncate, u.untouched = true, false, false
-	u.untrack = u.cfg.Track(aws.ToString(u.uploadID))
+	u.untrack = u.cfg.Track(u.uploadID)
 	return nil
 }
 
@@ -424,7 +401,7 @@ func (u *Upload) Commit(s Session, overwrite bool, rec *audit.Record) error {
 		return err
 	}
 	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
-	rec.ETag, rec.VersionID = trimETag(u.stored.etag), aws.ToString(u.stored.versionID)
+	rec.ETag, rec.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	return nil
 }
 
@@ -443,18 +420,18 @@ func (u *Upload) Discard(s Session) {
 func (u *Upload) abortStrays() {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.s.Context()), abortTimeout)
 	defer cancel()
-	out, err := u.cfg.Store.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: u.bucket(), Prefix: &u.key})
+	out, err := u.cfg.Store.ListMultipartUploads(ctx, store.UploadsRequest{Bucket: u.s.Bucket(), Prefix: u.key})
 	if err != nil {
 		u.log(slog.LevelWarn, "list uploads after a retried create failed", slog.String("err", u.s.Cause(err, u.key)))
 		return
 	}
 	for _, up := range out.Uploads {
-		id := aws.ToString(up.UploadId)
-		if aws.ToString(up.Key) != u.key || id == aws.ToString(u.uploadID) || u.cfg.InFlight(id) ||
-			up.Initiated == nil || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
+		id := up.UploadID
+		if up.Key != u.key || id == u.uploadID || u.cfg.InFlight(id) ||
+			up.Initiated.IsZero() || up.Initiated.Before(u.retriedCreate.Add(-time.Second)) {
 			continue
 		}
-		_, err := u.cfg.Store.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: u.bucket(), Key: &u.key, UploadId: up.UploadId})
+		err := u.cfg.Store.Abort(ctx, u.s.Bucket(), u.key, id)
 		if err != nil {
 			u.log(slog.LevelWarn, "abort of a stray upload of a retried create failed", slog.String("upload_id", id), slog.String("err", u.s.Cause(err, u.key)))
 			continue
@@ -464,9 +441,4 @@ func (u *Upload) abortStrays() {
 }
 
 // trimETag is an ETag without its quotes, as the trail records it.
-func trimETag(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return strings.Trim(*s, `"`)
-}
+func trimETag(s string) string { return strings.Trim(s, `"`) }

@@ -3,8 +3,6 @@ package upload
 import (
 	"strings"
 	"sync"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
 // Table holds the uploads closed under a temporary name and not yet
@@ -69,7 +67,7 @@ func (t *Table) DropUploadID(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, u := range t.m {
-		if aws.ToString(u.uploadID) == id {
+		if u.uploadID == id {
 			delete(t.m, k)
 		}
 	}

@@ -28,7 +28,7 @@ func testConfig(t *testing.T, share int64) (*Config, *testSession) {
 	}
 	var live sync.Map
 	return &Config{
-		Store: st.S3(), Budget: NewBudget(64 << 20), PartSize: MinPartSize, Wait: time.Minute,
+		Store: st.Objects(), Budget: NewBudget(64 << 20), PartSize: MinPartSize, Wait: time.Minute,
 		Pending: &Table{},
 		Track: func(id string) func() {
 			live.Store(id, true)

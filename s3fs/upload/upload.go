@@ -33,11 +33,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
-
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -89,18 +84,15 @@ func maxUploadSize(base, largest int64) int64 {
 
 // Config is what every upload of the process shares: s3fs.New makes one.
 type Config struct {
-	Store     store.S3 // s3fs's client: its writes forget what listings cached
-	Budget    *Budget  // the process-wide upload memory
-	PartSize  int64    // size of the first parts; later parts grow, see partSizeFor
-	Checksums bool     // send CRC32C checksums per part and for the whole object ("aws" mode)
+	Store     store.Objects // s3fs's: its writes forget what listings cached
+	Budget    *Budget       // the process-wide upload memory
+	PartSize  int64         // size of the first parts; later parts grow, see partSizeFor
+	Checksums bool          // send CRC32C checksums per part and for the whole object ("aws" mode)
 	// Wait bounds a write's wait for upload memory: past it the write fails.
 	Wait time.Duration
 	// Throttled hears the time a write waited for upload memory; nil: nobody listens.
 	Throttled func(reason string, d time.Duration)
-	// The server-side encryption of every object written.
-	SSE         types.ServerSideEncryption
-	SSEKMSKeyID *string
-	Pending     *Table // uploads under a temporary name, closed and not yet renamed
+	Pending   *Table // uploads under a temporary name, closed and not yet renamed
 	// Track notes a multipart upload in flight, which the orphan sweep never
 	// aborts, until untrack; InFlight asks whether an upload id is one.
 	Track    func(uploadID string) (untrack func())
@@ -195,13 +187,13 @@ type Upload struct {
 	// held is the upload memory reserved for the part being filled and
 	// ahead (a part sent takes its share along): see memoryInUse.
 	held     int64
-	size     int64 // highest offset written
-	uploadID *string
+	size     int64  // highest offset written
+	uploadID string // "" until the multipart upload is created
 	untrack  func() // forgets uploadID as in flight (see Config.Track)
 	// retriedCreate is when CreateMultipartUpload was first tried, if the SDK
 	// had to try it again: an earlier try may have started an upload too.
 	retriedCreate time.Time
-	done          []types.CompletedPart
+	done          []store.Part
 	failed        error // first failure; once set the upload can only abort
 	aborted       bool  // the failure is the connection's, not storage's
 	closed        bool
@@ -232,16 +224,13 @@ type Upload struct {
 	stages Chain
 	sum    *Hash // the first stage: the plaintext's SHA-256
 	passed chan struct{}
-	crc    hash.Hash32 // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
-	stored *stored     // what S3 answered to the commit
+	crc    hash.Hash32   // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
+	stored store.Written // what S3 answered to the commit
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
 	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
 	storedBytes int64 // what the stages passed on so far: the object's size in S3
 }
-
-// stored is what S3 returned for a committed object.
-type stored struct{ etag, versionID *string }
 
 // part is a buffer for bytes [start, start+size) of the file.
 type part struct {
@@ -544,7 +533,7 @@ func (pt *part) full() bool {
 
 // advance sends the current part to S3 in the background and starts the next.
 func (u *Upload) advance() error {
-	if u.uploadID == nil {
+	if u.uploadID == "" {
 		if err := u.create(); err != nil {
 			return err
 		}
@@ -562,29 +551,25 @@ func (u *Upload) create() error {
 			return u.fail(u.s.Failed("upload", u.path, fmt.Errorf("bind data key to %s: %w", u.finalKey, err), u.finalKey))
 		}
 	}
-	in := &s3.CreateMultipartUploadInput{
-		Bucket:               u.bucket(),
-		Key:                  &u.key,
-		ServerSideEncryption: u.cfg.SSE,
-		SSEKMSKeyId:          u.cfg.SSEKMSKeyID,
-		Metadata:             u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
+	in := store.CreateRequest{
+		Bucket:   u.s.Bucket(),
+		Key:      u.key,
+		Metadata: u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
 	}
 	if u.final != "" { // pending until renamed: the time set meanwhile is stored as a tag
 		u.key = u.finalKey
+		in.Key = u.key
 		in.Metadata[objfmt.MetaMtime] = objfmt.MtimeInTag
 	}
-	if u.cfg.Checksums {
-		in.ChecksumAlgorithm, in.ChecksumType = types.ChecksumAlgorithmCrc32c, types.ChecksumTypeFullObject
-	}
 	began := time.Now()
-	out, err := u.cfg.Store.CreateMultipartUpload(u.ctx, in)
+	out, err := u.cfg.Store.CreateMultipart(u.ctx, in)
 	if err != nil {
 		return u.fail(u.s.Failed("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err), u.key))
 	}
-	u.uploadID = out.UploadId
+	u.uploadID = out.UploadID
 	u.createdMeta = !u.mtime.IsZero()
-	u.untrack = u.cfg.Track(aws.ToString(out.UploadId))
-	if tries, ok := retry.GetAttemptResults(out.ResultMetadata); ok && len(tries.Results) > 1 {
+	u.untrack = u.cfg.Track(out.UploadID)
+	if out.Retried {
 		u.retriedCreate = began
 	}
 	return nil
@@ -632,18 +617,9 @@ func (u *Upload) send(pt *part) error {
 			}
 			return
 		}
-		in := &s3.UploadPartInput{
-			Bucket:        u.bucket(),
-			Key:           &u.key,
-			UploadId:      u.uploadID,
-			PartNumber:    aws.Int32(pt.num),
-			ContentLength: aws.Int64(int64(len(body))),
-			Body:          bytes.NewReader(body),
-		}
-		if u.cfg.Checksums {
-			in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
-		}
-		out, err := u.cfg.Store.UploadPart(u.ctx, in)
+		done, err := u.cfg.Store.UploadPart(u.ctx, store.PartRequest{
+			Bucket: u.s.Bucket(), Key: u.key, UploadID: u.uploadID, Number: pt.num, Body: body,
+		})
 		<-u.inflight
 		u.cfg.Budget.Sent(user, pt.reserved)
 
@@ -653,7 +629,7 @@ func (u *Upload) send(pt *part) error {
 			u.fail(u.s.Failed("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err), u.key))
 			return
 		}
-		u.done = append(u.done, types.CompletedPart{PartNumber: aws.Int32(pt.num), ETag: out.ETag, ChecksumCRC32C: out.ChecksumCRC32C})
+		u.done = append(u.done, done)
 		u.tailSent = u.tailSent || pt.last // a stage's last bytes: no part may follow
 		if u.parts == nil {
 			u.parts = map[int32]partState{}
@@ -721,7 +697,7 @@ func (u *Upload) rewind(st partState) error {
 func (u *Upload) TransferError(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.final != "" && u.uploadID != nil && u.failed == nil {
+	if u.final != "" && u.uploadID != "" && u.failed == nil {
 		// parts in flight may finish: a resume goes on after them
 		u.failed = failure("upload aborted: connection lost")
 	}
@@ -779,7 +755,7 @@ func (u *Upload) Path() string { return u.path }
 func (u *Upload) Key() string { return u.key }
 
 // UploadID is the id of its multipart upload, "" before the first part.
-func (u *Upload) UploadID() string { return aws.ToString(u.uploadID) }
+func (u *Upload) UploadID() string { return u.uploadID }
 
 // SHA256 is the SHA-256 of the plaintext received so far, in hex.
 func (u *Upload) SHA256() string { return u.sum.Hex() }
@@ -796,8 +772,6 @@ func (u *Upload) HoldSlot(release func()) { u.releaseSlot = release }
 // Drop lets go of an upload opened but refused before any write (its
 // open could not be recorded, or the path is busy).
 func (u *Upload) Drop() { u.cancel() }
-
-func (u *Upload) bucket() *string { return aws.String(u.s.Bucket()) }
 
 func (u *Upload) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	u.s.Logger().LogAttrs(u.s.Context(), level, msg, attrs...)
