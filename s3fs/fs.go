@@ -1,6 +1,12 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
-// into a tenant's jailed prefix, streams uploads as multipart puts and
-// downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
+// into a tenant's jailed prefix, decides what each request may do (its
+// permissions, the open and pending uploads of a session), and turns every
+// S3 failure into a safe SFTP status at one edge (edge.go). The byte paths
+// live in packages of their own that s3fs drives and that never import it
+// back: s3fs/upload (the reorder window, the stages, the parts under the
+// upload memory, the commit) and s3fs/download (the stream, range reads and
+// read-ahead). They see a session only through upload.Session and
+// download.Session, which handlers.go implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
 // the store.Objects the caller hands New, in store's plain types (package
 // store owns the clients, role credentials, retries, and the shape of every

@@ -25,8 +25,8 @@ import (
 // lost), so the temporary file's size is the sum of its whole parts, and a
 // client that opens it again without truncating and writes from that size
 // (OpenSSH reput, lftp put -c, psftp reput, WinSCP resume) adds new parts to
-// the same upload. Pending uploads live in the gateway process: a resume
-// must reach the same gateway, before it restarts.
+// the same upload. Pending uploads live in the gateway process (the FS's
+// upload.Table): a resume must reach the same gateway, before it restarts.
 
 // DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
 // stands for one dot-free name segment (rclone's hash).

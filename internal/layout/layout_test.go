@@ -27,8 +27,10 @@ const module = "github.com/s3sftpd/s3sftpd"
 //     aws-sdk-go-v2/service/*: s3fs still builds its S3 requests with the
 //     SDK's types (sdkImporters lists it, so no new importer appears
 //     meanwhile);
-//   - no package over ~2,000 lines: s3fs is over
-//     (overBudget lists it, so no other package grows past it).
+//   - no package over ~2,000 lines: s3fs is over (about 3,100 lines once the
+//     upload and download became s3fs/upload and s3fs/download; the handlers,
+//     listing, times, keys and operator tools still share it), so overBudget
+//     lists it and no other package grows past it.
 
 // pkg is the part of `go list -json` the rules read.
 type pkg struct {
