@@ -6,7 +6,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -23,7 +22,7 @@ type Lister interface {
 // shows the real name where the trail's hash is one of these; names of
 // files deleted or renamed since are not in S3 and stay hashed. It reads
 // S3 only through l's listing, a page at a time.
-func NameIndex(ctx context.Context, l Lister, homes []s3fs.Prefix, hash func(string) string) (map[string]string, error) {
+func NameIndex(ctx context.Context, l Lister, homes []Prefix, hash func(string) string) (map[string]string, error) {
 	names := map[string]string{}
 	add := func(name string) {
 		if name != "" {

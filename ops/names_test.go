@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // TestNameIndex: every object of a home is indexed by the hash of its key,
@@ -17,7 +15,7 @@ func TestNameIndex(t *testing.T) {
 		e.s3.Put(t, k, []byte(body))
 	}
 	hash := func(s string) string { return "h(" + s + ")" }
-	got, err := NameIndex(context.Background(), e.st, []s3fs.Prefix{{Bucket: e.s3.Bucket, Prefix: "partners/acme/"}}, hash)
+	got, err := NameIndex(context.Background(), e.st, []Prefix{{Bucket: e.s3.Bucket, Prefix: "partners/acme/"}}, hash)
 	if err != nil {
 		t.Fatal(err)
 	}

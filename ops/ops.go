@@ -9,7 +9,8 @@
 // SFTP client. It reaches S3 only through store's plain methods (listings,
 // heads, presigning, audit segment writes) and the FS methods documented
 // for the operator tools (OpenPlaintext, NameDecoder, CurrentKeyID,
-// RewrapObject, SweepOrphans, ObjectKey), and imports nothing of the AWS SDK
+// RewrapObject, ObjectKey; for the orphan sweep Objects, InFlight and
+// Swept), and imports nothing of the AWS SDK
 // (internal/layout checks it); it holds no object-format code of its own:
 // it reads what an object carries through objfmt.
 package ops

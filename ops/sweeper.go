@@ -9,9 +9,8 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
-// Sweeper runs fs.SweepOrphans once at start and then periodically, in a
-// goroutine it owns. Stop it with Stop. The sweep itself stays an FS method
-// because only the FS knows which uploads are in flight in this process.
+// Sweeper runs a Sweep over fs once at start and then periodically, in a
+// goroutine it owns. Stop it with Stop.
 type Sweeper struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -24,7 +23,7 @@ type Sweeper struct {
 // and the upload ids, never the keys (file names may be PHI). Failures are
 // logged and retried at the next sweep. The goroutine ends when ctx ends or
 // Stop is called.
-func StartSweeper(ctx context.Context, fs *s3fs.FS, log *slog.Logger, prefixes func() []s3fs.Prefix, age, interval time.Duration) *Sweeper {
+func StartSweeper(ctx context.Context, fs *s3fs.FS, log *slog.Logger, prefixes func() []Prefix, age, interval time.Duration) *Sweeper {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Sweeper{cancel: cancel}
 	s.wg.Add(1)
@@ -57,8 +56,8 @@ func (s *Sweeper) Stop() {
 	s.wg.Wait()
 }
 
-func sweepAndLog(ctx context.Context, fs *s3fs.FS, log *slog.Logger, prefixes []s3fs.Prefix, age time.Duration) {
-	results, err := fs.SweepOrphans(ctx, prefixes, age)
+func sweepAndLog(ctx context.Context, fs *s3fs.FS, log *slog.Logger, prefixes []Prefix, age time.Duration) {
+	results, err := Sweep{FS: fs}.Run(ctx, prefixes, age)
 	total := 0
 	for _, r := range results {
 		if len(r.Aborted) == 0 {

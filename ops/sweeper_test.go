@@ -4,8 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/s3sftpd/s3sftpd/s3fs"
 )
 
 // TestSweeper_SweepsAtStartAndPeriodically: the sweeper aborts an orphan at
@@ -13,7 +11,7 @@ import (
 func TestSweeper_SweepsAtStartAndPeriodically(t *testing.T) {
 	e := newEnv(t)
 	createUpload(t, e, "home/first.bin")
-	s := StartSweeper(context.Background(), e.fs, testLog(), func() []s3fs.Prefix { return []s3fs.Prefix{{Bucket: e.s3.Bucket, Prefix: "home/"}} }, 0, 100*time.Millisecond)
+	s := StartSweeper(context.Background(), e.fs, testLog(), func() []Prefix { return []Prefix{{Bucket: e.s3.Bucket, Prefix: "home/"}} }, 0, 100*time.Millisecond)
 	defer s.Stop()
 	waitGone := func(what string) {
 		t.Helper()

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -123,11 +122,18 @@ func failWithNames(t *testing.T, hashNames bool) string {
 	if err := c.Rename(causeDir, causeDirTo); err == nil {
 		t.Error("directory rename with its copies unreachable succeeded")
 	}
-	// the upload whose abort failed is the orphan: its abort fails again
-	fsys.now = func() time.Time { return time.Now().Add(time.Hour) }
-	// logged as ops.Sweeper logs a failed sweep: through Cause
-	if _, err := fsys.SweepOrphans(context.Background(), []Prefix{{srv.Bucket, causeHome}}, time.Minute); err != nil {
-		log.Error("orphan sweep failed", "err", fsys.Cause(err))
+	// the upload whose abort failed is the orphan: the sweep's abort
+	// (ops.Sweep, through the FS's object API) fails again, and is logged
+	// as ops.Sweeper logs a failed sweep: through Cause
+	out, err := client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &srv.Bucket, Prefix: aws.String(causeHome)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, up := range out.Uploads {
+		id := aws.ToString(up.UploadId)
+		if err := fsys.Objects().Abort(context.Background(), srv.Bucket, aws.ToString(up.Key), id); err != nil {
+			log.Error("orphan sweep failed", "err", fsys.Cause(fmt.Errorf("abort multipart upload %s in %s: %w", id, srv.Bucket, err)))
+		}
 	}
 	return logs.String()
 }

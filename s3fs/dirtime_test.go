@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // listedTime is the time the listing of dir shows for name.
@@ -247,8 +246,8 @@ func TestDirTime_ListingCostsNoHead(t *testing.T) {
 		e.s3.Put(t, "p/"+d+"/", nil)          // markers this gateway never saw
 		e.s3.Put(t, "p/"+d+"/f", []byte("x")) // and a file in each
 	}
-	counter := &headCounter{s3API: e.api}
-	e.through(objectsOver(counter, e.cfg))
+	counter := &headCounter{Objects: e.obj}
+	e.through(counter)
 	c := e.session(t, "p/", auth.AllPerms)
 	if err := c.Mkdir("/made"); err != nil {
 		t.Fatal(err)
@@ -265,13 +264,13 @@ func TestDirTime_ListingCostsNoHead(t *testing.T) {
 
 // refuseMarkers fails every PutObject of a directory marker, as a store
 // that has stopped accepting writes would.
-type refuseMarkers struct{ s3API }
+type refuseMarkers struct{ store.Objects }
 
-func (r refuseMarkers) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	if strings.HasSuffix(aws.ToString(in.Key), "/") {
-		return nil, errors.New("injected: marker refused")
+func (r refuseMarkers) Put(ctx context.Context, req store.PutRequest) (store.Written, error) {
+	if strings.HasSuffix(req.Key, "/") {
+		return store.Written{}, errors.New("injected: marker refused")
 	}
-	return r.s3API.PutObject(ctx, in, o...)
+	return r.Objects.Put(ctx, req)
 }
 
 // TestDirTime_StorageFailureIsNoRefusal: a directory time the store will
@@ -283,7 +282,7 @@ func TestDirTime_StorageFailureIsNoRefusal(t *testing.T) {
 	if err := c.Mkdir("/d"); err != nil {
 		t.Fatal(err)
 	}
-	e.through(objectsOver(refuseMarkers{e.api}, e.cfg))
+	e.through(refuseMarkers{e.obj})
 	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 	if err := c.Chtimes("/d", old, old); err != nil {
 		t.Errorf("chtimes of a directory whose marker the store refuses = %v; want success", err)

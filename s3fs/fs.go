@@ -55,7 +55,7 @@ type FS struct {
 	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
 	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now            func() time.Time // the clock of the sweeper and of tagged times in listings; tests move it
+	now            func() time.Time // the clock of tagged times in listings; tests move it
 	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
 	listedMtimes   mtimeCache       // times kept on objects, found by listings
 	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
@@ -160,7 +160,7 @@ func (h *handlers) bucket() *string { return &h.home.Bucket }
 func (fs *FS) uploadConfig() *upload.Config {
 	return &upload.Config{
 		Store: fs.obj, Budget: fs.mem, PartSize: fs.partSize, Checksums: fs.checksums,
-		Wait: fs.memWait, Throttled: fs.onThrottle, Pending: &fs.pending, Track: fs.track, InFlight: fs.inFlight,
+		Wait: fs.memWait, Throttled: fs.onThrottle, Pending: &fs.pending, Track: fs.track, InFlight: fs.InFlight,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 func TestMtime_KeptAsMetadata(t *testing.T) {
@@ -115,23 +116,23 @@ func TestMtime_KeptAsMetadata(t *testing.T) {
 	})
 }
 
-// headCounter counts HeadObject calls reaching S3.
+// headCounter counts the HEADs s3fs sends.
 type headCounter struct {
-	s3API
+	store.Objects
 	heads atomic.Int64
 }
 
-func (c *headCounter) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+func (c *headCounter) Head(ctx context.Context, r store.HeadRequest) (store.Object, error) {
 	c.heads.Add(1)
-	return c.s3API.HeadObject(ctx, in, o...)
+	return c.Objects.Head(ctx, r)
 }
 
 // TestMtime_ListingsRemember: a directory listed again costs no HEAD per file,
 // and a time changed since (setstat, overwrite) shows at once.
 func TestMtime_ListingsRemember(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
-	counter := &headCounter{s3API: e.api}
-	e.through(objectsOver(counter, e.cfg))
+	counter := &headCounter{Objects: e.obj}
+	e.through(counter)
 	c := e.session(t, "p/", auth.AllPerms)
 	for i := range 5 {
 		if err := writeFile(t, c, fmt.Sprintf("/f%d", i), randBytes(100)); err != nil {
@@ -179,35 +180,30 @@ func TestMtime_ListingsRemember(t *testing.T) {
 // answers object tag requests as a store without tags does (the embedded
 // one): 501 NotImplemented.
 type mtimeCounter struct {
-	s3API
+	store.Objects
 	copies atomic.Int32
 	noTags atomic.Bool
 }
 
 var errNoTags = &smithy.GenericAPIError{Code: "NotImplemented", Message: "object tags are not supported"}
 
-func (c *mtimeCounter) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+func (c *mtimeCounter) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
 	c.copies.Add(1)
-	return c.s3API.CopyObject(ctx, in, o...)
+	return c.Objects.Copy(ctx, r)
 }
 
-func (c *mtimeCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
-	c.copies.Add(1)
-	return c.s3API.UploadPartCopy(ctx, in, o...)
-}
-
-func (c *mtimeCounter) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, o ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {
+func (c *mtimeCounter) Tags(ctx context.Context, bucket, key, versionID string) (map[string]string, error) {
 	if c.noTags.Load() {
 		return nil, errNoTags
 	}
-	return c.s3API.GetObjectTagging(ctx, in, o...)
+	return c.Objects.Tags(ctx, bucket, key, versionID)
 }
 
-func (c *mtimeCounter) PutObjectTagging(ctx context.Context, in *s3.PutObjectTaggingInput, o ...func(*s3.Options)) (*s3.PutObjectTaggingOutput, error) {
+func (c *mtimeCounter) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
 	if c.noTags.Load() {
-		return nil, errNoTags
+		return errNoTags
 	}
-	return c.s3API.PutObjectTagging(ctx, in, o...)
+	return c.Objects.PutTags(ctx, bucket, key, versionID, tags)
 }
 
 // TestMtime_SetstatCostIsBounded: setstat may come in a loop, and keeping
@@ -224,8 +220,8 @@ func TestMtime_SetstatCostIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counter := &mtimeCounter{s3API: client}
-	fsys, err := New(objectsOver(counter, cfg), cfg, testLog())
+	counter := &mtimeCounter{Objects: objectsOver(client, cfg)}
+	fsys, err := New(counter, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

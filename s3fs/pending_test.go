@@ -26,18 +26,13 @@ import (
 
 // copyCounter counts the server-side copies s3fs asks for.
 type copyCounter struct {
-	s3API
+	store.Objects
 	copies atomic.Int32
 }
 
-func (c *copyCounter) CopyObject(ctx context.Context, in *s3.CopyObjectInput, o ...func(*s3.Options)) (*s3.CopyObjectOutput, error) {
+func (c *copyCounter) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
 	c.copies.Add(1)
-	return c.s3API.CopyObject(ctx, in, o...)
-}
-
-func (c *copyCounter) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput, o ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error) {
-	c.copies.Add(1)
-	return c.s3API.UploadPartCopy(ctx, in, o...)
+	return c.Objects.Copy(ctx, r)
 }
 
 // countingEnv is an env whose FS counts its copies.
@@ -47,8 +42,8 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc := &copyCounter{s3API: client}
-	fsys, err := New(objectsOver(cc, cfg), cfg, testLog())
+	cc := &copyCounter{Objects: objectsOver(client, cfg)}
+	fsys, err := New(cc, cfg, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,34 +329,6 @@ func TestSHA256_Checksum(t *testing.T) {
 		if _, err := h.SHA256("/missing"); !errors.Is(err, sftp.ErrSSHFxNoSuchFile) {
 			t.Errorf("SHA256 of a missing file: %v; want no such file", err)
 		}
-	}
-}
-
-// TestPending_SweptAfterAge: a pending upload never renamed is left to the
-// orphan sweep, which aborts it after the age and forgets it; nothing ever
-// appears under the final name.
-func TestPending_SweptAfterAge(t *testing.T) {
-	e := newEnv(t, ChecksumsCompat)
-	c := e.session(t, "sweep/", auth.AllPerms)
-	if err := writeFile(t, c, "/y.filepart", randBytes(6<<20)); err != nil {
-		t.Fatal(err)
-	}
-	p := []Prefix{{Bucket: e.s3.Bucket, Prefix: "sweep/"}}
-	if r, err := e.fs.SweepOrphans(context.Background(), p, time.Hour); err != nil || len(r[0].Aborted) != 0 {
-		t.Fatalf("young sweep aborted %v, %v; want nothing", r, err)
-	}
-	e.fs.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	if r, err := e.fs.SweepOrphans(context.Background(), p, time.Hour); err != nil || len(r[0].Aborted) != 1 {
-		t.Fatalf("sweep after the age aborted %v, %v; want the pending upload", r, err)
-	}
-	if _, err := c.Stat("/y.filepart"); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stat after the sweep = %v; want not found", err)
-	}
-	if got := pendingUploads(t, e, "sweep/"); len(got) != 0 {
-		t.Errorf("uploads left: %q", got)
-	}
-	if _, ok := e.s3.Get(t, "sweep/y"); ok {
-		t.Errorf("the final name appeared")
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 )
 
-// S3 is the part of the S3 API the gateway's handlers use. Store.S3
+// S3 is the part of the SDK's S3 API that Objects calls. Store.S3
 // returns one that routes each call by the tenant of its context; tests
-// wrap it to inject faults.
+// wrap it to change requests below Objects (NewObjects).
 type S3 interface {
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)

@@ -7,15 +7,18 @@
 // whose session made it (see WithTenant).
 //
 // The rule it carries: only store imports aws-sdk-go-v2/service/*, besides
-// doctor's read-only checks, s3fs's request building (until its S3 calls
-// take store-owned types), the SDK baseline bench/s3direct and the test
-// helpers; cmd and ops import nothing of the SDK. internal/layout checks
-// both. Nothing outside store holds a *s3.Client: s3fs takes the S3
-// interface, envelope encryption the KMSClient interface, the doctor
-// BucketConfig and Account, and cmd and ops call methods with plain Go
-// signatures (Ready, PutNew, Get, Head, PresignGet, Objects, ...). It
-// decides nothing about jails, permissions or the object format: those are
-// the callers'.
+// doctor's read-only checks, the SDK baseline bench/s3direct and the test
+// helpers; cmd, ops, s3fs and the packages under s3fs import nothing of the
+// SDK. internal/layout checks both. Nothing outside store holds a
+// *s3.Client or builds an SDK request: s3fs takes Objects (plain request
+// structs that store shapes into S3 calls, adding the Config's server-side
+// encryption and checksum mode to every write), envelope encryption the
+// KMSClient interface, the doctor BucketConfig and Account, and cmd and ops
+// call methods with plain Go signatures (Ready, PutNew, Get, Head,
+// PresignGet, Walk, ...). Its errors are the SDK's, for the log and the
+// audit trail only; callers branch on them with IsNotFound, IsPrecondition,
+// IsNotImplemented, ErrorCode and HTTPStatus. It decides nothing about
+// jails, permissions or the object format: those are the callers'.
 package store
 
 import (
@@ -149,9 +152,10 @@ func Dial(ctx context.Context, cfg Config) (*Store, error) {
 	return &Store{cfg: cfg, s3: client, sts: stsClient, roles: newRoles(client, stsClient, cfg)}, nil
 }
 
-// S3 is the client s3fs works through: each call runs with the
+// S3 is the SDK-typed client Objects works over: each call runs with the
 // credentials of the tenant its context carries (WithTenant), or the
-// gateway's own when it carries none.
+// gateway's own when it carries none. Only the SDK baseline bench/s3direct
+// and tests call it directly; the gateway goes through Objects.
 func (s *Store) S3() S3 { return s.roles }
 
 // loadAWSConfig is the SDK configuration of cfg: region, retries, checksum

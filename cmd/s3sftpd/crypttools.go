@@ -100,7 +100,7 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	cfg, _ := config.Load(*path) // loaded by openStore already
 	prefixes := homes(cfg)
 	if fset.NArg() == 1 {
-		prefixes = []s3fs.Prefix{{Bucket: bucket, Prefix: prefix}}
+		prefixes = []ops.Prefix{{Bucket: bucket, Prefix: prefix}}
 	}
 	files := kekFiles(cfg.Encryption)
 	code := 0

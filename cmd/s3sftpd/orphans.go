@@ -22,17 +22,17 @@ func startSweeper(ctx context.Context, current *atomic.Pointer[config.Config], f
 	if age < time.Hour {
 		log.Warn("orphan_upload_age is below 1h: uploads other gateways are still writing may be aborted", "age", age.String())
 	}
-	return ops.StartSweeper(ctx, fsys, log, func() []s3fs.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
+	return ops.StartSweeper(ctx, fsys, log, func() []ops.Prefix { return homes(current.Load()) }, age, cfg.S3.OrphanSweepEvery.Duration)
 }
 
 // homes lists every user's bucket and home once: the prefixes only s3sftpd
 // writes to, so the only places where an upload in progress is surely its own.
 // Several users may share a home; no home lies inside another (config checks).
-func homes(cfg *config.Config) []s3fs.Prefix {
-	seen := map[s3fs.Prefix]bool{}
-	var out []s3fs.Prefix
+func homes(cfg *config.Config) []ops.Prefix {
+	seen := map[ops.Prefix]bool{}
+	var out []ops.Prefix
 	for _, u := range cfg.Users {
-		p := s3fs.Prefix{Bucket: bucketOf(cfg, u), Prefix: u.Home}
+		p := ops.Prefix{Bucket: bucketOf(cfg, u), Prefix: u.Home}
 		if !seen[p] {
 			seen[p] = true
 			out = append(out, p)

@@ -23,10 +23,6 @@ const module = "github.com/s3sftpd/s3sftpd"
 
 // Rules of the redesign (issue 17) that do not hold yet, so nothing here
 // fails on them; each becomes a check when its piece lands:
-//   - only store (and doctor's read-only checks, and test helpers) imports
-//     aws-sdk-go-v2/service/*: s3fs still builds its S3 requests with the
-//     SDK's types (sdkImporters lists it, so no new importer appears
-//     meanwhile);
 //   - no package over ~2,000 lines: s3fs is over (about 3,100 lines once the
 //     upload and download became s3fs/upload and s3fs/download; the handlers,
 //     listing, times, keys and operator tools still share it), so overBudget
@@ -163,15 +159,14 @@ func TestImports_OnlyTheTryoutStoreLinksGofakes3(t *testing.T) {
 
 // sdkImporters are the packages that may import aws-sdk-go-v2/service/*
 // outside tests: store, which owns every client; doctor's read-only checks
-// and the test helpers; bench/s3direct, the baseline that calls S3 without
-// the gateway (it dials through store, so both share transport and
-// retries); and s3fs until its S3 calls take store-owned types.
+// and the test helpers; and bench/s3direct, the baseline that calls S3
+// without the gateway (it dials through store, so both share transport and
+// retries).
 var sdkImporters = []string{
 	"store",
 	"doctor",
 	"internal/s3test",
 	"bench/s3direct",
-	"s3fs", // redesign: its requests move behind store-owned types
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {
@@ -215,15 +210,20 @@ func TestImports_OpsImportsNoSDK(t *testing.T) {
 	}
 }
 
-// TestImports_S3fsCallsOnlyS3: s3fs reaches KMS, STS and S3 Control only
-// through store; of the SDK's service packages it keeps only S3's request
-// types, until those too are store's.
-func TestImports_S3fsCallsOnlyS3(t *testing.T) {
-	s3fs := find(t, list(t), "s3fs")
-	for _, imp := range s3fs.Imports {
-		svc, ok := strings.CutPrefix(imp, "github.com/aws/aws-sdk-go-v2/service/")
-		if ok && svc != "s3" && !strings.HasPrefix(svc, "s3/") {
-			t.Errorf("s3fs imports %s; it reaches AWS services other than S3 only through store", imp)
+// TestImports_S3fsImportsNoSDK: s3fs and every package under it (the
+// upload and download pipelines) reach S3, KMS and STS only through store's
+// own types (store.Objects, store.KMSClient), so they import nothing of the
+// SDK outside tests: not aws-sdk-go-v2/aws, not smithy-go. Their tests may,
+// to see what S3 really holds.
+func TestImports_S3fsImportsNoSDK(t *testing.T) {
+	for _, p := range list(t) {
+		if p.short() != "s3fs" && !strings.HasPrefix(p.short(), "s3fs/") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, "github.com/aws/") {
+				t.Errorf("%s imports %s; s3fs reaches AWS only through store's types", p.short(), imp)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package s3fs
+package ops
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -26,7 +27,7 @@ import (
 // Which are orphans: an upload initiated more than age ago. Another gateway
 // behind the same load balancer may still be writing a young upload, so age
 // must exceed the longest upload expected (default 24h). This process's own
-// uploads in flight are never aborted, whatever their age.
+// uploads in flight are never aborted, whatever their age (s3fs.FS.InFlight).
 
 // Prefix is a key prefix in a bucket where only s3sftpd writes: a user's home.
 type Prefix struct{ Bucket, Prefix string }
@@ -37,18 +38,25 @@ type SweepResult struct {
 	Aborted []string // ids of the uploads aborted
 }
 
-// SweepOrphans aborts the multipart uploads under each prefix that were
-// initiated more than age ago and are not in flight in this process. It goes
-// on after a failure and returns every prefix's result and the failures
-// joined. It is an FS method, not an operator tool of its own, because only
-// the FS knows the uploads in flight; ops.Sweeper runs it periodically.
-func (fs *FS) SweepOrphans(ctx context.Context, prefixes []Prefix, age time.Duration) ([]SweepResult, error) {
+// Sweep is one orphan sweep's set-up.
+type Sweep struct {
+	// FS is the gateway's: the sweep lists and aborts through its object
+	// API, and spares the uploads it has in flight.
+	FS   *s3fs.FS
+	Now  func() time.Time // nil is time.Now; tests move it
+	Page int32            // uploads per listing page; 0 is the store's 1000; tests lower it
+}
+
+// Run aborts the multipart uploads under each prefix that were initiated
+// more than age ago and are not in flight in this process. It goes on after
+// a failure and returns every prefix's result and the failures joined.
+func (s Sweep) Run(ctx context.Context, prefixes []Prefix, age time.Duration) ([]SweepResult, error) {
 	var (
 		results []SweepResult
 		errs    []error
 	)
 	for _, p := range prefixes {
-		r, err := fs.sweep(ctx, p, age)
+		r, err := s.sweep(ctx, p, age)
 		results = append(results, r)
 		if err != nil {
 			errs = append(errs, err)
@@ -64,51 +72,55 @@ const maxOrphansPerSweep = 10000
 // sweep lists one prefix's uploads page by page, then aborts the orphans.
 // Listing ends before the first abort, so that no page's markers name an
 // upload that has gone: some stores refuse such a marker.
-func (fs *FS) sweep(ctx context.Context, p Prefix, age time.Duration) (SweepResult, error) {
+func (s Sweep) sweep(ctx context.Context, p Prefix, age time.Duration) (SweepResult, error) {
 	r := SweepResult{Prefix: p}
-	orphans, err := fs.listOrphans(ctx, p, age)
+	orphans, err := s.listOrphans(ctx, p, age)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, o := range orphans {
-		err := fs.obj.Abort(ctx, p.Bucket, o.Key, o.UploadID)
+		err := s.FS.Objects().Abort(ctx, p.Bucket, o.Key, o.UploadID)
 		switch {
-		case isNotFound(err): // completed or aborted meanwhile, maybe by another gateway
+		case store.IsNotFound(err): // completed or aborted meanwhile, maybe by another gateway
 		case err != nil:
 			errs = append(errs, fmt.Errorf("abort multipart upload %s in %s: %w", o.UploadID, p.Bucket, err))
 		default:
 			r.Aborted = append(r.Aborted, o.UploadID)
-			fs.pending.DropUploadID(o.UploadID) // a pending upload never renamed
+			s.FS.Swept(o.UploadID) // a pending upload never renamed
 		}
 	}
 	return r, errors.Join(errs...)
 }
 
-// listOrphans returns the uploads under p initiated more than age ago and not
-// in flight here, and counts every upload found in r.
-func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]store.Upload, error) {
-	in := store.UploadsRequest{Bucket: p.Bucket, Prefix: p.Prefix, MaxUploads: fs.sweepPage}
-	cutoff := fs.now().Add(-age)
+// listOrphans returns the uploads under p initiated more than age ago and
+// not in flight here.
+func (s Sweep) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]store.Upload, error) {
+	in := store.UploadsRequest{Bucket: p.Bucket, Prefix: p.Prefix, MaxUploads: s.Page}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	cutoff := now().Add(-age)
 	var orphans []store.Upload
 	for len(orphans) < maxOrphansPerSweep {
-		page, err := fs.obj.ListMultipartUploads(ctx, in)
-		if in.UploadIDMarker != "" && isInvalidArgument(err) {
+		page, err := s.FS.Objects().ListMultipartUploads(ctx, in)
+		if in.UploadIDMarker != "" && store.ErrorCode(err) == "InvalidArgument" {
 			// versitygw v1.8.0 refuses the NextUploadIdMarker it returned
 			// (it drops the marker's key before looking for the id). Go on
 			// from the next key: this sweep misses the marker key's other
 			// uploads, which a later sweep, with other page bounds, finds.
 			in.UploadIDMarker = ""
-			page, err = fs.obj.ListMultipartUploads(ctx, in)
+			page, err = s.FS.Objects().ListMultipartUploads(ctx, in)
 		}
-		if isNotFound(err) { // gofakes3's answer when the bucket has no uploads
+		if store.IsNotFound(err) { // gofakes3's answer when the bucket has no uploads
 			return orphans, nil
 		}
 		if err != nil {
 			return orphans, fmt.Errorf("list multipart uploads in %s: %w", p.Bucket, err)
 		}
 		for _, u := range page.Uploads {
-			if !u.Initiated.IsZero() && u.Initiated.Before(cutoff) && !fs.inFlight(u.UploadID) {
+			if !u.Initiated.IsZero() && u.Initiated.Before(cutoff) && !s.FS.InFlight(u.UploadID) {
 				orphans = append(orphans, u)
 			}
 		}
@@ -121,16 +133,4 @@ func (fs *FS) listOrphans(ctx context.Context, p Prefix, age time.Duration) ([]s
 		in.KeyMarker, in.UploadIDMarker = page.NextKeyMarker, page.NextUploadIDMarker
 	}
 	return orphans, nil
-}
-
-// track records a multipart upload of this process as in flight, so that no
-// sweep aborts it; the returned func forgets it once completed or aborted.
-func (fs *FS) track(id string) (untrack func()) {
-	fs.live.Store(id, struct{}{})
-	return func() { fs.live.Delete(id) }
-}
-
-func (fs *FS) inFlight(uploadID string) bool {
-	_, ok := fs.live.Load(uploadID)
-	return ok
 }
