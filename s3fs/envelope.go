@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -19,24 +21,21 @@ func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*uploa
 	if !fs.envelope {
 		return nil, nil
 	}
-	return upload.NewSealer(ctx, dataKeys{fs}, binding(t, key))
+	return upload.NewSealer(ctx, fs.dataKeys(), binding(t, key))
 }
 
-// dataKeys is the FS's key source as an upload's sealer takes it: KMS
-// when configured, else the local KEK.
-type dataKeys struct{ fs *FS }
+// dataKeys is where the FS's data keys come from: KMS when configured,
+// else the local KEKs.
+func (fs *FS) dataKeys() datakey.Source { return datakey.Source{KMS: fs.kms, Keyring: fs.keys} }
 
-func (k dataKeys) NewDataKey(ctx context.Context, b objfmt.Binding) ([]byte, map[string]string, error) {
-	if k.fs.kms != nil {
-		return k.fs.kms.newDataKey(ctx, b, objfmt.NewObjectID())
-	}
-	dataKey, meta := k.fs.keys.NewDataKey(b)
-	return dataKey, meta, nil
+// binding is where tenant t's object key lives, as its data key is bound.
+func binding(t *auth.Tenant, key string) objfmt.Binding {
+	return objfmt.Binding{Bucket: t.Bucket, Home: t.Prefix, Key: strings.TrimPrefix(key, t.Prefix)}
 }
 
-func (k dataKeys) Wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, objectID string) (map[string]string, error) {
-	return k.fs.wrap(ctx, dataKey, b, objectID)
-}
+// KMS takes envelope data keys from AWS KMS instead of a local KEK (see
+// package datakey).
+type KMS = datakey.KMS
 
 // errNotEncrypted is an object stored without envelope encryption read
 // where every object must have it.
@@ -57,7 +56,7 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head st
 	if err := fs.checkFormat(head.Metadata); err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	dataKey, err := fs.dataKey(ctx, head.Metadata, binding(t, key))
+	dataKey, err := fs.dataKeys().DataKey(ctx, head.Metadata, binding(t, key))
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}

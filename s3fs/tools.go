@@ -50,7 +50,7 @@ func (fs *FS) plaintext(ctx context.Context, bucket, key string, out store.Readi
 	if err != nil {
 		return nil, err
 	}
-	dataKey, err := fs.dataKey(ctx, out.Metadata, b)
+	dataKey, err := fs.dataKeys().DataKey(ctx, out.Metadata, b)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (fs *FS) NameDecoder(bucket, home string) func(segment string) (name string
 func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 	switch {
 	case fs.kms != nil:
-		arn, err := fs.kms.keyARN(ctx)
+		arn, err := fs.kms.KeyARN(ctx)
 		if err != nil {
 			return "", err
 		}
@@ -97,7 +97,7 @@ func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 // changed meanwhile. The caller refuses a move out of KMS (ops.Store.Rewrap).
 func (fs *FS) RewrapObject(ctx context.Context, bucket, home, key string, size int64, etag string, meta map[string]string) error {
 	b := binding(&auth.Tenant{Bucket: bucket, Prefix: home}, key)
-	newMeta, err := fs.rebind(ctx, meta, b, b)
+	newMeta, err := fs.dataKeys().Rebind(ctx, meta, b, b)
 	if err != nil {
 		return err
 	}
