@@ -2,12 +2,14 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -19,7 +21,7 @@ import (
 // authenticated bytes; on a failure the error says so and w may hold a
 // prefix of the plaintext. An object stored as plaintext is copied.
 func (st Store) Decrypt(ctx context.Context, bucket, key string, w io.Writer) error {
-	r, err := st.FS.OpenPlaintext(ctx, bucket, key)
+	r, err := st.OpenPlaintext(ctx, bucket, key)
 	if err != nil {
 		return err
 	}
@@ -28,6 +30,50 @@ func (st Store) Decrypt(ctx context.Context, bucket, key string, w io.Writer) er
 		return fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
 	}
 	return nil
+}
+
+// OpenPlaintext opens the plaintext of one object, knowing no tenant: an
+// envelope-encrypted object's data key is bound to the place its metadata
+// records. It is authenticated chunk by chunk as it streams, and the reader
+// yields only authenticated bytes, failing with an error that says so; an
+// object stored as plaintext is read as it is, unless the FS is in
+// envelope mode (every object must then be encrypted). The caller closes it.
+func (st Store) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadCloser, error) {
+	out, err := st.S3.Objects().Get(ctx, store.GetRequest{Bucket: bucket, Key: key})
+	if err != nil {
+		return nil, fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+	}
+	r, err := st.plaintext(ctx, bucket, key, out)
+	if err != nil {
+		out.Body.Close()
+		return nil, fmt.Errorf("decrypt s3://%s/%s: %w", bucket, key, err)
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{r, out.Body}, nil
+}
+
+func (st Store) plaintext(ctx context.Context, bucket, key string, out store.Reading) (io.Reader, error) {
+	if !objfmt.Encrypted(out.Metadata) {
+		if st.FS.Envelope() {
+			return nil, errors.New("object is not envelope-encrypted")
+		}
+		return out.Body, nil
+	}
+	b, err := objfmt.RecordedBinding(out.Metadata, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	dataKey, err := st.FS.DataKey(ctx, out.Metadata, b)
+	if err != nil {
+		return nil, err
+	}
+	obj, err := objfmt.NewObject(dataKey, out.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	return objfmt.NewReader(obj, out.Body, out.Size)
 }
 
 // StoredObject is one object under a prefix, with its client-visible name.

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -28,7 +29,7 @@ type RewrapResult struct {
 // Rewrap moves the data key of every envelope-encrypted object under prefix
 // to the current key source: the KMS key when KMS is configured (from a
 // KEK, or from another KMS key), else the current KEK; and an object of
-// format version 1 to version 2 (s3fs.FS.RewrapObject does each move). The
+// format version 1 to version 2 (rewrapper.move does each move). The
 // data key is bound to the object's key in the home it lives in, one of
 // homes (every user's home in bucket), as for a new write. Then it counts
 // the noncurrent versions still needing an old key or in version 1. It goes
@@ -58,7 +59,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 		v1 := objfmt.MetaValue(head.Metadata, objfmt.MetaVersion) == objfmt.Version1
 		home, err := rw.homeFor(o.Key, head.Metadata)
 		if err == nil {
-			err = st.FS.RewrapObject(ctx, bucket, home, o.Key, head.Size, head.ETag, head.Metadata)
+			err = rw.move(ctx, home, o.Key, head)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rewrap s3://%s/%s: %w", bucket, o.Key, err))
@@ -82,6 +83,30 @@ type rewrapper struct {
 	bucket  string
 	homes   []string
 	current string // MetaKEK of the current key: a KEK id, or "kms:" + ARN
+}
+
+// move moves the data key of one envelope-encrypted object (head, as just
+// read) to the current key source, bound to key in home as for a new
+// write, in the current format version (a version-1 object is upgraded;
+// its body stays as it is). The move is a copy of the object onto itself
+// that replaces its metadata and keeps its tags (a kept time), pinned to
+// the ETag read, so the content is never rewritten by the gateway or
+// changed meanwhile. An object over 5 GiB is copied part by part.
+func (rw *rewrapper) move(ctx context.Context, home, key string, head store.Object) error {
+	b := s3fs.HomeBinding(rw.bucket, home, key)
+	meta, err := rw.st.FS.Rebind(ctx, head.Metadata, b, b)
+	if err != nil {
+		return err
+	}
+	_, err = rw.st.FS.Objects().Copy(ctx, store.CopyRequest{
+		Bucket: rw.bucket, From: key, To: key, IfMatch: head.ETag, Size: head.Size,
+		Metadata: meta, ContentType: head.ContentType,
+		PartsAbove: rw.st.selfCopyLimit, PartsMetadata: objfmt.UploadMarker(),
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s onto itself: %w", key, err)
+	}
+	return nil
 }
 
 // isCurrent reports whether an object needs no rewrap: its data key is

@@ -3,8 +3,10 @@ package ops
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -244,5 +246,55 @@ func TestRewrap_UpgradesRefusedFormat1(t *testing.T) {
 	}
 	if got := readFile(t, c, "/old.csv"); !bytes.Equal(got, plain) {
 		t.Error("the upgraded object does not download")
+	}
+}
+
+// TestRewrap_LargeKeepsTime: rewrap moves an object over 5 GiB by a
+// multipart copy onto itself, which keeps no tags by itself; the time a
+// partner set on the file (kept in a tag) must survive it, as it survives
+// the one-CopyObject move of a smaller object. The 5 GiB limit is lowered,
+// so a 6 MiB object takes the multipart path.
+func TestRewrap_LargeKeepsTime(t *testing.T) {
+	if os.Getenv("S3SFTPD_TEST_STORE") == "embedded" {
+		t.Skip("the embedded store keeps no tags and has no UploadPartCopy; versitygw runs this test")
+	}
+	srv := s3test.Start(t)
+	old, current := testKeyring(t).Current, testKeyring(t).Current
+	cfg := testConfig(srv)
+	cfg.Envelope, cfg.Keys = true, objfmt.NewKeyring(old)
+	e := envOn(t, srv, cfg)
+	plain := randBytes(6 << 20)
+	if err := writeFile(t, e.session(t, "u/", auth.AllPerms), "/big.bin", plain); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Date(2003, 4, 5, 6, 7, 8, 0, time.UTC)
+	if err := e.session(t, "u/", auth.AllPerms).Chtimes("/big.bin", mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if _, meta := rawObject(t, e, "u/big.bin"); !objfmt.MtimeTagged(meta) {
+		t.Fatalf("setstat kept the time in metadata %v; this test needs it in a tag", meta)
+	}
+
+	cfg.Keys = objfmt.NewKeyring(current, old)
+	e = envOn(t, srv, cfg)
+	st := e.store()
+	st.selfCopyLimit = 5 << 20
+	res, err := st.Rewrap(context.Background(), srv.Bucket, "u/", []string{"u/"})
+	if err != nil || res.Rewrapped != 1 {
+		t.Fatalf("rewrap = %+v, %v; want the one object rewrapped", res, err)
+	}
+	if _, meta := rawObject(t, e, "u/big.bin"); meta[objfmt.MetaKEK] != current.ID {
+		t.Fatalf("after rewrap the data key is wrapped by %q; want %q", meta[objfmt.MetaKEK], current.ID)
+	}
+	c := e.session(t, "u/", auth.AllPerms)
+	fi, err := c.Stat("/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fi.ModTime().Equal(mtime) {
+		t.Errorf("stat after rewrap: mtime %v; want %v, the time set before", fi.ModTime().UTC(), mtime)
+	}
+	if got := readFile(t, c, "/big.bin"); !bytes.Equal(got, plain) {
+		t.Errorf("after rewrap the file reads %d bytes differing from the %d uploaded", len(got), len(plain))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // keySources is an envelope-encrypting FS per source of data keys: a local
@@ -249,14 +250,32 @@ func TestEnvelope_RefuseFormat1(t *testing.T) {
 	}
 }
 
-// decryptObject is `s3sftpd decrypt` of one object (ops.Store.Decrypt): its
-// plaintext through OpenPlaintext, copied to w.
+// decryptObject is `s3sftpd decrypt` of one object (ops.Store.Decrypt):
+// its data key bound to the place its metadata records, unwrapped by the
+// FS's keys, its chunks authenticated as they are copied to w.
 func decryptObject(e *env, bucket, key string, w io.Writer) error {
-	r, err := e.fs.OpenPlaintext(context.Background(), bucket, key)
+	ctx := context.Background()
+	out, err := e.obj.Get(ctx, store.GetRequest{Bucket: bucket, Key: key})
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer out.Body.Close()
+	b, err := objfmt.RecordedBinding(out.Metadata, bucket, key)
+	if err != nil {
+		return err
+	}
+	dataKey, err := e.fs.DataKey(ctx, out.Metadata, b)
+	if err != nil {
+		return err
+	}
+	obj, err := objfmt.NewObject(dataKey, out.Metadata)
+	if err != nil {
+		return err
+	}
+	r, err := objfmt.NewReader(obj, out.Body, out.Size)
+	if err != nil {
+		return err
+	}
 	_, err = io.Copy(w, r)
 	return err
 }

@@ -60,7 +60,6 @@ type FS struct {
 	listedMtimes   mtimeCache       // times kept on objects, found by listings
 	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
 	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
-	selfCopyLimit  int64            // largest object rewrap copies onto itself with one CopyObject (5 GiB, S3's most); tests lower it
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
@@ -97,8 +96,6 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		log:        log,
 		now:        time.Now,
 		copyLimit:  copyPartSize,
-
-		selfCopyLimit: maxPartSize,
 
 		mtimeCopyLimit: mtimeCopyLimit,
 

@@ -137,7 +137,8 @@ func (s *Store) HeadVersion(ctx context.Context, bucket, key, versionID string) 
 		return Object{}, err
 	}
 	return Object{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		VersionID: aws.ToString(out.VersionId), Metadata: out.Metadata}, nil
+		VersionID: aws.ToString(out.VersionId), Metadata: out.Metadata,
+		LastModified: aws.ToTime(out.LastModified), ContentType: aws.ToString(out.ContentType)}, nil
 }
 
 // PresignGet is a URL that GETs key in bucket until ttl has passed, signed
