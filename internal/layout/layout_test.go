@@ -23,10 +23,11 @@ const module = "github.com/s3sftpd/s3sftpd"
 
 // Rules of the redesign (issue 17) that do not hold yet, so nothing here
 // fails on them; each becomes a check when its piece lands:
-//   - no package over ~2,000 lines: s3fs is over (about 3,100 lines once the
-//     upload and download became s3fs/upload and s3fs/download; the handlers,
-//     listing, times, keys and operator tools still share it), so overBudget
-//     lists it and no other package grows past it.
+//   - no package over ~2,000 lines: s3fs is over (about 2,800 lines once the
+//     upload, the download and the data keys became packages under it and
+//     the operator tools went to ops; the handlers share it with the kept
+//     times and the listing), so overBudget lists it and no other package
+//     grows past it.
 
 // pkg is the part of `go list -json` the rules read.
 type pkg struct {
