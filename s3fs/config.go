@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -73,11 +74,16 @@ const (
 	DefaultUploadMemoryWait = time.Minute
 )
 
+// S3's multipart limits (package upload keeps to them).
 const (
-	minPartSize = 5 << 20
-	maxPartSize = 5 << 30
-	maxParts    = 10000
+	minPartSize = upload.MinPartSize
+	maxPartSize = upload.MaxPartSize
+	maxParts    = upload.MaxParts
 )
+
+// abortTimeout bounds the clean-up of a failed multipart copy after its
+// session ended.
+const abortTimeout = 30 * time.Second
 
 func (c Config) validate() error {
 	if err := c.Config.Validate(); err != nil {

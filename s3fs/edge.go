@@ -7,6 +7,9 @@ import (
 	"strings"
 
 	"github.com/pkg/sftp"
+
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
 // The edge is the one place errors leave s3fs for pkg/sftp, which sends an
@@ -39,7 +42,7 @@ func (e edge) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, e.net("download", r.Filepath, err)
 	}
-	return edgeReader{d.(*download), e}, nil
+	return edgeReader{d.(*download.Download), e}, nil
 }
 
 // Filewrite opens an upload (FileWriter).
@@ -48,7 +51,7 @@ func (e edge) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	if err != nil {
 		return nil, e.net("upload", r.Filepath, err)
 	}
-	return edgeWriter{u.(*upload), e}, nil
+	return edgeWriter{u.(*upload.Upload), e}, nil
 }
 
 // Filecmd renames, removes, makes directories and sets times (FileCmder).
@@ -104,31 +107,31 @@ func (e edge) LookupGroupName(gid string) string { return e.h.LookupGroupName(gi
 
 // edgeReader is an open download, its errors through the edge.
 type edgeReader struct {
-	d *download
+	d *download.Download
 	e edge
 }
 
 func (r edgeReader) ReadAt(p []byte, off int64) (int, error) {
 	n, err := r.d.ReadAt(p, off)
-	return n, r.e.net("download", r.d.path, err)
+	return n, r.e.net("download", r.d.Path(), err)
 }
 
-func (r edgeReader) Close() error            { return r.e.net("download", r.d.path, r.d.Close()) }
+func (r edgeReader) Close() error            { return r.e.net("download", r.d.Path(), r.d.Close()) }
 func (r edgeReader) TransferError(err error) { r.d.TransferError(err) }
 
 // edgeWriter is an open upload, its errors through the edge; the commit's
 // error comes at Close.
 type edgeWriter struct {
-	u *upload
+	u *upload.Upload
 	e edge
 }
 
 func (w edgeWriter) WriteAt(p []byte, off int64) (int, error) {
 	n, err := w.u.WriteAt(p, off)
-	return n, w.e.net("upload", w.u.path, err)
+	return n, w.e.net("upload", w.u.Path(), err)
 }
 
-func (w edgeWriter) Close() error            { return w.e.net("upload", w.u.path, w.u.Close()) }
+func (w edgeWriter) Close() error            { return w.e.net("upload", w.u.Path(), w.u.Close()) }
 func (w edgeWriter) TransferError(err error) { w.u.TransferError(err) }
 
 // edgeLister is a listing or a stat's answer, its errors through the edge.

@@ -5,80 +5,37 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
-// envelopePartCap is the largest plaintext part whose ciphertext fits S3's
-// 5 GiB part limit, a whole number of chunks.
-const envelopePartCap = maxPartSize / objfmt.CipherChunkSize * objfmt.ChunkSize
-
-// sealer encrypts one new object: its chunk cipher, and the metadata that
-// stores its wrapped data key, bound to the key the object is made under.
-type sealer struct {
-	stage   *pipeline.Seal // the upload's stage that seals the chunks
-	meta    map[string]string
-	dataKey []byte // kept to bind meta again if the upload moves to another key
-}
-
 // newSealer returns the cipher of a new object at key for tenant t, or nil
 // when new objects are not envelope-encrypted.
-func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*sealer, error) {
+func (fs *FS) newSealer(ctx context.Context, t *auth.Tenant, key string) (*upload.Sealer, error) {
 	if !fs.envelope {
 		return nil, nil
 	}
-	var (
-		dataKey []byte
-		meta    map[string]string
-		err     error
-	)
-	if fs.kms != nil {
-		dataKey, meta, err = fs.kms.newDataKey(ctx, binding(t, key), objfmt.NewObjectID())
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		dataKey, meta = fs.keys.NewDataKey(binding(t, key))
-	}
-	obj, err := objfmt.NewObject(dataKey, meta)
-	if err != nil {
-		return nil, fmt.Errorf("new data key: %w", err)
-	}
-	return &sealer{stage: pipeline.NewSeal(obj), meta: meta, dataKey: dataKey}, nil
+	return upload.NewSealer(ctx, fs.dataKeys(), binding(t, key))
 }
 
-// bindTo wraps the data key for key instead: a temporary file's upload
-// moves to its final key before anything is stored.
-func (s *sealer) bindTo(ctx context.Context, fs *FS, t *auth.Tenant, key string) error {
-	if s == nil {
-		return nil
-	}
-	keyMeta, err := fs.wrap(ctx, s.dataKey, binding(t, key), objfmt.MetaValue(s.meta, objfmt.MetaObjectID))
-	if err != nil {
-		return err
-	}
-	s.meta = keyMeta
-	return nil
+// dataKeys is where the FS's data keys come from: KMS when configured,
+// else the local KEKs.
+func (fs *FS) dataKeys() datakey.Source { return datakey.Source{KMS: fs.kms, Keyring: fs.keys} }
+
+// binding is where tenant t's object key lives, as its data key is bound.
+func binding(t *auth.Tenant, key string) objfmt.Binding {
+	return objfmt.Binding{Bucket: t.Bucket, Home: t.Prefix, Key: strings.TrimPrefix(key, t.Prefix)}
 }
 
-// resume makes the sealer seal in the next epoch, so chunks sealed again
-// after a disconnect (a part in flight then may still have landed) never
-// reuse a nonce.
-func (s *sealer) resume() error {
-	if s == nil {
-		return nil
-	}
-	return s.stage.NextEpoch()
-}
-
-// opener decrypts one stored object; nil for an object stored as plaintext.
-type opener struct {
-	obj      *objfmt.Object
-	finalIdx int64
-}
+// KMS takes envelope data keys from AWS KMS instead of a local KEK (see
+// package datakey).
+type KMS = datakey.KMS
 
 // errNotEncrypted is an object stored without envelope encryption read
 // where every object must have it.
@@ -88,7 +45,7 @@ var errNotEncrypted = errors.New("object is not envelope-encrypted")
 // plaintext size. Under envelope mode an unencrypted object is refused: it
 // was not written by this gateway (or predates encryption), and serving it
 // would let anyone with write access to the bucket plant content.
-func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head store.Object) (*opener, int64, error) {
+func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head store.Object) (*download.Opener, int64, error) {
 	raw := head.Size
 	if !objfmt.Encrypted(head.Metadata) {
 		if fs.envelope {
@@ -99,7 +56,7 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head st
 	if err := fs.checkFormat(head.Metadata); err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	dataKey, err := fs.dataKey(ctx, head.Metadata, binding(t, key))
+	dataKey, err := fs.dataKeys().DataKey(ctx, head.Metadata, binding(t, key))
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
@@ -111,7 +68,7 @@ func (fs *FS) openerFor(ctx context.Context, t *auth.Tenant, key string, head st
 	if err != nil {
 		return nil, 0, fmt.Errorf("open %s: %w", key, err)
 	}
-	return &opener{obj: obj, finalIdx: objfmt.Chunks(size) - 1}, size, nil
+	return download.NewOpener(obj, size), size, nil
 }
 
 // errFormat1 is an envelope object of format version 1 where the config
@@ -130,7 +87,7 @@ func (fs *FS) checkFormat(meta map[string]string) error {
 // checkEmpty authenticates the one chunk of an encrypted object that holds
 // nothing: a longer object cut to a single chunk's length must not pass for
 // an empty file.
-func (h *handlers) checkEmpty(key, etag string, op *opener) error {
+func (h *handlers) checkEmpty(key, etag string, op *download.Opener) error {
 	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: h.home.Bucket, Key: key, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
@@ -140,7 +97,7 @@ func (h *handlers) checkEmpty(key, etag string, op *opener) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", key, err)
 	}
-	if _, err := op.obj.Open(nil, stored, 0, op.finalIdx); err != nil {
+	if err := op.OpenEmpty(stored); err != nil {
 		return fmt.Errorf("open %s: %w", key, err)
 	}
 	return nil

@@ -9,6 +9,8 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -46,7 +48,8 @@ func unsupported(msg string) error {
 }
 
 // visible is err as the partner may see it: an *Error as it is, a path the
-// jail refused (a *vfs.PathError) as a refusal, or nil for any other error,
+// jail refused (a *vfs.PathError) as a refusal, an upload's own failure
+// (an *upload.Error) as a failure, or nil for any other error,
 // whose text may carry S3's words, a bucket or a key. The edge (edge.go)
 // sends a generic failure in its place.
 func visible(err error) *Error {
@@ -57,6 +60,10 @@ func visible(err error) *Error {
 	var pe *vfs.PathError
 	if errors.As(err, &pe) {
 		return &Error{sftp.ErrSSHFxFailure, pe.Error(), refusedJail}
+	}
+	var ue *upload.Error
+	if errors.As(err, &ue) {
+		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ""}
 	}
 	return nil
 }
@@ -94,7 +101,7 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 		return denied(op + " refused by storage: access denied")
 	case isPrecondition(err) && op == "upload": // If-None-Match: the upload may not replace
 		return h.refuseOverwrite(op, "file")
-	case errors.Is(err, errCorrupt):
+	case errors.Is(err, download.ErrCorrupt):
 		return failure(op + " failed: the file's content does not match the checksum recorded when it was uploaded; it may be damaged in storage, ask the sender to upload it again")
 	case isPrecondition(err): // If-Match: the object changed under a read or copy
 		return failure(op + " failed: the file was replaced meanwhile; try again")
@@ -119,12 +126,9 @@ var (
 	isNotFound = store.IsNotFound
 )
 
-// errChanged is an object found to have another ETag than when it was opened.
-var errChanged = errors.New("object changed since it was opened")
-
 // isPrecondition reports a failed If-Match or If-None-Match.
 func isPrecondition(err error) bool {
-	return httpStatus(err) == http.StatusPreconditionFailed || errors.Is(err, errChanged)
+	return httpStatus(err) == http.StatusPreconditionFailed || errors.Is(err, download.ErrChanged)
 }
 
 // isNotImplemented reports a store's answer to a request it does not

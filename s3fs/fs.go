@@ -1,6 +1,12 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
-// into a tenant's jailed prefix, streams uploads as multipart puts and
-// downloads as ranged gets, and turns every S3 failure into a safe SFTP status.
+// into a tenant's jailed prefix, decides what each request may do (its
+// permissions, the open and pending uploads of a session), and turns every
+// S3 failure into a safe SFTP status at one edge (edge.go). The byte paths
+// live in packages of their own that s3fs drives and that never import it
+// back: s3fs/upload (the reorder window, the stages, the parts under the
+// upload memory, the commit) and s3fs/download (the stream, range reads and
+// read-ahead). They see a session only through upload.Session and
+// download.Session, which handlers.go implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
 // the store.Objects the caller hands New, in store's plain types (package
 // store owns the clients, role credentials, retries, and the shape of every
@@ -22,6 +28,8 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -30,12 +38,12 @@ import (
 type FS struct {
 	obj       store.Objects // every S3 call: store shapes the requests, with their encryption
 	checksums bool          // send CRC32C checksums per part and for the whole object ("aws" mode)
-	partSize  int64         // size of the first parts; later parts grow, see partSizeFor
+	partSize  int64         // size of the first parts; later parts grow (package upload)
 	budget    int64
-	mem       *memBudget    // process-wide upload buffer budget
-	memShare  int64         // each user's share of it, unless the user has its own
-	memWait   time.Duration // longest wait of a write for upload memory
-	readAhead *readAheadBudget
+	mem       *upload.Budget // process-wide upload buffer budget
+	memShare  int64          // each user's share of it, unless the user has its own
+	memWait   time.Duration  // longest wait of a write for upload memory
+	readAhead *download.ReadAhead
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
 	log        *slog.Logger
@@ -55,7 +63,7 @@ type FS struct {
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
-	pending      pendingTable // uploads under a temporary name, closed and not yet renamed
+	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -80,10 +88,10 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		checksums:  cfg.Checksums == ChecksumsAWS,
 		partSize:   partSize,
 		budget:     cfg.UploadMemory,
-		mem:        newMemBudget(cfg.UploadMemory),
+		mem:        upload.NewBudget(cfg.UploadMemory),
 		memShare:   cfg.UploadMemoryShare,
 		memWait:    cfg.UploadMemoryWait,
-		readAhead:  newReadAheadBudget(cfg.ReadAheadMemory),
+		readAhead:  download.NewReadAhead(cfg.ReadAheadMemory),
 		onThrottle: cfg.Throttled,
 		log:        log,
 		now:        time.Now,
@@ -94,7 +102,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		tempSuffixes: cfg.tempSuffixes(),
 	}
 	if fs.memShare == 0 {
-		fs.memShare = defaultShare(fs.budget, partSize)
+		fs.memShare = upload.DefaultShare(fs.budget, partSize)
 	}
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
@@ -116,7 +124,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
 		log:      log,
 		audit:    a,
-		open:     make(map[string]*upload),
+		open:     make(map[string]*upload.Upload),
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
@@ -137,13 +145,52 @@ type handlers struct {
 	audit    *audit.Session // records every file operation; nil records nothing
 
 	mu        sync.Mutex
-	openFiles int                  // files open for reading or writing, at most tenant.MaxOpenFiles
-	open      map[string]*upload   // client path → upload in progress
-	uploaded  map[string]fileInfo  // client path → file this session uploaded
-	mtimes    map[string]time.Time // temporary file's path → time set, stored by its rename
+	openFiles int                       // files open for reading or writing, at most tenant.MaxOpenFiles
+	open      map[string]*upload.Upload // client path → upload in progress
+	uploaded  map[string]fileInfo       // client path → file this session uploaded
+	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }
+
+// uploadConfig is what an upload takes of the FS's settings.
+func (fs *FS) uploadConfig() *upload.Config {
+	return &upload.Config{
+		Store: fs.obj, Budget: fs.mem, PartSize: fs.partSize, Checksums: fs.checksums,
+		Wait: fs.memWait, Throttled: fs.onThrottle, Pending: &fs.pending, Track: fs.track, InFlight: fs.InFlight,
+	}
+}
+
+// downloadConfig is what a download takes of the FS's settings.
+func (fs *FS) downloadConfig() *download.Config {
+	return &download.Config{Store: fs.obj, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
+}
+
+// ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
+func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.InUse() }
+
+// Reasons passed to Config.Throttled.
+const (
+	ThrottledReadAheadMemory = download.ThrottledReadAheadMemory
+	ThrottledUploadMemory    = upload.ThrottledUploadMemory
+)
+
+// DefaultReadAheadMemory is the process-wide read-ahead budget when
+// Config.ReadAheadMemory is 0.
+const DefaultReadAheadMemory = download.DefaultReadAheadMemory
+
+// UploadMemoryInUse is the number of bytes of upload buffers reserved now.
+func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.InUse() }
+
+// memShareOf is t's share of the upload memory: its own, else the default,
+// never more than the whole budget.
+func (fs *FS) memShareOf(t *auth.Tenant) int64 {
+	s := t.Limits.UploadMemory
+	if s <= 0 {
+		s = fs.memShare
+	}
+	return min(s, fs.budget)
+}
 
 func (h *handlers) require(p auth.Perms, op, path string) error {
 	if h.home.Perms.Has(p) {

@@ -1,15 +1,19 @@
 package s3fs
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -17,10 +21,10 @@ import (
 func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	rec := audit.Record{Event: audit.EventOpen, Mode: "read", Path: r.Filepath}
 	release, err := h.openSlot()
-	var d *download
+	var d *download.Download
 	if err == nil {
 		if d, err = h.openRead(r, &rec); err == nil {
-			d.releaseSlot = release
+			d.HoldSlot(release)
 		} else {
 			release()
 		}
@@ -54,7 +58,7 @@ func (h *handlers) openSlot() (func(), error) {
 	}), nil
 }
 
-func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, error) {
+func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Download, error) {
 	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return nil, err
@@ -84,7 +88,12 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
-	return h.newDownload(r.Filepath, key, head, op, size), nil
+	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
+		Size: size, RawSize: head.Size, Opener: op}
+	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
+		o.SHA256 = h.storedSHA256(key, head)
+	}
+	return download.New(h.fs.downloadConfig(), session{h}, o), nil
 }
 
 // Filewrite opens a file for upload, and records the open. The object
@@ -93,17 +102,17 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download, erro
 func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	rec := audit.Record{Event: audit.EventOpen, Mode: "write", Path: r.Filepath}
 	release, err := h.openSlot()
-	var u *upload
+	var u *upload.Upload
 	if err == nil {
 		if u, err = h.openWrite(r, &rec); err == nil {
-			u.releaseSlot = release
+			u.HoldSlot(release)
 		} else {
 			release()
 		}
 	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		h.forget(r.Filepath, u)
-		u.cancel()
+		u.Drop()
 		release()
 		return nil, errAuditDown
 	}
@@ -113,7 +122,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 	return u, nil
 }
 
-func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error) {
+func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload, error) {
 	flags := r.Pflags()
 	key, err := h.home.Key(r.Filepath)
 	if err != nil {
@@ -143,7 +152,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
 		temp = false
-		if _, pending := h.fs.pending.info(h.home.Bucket, key, r.Filepath); pending {
+		if _, pending := h.fs.pending.Info(h.home.Bucket, key); pending {
 			return nil, h.refuseExclusive()
 		}
 	}
@@ -181,12 +190,12 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload, error
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
-	u := h.newUpload(r.Filepath, key, overwrite && !exclusive, s)
-	u.exclusive = exclusive
-	u.keepIfUntouched = exists && !flags.Trunc
+	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s}
 	if temp && !h.home.IsRoot(finalKey) {
-		u.final, u.finalKey, u.tempKey = final, finalKey, key
+		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: binding(h.tenant, finalKey)}
 	}
+	u := upload.New(h.fs.uploadConfig(), session{h}, f)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
@@ -235,7 +244,7 @@ func (h *handlers) fileExists(path, key string) (bool, error) {
 }
 
 // forget drops a finished upload from the session's table of open uploads.
-func (h *handlers) forget(path string, u *upload) {
+func (h *handlers) forget(path string, u *upload.Upload) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.open[path] == u {
@@ -269,10 +278,54 @@ func (h *handlers) moveUploaded(from, to string) {
 	}
 }
 
-func (h *handlers) openUpload(path string) *upload {
+func (h *handlers) openUpload(path string) *upload.Upload {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.open[path]
+}
+
+// session is a session's handlers as its uploads see them (upload.Session).
+type session struct{ h *handlers }
+
+func (s session) Context() context.Context               { return s.h.ctx }
+func (s session) Logger() *slog.Logger                   { return s.h.log }
+func (s session) User() string                           { return s.h.tenant.User }
+func (s session) Share() int64                           { return s.h.memShare }
+func (s session) ReadAheadShare() int64                  { return s.h.tenant.Limits.ReadAheadMemory }
+func (s session) Bucket() string                         { return s.h.home.Bucket }
+func (s session) Name(p string) string                   { return s.h.audit.Name(p) }
+func (s session) Cause(err error, keys ...string) string { return s.h.cause(err, keys...) }
+func (s session) CanSee() bool                           { return s.h.canSee() }
+func (s session) AuditReady() error                      { return s.h.auditReady() }
+func (s session) Record(r audit.Record, err error) error { return s.h.record(r, err) }
+func (s session) Forget(p string, u *upload.Upload)      { s.h.forget(p, u) }
+func (s session) Remember(p string, size int64) {
+	s.h.remember(p, fileInfo{name: p, size: size, mtime: time.Now()})
+}
+func (s session) Failed(op, p string, err error, keys ...string) error {
+	return s.h.s3Failure(op, p, err, keys...)
+}
+
+// KeepMtime keeps mtime on the object at key with a metadata self-copy,
+// for an object small enough to copy in one request.
+func (s session) KeepMtime(key string, mtime time.Time) error {
+	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
+	if err == nil && head.Size <= maxPartSize {
+		err = s.h.keepMtime(key, head, mtime)
+	}
+	return err
+}
+
+// HoldMtime keeps the time set on a temporary name for its rename, which
+// stores it.
+func (s session) HoldMtime(p string, mtime time.Time) bool {
+	if !s.h.fs.isTemp(p) {
+		return false
+	}
+	s.h.mu.Lock()
+	defer s.h.mu.Unlock()
+	s.h.mtimes[p] = mtime
+	return true
 }
 
 // LookupUserName and LookupGroupName name the owner in `ls -l` long listings.

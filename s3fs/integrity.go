@@ -2,7 +2,6 @@ package s3fs
 
 import (
 	"encoding/hex"
-	"errors"
 	"log/slog"
 	"strings"
 
@@ -34,10 +33,6 @@ func (h *handlers) storedSHA256(key string, head store.Object) string {
 	}
 	return h.objectTags(key, head)[objfmt.MetaSHA256]
 }
-
-// errCorrupt is a download whose bytes do not hash to the SHA-256 stored at
-// upload: the last block is withheld, so the client sees a failed transfer.
-var errCorrupt = errors.New("content does not match the SHA-256 recorded at upload")
 
 // SHA256 answers a client's check-file request (sftpd.FileHasher) with the
 // SHA-256 recorded at upload, without reading the file. It needs download

@@ -22,14 +22,14 @@ func (fs *FS) Envelope() bool { return fs.envelope }
 // metadata is meta and which lives at b: with KMS when KMS wrapped it,
 // else with the KEKs.
 func (fs *FS) DataKey(ctx context.Context, meta map[string]string, b objfmt.Binding) ([]byte, error) {
-	return fs.dataKey(ctx, meta, b)
+	return fs.dataKeys().DataKey(ctx, meta, b)
 }
 
 // Rebind is the metadata of an envelope-encrypted object at from with its
 // data key wrapped by the current key source for to (which may be from), in
 // the current format version; the rest of the metadata is kept.
 func (fs *FS) Rebind(ctx context.Context, meta map[string]string, from, to objfmt.Binding) (map[string]string, error) {
-	return fs.rebind(ctx, meta, from, to)
+	return fs.dataKeys().Rebind(ctx, meta, from, to)
 }
 
 // HomeBinding is where key lives in home of bucket, as a new write there
@@ -53,7 +53,7 @@ func (fs *FS) NameDecoder(bucket, home string) func(segment string) (name string
 func (fs *FS) CurrentKeyID(ctx context.Context) (string, error) {
 	switch {
 	case fs.kms != nil:
-		arn, err := fs.kms.keyARN(ctx)
+		arn, err := fs.kms.KeyARN(ctx)
 		if err != nil {
 			return "", err
 		}

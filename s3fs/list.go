@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -46,6 +47,11 @@ func (fi fileInfo) Mode() fs.FileMode {
 }
 
 // listerat answers a stat with one entry.
+// uploadInfo describes an upload open or pending as name.
+func uploadInfo(name string, u upload.Info) fileInfo {
+	return fileInfo{name: name, size: u.Size, mtime: u.Mtime}
+}
+
 type listerat []os.FileInfo
 
 func (l listerat) ListAt(ls []os.FileInfo, off int64) (int, error) {
@@ -110,10 +116,10 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return fileInfo{name: "/", dir: true, mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
-		return u.openInfo(p), nil
+		return uploadInfo(p, u.Info()), nil
 	}
-	if fi, ok := h.fs.pending.info(h.home.Bucket, key, p); ok {
-		return fi, nil
+	if info, ok := h.fs.pending.Info(h.home.Bucket, key); ok {
+		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee()
 	if !canSee {
@@ -218,10 +224,9 @@ func (l *lister) fetch() error {
 	}
 	l.h.keptMtimes(l.page, files)
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
-		for key, fi := range l.h.fs.pending.under(l.h.home.Bucket, l.prefix) {
+		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
 			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
-				fi.name = name
-				l.page = append(l.page, fi)
+				l.page = append(l.page, uploadInfo(name, info))
 			}
 		}
 	}

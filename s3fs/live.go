@@ -23,7 +23,7 @@ func (fs *FS) InFlight(uploadID string) bool {
 
 // Swept tells the FS that the orphan sweep aborted uploadID: a pending
 // upload never renamed is forgotten, so its temporary name no longer shows.
-func (fs *FS) Swept(uploadID string) { fs.pending.dropUploadID(uploadID) }
+func (fs *FS) Swept(uploadID string) { fs.pending.DropUploadID(uploadID) }
 
 // Objects is the object API the FS calls S3 through, for the orphan sweep's
 // listings and aborts, which then go where the FS's own go.

@@ -49,7 +49,7 @@ func TestLive_UploadInFlightUntilClosed(t *testing.T) {
 	if keys, _ := uploadsInProgress(t, e); len(keys) != 1 {
 		t.Fatalf("got uploads in progress = %v; want the one being written", keys)
 	}
-	if !e.fs.InFlight(u.uploadID) {
+	if !e.fs.InFlight(u.UploadID()) {
 		t.Fatal("the upload being written is not in flight")
 	}
 	if err := u.Close(); err != nil {
@@ -65,7 +65,7 @@ func TestLive_UploadInFlightUntilClosed(t *testing.T) {
 	if got := head.Metadata["s3sftpd-upload"]; got != "1" {
 		t.Errorf("got metadata s3sftpd-upload = %q; want \"1\" (metadata %v)", got, head.Metadata)
 	}
-	if e.fs.InFlight(u.uploadID) {
+	if e.fs.InFlight(u.UploadID()) {
 		t.Errorf("upload still tracked as in flight after Close")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -74,13 +75,19 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	rec.Op = setstatOp(flags, attrs)
 	mtime := time.Unix(int64(attrs.Mtime), 0)
 	if u := h.openUpload(r.Filepath); u != nil { // lftp and scp set size and time before CLOSE
-		u.setAttrs(flags, attrs.Size, mtime)
+		if flags.Acmodtime {
+			u.SetTime(mtime)
+		}
+		if flags.Size && attrs.Size == 0 {
+			u.Truncate()
+		}
 		return nil
 	}
-	if u := h.fs.pending.take(h.tenant.Bucket, key); u != nil { // WinSCP, after CLOSE: kept by the rename
-		u.setAttrs(flags, 0, mtime)
-		u.truncate = false
-		h.fs.pending.put(u)
+	if u := h.fs.pending.Take(h.home.Bucket, key); u != nil { // WinSCP, after CLOSE: kept by the rename
+		if flags.Acmodtime {
+			u.SetTime(mtime)
+		}
+		h.fs.pending.Put(u)
 		return nil
 	}
 	if !flags.Acmodtime && !flags.Size {
@@ -238,14 +245,15 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	if err != nil {
 		return h.s3Failure("truncate", p, err)
 	}
-	u := h.newUpload(p, key, true, s)
+	f := upload.File{Path: p, Key: key, Overwrite: true, Sealer: s}
 	if flags.Acmodtime {
-		u.mtime = mtime
+		f.Mtime = mtime
 	}
+	u := upload.New(h.fs.uploadConfig(), session{h}, f)
 	h.mu.Lock()
 	if _, busy := h.open[p]; busy {
 		h.mu.Unlock()
-		u.cancel()
+		u.Drop()
 		return failure("truncate refused: this file is open for upload in this session")
 	}
 	h.open[p] = u

@@ -1,14 +1,13 @@
 package s3fs
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
 // Temporary names. WinSCP uploads "name.filepart" and rclone
@@ -26,8 +25,8 @@ import (
 // lost), so the temporary file's size is the sum of its whole parts, and a
 // client that opens it again without truncating and writes from that size
 // (OpenSSH reput, lftp put -c, psftp reput, WinSCP resume) adds new parts to
-// the same upload. Pending uploads live in the gateway process: a resume
-// must reach the same gateway, before it restarts.
+// the same upload. Pending uploads live in the gateway process (the FS's
+// upload.Table): a resume must reach the same gateway, before it restarts.
 
 // DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
 // stands for one dot-free name segment (rclone's hash).
@@ -66,113 +65,45 @@ func (fs *FS) isTemp(p string) bool {
 	return ok
 }
 
-// pendingTable holds the uploads closed under a temporary name and not yet
-// renamed, by bucket and temporary key.
-type pendingTable struct {
-	mu sync.Mutex
-	m  map[string]*upload
-}
-
-func pendingID(bucket, tempKey string) string { return bucket + "\x00" + tempKey }
-
-func (t *pendingTable) put(u *upload) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.m == nil {
-		t.m = map[string]*upload{}
-	}
-	t.m[pendingID(u.h.tenant.Bucket, u.tempKey)] = u
-}
-
-// take removes and returns the pending upload of tempKey, if any.
-func (t *pendingTable) take(bucket, tempKey string) *upload {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	id := pendingID(bucket, tempKey)
-	u := t.m[id]
-	delete(t.m, id)
-	return u
-}
-
-// info describes the pending upload of tempKey for stat.
-func (t *pendingTable) info(bucket, tempKey, p string) (fileInfo, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	u, ok := t.m[pendingID(bucket, tempKey)]
-	if !ok {
-		return fileInfo{}, false
-	}
-	return u.pendingInfo(p), true
-}
-
-// under lists the pending uploads whose temporary keys sit directly in dir
-// (a key prefix ending in "/"), as temporary keys → file info.
-func (t *pendingTable) under(bucket, dir string) map[string]fileInfo {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	found := map[string]fileInfo{}
-	for id, u := range t.m {
-		b, key, _ := strings.Cut(id, "\x00")
-		if rest, ok := strings.CutPrefix(key, dir); b == bucket && ok && !strings.Contains(rest, "/") {
-			found[key] = u.pendingInfo(u.path)
-		}
-	}
-	return found
-}
-
-// dropUploadID forgets a pending upload the orphan sweep aborted.
-func (t *pendingTable) dropUploadID(id string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, u := range t.m {
-		if u.uploadID == id {
-			delete(t.m, k)
-		}
-	}
-}
-
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a
 // new one.
-func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record) (*upload, error) {
-	u := h.fs.pending.take(h.tenant.Bucket, tempKey)
+func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record) (*upload.Upload, error) {
+	u := h.fs.pending.Take(h.home.Bucket, tempKey)
 	switch {
 	case u == nil:
 		return nil, nil
 	case trunc:
-		u.h = h
-		u.abort()
+		u.Discard(session{h})
 		rec.Op = "pending upload discarded: opened with truncate"
 		return nil, nil
-	case !u.resumable():
-		h.fs.pending.put(u)
+	case !u.Resumable():
+		h.fs.pending.Put(u)
 		return nil, failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[p]; busy {
-		h.fs.pending.put(u)
+		h.fs.pending.Put(u)
 		return nil, failure("upload refused: this file is already open for upload in this session")
 	}
-	if err := u.sealer.resume(); err != nil {
-		h.fs.pending.put(u)
-		return nil, failure("upload refused: this partial file was resumed too many times; upload it again from the start")
+	if err := u.Resume(session{h}); err != nil {
+		h.fs.pending.Put(u)
+		return nil, err
 	}
-	u.reopen(h)
 	h.open[p] = u
-	rec.Op = fmt.Sprintf("resume at %d bytes", u.size)
+	rec.Op = fmt.Sprintf("resume at %d bytes", u.Info().Size)
 	return u, nil
 }
 
 // commitPending is the rename of a pending upload onto its final name: one
 // CompleteMultipartUpload, no copy. The upload stays pending if it fails.
-func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record) error {
+func (h *handlers) commitPending(u *upload.Upload, to, toKey, tempKey string, rec *audit.Record) error {
 	putBack := func(err error) error {
-		u.failed = nil
-		h.fs.pending.put(u)
+		h.fs.pending.Put(u)
 		return err
 	}
-	if toKey != u.key {
+	if toKey != u.Key() {
 		// the message names no file: the trail records it, and with paths = "hmac" it names none
 		return putBack(failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
 	}
@@ -183,25 +114,18 @@ func (h *handlers) commitPending(u *upload, to, toKey string, rec *audit.Record)
 	if err != nil {
 		return putBack(err)
 	}
-	u.overwrite, u.exclusive = h.tenant.Perms.Has(auth.PermOverwrite), false // the rename's rules, not the open's
-	if exists && !u.overwrite {
+	overwrite := h.tenant.Perms.Has(auth.PermOverwrite) // the rename's rules, not the open's
+	if exists && !overwrite {
 		return putBack(h.refuseOverwrite("rename", "target"))
 	}
-	u.h = h
-	u.ctx, u.cancel = context.WithCancel(h.ctx)
-	defer u.cancel()
-	if err := u.stages.Finish(); err != nil { // an interrupted upload the stages cannot publish as it is
-		return putBack(u.stageFailure(err))
-	}
-	if err := u.complete(); err != nil {
+	if err := u.Commit(session{h}, overwrite, rec); err != nil {
 		return putBack(err)
 	}
-	h.dropStaleTemp(u.tempKey)
-	h.takeMtime(u.path)
-	h.remember(to, u.pendingInfo(to))
+	h.dropStaleTemp(tempKey)
+	h.takeMtime(u.Path())
+	info := u.Info()
+	h.remember(to, fileInfo{name: to, size: info.Size, mtime: info.Mtime})
 	rec.Op = "commit pending upload"
-	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
-	rec.ETag, rec.VersionID = etag(u.stored.ETag), u.stored.VersionID
 	return nil
 }
 
@@ -220,11 +144,10 @@ func (h *handlers) dropStaleTemp(tempKey string) {
 // removePending deletes a temporary file that is a pending upload: its
 // parts are discarded.
 func (h *handlers) removePending(tempKey string) bool {
-	u := h.fs.pending.take(h.tenant.Bucket, tempKey)
+	u := h.fs.pending.Take(h.home.Bucket, tempKey)
 	if u == nil {
 		return false
 	}
-	u.h = h
-	u.abort()
+	u.Discard(session{h})
 	return true
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -69,7 +70,7 @@ func TestDownload_ReadAheadWithinShare(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, ChecksumsCompat)
-			e.fs.readAhead = newReadAheadBudget(tc.total)
+			e.fs.readAhead = download.NewReadAhead(tc.total)
 			var throttled atomic.Int64
 			e.fs.onThrottle = func(reason string, d time.Duration) {
 				if reason == ThrottledReadAheadMemory {
@@ -87,9 +88,7 @@ func TestDownload_ReadAheadWithinShare(t *testing.T) {
 			var watch sync.WaitGroup
 			watch.Go(func() {
 				for {
-					e.fs.readAhead.mu.Lock()
-					n := e.fs.readAhead.byUser["greedy"]
-					e.fs.readAhead.mu.Unlock()
+					n := e.fs.readAhead.Held("greedy")
 					peak.Store(max(peak.Load(), n))
 					select {
 					case <-stop:
@@ -138,9 +137,7 @@ func TestDownload_ReadAheadWithinShare(t *testing.T) {
 					}
 				}
 				time.Sleep(100 * time.Millisecond)
-				e.fs.readAhead.mu.Lock()
-				n := e.fs.readAhead.byUser["other"]
-				e.fs.readAhead.mu.Unlock()
+				n := e.fs.readAhead.Held("other")
 				if n <= 1<<20 {
 					t.Errorf("another user's stream holds %d bytes of read-ahead; want several blocks", n)
 				}
@@ -159,8 +156,8 @@ type cancelAfterStreamBlock struct {
 
 func (c *cancelAfterStreamBlock) Get(ctx context.Context, r store.GetRequest) (store.Reading, error) {
 	out, err := c.Objects.Get(ctx, r)
-	if err == nil && out.Size > blockSize { // the stream's, not a direct read's
-		out.Body = &cancelAt{ReadCloser: out.Body, left: blockSize, cancel: c.cancel}
+	if err == nil && out.Size > download.BlockSize { // the stream's, not a direct read's
+		out.Body = &cancelAt{ReadCloser: out.Body, left: download.BlockSize, cancel: c.cancel}
 	}
 	return out, err
 }
@@ -202,7 +199,7 @@ func TestDownload_SessionEndsBetweenBlocks(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := ra.ReadAt(p, blockSize-16<<10) // in sequence: starts the stream; spans blocks 0 and 1
+		_, err := ra.ReadAt(p, download.BlockSize-16<<10) // in sequence: starts the stream; spans blocks 0 and 1
 		done <- err
 	}()
 	select {

@@ -44,8 +44,8 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	if fromKey == toKey {
 		return nil
 	}
-	if u := h.fs.pending.take(h.home.Bucket, fromKey); u != nil {
-		return h.commitPending(u, to, toKey, rec)
+	if u := h.fs.pending.Take(h.home.Bucket, fromKey); u != nil {
+		return h.commitPending(u, to, toKey, fromKey, rec)
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: fromKey})
 	if err != nil {
@@ -103,7 +103,7 @@ func (h *handlers) completesUpload(from, toKey string) bool {
 // files).
 func (h *handlers) mayRename(from, fromKey string, completes bool) error {
 	if completes && h.home.Perms.Has(auth.PermWrite) {
-		if _, pending := h.fs.pending.info(h.home.Bucket, fromKey, from); pending || h.uploadedHere(from) {
+		if _, pending := h.fs.pending.Info(h.home.Bucket, fromKey); pending || h.uploadedHere(from) {
 			return nil
 		}
 	}
@@ -164,14 +164,14 @@ func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string
 	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
 		return nil, err
 	}
-	return h.fs.rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
+	return h.fs.dataKeys().Rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
 }
 
 // copyRebound copies one object of a directory rename, its data key bound
 // to the new name when it is envelope-encrypted (a HEAD tells, when the
 // gateway has keys at all).
 func (h *handlers) copyRebound(from, to string, size int64, etag string) error {
-	if h.fs.keys == nil && h.fs.kms == nil {
+	if !h.fs.dataKeys().Configured() {
 		return h.copyObject(from, to, size, etag, "", nil)
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: from, IfMatch: etag})

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
 // judge is a stage as the content gates of issue 21 will be: it sees every
@@ -33,7 +33,7 @@ func (j *judge) Write(p []byte, _ bool) ([]byte, error) {
 
 func (j *judge) Finish() error {
 	if j.veto {
-		return &pipeline.Refusal{Reason: "upload refused: the file contains malware (Test-Signature)"}
+		return &upload.Refusal{Reason: "upload refused: the file contains malware (Test-Signature)"}
 	}
 	return nil
 }
@@ -68,7 +68,7 @@ func TestUpload_StageRefusalAbortsAndKeepsThePrevious(t *testing.T) {
 			e.s3.Put(t, "u/f.bin", old)
 			u := openUpload(t, e, context.Background(), "/f.bin")
 			j := tt.judge
-			u.stages = append(u.stages, &j) // after the seal under envelope: it sees what is stored
+			u.AddStage(&j) // after the seal under envelope: it sees what is stored
 			data := randBytes(tt.size)
 			for off := 0; off < len(data); off += 32 << 10 {
 				if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {
@@ -124,7 +124,7 @@ func TestUpload_StageOutputIsWhatIsStored(t *testing.T) {
 	for _, size := range []int{1000, 18<<20 + 5} {
 		e := newEnv(t, ChecksumsAWS)
 		u := openUpload(t, e, context.Background(), "/f.bin")
-		u.stages = append(u.stages, invert{})
+		u.AddStage(invert{})
 		data := randBytes(size)
 		for off := 0; off < len(data); off += 32 << 10 {
 			if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {
@@ -139,8 +139,8 @@ func TestUpload_StageOutputIsWhatIsStored(t *testing.T) {
 		if got, _ := e.s3.Get(t, "u/f.bin"); !bytes.Equal(got, want) {
 			t.Errorf("stored %d bytes; want the stage's output of %d", len(got), len(want))
 		}
-		if sum := sha256.Sum256(data); u.sum.Hex() != hex.EncodeToString(sum[:]) {
-			t.Errorf("SHA-256 = %s; want the client's bytes' %x", u.sum.Hex(), sum)
+		if sum := sha256.Sum256(data); u.SHA256() != hex.EncodeToString(sum[:]) {
+			t.Errorf("SHA-256 = %s; want the client's bytes' %x", u.SHA256(), sum)
 		}
 	}
 }
@@ -167,7 +167,7 @@ func TestUpload_StagesSeeTheEndOnAPartBoundary(t *testing.T) {
 		e := newEnv(t, ChecksumsAWS)
 		u := openUpload(t, e, context.Background(), "/f.bin")
 		tr := &trailer{}
-		u.stages = append(u.stages, tr)
+		u.AddStage(tr)
 		data := randBytes(size)
 		for off := 0; off < len(data); off += 32 << 10 {
 			if _, err := u.WriteAt(data[off:min(off+32<<10, len(data))], int64(off)); err != nil {

@@ -15,58 +15,12 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
-func TestPartSizeFor_Reaches5TiB(t *testing.T) {
-	for _, base := range []int64{minPartSize, 16 << 20, 64 << 20} {
-		if got := maxUploadSize(base, maxPartSize); got < 5<<40 {
-			t.Errorf("part size %d: largest upload = %d; want ≥ 5 TiB", base, got)
-		}
-		if got := partSizeFor(base, maxPartSize, maxParts); got > maxPartSize {
-			t.Errorf("part size %d: last part = %d; want ≤ 5 GiB", base, got)
-		}
-	}
-}
-
-func TestAddSpan(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []span
-		add  span
-		want []span
-	}{
-		{"empty", nil, span{0, 5}, []span{{0, 5}}},
-		{"append-touching", []span{{0, 5}}, span{5, 9}, []span{{0, 9}}},
-		{"gap", []span{{0, 5}}, span{7, 9}, []span{{0, 5}, {7, 9}}},
-		{"fill-gap", []span{{0, 5}, {7, 9}}, span{5, 7}, []span{{0, 9}}},
-		{"before", []span{{7, 9}}, span{0, 3}, []span{{0, 3}, {7, 9}}},
-		{"overlap", []span{{0, 5}}, span{3, 8}, []span{{0, 8}}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := addSpan(append([]span(nil), tt.in...), tt.add)
-			if !equalSpans(got, tt.want) {
-				t.Errorf("addSpan(%v, %v) = %v; want %v", tt.in, tt.add, got, tt.want)
-			}
-		})
-	}
-}
-
-func equalSpans(a, b []span) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // openUpload opens an upload writer the way pkg/sftp does for a client's open.
-func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload {
+func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload.Upload {
 	t.Helper()
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
 	h := e.fs.Handlers(ctx, tenant, testLog(), nil).FilePut
@@ -157,14 +111,14 @@ func TestUpload_FailsClosed(t *testing.T) {
 		name  string
 		size  int
 		fault func(e *env) // makes the upload fail
-		close func(u *upload) error
+		close func(u *upload.Upload) error
 	}{
 		{"part-fails", 18 << 20, func(e *env) { e.through(&faultyS3{Objects: e.obj, failPart: 2}) },
-			func(u *upload) error { return u.Close() }},
+			func(u *upload.Upload) error { return u.Close() }},
 		{"disconnect-multipart", 18 << 20, func(*env) {},
-			func(u *upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
+			func(u *upload.Upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
 		{"disconnect-small", 1000, func(*env) {},
-			func(u *upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
+			func(u *upload.Upload) error { u.TransferError(errors.New("EOF")); return u.Close() }},
 		{"session-cancelled", 18 << 20, func(*env) {}, nil},
 	}
 	for _, tt := range tests {
@@ -314,7 +268,7 @@ func (s *stalledS3) UploadPart(ctx context.Context, r store.PartRequest) (store.
 func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	e.fs.budget = 40 * minPartSize
-	e.fs.mem = newMemBudget(e.fs.budget)
+	e.fs.mem = upload.NewBudget(e.fs.budget)
 	e.fs.memShare = e.fs.budget
 	stall := &stalledS3{Objects: e.obj, release: make(chan struct{})}
 	e.through(stall)
@@ -341,15 +295,15 @@ func TestUpload_SlowS3SlowsTheClient(t *testing.T) {
 		}
 		last = n
 	}
-	bound := int64(partsInFlight+1)*minPartSize + maxAhead
+	bound := int64(upload.PartsInFlight+1)*minPartSize + upload.MaxAhead
 	if n := accepted.Load(); n > bound {
 		t.Errorf("with S3 stalled, the upload took %d MiB from the client; want at most %d MiB", n>>20, bound>>20)
 	}
-	if n := stall.waiting.Load(); n != partsInFlight {
-		t.Errorf("%d parts waiting on S3; want %d", n, partsInFlight)
+	if n := stall.waiting.Load(); n != upload.PartsInFlight {
+		t.Errorf("%d parts waiting on S3; want %d", n, upload.PartsInFlight)
 	}
-	if n := e.fs.UploadMemoryInUse(); n < partsInFlight*minPartSize || n > (partsInFlight+1)*minPartSize {
-		t.Errorf("UploadMemoryInUse = %d MiB while stalled; want %d to %d MiB", n>>20, partsInFlight*minPartSize>>20, (partsInFlight+1)*minPartSize>>20)
+	if n := e.fs.UploadMemoryInUse(); n < upload.PartsInFlight*minPartSize || n > (upload.PartsInFlight+1)*minPartSize {
+		t.Errorf("UploadMemoryInUse = %d MiB while stalled; want %d to %d MiB", n>>20, upload.PartsInFlight*minPartSize>>20, (upload.PartsInFlight+1)*minPartSize>>20)
 	}
 
 	close(stall.release)

@@ -6,7 +6,8 @@
 // gofakes3 and bbolt, only store, doctor, the test helpers and the SDK baseline
 // bench/s3direct import the AWS SDK service packages (and s3fs, until its
 // calls take store-owned types), cmd and ops import nothing of the SDK) or
-// when a package grows past the line budget, or s3fs's *upload spreads
-// over more than two files. It pins the rules that hold, so the structure
-// cannot drift back.
+// when a package grows past the line budget, s3fs/upload's *Upload spreads
+// over more than two files, or a package under s3fs (upload, download,
+// datakey) imports s3fs back (the handlers drive them, never the other
+// way). It pins the rules that hold, so the structure cannot drift back.
 package layout

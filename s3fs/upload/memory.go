@@ -1,4 +1,4 @@
-package s3fs
+package upload
 
 import (
 	"context"
@@ -7,11 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
-// memBudget is the process-wide budget of upload buffers, shared fairly:
+// Budget is the process-wide budget of upload buffers, shared fairly:
 // besides the total, each user holds at most its share, so a user whose
 // uploads (or idle open files) have spent their share waits while other
 // users go on. Bytes are reserved as buffers grow, never for a whole part
@@ -30,7 +29,7 @@ import (
 // by at most one part and its reorder window each (and the few KiB waiting
 // writes take when they move from the window into a part), and while
 // nothing is on its way to S3 one waiting upload can always go on.
-type memBudget struct {
+type Budget struct {
 	total int64
 
 	mu       sync.Mutex
@@ -51,8 +50,9 @@ type memUser struct {
 	finisher any   // the user's upload that may go past its share, or nil
 }
 
-func newMemBudget(n int64) *memBudget {
-	return &memBudget{total: n, users: map[string]*memUser{}, freed: make(chan struct{})}
+// NewBudget is a budget of n bytes.
+func NewBudget(n int64) *Budget {
+	return &Budget{total: n, users: map[string]*memUser{}, freed: make(chan struct{})}
 }
 
 // Errors of Acquire: the wait outlasted its bound, with the user at its
@@ -65,7 +65,7 @@ var (
 // Acquire waits until n bytes fit both the budget and user's share, and
 // takes them for upload (any comparable value naming it, see Finished); it
 // gives up when ctx ends or after wait. It returns how long it waited.
-func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) (time.Duration, error) {
+func (m *Budget) Acquire(ctx context.Context, user string, upload any, share, n int64, wait time.Duration) (time.Duration, error) {
 	if n <= 0 {
 		return 0, nil
 	}
@@ -113,7 +113,7 @@ func (m *memBudget) Acquire(ctx context.Context, user string, upload any, share,
 	}
 }
 
-func (m *memBudget) stopWaiting() {
+func (m *Budget) stopWaiting() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.waiting--
@@ -121,7 +121,7 @@ func (m *memBudget) stopWaiting() {
 
 // Sending says upload has sent a part holding n bytes: they are freed by
 // Sent when S3 has answered, and the upload is no finisher any more.
-func (m *memBudget) Sending(user string, upload any, n int64) {
+func (m *Budget) Sending(user string, upload any, n int64) {
 	m.mu.Lock()
 	m.sending += n
 	m.user(user).sending += n
@@ -130,7 +130,7 @@ func (m *memBudget) Sending(user string, upload any, n int64) {
 }
 
 // Sent releases the n bytes of a part Sending announced.
-func (m *memBudget) Sent(user string, n int64) {
+func (m *Budget) Sent(user string, n int64) {
 	m.mu.Lock()
 	m.sending -= n
 	m.user(user).sending -= n
@@ -140,7 +140,7 @@ func (m *memBudget) Sent(user string, n int64) {
 
 // Finished says upload has sent its part, or ended: it is no finisher any
 // more.
-func (m *memBudget) Finished(user string, upload any) {
+func (m *Budget) Finished(user string, upload any) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, ok := m.users[user]
@@ -160,7 +160,7 @@ func (m *memBudget) Finished(user string, upload any) {
 // Force takes n bytes without waiting, even past the budget or the share:
 // for bytes already in memory that move from one buffer to another. Until
 // they are released, the user's next Acquire waits.
-func (m *memBudget) Force(user string, n int64) {
+func (m *Budget) Force(user string, n int64) {
 	if n <= 0 {
 		return
 	}
@@ -173,7 +173,7 @@ func (m *memBudget) Force(user string, n int64) {
 // finisher it must be to go past the share or the budget. The finisher of
 // all never waits, not even for its user's finisher: that one may be
 // waiting for it, and both would wait for ever.
-func (m *memBudget) mayGo(u *memUser, upload any, atShare, atTotal bool) bool {
+func (m *Budget) mayGo(u *memUser, upload any, atShare, atTotal bool) bool {
 	if m.finisher == upload {
 		return true
 	}
@@ -196,7 +196,7 @@ func (m *memBudget) mayGo(u *memUser, upload any, atShare, atTotal bool) bool {
 // resign takes a finisher's role from upload where it got its bytes
 // without it, so an upload that is not past the share, or the budget,
 // never keeps another from the role.
-func (m *memBudget) resign(u *memUser, upload any, atShare, atTotal bool) {
+func (m *Budget) resign(u *memUser, upload any, atShare, atTotal bool) {
 	resigned := false
 	if !atShare && u.finisher == upload {
 		u.finisher, resigned = nil, true
@@ -209,7 +209,7 @@ func (m *memBudget) resign(u *memUser, upload any, atShare, atTotal bool) {
 	}
 }
 
-func (m *memBudget) user(name string) *memUser {
+func (m *Budget) user(name string) *memUser {
 	u, ok := m.users[name]
 	if !ok {
 		u = &memUser{}
@@ -218,25 +218,25 @@ func (m *memBudget) user(name string) *memUser {
 	return u
 }
 
-func (m *memBudget) forget(name string, u *memUser) {
+func (m *Budget) forget(name string, u *memUser) {
 	if u.held <= 0 && u.finisher == nil {
 		delete(m.users, name)
 	}
 }
 
-func (m *memBudget) take(user string, n int64) {
+func (m *Budget) take(user string, n int64) {
 	m.used += n
 	m.user(user).held += n
 	m.inUse.Add(n)
 }
 
-func (m *memBudget) wake() {
+func (m *Budget) wake() {
 	close(m.freed)
 	m.freed = make(chan struct{})
 }
 
 // Release returns n bytes of user to the budget and wakes the waiters.
-func (m *memBudget) Release(user string, n int64) {
+func (m *Budget) Release(user string, n int64) {
 	if n <= 0 {
 		return
 	}
@@ -250,8 +250,8 @@ func (m *memBudget) Release(user string, n int64) {
 	m.wake()
 }
 
-// held is the bytes user holds now.
-func (m *memBudget) held(user string) int64 {
+// Held is the bytes user holds now.
+func (m *Budget) Held(user string) int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if u, ok := m.users[user]; ok {
@@ -260,8 +260,8 @@ func (m *memBudget) held(user string) int64 {
 	return 0
 }
 
-// UploadMemoryInUse is the number of bytes of upload buffers reserved now.
-func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.inUse.Load() }
+// InUse is the number of bytes of upload buffers reserved now.
+func (m *Budget) InUse() int64 { return m.inUse.Load() }
 
 // largestPart is the largest part an upload of a user with this share may
 // fill: a whole part (with room to encrypt it) and the reorder window fit
@@ -270,25 +270,15 @@ func (fs *FS) UploadMemoryInUse() int64 { return fs.mem.inUse.Load() }
 // every part is held in memory until S3 has it, and a reservation that
 // covered only part of a part would let one upload hold many times its share.
 func largestPart(share, base int64, envelope bool) int64 {
-	s, limit := share-maxAhead, int64(maxPartSize)
+	s, limit := share-MaxAhead, int64(MaxPartSize)
 	if envelope { // whole chunks, whose ciphertext fits
 		s, limit = (s-objfmt.Overhead)/objfmt.CipherChunkSize*objfmt.ChunkSize, envelopePartCap
 	}
 	return min(max(s, base), limit)
 }
 
-// defaultShare is each user's share of a budget when the config sets none:
+// DefaultShare is each user's share of a budget when the config sets none:
 // a quarter, but at least a first part and the reorder window.
-func defaultShare(budget, partSize int64) int64 {
-	return min(budget, max(budget/4, partSize+maxAhead))
-}
-
-// memShareOf is t's share of the upload memory: its own, else the default,
-// never more than the whole budget.
-func (fs *FS) memShareOf(t *auth.Tenant) int64 {
-	s := t.Limits.UploadMemory
-	if s <= 0 {
-		s = fs.memShare
-	}
-	return min(s, fs.budget)
+func DefaultShare(budget, partSize int64) int64 {
+	return min(budget, max(budget/4, partSize+MaxAhead))
 }

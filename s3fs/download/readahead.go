@@ -1,27 +1,25 @@
-package s3fs
+package download
 
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // DefaultReadAheadMemory is the process-wide read-ahead budget when
-// Config.ReadAheadMemory is 0.
+// NewReadAhead is given 0.
 const DefaultReadAheadMemory = 256 << 20
 
-// Reasons passed to Config.Throttled.
-const (
-	ThrottledReadAheadMemory = "read_ahead_memory" // a read was served without read-ahead: the budget or the user's share was full
-)
+// ThrottledReadAheadMemory is the reason, for Config.Throttled, of a read
+// served without read-ahead: the budget or the user's share was full.
+const ThrottledReadAheadMemory = "read_ahead_memory"
 
-// readAheadBudget is the memory that download streams may fill ahead of the
+// ReadAhead is the memory that download streams may fill ahead of the
 // client's reads and keep behind them: a total for the process and a share
 // per user. It never makes anyone wait: a stream that cannot reserve its next
 // block stops, and its reads are served by ranged GETs of just the bytes
 // asked for, so an idle or hostile handle holds nothing another partner
 // needs.
-type readAheadBudget struct {
+type ReadAhead struct {
 	total int64
 
 	mu     sync.Mutex
@@ -30,16 +28,17 @@ type readAheadBudget struct {
 	inUse  atomic.Int64     // used, for the metrics
 }
 
-func newReadAheadBudget(n int64) *readAheadBudget {
+// NewReadAhead is a budget of n bytes (0: DefaultReadAheadMemory).
+func NewReadAhead(n int64) *ReadAhead {
 	if n <= 0 {
 		n = DefaultReadAheadMemory
 	}
-	return &readAheadBudget{total: n, byUser: map[string]int64{}}
+	return &ReadAhead{total: n, byUser: map[string]int64{}}
 }
 
 // tryReserve takes n bytes for user if both the user's share (0: no share
 // of its own) and the total have them free now.
-func (b *readAheadBudget) tryReserve(user string, share, n int64) bool {
+func (b *ReadAhead) tryReserve(user string, share, n int64) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if share > 0 && b.byUser[user]+n > share {
@@ -55,7 +54,7 @@ func (b *readAheadBudget) tryReserve(user string, share, n int64) bool {
 }
 
 // release returns n bytes reserved for user.
-func (b *readAheadBudget) release(user string, n int64) {
+func (b *ReadAhead) release(user string, n int64) {
 	if n == 0 {
 		return
 	}
@@ -68,12 +67,12 @@ func (b *readAheadBudget) release(user string, n int64) {
 	b.inUse.Add(-n)
 }
 
-// ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
-func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.inUse.Load() }
+// InUse is the number of bytes of download read-ahead held now.
+func (b *ReadAhead) InUse() int64 { return b.inUse.Load() }
 
-// throttled reports time a transfer lost to a limit, for the metrics.
-func (fs *FS) throttled(reason string, d time.Duration) {
-	if fs.onThrottle != nil {
-		fs.onThrottle(reason, d)
-	}
+// Held is the bytes user holds now.
+func (b *ReadAhead) Held(user string) int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.byUser[user]
 }

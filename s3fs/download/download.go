@@ -1,4 +1,11 @@
-package s3fs
+// Package download is one file's way from S3 to the client: reads served
+// from one streaming GET with read-ahead under a process-wide budget
+// (readahead.go), ranged GETs for seeks, If-Match on the ETag seen at open,
+// envelope chunks opened and authenticated, and the SHA-256 recorded at
+// upload checked at the end. It knows nothing of SFTP sessions, paths or
+// permissions and must not import s3fs (s3fs imports it, internal/layout
+// checks this): what it needs of the session comes through Session.
+package download
 
 import (
 	"context"
@@ -9,6 +16,7 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -19,14 +27,84 @@ import (
 )
 
 const (
-	blockSize   = 1 << 20 // unit of read-ahead and caching
+	BlockSize   = 1 << 20 // unit of read-ahead and caching
 	readAhead   = 8       // blocks fetched ahead of the furthest read
 	keepBehind  = 4       // blocks kept behind it for late, out-of-order reads
 	farBlocks   = 32      // a read further ahead than this is a seek, not a stream
 	bodyRetries = 3       // times a broken GET body is resumed with a ranged GET
 )
 
-// download is an io.ReaderAt over one object. Clients pipeline reads at
+// Config is what every download of the process shares: s3fs.New makes one.
+type Config struct {
+	Store     store.Objects // s3fs's
+	ReadAhead *ReadAhead    // the process-wide read-ahead memory
+	// Throttled hears the time a read lost to a full read-ahead budget;
+	// nil: nobody listens.
+	Throttled func(reason string, d time.Duration)
+}
+
+// Session is what a download needs of the SFTP session reading it: s3fs's
+// handlers.
+type Session interface {
+	Context() context.Context // ends with the session: the stream stops
+	Logger() *slog.Logger
+	User() string          // whose share of the read-ahead memory the stream takes
+	ReadAheadShare() int64 // that share; 0: none of its own
+	Bucket() string
+	// Name is a path or key as the log may show it, Cause an error's text
+	// (both hashed when the trail hashes names).
+	Name(path string) string
+	Cause(err error, keys ...string) string
+	// Failed logs a failed storage call and returns the partner's answer
+	// (op "download"); keys are the keys the call touched.
+	Failed(op, path string, err error, keys ...string) error
+	// Record writes the close record, completed with the outcome err.
+	Record(r audit.Record, err error) error
+}
+
+// Object is the object to read, as its HEAD at open found it.
+type Object struct {
+	Path, Key       string
+	ETag, VersionID string
+	Size            int64   // plaintext size, what the client sees
+	RawSize         int64   // stored size
+	Opener          *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
+	SHA256          string  // recorded at upload, "" if none (never for an encrypted object)
+}
+
+// Opener decrypts one stored object's chunks.
+type Opener struct {
+	obj      *objfmt.Object
+	finalIdx int64
+}
+
+// NewOpener opens the chunks of obj, an object of size plaintext bytes.
+func NewOpener(obj *objfmt.Object, size int64) *Opener {
+	return &Opener{obj: obj, finalIdx: objfmt.Chunks(size) - 1}
+}
+
+// OpenEmpty authenticates the one chunk of an object that holds nothing
+// (stored, read whole): a longer object cut to a single chunk's length
+// must not pass for an empty file.
+func (o *Opener) OpenEmpty(stored []byte) error {
+	_, err := o.obj.Open(nil, stored, 0, o.finalIdx)
+	return err
+}
+
+// Errors of a read: the bytes do not hash to the SHA-256 stored at upload
+// (the last block is withheld, so the client sees a failed transfer), or
+// the object has another ETag than when it was opened.
+var (
+	ErrCorrupt = errors.New("content does not match the SHA-256 recorded at upload")
+	ErrChanged = errors.New("object changed since it was opened")
+)
+
+// isPrecondition reports a failed If-Match.
+func isPrecondition(err error) bool {
+	return store.HTTPStatus(err) == http.StatusPreconditionFailed || errors.Is(err, ErrChanged)
+}
+
+// Download is an io.ReaderAt over one object. Clients pipeline reads at
 // ascending offsets, several at once and slightly out of order; once two
 // reads run in sequence they are served from one streaming GET that runs a
 // few blocks ahead, as far as the read-ahead budget and the user's share of
@@ -35,14 +113,15 @@ const (
 // the stream (a seek, or reget's resume). Every GET
 // carries If-Match on the ETag seen at open, so a file replaced mid-download
 // fails the read instead of splicing two versions together.
-type download struct {
-	h         *handlers
+type Download struct {
+	cfg       *Config
+	s         Session
 	path, key string
 	etag      string
 	versionID string
 	size      int64   // plaintext size, what the client sees
 	rawSize   int64   // stored size
-	open      *opener // decrypts an envelope-encrypted object; nil: stored as plaintext
+	open      *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
 	started   time.Time
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
@@ -76,28 +155,32 @@ type download struct {
 	wg       sync.WaitGroup
 }
 
-// newDownload reads the object of head; op and size come from openerFor.
-func (h *handlers) newDownload(path, key string, head store.Object, op *opener, size int64) *download {
-	ctx, cancel := context.WithCancel(h.ctx)
-	d := &download{
-		h: h, path: path, key: key, etag: head.ETag, versionID: head.VersionID,
-		size: size, rawSize: head.Size, open: op,
+// New opens o for session s.
+func New(cfg *Config, s Session, o Object) *Download {
+	ctx, cancel := context.WithCancel(s.Context())
+	d := &Download{
+		cfg: cfg, s: s, path: o.Path, key: o.Key, etag: o.ETag, versionID: o.VersionID,
+		size: o.Size, rawSize: o.RawSize, open: o.Opener, stored: o.SHA256,
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
-	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
-		d.stored = h.storedSHA256(key, head)
-	}
 	return d
 }
 
+// Path is the client's path the download was opened as.
+func (d *Download) Path() string { return d.path }
+
+// HoldSlot gives release to Close, which calls it: it gives back the
+// session's open-file slot.
+func (d *Download) HoldSlot(release func()) { d.releaseSlot = release }
+
 // ReadAt fills p from offset off; at the end of the object it returns io.EOF.
-func (d *download) ReadAt(p []byte, off int64) (int, error) {
+func (d *Download) ReadAt(p []byte, off int64) (int, error) {
 	if off >= d.size {
 		return 0, io.EOF
 	}
 	end := min(off+int64(len(p)), d.size)
-	first, last := off/blockSize, (end-1)/blockSize
+	first, last := off/BlockSize, (end-1)/BlockSize
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -130,7 +213,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 		data := d.blocks[b]
 		if data == nil {
 			if d.err != nil {
-				return n, d.h.s3Failure("download", d.path, d.err, d.key)
+				return n, d.s.Failed("download", d.path, d.err, d.key)
 			}
 			// evicted while we waited, or the stream stopped (out of
 			// read-ahead memory, or the session is ending): fetch the rest
@@ -140,7 +223,7 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 			m, err := d.direct(p[n:end-off], off+int64(n), starved)
 			return n + m, err
 		}
-		from := max(off-b*blockSize, 0)
+		from := max(off-b*BlockSize, 0)
 		n += copy(p[n:end-off], data[from:])
 	}
 	d.evict()
@@ -151,8 +234,8 @@ func (d *download) ReadAt(p []byte, off int64) (int, error) {
 // sequential notes a read made before the stream started and reports
 // whether reads now run in sequence: this one began within a block of where
 // an earlier one ended (pipelined reads arrive slightly out of order).
-func (d *download) sequential(off, end int64) bool {
-	seq := d.reads > 0 && off >= d.reach-blockSize && off <= d.reach+blockSize
+func (d *Download) sequential(off, end int64) bool {
+	seq := d.reads > 0 && off >= d.reach-BlockSize && off <= d.reach+BlockSize
 	d.reads++
 	d.reach = max(d.reach, end)
 	return seq
@@ -161,42 +244,49 @@ func (d *download) sequential(off, end int64) bool {
 // direct serves p at off with its own ranged GET, outside the stream.
 // starved says the stream had no memory for it: the time goes to the
 // metrics. d.mu is held on entry and on return, not during the GET.
-func (d *download) direct(p []byte, off int64, starved bool) (int, error) {
+func (d *Download) direct(p []byte, off int64, starved bool) (int, error) {
 	d.mu.Unlock()
 	start := time.Now()
 	n, err := d.rangeRead(p, off)
 	if starved {
-		d.h.fs.throttled(ThrottledReadAheadMemory, time.Since(start))
+		d.throttled(ThrottledReadAheadMemory, time.Since(start))
 	}
 	d.mu.Lock()
 	if err == nil {
 		if err = d.hashAt(off, p[:n]); err != nil { // a small file read in one go is checked too
 			d.err = err
-			return 0, d.h.s3Failure("download", d.path, err, d.key)
+			return 0, d.s.Failed("download", d.path, err, d.key)
 		}
 	}
 	d.sent += int64(n)
 	return d.eof(n, off, err)
 }
 
+// throttled reports time a read lost to a limit, for the metrics.
+func (d *Download) throttled(reason string, t time.Duration) {
+	if d.cfg.Throttled != nil {
+		d.cfg.Throttled(reason, t)
+	}
+}
+
 // reserve takes one block of read-ahead memory from the budget and the
 // user's share, if free now.
-func (d *download) reserve() bool {
-	if !d.h.fs.readAhead.tryReserve(d.h.tenant.User, d.h.tenant.Limits.ReadAheadMemory, blockSize) {
+func (d *Download) reserve() bool {
+	if !d.cfg.ReadAhead.tryReserve(d.s.User(), d.s.ReadAheadShare(), BlockSize) {
 		return false
 	}
-	d.held += blockSize
+	d.held += BlockSize
 	return true
 }
 
 // unreserve returns the memory of n blocks.
-func (d *download) unreserve(n int64) {
-	d.h.fs.readAhead.release(d.h.tenant.User, n*blockSize)
-	d.held -= n * blockSize
+func (d *Download) unreserve(n int64) {
+	d.cfg.ReadAhead.release(d.s.User(), n*BlockSize)
+	d.held -= n * BlockSize
 }
 
 // eof adds io.EOF when a read reached the end of the object.
-func (d *download) eof(n int, off int64, err error) (int, error) {
+func (d *Download) eof(n int, off int64, err error) (int, error) {
 	if err == nil && off+int64(n) >= d.size {
 		err = io.EOF
 	}
@@ -204,7 +294,7 @@ func (d *download) eof(n int, off int64, err error) (int, error) {
 }
 
 // evict drops blocks too far behind the furthest read to be asked for again.
-func (d *download) evict() {
+func (d *Download) evict() {
 	for b := range d.blocks {
 		if b < d.furthest-keepBehind {
 			delete(d.blocks, b)
@@ -214,7 +304,7 @@ func (d *download) evict() {
 	d.cond.Broadcast()
 }
 
-func (d *download) startStream() {
+func (d *Download) startStream() {
 	if d.running || d.err != nil {
 		d.cond.Broadcast()
 		return
@@ -228,7 +318,7 @@ func (d *download) startStream() {
 // then waits. A broken body is resumed with a ranged GET at the same ETag.
 // Each block needs read-ahead memory; when none is free the stream stops,
 // starved, and waiting reads fetch their bytes directly.
-func (d *download) stream() {
+func (d *Download) stream() {
 	defer d.wg.Done()
 	retries := 0
 	d.mu.Lock()
@@ -238,7 +328,7 @@ func (d *download) stream() {
 		for d.next > d.want && d.ctx.Err() == nil {
 			d.cond.Wait()
 		}
-		if d.ctx.Err() != nil || d.next*blockSize >= d.size {
+		if d.ctx.Err() != nil || d.next*BlockSize >= d.size {
 			d.running = false
 			return
 		}
@@ -251,11 +341,11 @@ func (d *download) stream() {
 		data, err := d.readBlock(b)
 		d.mu.Lock()
 		if err == nil {
-			err = d.hashAt(b*blockSize, data)
+			err = d.hashAt(b*BlockSize, data)
 		}
 		if err != nil {
 			d.unreserve(1)
-			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, errCorrupt) && !errors.Is(err, objfmt.ErrAuth) {
+			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, objfmt.ErrAuth) {
 				retries++
 				d.closeBody()
 				continue
@@ -277,7 +367,7 @@ func (d *download) stream() {
 
 // hashAt feeds the bytes of data, the plaintext at off, that continue the
 // SHA-256 in file order, if any. d.mu is held.
-func (d *download) hashAt(off int64, data []byte) error {
+func (d *Download) hashAt(off int64, data []byte) error {
 	if off > d.hashed || off+int64(len(data)) <= d.hashed {
 		return nil
 	}
@@ -286,18 +376,18 @@ func (d *download) hashAt(off int64, data []byte) error {
 
 // hash feeds the next bytes in file order to the SHA-256 and, at the end of
 // the object, compares it with the one stored at upload.
-func (d *download) hash(data []byte) error {
+func (d *Download) hash(data []byte) error {
 	d.sum.Write(data)
 	d.hashed += int64(len(data))
 	if d.hashed == d.size && d.stored != "" && !strings.EqualFold(hex.EncodeToString(d.sum.Sum(nil)), d.stored) {
-		return fmt.Errorf("read %s: %w", d.key, errCorrupt)
+		return fmt.Errorf("read %s: %w", d.key, ErrCorrupt)
 	}
 	return nil
 }
 
 // readBlock reads block b from the stream's body, opening a GET at b if
 // needed, and returns its plaintext.
-func (d *download) readBlock(b int64) ([]byte, error) {
+func (d *Download) readBlock(b int64) ([]byte, error) {
 	from, n := d.rawBlock(b)
 	if d.body == nil {
 		body, err := d.get(from, d.rawSize-1)
@@ -310,22 +400,22 @@ func (d *download) readBlock(b int64) ([]byte, error) {
 	if _, err := io.ReadFull(d.body, buf); err != nil {
 		return nil, fmt.Errorf("read %s at %d: %w", d.key, from, err)
 	}
-	return d.decrypt(buf, b*blockSize)
+	return d.decrypt(buf, b*BlockSize)
 }
 
 // rawBlock is where plaintext block b is stored: its offset and length. An
-// encrypted block is blockSize/ChunkSize whole chunks.
-func (d *download) rawBlock(b int64) (from, n int64) {
+// encrypted block is BlockSize/ChunkSize whole chunks.
+func (d *Download) rawBlock(b int64) (from, n int64) {
 	if d.open == nil {
-		return b * blockSize, min(blockSize, d.size-b*blockSize)
+		return b * BlockSize, min(BlockSize, d.size-b*BlockSize)
 	}
-	const stored = blockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
+	const stored = BlockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
 	return b * stored, min(stored, d.rawSize-b*stored)
 }
 
 // decrypt returns the plaintext of stored whole chunks beginning at plaintext
 // offset off (a chunk boundary); nothing of a chunk that fails to authenticate.
-func (d *download) decrypt(stored []byte, off int64) ([]byte, error) {
+func (d *Download) decrypt(stored []byte, off int64) ([]byte, error) {
 	if d.open == nil {
 		return stored, nil
 	}
@@ -336,7 +426,7 @@ func (d *download) decrypt(stored []byte, off int64) ([]byte, error) {
 	return plain, nil
 }
 
-func (d *download) closeBody() {
+func (d *Download) closeBody() {
 	if d.body != nil {
 		d.body.Close()
 		d.body = nil
@@ -345,45 +435,45 @@ func (d *download) closeBody() {
 
 // rangeRead serves a read far from the stream with its own ranged GET: of
 // just the chunks holding the range, when the object is encrypted.
-func (d *download) rangeRead(p []byte, off int64) (int, error) {
+func (d *Download) rangeRead(p []byte, off int64) (int, error) {
 	if d.open != nil {
 		return d.chunkRead(p, off)
 	}
 	body, err := d.get(off, off+int64(len(p))-1)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err, d.key)
+		return 0, d.s.Failed("download", d.path, err, d.key)
 	}
 	defer body.Close()
 	n, err := io.ReadFull(body, p)
 	if err != nil {
-		return n, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err), d.key)
+		return n, d.s.Failed("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, off, err), d.key)
 	}
 	return n, nil
 }
 
 // chunkRead fills p from plaintext offset off (p ends at or before the end
 // of the object) with one ranged GET of the chunks that hold it.
-func (d *download) chunkRead(p []byte, off int64) (int, error) {
+func (d *Download) chunkRead(p []byte, off int64) (int, error) {
 	sp := objfmt.SpanOf(off, int64(len(p)), d.size)
 	body, err := d.get(sp.From, sp.To)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err, d.key)
+		return 0, d.s.Failed("download", d.path, err, d.key)
 	}
 	defer body.Close()
 	stored := make([]byte, sp.To-sp.From+1)
 	if _, err := io.ReadFull(body, stored); err != nil {
-		return 0, d.h.s3Failure("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err), d.key)
+		return 0, d.s.Failed("download", d.path, fmt.Errorf("read %s at %d: %w", d.key, sp.From, err), d.key)
 	}
 	plain, err := d.decrypt(stored, sp.First*objfmt.ChunkSize)
 	if err != nil {
-		return 0, d.h.s3Failure("download", d.path, err, d.key)
+		return 0, d.s.Failed("download", d.path, err, d.key)
 	}
 	return copy(p, plain[off-sp.First*objfmt.ChunkSize:]), nil
 }
 
-func (d *download) get(from, to int64) (io.ReadCloser, error) {
-	out, err := d.h.fs.obj.Get(d.ctx, store.GetRequest{
-		Bucket:  d.h.home.Bucket,
+func (d *Download) get(from, to int64) (io.ReadCloser, error) {
+	out, err := d.cfg.Store.Get(d.ctx, store.GetRequest{
+		Bucket:  d.s.Bucket(),
 		Key:     d.key,
 		Range:   &store.Range{First: from, Last: to},
 		IfMatch: d.etag,
@@ -394,21 +484,21 @@ func (d *download) get(from, to int64) (io.ReadCloser, error) {
 	// Some S3-compatible stores ignore If-Match; check the ETag here too.
 	if d.etag != "" && out.ETag != "" && out.ETag != d.etag {
 		out.Body.Close()
-		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, out.ETag, d.etag, errChanged)
+		return nil, fmt.Errorf("get %s: ETag %s, opened as %s: %w", d.key, out.ETag, d.etag, ErrChanged)
 	}
 	return out.Body, nil
 }
 
 // TransferError is called by pkg/sftp when the connection broke with the
 // file open: the download is recorded as aborted.
-func (d *download) TransferError(error) {
+func (d *Download) TransferError(error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.aborted = true
 }
 
 // Close stops the stream, and logs and records the transfer.
-func (d *download) Close() error {
+func (d *Download) Close() error {
 	if d.releaseSlot != nil {
 		d.releaseSlot()
 	}
@@ -420,21 +510,21 @@ func (d *download) Close() error {
 	d.mu.Lock()
 	d.closeBody()
 	clear(d.blocks)
-	d.unreserve(d.held / blockSize)
+	d.unreserve(d.held / BlockSize)
 	sent, err, aborted := d.sent, d.err, d.aborted
 	d.mu.Unlock()
-	attrs := []slog.Attr{slog.String("path", d.h.audit.Name(d.path)), slog.Int64("bytes", sent),
+	attrs := []slog.Attr{slog.String("path", d.s.Name(d.path)), slog.Int64("bytes", sent),
 		slog.Int64("dur_ms", time.Since(d.started).Milliseconds())}
 	if errors.Is(err, context.Canceled) {
 		err = nil // stopped by Close, not failed
 	}
 	if err != nil {
-		attrs = append(attrs, slog.String("err", d.h.cause(err, d.key)))
+		attrs = append(attrs, slog.String("err", d.s.Cause(err, d.key)))
 	}
-	d.h.log.LogAttrs(d.h.ctx, slog.LevelInfo, "download closed", attrs...)
+	d.s.Logger().LogAttrs(d.s.Context(), slog.LevelInfo, "download closed", attrs...)
 
 	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
-		ETag: etag(d.etag), VersionID: d.versionID, DurMS: audit.Since(d.started)}
+		ETag: strings.Trim(d.etag, `"`), VersionID: d.versionID, DurMS: audit.Since(d.started)}
 	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
 		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
 	}
@@ -442,8 +532,8 @@ func (d *download) Close() error {
 		r.Result = audit.ResultAborted
 	}
 	if err != nil {
-		err = d.h.s3Failure("download", d.path, err, d.key)
+		err = d.s.Failed("download", d.path, err, d.key)
 	}
-	d.h.record(r, err)
+	d.s.Record(r, err)
 	return nil
 }

@@ -1,11 +1,24 @@
-package s3fs
+// Package upload is the upload pipeline: one file's way from the client's
+// writes to a committed S3 object. Writes arrive concurrently and slightly
+// out of order; the reorder window puts them back in file order, the stages
+// (stage.go: the plaintext's SHA-256, envelope sealing; later a malware scan,
+// OpenPGP) see each whole part in turn, the parts go to S3 in the background
+// under the process-wide upload memory (memory.go), and Close commits the
+// multipart upload, or aborts it: a failed upload never reports success and
+// leaves the previous object as it was. A temporary name's upload can stay
+// pending until its rename or resume (Table).
+//
+// It knows nothing of SFTP sessions, paths or permissions and must not
+// import s3fs (s3fs imports it, internal/layout checks this): what it needs
+// of the session that opened a file comes through Session, what every
+// upload shares through Config. The *Upload type's methods live in this
+// file and commit.go only.
+package upload
 
-// One upload, and the whole of its way to S3: this file takes the client's
-// writes through the reorder window, runs each whole part through the
-// stage chain (s3fs/pipeline: SHA-256, envelope sealing) and sends what
-// comes out as a part; commit.go ends it (finish, commit or abort, and the
-// pending state of a temporary name). The *upload type lives in these two
-// files only.
+// This file takes the client's writes through the reorder window, runs each
+// whole part through the stage chain and sends what comes out as a part;
+// commit.go ends the upload (finish, commit or abort, and the pending state
+// of a temporary name).
 
 import (
 	"bytes"
@@ -20,21 +33,26 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
-
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/s3fs/pipeline"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
+// S3's multipart limits.
 const (
-	// maxAhead caps the bytes one upload holds beyond its current part while
+	MinPartSize = 5 << 20 // every part but the last
+	MaxPartSize = 5 << 30
+	MaxParts    = 10000
+)
+
+const (
+	// MaxAhead caps the bytes one upload holds beyond its current part while
 	// waiting for a late write (pkg/sftp runs 8 writes at once, so they arrive
 	// slightly out of order). Clients keep at most 64 writes of ≤ 255 KiB in
 	// flight, so a late write is never further behind than that.
-	maxAhead = 16 << 20
-	// partsInFlight is how many parts of one upload go to S3 at once.
-	partsInFlight = 4
+	MaxAhead = 16 << 20
+	// PartsInFlight is how many parts of one upload go to S3 at once.
+	PartsInFlight = 4
 	// partsPerTier: every this many parts the part size doubles, so the first
 	// parts stay small and a 10,000-part upload still exceeds 5 TiB.
 	partsPerTier = 900
@@ -58,25 +76,105 @@ func partSizeFor(base, largest int64, n int32) int64 {
 // maxUploadSize is the largest file the part schedule can hold.
 func maxUploadSize(base, largest int64) int64 {
 	var total int64
-	for n := int32(1); n <= maxParts; n++ {
+	for n := int32(1); n <= MaxParts; n++ {
 		total += partSizeFor(base, largest, n)
 	}
 	return total
 }
 
-// upload is an io.WriterAt that streams one file into S3. Writes are copied
+// Config is what every upload of the process shares: s3fs.New makes one.
+type Config struct {
+	Store     store.Objects // s3fs's: its writes forget what listings cached
+	Budget    *Budget       // the process-wide upload memory
+	PartSize  int64         // size of the first parts; later parts grow, see partSizeFor
+	Checksums bool          // send CRC32C checksums per part and for the whole object ("aws" mode)
+	// Wait bounds a write's wait for upload memory: past it the write fails.
+	Wait time.Duration
+	// Throttled hears the time a write waited for upload memory; nil: nobody listens.
+	Throttled func(reason string, d time.Duration)
+	Pending   *Table // uploads under a temporary name, closed and not yet renamed
+	// Track notes a multipart upload in flight, which the orphan sweep never
+	// aborts, until untrack; InFlight asks whether an upload id is one.
+	Track    func(uploadID string) (untrack func())
+	InFlight func(uploadID string) bool
+}
+
+// Session is what an upload needs of the SFTP session writing it: s3fs's
+// handlers. A pending upload resumed or renamed by another session takes
+// that session's.
+type Session interface {
+	Context() context.Context // ends with the session: parts in flight stop, the upload aborts
+	Logger() *slog.Logger
+	User() string   // whose share of the upload memory the upload takes
+	Share() int64   // that share
+	Bucket() string // where the object is stored
+	// Name is a path or key as the log may show it, Cause an error's text
+	// (both hashed when the trail hashes names).
+	Name(path string) string
+	Cause(err error, keys ...string) string
+	// Failed logs a failed storage call and returns the partner's answer;
+	// op is what the partner asked for ("upload"), keys the object keys
+	// the call touched other than path's.
+	Failed(op, path string, err error, keys ...string) error
+	// CanSee reports whether the user may learn which files exist.
+	CanSee() bool
+	// AuditReady refuses a commit the trail cannot record; Record writes
+	// the close record, completed with the outcome err.
+	AuditReady() error
+	Record(r audit.Record, err error) error
+	// Forget drops u from the session's open uploads; Remember notes a file
+	// the session stored (a write-only user may stat it).
+	Forget(path string, u *Upload)
+	Remember(path string, size int64)
+	// KeepMtime keeps mtime on the stored object at key (a metadata
+	// self-copy); HoldMtime keeps it for the rename that follows, if path is
+	// a temporary name, and reports whether it did.
+	KeepMtime(key string, mtime time.Time) error
+	HoldMtime(path string, mtime time.Time) bool
+}
+
+// File is what the session opened: where the upload goes and on which terms.
+type File struct {
+	Path, Key string
+	Overwrite bool // false: the object must not exist (If-None-Match: *)
+	Exclusive bool // opened with EXCL, or APPEND of a new file: nothing may replace a file that appeared meanwhile
+	// KeepIfUntouched: opened without TRUNC over an existing object, which
+	// a CLOSE with nothing written (and no truncate) leaves as it was.
+	KeepIfUntouched bool
+	Sealer          *Sealer   // envelope encryption of the object; nil stores plaintext
+	Mtime           time.Time // time to store with the object; zero: none
+	Temp            *Temp     // the final name of a temporary name, or nil
+}
+
+// Temp is the final name of a temporary file: its multipart upload is made
+// under FinalKey (the data key bound to Binding) and left pending at CLOSE.
+type Temp struct {
+	Final, FinalKey string
+	Binding         objfmt.Binding
+}
+
+// Error is an upload's failure as the partner reads it: its text names no
+// storage detail, bucket or key.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }
+
+func failure(msg string) error { return &Error{msg} }
+
+// Upload is an io.WriterAt that streams one file into S3. Writes are copied
 // into the current part's buffer at their offset, whatever order they arrive
 // in; a part that is filled without holes goes through the stages and is
 // sent in the background. The object becomes visible only when Close
 // completes the upload, after the stages agreed (Finish); any failure, a
 // veto, a transfer error or a hole aborts it and Close reports the error.
-type upload struct {
-	h         *handlers
+type Upload struct {
+	cfg       *Config
+	s         Session
 	path, key string
 	overwrite bool // false: the object must not exist (If-None-Match: *)
 	exclusive bool // opened with EXCL, or APPEND of a new file: nothing may replace a file that appeared meanwhile
 	started   time.Time
-	sealer    *sealer // envelope encryption of the object (its stage is in stages); nil stores plaintext
+	sealer    *Sealer // envelope encryption of the object (its stage is in stages); nil stores plaintext
 
 	ctx    context.Context // cancelled on transfer error or part failure
 	cancel context.CancelFunc
@@ -91,7 +189,7 @@ type upload struct {
 	held     int64
 	size     int64  // highest offset written
 	uploadID string // "" until the multipart upload is created
-	untrack  func() // forgets uploadID as in flight (see FS.track)
+	untrack  func() // forgets uploadID as in flight (see Config.Track)
 	// retriedCreate is when CreateMultipartUpload was first tried, if the SDK
 	// had to try it again: an earlier try may have started an upload too.
 	retriedCreate time.Time
@@ -108,9 +206,10 @@ type upload struct {
 	untouched       bool // closed as above: nothing stored
 	createdMeta     bool // the multipart upload was created with mtime in its metadata
 
-	// A temporary name (see pending.go): its multipart upload is made under
+	// A temporary name (see Temp): its multipart upload is made under
 	// finalKey, the key of final, and is left pending at CLOSE.
 	final, finalKey, tempKey string
+	finalBinding             objfmt.Binding
 	pending                  bool                // closed, waiting for its rename or resume
 	tailSent                 bool                // finish sent a short last part (or the stages' last bytes): no part may follow
 	parts                    map[int32]partState // what each part sent leaves behind
@@ -122,8 +221,8 @@ type upload struct {
 
 	// The stages, fed part by part in file order: each part's goroutine
 	// waits for passed, the channel its predecessor closes once through.
-	stages pipeline.Chain
-	sum    *pipeline.Hash // the first stage: the plaintext's SHA-256
+	stages Chain
+	sum    *Hash // the first stage: the plaintext's SHA-256
 	passed chan struct{}
 	crc    hash.Hash32   // of the stored bytes, in "aws" checksum mode (S3 checks it); else nil
 	stored store.Written // what S3 answered to the commit
@@ -153,24 +252,29 @@ type chunk struct {
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// newUpload starts an upload whose bytes go through the SHA-256 of the
-// plaintext, then, under envelope encryption, the sealer's stage.
-func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *upload {
-	ctx, cancel := context.WithCancel(h.ctx)
+// New starts the upload of f for session s: its bytes go through the
+// SHA-256 of the plaintext, then, under envelope encryption, the sealer's
+// stage.
+func New(cfg *Config, s Session, f File) *Upload {
+	ctx, cancel := context.WithCancel(s.Context())
 	passed := make(chan struct{})
 	close(passed)
-	sum := pipeline.NewHash()
-	stages := pipeline.Chain{sum}
-	if s != nil {
-		stages = append(stages, s.stage)
+	sum := NewHash()
+	stages := Chain{sum}
+	if f.Sealer != nil {
+		stages = append(stages, f.Sealer.stage)
 	}
-	u := &upload{
-		h: h, path: path, key: key, overwrite: overwrite, started: time.Now(),
-		ctx: ctx, cancel: cancel, sealer: s,
-		inflight: make(chan struct{}, partsInFlight),
+	u := &Upload{
+		cfg: cfg, s: s, path: f.Path, key: f.Key, overwrite: f.Overwrite, exclusive: f.Exclusive,
+		keepIfUntouched: f.KeepIfUntouched, mtime: f.Mtime, started: time.Now(),
+		ctx: ctx, cancel: cancel, sealer: f.Sealer,
+		inflight: make(chan struct{}, PartsInFlight),
 		stages:   stages, sum: sum, passed: passed,
 	}
-	if h.fs.checksums {
+	if f.Temp != nil {
+		u.final, u.finalKey, u.tempKey, u.finalBinding = f.Temp.Final, f.Temp.FinalKey, f.Key, f.Temp.Binding
+	}
+	if cfg.Checksums {
 		u.crc = crc32.New(castagnoli)
 	}
 	return u
@@ -180,7 +284,7 @@ func (h *handlers) newUpload(path, key string, overwrite bool, s *sealer) *uploa
 // for a missing earlier write, and without holding the upload's lock, so a
 // late write can still fill the gap that lets a part go to S3. The wait is
 // bounded: past it the write fails with a message saying why.
-func (u *upload) WriteAt(p []byte, off int64) (int, error) {
+func (u *Upload) WriteAt(p []byte, off int64) (int, error) {
 	n := len(p)
 	if off < 0 {
 		return 0, failure("upload failed: negative offset")
@@ -200,7 +304,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 			return 0, u.fail(failure("upload failed: rewriting data already sent to storage is not supported"))
 		}
 		need, ahead := u.memoryFor(off, int64(n))
-		if ahead > maxAhead {
+		if ahead > MaxAhead {
 			return 0, u.fail(failure("upload failed: writes arrived too far out of order"))
 		}
 		short := need - u.held
@@ -208,13 +312,13 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 			break
 		}
 		u.mu.Unlock()
-		err := u.h.reserve(u.ctx, u, short)
+		err := u.reserve(short)
 		u.mu.Lock()
 		if err != nil {
 			return 0, u.fail(err)
 		}
 		if err := u.usable(); err != nil { // closed or failed meanwhile
-			u.h.fs.mem.Release(u.h.tenant.User, short)
+			u.cfg.Budget.Release(u.s.User(), short)
 			return 0, err
 		}
 		u.held += short
@@ -243,7 +347,7 @@ func (u *upload) WriteAt(p []byte, off int64) (int, error) {
 // written at off, and the reach of its waiting writes beyond the current
 // part. The waiting writes count for their reach, not only their bytes:
 // they become the next part's buffer, which spans them.
-func (u *upload) memoryFor(off, n int64) (need, ahead int64) {
+func (u *Upload) memoryFor(off, n int64) (need, ahead int64) {
 	pt := u.part
 	partEnd := pt.start + pt.size
 	c := int64(cap(pt.buf))
@@ -260,7 +364,7 @@ func (u *upload) memoryFor(off, n int64) (need, ahead int64) {
 }
 
 // memoryInUse is what the part being filled and the waiting writes hold.
-func (u *upload) memoryInUse() int64 {
+func (u *Upload) memoryInUse() int64 {
 	if u.part == nil {
 		return u.aheadLen
 	}
@@ -272,13 +376,13 @@ func (u *upload) memoryInUse() int64 {
 // before it knows whether a concurrent one already grew the buffer, and
 // waiting writes moved into a new part may take a little more room than
 // they held (that bit is taken without waiting: the bytes are in memory).
-func (u *upload) settle() {
-	use, user := u.memoryInUse(), u.h.tenant.User
+func (u *Upload) settle() {
+	use, user := u.memoryInUse(), u.s.User()
 	switch {
 	case use > u.held:
-		u.h.fs.mem.Force(user, use-u.held)
+		u.cfg.Budget.Force(user, use-u.held)
 	case use < u.held:
-		u.h.fs.mem.Release(user, u.held-use)
+		u.cfg.Budget.Release(user, u.held-use)
 	}
 	u.held = use
 }
@@ -289,7 +393,7 @@ func (u *upload) settle() {
 // open file with one byte written, holds at most about twice its bytes.
 // Later parts belong to a file that has already sent a whole part: they
 // take their whole size at once, and their bytes are never copied.
-func (u *upload) grownCap(pt *part, end int64) int64 {
+func (u *Upload) grownCap(pt *part, end int64) int64 {
 	c, need := int64(cap(pt.buf)), u.roomFor(end)
 	switch {
 	case need <= c:
@@ -302,33 +406,33 @@ func (u *upload) grownCap(pt *part, end int64) int64 {
 
 // roomFor is the buffer n bytes of the file need: the room for the stages
 // to work on them in place (under envelope encryption, to seal them).
-func (u *upload) roomFor(n int64) int64 { return u.stages.OutSize(n) }
+func (u *Upload) roomFor(n int64) int64 { return u.stages.OutSize(n) }
 
 // ThrottledUploadMemory is the reason, for Config.Throttled, of a write
 // that waited for upload memory: the budget or its user's share was full.
 const ThrottledUploadMemory = "upload_memory"
 
-// reserve takes n bytes of upload memory for u, of this session's user,
-// waiting at most upload_memory_wait, and says plainly why it gave up.
-func (h *handlers) reserve(ctx context.Context, u *upload, n int64) error {
-	waited, err := h.fs.mem.Acquire(ctx, h.tenant.User, u, h.memShare, n, h.fs.memWait)
-	if waited > 0 && h.fs.onThrottle != nil {
-		h.fs.onThrottle(ThrottledUploadMemory, waited)
+// reserve takes n bytes of upload memory for u, of its session's user,
+// waiting at most Config.Wait, and says plainly why it gave up.
+func (u *Upload) reserve(n int64) error {
+	waited, err := u.cfg.Budget.Acquire(u.ctx, u.s.User(), u, u.s.Share(), n, u.cfg.Wait)
+	if waited > 0 && u.cfg.Throttled != nil {
+		u.cfg.Throttled(ThrottledUploadMemory, waited)
 	}
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, errShareSpent):
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "upload memory wait timed out", slog.String("err", "user at its share"))
+		u.log(slog.LevelWarn, "upload memory wait timed out", slog.String("err", "user at its share"))
 		return failure("upload failed: this user's other uploads and open files hold all the upload memory it may use; close some or try again later")
 	case errors.Is(err, errBudgetSpent):
-		h.log.LogAttrs(h.ctx, slog.LevelWarn, "upload memory wait timed out", slog.String("err", "budget in use"))
+		u.log(slog.LevelWarn, "upload memory wait timed out", slog.String("err", "budget in use"))
 		return failure("upload failed: the server is busy with other uploads; try again later")
 	}
 	return failure("upload failed: session is closing")
 }
 
-func (u *upload) usable() error {
+func (u *Upload) usable() error {
 	switch {
 	case u.closed:
 		return failure("upload failed: file already closed")
@@ -339,11 +443,11 @@ func (u *upload) usable() error {
 }
 
 // fail records the first failure and stops part uploads in flight.
-func (u *upload) fail(err error) error {
+func (u *Upload) fail(err error) error {
 	if u.failed == nil {
 		u.failed = err
 		u.cancel()
-		u.h.fs.mem.Finished(u.h.tenant.User, u) // it finishes no part: let another
+		u.cfg.Budget.Finished(u.s.User(), u) // it finishes no part: let another
 	}
 	return u.failed
 }
@@ -351,11 +455,11 @@ func (u *upload) fail(err error) error {
 // nextPart starts part num and moves the waiting writes into it. Its
 // buffer takes memory as it fills; its size never exceeds what the user's
 // share of the upload memory can hold (largestPart).
-func (u *upload) nextPart(num int32, start int64) error {
-	if num > maxParts {
+func (u *Upload) nextPart(num int32, start int64) error {
+	if num > MaxParts {
 		return u.fail(failure("upload failed: file exceeds the largest size this server accepts"))
 	}
-	size := partSizeFor(u.h.fs.partSize, largestPart(u.h.memShare, u.h.fs.partSize, u.sealer != nil), num)
+	size := partSizeFor(u.cfg.PartSize, largestPart(u.s.Share(), u.cfg.PartSize, u.sealer != nil), num)
 	pt := &part{num: num, start: start, size: size}
 	u.part = pt
 	waiting := u.ahead
@@ -381,7 +485,7 @@ func (u *upload) nextPart(num int32, start int64) error {
 	return nil
 }
 
-func (u *upload) keepAhead(c chunk) {
+func (u *Upload) keepAhead(c chunk) {
 	u.ahead = append(u.ahead, c)
 	u.aheadLen += int64(len(c.data))
 	u.aheadEnd = max(u.aheadEnd, c.off+int64(len(c.data)))
@@ -389,7 +493,7 @@ func (u *upload) keepAhead(c chunk) {
 
 // writePart copies b to offset off of pt, growing its buffer as grownCap
 // says (the write reserved that memory first).
-func (u *upload) writePart(pt *part, off int64, b []byte) {
+func (u *Upload) writePart(pt *part, off int64, b []byte) {
 	end := off + int64(len(b))
 	if end > int64(len(pt.buf)) {
 		if c := u.grownCap(pt, end); c > int64(cap(pt.buf)) {
@@ -428,7 +532,7 @@ func (pt *part) full() bool {
 }
 
 // advance sends the current part to S3 in the background and starts the next.
-func (u *upload) advance() error {
+func (u *Upload) advance() error {
 	if u.uploadID == "" {
 		if err := u.create(); err != nil {
 			return err
@@ -441,14 +545,14 @@ func (u *upload) advance() error {
 	return u.nextPart(pt.num+1, pt.start+pt.size)
 }
 
-func (u *upload) create() error {
+func (u *Upload) create() error {
 	if u.final != "" { // made under the final key: the data key must be bound to it
-		if err := u.sealer.bindTo(u.ctx, u.h.fs, u.h.tenant, u.finalKey); err != nil {
-			return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("bind data key to %s: %w", u.finalKey, err), u.finalKey))
+		if err := u.sealer.bindTo(u.ctx, u.finalBinding); err != nil {
+			return u.fail(u.s.Failed("upload", u.path, fmt.Errorf("bind data key to %s: %w", u.finalKey, err), u.finalKey))
 		}
 	}
 	in := store.CreateRequest{
-		Bucket:   u.h.home.Bucket,
+		Bucket:   u.s.Bucket(),
 		Key:      u.key,
 		Metadata: u.objectMetadata(objfmt.WithMtime(objfmt.UploadMarker(), u.mtime)),
 	}
@@ -458,13 +562,13 @@ func (u *upload) create() error {
 		in.Metadata[objfmt.MetaMtime] = objfmt.MtimeInTag
 	}
 	began := time.Now()
-	out, err := u.h.fs.obj.CreateMultipart(u.ctx, in)
+	out, err := u.cfg.Store.CreateMultipart(u.ctx, in)
 	if err != nil {
-		return u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err), u.key))
+		return u.fail(u.s.Failed("upload", u.path, fmt.Errorf("create multipart upload %s: %w", u.key, err), u.key))
 	}
 	u.uploadID = out.UploadID
 	u.createdMeta = !u.mtime.IsZero()
-	u.untrack = u.h.fs.track(out.UploadID)
+	u.untrack = u.cfg.Track(out.UploadID)
 	if out.Retried {
 		u.retriedCreate = began
 	}
@@ -472,22 +576,22 @@ func (u *upload) create() error {
 }
 
 // send uploads one part in the background once one of the upload's
-// partsInFlight slots is free. Waiting here, not in the background, is what
-// slows the client down to S3's pace: one upload holds at most partsInFlight
-// parts, the part being filled and maxAhead, whatever upload_memory allows.
+// PartsInFlight slots is free. Waiting here, not in the background, is what
+// slows the client down to S3's pace: one upload holds at most PartsInFlight
+// parts, the part being filled and MaxAhead, whatever upload_memory allows.
 // A part's slot and memory return as soon as S3 has answered, before the
 // upload's lock is taken again, so a waiting WriteAt never blocks the part
 // that would let it go on.
-func (u *upload) send(pt *part) error {
+func (u *Upload) send(pt *part) error {
 	u.part = nil
-	user := u.h.tenant.User
+	user := u.s.User()
 	pt.reserved = min(int64(cap(pt.buf)), u.held)
 	u.held -= pt.reserved
-	u.h.fs.mem.Sending(user, u, pt.reserved) // done with this part: it may have gone past the share
+	u.cfg.Budget.Sending(user, u, pt.reserved) // done with this part: it may have gone past the share
 	select {
 	case u.inflight <- struct{}{}:
 	case <-u.ctx.Done():
-		u.h.fs.mem.Sent(user, pt.reserved)
+		u.cfg.Budget.Sent(user, pt.reserved)
 		return u.fail(failure("upload failed: session is closing"))
 	}
 	prev, mine := u.passed, make(chan struct{})
@@ -505,7 +609,7 @@ func (u *upload) send(pt *part) error {
 		close(mine)
 		if err != nil || (pt.last && len(body) == 0) { // failed, or an empty tail: nothing to store
 			<-u.inflight
-			u.h.fs.mem.Sent(user, pt.reserved)
+			u.cfg.Budget.Sent(user, pt.reserved)
 			if err != nil {
 				u.mu.Lock()
 				u.fail(u.stageFailure(err))
@@ -513,16 +617,16 @@ func (u *upload) send(pt *part) error {
 			}
 			return
 		}
-		done, err := u.h.fs.obj.UploadPart(u.ctx, store.PartRequest{
-			Bucket: u.h.home.Bucket, Key: u.key, UploadID: u.uploadID, Number: pt.num, Body: body,
+		done, err := u.cfg.Store.UploadPart(u.ctx, store.PartRequest{
+			Bucket: u.s.Bucket(), Key: u.key, UploadID: u.uploadID, Number: pt.num, Body: body,
 		})
 		<-u.inflight
-		u.h.fs.mem.Sent(user, pt.reserved)
+		u.cfg.Budget.Sent(user, pt.reserved)
 
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if err != nil {
-			u.fail(u.h.s3Failure("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err), u.key))
+			u.fail(u.s.Failed("upload", u.path, fmt.Errorf("upload part %d of %s: %w", pt.num, u.key, err), u.key))
 			return
 		}
 		u.done = append(u.done, done)
@@ -539,7 +643,7 @@ func (u *upload) send(pt *part) error {
 // in file order (the caller waits for its predecessor) and returns what
 // goes to S3, adding it to the CRC32C that S3 checks. After a stage failed,
 // the later parts pass nothing: the upload is failing.
-func (u *upload) pass(b []byte, last bool) ([]byte, error) {
+func (u *Upload) pass(b []byte, last bool) ([]byte, error) {
 	if u.stageErr != nil {
 		return nil, u.stageErr
 	}
@@ -565,7 +669,7 @@ type partState struct {
 	crc         []byte
 }
 
-func (u *upload) crcMark() []byte {
+func (u *Upload) crcMark() []byte {
 	if u.crc == nil {
 		return nil
 	}
@@ -575,7 +679,7 @@ func (u *upload) crcMark() []byte {
 
 // rewind returns the stages and the CRC32C to their state at the end of a
 // sent part.
-func (u *upload) rewind(st partState) error {
+func (u *Upload) rewind(st partState) error {
 	if err := u.stages.Rewind(st.marks); err != nil {
 		return err
 	}
@@ -590,7 +694,7 @@ func (u *upload) rewind(st partState) error {
 
 // TransferError is called by pkg/sftp when the connection broke with this file
 // open: the upload must abort, whatever Close later sees.
-func (u *upload) TransferError(err error) {
+func (u *Upload) TransferError(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.final != "" && u.uploadID != "" && u.failed == nil {
@@ -599,34 +703,76 @@ func (u *upload) TransferError(err error) {
 	}
 	u.fail(failure("upload aborted: connection lost"))
 	u.aborted = true
-	u.h.log.LogAttrs(u.h.ctx, slog.LevelWarn, "upload interrupted", slog.String("path", u.h.audit.Name(u.path)), slog.String("err", err.Error()))
+	u.log(slog.LevelWarn, "upload interrupted", slog.String("path", u.s.Name(u.path)), slog.String("err", err.Error()))
 }
 
-// setAttrs records a SETSTAT while the file is open: the time is stored with
-// the object, and size 0 makes an upload with nothing written replace the
-// object with an empty file (scp of an empty file opens without TRUNC).
-func (u *upload) setAttrs(flags sftp.FileAttrFlags, size uint64, mtime time.Time) {
+// SetTime records a time set while the file is open (lftp's SETSTAT before
+// CLOSE, or after it on a pending upload): it is stored with the object.
+func (u *Upload) SetTime(mtime time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if flags.Acmodtime {
-		u.mtime = mtime
-	}
-	u.truncate = u.truncate || (flags.Size && size == 0)
+	u.mtime = mtime
 }
 
-// pendingInfo describes the upload for stat and listings, as path p: the
-// bytes received so far, and the time set on it, or its start.
-func (u *upload) pendingInfo(p string) fileInfo {
+// Truncate records a SETSTAT size=0 while the file is open: an upload with
+// nothing written then replaces the object with an empty file (scp of an
+// empty file opens without TRUNC).
+func (u *Upload) Truncate() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.truncate = true
+}
+
+// Info describes an upload for stat and listings.
+type Info struct {
+	Path  string    // the client's path the upload was opened as
+	Size  int64     // bytes received so far
+	Mtime time.Time // the time set on it, or its start
+}
+
+// pendingInfo is Info of an upload that is closed (pending): nothing
+// changes it meanwhile.
+func (u *Upload) pendingInfo() Info {
 	mtime := u.mtime
 	if mtime.IsZero() {
 		mtime = u.started
 	}
-	return fileInfo{name: p, size: u.size, mtime: mtime}
+	return Info{Path: u.path, Size: u.size, Mtime: mtime}
 }
 
-// openInfo is pendingInfo for an upload still open, whose writes go on.
-func (u *upload) openInfo(p string) fileInfo {
+// Info describes the upload as it is now, its writes going on.
+func (u *Upload) Info() Info {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return u.pendingInfo(p)
+	return u.pendingInfo()
+}
+
+// Path is the client's path the upload was opened as.
+func (u *Upload) Path() string { return u.path }
+
+// Key is the object key it is stored under: a temporary name's, once its
+// first part was sent, is the final name's.
+func (u *Upload) Key() string { return u.key }
+
+// UploadID is the id of its multipart upload, "" before the first part.
+func (u *Upload) UploadID() string { return u.uploadID }
+
+// SHA256 is the SHA-256 of the plaintext received so far, in hex.
+func (u *Upload) SHA256() string { return u.sum.Hex() }
+
+// AddStage appends a stage to the upload's chain, before anything was
+// written: a stage chosen for this file (a content gate) after the
+// built-in ones.
+func (u *Upload) AddStage(s Stage) { u.stages = append(u.stages, s) }
+
+// HoldSlot gives release to Close, which calls it: it gives back the
+// session's open-file slot.
+func (u *Upload) HoldSlot(release func()) { u.releaseSlot = release }
+
+// Drop lets go of an upload opened but refused before any write (its
+// open could not be recorded, or the path is busy).
+func (u *Upload) Drop() { u.cancel() }
+
+func (u *Upload) log(level slog.Level, msg string, attrs ...slog.Attr) {
+	u.s.Logger().LogAttrs(u.s.Context(), level, msg, attrs...)
 }

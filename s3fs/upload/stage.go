@@ -1,16 +1,16 @@
-// Package pipeline is the chain of stages an upload's bytes go through, in
-// file order, between the reorder window that puts concurrent SFTP writes
-// back in order and the parts that go to storage: today the SHA-256 of the
-// plaintext (Hash) and envelope sealing (Seal); a malware scan and OpenPGP
-// decryption are meant to join them without touching the others. A stage
-// sees every byte once and in order, may pass on other bytes than it got
-// (its output, not its input, goes to the next stage and then to the
-// parts), and may veto the commit when the file is whole (Finish).
-//
-// It knows nothing of S3, SFTP or the upload memory, and must not: s3fs
-// cuts the file into parts, runs each part through the chain, stores what
-// comes out, and commits only when Finish has said yes.
-package pipeline
+package upload
+
+// The stages: the chain an upload's bytes go through, in file order,
+// between the reorder window that puts concurrent SFTP writes back in order
+// and the parts that go to storage: today the SHA-256 of the plaintext
+// (Hash) and envelope sealing (Seal); a malware scan and OpenPGP decryption
+// are meant to join them without touching the others. A stage sees every
+// byte once and in order, may pass on other bytes than it got (its output,
+// not its input, goes to the next stage and then to the parts), and may
+// veto the commit when the file is whole (Finish). A stage knows nothing of
+// S3, SFTP or the upload memory: the upload cuts the file into parts, runs
+// each part through the chain, stores what comes out, and commits only when
+// Finish has said yes.
 
 import (
 	"crypto/sha256"
@@ -25,7 +25,7 @@ import (
 )
 
 // A Stage is one step of an upload's bytes. Its methods are called one at
-// a time (s3fs runs the parts through the chain in file order, each after
+// a time (the upload runs the parts through the chain in file order, each after
 // its predecessor).
 type Stage interface {
 	// Write takes the next bytes of the file (last: the file ends with
@@ -121,7 +121,7 @@ func (c Chain) Mark() [][]byte {
 }
 
 // errNoMark is a rewind to a mark the chain did not take.
-var errNoMark = errors.New("pipeline: no mark to rewind to")
+var errNoMark = errors.New("upload: no mark to rewind to")
 
 // Rewind returns every stage to marks, which Mark returned.
 func (c Chain) Rewind(marks [][]byte) error {
@@ -170,7 +170,7 @@ func (s *Hash) Rewind(mark []byte) error {
 }
 
 // Seal encrypts the bytes it sees into envelope chunks (objfmt), in place.
-// Every Write but the last must hold whole chunks: s3fs's parts are
+// Every Write but the last must hold whole chunks: the parts are
 // multiples of objfmt.ChunkSize. It refuses to commit an object without its
 // final chunk (an interrupted upload renamed before it was resumed): no
 // reader would accept it.
@@ -235,7 +235,7 @@ func (s *Seal) NextEpoch() error {
 }
 
 // Refusal is a stage's refusal of a file whose text is written for the
-// partner ("upload refused: ..."): s3fs shows it as it is. Any other error
+// partner ("upload refused: ..."): the partner reads it as it is. Any other error
 // of a stage reaches only the log; the partner reads a plain failure.
 type Refusal struct{ Reason string }
 

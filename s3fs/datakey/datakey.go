@@ -1,12 +1,15 @@
-package s3fs
+// Package datakey is the source of envelope data keys: a new object's key
+// made and wrapped, a stored object's unwrapped, a renamed object's wrapped
+// again for its new name (the key is bound to it). AWS KMS does it when
+// configured, else the local KEKs (objfmt.Keyring). It reaches KMS only
+// through store's KMSClient, and knows nothing of SFTP, S3 or sessions.
+package datakey
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
-	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -23,9 +26,27 @@ type KMS struct {
 	KeyID  string // key id, ARN or alias of the KMS key
 }
 
-// binding is where tenant t's object key lives, as its data key is bound.
-func binding(t *auth.Tenant, key string) objfmt.Binding {
-	return objfmt.Binding{Bucket: t.Bucket, Home: t.Prefix, Key: strings.TrimPrefix(key, t.Prefix)}
+// Source makes and opens data keys: with KMS when set, else with Keyring.
+// The zero Source has no key: it can neither make nor open one.
+type Source struct {
+	KMS     *KMS
+	Keyring *objfmt.Keyring
+}
+
+// Configured reports whether the source has a key to open objects with.
+func (s Source) Configured() bool { return s.KMS != nil || s.Keyring != nil }
+
+// NewDataKey is a data key for a new object at b, and the metadata that
+// stores it wrapped.
+func (s Source) NewDataKey(ctx context.Context, b objfmt.Binding) ([]byte, map[string]string, error) {
+	if s.KMS != nil {
+		return s.KMS.newDataKey(ctx, b, objfmt.NewObjectID())
+	}
+	if s.Keyring == nil || s.Keyring.Current == nil {
+		return nil, nil, fmt.Errorf("new data key: %w", objfmt.ErrUnknownKEK)
+	}
+	dataKey, meta := s.Keyring.NewDataKey(b)
+	return dataKey, meta, nil
 }
 
 // newDataKey asks KMS for a data key for a new object at b with id objectID.
@@ -51,9 +72,9 @@ func (k *KMS) wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, object
 	return objfmt.KMSMetadata(arn, blob, b, objectID), nil
 }
 
-// keyARN is the ARN of the configured key (which may be named by id or
+// KeyARN is the ARN of the configured key (which may be named by id or
 // alias): the id objects wrapped by it record.
-func (k *KMS) keyARN(ctx context.Context) (string, error) {
+func (k *KMS) KeyARN(ctx context.Context) (string, error) {
 	arn, err := k.Client.KeyARN(ctx, k.KeyID)
 	if err != nil {
 		return "", fmt.Errorf("kms describe key %s: %w", k.KeyID, err)
@@ -82,45 +103,45 @@ func (k *KMS) dataKey(ctx context.Context, meta map[string]string, b objfmt.Bind
 	return dataKey, nil
 }
 
-// dataKey unwraps the data key of an object at b from its metadata: with
+// DataKey unwraps the data key of an object at b from its metadata: with
 // KMS when KMS wrapped it, else with the local KEKs.
-func (fs *FS) dataKey(ctx context.Context, meta map[string]string, b objfmt.Binding) ([]byte, error) {
+func (s Source) DataKey(ctx context.Context, meta map[string]string, b objfmt.Binding) ([]byte, error) {
 	if objfmt.KMSWrapped(meta) {
-		if fs.kms == nil {
+		if s.KMS == nil {
 			return nil, fmt.Errorf("data key wrapped by KMS: %w", objfmt.ErrUnknownKEK)
 		}
-		return fs.kms.dataKey(ctx, meta, b)
+		return s.KMS.dataKey(ctx, meta, b)
 	}
-	if fs.keys == nil {
+	if s.Keyring == nil {
 		return nil, objfmt.ErrUnknownKEK
 	}
-	return fs.keys.DataKey(meta, b)
+	return s.Keyring.DataKey(meta, b)
 }
 
-// wrap returns the metadata of data key dataKey for an object at b with id
+// Wrap returns the metadata of data key dataKey for an object at b with id
 // objectID, wrapped by the current key source: KMS when configured, else
 // the current KEK.
-func (fs *FS) wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, objectID string) (map[string]string, error) {
+func (s Source) Wrap(ctx context.Context, dataKey []byte, b objfmt.Binding, objectID string) (map[string]string, error) {
 	switch {
-	case fs.kms != nil:
-		return fs.kms.wrap(ctx, dataKey, b, objectID)
-	case fs.keys == nil || fs.keys.Current == nil:
+	case s.KMS != nil:
+		return s.KMS.wrap(ctx, dataKey, b, objectID)
+	case s.Keyring == nil || s.Keyring.Current == nil:
 		return nil, fmt.Errorf("wrap data key: %w", objfmt.ErrUnknownKEK)
 	}
-	return fs.keys.Wrap(dataKey, b, objectID), nil
+	return s.Keyring.Wrap(dataKey, b, objectID), nil
 }
 
-// rebind returns the metadata of an encrypted object at from with its data
+// Rebind returns the metadata of an encrypted object at from with its data
 // key wrapped for to instead (by the current key source), the rest of the
 // metadata kept: a rename moves the binding, never the body. An object of
 // format version 1 comes out as version 2 with no object id, its chunks as
 // they were.
-func (fs *FS) rebind(ctx context.Context, meta map[string]string, from, to objfmt.Binding) (map[string]string, error) {
-	dataKey, err := fs.dataKey(ctx, meta, from)
+func (s Source) Rebind(ctx context.Context, meta map[string]string, from, to objfmt.Binding) (map[string]string, error) {
+	dataKey, err := s.DataKey(ctx, meta, from)
 	if err != nil {
 		return nil, err
 	}
-	keyMeta, err := fs.wrap(ctx, dataKey, to, objfmt.MetaValue(meta, objfmt.MetaObjectID))
+	keyMeta, err := s.Wrap(ctx, dataKey, to, objfmt.MetaValue(meta, objfmt.MetaObjectID))
 	if err != nil {
 		return nil, err
 	}
