@@ -24,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
@@ -135,20 +136,35 @@ func LoadPublicKeysFile(path string, now time.Time) ([]*Key, error) {
 	return ReadPublicKeys(f, now)
 }
 
+// readKeyRing reads binary keys, or every armored key block of a file (a
+// partner's file often holds several, one after the other).
 func readKeyRing(r io.Reader) (openpgp.EntityList, error) {
 	br := bufio.NewReader(r)
 	head, _ := br.Peek(64)
-	var (
-		el  openpgp.EntityList
-		err error
-	)
-	if bytes.Contains(head, []byte("-----BEGIN PGP")) {
-		el, err = openpgp.ReadArmoredKeyRing(br)
-	} else {
-		el, err = openpgp.ReadKeyRing(br)
+	if !bytes.Contains(head, []byte("-----BEGIN PGP")) {
+		el, err := openpgp.ReadKeyRing(br)
+		if err != nil {
+			return nil, &KeyError{Reason: "not an OpenPGP key: " + err.Error()}
+		}
+		return el, nil
 	}
-	if err != nil {
-		return nil, &KeyError{Reason: "not an OpenPGP key: " + err.Error()}
+	var el openpgp.EntityList
+	for {
+		block, err := armor.Decode(br)
+		if errors.Is(err, io.EOF) && len(el) > 0 {
+			break
+		}
+		if err != nil {
+			return nil, &KeyError{Reason: "not an OpenPGP key: " + err.Error()}
+		}
+		if block.Type != openpgp.PublicKeyType && block.Type != openpgp.PrivateKeyType {
+			return nil, &KeyError{Reason: "not an OpenPGP key: the file holds a " + block.Type}
+		}
+		keys, err := openpgp.ReadKeyRing(block.Body)
+		if err != nil {
+			return nil, &KeyError{Reason: "not an OpenPGP key: " + err.Error()}
+		}
+		el = append(el, keys...)
 	}
 	if len(el) == 0 {
 		return nil, &KeyError{Reason: "no OpenPGP key in the file"}
