@@ -35,6 +35,7 @@ func (l *loader) validate(cfg *Config, c Container) {
 	}
 	l.validateDefender(&cfg.Defender)
 	l.validateEncryption(&cfg.Encryption)
+	l.validateGates(cfg)
 }
 
 func (l *loader) validateServer(s *Server) {
