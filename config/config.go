@@ -35,9 +35,8 @@ type Config struct {
 	// Encryption is gateway-side encryption of contents and names.
 	Encryption Encryption `toml:"encryption"`
 	Admin      Admin      `toml:"admin"`
-	// Scan and PGP are the content gates on uploads and downloads (gates.go).
-	Scan Scan `toml:"scan"`
-	PGP  PGP  `toml:"pgp"`
+	Scan       Scan       `toml:"scan"` // content gates (gates.go)
+	PGP        PGP        `toml:"pgp"`
 	// UserDefaults are the fair-sharing limits of every user that does
 	// not set its own.
 	UserDefaults UserLimits `toml:"user_defaults"`
@@ -258,17 +257,13 @@ type User struct {
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
 	PublicKeys []AuthorizedKey `toml:"-"`
-	// PGPPublicKeysFile holds the partner's OpenPGP public keys: its
-	// uploads' signatures are checked against them, and downloads from
-	// encrypting folders are encrypted to them (gates.go).
-	PGPPublicKeysFile string `toml:"pgp_public_keys_file"`
-	// PGPPublicKeys is PGPPublicKeysFile loaded and validated.
-	PGPPublicKeys []*pgp.Key `toml:"-"`
-
 	// MissingKeysFile is set, instead of an error, when KeysFile does not
 	// exist and S3.Endpoint is "embedded": cmd then generates a demo key
 	// pair there and loads the config again.
 	MissingKeysFile bool `toml:"-"`
+
+	PGPPublicKeysFile string     `toml:"pgp_public_keys_file"` // the partner's OpenPGP keys (gates.go)
+	PGPPublicKeys     []*pgp.Key `toml:"-"`                    // PGPPublicKeysFile loaded and validated
 }
 
 // AuthorizedKey is one parsed authorized_keys line.
@@ -355,7 +350,7 @@ func defaults() *Config {
 		Embedded:     Embedded{Dir: "./data/s3"},
 		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB, MaxOpenFiles: 64},
 		Defender:     defaultDefender(),
-		Scan:         defaultScan(),
+		Scan:         Scan{OnUnavailable: "refuse", MaxSize: GiB},
 		Encryption:   Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",

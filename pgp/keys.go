@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -111,7 +112,7 @@ func ReadPrivateKey(r io.Reader, now time.Time) (*Key, error) {
 // LoadPrivateKeyFile reads the gateway's key from path, refusing a file
 // that anyone but its owner may read or write.
 func LoadPrivateKeyFile(path string, now time.Time) (*Key, error) {
-	f, err := os.Open(path)
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +129,21 @@ func LoadPrivateKeyFile(path string, now time.Time) (*Key, error) {
 
 // LoadPublicKeysFile reads a partner's public keys from path.
 func LoadPublicKeysFile(path string, now time.Time) ([]*Key, error) {
-	f, err := os.Open(path)
+	f, err := open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	return ReadPublicKeys(f, now)
+}
+
+// open opens a key file, saying plainly when it is not there.
+func open(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%q does not exist", path)
+	}
+	return f, err
 }
 
 // readKeyRing reads binary keys, or every armored key block of a file (a

@@ -77,6 +77,24 @@ func New(address string) (*Client, error) {
 	return c, nil
 }
 
+// CheckConfig checks the gateway's [scan] values and returns each problem
+// by key: clamd's address (as New; "" is off), the policy while clamd is
+// unavailable ("refuse" or "accept"), and the largest file scanned (more
+// than 0, at most clamd's ceiling for StreamMaxLength, 4 GiB).
+func CheckConfig(address, onUnavailable string, maxSize int64) map[string]error {
+	problems := map[string]error{}
+	if _, err := New(address); address != "" && err != nil {
+		problems["clamd"] = err
+	}
+	if onUnavailable != "refuse" && onUnavailable != "accept" {
+		problems["on_unavailable"] = fmt.Errorf(`must be "refuse" or "accept", got %q`, onUnavailable)
+	}
+	if maxSize <= 0 || maxSize > 4<<30 {
+		problems["max_size"] = fmt.Errorf("must be more than 0 and at most 4GiB (clamd's largest StreamMaxLength), got %s", sizeText(maxSize))
+	}
+	return problems
+}
+
 // String is the address as New took it.
 func (c *Client) String() string { return c.network + ":" + c.addr }
 
