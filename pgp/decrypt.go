@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -288,6 +289,9 @@ func (d *Decrypt) Write(p []byte, last bool) ([]byte, error) {
 		if !d.awaitHungry() {
 			return nil, d.endedEarly()
 		}
+		// Room for p's plaintext (no more, unless compressed) at once,
+		// rather than growing out read by read.
+		d.out = slices.Grow(d.out, len(p)+64<<10)
 		d.in <- p // the goroutine waits for it
 		d.waiting = false
 		d.awaitHungry() // p is consumed, or the goroutine ended: see below
