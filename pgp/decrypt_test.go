@@ -326,3 +326,10 @@ func seipd(t *testing.T, msg []byte) (int, packet.AEADMode) {
 		}
 	}
 }
+
+// Decrypt is an upload stage (s3fs/pipeline's Stage, by its methods).
+var _ interface {
+	Write(p []byte, last bool) ([]byte, error)
+	Finish() error
+	Abort()
+} = (*Decrypt)(nil)

@@ -133,6 +133,52 @@ func TestScan_ClamdStoppedMidStreamIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestScan_StuckClamdIsUnavailable: a clamd that stops taking the stream
+// holds the upload for at most Timeout once the buffer is full, then it is
+// unavailable (never a clean verdict); and the upload's writes up to the
+// buffer do not wait for it at all.
+func TestScan_StuckClamdIsUnavailable(t *testing.T) {
+	d := clamdtest.Start(t)
+	c := client(t, d)
+	c.Timeout = 2 * time.Second
+	s, err := c.NewScan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Pause(t)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 1<<20)
+		for i := range 64 {
+			if _, err := s.Write(buf, i == 63); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- s.Finish()
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the upload hung on a stuck clamd")
+	}
+	var unavailable *scan.UnavailableError
+	if !errors.As(err, &unavailable) {
+		t.Fatalf("Finish = %v; want UnavailableError", err)
+	}
+	d.Resume(t)
+	if err := c.Ping(context.Background()); err != nil {
+		t.Errorf("clamd after the stuck stream: %v", err)
+	}
+}
+
+// The stages are upload stages (s3fs/pipeline's Stage, by its methods).
+var _ interface {
+	Write(p []byte, last bool) ([]byte, error)
+	Finish() error
+	Abort()
+} = (*scan.Scan)(nil)
+
 func TestScan_RefusesAFileOverMaxSize(t *testing.T) {
 	c := client(t, clamdtest.Start(t))
 	c.MaxSize = 1 << 20

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -171,6 +172,22 @@ func (c *Clamd) Stop() {
 		c.cmd.Process.Kill()
 		<-c.exited
 	})
+}
+
+// Pause stops clamd without killing it (SIGSTOP): it accepts nothing and
+// answers nothing, like a clamd stuck under load, until Resume.
+func (c *Clamd) Pause(t testing.TB) {
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Resume lets a paused clamd go on (SIGCONT).
+func (c *Clamd) Resume(t testing.TB) {
+	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // writeDaily writes a "daily" database in ClamAV's unsigned container form
