@@ -233,6 +233,16 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("upload refused: files larger than %s cannot be scanned for malware here", sizeText(e.Max))
 }
 
+// LimitsError is clamd's report that a file exceeds what it checks (its
+// MaxFileSize, MaxScanSize, or an archive's nesting or size limits): it
+// was not scanned whole, so it is not passed. Its text is written for the
+// partner.
+type LimitsError struct{ Signature string }
+
+func (e *LimitsError) Error() string {
+	return "upload refused: the file exceeds what the malware scanner can check (its size, or an archive's nesting)"
+}
+
 // UnavailableError is a clamd that could not be reached or stopped
 // answering: no verdict. Its text names the address and is for the log;
 // the partner reads UnavailableMessage.

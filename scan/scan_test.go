@@ -219,6 +219,22 @@ func TestScan_ClamdStreamLimitIsTooLarge(t *testing.T) {
 	}
 }
 
+// TestScan_FileOverClamdsScanLimitIsRefused: a file clamd does not scan
+// whole (past its MaxScanSize) is not passed as clean.
+func TestScan_FileOverClamdsScanLimitIsRefused(t *testing.T) {
+	c := client(t, clamdtest.Start(t, clamdtest.Options{MaxScanSize: "1M"}))
+	s, err := c.NewScan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream(t, s, 4<<20, 4, true)
+	err = s.Finish()
+	var limits *scan.LimitsError
+	if !errors.As(err, &limits) || !strings.HasPrefix(err.Error(), "upload refused: ") {
+		t.Fatalf("Finish = %v; want LimitsError", err)
+	}
+}
+
 func TestScan_AbortEndsTheStream(t *testing.T) {
 	c := client(t, clamdtest.Start(t))
 	s, err := c.NewScan(context.Background())

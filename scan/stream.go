@@ -25,7 +25,8 @@ const (
 // copied and sent to clamd by a goroutine of its own, concurrently with the
 // caller, which waits only when the bounded buffer is full. Finish, after
 // the last Write, returns the verdict: nil for a clean file, InfectedError,
-// TooLargeError, or UnavailableError / ClamdError when there is none.
+// TooLargeError, LimitsError (not scanned whole), or UnavailableError /
+// ClamdError when there is none.
 // Either Finish or Abort must be called, to end the goroutine and the
 // connection. Its methods are called one at a time.
 //
@@ -179,6 +180,8 @@ func (s *Scan) readVerdict() error {
 		return &UnavailableError{Err: s.sendErr}
 	case reply == "stream: OK":
 		return nil
+	case strings.HasPrefix(reply, "stream: Heuristics.Limits.Exceeded") && strings.HasSuffix(reply, " FOUND"):
+		return &LimitsError{Signature: strings.TrimSuffix(strings.TrimPrefix(reply, "stream: "), " FOUND")}
 	case strings.HasPrefix(reply, "stream: ") && strings.HasSuffix(reply, " FOUND"):
 		return &InfectedError{Signature: strings.TrimSuffix(strings.TrimPrefix(reply, "stream: "), " FOUND")}
 	default:

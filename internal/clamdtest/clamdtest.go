@@ -60,6 +60,8 @@ type Options struct {
 	// StreamMaxLength is clamd's limit on one INSTREAM ("4000M"; clamd's own
 	// default is 25M).
 	StreamMaxLength string
+	// MaxScanSize is clamd's MaxScanSize and MaxFileSize ("4000M").
+	MaxScanSize string
 }
 
 // Start runs clamd with a database holding the EICAR signature and waits
@@ -73,6 +75,9 @@ func Start(t testing.TB, opts ...Options) *Clamd {
 	}
 	if o.StreamMaxLength == "" {
 		o.StreamMaxLength = "4000M"
+	}
+	if o.MaxScanSize == "" {
+		o.MaxScanSize = "4000M"
 	}
 	bin, err := exec.LookPath("clamd")
 	if err != nil {
@@ -110,8 +115,8 @@ func Start(t testing.TB, opts ...Options) *Clamd {
 		"PidFile " + filepath.Join(dir, "clamd.pid"),
 		"StreamMaxLength " + o.StreamMaxLength,
 		// A file larger than what clamd scans must not pass as clean.
-		"MaxFileSize 4000M",
-		"MaxScanSize 4000M",
+		"MaxFileSize " + o.MaxScanSize,
+		"MaxScanSize " + o.MaxScanSize,
 		"AlertExceedsMax yes",
 		"SelfCheck 0",
 		"MaxThreads 4",
