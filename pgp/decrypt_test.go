@@ -231,6 +231,11 @@ func TestDecrypt_AEADv6(t *testing.T) {
 			if d.Signer() == nil || d.Signer().Fingerprint() != partner[0].Fingerprint() {
 				t.Fatalf("AEAD mode %d: Signer = %v; want the partner", mode, d.Signer())
 			}
+			tampered := bytes.Clone(msg.Bytes())
+			tampered[len(tampered)/2] ^= 0x08
+			if _, err := decryptAll(NewDecrypt(gw, partner, true), tampered, 255<<10); !errors.Is(err, ErrIntegrity) {
+				t.Fatalf("AEAD mode %d, one bit flipped: Finish = %v; want ErrIntegrity", mode, err)
+			}
 		}
 	}
 }
