@@ -20,17 +20,20 @@ import (
 // will receive, and clients that trust it (WinSCP) work.
 //
 // The size is exact because every part of the message has a fixed length:
-// no compression; a v3 PKESK per recipient, re-encrypted in the rare case
+// no compression; a PKESK per recipient, re-encrypted in the rare case
 // RSA's output has a leading zero; a binary literal packet with no name
-// and no date; SEIPD v1 (MDC) with AES-256, which every OpenPGP tool
-// reads; both framed in 64 KiB partial lengths; and a signature padded to
-// its algorithm's largest size with an unhashed private subpacket (a
+// and no date; AES-256 encrypted data framed in 64 KiB partial lengths,
+// as SEIPD v1 (MDC, which every OpenPGP tool reads, GnuPG 2.2 included)
+// for v4 keys, or as SEIPD v2 (AEAD OCB, 256 KiB chunks) when every
+// recipient key is a v6 key (RFC 9580); and a signature padded to its
+// algorithm's largest size with an unhashed private subpacket (a
 // signature's length otherwise varies with its MPIs' leading zeros).
 //
-// Recipients must be v4 keys (a v6 key calls for SEIPD v2, not done yet).
+// A partner's keys must all be v4 or all be v6.
 type Encrypter struct {
 	recipients []*packet.PublicKey // their encryption subkeys
 	pkeskLen   []int               // the exact length of each one's PKESK
+	aead       bool                // SEIPD v2: every recipient is a v6 key
 	signer     *packet.PrivateKey
 	hash       crypto.Hash
 	opsLen     int // one-pass signature packet
@@ -40,6 +43,13 @@ type Encrypter struct {
 
 // frameChunk is the partial length of the literal and encrypted packets.
 const frameChunk = 1 << 16
+
+// aeadChunk is SEIPD v2's chunk: 1 << (12 + 6), go-crypto's default, with
+// a 16-byte tag after each and after the last.
+const (
+	aeadChunk = 1 << 18
+	aeadTag   = 16
+)
 
 // NewEncrypter prepares encryption to recipients' keys (each partner key's
 // current encryption subkey), signed by gateway's signing key.
@@ -53,16 +63,16 @@ func NewEncrypter(gateway *Key, recipients []*Key) (*Encrypter, error) {
 	if !ok || signKey.PrivateKey == nil {
 		return nil, errors.New("encrypt: the gateway's key has no usable signing key")
 	}
-	e := &Encrypter{signer: signKey.PrivateKey, hash: crypto.SHA256, now: time.Now}
+	e := &Encrypter{signer: signKey.PrivateKey, hash: crypto.SHA256, now: time.Now, aead: recipients[0].entity.PrimaryKey.Version == 6}
 	for _, r := range recipients {
 		ek, err := r.entity.EncryptionKeyWithError(now, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("encrypt to %s: %w", r.Fingerprint(), err)
 		}
-		if ek.PublicKey.Version != 4 {
-			return nil, fmt.Errorf("encrypt to %s: v%d keys are not supported for downloads yet; use a v4 key", r.Fingerprint(), ek.PublicKey.Version)
+		if v6 := r.entity.PrimaryKey.Version == 6; v6 != e.aead {
+			return nil, fmt.Errorf("encrypt to %s: the partner's keys mix v4 and v6 keys; give it keys of one version", r.Fingerprint())
 		}
-		n, err := pkeskLength(ek.PublicKey)
+		n, err := e.pkeskLength(ek.PublicKey)
 		if err != nil {
 			return nil, fmt.Errorf("encrypt to %s: %w", r.Fingerprint(), err)
 		}
@@ -88,6 +98,12 @@ func (e *Encrypter) Size(plain int64) int64 {
 	}
 	sigPacket := int64(1+lengthHeaderLen(int64(e.sigBody))) + int64(e.sigBody)
 	inner := int64(e.opsLen) + framedLen(6+plain) + sigPacket
+	if e.aead {
+		// SEIPD v2: version, cipher, mode, chunk size, salt; a tag per
+		// chunk (one at least) and a final one.
+		chunks := max(1, (inner+aeadChunk-1)/aeadChunk)
+		return n + framedLen(4+32+inner+chunks*aeadTag+aeadTag)
+	}
 	// SEIPD v1: version, AES's block + 2 of random prefix, MDC packet (2 + SHA-1).
 	return n + framedLen(1+aesBlock+2+inner+2+20)
 }
@@ -125,9 +141,9 @@ func appendLength(b []byte, n int) []byte {
 
 // pkeskLength is the length of a PKESK to pub at its largest: an RSA
 // ciphertext with no leading zero byte; other algorithms' are fixed.
-func pkeskLength(pub *packet.PublicKey) (int, error) {
+func (e *Encrypter) pkeskLength(pub *packet.PublicKey) (int, error) {
 	for range 64 {
-		b, err := serializePKESK(pub, make([]byte, 32))
+		b, err := e.serializePKESK(pub, make([]byte, 32))
 		if err != nil {
 			return 0, err
 		}
@@ -139,9 +155,10 @@ func pkeskLength(pub *packet.PublicKey) (int, error) {
 	return 0, errors.New("no full-length RSA ciphertext in 64 tries")
 }
 
-func serializePKESK(pub *packet.PublicKey, session []byte) ([]byte, error) {
+// serializePKESK is a v3 PKESK, or a v6 one for SEIPD v2.
+func (e *Encrypter) serializePKESK(pub *packet.PublicKey, session []byte) ([]byte, error) {
 	var b bytes.Buffer
-	if err := packet.SerializeEncryptedKeyAEAD(&b, pub, packet.CipherAES256, false, session, nil); err != nil {
+	if err := packet.SerializeEncryptedKeyAEAD(&b, pub, packet.CipherAES256, e.aead, session, nil); err != nil {
 		return nil, fmt.Errorf("encrypt session key: %w", err)
 	}
 	return b.Bytes(), nil
@@ -155,7 +172,10 @@ func rsaFull(pub *packet.PublicKey, pkesk []byte) (full, ok bool) {
 	}
 	bits, _ := pub.BitLength()
 	_, hdr := packetBody(pkesk)
-	mpi := hdr + 1 + 8 + 1 // version, key ID, algorithm
+	mpi := hdr + 1 + 8 + 1 // v3: version, key ID, algorithm
+	if pkesk[hdr] == 6 {
+		mpi = hdr + 1 + 1 + int(pkesk[hdr+1]) + 1 // v6: version, length, key version and fingerprint, algorithm
+	}
 	if len(pkesk) < mpi+2 {
 		return false, true
 	}
@@ -325,7 +345,7 @@ func (e *Encrypter) Encrypt(w io.Writer) (io.WriteCloser, error) {
 				return nil, errors.New("encrypt session key: no full-length ciphertext in 64 tries")
 			}
 			var err error
-			if b, err = serializePKESK(pub, session); err != nil {
+			if b, err = e.serializePKESK(pub, session); err != nil {
 				return nil, err
 			}
 		}
@@ -334,7 +354,9 @@ func (e *Encrypter) Encrypt(w io.Writer) (io.WriteCloser, error) {
 		}
 	}
 	outer := &framer{w: w, tag: 18}
-	seipd, err := packet.SerializeSymmetricallyEncrypted(&reframer{out: outer}, packet.CipherAES256, false, packet.CipherSuite{}, session, nil)
+	suite := packet.CipherSuite{Cipher: packet.CipherAES256, Mode: packet.AEADModeOCB}
+	seipdCfg := &packet.Config{AEADConfig: &packet.AEADConfig{ChunkSize: aeadChunk}}
+	seipd, err := packet.SerializeSymmetricallyEncrypted(&reframer{out: outer}, packet.CipherAES256, e.aead, suite, session, seipdCfg)
 	if err != nil {
 		return nil, fmt.Errorf("start encrypted data: %w", err)
 	}

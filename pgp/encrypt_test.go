@@ -14,10 +14,14 @@ import (
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
 )
 
-// newKey makes a v4 key with go-crypto, public and secret.
+// newKey makes a key with go-crypto, public and secret: v4, or v6 for
+// the RFC 9580 algorithms (Ed25519, Ed448).
 func newKey(t *testing.T, algo packet.PublicKeyAlgorithm, bits int) (*Key, *Key) {
 	t.Helper()
 	cfg := &packet.Config{Algorithm: algo, RSABits: bits}
+	if algo == packet.PubKeyAlgoEd25519 || algo == packet.PubKeyAlgoEd448 {
+		cfg.V6Keys = true
+	}
 	if algo == packet.PubKeyAlgoECDSA {
 		cfg.Curve = packet.CurveNistP256
 	}
@@ -68,8 +72,10 @@ func TestEncrypter_SizeIsExact(t *testing.T) {
 	edGateway, edPartner := newKey(t, packet.PubKeyAlgoEdDSA, 0)
 	rsaGateway, rsaPartner := newKey(t, packet.PubKeyAlgoRSA, 2048)
 	_, ecdsaPartner := newKey(t, packet.PubKeyAlgoECDSA, 0)
+	v6Gateway, v6Partner := newKey(t, packet.PubKeyAlgoEd25519, 0)
+	_, v6Partner448 := newKey(t, packet.PubKeyAlgoEd448, 0)
 	sizes := []int{0, 1, 2, 100, 191, 192, 193, 8383, 8384, 8385}
-	for _, base := range []int{frameChunk, 2 * frameChunk, 17 * frameChunk} {
+	for _, base := range []int{frameChunk, 2 * frameChunk, 17 * frameChunk, aeadChunk, 2 * aeadChunk} {
 		for _, d := range []int{-30, -29, -28, -27, -6, -1, 0, 1, 6, 191, 8383, 8384} {
 			sizes = append(sizes, base+d)
 		}
@@ -89,6 +95,8 @@ func TestEncrypter_SizeIsExact(t *testing.T) {
 		{"rsa-to-rsa", rsaGateway, []*Key{rsaPartner}},
 		{"ed25519-to-rsa-and-ecdsa", edGateway, []*Key{rsaPartner, ecdsaPartner}},
 		{"rsa-to-cv25519", rsaGateway, []*Key{edPartner}},
+		{"v6-ed25519-to-x25519-and-x448", v6Gateway, []*Key{v6Partner, v6Partner448}},
+		{"v4-gateway-to-v6", edGateway, []*Key{v6Partner}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, err := NewEncrypter(tc.gateway, tc.recipients)
@@ -152,18 +160,40 @@ func TestEncrypter_GnuPGDecryptsAndVerifies(t *testing.T) {
 }
 
 // TestEncrypter_OwnDecryptReadsIt: a message the gateway encrypted to a
-// key reads back with Decrypt, signed by the gateway.
+// key reads back with Decrypt (go-crypto's reader), signed by the
+// gateway: v4 keys get SEIPD v1, v6 keys SEIPD v2 (AEAD).
 func TestEncrypter_OwnDecryptReadsIt(t *testing.T) {
-	gw, gwPublic := newKey(t, packet.PubKeyAlgoEdDSA, 0)
-	e, err := NewEncrypter(gw, []*Key{gwPublic})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name    string
+		algo    packet.PublicKeyAlgorithm
+		version int
+	}{{"v4", packet.PubKeyAlgoEdDSA, 1}, {"v6", packet.PubKeyAlgoEd25519, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			gw, gwPublic := newKey(t, tc.algo, 0)
+			e, err := NewEncrypter(gw, []*Key{gwPublic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []int{0, 1, aeadChunk - 40, 1<<20 + 3} {
+				plain := randomText(n, 4)
+				msg := encryptWrites(t, e, plain, rand.New(rand.NewPCG(1, 1)))
+				if v, _ := seipd(t, msg); v != tc.version {
+					t.Fatalf("SEIPD v%d; want v%d", v, tc.version)
+				}
+				d := NewDecrypt(gw, []*Key{gwPublic}, true)
+				got, err := decryptAll(d, msg, 32<<10)
+				if err != nil || !bytes.Equal(got, plain) {
+					t.Fatalf("%d bytes: Finish = %v; plaintext equal %v", n, err, bytes.Equal(got, plain))
+				}
+			}
+		})
 	}
-	plain := randomText(1<<20, 4)
-	msg := encryptWrites(t, e, plain, rand.New(rand.NewPCG(1, 1)))
-	d := NewDecrypt(gw, []*Key{gwPublic}, true)
-	got, err := decryptAll(d, msg, 32<<10)
-	if err != nil || !bytes.Equal(got, plain) {
-		t.Fatalf("Finish = %v; plaintext equal %v", err, bytes.Equal(got, plain))
+}
+
+func TestNewEncrypter_RefusesMixedKeyVersions(t *testing.T) {
+	gw, v4 := newKey(t, packet.PubKeyAlgoEdDSA, 0)
+	_, v6 := newKey(t, packet.PubKeyAlgoEd25519, 0)
+	if _, err := NewEncrypter(gw, []*Key{v4, v6}); err == nil || !strings.Contains(err.Error(), "mix v4 and v6") {
+		t.Fatalf("NewEncrypter(v4 and v6 keys) = %v; want a refusal", err)
 	}
 }
