@@ -261,6 +261,24 @@ func (e *ClamdError) Error() string { return "clamd answered " + strconv.Quote(e
 // because no verdict could be had (UnavailableError, ClamdError).
 const UnavailableMessage = "upload refused: the malware scanner is unavailable; try again later"
 
+// Refusal is what the partner reads of a scan's error, and whether the
+// error is no verdict at all (clamd unavailable, or answering nonsense),
+// which [scan] on_unavailable decides: refuse, or store the file unscanned.
+func Refusal(err error) (msg string, noVerdict bool) {
+	var infected *InfectedError
+	var tooLarge *TooLargeError
+	var limits *LimitsError
+	switch {
+	case errors.As(err, &infected):
+		return infected.Error(), false
+	case errors.As(err, &tooLarge):
+		return tooLarge.Error(), false
+	case errors.As(err, &limits):
+		return limits.Error(), false
+	}
+	return UnavailableMessage, true
+}
+
 func sizeText(n int64) string {
 	switch {
 	case n >= 1<<30 && n%(1<<30) == 0:

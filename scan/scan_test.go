@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -302,5 +303,27 @@ func TestNew_Addresses(t *testing.T) {
 				t.Fatalf("New(%q) = %v; want an error with %q", tc.addr, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		err       error
+		msg       string
+		noVerdict bool
+	}{
+		{fmt.Errorf("commit: %w", &scan.InfectedError{Signature: "Win.Test.EICAR_HDB-1"}), "upload refused: the file contains malware (Win.Test.EICAR_HDB-1)", false},
+		{&scan.TooLargeError{Max: 4 << 30}, "upload refused: files larger than 4 GiB cannot be scanned for malware here", false},
+		{&scan.LimitsError{Signature: "Heuristics.Limits.Exceeded.MaxScanSize"}, "upload refused: the file exceeds what the malware scanner can check (its size, or an archive's nesting)", false},
+		{&scan.UnavailableError{Err: errors.New("dial unix /run/clamav/clamd.ctl: connect: no such file")}, scan.UnavailableMessage, true},
+		{&scan.ClamdError{Reply: "UNKNOWN COMMAND"}, scan.UnavailableMessage, true},
+	} {
+		msg, noVerdict := scan.Refusal(tc.err)
+		if msg != tc.msg || noVerdict != tc.noVerdict {
+			t.Errorf("Refusal(%v) = %q, %v; want %q, %v", tc.err, msg, noVerdict, tc.msg, tc.noVerdict)
+		}
+		if strings.Contains(msg, "/run/clamav") {
+			t.Errorf("Refusal(%v) shows the partner clamd's address", tc.err)
+		}
 	}
 }
