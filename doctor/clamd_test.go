@@ -23,8 +23,8 @@ func TestClamd_ReachabilityAndDatabaseAge(t *testing.T) {
 		db         Status
 		whyContain string
 	}{
-		{"fresh", clamdtest.DatabaseBuilt.Add(3 * time.Hour), Pass, "database 27000 built 2026-11-30T07:41:00Z, 3h0m0s old"},
-		{"stale", clamdtest.DatabaseBuilt.Add(30 * 24 * time.Hour), Fail, "database 27000 built 2026-11-30, 30 days old (more than 7 days)"},
+		{"fresh", d.Built.Add(3 * time.Hour), Pass, "database 27000 built " + d.Built.Format(time.RFC3339) + ", 3h0m0s old"},
+		{"stale", d.Built.Add(30 * 24 * time.Hour), Fail, "database 27000 built " + d.Built.Format(time.DateOnly) + ", 30 days old (more than 7 days)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := Clamd(context.Background(), c, week, tc.now)

@@ -260,8 +260,8 @@ func TestClient_PingAndVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Database != clamdtest.DatabaseVersion || !v.Built.Equal(clamdtest.DatabaseBuilt) || v.Engine == "" {
-		t.Errorf("Version = %+v; want database %d built %v", v, clamdtest.DatabaseVersion, clamdtest.DatabaseBuilt)
+	if v.Database != clamdtest.DatabaseVersion || !v.Built.Equal(d.Built) || v.Engine == "" {
+		t.Errorf("Version = %+v; want database %d built %v", v, clamdtest.DatabaseVersion, d.Built)
 	}
 	if !strings.HasPrefix(v.String(), "ClamAV ") || !strings.HasSuffix(v.String(), "/27000") {
 		t.Errorf("Version.String = %q", v)

@@ -36,18 +36,18 @@ const EICARSignature = "Eicar-Test-Signature.UNOFFICIAL"
 // eicarHDB is an MD5 signature of the EICAR file: md5:size:name.
 const eicarHDB = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
 
-// DatabaseVersion and DatabaseBuilt are what the daily database written
-// here claims to be, as clamd's VERSION reports it.
+// DatabaseVersion is the version the daily database written here claims,
+// as clamd's VERSION reports it (with Clamd.Built).
 const DatabaseVersion = 27000
-
-// DatabaseBuilt is the build time of the test database.
-var DatabaseBuilt = time.Date(2026, 11, 30, 7, 41, 0, 0, time.UTC)
 
 // Clamd is a running clamd.
 type Clamd struct {
 	Socket  string // path of its unix socket
 	Address string // "unix:" + Socket, as the gateway's config names it
 	Dir     string // its config, database and temporary directory
+	// Built is when its signature database claims to have been built (to
+	// the minute, in UTC): Options.DatabaseAge before the start.
+	Built time.Time
 
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when clamd has exited
@@ -62,6 +62,8 @@ type Options struct {
 	StreamMaxLength string
 	// MaxScanSize is clamd's MaxScanSize and MaxFileSize ("4000M").
 	MaxScanSize string
+	// DatabaseAge makes the signature database that old (0: built now).
+	DatabaseAge time.Duration
 }
 
 // Start runs clamd with a database holding the EICAR signature and waits
@@ -100,10 +102,11 @@ func Start(t testing.TB, opts ...Options) *Clamd {
 			t.Fatal(err)
 		}
 	}
-	if err := writeDaily(filepath.Join(db, "daily.cud")); err != nil {
+	built := time.Now().Add(-o.DatabaseAge).UTC().Truncate(time.Minute)
+	if err := writeDaily(filepath.Join(db, "daily.cud"), built); err != nil {
 		t.Fatal(err)
 	}
-	c := &Clamd{Socket: filepath.Join(dir, "clamd.sock"), Dir: dir, log: new(bytes.Buffer)}
+	c := &Clamd{Socket: filepath.Join(dir, "clamd.sock"), Dir: dir, Built: built, log: new(bytes.Buffer)}
 	c.Address = "unix:" + c.Socket
 	conf := strings.Join([]string{
 		"LocalSocket " + c.Socket,
@@ -199,18 +202,18 @@ func (c *Clamd) Resume(t testing.TB) {
 // (.cud: a 512-byte header, then a gzipped tar with an .info manifest), so
 // that clamd reports a database version and build time as it does with the
 // real, signed daily.cvd; it holds the EICAR signature.
-func writeDaily(path string) error {
+func writeDaily(path string, built time.Time) error {
 	// ClamAV-VDB:build time:version:signatures:functionality level:md5:dsig:builder:build time (unix)
 	header := fmt.Sprintf("ClamAV-VDB:%s:%d:1:90:%s:X:clamdtest:%d",
-		DatabaseBuilt.Format("02 Jan 2006 15-04 -0700"), DatabaseVersion,
-		strings.Repeat("0", 32), DatabaseBuilt.Unix())
+		built.Format("02 Jan 2006 15-04 -0700"), DatabaseVersion,
+		strings.Repeat("0", 32), built.Unix())
 	sum := sha256.Sum256([]byte(eicarHDB))
 	info := fmt.Sprintf("%s\ndaily.hdb:%d:%x\n", header, len(eicarHDB), sum)
 	var tgz bytes.Buffer
 	zw := gzip.NewWriter(&tgz)
 	tw := tar.NewWriter(zw)
 	for _, f := range []struct{ name, data string }{{"daily.info", info}, {"daily.hdb", eicarHDB}} {
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: DatabaseBuilt}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: int64(len(f.data)), ModTime: built}); err != nil {
 			return err
 		}
 		if _, err := tw.Write([]byte(f.data)); err != nil {
