@@ -67,6 +67,7 @@ type Decrypt struct {
 	Align int
 	// MaxPending bounds the plaintext one Write may hand out (a compressed
 	// message expands): past it the file is refused with ErrExpansion.
+	// Align and MaxPending are set before the first Write.
 	MaxPending int
 
 	require bool

@@ -92,6 +92,10 @@ func TestScan_AcceptsA100MiBCleanFileInBoundedMemory(t *testing.T) {
 		t.Fatalf("Finish = %v; want nil (clean)", err)
 	}
 	runtime.ReadMemStats(&after)
+	if err := s.Finish(); err != nil {
+		t.Errorf("Finish again = %v; want the same clean verdict", err)
+	}
+	s.Abort()
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
 		t.Errorf("streaming %d MiB allocated %d MiB; want a bounded buffer (≤ 16 MiB)", size>>20, alloc>>20)
 	}

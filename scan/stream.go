@@ -46,6 +46,7 @@ type Scan struct {
 	size     int64 // bytes written so far
 	last     bool  // the last Write came
 	finished bool  // the queue is closed
+	decided  bool  // Finish has read the verdict
 	verdict  error
 	once     sync.Once
 }
@@ -143,9 +144,10 @@ func (s *Scan) Write(p []byte, last bool) ([]byte, error) {
 	return p, nil
 }
 
-// Finish waits for the verdict on the whole file.
+// Finish waits for the verdict on the whole file; called again, it gives
+// the same one.
 func (s *Scan) Finish() error {
-	if s.verdict != nil {
+	if s.verdict != nil || s.decided {
 		return s.verdict
 	}
 	if !s.last {
@@ -153,7 +155,7 @@ func (s *Scan) Finish() error {
 		return &UnavailableError{Err: fmt.Errorf("scan finished before the end of the file")}
 	}
 	<-s.sent
-	s.verdict = s.readVerdict()
+	s.verdict, s.decided = s.readVerdict(), true
 	s.Abort()
 	return s.verdict
 }
