@@ -252,7 +252,10 @@ func classifyBody(err error) error {
 	return fmt.Errorf("%w: %v", ErrIntegrity, err)
 }
 
-// verify decides on the signature, once the whole body was read.
+// verify decides on the signature, once the whole body was read. A
+// signature that fails is refused even where none is required: it is
+// evidence the file is not what was signed. One by a key that is not the
+// partner's is refused only where a signature is required.
 func (d *Decrypt) verify(md *openpgp.MessageDetails) error {
 	if !md.IsSigned {
 		if d.require {
@@ -260,7 +263,11 @@ func (d *Decrypt) verify(md *openpgp.MessageDetails) error {
 		}
 		return nil
 	}
-	if md.SignatureError == nil && md.SignedBy != nil {
+	unknownIssuer := md.SignatureError != nil && errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer)
+	switch {
+	case md.SignatureError != nil && !unknownIssuer:
+		return fmt.Errorf("%w: %v", ErrBadSignature, md.SignatureError)
+	case md.SignatureError == nil && md.SignedBy != nil:
 		if k, ok := d.signers[fingerprintKey(md.SignedBy.Entity.PrimaryKey.Fingerprint)]; ok {
 			d.signer = k
 			return nil
@@ -269,14 +276,11 @@ func (d *Decrypt) verify(md *openpgp.MessageDetails) error {
 	if !d.require {
 		return nil
 	}
-	if md.SignatureError == nil || errors.Is(md.SignatureError, pgperrors.ErrUnknownIssuer) {
-		var id uint64
-		if md.SelectedCandidate != nil {
-			id = md.SelectedCandidate.IssuerKeyId
-		}
-		return &UnknownSignerError{KeyID: id}
+	var id uint64
+	if md.SelectedCandidate != nil {
+		id = md.SelectedCandidate.IssuerKeyId
 	}
-	return fmt.Errorf("%w: %v", ErrBadSignature, md.SignatureError)
+	return &UnknownSignerError{KeyID: id}
 }
 
 // Write hands the goroutine p and returns the plaintext decrypted so far

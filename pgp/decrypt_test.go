@@ -152,6 +152,7 @@ func TestDecrypt_Refusals(t *testing.T) {
 		{"not-openpgp-fake-armor", []byte("-----BEGIN PGP MESSAGE-----\n\nnot base64 at all\n-----END PGP MESSAGE-----\n"), true, ErrNotOpenPGP},
 		{"trailing-data", append(bytes.Clone(full), randomBytes(1<<20)...), true, errRefused},
 		{"unsigned-allowed-without-require", g.run(plain, "--encrypt", "-r", "gateway@s3sftpd.test"), false, nil},
+		{"bad-signature-refused-without-require", encryptRaw(t, tamperedSignature, w.gateway), false, ErrBadSignature},
 		{"other-signer-ignored-without-require", g.run(plain, "--encrypt", "--sign", "-r", "gateway@s3sftpd.test", "-u", "other@elsewhere.test"), false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
