@@ -231,6 +231,13 @@ func classifyOpen(err error) error {
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return ErrTruncated
 	}
+	// The key was found, the data does not decrypt or authenticate: a
+	// compressed message's first chunk is read, and checked, on opening.
+	var withKey pgperrors.DecryptWithSessionKeyError
+	var aead pgperrors.AEADError
+	if errors.As(err, &withKey) || errors.As(err, &aead) || errors.Is(err, pgperrors.ErrMDCHashMismatch) {
+		return fmt.Errorf("%w: %v", ErrIntegrity, err)
+	}
 	var structural pgperrors.StructuralError
 	var base64Err base64.CorruptInputError
 	if errors.As(err, &structural) || errors.As(err, &base64Err) || errors.Is(err, armor.ArmorCorrupt) {
