@@ -89,3 +89,52 @@ func hasPacket(t *testing.T, msg []byte, is func(packet.Packet) bool) bool {
 		}
 	}
 }
+
+// TestEncrypter_RNPDecryptsAndVerifies: a second implementation reads what
+// the gateway sends, padded signature included.
+func TestEncrypter_RNPDecryptsAndVerifies(t *testing.T) {
+	if _, err := exec.LookPath("rnp"); err != nil {
+		t.Fatal("rnp not found: install Debian's rnp (scripts/test does)")
+	}
+	home := t.TempDir()
+	gw, gwPublic := newGatewayKey(t, false)
+	gwFile := filepath.Join(home, "gateway.pgp")
+	os.WriteFile(gwFile, gwPublic, 0o600)
+	rnp(t, home, "rnpkeys", "--import", gwFile)
+	rnp(t, home, "rnpkeys", "--generate-key", "--userid", "partner <partner@acme.test>", "--password", "")
+	partner, err := ReadPublicKeys(bytes.NewReader(rnp(t, home, "rnpkeys", "--export-key", "partner@acme.test")), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEncrypter(gw, partner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, frameChunk - 6, 2<<20 + 1} {
+		plain := randomBytes(n)
+		var msg bytes.Buffer
+		w, _ := e.Encrypt(&msg)
+		w.Write(plain)
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if int64(msg.Len()) != e.Size(int64(n)) {
+			t.Fatalf("%d bytes: Size = %d; message %d", n, e.Size(int64(n)), msg.Len())
+		}
+		in := filepath.Join(t.TempDir(), "report.csv.pgp")
+		out := filepath.Join(t.TempDir(), "report.csv")
+		os.WriteFile(in, msg.Bytes(), 0o600)
+		cmd := exec.Command("rnp", "--homedir", home, "--decrypt", "--password", "", "--output", out, in)
+		status, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%d bytes: rnp --decrypt: %v\n%s", n, err, status)
+		}
+		got, _ := os.ReadFile(out)
+		if !bytes.Equal(got, plain) {
+			t.Fatalf("%d bytes: rnp decrypted %d bytes that differ", n, len(got))
+		}
+		if !strings.Contains(string(status), "Good signature") || !strings.Contains(string(status), "gateway@s3sftpd.test") {
+			t.Fatalf("%d bytes: rnp did not verify the gateway's signature:\n%s", n, status)
+		}
+	}
+}
