@@ -66,7 +66,10 @@ type Decrypt struct {
 	// stage's block (objfmt's chunk). 0 or 1 hands out everything.
 	Align int
 	// MaxPending bounds the plaintext one Write may hand out (a compressed
-	// message expands): past it the file is refused with ErrExpansion.
+	// message expands): past it the file is refused with ErrExpansion. It
+	// is a bound per Write, so small Writes (1 MiB of ciphertext) allow a
+	// large ratio (64:1 by default, past any CSV's) where large ones
+	// (16 MiB parts) would refuse a gpg-compressed text at 4:1.
 	// Align and MaxPending are set before the first Write.
 	MaxPending int
 
@@ -87,8 +90,7 @@ type Decrypt struct {
 	signer *Key
 }
 
-// DefaultMaxPending is MaxPending unless set: a compressed part of 8 MiB
-// may grow eightfold.
+// DefaultMaxPending is MaxPending unless set.
 const DefaultMaxPending = 64 << 20
 
 // NewDecrypt starts decrypting one upload with the gateway's key. With
