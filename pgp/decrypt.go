@@ -23,6 +23,7 @@ var (
 	ErrIntegrity     = errors.New("upload refused: the file is damaged or was altered (its OpenPGP integrity check failed)")
 	ErrExpansion     = errors.New("upload refused: the file expands too much when decompressed")
 	ErrTruncated     = errors.New("upload refused: the OpenPGP message ends before its end (incomplete upload?)")
+	ErrTrailing      = errors.New("upload refused: the file has data after the end of its OpenPGP message")
 	errWriteFinished = errors.New("pgp: write after the last")
 )
 
@@ -52,7 +53,7 @@ func Refusal(err error) (string, bool) {
 // Decrypt is one upload decrypted on the fly, an upload stage: Write takes
 // the OpenPGP message's next bytes and returns the plaintext they complete;
 // Finish, after the last Write, says whether the message was whole, intact
-// and (with RequireSignature) signed by one of the partner's keys. The
+// and (if required) signed by one of the partner's keys. The
 // plaintext handed out before Finish is not yet authenticated: it may be
 // stored, never shown, until Finish says yes (the atomic publish).
 //
@@ -96,7 +97,8 @@ const DefaultMaxPending = 64 << 20
 // NewDecrypt starts decrypting one upload with the gateway's key. With
 // requireSignature, the message must be signed by one of signers (the
 // partner's keys); without, a signature by one of them is still checked
-// and reported, and any other is ignored.
+// and reported (Signer), one that fails refused, and one by another key
+// ignored.
 func NewDecrypt(gateway *Key, signers []*Key, requireSignature bool) *Decrypt {
 	d := &Decrypt{
 		MaxPending: DefaultMaxPending,
@@ -353,9 +355,6 @@ func (d *Decrypt) awaitHungry() bool {
 		return false
 	}
 }
-
-// ErrTrailing refuses bytes after the end of the OpenPGP message.
-var ErrTrailing = errors.New("upload refused: the file has data after the end of its OpenPGP message")
 
 // endedEarly is why the goroutine ended before the input did.
 func (d *Decrypt) endedEarly() error {
