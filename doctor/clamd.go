@@ -15,6 +15,20 @@ const (
 	CtlClamdDatabase = "clamd-database-age"
 )
 
+// Scanner is doctor's rows for [scan] clamd = address, none when it is ""
+// (uploads are not scanned): clamd's reachability, and a signature
+// database younger than a week (the age at which ClamAV warns itself).
+func Scanner(ctx context.Context, address string, now time.Time) []Result {
+	if address == "" {
+		return nil
+	}
+	c, err := scan.New(address)
+	if err != nil {
+		return []Result{{Control: CtlClamd, Status: Fail, Why: err.Error(), Fix: "correct [scan] clamd"}}
+	}
+	return Clamd(ctx, c, 7*24*time.Hour, now)
+}
+
 // Clamd checks that clamd answers and that its signature database is
 // younger than maxAge at now: a scanner that works with a database
 // freshclam stopped updating misses what came since.

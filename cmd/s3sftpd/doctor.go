@@ -10,7 +10,6 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/doctor"
-	"github.com/s3sftpd/s3sftpd/scan"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -31,7 +30,7 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "s3sftpd doctor:", err)
 		return 2
 	}
-	rs = append(rs, scannerChecks(ctx, cfg)...)
+	rs = append(rs, doctor.Scanner(ctx, cfg.Scan.Clamd, time.Now())...) // not compliance's: clamd down must not stop serve
 	doctor.Write(stdout, rs)
 	if doctor.Failed(rs) {
 		return 1
@@ -130,18 +129,4 @@ func checkCompliance(ctx context.Context, cfg *config.Config, st *store.Store, l
 		return fmt.Errorf("check buckets: a compliance check failed and s3.require_compliant is set (run s3sftpd doctor)")
 	}
 	return nil
-}
-
-// scannerChecks are doctor's rows for [scan] clamd, none when uploads are
-// not scanned. They are not compliance's: a clamd down at start must not
-// stop the gateway when on_unavailable accepts.
-func scannerChecks(ctx context.Context, cfg *config.Config) []doctor.Result {
-	if cfg.Scan.Clamd == "" {
-		return nil
-	}
-	c, err := scan.New(cfg.Scan.Clamd) // validated by Load
-	if err != nil {
-		return []doctor.Result{{Control: doctor.CtlClamd, Status: doctor.Fail, Why: err.Error(), Fix: "correct [scan] clamd"}}
-	}
-	return doctor.Clamd(ctx, c, 7*24*time.Hour, time.Now()) // clamd's own warning age
 }
