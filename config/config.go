@@ -22,6 +22,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
+	"github.com/s3sftpd/s3sftpd/pgp"
 )
 
 // Config is the whole configuration file.
@@ -34,6 +35,8 @@ type Config struct {
 	// Encryption is gateway-side encryption of contents and names.
 	Encryption Encryption `toml:"encryption"`
 	Admin      Admin      `toml:"admin"`
+	Scan       Scan       `toml:"scan"` // content gates (gates.go)
+	PGP        PGP        `toml:"pgp"`
 	// UserDefaults are the fair-sharing limits of every user that does
 	// not set its own.
 	UserDefaults UserLimits `toml:"user_defaults"`
@@ -270,6 +273,9 @@ type User struct {
 	// exist and S3.Endpoint is "embedded": cmd then generates a demo key
 	// pair there and loads the config again.
 	MissingKeysFile bool `toml:"-"`
+
+	PGPPublicKeysFile string     `toml:"pgp_public_keys_file"` // the partner's OpenPGP keys (gates.go)
+	PGPPublicKeys     []*pgp.Key `toml:"-"`                    // PGPPublicKeysFile loaded and validated
 }
 
 // AuthorizedKey is one parsed authorized_keys line.
@@ -356,6 +362,7 @@ func defaults() *Config {
 		Embedded:     Embedded{Dir: "./data/s3"},
 		UserDefaults: UserLimits{ReadAheadMemoryPerUser: 64 * MiB, MaxOpenFiles: 64},
 		Defender:     defaultDefender(),
+		Scan:         Scan{OnUnavailable: "refuse", MaxSize: GiB},
 		Encryption:   Encryption{Mode: EncryptionSSE, Names: NamesPlain, FormatV1: FormatV1Read},
 		Audit: Audit{
 			File:      "./data/audit/audit.jsonl",

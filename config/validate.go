@@ -36,6 +36,7 @@ func (l *loader) validate(cfg *Config, c Container) {
 	}
 	l.validateDefender(&cfg.Defender)
 	l.validateEncryption(&cfg.Encryption)
+	l.validateGates(cfg)
 }
 
 func (l *loader) validateServer(s *Server) {

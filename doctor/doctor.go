@@ -1,14 +1,16 @@
 // Package doctor checks that the buckets s3sftpd writes to are set up the way
 // PHI storage needs: public access blocked, encrypted by default, versioned,
 // logged, TLS-only, cleaned of abandoned multipart uploads, no public ACL
-// grants, and (for the audit copy) Object Lock; and that the account's own
-// S3 Block Public Access is on.
+// grants, and (for the audit copy) Object Lock; that the account's own
+// S3 Block Public Access is on; and, when uploads are scanned, that clamd
+// answers with a fresh signature database (clamd.go).
 //
 // Each control is a pure decision over what the S3 API answered (output and
 // error), so it is tested from recorded responses. An answer that proves
 // nothing — a store that does not implement the call (501), access denied, a
 // network error — is UNKNOWN, never PASS. The package only reads bucket and
-// account configuration; it never reads or writes objects.
+// account configuration (and asks clamd its version); it never reads or
+// writes objects.
 package doctor
 
 import (

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/doctor"
@@ -29,6 +30,7 @@ func doctorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "s3sftpd doctor:", err)
 		return 2
 	}
+	rs = append(rs, doctor.Scanner(ctx, cfg.Scan.Clamd, time.Now())...) // not compliance's: clamd down must not stop serve
 	doctor.Write(stdout, rs)
 	if doctor.Failed(rs) {
 		return 1
