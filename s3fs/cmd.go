@@ -126,10 +126,10 @@ func (h *handlers) mkdir(p, key string) error {
 		}
 		return failure("mkdir refused: a file has that name")
 	}
-	if err := h.putMarker(key+"/", time.Time{}); err != nil {
+	if err := h.fs.times.PutMarker(h.ctx, h.home.Bucket, key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	h.fs.dirTimes.put(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
+	h.fs.times.SawMarker(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -81,7 +82,7 @@ func TestEdge_NoStorageTextReachesThePartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
+	e := &env{fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
 	c := e.tenantSession(t, &auth.Tenant{User: "tester", Bucket: "phi-bucket-7", Prefix: "partners/acme/", Perms: 0xff}, nil, testLog())
 
 	ops := map[string]func() error{

@@ -131,12 +131,6 @@ func isPrecondition(err error) bool {
 	return httpStatus(err) == http.StatusPreconditionFailed || errors.Is(err, download.ErrChanged)
 }
 
-// isNotImplemented reports a store's answer to a request it does not
-// support (object tags, on the embedded store and some others).
-func isNotImplemented(err error) bool {
-	return httpStatus(err) == http.StatusNotImplemented || store.ErrorCode(err) == "NotImplemented"
-}
-
 // expectedNotFound reports a 404 for an object that is not there, which
 // clients cause all the time (get or rename of a missing file). A missing
 // bucket or multipart upload is a fault of the set-up or of the gateway.

@@ -4,8 +4,9 @@
 // S3 failure into a safe SFTP status at one edge (edge.go). The byte paths
 // live in packages of their own that s3fs drives and that never import it
 // back: s3fs/upload (the reorder window, the stages, the parts under the
-// upload memory, the commit) and s3fs/download (the stream, range reads and
-// read-ahead). They see a session only through upload.Session and
+// upload memory, the commit), s3fs/download (the stream, range reads and
+// read-ahead) and s3fs/keptime (the times clients set, kept beside the
+// bytes and found for stat and listings). They see a session only through upload.Session and
 // download.Session, which handlers.go implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
 // the store.Objects the caller hands New, in store's plain types (package
@@ -29,6 +30,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -54,13 +56,11 @@ type FS struct {
 	kms        *KMS            // makes and unwraps data keys instead of keys, when set
 	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see cause.go)
 
-	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now            func() time.Time // the clock of tagged times in listings; tests move it
-	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	listedMtimes   mtimeCache       // times kept on objects, found by listings
-	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
-	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
-	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
+	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now       func() time.Time // the clock of tagged times in listings; tests move it
+	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	times     *keptime.Times   // times clients set, kept on objects and markers, and what listings found
+	copyLimit int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
@@ -97,8 +97,6 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		mtimeCopyLimit: mtimeCopyLimit,
-
 		tempSuffixes: cfg.tempSuffixes(),
 	}
 	if fs.memShare == 0 {
@@ -107,7 +105,8 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
 	}
-	fs.obj = forgetWrites{objects, &fs.listedMtimes, &fs.dirTimes}
+	fs.times = keptime.New(func() time.Time { return fs.now() })
+	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }
 

@@ -311,7 +311,7 @@ func (s session) Failed(op, p string, err error, keys ...string) error {
 func (s session) KeepMtime(key string, mtime time.Time) error {
 	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
 	if err == nil && head.Size <= maxPartSize {
-		err = s.h.keepMtime(key, head, mtime)
+		err = s.h.fs.times.KeepInMetadata(s.h.ctx, s.h.home.Bucket, key, head, mtime)
 	}
 	return err
 }

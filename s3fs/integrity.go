@@ -14,7 +14,7 @@ import (
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
 func (h *handlers) objectTags(key string, head store.Object) map[string]string {
-	if !strings.Contains(head.ETag, "-") && !h.fs.timeInTag(head) {
+	if !strings.Contains(head.ETag, "-") && !h.fs.times.InTag(head) {
 		return nil
 	}
 	tags, err := h.fs.obj.Tags(h.ctx, h.home.Bucket, key, head.VersionID)

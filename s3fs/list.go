@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -202,27 +203,33 @@ func (l *lister) fetch() error {
 	for _, cp := range out.Prefixes {
 		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
 		if ok && listable(name) {
-			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(cp, listed)})
+			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, cp, listed)})
 		}
 	}
-	var files []listedFile
+	var files []keptime.File
+	var at []int // each file's place in the page
 	for _, obj := range out.Objects {
 		rel := strings.TrimPrefix(obj.Key, l.prefix)
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
 			if name, ok := l.h.home.Name(dir); ok && listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
-				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(obj.Key, obj.LastModified)})
+				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, obj.Key, obj.LastModified)})
 			}
 			continue
 		}
 		name, ok := l.h.home.Name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
-			files = append(files, listedFile{i: len(l.page), key: obj.Key, etag: obj.ETag})
+			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
+			at = append(at, len(l.page))
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(obj.Size), mtime: obj.LastModified})
 		}
 	}
-	l.h.keptMtimes(l.page, files)
+	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.h.home.Bucket, files) {
+		fi := l.page[at[i]].(fileInfo)
+		fi.mtime = mtime
+		l.page[at[i]] = fi
+	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
 		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
 			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {

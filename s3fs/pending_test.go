@@ -20,6 +20,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -47,7 +48,7 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}, cc
+	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}, cc
 }
 
 // pendingUploads lists the multipart uploads in progress under prefix.

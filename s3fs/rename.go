@@ -136,7 +136,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		}
 		var err error
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
-			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
+			err = h.fs.times.PutMarker(h.ctx, h.home.Bucket, dst, h.fs.times.MarkerTime(h.ctx, h.home.Bucket, src, obj.LastModified))
 		} else {
 			err = h.copyRebound(src, dst, obj.Size, obj.ETag)
 		}
