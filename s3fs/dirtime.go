@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -66,7 +67,7 @@ func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record)
 // refuseDirSize answers a SETSTAT size on a directory, which has none.
 func refuseDirSize(flags sftp.FileAttrFlags) error {
 	if flags.Size {
-		return failure("truncate refused: it is a directory")
+		return boundary.Failure("truncate refused: it is a directory")
 	}
 	return nil
 }

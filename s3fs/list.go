@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -74,7 +75,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	case "List":
 		l, err := h.list(r.Filepath)
 		if aerr := h.record(audit.Record{Event: audit.EventList, Path: r.Filepath}, err); aerr != nil && err == nil {
-			return nil, errAuditDown
+			return nil, boundary.ErrAuditDown
 		}
 		return l, err
 	case "Stat":
@@ -87,7 +88,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		}
 		return listerat{fi}, nil
 	}
-	err := unsupported(strings.ToLower(r.Method) + " is not supported")
+	err := boundary.Unsupported(strings.ToLower(r.Method) + " is not supported")
 	h.record(audit.Record{Event: audit.EventRefused, Op: strings.ToLower(r.Method), Path: r.Filepath}, err)
 	return nil, err
 }
@@ -100,7 +101,7 @@ func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 
 // Readlink refuses: there are no symlinks.
 func (h *handlers) Readlink(p string) (string, error) {
-	err := unsupported("symbolic links are not supported")
+	err := boundary.Unsupported("symbolic links are not supported")
 	h.record(audit.Record{Event: audit.EventRefused, Op: "readlink", Path: p}, err)
 	return "", err
 }
@@ -147,7 +148,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if fi, ok := h.dirInfo(p, key); ok {
 		return fi, nil
 	}
-	return nil, errNoSuchFile
+	return nil, boundary.ErrNoSuchFile
 }
 
 // isDir reports whether anything lives under key+"/". Errors count as no.
@@ -174,9 +175,9 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	}
 	if !h.home.IsRoot(prefix) && !l.found {
 		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
-			return nil, failure("list refused: not a directory")
+			return nil, boundary.Failure("list refused: not a directory")
 		}
-		return nil, errNoSuchFile
+		return nil, boundary.ErrNoSuchFile
 	}
 	return l, nil
 }
@@ -251,7 +252,7 @@ func listable(name string) bool {
 // ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.
 func (l *lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
 	if off < l.served {
-		return 0, failure("list failed: directory can only be read forwards")
+		return 0, boundary.Failure("list failed: directory can only be read forwards")
 	}
 	for {
 		skip := off - l.served

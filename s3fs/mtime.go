@@ -11,6 +11,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -63,7 +64,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		return nil
 	}
 	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
-		return errNoSuchFile // what stat tells this user: setstat reveals no names either
+		return boundary.ErrNoSuchFile // what stat tells this user: setstat reveals no names either
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
@@ -74,7 +75,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 				}
 				return h.setDirTime(r.Filepath, key, mtime, rec)
 			}
-			return errNoSuchFile
+			return boundary.ErrNoSuchFile
 		}
 		return h.s3Failure("setstat", r.Filepath, err)
 	}
@@ -111,13 +112,13 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 // place, so any other size is refused and the file stays as it was.
 func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64, mtime time.Time) error {
 	if size != 0 {
-		return unsupported("truncate refused: a stored file's size can only be set to 0; upload the file again to change it")
+		return boundary.Unsupported("truncate refused: a stored file's size can only be set to 0; upload the file again to change it")
 	}
 	if err := h.require(auth.PermWrite, "truncate", p); err != nil {
 		return err
 	}
 	if !h.tenant.Perms.Has(auth.PermOverwrite) {
-		return denied("truncate refused: overwrite is not permitted for this user")
+		return boundary.Denied("truncate refused: overwrite is not permitted for this user")
 	}
 	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
 	if err != nil {
@@ -132,7 +133,7 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	if _, busy := h.open[p]; busy {
 		h.mu.Unlock()
 		u.Drop()
-		return failure("truncate refused: this file is open for upload in this session")
+		return boundary.Failure("truncate refused: this file is open for upload in this session")
 	}
 	h.open[p] = u
 	h.mu.Unlock()
