@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 )
 
 // Every request that reads, writes or changes a name leaves one audit record,
@@ -13,7 +14,7 @@ import (
 // auditReady refuses new file operations while the trail cannot be written.
 func (h *handlers) auditReady() error {
 	if h.audit.Check() != nil {
-		return errAuditDown
+		return boundary.ErrAuditDown
 	}
 	return nil
 }
@@ -39,14 +40,14 @@ func outcome(err error) (result, reason, msg string) {
 	if err == nil {
 		return audit.ResultOK, "", ""
 	}
-	se := visible(err)
-	if se == nil { // the cause, which the partner never saw (edge.go)
+	se := boundary.Visible(err)
+	if se == nil { // the cause, which the partner never saw (boundary.Edge)
 		return audit.ResultError, "", err.Error()
 	}
-	if se.refusal != "" {
-		return audit.ResultDenied, se.refusal, se.msg
+	if se.Refusal != "" {
+		return audit.ResultDenied, se.Refusal, se.Msg
 	}
-	return audit.ResultError, "", se.msg
+	return audit.ResultError, "", se.Msg
 }
 
 // etag is an ETag without its quotes, as the trail records it.

@@ -1,12 +1,15 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
 // into a tenant's jailed prefix, decides what each request may do (its
 // permissions, the open and pending uploads of a session), and turns every
-// S3 failure into a safe SFTP status at one edge (edge.go). The byte paths
-// live in packages of their own that s3fs drives and that never import it
-// back: s3fs/upload (the reorder window, the stages, the parts under the
-// upload memory, the commit) and s3fs/download (the stream, range reads and
-// read-ahead). They see a session only through upload.Session and
-// download.Session, which handlers.go implements.
+// S3 failure into a safe SFTP status at one edge (boundary.Edge). The byte
+// paths live in packages of their own that s3fs drives and that never
+// import it back: s3fs/upload (the reorder window, the stages, the parts
+// under the upload memory, the commit), s3fs/download (the stream, range
+// reads and read-ahead), s3fs/keptime (the times clients set, kept beside
+// the bytes and found for stat and listings) and s3fs/boundary (what a
+// partner may see of an error, and the edge). They see a session only
+// through upload.Session and download.Session, which handlers.go
+// implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
 // the store.Objects the caller hands New, in store's plain types (package
 // store owns the clients, role credentials, retries, and the shape of every
@@ -28,7 +31,9 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -52,15 +57,13 @@ type FS struct {
 	envelope   bool            // new objects are envelope-encrypted, and every object read must be
 	nameKey    *objfmt.KEK     // encrypts object names; nil keeps them plain
 	kms        *KMS            // makes and unwraps data keys instead of keys, when set
-	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see cause.go)
+	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see boundary.Cause)
 
-	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now            func() time.Time // the clock of tagged times in listings; tests move it
-	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	listedMtimes   mtimeCache       // times kept on objects, found by listings
-	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
-	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
-	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
+	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now       func() time.Time // the clock of tagged times in listings; tests move it
+	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	times     *keptime.Times   // times clients set, kept on objects and markers, and what listings found
+	copyLimit int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
@@ -97,8 +100,6 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		mtimeCopyLimit: mtimeCopyLimit,
-
 		tempSuffixes: cfg.tempSuffixes(),
 	}
 	if fs.memShare == 0 {
@@ -107,7 +108,8 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
 	}
-	fs.obj = forgetWrites{objects, &fs.listedMtimes, &fs.dirTimes}
+	fs.times = keptime.New(func() time.Time { return fs.now() })
+	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }
 
@@ -128,7 +130,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
-	e := edge{h}
+	e := h.edge()
 	return sftp.Handlers{FileGet: e, FilePut: e, FileCmd: e, FileList: e}
 }
 
@@ -197,7 +199,7 @@ func (h *handlers) require(p auth.Perms, op, path string) error {
 		return nil
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))
-	return denied(op + " refused: " + permWord(p) + " is not permitted for this user")
+	return boundary.Denied(op + " refused: " + permWord(p) + " is not permitted for this user")
 }
 
 func permWord(p auth.Perms) string {

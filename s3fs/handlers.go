@@ -12,6 +12,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -31,7 +32,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		d.Close()
-		return nil, errAuditDown
+		return nil, boundary.ErrAuditDown
 	}
 	if err != nil {
 		return nil, err
@@ -48,7 +49,7 @@ func (h *handlers) openSlot() (func(), error) {
 	defer h.mu.Unlock()
 	if max := h.tenant.Limits.MaxOpenFiles; max > 0 && h.openFiles >= max {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "open refused: too many open files", slog.Int("max_open_files", max))
-		return func() {}, failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
+		return func() {}, boundary.Failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
 	}
 	h.openFiles++
 	return sync.OnceFunc(func() {
@@ -71,12 +72,12 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 		return nil, err
 	}
 	if h.home.IsRoot(key) {
-		return nil, failure("download refused: it is a directory")
+		return nil, boundary.Failure("download refused: it is a directory")
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) && h.isDir(key) {
-			return nil, failure("download refused: it is a directory")
+			return nil, boundary.Failure("download refused: it is a directory")
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
@@ -114,7 +115,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		h.forget(r.Filepath, u)
 		u.Drop()
 		release()
-		return nil, errAuditDown
+		return nil, boundary.ErrAuditDown
 	}
 	if err != nil {
 		return nil, err
@@ -134,9 +135,9 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	}
 	switch {
 	case flags.Read:
-		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
+		return nil, boundary.Unsupported("open refused: files can be opened for reading or for writing, not both")
 	case h.home.IsRoot(key):
-		return nil, failure("upload refused: it is a directory")
+		return nil, boundary.Failure("upload refused: it is a directory")
 	}
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
@@ -174,13 +175,13 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	case exists && flags.Excl:
 		return nil, h.refuseExclusive()
 	case exists && flags.Append && temp: // OpenSSH reput, lftp put -c of a stored temporary file
-		return nil, unsupported("upload refused: there is no partial upload of this file to continue")
+		return nil, boundary.Unsupported("upload refused: there is no partial upload of this file to continue")
 	case exists && flags.Append: // OpenSSH reput opens with APPEND
-		return nil, unsupported("upload refused: appending to a file is not supported")
+		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
 		return nil, h.refuseOverwrite("upload", "file")
 	case !exists && h.isDir(key):
-		return nil, failure("upload refused: a directory has that name")
+		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
 	// replace a file another writer stores meanwhile: their commit carries
@@ -199,7 +200,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
-		return nil, failure("upload refused: this file is already open for upload in this session")
+		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	h.open[r.Filepath] = u
 	return u, nil
@@ -217,18 +218,18 @@ func (h *handlers) canSee() bool {
 // replace; what names it ("file", "target").
 func (h *handlers) refuseOverwrite(op, what string) error {
 	if !h.canSee() {
-		return denied(op + " refused: the " + what + " cannot be overwritten by this user")
+		return boundary.Denied(op + " refused: the " + what + " cannot be overwritten by this user")
 	}
-	return denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
+	return boundary.Denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
 }
 
 // refuseExclusive answers an exclusive create (SSH_FXF_EXCL) of an existing
 // file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
 func (h *handlers) refuseExclusive() error {
 	if !h.canSee() {
-		return conflict("upload refused: exclusive create, and the file cannot be overwritten")
+		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
-	return conflict("upload refused: file exists (exclusive create)")
+	return boundary.Conflict("upload refused: file exists (exclusive create)")
 }
 
 // fileExists reports whether key is an object, asking S3.
@@ -311,7 +312,7 @@ func (s session) Failed(op, p string, err error, keys ...string) error {
 func (s session) KeepMtime(key string, mtime time.Time) error {
 	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
 	if err == nil && head.Size <= maxPartSize {
-		err = s.h.keepMtime(key, head, mtime)
+		err = s.h.fs.times.KeepInMetadata(s.h.ctx, s.h.home.Bucket, key, head, mtime)
 	}
 	return err
 }

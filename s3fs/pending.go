@@ -7,6 +7,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -79,13 +80,13 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 		return nil, nil
 	case !u.Resumable():
 		h.fs.pending.Put(u)
-		return nil, failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
+		return nil, boundary.Failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[p]; busy {
 		h.fs.pending.Put(u)
-		return nil, failure("upload refused: this file is already open for upload in this session")
+		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	if err := u.Resume(session{h}); err != nil {
 		h.fs.pending.Put(u)
@@ -105,10 +106,10 @@ func (h *handlers) commitPending(u *upload.Upload, to, toKey, tempKey string, re
 	}
 	if toKey != u.Key() {
 		// the message names no file: the trail records it, and with paths = "hmac" it names none
-		return putBack(failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
+		return putBack(boundary.Failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
 	}
 	if h.isDir(toKey) {
-		return putBack(failure("rename refused: a directory has the target name"))
+		return putBack(boundary.Failure("rename refused: a directory has the target name"))
 	}
 	exists, err := h.fileExists(to, toKey)
 	if err != nil {

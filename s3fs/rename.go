@@ -7,6 +7,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -39,7 +40,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return err
 	}
 	if h.home.IsRoot(fromKey) || h.home.IsRoot(toKey) {
-		return denied("rename refused: the home directory cannot be renamed or replaced")
+		return boundary.Denied("rename refused: the home directory cannot be renamed or replaced")
 	}
 	if fromKey == toKey {
 		return nil
@@ -55,7 +56,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return h.s3Failure("rename", from, err)
 	}
 	if h.isDir(toKey) {
-		return failure("rename refused: a directory has the target name")
+		return boundary.Failure("rename refused: a directory has the target name")
 	}
 	exists, err := h.fileExists(to, toKey)
 	if err != nil {
@@ -65,9 +66,9 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	case exists && !h.home.Perms.Has(auth.PermOverwrite):
 		return h.refuseOverwrite("rename", "target")
 	case exists && !posix && !completes && h.canSee():
-		return conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
+		return boundary.Conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
 	case exists && !posix && !completes:
-		return conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
+		return boundary.Conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
 	}
 	meta, err := h.renamedMetadata(fromKey, toKey, head.Metadata)
 	if err != nil {
@@ -81,7 +82,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	h.moveUploaded(from, to)
 	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, fromKey); err != nil {
 		h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", fromKey, err))
-		return failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
+		return boundary.Failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
 	}
 	return nil
 }
@@ -113,20 +114,20 @@ func (h *handlers) mayRename(from, fromKey string, completes bool) error {
 // renameDir moves a small directory object by object.
 func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	if strings.HasPrefix(toKey+"/", fromKey+"/") {
-		return failure("rename refused: cannot move a directory into itself")
+		return boundary.Failure("rename refused: cannot move a directory into itself")
 	}
 	if exists, err := h.fileExists(to, toKey); err != nil || exists || h.isDir(toKey) {
 		if err != nil {
 			return err
 		}
-		return failure("rename refused: target already exists")
+		return boundary.Failure("rename refused: target already exists")
 	}
 	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: fromKey + "/", MaxKeys: maxDirRename + 1})
 	if err != nil {
 		return h.s3Failure("rename", from, err)
 	}
 	if len(out.Objects) > maxDirRename {
-		return failure(fmt.Sprintf("rename refused: directory holds more than %d files; move them one by one", maxDirRename))
+		return boundary.Failure(fmt.Sprintf("rename refused: directory holds more than %d files; move them one by one", maxDirRename))
 	}
 	for _, obj := range out.Objects {
 		src := obj.Key
@@ -136,7 +137,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		}
 		var err error
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
-			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
+			err = h.fs.times.PutMarker(h.ctx, h.home.Bucket, dst, h.fs.times.MarkerTime(h.ctx, h.home.Bucket, src, obj.LastModified))
 		} else {
 			err = h.copyRebound(src, dst, obj.Size, obj.ETag)
 		}
@@ -147,7 +148,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	for _, obj := range out.Objects {
 		if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, obj.Key); err != nil {
 			h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", obj.Key, err), obj.Key)
-			return failure("rename incomplete: files were copied to the new name but some old names could not be removed")
+			return boundary.Failure("rename incomplete: files were copied to the new name but some old names could not be removed")
 		}
 	}
 	return nil
