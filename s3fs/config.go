@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -117,3 +118,7 @@ func (c Config) tempSuffixes() []string {
 	}
 	return c.TempSuffixes
 }
+
+// KMS takes envelope data keys from AWS KMS instead of a local KEK (see
+// package datakey).
+type KMS = datakey.KMS

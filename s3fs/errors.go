@@ -9,6 +9,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -44,9 +45,9 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 		return boundary.Failure(op + " failed: the stored file failed its integrity check (damaged or altered); no data from the damaged part was sent")
 	case errors.Is(err, objfmt.ErrUnknownKEK):
 		return boundary.Failure(op + " failed: the file's encryption key is not configured on this server")
-	case errors.Is(err, errFormat1):
+	case errors.Is(err, sealing.ErrFormat1):
 		return boundary.Failure(op + " refused: the stored file is in an old encryption format this server no longer accepts; ask the administrator to run s3sftpd rewrap")
-	case errors.Is(err, errNotEncrypted):
+	case errors.Is(err, sealing.ErrNotEncrypted):
 		return boundary.Failure(op + " refused: the stored file is not encrypted by this server")
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return boundary.Failure(op + " failed: session is closing")
