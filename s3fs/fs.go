@@ -64,8 +64,8 @@ type FS struct {
 	times     *keptime.Times   // times clients set, kept on objects and markers, and what listings found
 	copyLimit int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 
-	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
-	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
+	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
+	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -95,7 +95,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		tempSuffixes: cfg.tempSuffixes(),
+		temps: cfg.tempNames(),
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)

@@ -150,7 +150,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	case flags.Append:
 		rec.Op = "append" // a resume, a create, or refused
 	}
-	final, temp := h.fs.finalName(r.Filepath)
+	final, temp := h.fs.temps.Final(r.Filepath)
 	if flags.Excl {
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
@@ -322,7 +322,7 @@ func (s session) KeepMtime(key string, mtime time.Time) error {
 // HoldMtime keeps the time set on a temporary name for its rename, which
 // stores it.
 func (s session) HoldMtime(p string, mtime time.Time) bool {
-	if !s.h.fs.isTemp(p) {
+	if !s.h.fs.temps.Is(p) {
 		return false
 	}
 	s.h.mu.Lock()

@@ -86,7 +86,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if !flags.Acmodtime {
 		return nil
 	}
-	if h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+	if h.fs.temps.Is(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
 		h.mu.Lock()
 		h.mtimes[r.Filepath] = mtime
 		h.mu.Unlock()

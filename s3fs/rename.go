@@ -91,7 +91,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 // completesUpload reports whether renaming from to toKey moves a temporary
 // file onto its final name.
 func (h *handlers) completesUpload(from, toKey string) bool {
-	final, temp := h.fs.finalName(from)
+	final, temp := h.fs.temps.Final(from)
 	if !temp {
 		return false
 	}
