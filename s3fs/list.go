@@ -81,7 +81,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		return l, err
 	case "Stat":
 		fi, err := h.stat(r.Filepath)
-		if _, reason, _ := outcome(err); reason != "" {
+		if _, reason, _ := boundary.Outcome(err); reason != "" {
 			h.record(audit.Record{Event: audit.EventRefused, Op: "stat", Path: r.Filepath}, err)
 		}
 		if err != nil {
