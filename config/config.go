@@ -278,19 +278,8 @@ type User struct {
 	PGPPublicKeys     []*pgp.Key `toml:"-"`                    // PGPPublicKeysFile loaded and validated
 }
 
-// AuthorizedKey is one parsed authorized_keys line.
-type AuthorizedKey struct {
-	Key     ssh.PublicKey
-	Comment string
-	// Options are the authorized_keys options before the key type, such
-	// as `from="10.0.0.0/8"`, as written.
-	Options []string
-	// Restrictions are Options parsed: every option is either enforced
-	// through them or refused by Load, so none is silently dropped.
-	Restrictions auth.KeyOptions
-	// Source is "file:line" of the key, for messages.
-	Source string
-}
+// AuthorizedKey is one parsed authorized_keys line (auth parses it).
+type AuthorizedKey = auth.AuthorizedKey
 
 // AllPermissions are the permission names a user may be granted, in
 // order. Callers must not modify it.
