@@ -15,11 +15,8 @@ import (
 const maxKeysFile = 1 << 20
 
 // minRSABits is the smallest RSA key accepted; server.min_rsa_bits may only
-// raise it. Below recommendedRSABits check-config warns.
-const (
-	minRSABits         = auth.MinRSABits
-	recommendedRSABits = 3072
-)
+// raise it.
+const minRSABits = auth.MinRSABits
 
 // userKeys parses u.Keys and u.KeysFile into u.PublicKeys. The user at
 // path needs at least one key, unless its keys file is missing on the

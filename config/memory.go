@@ -9,13 +9,9 @@ import (
 // minMemoryWait is the shortest server.memory_wait.
 const minMemoryWait = time.Second
 
-// Container is what cmd read of the process's cgroup: its memory limit,
-// when one is set, and the file it came from. Load itself reads no file
-// but the config.
-type Container struct {
-	MemoryMax Size   // 0: none
-	Source    string // such as "/sys/fs/cgroup/memory.max"
-}
+// Container is what cmd read of the process's cgroup (memlimit.Container):
+// Load itself reads no file but the config.
+type Container = memlimit.Cgroup
 
 // Memory is how the process's memory limit splits, worked out by Load
 // (memlimit.Plan does the arithmetic).
@@ -40,7 +36,7 @@ func (l *loader) validateMemory(cfg *Config, c Container) {
 		return // reported; no split to work out
 	}
 	setLimit := l.present["server.memory_limit"]
-	if setLimit && c.MemoryMax > 0 && srv.MemoryLimit > c.MemoryMax {
+	if setLimit && c.MemoryMax > 0 && memlimit.Bytes(srv.MemoryLimit) > c.MemoryMax {
 		l.errf("server.memory_limit", "%v is above the container's memory limit (%v, %s): the kernel would kill the gateway before this limit holds",
 			srv.MemoryLimit, c.MemoryMax, c.Source)
 	}
@@ -49,7 +45,7 @@ func (l *loader) validateMemory(cfg *Config, c Container) {
 		Uploads: memlimit.Bytes(s.UploadMemory), SetUploads: l.present["s3.upload_memory"],
 		ReadAhead: memlimit.Bytes(s.ReadAheadMemory), SetReadAhead: l.present["s3.read_ahead_memory"],
 		PartSize: memlimit.Bytes(s.PartSize), MinReadAhead: memlimit.Bytes(minReadAheadMemory),
-		ContainerMax: memlimit.Bytes(c.MemoryMax), ContainerSource: c.Source,
+		Container: c,
 	})
 	switch {
 	case p != nil && p.Key == "":

@@ -36,7 +36,7 @@ func TestLoad_Memory(t *testing.T) {
 		{
 			name:      "container-limit-when-unset",
 			config:    valid,
-			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
+			container: Container{MemoryMax: 600 * mb, Source: cgroup},
 			want: Memory{Limit: 600 * mb, From: "container, " + cgroup, Uploads: 201 * mb, ReadAhead: 80 * mb,
 				Sessions: 120 * mb, Base: 48 * mb, Runtime: 151 * mb, SoftLimit: 540 * mb},
 			uploads: 201 * MiB, readAhead: 64 * MiB,
@@ -44,7 +44,7 @@ func TestLoad_Memory(t *testing.T) {
 		{
 			name:      "set-limit-under-the-container",
 			config:    "[server]\nmemory_limit = \"256MiB\"\n" + valid,
-			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
+			container: Container{MemoryMax: 600 * mb, Source: cgroup},
 			// 256 = runtime 64 + base 48 + 144: uploads 72, read-ahead 28, 11 sessions
 			want: Memory{Limit: 256 * mb, From: "server.memory_limit", Uploads: 72 * mb, ReadAhead: 28 * mb,
 				Sessions: 44 * mb, Base: 48 * mb, Runtime: 64 * mb, SoftLimit: 224 * mb},
@@ -90,7 +90,7 @@ func TestLoad_Memory(t *testing.T) {
 // TestLoad_MemoryContainerErrors checks that budgets the container's limit
 // cannot hold are refused at the key to change.
 func TestLoad_MemoryContainerErrors(t *testing.T) {
-	c := Container{MemoryMax: 300 * MiB, Source: "/sys/fs/cgroup/memory.max"}
+	c := Container{MemoryMax: 300 * mb, Source: "/sys/fs/cgroup/memory.max"}
 	tests := []struct {
 		name, config string
 		want         []string
@@ -118,7 +118,7 @@ func TestLoad_MemoryContainerErrors(t *testing.T) {
 			writeFiles(t, dir, map[string]string{"config.toml": tt.config})
 			c := c
 			if tt.name == "container-too-small" {
-				c.MemoryMax = 100 * MiB
+				c.MemoryMax = 100 * mb
 			}
 			t.Chdir(dir)
 			_, err := LoadIn("config.toml", c)

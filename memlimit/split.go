@@ -35,6 +35,13 @@ func (b Bytes) String() string {
 	return strconv.FormatInt(int64(b), 10) + "B"
 }
 
+// Cgroup is the memory limit of the process's cgroup, when one is set, and
+// the file it came from.
+type Cgroup struct {
+	MemoryMax Bytes  // 0: none
+	Source    string // such as "/sys/fs/cgroup/memory.max"
+}
+
 // Budgets is what the split is worked out from: the config's keys, whether
 // it sets them, and the container's limit.
 type Budgets struct {
@@ -47,10 +54,8 @@ type Budgets struct {
 	SetUploads, SetReadAhead bool
 	// PartSize is s3.part_size; MinReadAhead is one read-ahead block.
 	PartSize, MinReadAhead Bytes
-	// ContainerMax is the cgroup's memory limit (0: none), read from
-	// ContainerSource.
-	ContainerMax    Bytes
-	ContainerSource string
+	// Container is the cgroup's limit, used when the config sets none.
+	Container Cgroup
 }
 
 // Split is how the process's memory limit splits.
@@ -100,8 +105,8 @@ func Plan(b Budgets) (Split, *Problem) {
 	switch {
 	case b.SetLimit:
 		m.Limit, m.From = b.Limit, "server.memory_limit"
-	case b.ContainerMax > 0:
-		m.Limit, m.From = roundDownMiB(b.ContainerMax), "container, "+b.ContainerSource
+	case b.Container.MemoryMax > 0:
+		m.Limit, m.From = roundDownMiB(b.Container.MemoryMax), "container, "+b.Container.Source
 	default:
 		m.Sessions = derivedSessions * SessionBuffers
 		used := m.Base + m.Uploads + m.ReadAhead + m.Sessions
@@ -140,7 +145,7 @@ func (b Budgets) problem(format string, args ...any) *Problem {
 	if b.SetLimit {
 		return &Problem{"server.memory_limit", fmt.Sprintf(format, args...)}
 	}
-	msg := "the container's memory limit (" + b.ContainerSource + ") " + fmt.Sprintf(format, args...)
+	msg := "the container's memory limit (" + b.Container.Source + ") " + fmt.Sprintf(format, args...)
 	switch {
 	case b.SetUploads:
 		return &Problem{"s3.upload_memory", msg}

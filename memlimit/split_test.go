@@ -16,11 +16,11 @@ func TestPlan_SplitsTheLimitOrSaysWhichKey(t *testing.T) {
 		{"set-limit-fits", Budgets{Limit: 512 * mib, SetLimit: true, PartSize: 16 * mib, MinReadAhead: mib}, "-"},
 		{"set-limit-too-small", Budgets{Limit: 100 * mib, SetLimit: true, PartSize: 16 * mib, MinReadAhead: mib}, "server.memory_limit"},
 		{"container-cannot-hold-set-uploads", Budgets{Uploads: 200 * mib, SetUploads: true, ReadAhead: 256 * mib, PartSize: 16 * mib, MinReadAhead: mib,
-			ContainerMax: 300 * mib, ContainerSource: container}, "s3.upload_memory"},
+			Container: Cgroup{300 * mib, container}}, "s3.upload_memory"},
 		{"container-cannot-hold-set-read-ahead", Budgets{Uploads: 512 * mib, ReadAhead: 200 * mib, SetReadAhead: true, PartSize: 16 * mib, MinReadAhead: mib,
-			ContainerMax: 300 * mib, ContainerSource: container}, "s3.read_ahead_memory"},
+			Container: Cgroup{300 * mib, container}}, "s3.read_ahead_memory"},
 		{"container-too-small", Budgets{Uploads: 512 * mib, ReadAhead: 256 * mib, PartSize: 16 * mib, MinReadAhead: mib,
-			ContainerMax: 100 * mib, ContainerSource: container}, ""},
+			Container: Cgroup{100 * mib, container}}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -201,12 +201,6 @@ func setMemoryLimit(m config.Memory, log *slog.Logger) {
 		"go_soft_limit", m.SoftLimit.String())
 }
 
-// container is the memory limit of the process's cgroup, for config.LoadIn.
-func container() config.Container {
-	limit, source := memlimit.Container()
-	return config.Container{MemoryMax: config.Size(limit), Source: source}
-}
-
 // errServerBusy refuses a session the memory limit has no room for.
 var errServerBusy = errors.New("server busy, try again later")
 
@@ -237,7 +231,7 @@ func memoryBudgets(m config.Memory) map[string]int64 {
 // loadConfig loads the config and, on the embedded store, creates the demo
 // key pairs the config names but that do not exist yet.
 func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.LoadIn(path, container())
+	cfg, err := config.LoadIn(path, memlimit.Container())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -254,7 +248,7 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
 	}
 	if generated {
-		if cfg, err = config.LoadIn(path, container()); err != nil {
+		if cfg, err = config.LoadIn(path, memlimit.Container()); err != nil {
 			return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 		}
 	}
