@@ -68,7 +68,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 // keysFile parses an authorized_keys file, reporting each bad line at its
 // own position. It returns a nil slice if any line is bad, else a
 // non-nil one.
-func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
+func (l *loader) keysFile(name string) ([]auth.AuthorizedKey, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err

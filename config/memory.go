@@ -9,18 +9,11 @@ import (
 // minMemoryWait is the shortest server.memory_wait.
 const minMemoryWait = time.Second
 
-// Container is what cmd read of the process's cgroup (memlimit.Container):
-// Load itself reads no file but the config.
-type Container = memlimit.Cgroup
-
-// Memory is how the process's memory limit splits, worked out by Load
-// (memlimit.Plan does the arithmetic).
-type Memory = memlimit.Split
-
 // validateMemory checks server.memory_wait and works out cfg.Memory from
-// the limit and budget keys, placing each problem memlimit.Plan finds at
-// its key; budgets the config does not set are sized from a limit.
-func (l *loader) validateMemory(cfg *Config, c Container) {
+// the limit and budget keys and c, the cgroup's limit as cmd read it,
+// placing the problem memlimit.Plan finds at its key; budgets the config
+// does not set are sized from a limit.
+func (l *loader) validateMemory(cfg *Config, c memlimit.Cgroup) {
 	s, srv := &cfg.S3, &cfg.Server
 	if idle := srv.IdleTimeout.Duration; !l.present["server.memory_wait"] && idle > 0 {
 		srv.MemoryWait.Duration = min(srv.MemoryWait.Duration, idle/2) // a waiting client must not be closed as idle

@@ -20,8 +20,8 @@ func TestLoad_Memory(t *testing.T) {
 	tests := []struct {
 		name      string
 		config    string
-		container Container
-		want      Memory
+		container memlimit.Cgroup
+		want      memlimit.Split
 		uploads   Size // s3.upload_memory after Load
 		readAhead Size // user_defaults.read_ahead_memory_per_user after Load
 	}{
@@ -29,24 +29,24 @@ func TestLoad_Memory(t *testing.T) {
 			name:   "limit-sizes-the-budgets",
 			config: "[server]\nmemory_limit = \"512MiB\"\n" + valid,
 			// 512 = runtime 128 + base 48 + 336 for budgets: half uploads, a fifth read-ahead, the rest 25 sessions
-			want: Memory{Limit: 512 * mb, From: "server.memory_limit", Uploads: 168 * mb, ReadAhead: 67 * mb,
+			want: memlimit.Split{Limit: 512 * mb, From: "server.memory_limit", Uploads: 168 * mb, ReadAhead: 67 * mb,
 				Sessions: 100 * mb, Base: 48 * mb, Runtime: 129 * mb, SoftLimit: 460 * mb},
 			uploads: 168 * MiB, readAhead: 64 * MiB,
 		},
 		{
 			name:      "container-limit-when-unset",
 			config:    valid,
-			container: Container{MemoryMax: 600 * mb, Source: cgroup},
-			want: Memory{Limit: 600 * mb, From: "container, " + cgroup, Uploads: 201 * mb, ReadAhead: 80 * mb,
+			container: memlimit.Cgroup{MemoryMax: 600 * mb, Source: cgroup},
+			want: memlimit.Split{Limit: 600 * mb, From: "container, " + cgroup, Uploads: 201 * mb, ReadAhead: 80 * mb,
 				Sessions: 120 * mb, Base: 48 * mb, Runtime: 151 * mb, SoftLimit: 540 * mb},
 			uploads: 201 * MiB, readAhead: 64 * MiB,
 		},
 		{
 			name:      "set-limit-under-the-container",
 			config:    "[server]\nmemory_limit = \"256MiB\"\n" + valid,
-			container: Container{MemoryMax: 600 * mb, Source: cgroup},
+			container: memlimit.Cgroup{MemoryMax: 600 * mb, Source: cgroup},
 			// 256 = runtime 64 + base 48 + 144: uploads 72, read-ahead 28, 11 sessions
-			want: Memory{Limit: 256 * mb, From: "server.memory_limit", Uploads: 72 * mb, ReadAhead: 28 * mb,
+			want: memlimit.Split{Limit: 256 * mb, From: "server.memory_limit", Uploads: 72 * mb, ReadAhead: 28 * mb,
 				Sessions: 44 * mb, Base: 48 * mb, Runtime: 64 * mb, SoftLimit: 224 * mb},
 			uploads: 72 * MiB, readAhead: 28 * MiB, // the default share shrinks to the budget
 		},
@@ -54,7 +54,7 @@ func TestLoad_Memory(t *testing.T) {
 			name:   "set-budgets-fit",
 			config: "[server]\nmemory_limit = \"1GiB\"\n[s3]\nbucket = \"b\"\nupload_memory = \"400MiB\"\nread_ahead_memory = \"100MiB\"\n" + validUser,
 			// 1024 = runtime 256 + base 48 + 400 + 100 + 220 for 55 sessions
-			want: Memory{Limit: 1024 * mb, From: "server.memory_limit", Uploads: 400 * mb, ReadAhead: 100 * mb,
+			want: memlimit.Split{Limit: 1024 * mb, From: "server.memory_limit", Uploads: 400 * mb, ReadAhead: 100 * mb,
 				Sessions: 220 * mb, Base: 48 * mb, Runtime: 256 * mb, SoftLimit: 921 * mb},
 			uploads: 400 * MiB, readAhead: 64 * MiB,
 		},
@@ -90,7 +90,7 @@ func TestLoad_Memory(t *testing.T) {
 // TestLoad_MemoryContainerErrors checks that budgets the container's limit
 // cannot hold are refused at the key to change.
 func TestLoad_MemoryContainerErrors(t *testing.T) {
-	c := Container{MemoryMax: 300 * mb, Source: "/sys/fs/cgroup/memory.max"}
+	c := memlimit.Cgroup{MemoryMax: 300 * mb, Source: "/sys/fs/cgroup/memory.max"}
 	tests := []struct {
 		name, config string
 		want         []string

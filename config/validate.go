@@ -13,11 +13,12 @@ import (
 	"unicode"
 
 	"github.com/s3sftpd/s3sftpd/config/tree"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // validate checks cfg, reports every problem, and resolves relative paths
 // and keys.
-func (l *loader) validate(cfg *Config, c Container) {
+func (l *loader) validate(cfg *Config, c memlimit.Cgroup) {
 	l.validateServer(&cfg.Server)
 	l.validateMemory(cfg, c)
 	l.validateS3(&cfg.S3, cfg.Users, cfg.Groups)
