@@ -15,8 +15,9 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	if se := boundary.Visible(err); se != nil {
 		return se
 	}
-	if key, kerr := h.home.Key(path); kerr == nil {
-		keys = append(keys, key)
+	pl, kerr := h.tree.Resolve(path)
+	if kerr == nil && pl.Mount != nil {
+		keys = append(keys, pl.Key)
 	}
 	level := slog.LevelError
 	if expectedNotFound(err) { // a client asking for a name that is not there: routine, not a fault
@@ -24,8 +25,8 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	}
 	h.log.LogAttrs(h.ctx, level, "storage request failed",
 		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
-	if boundary.IsPrecondition(err) && op == "upload" { // If-None-Match: the upload may not replace
-		return h.refuseOverwrite(op, "file")
+	if boundary.IsPrecondition(err) && op == "upload" && pl.Mount != nil { // If-None-Match: the upload may not replace
+		return h.refuseOverwrite(pl.Mount, op, "file")
 	}
 	return boundary.Storage(op, err)
 }
