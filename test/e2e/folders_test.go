@@ -240,3 +240,48 @@ func TestFolders_ReloadClosesOnlyTheChangedUser(t *testing.T) {
 		t.Errorf("revoked disconnects = %+v; want beta's alone", cut)
 	}
 }
+
+// TestFolders_SharedFolderUnderEnvelope: two staff logins of a group share
+// one folder (the same prefix); under envelope encryption with encrypted
+// names each reads and lists what the other stored there, since names and
+// data keys are bound to the folder, not to the login. The bucket holds no
+// name in the clear.
+func TestFolders_SharedFolderUnderEnvelope(t *testing.T) {
+	s3srv := s3test.Start(t)
+	kek := filepath.Join(t.TempDir(), "kek")
+	writeKEK(t, kek)
+	group := `[[groups]]
+name = "hospital"
+  [[groups.folders]]
+  path = "/shared"
+  prefix = "outbound/acme-staff/"
+  permissions = ["list", "read", "write", "delete"]
+`
+	users := []testUser{
+		{name: "staff1", keys: []string{pubKey(t, "ed25519")}, extra: "groups = [\"hospital\"]\n"},
+		{name: "staff2", keys: []string{pubKey(t, "ecdsa")}, extra: "groups = [\"hospital\"]\n"},
+	}
+	g := startGateway(t, s3srv, gatewayOpts{users: users, extra: group,
+		enc: fmt.Sprintf("mode = \"envelope\"\nnames = \"encrypted\"\nkek_file = %q\n", kek)})
+	dir := t.TempDir()
+	big := writeRandom(t, filepath.Join(dir, "SMITH_JOHN_labs.csv"), 6<<20+17)
+	g.mustSFTP(t, dir, "staff1", clientKeys["ed25519"], "put SMITH_JOHN_labs.csv /shared/\n")
+	listing := g.mustSFTP(t, dir, "staff2", clientKeys["ecdsa"], "ls -l /shared\nget /shared/SMITH_JOHN_labs.csv back.csv\n")
+	if !listed(listing, "SMITH_JOHN_labs.csv", len(big)) {
+		t.Errorf("staff2's listing of /shared does not show staff1's file with its size:\n%s", listing)
+	}
+	sameFile(t, filepath.Join(dir, "back.csv"), big)
+	reply := writeRandom(t, filepath.Join(dir, "DOE_JANE_reply.txt"), 500)
+	g.mustSFTP(t, dir, "staff2", clientKeys["ecdsa"], "put DOE_JANE_reply.txt /shared/\n")
+	g.mustSFTP(t, dir, "staff1", clientKeys["ed25519"], "get /shared/DOE_JANE_reply.txt reply.txt\n")
+	sameFile(t, filepath.Join(dir, "reply.txt"), reply)
+	keys := s3srv.Keys(t, "")
+	if len(keys) != 2 {
+		t.Errorf("bucket holds %v; want the two files", keys)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "outbound/acme-staff/") || strings.Contains(k, "SMITH") || strings.Contains(k, "DOE") {
+			t.Errorf("key %q: want it under the shared prefix with its name encrypted", k)
+		}
+	}
+}
