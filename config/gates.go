@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 
 	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/scan"
@@ -41,6 +44,43 @@ func (l *loader) validateGates(cfg *Config) {
 			l.errf(key, "%v", err)
 		} else if p.PrivateKeyFile == "" {
 			l.errf(key, "needs the gateway's own key: set [pgp] private_key_file")
+		}
+	}
+	l.validateMountGates(cfg)
+}
+
+// validateMountGates checks every place's content gates against [scan],
+// [pgp] and the user's keys, at the key that sets them. It runs after the
+// trees are resolved and the key files loaded.
+func (l *loader) validateMountGates(cfg *Config) {
+	for i := range cfg.Users {
+		u := &cfg.Users[i]
+		for _, m := range u.Tree {
+			key, who := m.Key, ""
+			if strings.HasPrefix(key, "groups[") {
+				who = fmt.Sprintf(" (user %q)", u.Name)
+			}
+			g := m.Gates
+			if m.Home() && g == (auth.Gates{}) {
+				continue
+			}
+			if g.Scan && cfg.Scan.Clamd == "" {
+				l.errf(key+".scan", "needs a malware scanner: set [scan] clamd")
+			}
+			switch g.PGP {
+			case "":
+			case auth.PGPDecrypt, auth.PGPEncrypt:
+				if cfg.PGP.PrivateKeyFile == "" {
+					l.errf(key+".pgp", "needs the gateway's own key: set [pgp] private_key_file")
+				} else if u.PGPPublicKeysFile == "" && (g.PGP == auth.PGPEncrypt || g.RequireSignature) {
+					l.errf(key+".pgp", "%q needs the partner's keys%s: set pgp_public_keys_file on the user", g.PGP, who)
+				}
+			default:
+				l.errf(key+".pgp", `must be "decrypt" or "encrypt", not %q`, g.PGP)
+			}
+			if g.RequireSignature && g.PGP != auth.PGPDecrypt {
+				l.errf(key+".pgp_require_signature", `applies only with pgp = "decrypt"`)
+			}
 		}
 	}
 }

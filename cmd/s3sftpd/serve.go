@@ -286,6 +286,8 @@ func authUser(cfg *config.Config, u config.User) (auth.User, error) {
 		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
 		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
 			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
+	au.Gates = auth.Gates{Scan: u.Scan, PGP: u.PGP, RequireSignature: u.PGPRequireSignature}
+	au.PGPKeys = u.PGPPublicKeys
 	for _, k := range u.PublicKeys {
 		au.Keys = append(au.Keys, k.Key)
 		au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -305,7 +307,7 @@ func folders(u config.User) []auth.Folder {
 	var out []auth.Folder
 	for _, m := range u.Tree {
 		if !m.Home() {
-			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms})
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates})
 		}
 	}
 	return out
