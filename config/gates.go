@@ -2,10 +2,9 @@ package config
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/config/tree"
 
 	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/scan"
@@ -50,36 +49,19 @@ func (l *loader) validateGates(cfg *Config) {
 }
 
 // validateMountGates checks every place's content gates against [scan],
-// [pgp] and the user's keys, at the key that sets them. It runs after the
-// trees are resolved and the key files loaded.
+// [pgp] and the user's keys (tree.GateProblems), once the trees are
+// resolved and the key files loaded.
 func (l *loader) validateMountGates(cfg *Config) {
-	for i := range cfg.Users {
-		u := &cfg.Users[i]
+	have := tree.Have{Clamd: cfg.Scan.Clamd != "", GatewayKey: cfg.PGP.PrivateKeyFile != ""}
+	seen := map[tree.Problem]bool{} // a group's folder, once for all its users
+	for _, u := range cfg.Users {
+		have.PartnerKeys = u.PGPPublicKeysFile != ""
 		for _, m := range u.Tree {
-			key, who := m.Key, ""
-			if strings.HasPrefix(key, "groups[") {
-				who = fmt.Sprintf(" (user %q)", u.Name)
-			}
-			g := m.Gates
-			if m.Home() && g == (auth.Gates{}) {
-				continue
-			}
-			if g.Scan && cfg.Scan.Clamd == "" {
-				l.errf(key+".scan", "needs a malware scanner: set [scan] clamd")
-			}
-			switch g.PGP {
-			case "":
-			case auth.PGPDecrypt, auth.PGPEncrypt:
-				if cfg.PGP.PrivateKeyFile == "" {
-					l.errf(key+".pgp", "needs the gateway's own key: set [pgp] private_key_file")
-				} else if u.PGPPublicKeysFile == "" && (g.PGP == auth.PGPEncrypt || g.RequireSignature) {
-					l.errf(key+".pgp", "%q needs the partner's keys%s: set pgp_public_keys_file on the user", g.PGP, who)
+			for _, p := range tree.GateProblems(u.Name, m, have) {
+				if !seen[p] {
+					seen[p] = true
+					l.problems([]tree.Problem{p})
 				}
-			default:
-				l.errf(key+".pgp", `must be "decrypt" or "encrypt", not %q`, g.PGP)
-			}
-			if g.RequireSignature && g.PGP != auth.PGPDecrypt {
-				l.errf(key+".pgp_require_signature", `applies only with pgp = "decrypt"`)
 			}
 		}
 	}

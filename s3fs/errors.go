@@ -63,7 +63,7 @@ func visible(err error) *Error {
 	}
 	var ue *upload.Error
 	if errors.As(err, &ue) {
-		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ""}
+		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ue.Reason}
 	}
 	return nil
 }

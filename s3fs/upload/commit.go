@@ -99,6 +99,9 @@ func (u *Upload) record(err error, aborted bool) {
 		r.SHA256 = u.sum.Hex()
 		r.ETag, r.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	}
+	if err == nil || u.pending {
+		r.Scan, r.Signer = u.gateNote.Scan, u.gateNote.Signer
+	}
 	if err != nil && (aborted || u.s.Context().Err() != nil) {
 		r.Result = audit.ResultAborted // the connection ended, storage did not fail
 	}
@@ -151,7 +154,7 @@ func (u *Upload) putWhole(b []byte) error {
 		Bucket:      u.s.Bucket(),
 		Key:         u.key,
 		Body:        b, // store sends its CRC32C in "aws" checksum mode
-		Metadata:    u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
+		Metadata:    u.objectMetadata(objfmt.WithMtime(u.gateMetadata(u.sha256Metadata()), u.mtime)),
 		IfNoneMatch: !u.overwrite,
 	})
 	if err != nil {
@@ -229,7 +232,31 @@ func (u *Upload) vet() error {
 	if err := u.stages.Finish(); err != nil {
 		return u.fail(u.stageFailure(err))
 	}
+	u.noteGates()
 	return nil
+}
+
+// noteGates takes what the gates found, once they agreed, for the object
+// and the close record.
+func (u *Upload) noteGates() {
+	u.gateTags, u.gateNote = map[string]string{}, audit.Record{}
+	for _, g := range u.gates {
+		g.Note(&u.gateNote, u.gateTags)
+	}
+}
+
+// gateMetadata is base (which may be nil) with the gates' findings, for an
+// object stored with one PutObject.
+func (u *Upload) gateMetadata(base map[string]string) map[string]string {
+	if len(u.gateTags) == 0 {
+		return base
+	}
+	m := maps.Clone(base)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, u.gateTags)
+	return m
 }
 
 // stageFailure is the partner's answer to a stage that failed or refused
@@ -238,7 +265,10 @@ func (u *Upload) vet() error {
 func (u *Upload) stageFailure(err error) error {
 	var refusal *Refusal
 	if errors.As(err, &refusal) {
-		return failure(refusal.Reason)
+		if refusal.Cause != nil {
+			u.log(slog.LevelWarn, "upload refused", slog.String("path", u.s.Name(u.path)), slog.String("reason", refusal.Kind), slog.String("err", refusal.Cause.Error()))
+		}
+		return &Error{Msg: refusal.Reason, Reason: refusal.Kind}
 	}
 	u.log(slog.LevelError, "upload stage failed", slog.String("path", u.s.Name(u.path)), slog.String("err", err.Error()))
 	return failure("upload failed: the file could not be processed; nothing was stored")
@@ -276,7 +306,10 @@ func (u *Upload) objectMetadata(base map[string]string) map[string]string {
 // audit trail has the hash, downloads of an untagged object are simply not
 // checked, and the object shows its write time.
 func (u *Upload) tagObject() {
-	tags := map[string]string{}
+	tags := maps.Clone(u.gateTags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
 	if u.sealer == nil {
 		tags[objfmt.MetaSHA256] = u.sum.Hex()
 	}
@@ -394,6 +427,7 @@ func (u *Upload) Commit(s Session, overwrite bool, rec *audit.Record) error {
 	if err != nil {
 		err = u.stageFailure(err)
 	} else {
+		u.noteGates()
 		err = u.complete()
 	}
 	if err != nil {
@@ -401,6 +435,7 @@ func (u *Upload) Commit(s Session, overwrite bool, rec *audit.Record) error {
 		return err
 	}
 	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
+	rec.Scan, rec.Signer = u.gateNote.Scan, u.gateNote.Signer
 	rec.ETag, rec.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	return nil
 }

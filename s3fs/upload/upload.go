@@ -144,6 +144,9 @@ type File struct {
 	Sealer          *Sealer   // envelope encryption of the object; nil stores plaintext
 	Mtime           time.Time // time to store with the object; zero: none
 	Temp            *Temp     // the final name of a temporary name, or nil
+	// Gates are the content gates the file must pass (gates.go), in order,
+	// before the SHA-256: it is then the plaintext's.
+	Gates []Gate
 }
 
 // Temp is the final name of a temporary file: its multipart upload is made
@@ -154,12 +157,13 @@ type Temp struct {
 }
 
 // Error is an upload's failure as the partner reads it: its text names no
-// storage detail, bucket or key.
-type Error struct{ Msg string }
+// storage detail, bucket or key. Reason, set when the server refused the
+// file (a gate's Refusal.Kind: "malware"), is the trail's reason.
+type Error struct{ Msg, Reason string }
 
 func (e *Error) Error() string { return e.Msg }
 
-func failure(msg string) error { return &Error{msg} }
+func failure(msg string) error { return &Error{Msg: msg} }
 
 // Upload is an io.WriterAt that streams one file into S3. Writes are copied
 // into the current part's buffer at their offset, whatever order they arrive
@@ -230,6 +234,14 @@ type Upload struct {
 	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
 	storedBytes int64 // what the stages passed on so far: the object's size in S3
+	// carry is what the stages passed on that is less than S3's smallest
+	// part: a gate changes the length of the bytes (OpenPGP decryption), so
+	// a part's output may fall short; it waits for the next part's.
+	carry []byte
+
+	gates    []Gate            // the content gates among the stages
+	gateTags map[string]string // what they found, once they agreed: kept on the object
+	gateNote audit.Record      // and in the close record (Scan, Signer)
 }
 
 // part is a buffer for bytes [start, start+size) of the file.
@@ -260,7 +272,11 @@ func New(cfg *Config, s Session, f File) *Upload {
 	passed := make(chan struct{})
 	close(passed)
 	sum := NewHash()
-	stages := Chain{sum}
+	var stages Chain
+	for _, g := range f.Gates {
+		stages = append(stages, g)
+	}
+	stages = append(stages, sum)
 	if f.Sealer != nil {
 		stages = append(stages, f.Sealer.stage)
 	}
@@ -269,7 +285,7 @@ func New(cfg *Config, s Session, f File) *Upload {
 		keepIfUntouched: f.KeepIfUntouched, mtime: f.Mtime, started: time.Now(),
 		ctx: ctx, cancel: cancel, sealer: f.Sealer,
 		inflight: make(chan struct{}, PartsInFlight),
-		stages:   stages, sum: sum, passed: passed,
+		stages:   stages, sum: sum, passed: passed, gates: f.Gates,
 	}
 	if f.Temp != nil {
 		u.final, u.finalKey, u.tempKey, u.finalBinding = f.Temp.Final, f.Temp.FinalKey, f.Key, f.Temp.Binding
@@ -602,12 +618,15 @@ func (u *Upload) send(pt *part) error {
 		<-prev
 		end := pt.start + int64(len(pt.buf))
 		body, err := u.pass(pt.buf, pt.last)
+		if err == nil {
+			body = u.carryOver(body, pt.last)
+		}
 		var st partState
 		if err == nil {
 			st = partState{end: end, stored: u.storedBytes, marks: u.stages.Mark(), crc: u.crcMark()}
 		}
 		close(mine)
-		if err != nil || (pt.last && len(body) == 0) { // failed, or an empty tail: nothing to store
+		if err != nil || len(body) == 0 { // failed, an empty tail, or short output carried over: nothing to store
 			<-u.inflight
 			u.cfg.Budget.Sent(user, pt.reserved)
 			if err != nil {
@@ -657,6 +676,23 @@ func (u *Upload) pass(b []byte, last bool) ([]byte, error) {
 	}
 	u.storedBytes += int64(len(out))
 	return out, nil
+}
+
+// carryOver holds back output shorter than S3's smallest part (unless it
+// ends the file) for the next part, and prepends what was held back: S3
+// refuses a multipart upload with a short part that is not the last. Only
+// a stage that changes the bytes' length makes output that short; what is
+// carried is a copy outside the upload memory, under MinPartSize.
+func (u *Upload) carryOver(body []byte, last bool) []byte {
+	if len(u.carry) > 0 {
+		body = append(u.carry, body...)
+		u.carry = nil
+	}
+	if !last && len(body) < MinPartSize {
+		u.carry = append([]byte(nil), body...)
+		return nil
+	}
+	return body
 }
 
 // partState is what a sent part leaves behind: where it ends in the file,
