@@ -17,6 +17,16 @@ type Scan struct {
 	MaxSize       Size   `toml:"max_size"`       // larger files are refused in scanned folders; at most 4GiB
 }
 
+// Client is the clamd client of [scan], nil when it is off.
+func (s Scan) Client() *scan.Client {
+	c, err := scan.New(s.Clamd) // Load checked the address
+	if err != nil {
+		return nil
+	}
+	c.MaxSize = int64(s.MaxSize)
+	return c
+}
+
 // PGP is [pgp]: the gateway's OpenPGP key, owner-only, loaded into PrivateKey.
 type PGP struct {
 	PrivateKeyFile string   `toml:"private_key_file"`

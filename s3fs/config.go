@@ -4,7 +4,9 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/scan"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -63,6 +65,15 @@ type Config struct {
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
 	NameKey *objfmt.KEK
+	// Scanner is the clamd of scanned places ([scan]); nil: an upload to a
+	// scanned place is refused. AcceptUnscanned is on_unavailable =
+	// "accept": with clamd down, files are stored marked unscanned.
+	Scanner         *scan.Client
+	AcceptUnscanned bool
+	// PGPKey is the gateway's OpenPGP key ([pgp]): decrypting places
+	// decrypt uploads with it, encrypting places sign downloads with it.
+	// nil: uploads to and downloads from such places are refused.
+	PGPKey *pgp.Key
 	// HideNames is set with audit paths = "hmac": logs of no session (the
 	// orphan sweep) then show no request URL, which holds an object key.
 	HideNames bool

@@ -28,8 +28,10 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/scan"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -61,6 +63,10 @@ type FS struct {
 	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
 	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
+
+	scanner         *scan.Client // clamd of scanned places; nil refuses uploads there
+	acceptUnscanned bool         // clamd down: store unscanned instead of refusing
+	pgpKey          *pgp.Key     // the gateway's OpenPGP key; nil refuses OpenPGP places
 
 	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
 	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
@@ -100,6 +106,8 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		mtimeCopyLimit: mtimeCopyLimit,
 
 		tempSuffixes: cfg.tempSuffixes(),
+
+		scanner: cfg.Scanner, acceptUnscanned: cfg.AcceptUnscanned, pgpKey: cfg.PGPKey,
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -121,7 +129,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t), Gates: t.Gates},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),

@@ -124,7 +124,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 
 func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload, error) {
 	flags := r.Pflags()
-	key, err := h.home.Key(r.Filepath)
+	key, err := h.home.Key(h.home.Stored(r.Filepath))
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +158,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	}
 	var finalKey string
 	if temp {
-		if finalKey, err = h.home.Key(final); err != nil {
+		if finalKey, err = h.home.Key(h.home.Stored(final)); err != nil {
 			return nil, err
 		}
 		if u, err := h.openPending(r.Filepath, key, flags.Trunc, rec); u != nil || err != nil {
@@ -190,8 +190,12 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
+	gates, err := h.uploadGates(h.home, s != nil)
+	if err != nil {
+		return nil, err
+	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
-		KeepIfUntouched: exists && !flags.Trunc, Sealer: s}
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: gates}
 	if temp && !h.home.IsRoot(finalKey) {
 		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: binding(h.tenant, finalKey)}
 	}
@@ -199,6 +203,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
+		abortGates(gates)
 		return nil, failure("upload refused: this file is already open for upload in this session")
 	}
 	h.open[r.Filepath] = u

@@ -52,6 +52,30 @@ type Mount struct {
 	Prefix string // ends in "/"
 	Perms  auth.Perms
 	Names  *objfmt.Names // encrypts each segment below the prefix; nil keeps names plain
+	Gates  auth.Gates    // what uploads pass and downloads become here (issue 21)
+}
+
+// PGPSuffix is what an encrypting place adds to every file name: its
+// downloads are OpenPGP messages.
+const PGPSuffix = ".pgp"
+
+// pgpSuffixes end the names of OpenPGP uploads, which a decrypting place
+// stores without them.
+var pgpSuffixes = []string{".pgp", ".gpg", ".asc"}
+
+// Stored is the path a file written at p is stored under: in a decrypting
+// place, without its OpenPGP suffix ("report.csv.pgp" is stored as
+// "report.csv"); elsewhere p itself. A name that is only the suffix keeps it.
+func (m Mount) Stored(p string) string {
+	if m.Gates.PGP != auth.PGPDecrypt {
+		return p
+	}
+	for _, s := range pgpSuffixes {
+		if len(p) > len(s) && strings.EqualFold(p[len(p)-len(s):], s) && !strings.HasSuffix(p[:len(p)-len(s)], "/") {
+			return p[:len(p)-len(s)]
+		}
+	}
+	return p
 }
 
 // Key returns the object key for a client path; the mount's root maps to

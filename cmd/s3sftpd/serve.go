@@ -357,6 +357,7 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
 		TempSuffixes:      cfg.Server.TempSuffixes,
 		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
+		Scanner:           cfg.Scan.Client(), AcceptUnscanned: cfg.Scan.OnUnavailable == "accept", PGPKey: cfg.PGP.PrivateKey,
 	}
 }
 

@@ -807,7 +807,10 @@ func (u *Upload) HoldSlot(release func()) { u.releaseSlot = release }
 
 // Drop lets go of an upload opened but refused before any write (its
 // open could not be recorded, or the path is busy).
-func (u *Upload) Drop() { u.cancel() }
+func (u *Upload) Drop() {
+	u.cancel()
+	u.stages.Abort()
+}
 
 func (u *Upload) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	u.s.Logger().LogAttrs(u.s.Context(), level, msg, attrs...)
