@@ -1,0 +1,291 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/internal/clamdtest"
+	"github.com/s3sftpd/s3sftpd/internal/s3test"
+)
+
+// The content gates through the gateway, with a real clamd and GnuPG: the
+// partner's own client uploads, and the bucket and the trail show what was
+// stored, or that nothing was. Until the folders are wired into sessions
+// (issue 18), the gates are set on a user's home.
+
+// gpgHome is a GnuPG home of the test's: the gateway's key, the partner's
+// and a stranger's, all in one keyring.
+type gpgHome struct {
+	t    *testing.T
+	home string
+}
+
+func newGPGHome(t *testing.T) *gpgHome {
+	t.Helper()
+	if _, err := exec.LookPath("gpg"); err != nil {
+		t.Fatal("gpg not found: install Debian's gnupg (scripts/test does)")
+	}
+	home, err := os.MkdirTemp("", "gpg") // gpg-agent's socket path must stay short
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(home, 0o700)
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
+		os.RemoveAll(home)
+	})
+	return &gpgHome{t, home}
+}
+
+func (g *gpgHome) run(stdin []byte, args ...string) []byte {
+	g.t.Helper()
+	cmd := exec.Command("gpg", append([]string{"--homedir", g.home, "--batch", "--yes", "--pinentry-mode", "loopback",
+		"--passphrase", "", "--trust-model", "always"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		g.t.Fatalf("gpg %s: %v\n%s", strings.Join(args, " "), err, errOut.String())
+	}
+	return out.Bytes()
+}
+
+func (g *gpgHome) fingerprint(uid string) string {
+	g.t.Helper()
+	for _, line := range strings.Split(string(g.run(nil, "--with-colons", "--fingerprint", uid)), "\n") {
+		if f := strings.Split(line, ":"); f[0] == "fpr" {
+			return f[9]
+		}
+	}
+	g.t.Fatalf("no fingerprint for %s", uid)
+	return ""
+}
+
+// gateKeys makes the gateway's, the partner's and a stranger's keys and
+// writes the gateway's secret key and the partner's public key to dir.
+func gateKeys(t *testing.T, dir string) (g *gpgHome, gatewayFile, partnerFile string) {
+	g = newGPGHome(t)
+	for _, uid := range []string{"gateway@s3sftpd.test", "acme@s3sftpd.test", "stranger@s3sftpd.test"} {
+		g.run(nil, "--quick-gen-key", uid, "future-default", "default", "never")
+	}
+	gatewayFile, partnerFile = filepath.Join(dir, "gateway.asc"), filepath.Join(dir, "acme.asc")
+	os.WriteFile(gatewayFile, g.run(nil, "--armor", "--export-secret-keys", "gateway@s3sftpd.test"), 0o600)
+	os.WriteFile(partnerFile, g.run(nil, "--armor", "--export", "acme@s3sftpd.test"), 0o644)
+	return g, gatewayFile, partnerFile
+}
+
+// closeRecords are the trail's close records of uploads of path.
+func closeRecords(t *testing.T, g *gateway, path string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(g.auditFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []audit.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r audit.Record
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Event == audit.EventClose && r.Mode == "write" && r.Path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// lastClose is the last close record of an upload of path.
+func lastClose(t *testing.T, g *gateway, path string) audit.Record {
+	t.Helper()
+	var rs []audit.Record
+	waitFor(t, 10*time.Second, "the close record of "+path, func() bool {
+		rs = closeRecords(t, g, path)
+		return len(rs) > 0
+	})
+	return rs[len(rs)-1]
+}
+
+// refused checks that the upload of path failed, the partner told want
+// (OpenSSH's sftp prints only "Failure": the trail has the text it was
+// sent) and the trail's reason is reason.
+func refused(t *testing.T, g *gateway, out string, err error, path, want, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("upload of %s succeeded; want it refused\n%s", path, out)
+	}
+	r := lastClose(t, g, path)
+	if !strings.HasPrefix(r.Error, want) || strings.Contains(r.Error, "openpgp:") || r.Reason != reason || r.Result != audit.ResultDenied {
+		t.Errorf("close record of %s: result %q reason %q error %q; want denied, %q, %q", path, r.Result, r.Reason, r.Error, reason, want)
+	}
+}
+
+func gatedUser(t *testing.T, home, extra string) []testUser {
+	return []testUser{{name: "acme", home: home, keys: []string{pubKey(t, "ed25519")}, extra: extra}}
+}
+
+// TestE2E_ScannedUpload: in a scanned place, EICAR is refused with its
+// signature's name and never reaches the bucket; a clean 100 MiB file is
+// stored whole, its verdict and clamd's versions on the object and in the
+// trail.
+func TestE2E_ScannedUpload(t *testing.T) {
+	s3srv := s3test.Start(t)
+	clamd := clamdtest.Start(t, clamdtest.Options{StreamMaxLength: "4000M", MaxScanSize: "4000M"})
+	g := startGateway(t, s3srv, gatewayOpts{
+		users: gatedUser(t, "partners/acme/", "scan = true\n"),
+		extra: "[scan]\nclamd = \"" + clamd.Address + "\"\n",
+	})
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+
+	t.Run("eicar-refused", func(t *testing.T) {
+		os.WriteFile(filepath.Join(dir, "eicar.com"), []byte(clamdtest.EICAR), 0o644)
+		out, err := g.sftp(t, dir, "acme", key, "put eicar.com\n")
+		refused(t, g, out, err, "/eicar.com", "upload refused: the file contains malware ("+clamdtest.EICARSignature+")", "malware")
+		if _, ok := s3srv.Get(t, "partners/acme/eicar.com"); ok {
+			t.Errorf("EICAR is in the bucket; want nothing stored")
+		}
+	})
+
+	t.Run("clean-100MiB-stored", func(t *testing.T) {
+		data := writeRandom(t, filepath.Join(dir, "big.bin"), 100<<20)
+		g.mustSFTP(t, dir, "acme", key, "put big.bin\n")
+		wantObjects(t, s3srv, "partners/acme/big.bin", map[string][]byte{"partners/acme/big.bin": data})
+		r := lastClose(t, g, "/big.bin")
+		if !strings.HasPrefix(r.Scan, "clean ClamAV ") || !strings.HasSuffix(r.Scan, "/27000") {
+			t.Errorf("close record scan = %q; want clean with clamd's versions", r.Scan)
+		}
+		tags := objectTags(t, s3srv, "partners/acme/big.bin")
+		if tags["s3sftpd-scan"] != r.Scan {
+			t.Errorf("object tags %v; want s3sftpd-scan = %q", tags, r.Scan)
+		}
+	})
+
+	t.Run("clamd-stopped-mid-upload-refused", func(t *testing.T) {
+		writeRandom(t, filepath.Join(dir, "mid.bin"), 64<<20)
+		done := make(chan struct{})
+		var out string
+		var err error
+		go func() {
+			defer close(done)
+			out, err = g.sftp(t, dir, "acme", key, "put mid.bin\n")
+		}()
+		waitFor(t, 30*time.Second, "the upload under way", func() bool { return len(s3srv.MultipartUploads(t)) > 0 })
+		clamd.Stop()
+		<-done
+		refused(t, g, out, err, "/mid.bin", "upload refused: the malware scanner is unavailable", "scan_unavailable")
+		if _, ok := s3srv.Get(t, "partners/acme/mid.bin"); ok {
+			t.Errorf("mid.bin is in the bucket; want nothing stored")
+		}
+	})
+}
+
+// TestE2E_ScanUnavailableAccepted: with on_unavailable = "accept" and
+// clamd down, the file is stored and marked unscanned.
+func TestE2E_ScanUnavailableAccepted(t *testing.T) {
+	s3srv := s3test.Start(t)
+	clamd := clamdtest.Start(t)
+	g := startGateway(t, s3srv, gatewayOpts{
+		users: gatedUser(t, "partners/acme/", "scan = true\n"),
+		extra: "[scan]\nclamd = \"" + clamd.Address + "\"\non_unavailable = \"accept\"\n",
+	})
+	clamd.Stop()
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "a.bin"), 6<<20)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put a.bin\n")
+	wantObjects(t, s3srv, "partners/acme/a.bin", map[string][]byte{"partners/acme/a.bin": data})
+	if r := lastClose(t, g, "/a.bin"); r.Scan != "unscanned" {
+		t.Errorf("close record scan = %q; want unscanned", r.Scan)
+	}
+}
+
+// TestE2E_DecryptingUpload: in a decrypting place that requires a
+// signature, report.csv.pgp encrypted and signed by the partner with GnuPG
+// is stored as report.csv in plaintext, the signer in the trail; unsigned,
+// signed by another key, or altered, it is refused and nothing is stored.
+func TestE2E_DecryptingUpload(t *testing.T) {
+	s3srv := s3test.Start(t)
+	keysDir := t.TempDir()
+	gpg, gwKey, partnerKeys := gateKeys(t, keysDir)
+	g := startGateway(t, s3srv, gatewayOpts{
+		users: gatedUser(t, "partners/acme/", "pgp = \"decrypt\"\npgp_require_signature = true\npgp_public_keys_file = \""+partnerKeys+"\"\n"),
+		extra: "[pgp]\nprivate_key_file = \"" + gwKey + "\"\n",
+	})
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+	plain := bytes.Repeat([]byte("patient,claim,amount\n1,2,3.00\n"), 400_000) // 12 MiB: several parts, compressible
+	encrypt := func(name string, args ...string) {
+		out := gpg.run(plain, append([]string{"--encrypt", "-r", "gateway@s3sftpd.test", "--output", "-"}, args...)...)
+		os.WriteFile(filepath.Join(dir, name), out, 0o644)
+	}
+
+	t.Run("signed-stored-decrypted", func(t *testing.T) {
+		encrypt("report.csv.pgp", "--sign", "-u", "acme@s3sftpd.test")
+		g.mustSFTP(t, dir, "acme", key, "put report.csv.pgp\n")
+		wantObjects(t, s3srv, "partners/acme/report.csv", map[string][]byte{"partners/acme/report.csv": plain})
+		r := lastClose(t, g, "/report.csv.pgp")
+		if want := gpg.fingerprint("acme@s3sftpd.test"); r.Signer != want {
+			t.Errorf("close record signer = %q; want the partner's %s", r.Signer, want)
+		}
+		if r.Key != "partners/acme/report.csv" {
+			t.Errorf("close record key = %q; want the name without .pgp", r.Key)
+		}
+	})
+
+	for _, tc := range []struct {
+		name, file, want, reason string
+		args                     []string
+		tamper                   bool
+	}{
+		{"unsigned-refused", "unsigned.csv.gpg", "upload refused: the file is not signed", "pgp_signature", nil, false},
+		{"other-signer-refused", "stranger.csv.pgp", "upload refused: the file is signed by a key that is not one of yours", "pgp_signature",
+			[]string{"--sign", "-u", "stranger@s3sftpd.test"}, false},
+		{"tampered-refused", "tampered.csv.pgp", "upload refused: the file is damaged or was altered", "pgp",
+			[]string{"--sign", "-u", "acme@s3sftpd.test", "--compress-algo", "none"}, true},
+		{"not-openpgp-refused", "plain.csv.pgp", "upload refused: the file is not an OpenPGP message", "pgp", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			switch {
+			case tc.name == "not-openpgp-refused":
+				os.WriteFile(filepath.Join(dir, tc.file), plain, 0o644)
+			default:
+				encrypt(tc.file, tc.args...)
+			}
+			if tc.tamper {
+				b, _ := os.ReadFile(filepath.Join(dir, tc.file))
+				b[len(b)/2] ^= 0x01
+				os.WriteFile(filepath.Join(dir, tc.file), b, 0o644)
+			}
+			out, err := g.sftp(t, dir, "acme", key, "put "+tc.file+"\n")
+			refused(t, g, out, err, "/"+tc.file, tc.want, tc.reason)
+			stored := "partners/acme/" + strings.TrimSuffix(strings.TrimSuffix(tc.file, ".pgp"), ".gpg")
+			if _, ok := s3srv.Get(t, stored); ok {
+				t.Errorf("%s is in the bucket; want nothing stored", stored)
+			}
+		})
+	}
+}
+
+// objectTags is every tag of the current version of key.
+func objectTags(t *testing.T, s3srv *s3test.Server, key string) map[string]string {
+	t.Helper()
+	out, err := s3srv.Client(t).GetObjectTagging(t.Context(), &s3.GetObjectTaggingInput{Bucket: aws.String(s3srv.Bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("tags of %s: %v", key, err)
+	}
+	tags := map[string]string{}
+	for _, tg := range out.TagSet {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return tags
+}
