@@ -8,7 +8,6 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -42,7 +41,7 @@ func (e edge) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, e.net("download", r.Filepath, err)
 	}
-	return edgeReader{d.(*download.Download), e}, nil
+	return edgeReader{d.(reader), e}, nil
 }
 
 // Filewrite opens an upload (FileWriter).
@@ -105,9 +104,18 @@ func (e edge) Readlink(p string) (string, error) {
 func (e edge) LookupUserName(uid string) string  { return e.h.LookupUserName(uid) }
 func (e edge) LookupGroupName(gid string) string { return e.h.LookupGroupName(gid) }
 
+// reader is an open download: a *download.Download, or one encrypted on
+// the way out (*download.Encrypted).
+type reader interface {
+	io.ReaderAt
+	Path() string
+	Close() error
+	TransferError(error)
+}
+
 // edgeReader is an open download, its errors through the edge.
 type edgeReader struct {
-	d *download.Download
+	d reader
 	e edge
 }
 

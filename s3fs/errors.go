@@ -61,6 +61,9 @@ func visible(err error) *Error {
 	if errors.As(err, &pe) {
 		return &Error{sftp.ErrSSHFxFailure, pe.Error(), refusedJail}
 	}
+	if errors.Is(err, download.ErrEncryptedSeek) {
+		return &Error{sftp.ErrSSHFxOpUnsupported, err.Error(), refusedUnsupported}
+	}
 	var ue *upload.Error
 	if errors.As(err, &ue) {
 		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ue.Reason}

@@ -118,7 +118,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return rd.(edgeReader).d, nil
+		return rd.(edgeReader).d.(*download.Download), nil
 	}
 	a, err := write("/a")
 	if err != nil {

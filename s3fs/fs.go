@@ -157,6 +157,7 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]fileInfo       // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
+	enc       *pgp.Encrypter            // downloads from an encrypting place; nil until the first (gates.go)
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -59,4 +60,39 @@ func abortGates(gs []upload.Gate) {
 	for _, g := range gs {
 		g.Abort()
 	}
+}
+
+// encrypter is the session's OpenPGP encryption of downloads from an
+// encrypting place, to the partner's keys, made at its first use.
+func (h *handlers) encrypter() (*pgp.Encrypter, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.enc == nil {
+		if h.fs.pgpKey == nil || len(h.tenant.PGPKeys) == 0 {
+			return nil, failure("download refused: this folder's encryption is not available on this server")
+		}
+		e, err := pgp.NewEncrypter(h.fs.pgpKey, h.tenant.PGPKeys)
+		if err != nil {
+			h.log.LogAttrs(h.ctx, slog.LevelError, "OpenPGP encryption to the partner's keys refused", slog.String("err", err.Error()))
+			return nil, failure("download refused: this folder's encryption to your OpenPGP keys is not available")
+		}
+		h.enc = e
+	}
+	return h.enc, nil
+}
+
+// shown is a file of m as listings and stat show it: in an encrypting
+// place, with ".pgp" added to its name (when name is the stored one) and
+// the exact size of the OpenPGP message a download sends.
+func (h *handlers) shown(m vfs.Mount, fi fileInfo, addSuffix bool) fileInfo {
+	if m.Gates.PGP != auth.PGPEncrypt || fi.dir {
+		return fi
+	}
+	if addSuffix {
+		fi.name += vfs.PGPSuffix
+	}
+	if e, err := h.encrypter(); err == nil {
+		fi.size = e.Size(fi.size)
+	}
+	return fi
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -29,12 +30,21 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 			release()
 		}
 	}
+	var e *pgp.Encrypter
+	if err == nil && h.home.Gates.PGP == auth.PGPEncrypt {
+		if e, err = h.encrypter(); err != nil {
+			d.Close()
+		}
+	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		d.Close()
 		return nil, errAuditDown
 	}
 	if err != nil {
 		return nil, err
+	}
+	if e != nil {
+		return download.NewEncrypted(d, e), nil
 	}
 	return d, nil
 }
@@ -124,7 +134,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 
 func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload, error) {
 	flags := r.Pflags()
-	key, err := h.home.Key(h.home.Stored(r.Filepath))
+	key, err := h.home.Key(r.Filepath)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +168,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	}
 	var finalKey string
 	if temp {
-		if finalKey, err = h.home.Key(h.home.Stored(final)); err != nil {
+		if finalKey, err = h.home.Key(final); err != nil {
 			return nil, err
 		}
 		if u, err := h.openPending(r.Filepath, key, flags.Trunc, rec); u != nil || err != nil {

@@ -137,7 +137,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
-			return fi, nil
+			return h.shown(h.home, fi, false), nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
@@ -223,6 +223,9 @@ func (l *lister) fetch() error {
 		}
 	}
 	l.h.keptMtimes(l.page, files)
+	for _, f := range files {
+		l.page[f.i] = l.h.shown(l.h.home, l.page[f.i].(fileInfo), true)
+	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
 		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
 			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {

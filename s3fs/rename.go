@@ -30,7 +30,7 @@ const (
 // either request: WinSCP deletes an existing target before its plain rename,
 // but stat shows none to a user who cannot list.
 func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Record) error {
-	toKey, err := h.home.Key(h.home.Stored(to))
+	toKey, err := h.home.Key(to)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (h *handlers) completesUpload(from, toKey string) bool {
 	if !temp {
 		return false
 	}
-	finalKey, err := h.home.Key(h.home.Stored(final))
+	finalKey, err := h.home.Key(final)
 	return err == nil && finalKey == toKey
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,99 @@ func objectTags(t *testing.T, s3srv *s3test.Server, key string) map[string]strin
 		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
 	return tags
+}
+
+// TestE2E_EncryptingDownload: from an encrypting place, a file is listed
+// with ".pgp" and the exact size the client then receives, and what OpenSSH
+// sftp, psftp and rclone download GnuPG decrypts to the stored bytes, with
+// the gateway's good signature; a resumed download (reget) is refused.
+func TestE2E_EncryptingDownload(t *testing.T) {
+	s3srv := s3test.Start(t)
+	keysDir := t.TempDir()
+	gpg, gwKey, partnerKeys := gateKeys(t, keysDir)
+	g := startGateway(t, s3srv, gatewayOpts{
+		users: gatedUser(t, "partners/acme/", "pgp = \"encrypt\"\npgp_public_keys_file = \""+partnerKeys+"\"\n"),
+		extra: "[pgp]\nprivate_key_file = \"" + gwKey + "\"\n",
+	})
+	plain := make([]byte, 9<<20+12345)
+	for i := range plain {
+		plain[i] = byte(i * 7)
+	}
+	s3srv.Put(t, "partners/acme/claims.csv", plain)
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+
+	out := g.mustSFTP(t, dir, "acme", key, "ls -l\n")
+	var size int
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 9 && f[len(f)-1] == "claims.csv.pgp" {
+			size, _ = strconv.Atoi(f[4])
+		}
+	}
+	if size == 0 {
+		t.Fatalf("ls -l does not show claims.csv.pgp:\n%s", out)
+	}
+	check := func(t *testing.T, file string) {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != size {
+			t.Errorf("downloaded %d bytes; the listing said %d", len(b), size)
+		}
+		got := gpg.run(b, "--decrypt")
+		if !bytes.Equal(got, plain) {
+			t.Errorf("gpg decrypted %d bytes; want the %d stored", len(got), len(plain))
+		}
+		verified := gpg.runStatus(b, "--decrypt", "--output", "/dev/null")
+		if !strings.Contains(verified, "GOODSIG") || !strings.Contains(verified, gpg.fingerprint("gateway@s3sftpd.test")) {
+			t.Errorf("gpg status has no good signature by the gateway:\n%s", verified)
+		}
+	}
+	t.Run("openssh", func(t *testing.T) {
+		g.mustSFTP(t, dir, "acme", key, "get claims.csv.pgp\n")
+		check(t, filepath.Join(dir, "claims.csv.pgp"))
+	})
+	t.Run("psftp", func(t *testing.T) {
+		c := psftpOps(t, g)
+		local := filepath.Join(t.TempDir(), "p.pgp")
+		if out, err := c.get("/claims.csv.pgp", local); err != nil {
+			t.Fatalf("psftp get: %v\n%s", err, out)
+		}
+		check(t, local)
+	})
+	t.Run("rclone", func(t *testing.T) {
+		c := rcloneOps(t, g)
+		local := filepath.Join(t.TempDir(), "r.pgp")
+		if out, err := c.get("/claims.csv.pgp", local); err != nil {
+			t.Fatalf("rclone copyto: %v\n%s", err, out)
+		}
+		check(t, local)
+	})
+	t.Run("reget-refused", func(t *testing.T) {
+		part := filepath.Join(dir, "claims.csv.pgp")
+		b, _ := os.ReadFile(part)
+		os.WriteFile(part, b[:1<<20], 0o644)
+		out, err := g.sftp(t, dir, "acme", key, "reget claims.csv.pgp\n")
+		if err == nil {
+			got, _ := os.ReadFile(part)
+			if bytes.Equal(got, b) { // consistent would do too, but each run makes a new message
+				t.Fatalf("reget succeeded with the same bytes; the gateway refuses resumes of encrypted downloads")
+			}
+			t.Fatalf("reget succeeded; want it refused\n%s", out)
+		}
+	})
+}
+
+// runStatus runs gpg and returns its machine-readable status lines.
+func (g *gpgHome) runStatus(stdin []byte, args ...string) string {
+	g.t.Helper()
+	cmd := exec.Command("gpg", append([]string{"--homedir", g.home, "--batch", "--yes", "--trust-model", "always", "--status-fd", "1"}, args...)...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	out, err := cmd.Output()
+	if err != nil {
+		g.t.Fatalf("gpg %s: %v", strings.Join(args, " "), err)
+	}
+	return string(out)
 }
