@@ -122,7 +122,10 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee()
-	if !canSee {
+	// A name a decrypting place stores without its suffix stats, for the
+	// session that uploaded it, as it was sent: clients compare sizes after
+	// an upload (rclone, WinSCP).
+	if sent := h.home.Stored(p) != p; !canSee || sent {
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()

@@ -172,6 +172,38 @@ func TestE2E_ScannedUpload(t *testing.T) {
 		}
 	})
 
+	t.Run("filepart-scanned-before-rename", func(t *testing.T) {
+		// WinSCP's way: a temporary name, then a rename onto the final one.
+		out, err := g.sftp(t, dir, "acme", key, "put eicar.com eicar.com.filepart\n")
+		refused(t, g, out, err, "/eicar.com.filepart", "upload refused: the file contains malware", "malware")
+		if out, err := g.sftp(t, dir, "acme", key, "rename eicar.com.filepart eicar.com\n"); err == nil {
+			t.Errorf("rename of the refused temporary file succeeded:\n%s", out)
+		}
+		if keys := s3srv.Keys(t, "partners/acme/eicar"); len(keys) > 0 {
+			t.Errorf("bucket holds %q; want nothing of EICAR", keys)
+		}
+		data := writeRandom(t, filepath.Join(dir, "clean.bin"), 6<<20)
+		g.mustSFTP(t, dir, "acme", key, "put clean.bin clean.bin.filepart\nrename clean.bin.filepart clean.bin\n")
+		wantObjects(t, s3srv, "partners/acme/clean.bin", map[string][]byte{"partners/acme/clean.bin": data})
+		if tags := objectTags(t, s3srv, "partners/acme/clean.bin"); !strings.HasPrefix(tags["s3sftpd-scan"], "clean ClamAV ") {
+			t.Errorf("object tags %v; want s3sftpd-scan clean", tags)
+		}
+	})
+
+	t.Run("psftp-and-rclone", func(t *testing.T) {
+		for name, c := range map[string]clientOps{"psftp": psftpOps(t, g), "rclone": rcloneOps(t, g)} {
+			out, err := c.put(filepath.Join(dir, "eicar.com"), "/"+name+"-eicar.com")
+			if err == nil {
+				t.Errorf("%s put of EICAR succeeded; want it refused\n%s", name, out)
+			}
+			data := writeRandom(t, filepath.Join(dir, name+".bin"), 7<<20)
+			if out, err := c.put(filepath.Join(dir, name+".bin"), "/"+name+".bin"); err != nil {
+				t.Errorf("%s put of a clean file: %v\n%s", name, err, out)
+			}
+			wantObjects(t, s3srv, "partners/acme/"+name, map[string][]byte{"partners/acme/" + name + ".bin": data})
+		}
+	})
+
 	t.Run("clamd-stopped-mid-upload-refused", func(t *testing.T) {
 		writeRandom(t, filepath.Join(dir, "mid.bin"), 64<<20)
 		done := make(chan struct{})
@@ -240,6 +272,16 @@ func TestE2E_DecryptingUpload(t *testing.T) {
 		}
 		if r.Key != "partners/acme/report.csv" {
 			t.Errorf("close record key = %q; want the name without .pgp", r.Key)
+		}
+	})
+
+	t.Run("psftp-and-rclone", func(t *testing.T) {
+		encrypt("clients.csv.pgp", "--sign", "-u", "acme@s3sftpd.test")
+		for name, c := range map[string]clientOps{"psftp": psftpOps(t, g), "rclone": rcloneOps(t, g)} {
+			if out, err := c.put(filepath.Join(dir, "clients.csv.pgp"), "/"+name+".csv.pgp"); err != nil {
+				t.Errorf("%s put: %v\n%s", name, err, out)
+			}
+			wantObjects(t, s3srv, "partners/acme/"+name, map[string][]byte{"partners/acme/" + name + ".csv": plain})
 		}
 	})
 
