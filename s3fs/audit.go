@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 )
 
 // Every request that reads, writes or changes a name leaves one audit record,
@@ -13,7 +14,7 @@ import (
 // auditReady refuses new file operations while the trail cannot be written.
 func (h *handlers) auditReady() error {
 	if h.audit.Check() != nil {
-		return errAuditDown
+		return boundary.ErrAuditDown
 	}
 	return nil
 }
@@ -22,7 +23,7 @@ func (h *handlers) auditReady() error {
 // and writes it. Its error is non-nil when the record was lost and the policy
 // is to deny.
 func (h *handlers) record(r audit.Record, err error) error {
-	result, reason, msg := outcome(err)
+	result, reason, msg := boundary.Outcome(err)
 	if r.Result == "" {
 		r.Result = result
 	}
@@ -31,22 +32,6 @@ func (h *handlers) record(r audit.Record, err error) error {
 		r.Bucket = h.home.Bucket
 	}
 	return h.audit.Record(r)
-}
-
-// outcome turns the partner's error into the record's result, reason and
-// message. The message is the one the partner saw: it names no S3 detail.
-func outcome(err error) (result, reason, msg string) {
-	if err == nil {
-		return audit.ResultOK, "", ""
-	}
-	se := visible(err)
-	if se == nil { // the cause, which the partner never saw (edge.go)
-		return audit.ResultError, "", err.Error()
-	}
-	if se.refusal != "" {
-		return audit.ResultDenied, se.refusal, se.msg
-	}
-	return audit.ResultError, "", se.msg
 }
 
 // etag is an ETag without its quotes, as the trail records it.

@@ -22,6 +22,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 )
 
 // trail is an audit log in memory whose sink can be broken on demand.
@@ -285,7 +286,7 @@ func TestAudit_Checksum(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "partners/acme/", Perms: auth.AllPerms}
-	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(edge).h
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), as).FileCmd.(boundary.Edge).H.(*handlers)
 	before := len(tr.records(t))
 
 	if sum, err := h.SHA256("/f.csv"); err != nil || hex.EncodeToString(sum) != sum256(data) {

@@ -19,6 +19,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 )
 
 // unreachableS3 sends the copies, parts and aborts of the real client to a
@@ -104,7 +105,7 @@ func failWithNames(t *testing.T, hashNames bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
 	l, err := audit.Open(audit.Config{Stdout: io.Discard, HMACKey: randBytes(32), HashPaths: hashNames})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -66,9 +67,9 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 	case "Rmdir":
 		return h.rmdir(r.Filepath, key)
 	case "Symlink", "Link":
-		return unsupported("links are not supported by this server")
+		return boundary.Unsupported("links are not supported by this server")
 	}
-	return unsupported(strings.ToLower(r.Method) + " is not supported")
+	return boundary.Unsupported(strings.ToLower(r.Method) + " is not supported")
 }
 
 // PosixRename (posix-rename@openssh.com) replaces the target, which a plain
@@ -89,7 +90,7 @@ func (h *handlers) remove(p, key string) error {
 		return err
 	}
 	if h.home.IsRoot(key) {
-		return failure("delete refused: it is a directory")
+		return boundary.Failure("delete refused: it is a directory")
 	}
 	if h.removePending(key) {
 		return nil
@@ -100,9 +101,9 @@ func (h *handlers) remove(p, key string) error {
 	}
 	if !exists {
 		if h.isDir(key) {
-			return failure("delete refused: it is a directory, use rmdir")
+			return boundary.Failure("delete refused: it is a directory, use rmdir")
 		}
-		return errNoSuchFile
+		return boundary.ErrNoSuchFile
 	}
 	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key); err != nil {
 		return h.s3Failure("delete", p, fmt.Errorf("delete %s: %w", key, err))
@@ -115,21 +116,21 @@ func (h *handlers) mkdir(p, key string) error {
 		return err
 	}
 	if h.home.IsRoot(key) || h.isDir(key) {
-		return failure("mkdir refused: directory already exists")
+		return boundary.Failure("mkdir refused: directory already exists")
 	}
 	if exists, err := h.fileExists(p, key); err != nil || exists {
 		if err != nil {
 			return err
 		}
 		if !h.canSee() { // stat says "no such file" to this user
-			return failure("mkdir refused: the name cannot be used for a new directory")
+			return boundary.Failure("mkdir refused: the name cannot be used for a new directory")
 		}
-		return failure("mkdir refused: a file has that name")
+		return boundary.Failure("mkdir refused: a file has that name")
 	}
-	if err := h.putMarker(key+"/", time.Time{}); err != nil {
+	if err := h.fs.times.PutMarker(h.ctx, h.home.Bucket, key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	h.fs.dirTimes.put(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
+	h.fs.times.SawMarker(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 
@@ -138,7 +139,7 @@ func (h *handlers) rmdir(p, key string) error {
 		return err
 	}
 	if h.home.IsRoot(key) {
-		return denied("rmdir refused: this is your home directory")
+		return boundary.Denied("rmdir refused: this is your home directory")
 	}
 	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: key + "/", MaxKeys: 2})
 	if err != nil {
@@ -147,11 +148,11 @@ func (h *handlers) rmdir(p, key string) error {
 	switch {
 	case len(out.Objects) == 0:
 		if exists, _ := h.fileExists(p, key); exists && h.canSee() {
-			return failure("rmdir refused: not a directory")
+			return boundary.Failure("rmdir refused: not a directory")
 		}
-		return errNoSuchFile
+		return boundary.ErrNoSuchFile
 	case len(out.Objects) > 1 || out.Objects[0].Key != key+"/":
-		return failure("rmdir refused: directory is not empty")
+		return boundary.Failure("rmdir refused: directory is not empty")
 	}
 	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key+"/"); err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("delete marker %s/: %w", key, err))

@@ -4,9 +4,9 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/pgp"
+	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
-	"github.com/s3sftpd/s3sftpd/scan"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -27,7 +27,7 @@ type Config struct {
 
 	// TempSuffixes end the temporary names clients upload to and then rename
 	// (".filepart", or ".*.partial" where "*" is one dot-free segment); nil
-	// is DefaultTempSuffixes. Such an upload stays pending until its rename.
+	// is upload.DefaultTempSuffixes. Such an upload stays pending until its rename.
 	TempSuffixes []string
 
 	PartSize     int64 // first part size, ≥ 5 MiB
@@ -65,18 +65,10 @@ type Config struct {
 	// NameKey, when set, encrypts object names: every path segment below a
 	// tenant's prefix, with a key derived from NameKey, bucket and prefix.
 	NameKey *objfmt.KEK
-	// Scanner is the clamd of scanned places ([scan]); nil: an upload to a
-	// scanned place is refused. AcceptUnscanned is on_unavailable =
-	// "accept": with clamd down, files are stored marked unscanned.
-	Scanner         *scan.Client
-	AcceptUnscanned bool
-	// PGPKey is the gateway's OpenPGP key ([pgp]): decrypting places
-	// decrypt uploads with it, encrypting places sign downloads with it.
-	// nil: uploads to and downloads from such places are refused.
-	PGPKey *pgp.Key
 	// HideNames is set with audit paths = "hmac": logs of no session (the
 	// orphan sweep) then show no request URL, which holds an object key.
 	HideNames bool
+	Gates     gate.Config // [scan] and [pgp]: the content gates' scanner and key
 }
 
 const (
@@ -115,16 +107,20 @@ func (c Config) validate() error {
 		return configError("envelope encryption needs a key-encryption key")
 	}
 	for _, s := range c.TempSuffixes {
-		if !validTempSuffix(s) {
+		if !upload.ValidTempSuffix(s) {
 			return configError("temporary suffix %q must be \".name\" or \".*.name\"", s)
 		}
 	}
 	return nil
 }
 
-func (c Config) tempSuffixes() []string {
+func (c Config) tempNames() upload.TempNames {
 	if c.TempSuffixes == nil {
-		return DefaultTempSuffixes
+		return upload.DefaultTempSuffixes
 	}
 	return c.TempSuffixes
 }
+
+// KMS takes envelope data keys from AWS KMS instead of a local KEK (see
+// package datakey).
+type KMS = datakey.KMS

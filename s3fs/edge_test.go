@@ -15,6 +15,8 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -24,7 +26,7 @@ import (
 func TestEdge_Net(t *testing.T) {
 	var logged bytes.Buffer
 	h := &handlers{ctx: context.Background(), log: slog.New(slog.NewTextHandler(&logged, nil))}
-	e := edge{h}
+	e := h.edge()
 	raw := errors.New(`operation error S3: GetObject, https response error StatusCode: 500, RequestID: 1, api error InternalError: bucket phi-bucket key partners/acme/x.csv`)
 	pathErr := &vfs.PathError{Reason: "name contains a backslash"}
 	tests := []struct {
@@ -34,29 +36,29 @@ func TestEdge_Net(t *testing.T) {
 	}{
 		{nil, "", false},
 		{io.EOF, "", true},
-		{errNoSuchFile, "No such file", false},
-		{denied("upload refused: uploading is not permitted for this user"), "upload refused: uploading is not permitted for this user", false},
+		{boundary.ErrNoSuchFile, "No such file", false},
+		{boundary.Denied("upload refused: uploading is not permitted for this user"), "upload refused: uploading is not permitted for this user", false},
 		{pathErr, "invalid path: name contains a backslash", false},
 		{raw, "download failed: the server met an unexpected error", false},
 	}
 	for _, tt := range tests {
-		got := e.net("download", "/x.csv", tt.err)
+		got := e.Net("download", "/x.csv", tt.err)
 		switch {
 		case tt.err == nil && got != nil, tt.wantEOF && got != io.EOF:
 			t.Errorf("net(%v) = %v; want it passed as it is", tt.err, got)
 		case tt.want != "" && (got == nil || got.Error() != tt.want):
 			t.Errorf("net(%v) = %v; want %q", tt.err, got, tt.want)
 		}
-		var se *Error
+		var se *boundary.Error
 		if tt.want != "" && !errors.As(got, &se) {
-			t.Errorf("net(%v) = %T; want an *Error, which carries an SFTP status", tt.err, got)
+			t.Errorf("net(%v) = %T; want a *boundary.Error, which carries an SFTP status", tt.err, got)
 		}
 	}
 	if !strings.Contains(logged.String(), "InternalError") {
 		t.Errorf("log = %q; want the cause of the unexpected error", logged.String())
 	}
-	if _, reason, _ := outcome(pathErr); reason != refusedJail {
-		t.Errorf("a refused path is recorded with reason %q; want %q", reason, refusedJail)
+	if _, reason, _ := boundary.Outcome(pathErr); reason != boundary.RefusedJail {
+		t.Errorf("a refused path is recorded with reason %q; want %q", reason, boundary.RefusedJail)
 	}
 }
 
@@ -81,7 +83,7 @@ func TestEdge_NoStorageTextReachesThePartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
+	e := &env{fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
 	c := e.tenantSession(t, &auth.Tenant{User: "tester", Bucket: "phi-bucket-7", Prefix: "partners/acme/", Perms: 0xff}, nil, testLog())
 
 	ops := map[string]func() error{

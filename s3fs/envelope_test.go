@@ -18,6 +18,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -332,7 +333,7 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
-	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileGet.(edge).h
+	h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileGet.(boundary.Edge).H.(*handlers)
 	head, err := e.api.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.s3.Bucket, Key: aws.String("u/src")})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
@@ -26,7 +27,7 @@ func openUploadAs(t *testing.T, e *env, tenant *auth.Tenant, path string) (*uplo
 	if err != nil {
 		return nil, err
 	}
-	return w.(edgeWriter).u, nil
+	return w.(boundary.Writer).U, nil
 }
 
 // TestUpload_UserAtShareWaitsOthersGoOn: one user fills its share with
@@ -109,7 +110,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return w.(edgeWriter).u, nil
+		return w.(boundary.Writer).U, nil
 	}
 	read := func() (*download.Download, error) {
 		r := sftp.NewRequest("Get", "/in.txt")
@@ -118,7 +119,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return rd.(edgeReader).d.(*download.Download), nil
+		return rd.(boundary.Reader).D.(*download.Download), nil
 	}
 	a, err := write("/a")
 	if err != nil {

@@ -1,12 +1,17 @@
 // Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
 // into a tenant's jailed prefix, decides what each request may do (its
 // permissions, the open and pending uploads of a session), and turns every
-// S3 failure into a safe SFTP status at one edge (edge.go). The byte paths
-// live in packages of their own that s3fs drives and that never import it
-// back: s3fs/upload (the reorder window, the stages, the parts under the
-// upload memory, the commit) and s3fs/download (the stream, range reads and
-// read-ahead). They see a session only through upload.Session and
-// download.Session, which handlers.go implements.
+// S3 failure into a safe SFTP status at one edge (boundary.Edge). The byte
+// paths live in packages of their own that s3fs drives and that never
+// import it back: s3fs/upload (the reorder window, the stages, the parts
+// under the upload memory, the commit), s3fs/download (the stream, range
+// reads and read-ahead), s3fs/keptime (the times clients set, kept beside
+// the bytes and found for stat and listings), s3fs/sealing (which objects
+// are sealed and accepted, the name cipher of a place, the operator tools'
+// keys) and s3fs/boundary (what a partner may see of an error, and the
+// edge). They see a session only
+// through upload.Session and download.Session, which handlers.go
+// implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
 // the store.Objects the caller hands New, in store's plain types (package
 // store owns the clients, role credentials, retries, and the shape of every
@@ -28,10 +33,12 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/pgp"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
-	"github.com/s3sftpd/s3sftpd/scan"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -49,27 +56,18 @@ type FS struct {
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
 	log        *slog.Logger
-	keys       *objfmt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
-	refuseV1   bool            // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
-	envelope   bool            // new objects are envelope-encrypted, and every object read must be
-	nameKey    *objfmt.KEK     // encrypts object names; nil keeps them plain
-	kms        *KMS            // makes and unwraps data keys instead of keys, when set
-	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see cause.go)
+	seal       sealing.Policy // which objects are sealed and accepted, and the name cipher of a place
+	hideNames  bool           // logs name no object key, as with audit paths = "hmac" (see boundary.Cause)
 
-	live           sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
-	now            func() time.Time // the clock of tagged times in listings; tests move it
-	sweepPage      int32            // ListMultipartUploads page size; 0 = the store's default (1000)
-	listedMtimes   mtimeCache       // times kept on objects, found by listings
-	dirTimes       dirTimeCache     // times of directory markers, for listings (see dirtime.go)
-	copyLimit      int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
-	mtimeCopyLimit int64            // largest object a setstat copies for its time (mtimeCopyLimit); tests lower it
+	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
+	now       func() time.Time // the clock of tagged times in listings; tests move it
+	sweepPage int32            // ListMultipartUploads page size; 0 = the store's default (1000)
+	times     *keptime.Times   // times clients set, kept on objects and markers, and what listings found
+	copyLimit int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 
-	scanner         *scan.Client // clamd of scanned places; nil refuses uploads there
-	acceptUnscanned bool         // clamd down: store unscanned instead of refusing
-	pgpKey          *pgp.Key     // the gateway's OpenPGP key; nil refuses OpenPGP places
-
-	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
-	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
+	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
+	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
+	gates   gate.Config      // the content gates' scanner and key
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -85,11 +83,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		partSize = (partSize + objfmt.ChunkSize - 1) / objfmt.ChunkSize * objfmt.ChunkSize
 	}
 	fs := &FS{
-		keys:       cfg.Keys,
-		envelope:   cfg.Envelope,
-		refuseV1:   cfg.RefuseFormat1,
-		nameKey:    cfg.NameKey,
-		kms:        cfg.KMS,
+		seal:       sealing.Policy{Keys: cfg.Keys, KMS: cfg.KMS, NameKey: cfg.NameKey, Seal: cfg.Envelope, RefuseFormat1: cfg.RefuseFormat1},
 		hideNames:  cfg.HideNames,
 		checksums:  cfg.Checksums == ChecksumsAWS,
 		partSize:   partSize,
@@ -103,11 +97,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		mtimeCopyLimit: mtimeCopyLimit,
-
-		tempSuffixes: cfg.tempSuffixes(),
-
-		scanner: cfg.Scanner, acceptUnscanned: cfg.AcceptUnscanned, pgpKey: cfg.PGPKey,
+		temps: cfg.tempNames(), gates: cfg.Gates,
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -115,7 +105,8 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 	if fs.memWait == 0 {
 		fs.memWait = DefaultUploadMemoryWait
 	}
-	fs.obj = forgetWrites{objects, &fs.listedMtimes, &fs.dirTimes}
+	fs.times = keptime.New(func() time.Time { return fs.now() })
+	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }
 
@@ -129,14 +120,14 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t), Gates: t.Gates},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix), Gates: t.Gates}, gates: fs.gates.Session(t.PGPKeys, log),
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
 		uploaded: make(map[string]fileInfo),
 		mtimes:   make(map[string]time.Time),
 	}
-	e := edge{h}
+	e := h.edge()
 	return sftp.Handlers{FileGet: e, FilePut: e, FileCmd: e, FileList: e}
 }
 
@@ -157,7 +148,7 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]fileInfo       // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
-	enc       *pgp.Encrypter            // downloads from an encrypting place; nil until the first (gates.go)
+	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }
@@ -174,6 +165,10 @@ func (fs *FS) uploadConfig() *upload.Config {
 func (fs *FS) downloadConfig() *download.Config {
 	return &download.Config{Store: fs.obj, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
 }
+
+// Sealing is the FS's envelope policy, with the keys and names the
+// operator tools (ops: decrypt, rewrap) need outside any session.
+func (fs *FS) Sealing() *sealing.Policy { return &fs.seal }
 
 // ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
 func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.InUse() }
@@ -206,7 +201,7 @@ func (h *handlers) require(p auth.Perms, op, path string) error {
 		return nil
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))
-	return denied(op + " refused: " + permWord(p) + " is not permitted for this user")
+	return boundary.Denied(op + " refused: " + permWord(p) + " is not permitted for this user")
 }
 
 func permWord(p auth.Perms) string {

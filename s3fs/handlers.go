@@ -12,8 +12,10 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/pgp"
+	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -30,23 +32,14 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 			release()
 		}
 	}
-	var e *pgp.Encrypter
-	if err == nil && h.home.Gates.PGP == auth.PGPEncrypt {
-		if e, err = h.encrypter(); err != nil {
-			d.Close()
-		}
-	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
 		d.Close()
-		return nil, errAuditDown
+		return nil, boundary.ErrAuditDown
 	}
 	if err != nil {
 		return nil, err
 	}
-	if e != nil {
-		return download.NewEncrypted(d, e), nil
-	}
-	return d, nil
+	return d.Reader(), nil
 }
 
 // openSlot takes one of the session's max_open_files, or refuses the open.
@@ -58,7 +51,7 @@ func (h *handlers) openSlot() (func(), error) {
 	defer h.mu.Unlock()
 	if max := h.tenant.Limits.MaxOpenFiles; max > 0 && h.openFiles >= max {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "open refused: too many open files", slog.Int("max_open_files", max))
-		return func() {}, failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
+		return func() {}, boundary.Failure(fmt.Sprintf("open refused: this session already has %d files open, the most allowed; close some first", max))
 	}
 	h.openFiles++
 	return sync.OnceFunc(func() {
@@ -81,16 +74,16 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 		return nil, err
 	}
 	if h.home.IsRoot(key) {
-		return nil, failure("download refused: it is a directory")
+		return nil, boundary.Failure("download refused: it is a directory")
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) && h.isDir(key) {
-			return nil, failure("download refused: it is a directory")
+			return nil, boundary.Failure("download refused: it is a directory")
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	op, size, err := h.fs.openerFor(h.ctx, h.tenant, key, head)
+	op, size, err := h.fs.seal.Opener(h.ctx, h.home.Bucket, h.home.Prefix, key, head)
 	if err == nil && op != nil && size == 0 {
 		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
 	}
@@ -99,7 +92,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
-		Size: size, RawSize: head.Size, Opener: op}
+		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(h.home.Gates)}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
 		o.SHA256 = h.storedSHA256(key, head)
 	}
@@ -124,7 +117,7 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 		h.forget(r.Filepath, u)
 		u.Drop()
 		release()
-		return nil, errAuditDown
+		return nil, boundary.ErrAuditDown
 	}
 	if err != nil {
 		return nil, err
@@ -144,9 +137,9 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	}
 	switch {
 	case flags.Read:
-		return nil, unsupported("open refused: files can be opened for reading or for writing, not both")
+		return nil, boundary.Unsupported("open refused: files can be opened for reading or for writing, not both")
 	case h.home.IsRoot(key):
-		return nil, failure("upload refused: it is a directory")
+		return nil, boundary.Failure("upload refused: it is a directory")
 	}
 	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
@@ -157,7 +150,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	case flags.Append:
 		rec.Op = "append" // a resume, a create, or refused
 	}
-	final, temp := h.fs.finalName(r.Filepath)
+	final, temp := h.fs.temps.Final(r.Filepath)
 	if flags.Excl {
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
@@ -184,37 +177,33 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	case exists && flags.Excl:
 		return nil, h.refuseExclusive()
 	case exists && flags.Append && temp: // OpenSSH reput, lftp put -c of a stored temporary file
-		return nil, unsupported("upload refused: there is no partial upload of this file to continue")
+		return nil, boundary.Unsupported("upload refused: there is no partial upload of this file to continue")
 	case exists && flags.Append: // OpenSSH reput opens with APPEND
-		return nil, unsupported("upload refused: appending to a file is not supported")
+		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
 		return nil, h.refuseOverwrite("upload", "file")
 	case !exists && h.isDir(key):
-		return nil, failure("upload refused: a directory has that name")
+		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
 	// replace a file another writer stores meanwhile: their commit carries
 	// If-None-Match: * whatever the user's permissions.
 	exclusive := flags.Excl || flags.Append
-	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
+	s, err := h.fs.seal.NewSealer(h.ctx, h.home.Bucket, h.home.Prefix, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
-	gates, err := h.uploadGates(h.home, s != nil)
-	if err != nil {
-		return nil, err
-	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
-		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: gates}
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: h.gates.Upload(h.ctx, h.home.Gates)}
 	if temp && !h.home.IsRoot(finalKey) {
-		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: binding(h.tenant, finalKey)}
+		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(h.home.Bucket, h.home.Prefix, finalKey)}
 	}
 	u := upload.New(h.fs.uploadConfig(), session{h}, f)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
-		abortGates(gates)
-		return nil, failure("upload refused: this file is already open for upload in this session")
+		u.Drop()
+		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	h.open[r.Filepath] = u
 	return u, nil
@@ -232,18 +221,18 @@ func (h *handlers) canSee() bool {
 // replace; what names it ("file", "target").
 func (h *handlers) refuseOverwrite(op, what string) error {
 	if !h.canSee() {
-		return denied(op + " refused: the " + what + " cannot be overwritten by this user")
+		return boundary.Denied(op + " refused: the " + what + " cannot be overwritten by this user")
 	}
-	return denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
+	return boundary.Denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
 }
 
 // refuseExclusive answers an exclusive create (SSH_FXF_EXCL) of an existing
 // file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
 func (h *handlers) refuseExclusive() error {
 	if !h.canSee() {
-		return conflict("upload refused: exclusive create, and the file cannot be overwritten")
+		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
-	return conflict("upload refused: file exists (exclusive create)")
+	return boundary.Conflict("upload refused: file exists (exclusive create)")
 }
 
 // fileExists reports whether key is an object, asking S3.
@@ -326,7 +315,7 @@ func (s session) Failed(op, p string, err error, keys ...string) error {
 func (s session) KeepMtime(key string, mtime time.Time) error {
 	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
 	if err == nil && head.Size <= maxPartSize {
-		err = s.h.keepMtime(key, head, mtime)
+		err = s.h.fs.times.KeepInMetadata(s.h.ctx, s.h.home.Bucket, key, head, mtime)
 	}
 	return err
 }
@@ -334,7 +323,7 @@ func (s session) KeepMtime(key string, mtime time.Time) error {
 // HoldMtime keeps the time set on a temporary name for its rename, which
 // stores it.
 func (s session) HoldMtime(p string, mtime time.Time) bool {
-	if !s.h.fs.isTemp(p) {
+	if !s.h.fs.temps.Is(p) {
 		return false
 	}
 	s.h.mu.Lock()
@@ -346,3 +335,22 @@ func (s session) HoldMtime(p string, mtime time.Time) bool {
 // LookupUserName and LookupGroupName name the owner in `ls -l` long listings.
 func (h *handlers) LookupUserName(string) string  { return h.tenant.User }
 func (h *handlers) LookupGroupName(string) string { return h.tenant.User }
+
+// checkEmpty authenticates the one chunk of an encrypted object that holds
+// nothing: a longer object cut to a single chunk's length must not pass for
+// an empty file.
+func (h *handlers) checkEmpty(key, etag string, op *download.Opener) error {
+	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: h.home.Bucket, Key: key, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	stored, err := io.ReadAll(io.LimitReader(out.Body, objfmt.CipherChunkSize))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := op.OpenEmpty(stored); err != nil {
+		return fmt.Errorf("open %s: %w", key, err)
+	}
+	return nil
+}

@@ -8,13 +8,14 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
 func (h *handlers) objectTags(key string, head store.Object) map[string]string {
-	if !strings.Contains(head.ETag, "-") && !h.fs.timeInTag(head) {
+	if !strings.Contains(head.ETag, "-") && !h.fs.times.InTag(head) {
 		return nil
 	}
 	tags, err := h.fs.obj.Tags(h.ctx, h.home.Bucket, key, head.VersionID)
@@ -48,7 +49,7 @@ func (h *handlers) SHA256(p string) ([]byte, error) {
 		rec.SHA256 = hex.EncodeToString(sum)
 	}
 	if aerr := h.record(rec, err); aerr != nil && err == nil {
-		return nil, errAuditDown
+		return nil, boundary.ErrAuditDown
 	}
 	return sum, err
 }
@@ -68,7 +69,7 @@ func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) {
-			return nil, errNoSuchFile
+			return nil, boundary.ErrNoSuchFile
 		}
 		return nil, h.s3Failure("checksum", p, err)
 	}
@@ -76,8 +77,8 @@ func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 	switch {
 	case ok:
 		return sum, nil
-	case h.fs.envelope:
-		return nil, unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")
+	case h.fs.seal.Envelope():
+		return nil, boundary.Unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")
 	}
-	return nil, unsupported("checksum unavailable: no SHA-256 was recorded when this file was uploaded")
+	return nil, boundary.Unsupported("checksum unavailable: no SHA-256 was recorded when this file was uploaded")
 }

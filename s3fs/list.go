@@ -13,6 +13,9 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -73,12 +76,12 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	case "List":
 		l, err := h.list(r.Filepath)
 		if aerr := h.record(audit.Record{Event: audit.EventList, Path: r.Filepath}, err); aerr != nil && err == nil {
-			return nil, errAuditDown
+			return nil, boundary.ErrAuditDown
 		}
 		return l, err
 	case "Stat":
 		fi, err := h.stat(r.Filepath)
-		if _, reason, _ := outcome(err); reason != "" {
+		if _, reason, _ := boundary.Outcome(err); reason != "" {
 			h.record(audit.Record{Event: audit.EventRefused, Op: "stat", Path: r.Filepath}, err)
 		}
 		if err != nil {
@@ -86,7 +89,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		}
 		return listerat{fi}, nil
 	}
-	err := unsupported(strings.ToLower(r.Method) + " is not supported")
+	err := boundary.Unsupported(strings.ToLower(r.Method) + " is not supported")
 	h.record(audit.Record{Event: audit.EventRefused, Op: strings.ToLower(r.Method), Path: r.Filepath}, err)
 	return nil, err
 }
@@ -99,7 +102,7 @@ func (h *handlers) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 
 // Readlink refuses: there are no symlinks.
 func (h *handlers) Readlink(p string) (string, error) {
-	err := unsupported("symbolic links are not supported")
+	err := boundary.Unsupported("symbolic links are not supported")
 	h.record(audit.Record{Event: audit.EventRefused, Op: "readlink", Path: p}, err)
 	return "", err
 }
@@ -122,10 +125,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee()
-	// A name a decrypting place stores without its suffix stats, for the
-	// session that uploaded it, as it was sent: clients compare sizes after
-	// an upload (rclone, WinSCP).
-	if sent := h.home.Stored(p) != p; !canSee || sent {
+	if !canSee || h.home.Stored(p) != p { // what it sent: clients compare sizes after an upload
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()
@@ -136,11 +136,12 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 		if err == nil {
-			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
+			fi := fileInfo{name: p, size: sealing.HeadSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
-			return h.shown(h.home, fi, false), nil
+			_, fi.size = h.gates.Listed(h.home.Gates, p, fi.size)
+			return fi, nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
@@ -149,7 +150,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if fi, ok := h.dirInfo(p, key); ok {
 		return fi, nil
 	}
-	return nil, errNoSuchFile
+	return nil, boundary.ErrNoSuchFile
 }
 
 // isDir reports whether anything lives under key+"/". Errors count as no.
@@ -176,9 +177,9 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	}
 	if !h.home.IsRoot(prefix) && !l.found {
 		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
-			return nil, failure("list refused: not a directory")
+			return nil, boundary.Failure("list refused: not a directory")
 		}
-		return nil, errNoSuchFile
+		return nil, boundary.ErrNoSuchFile
 	}
 	return l, nil
 }
@@ -205,29 +206,33 @@ func (l *lister) fetch() error {
 	for _, cp := range out.Prefixes {
 		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
 		if ok && listable(name) {
-			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(cp, listed)})
+			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, cp, listed)})
 		}
 	}
-	var files []listedFile
+	var files []keptime.File
+	var at []int // each file's place in the page
 	for _, obj := range out.Objects {
 		rel := strings.TrimPrefix(obj.Key, l.prefix)
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
 			if name, ok := l.h.home.Name(dir); ok && listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
-				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.listedDirTime(obj.Key, obj.LastModified)})
+				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, obj.Key, obj.LastModified)})
 			}
 			continue
 		}
 		name, ok := l.h.home.Name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
-			files = append(files, listedFile{i: len(l.page), key: obj.Key, etag: obj.ETag})
-			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(obj.Size), mtime: obj.LastModified})
+			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
+			at = append(at, len(l.page))
+			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.seal.ListedSize(obj.Size), mtime: obj.LastModified})
 		}
 	}
-	l.h.keptMtimes(l.page, files)
-	for _, f := range files {
-		l.page[f.i] = l.h.shown(l.h.home, l.page[f.i].(fileInfo), true)
+	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.h.home.Bucket, files) {
+		fi := l.page[at[i]].(fileInfo)
+		fi.mtime = mtime
+		fi.name, fi.size = l.h.gates.Listed(l.h.home.Gates, fi.name, fi.size)
+		l.page[at[i]] = fi
 	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
 		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
@@ -250,7 +255,7 @@ func listable(name string) bool {
 // ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.
 func (l *lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
 	if off < l.served {
-		return 0, failure("list failed: directory can only be read forwards")
+		return 0, boundary.Failure("list failed: directory can only be read forwards")
 	}
 	for {
 		skip := off - l.served

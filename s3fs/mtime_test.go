@@ -16,6 +16,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -225,8 +226,8 @@ func TestMtime_SetstatCostIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys.mtimeCopyLimit = 1 << 20
-	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
+	fsys.times.CopyLimit = 1 << 20
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
 	c := e.session(t, "p/", auth.AllPerms)
 	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
 
@@ -337,7 +338,7 @@ func TestMtime_SetstatCostIsBounded(t *testing.T) {
 
 // TestMtime_AnotherReplicasTimeShows: a time kept in a tag leaves the
 // object's version as it was, so a replica that listed the file before
-// shows a time set through another replica once tagMtimeTTL has passed,
+// shows a time set through another replica once keptime.TagMtimeTTL has passed,
 // and its own at once.
 func TestMtime_AnotherReplicasTimeShows(t *testing.T) {
 	srv := s3test.Start(t)
@@ -367,9 +368,9 @@ func TestMtime_AnotherReplicasTimeShows(t *testing.T) {
 	if err := ca.Chtimes("/f.bin", second, second); err != nil { // a tag: the same version
 		t.Fatal(err)
 	}
-	clock = clock.Add(tagMtimeTTL + time.Second)
+	clock = clock.Add(keptime.TagMtimeTTL + time.Second)
 	if got := listed(); !got.Equal(second) {
-		t.Errorf("replica b lists f.bin at %v after tagMtimeTTL; want %v, set through replica a", got, second)
+		t.Errorf("replica b lists f.bin at %v after keptime.TagMtimeTTL; want %v, set through replica a", got, second)
 	}
 	third := second.Add(time.Hour)
 	if err := cb.Chtimes("/f.bin", third, third); err != nil {

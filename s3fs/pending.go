@@ -3,10 +3,10 @@ package s3fs
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -28,43 +28,6 @@ import (
 // the same upload. Pending uploads live in the gateway process (the FS's
 // upload.Table): a resume must reach the same gateway, before it restarts.
 
-// DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
-// stands for one dot-free name segment (rclone's hash).
-var DefaultTempSuffixes = []string{".filepart", ".*.partial"}
-
-// validTempSuffix reports whether s is ".suffix" or ".*.suffix".
-func validTempSuffix(s string) bool {
-	rest, ok := strings.CutPrefix(s, ".*.")
-	if !ok {
-		rest, ok = strings.CutPrefix(s, ".")
-	}
-	return ok && rest != "" && !strings.ContainsAny(rest, "*/")
-}
-
-// finalName is the name a temporary file will be renamed to ("a/b.filepart"
-// → "a/b"), and false for other names.
-func (fs *FS) finalName(p string) (string, bool) {
-	for _, s := range fs.tempSuffixes {
-		if wild, ok := strings.CutPrefix(s, ".*"); ok {
-			rest, ok := strings.CutSuffix(p, wild)
-			i := strings.LastIndexByte(rest, '.')
-			if ok && i > 0 && i < len(rest)-1 && !strings.Contains(rest[i:], "/") && rest[i-1] != '/' {
-				return rest[:i], true
-			}
-			continue
-		}
-		if rest, ok := strings.CutSuffix(p, s); ok && rest != "" && !strings.HasSuffix(rest, "/") {
-			return rest, true
-		}
-	}
-	return "", false
-}
-
-func (fs *FS) isTemp(p string) bool {
-	_, ok := fs.finalName(p)
-	return ok
-}
-
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a
 // new one.
@@ -79,13 +42,13 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 		return nil, nil
 	case !u.Resumable():
 		h.fs.pending.Put(u)
-		return nil, failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
+		return nil, boundary.Failure("upload refused: this partial file was closed in the middle of a part and cannot be continued; upload it again from the start")
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[p]; busy {
 		h.fs.pending.Put(u)
-		return nil, failure("upload refused: this file is already open for upload in this session")
+		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	if err := u.Resume(session{h}); err != nil {
 		h.fs.pending.Put(u)
@@ -105,10 +68,10 @@ func (h *handlers) commitPending(u *upload.Upload, to, toKey, tempKey string, re
 	}
 	if toKey != u.Key() {
 		// the message names no file: the trail records it, and with paths = "hmac" it names none
-		return putBack(failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
+		return putBack(boundary.Failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
 	}
 	if h.isDir(toKey) {
-		return putBack(failure("rename refused: a directory has the target name"))
+		return putBack(boundary.Failure("rename refused: a directory has the target name"))
 	}
 	exists, err := h.fileExists(to, toKey)
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -47,7 +49,7 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}, cc
+	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}, cc
 }
 
 // pendingUploads lists the multipart uploads in progress under prefix.
@@ -276,23 +278,6 @@ func (e *env) interruptedUpload(t *testing.T, tenant *auth.Tenant, data []byte) 
 	return clientConn, done
 }
 
-func TestFinalName(t *testing.T) {
-	fs := &FS{tempSuffixes: DefaultTempSuffixes}
-	for in, want := range map[string]string{
-		"/a/b.txt.filepart":       "/a/b.txt",
-		"/b.txt.0a1b2c3d.partial": "/b.txt",
-		"/b.partial":              "",
-		"/.filepart":              "",
-		"/a/.x.partial":           "",
-		"/plain.txt":              "",
-	} {
-		got, _ := fs.finalName(in)
-		if got != want {
-			t.Errorf("finalName(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 // TestSHA256_Checksum: the check-file answer is the SHA-256 recorded at
 // upload (metadata for a whole put, a tag for a multipart one); under
 // envelope encryption none is kept in the clear, and the answer says so.
@@ -308,7 +293,7 @@ func TestSHA256_Checksum(t *testing.T) {
 		e := envOn(t, srv, cfg)
 		c := e.session(t, prefix, auth.AllPerms)
 		tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: prefix, Perms: auth.AllPerms}
-		h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileCmd.(edge).h
+		h := e.fs.Handlers(context.Background(), tenant, testLog(), nil).FileCmd.(boundary.Edge).H.(*handlers)
 		for _, size := range []int{100, 6 << 20} {
 			if size > 100 && embeddedStore() {
 				continue // it keeps no tags, where a multipart file's SHA-256 goes

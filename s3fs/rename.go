@@ -7,6 +7,8 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -39,7 +41,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return err
 	}
 	if h.home.IsRoot(fromKey) || h.home.IsRoot(toKey) {
-		return denied("rename refused: the home directory cannot be renamed or replaced")
+		return boundary.Denied("rename refused: the home directory cannot be renamed or replaced")
 	}
 	if fromKey == toKey {
 		return nil
@@ -55,7 +57,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 		return h.s3Failure("rename", from, err)
 	}
 	if h.isDir(toKey) {
-		return failure("rename refused: a directory has the target name")
+		return boundary.Failure("rename refused: a directory has the target name")
 	}
 	exists, err := h.fileExists(to, toKey)
 	if err != nil {
@@ -65,9 +67,9 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	case exists && !h.home.Perms.Has(auth.PermOverwrite):
 		return h.refuseOverwrite("rename", "target")
 	case exists && !posix && !completes && h.canSee():
-		return conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
+		return boundary.Conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
 	case exists && !posix && !completes:
-		return conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
+		return boundary.Conflict("rename refused: a plain rename cannot replace the target; delete it first, or use posix-rename to replace it")
 	}
 	meta, err := h.renamedMetadata(fromKey, toKey, head.Metadata)
 	if err != nil {
@@ -81,7 +83,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 	h.moveUploaded(from, to)
 	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, fromKey); err != nil {
 		h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", fromKey, err))
-		return failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
+		return boundary.Failure("rename incomplete: the file was copied to the new name but the old name could not be removed")
 	}
 	return nil
 }
@@ -89,7 +91,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 // completesUpload reports whether renaming from to toKey moves a temporary
 // file onto its final name.
 func (h *handlers) completesUpload(from, toKey string) bool {
-	final, temp := h.fs.finalName(from)
+	final, temp := h.fs.temps.Final(from)
 	if !temp {
 		return false
 	}
@@ -113,20 +115,20 @@ func (h *handlers) mayRename(from, fromKey string, completes bool) error {
 // renameDir moves a small directory object by object.
 func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	if strings.HasPrefix(toKey+"/", fromKey+"/") {
-		return failure("rename refused: cannot move a directory into itself")
+		return boundary.Failure("rename refused: cannot move a directory into itself")
 	}
 	if exists, err := h.fileExists(to, toKey); err != nil || exists || h.isDir(toKey) {
 		if err != nil {
 			return err
 		}
-		return failure("rename refused: target already exists")
+		return boundary.Failure("rename refused: target already exists")
 	}
 	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: fromKey + "/", MaxKeys: maxDirRename + 1})
 	if err != nil {
 		return h.s3Failure("rename", from, err)
 	}
 	if len(out.Objects) > maxDirRename {
-		return failure(fmt.Sprintf("rename refused: directory holds more than %d files; move them one by one", maxDirRename))
+		return boundary.Failure(fmt.Sprintf("rename refused: directory holds more than %d files; move them one by one", maxDirRename))
 	}
 	for _, obj := range out.Objects {
 		src := obj.Key
@@ -136,7 +138,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 		}
 		var err error
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
-			err = h.putMarker(dst, h.markerTime(src, obj.LastModified))
+			err = h.fs.times.PutMarker(h.ctx, h.home.Bucket, dst, h.fs.times.MarkerTime(h.ctx, h.home.Bucket, src, obj.LastModified))
 		} else {
 			err = h.copyRebound(src, dst, obj.Size, obj.ETag)
 		}
@@ -147,7 +149,7 @@ func (h *handlers) renameDir(from, to, fromKey, toKey string) error {
 	for _, obj := range out.Objects {
 		if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, obj.Key); err != nil {
 			h.s3Failure("rename", from, fmt.Errorf("delete %s after copy: %w", obj.Key, err), obj.Key)
-			return failure("rename incomplete: files were copied to the new name but some old names could not be removed")
+			return boundary.Failure("rename incomplete: files were copied to the new name but some old names could not be removed")
 		}
 	}
 	return nil
@@ -161,17 +163,17 @@ func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string
 	if !objfmt.Encrypted(meta) {
 		return meta, nil
 	}
-	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
+	if err := h.fs.seal.CheckFormat(meta); err != nil { // a rename must not turn it into a bound version 2
 		return nil, err
 	}
-	return h.fs.dataKeys().Rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
+	return h.fs.seal.Rebind(h.ctx, meta, sealing.Binding(h.home.Bucket, h.home.Prefix, fromKey), sealing.Binding(h.home.Bucket, h.home.Prefix, toKey))
 }
 
 // copyRebound copies one object of a directory rename, its data key bound
 // to the new name when it is envelope-encrypted (a HEAD tells, when the
 // gateway has keys at all).
 func (h *handlers) copyRebound(from, to string, size int64, etag string) error {
-	if !h.fs.dataKeys().Configured() {
+	if !h.fs.seal.Configured() {
 		return h.copyObject(from, to, size, etag, "", nil)
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: from, IfMatch: etag})

@@ -11,6 +11,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -72,7 +73,7 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(forgetWrites).Objects, cfg: cfg}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
 
 	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: home, Perms: auth.AllPerms}
 	data := randBytes(13 << 20)
@@ -110,7 +111,7 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 		t.Fatalf("part 2 sent %d times; want twice, the same size (in flight at the disconnect, then resumed)", len(sent))
 	}
 	_, meta := rawObject(t, e, home+"big.dat")
-	dk, err := e.fs.dataKeys().DataKey(context.Background(), meta, objfmt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
+	dk, err := e.fs.Sealing().DataKey(context.Background(), meta, objfmt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
 	if err != nil {
 		t.Fatal(err)
 	}

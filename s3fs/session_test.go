@@ -44,7 +44,7 @@ func objectsOver(client s3API, cfg Config) store.Objects { return store.NewObjec
 
 // through makes the FS call S3 through objects (a test's wrapper).
 func (e *env) through(objects store.Objects) {
-	e.fs.obj = forgetWrites{objects, &e.fs.listedMtimes, &e.fs.dirTimes}
+	e.fs.obj = e.fs.times.Over(objects)
 }
 
 func newEnv(t *testing.T, checksums string) *env {

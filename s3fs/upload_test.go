@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -30,7 +31,7 @@ func openUpload(t *testing.T, e *env, ctx context.Context, path string) *upload.
 	if err != nil {
 		t.Fatalf("open %s: %v", path, err)
 	}
-	return w.(edgeWriter).u
+	return w.(boundary.Writer).U
 }
 
 // TestUpload_ConcurrentOutOfOrder writes 32 KiB chunks from 8 goroutines in a

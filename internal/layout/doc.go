@@ -8,6 +8,6 @@
 // calls take store-owned types), cmd and ops import nothing of the SDK) or
 // when a package grows past the line budget, s3fs/upload's *Upload spreads
 // over more than two files, or a package under s3fs (upload, download,
-// datakey) imports s3fs back (the handlers drive them, never the other
-// way). It pins the rules that hold, so the structure cannot drift back.
+// datakey, keptime, boundary) imports s3fs back (the handlers drive them,
+// never the other way). It pins the rules that hold, so the structure cannot drift back.
 package layout

@@ -138,3 +138,12 @@ func (x *Encrypted) Close() error {
 	x.wg.Wait()
 	return x.d.Close()
 }
+
+// refusedReader is a download whose encryption could not be made: every
+// read is refused with why.
+type refusedReader struct {
+	*Download
+	err error
+}
+
+func (r refusedReader) ReadAt([]byte, int64) (int, error) { return 0, r.err }

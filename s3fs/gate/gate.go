@@ -53,7 +53,7 @@ type Scan struct {
 // NewScan opens the scan of one upload. With clamd unavailable it refuses
 // the upload at once (an error to give the partner), or, with accept,
 // returns a stage that stores the file marked unscanned.
-func NewScan(ctx context.Context, c *scan.Client, accept bool) (*Scan, error) {
+func NewScan(ctx context.Context, c *scan.Client, accept bool) (*Scan, *upload.Refusal) {
 	g := &Scan{accept: accept}
 	if v, err := c.Version(ctx); err == nil {
 		g.version = v.String()

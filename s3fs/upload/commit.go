@@ -99,9 +99,7 @@ func (u *Upload) record(err error, aborted bool) {
 		r.SHA256 = u.sum.Hex()
 		r.ETag, r.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	}
-	if err == nil || u.pending {
-		r.Scan, r.Signer = u.gateNote.Scan, u.gateNote.Signer
-	}
+	r.Scan, r.Signer = u.gateNote.Scan, u.gateNote.Signer // set once the gates agreed
 	if err != nil && (aborted || u.s.Context().Err() != nil) {
 		r.Result = audit.ResultAborted // the connection ended, storage did not fail
 	}
@@ -154,7 +152,7 @@ func (u *Upload) putWhole(b []byte) error {
 		Bucket:      u.s.Bucket(),
 		Key:         u.key,
 		Body:        b, // store sends its CRC32C in "aws" checksum mode
-		Metadata:    u.objectMetadata(objfmt.WithMtime(u.gateMetadata(u.sha256Metadata()), u.mtime)),
+		Metadata:    u.objectMetadata(objfmt.WithMtime(u.sha256Metadata(), u.mtime)),
 		IfNoneMatch: !u.overwrite,
 	})
 	if err != nil {
@@ -245,20 +243,6 @@ func (u *Upload) noteGates() {
 	}
 }
 
-// gateMetadata is base (which may be nil) with the gates' findings, for an
-// object stored with one PutObject.
-func (u *Upload) gateMetadata(base map[string]string) map[string]string {
-	if len(u.gateTags) == 0 {
-		return base
-	}
-	m := maps.Clone(base)
-	if m == nil {
-		m = map[string]string{}
-	}
-	maps.Copy(m, u.gateTags)
-	return m
-}
-
 // stageFailure is the partner's answer to a stage that failed or refused
 // the file: a Refusal's own text, written for the partner; any
 // other cause goes to the log, and the partner reads a plain failure.
@@ -276,12 +260,14 @@ func (u *Upload) stageFailure(err error) error {
 
 // sha256Metadata is the SHA-256 of the content, as user metadata, for a
 // plaintext object; none under envelope encryption (see objfmt.MetaSHA256:
-// the audit trail still records the plaintext SHA-256).
+// the audit trail still records the plaintext SHA-256). What the gates
+// found comes with it (a multipart upload has both as tags).
 func (u *Upload) sha256Metadata() map[string]string {
-	if u.sealer != nil {
-		return nil
+	m := maps.Collect(maps.All(u.gateTags))
+	if u.sealer == nil {
+		m[objfmt.MetaSHA256] = u.sum.Hex()
 	}
-	return map[string]string{objfmt.MetaSHA256: u.sum.Hex()}
+	return m
 }
 
 // objectMetadata is the user metadata of a new object: base (which may be
@@ -306,10 +292,7 @@ func (u *Upload) objectMetadata(base map[string]string) map[string]string {
 // audit trail has the hash, downloads of an untagged object are simply not
 // checked, and the object shows its write time.
 func (u *Upload) tagObject() {
-	tags := maps.Clone(u.gateTags)
-	if tags == nil {
-		tags = map[string]string{}
-	}
+	tags := maps.Collect(maps.All(u.gateTags)) // what the gates found
 	if u.sealer == nil {
 		tags[objfmt.MetaSHA256] = u.sum.Hex()
 	}

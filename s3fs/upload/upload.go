@@ -144,9 +144,7 @@ type File struct {
 	Sealer          *Sealer   // envelope encryption of the object; nil stores plaintext
 	Mtime           time.Time // time to store with the object; zero: none
 	Temp            *Temp     // the final name of a temporary name, or nil
-	// Gates are the content gates the file must pass (gates.go), in order,
-	// before the SHA-256: it is then the plaintext's.
-	Gates []Gate
+	Gates           []Gate    // content gates, in order, before the SHA-256: it is the plaintext's
 }
 
 // Temp is the final name of a temporary file: its multipart upload is made
@@ -233,11 +231,8 @@ type Upload struct {
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
 	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
-	storedBytes int64 // what the stages passed on so far: the object's size in S3
-	// carry is what the stages passed on that is less than S3's smallest
-	// part: a gate changes the length of the bytes (OpenPGP decryption), so
-	// a part's output may fall short; it waits for the next part's.
-	carry []byte
+	storedBytes int64  // what the stages passed on so far: the object's size in S3
+	carry       []byte // stages' output short of a part, waiting for the next part's (carryOver)
 
 	gates    []Gate            // the content gates among the stages
 	gateTags map[string]string // what they found, once they agreed: kept on the object
@@ -678,11 +673,9 @@ func (u *Upload) pass(b []byte, last bool) ([]byte, error) {
 	return out, nil
 }
 
-// carryOver holds back output shorter than S3's smallest part (unless it
-// ends the file) for the next part, and prepends what was held back: S3
-// refuses a multipart upload with a short part that is not the last. Only
-// a stage that changes the bytes' length makes output that short; what is
-// carried is a copy outside the upload memory, under MinPartSize.
+// carryOver holds back output shorter than S3's smallest part, unless it
+// ends the file, for the next part: a gate that changes the bytes' length
+// (decryption) makes it. It is a copy outside the upload memory, < 5 MiB.
 func (u *Upload) carryOver(body []byte, last bool) []byte {
 	if len(u.carry) > 0 {
 		body = append(u.carry, body...)
