@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -172,6 +174,19 @@ func TestE2E_ScannedUpload(t *testing.T) {
 		}
 	})
 
+	t.Run("small-clean-verdict-in-metadata", func(t *testing.T) {
+		data := writeRandom(t, filepath.Join(dir, "small.txt"), 1000) // one PutObject
+		g.mustSFTP(t, dir, "acme", key, "put small.txt\n")
+		wantObjects(t, s3srv, "partners/acme/small.txt", map[string][]byte{"partners/acme/small.txt": data})
+		head, err := s3srv.Client(t).HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String(s3srv.Bucket), Key: aws.String("partners/acme/small.txt")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := head.Metadata["s3sftpd-scan"]; !strings.HasPrefix(v, "clean ClamAV ") {
+			t.Errorf("metadata %v; want s3sftpd-scan clean", head.Metadata)
+		}
+	})
+
 	t.Run("filepart-scanned-before-rename", func(t *testing.T) {
 		// WinSCP's way: a temporary name, then a rename onto the final one.
 		out, err := g.sftp(t, dir, "acme", key, "put eicar.com eicar.com.filepart\n")
@@ -273,6 +288,9 @@ func TestE2E_DecryptingUpload(t *testing.T) {
 		if r.Key != "partners/acme/report.csv" {
 			t.Errorf("close record key = %q; want the name without .pgp", r.Key)
 		}
+		if sum := sha256.Sum256(plain); r.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("close record sha256 = %s; want the plaintext's %x", r.SHA256, sum)
+		}
 	})
 
 	t.Run("psftp-and-rclone", func(t *testing.T) {
@@ -331,6 +349,39 @@ func objectTags(t *testing.T, s3srv *s3test.Server, key string) map[string]strin
 		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
 	}
 	return tags
+}
+
+// TestE2E_DecryptedThenScanned: in a place that decrypts and scans (the
+// issue's /inbound), the scan sees the plaintext: EICAR encrypted and
+// signed by the partner is refused as malware; a clean file is stored
+// decrypted with both the verdict and the signer.
+func TestE2E_DecryptedThenScanned(t *testing.T) {
+	s3srv := s3test.Start(t)
+	clamd := clamdtest.Start(t)
+	gpg, gwKey, partnerKeys := gateKeys(t, t.TempDir())
+	g := startGateway(t, s3srv, gatewayOpts{
+		users: gatedUser(t, "partners/acme/", "scan = true\npgp = \"decrypt\"\npgp_require_signature = true\npgp_public_keys_file = \""+partnerKeys+"\"\n"),
+		extra: "[scan]\nclamd = \"" + clamd.Address + "\"\n[pgp]\nprivate_key_file = \"" + gwKey + "\"\n",
+	})
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+	seal := func(name string, plain []byte) {
+		b := gpg.run(plain, "--encrypt", "--sign", "-r", "gateway@s3sftpd.test", "-u", "acme@s3sftpd.test", "--output", "-")
+		os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	seal("eicar.com.pgp", []byte(clamdtest.EICAR))
+	out, err := g.sftp(t, dir, "acme", key, "put eicar.com.pgp\n")
+	refused(t, g, out, err, "/eicar.com.pgp", "upload refused: the file contains malware ("+clamdtest.EICARSignature+")", "malware")
+	if keys := s3srv.Keys(t, "partners/acme/"); len(keys) > 0 {
+		t.Errorf("bucket holds %q; want nothing", keys)
+	}
+	plain := []byte("patient,claim\n1,2\n")
+	seal("claims.csv.gpg", plain)
+	g.mustSFTP(t, dir, "acme", key, "put claims.csv.gpg\n")
+	wantObjects(t, s3srv, "partners/acme/", map[string][]byte{"partners/acme/claims.csv": plain})
+	if r := lastClose(t, g, "/claims.csv.gpg"); !strings.HasPrefix(r.Scan, "clean ") || r.Signer != gpg.fingerprint("acme@s3sftpd.test") {
+		t.Errorf("close record scan %q signer %q; want clean and the partner's fingerprint", r.Scan, r.Signer)
+	}
 }
 
 // TestE2E_EncryptingDownload: from an encrypting place, a file is listed
