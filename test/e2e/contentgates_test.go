@@ -235,6 +235,9 @@ func TestE2E_ScannedUpload(t *testing.T) {
 		if _, ok := s3srv.Get(t, "partners/acme/mid.bin"); ok {
 			t.Errorf("mid.bin is in the bucket; want nothing stored")
 		}
+		// and with clamd already down, the next upload is refused the same way
+		out, err = g.sftp(t, dir, "acme", key, "put eicar.com after.com\n")
+		refused(t, g, out, err, "/after.com", "upload refused: the malware scanner is unavailable", "scan_unavailable")
 	})
 }
 
