@@ -35,6 +35,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
@@ -66,6 +67,7 @@ type FS struct {
 
 	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
 	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
+	gates   gate.Config      // the content gates' scanner and key
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -95,7 +97,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		temps: cfg.tempNames(),
+		temps: cfg.tempNames(), gates: cfg.Gates,
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -118,7 +120,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix), Gates: t.Gates}, gates: fs.gates.Session(t.PGPKeys, log),
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
@@ -146,6 +148,7 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]fileInfo       // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
+	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }

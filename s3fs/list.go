@@ -125,7 +125,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee()
-	if !canSee {
+	if !canSee || h.home.Stored(p) != p { // what it sent: clients compare sizes after an upload
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()
@@ -140,6 +140,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
+			_, fi.size = h.gates.Listed(h.home.Gates, p, fi.size)
 			return fi, nil
 		}
 		if !isNotFound(err) {
@@ -230,6 +231,7 @@ func (l *lister) fetch() error {
 	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.h.home.Bucket, files) {
 		fi := l.page[at[i]].(fileInfo)
 		fi.mtime = mtime
+		fi.name, fi.size = l.h.gates.Listed(l.h.home.Gates, fi.name, fi.size)
 		l.page[at[i]] = fi
 	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
