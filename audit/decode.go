@@ -118,12 +118,6 @@ func (r *Record) setString(key []byte, s string) bool {
 		r.Key = s
 	case "target_key":
 		r.TargetKey = s
-	case "folder":
-		r.Folder = s
-	case "target_folder":
-		r.TargetFolder = s
-	case "target_bucket":
-		r.TargetBucket = s
 	case "sha256":
 		r.SHA256 = s
 	case "etag":

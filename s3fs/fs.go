@@ -36,6 +36,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
@@ -67,6 +68,7 @@ type FS struct {
 
 	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
 	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
+	gates   gate.Config      // the content gates' scanner and key
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -96,7 +98,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		temps: cfg.tempNames(),
+		temps: cfg.tempNames(), gates: cfg.Gates,
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -119,6 +121,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
+		gates:    fs.gates.Session(t.PGPKeys, log),
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
@@ -150,6 +153,7 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]attr.Info      // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
+	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 
 // uploadConfig is what an upload takes of the FS's settings.

@@ -41,7 +41,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return d.Reader(), nil
 }
 
 // openSlot takes one of the session's max_open_files, or refuses the open.
@@ -100,7 +100,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
-		Size: size, RawSize: head.Size, Opener: op}
+		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(m.Gates)}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
 		o.SHA256 = h.storedSHA256(m, key, head)
 	}
@@ -204,7 +204,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
-		KeepIfUntouched: exists && !flags.Trunc, Sealer: s}
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: h.gates.Upload(h.ctx, m.Gates)}
 	if temp && !m.IsRoot(finalKey) {
 		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(m.Bucket, m.Prefix, finalKey)}
 	}
@@ -212,6 +212,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
+		u.Drop()
 		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	h.open[r.Filepath] = u

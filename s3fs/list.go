@@ -86,7 +86,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee(m)
-	if !canSee {
+	if !canSee || m.Stored(p) != p { // what it sent: clients compare sizes after an upload
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()
@@ -101,6 +101,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 			if t, ok := h.heldMtime(p); ok {
 				fi.Mtime = t
 			}
+			_, fi.Bytes = h.gates.Listed(m.Gates, p, fi.Bytes)
 			return fi, nil
 		}
 		if !isNotFound(err) {
@@ -209,6 +210,7 @@ func (l *lister) fetch() error {
 	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.m.Bucket, files) {
 		fi := l.page[at[i]].(attr.Info)
 		fi.Mtime = mtime
+		fi.Path, fi.Bytes = l.h.gates.Listed(l.m.Gates, fi.Path, fi.Bytes)
 		l.page[at[i]] = fi
 	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name

@@ -12,7 +12,8 @@ import (
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
-// Temporary names and resume: see the doc at the top of s3fs/upload/pending.go.
+// Temporary names (WinSCP's, rclone's) and resume: see docs/clients.md,
+// "Temporary names and upload resume"; the pending uploads are upload.Table.
 
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a

@@ -15,6 +15,7 @@ import (
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -87,9 +88,12 @@ func Visible(err error) *Error {
 	if errors.As(err, &me) {
 		return &Error{sftp.ErrSSHFxPermissionDenied, me.Error(), RefusedPermission}
 	}
+	if errors.Is(err, download.ErrEncryptedSeek) {
+		return &Error{sftp.ErrSSHFxOpUnsupported, err.Error(), RefusedUnsupported}
+	}
 	var ue *upload.Error
 	if errors.As(err, &ue) {
-		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ""}
+		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ue.Reason} // a gate's refusal: its reason ("malware")
 	}
 	return nil
 }

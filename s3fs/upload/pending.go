@@ -5,24 +5,6 @@ import (
 	"sync"
 )
 
-// Temporary names. WinSCP uploads "name.filepart" and rclone
-// "name.<hash>.partial", then rename onto "name". S3 has no rename: renaming
-// a stored object copies every byte. So a temporary file big enough for a
-// multipart upload is streamed straight into a multipart upload under the
-// final key and is not completed at CLOSE: it stays pending, shown to the
-// client as the temporary name (stat, listing, setstat), and the rename
-// completes it, which S3 does without copying. A pending upload is never
-// visible under the final name until then; one never renamed is aborted by
-// the orphan sweep after orphan_upload_age.
-//
-// Resume: a pending upload is also what an interrupted transfer leaves. A
-// disconnect keeps the parts already in S3 (the tail that was never sent is
-// lost), so the temporary file's size is the sum of its whole parts, and a
-// client that opens it again without truncating and writes from that size
-// (OpenSSH reput, lftp put -c, psftp reput, WinSCP resume) adds new parts to
-// the same upload. Pending uploads live in the gateway process (the FS's
-// Table): a resume must reach the same gateway, before it restarts.
-
 // DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
 // stands for one dot-free name segment (rclone's hash).
 var DefaultTempSuffixes = []string{".filepart", ".*.partial"}
