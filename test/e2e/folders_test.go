@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/internal/clamdtest"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
 )
 
@@ -283,5 +284,28 @@ name = "hospital"
 		if !strings.HasPrefix(k, "outbound/acme-staff/") || strings.Contains(k, "SMITH") || strings.Contains(k, "DOE") {
 			t.Errorf("key %q: want it under the shared prefix with its name encrypted", k)
 		}
+	}
+}
+
+// TestFolders_ScannedInboundOnly: a group folder's gates are its own: the
+// template's /inbound scans its uploads (EICAR refused, nothing stored),
+// acme's own /work beside it does not.
+func TestFolders_ScannedInboundOnly(t *testing.T) {
+	out := s3test.Start(t)
+	in := out.InOtherBucket(t)
+	clamd := clamdtest.Start(t, clamdtest.Options{})
+	group := strings.Replace(partnerGroup(in.Bucket), `permissions = ["write", "mkdir"]`, "permissions = [\"write\", \"mkdir\"]\n  scan = true", 1)
+	g := startGateway(t, out, gatewayOpts{users: partnerUsers(t), extra: group + "\n[scan]\nclamd = \"" + clamd.Address + "\"\n"})
+	dir := t.TempDir()
+	key := clientKeys["ed25519"]
+	os.WriteFile(filepath.Join(dir, "eicar.com"), []byte(clamdtest.EICAR), 0o644)
+	o, err := g.sftp(t, dir, "acme", key, "put eicar.com /inbound/eicar.com\n")
+	refused(t, g, o, err, "/inbound/eicar.com", "upload refused: the file contains malware ("+clamdtest.EICARSignature+")", "malware")
+	if keys := in.Keys(t, ""); len(keys) > 0 {
+		t.Errorf("the inbound bucket holds %v; want nothing stored", keys)
+	}
+	g.mustSFTP(t, dir, "acme", key, "put eicar.com /work/eicar.com\n")
+	if _, ok := out.Get(t, "work/acme/eicar.com"); !ok {
+		t.Error("the unscanned /work did not store the file")
 	}
 }
