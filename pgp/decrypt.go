@@ -2,7 +2,6 @@ package pgp
 
 import (
 	"bufio"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -243,12 +242,10 @@ func classifyOpen(err error) error {
 	if errors.As(err, &withKey) || errors.As(err, &aead) || errors.Is(err, pgperrors.ErrMDCHashMismatch) {
 		return fmt.Errorf("%w: %v", ErrIntegrity, err)
 	}
-	var structural pgperrors.StructuralError
-	var base64Err base64.CorruptInputError
-	if errors.As(err, &structural) || errors.As(err, &base64Err) || errors.Is(err, armor.ArmorCorrupt) {
-		return fmt.Errorf("%w: %v", ErrNotOpenPGP, err)
-	}
-	return fmt.Errorf("open OpenPGP message: %w", err)
+	// Anything else go-crypto cannot open (a malformed packet sequence or
+	// armor, an unsupported or unprotected packet) is no message this
+	// folder takes.
+	return fmt.Errorf("%w: %v", ErrNotOpenPGP, err)
 }
 
 // classifyBody names why reading a message's contents failed.
