@@ -1,6 +1,8 @@
-// Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
-// into a tenant's jailed prefix, decides what each request may do (its
-// permissions, the open and pending uploads of a session), and turns every
+// Package s3fs serves pkg/sftp request handlers over S3. It resolves each
+// SFTP path through the tenant's tree (vfs.Table: the home, the folders) to
+// the mount whose bucket, prefix, permissions and gates the request uses,
+// decides what it may do (those permissions, the open and pending uploads of
+// a session), and turns every
 // S3 failure into a safe SFTP status at one edge (boundary.Edge). The byte
 // paths live in packages of their own that s3fs drives and that never
 // import it back: s3fs/upload (the reorder window, the stages, the parts
