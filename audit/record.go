@@ -39,15 +39,19 @@ type Record struct {
 	Bucket    string `json:"bucket,omitempty"`
 	Key       string `json:"key,omitempty"`
 	TargetKey string `json:"target_key,omitempty"`
-	Bytes     *int64 `json:"bytes,omitempty"`
-	SHA256    string `json:"sha256,omitempty"`
-	ETag      string `json:"etag,omitempty"`
-	VersionID string `json:"version_id,omitempty"`
-	DurMS     *int64 `json:"dur_ms,omitempty"`
-	BytesIn   *int64 `json:"bytes_in,omitempty"`
-	BytesOut  *int64 `json:"bytes_out,omitempty"`
-	Expires   *Time  `json:"expires,omitempty"` // presign: when the URL stops working
-	Count     *int64 `json:"count,omitempty"`   // unrecorded: how many denied records were left out
+	// Folders of Path and Target ("" in the home; clear with paths = "hmac"); the target's bucket if not Bucket.
+	Folder       string `json:"folder,omitempty"`
+	TargetFolder string `json:"target_folder,omitempty"`
+	TargetBucket string `json:"target_bucket,omitempty"`
+	Bytes        *int64 `json:"bytes,omitempty"`
+	SHA256       string `json:"sha256,omitempty"`
+	ETag         string `json:"etag,omitempty"`
+	VersionID    string `json:"version_id,omitempty"`
+	DurMS        *int64 `json:"dur_ms,omitempty"`
+	BytesIn      *int64 `json:"bytes_in,omitempty"`
+	BytesOut     *int64 `json:"bytes_out,omitempty"`
+	Expires      *Time  `json:"expires,omitempty"` // presign: when the URL stops working
+	Count        *int64 `json:"count,omitempty"`   // unrecorded: how many denied records were left out
 	// Scan and Signer are what an upload's content gates found: the
 	// malware scan's verdict with clamd's versions ("clean ClamAV
 	// 1.4.6/27000", "unscanned"), the fingerprint of the OpenPGP key that

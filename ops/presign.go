@@ -33,10 +33,11 @@ func refuse(msg string) error { return &Refusal{msg} }
 
 // PresignGet signs a GET of the file at the SFTP path p of t's jail, valid
 // for ttl, through st as t (with t's role when it has one, so the URL
-// reaches the home only). A
+// reaches t's places only). p is resolved through t's tree as a session
+// would (a folder's path leads to the folder's bucket and prefix). A
 // URL is only handed out for what t could download over SFTP, as SFTP
-// would serve it: it needs the read permission, a path that stays inside
-// the home (a ".." climbing above it is refused, not cleaned away) and a
+// would serve it: it needs the read permission where p leads, a path that stays inside
+// the tree (a ".." climbing above it is refused, not cleaned away) and a
 // file that exists now, found under its encrypted name when cfg encrypts
 // names. A URL serves the stored bytes as they are, so nothing the gateway
 // encrypted is handed out: cfg.Envelope refuses every presign, and an
@@ -47,24 +48,26 @@ func PresignGet(ctx context.Context, st *store.Store, cfg s3fs.Config, t *auth.T
 		return Presigned{}, refuse(`presign refused: [encryption] mode is "envelope", so files are stored encrypted by the gateway ` +
 			"and a presigned URL would hand out ciphertext that only the gateway can decrypt; download the file over SFTP instead")
 	}
-	if !t.Perms.Has(auth.PermRead) {
-		return Presigned{}, refuse("presign refused: downloading is not permitted for this user")
-	}
 	if rel := path.Clean(strings.TrimLeft(p, "/")); rel == ".." || strings.HasPrefix(rel, "../") {
 		return Presigned{}, refuse("presign refused: the path leaves the user's home")
 	}
-	key, isHome, err := s3fs.ObjectKey(cfg, t, p)
+	pl, err := s3fs.ObjectKey(cfg, t, p)
 	var jailed *vfs.PathError
 	switch {
 	case errors.As(err, &jailed):
 		return Presigned{}, refuse(jailed.Error())
 	case err != nil:
 		return Presigned{}, err
-	case isHome:
+	case !pl.Exists():
+		return Presigned{}, refuse("presign refused: no such file")
+	case pl.Mount == nil || pl.Virtual || pl.Mount.IsRoot(pl.Key):
 		return Presigned{}, refuse("presign refused: it is a directory")
+	case !pl.Mount.Perms.Has(auth.PermRead): // the folder's permissions, as over SFTP
+		return Presigned{}, refuse("presign refused: downloading is not permitted for this user")
 	}
+	key, bucket := pl.Key, pl.Mount.Bucket
 	ctx = store.WithTenant(ctx, t)
-	head, err := st.Head(ctx, t.Bucket, key)
+	head, err := st.Head(ctx, bucket, key)
 	if err != nil {
 		if store.IsNotFound(err) {
 			return Presigned{}, refuse("presign refused: no such file")
@@ -76,7 +79,7 @@ func PresignGet(ctx context.Context, st *store.Store, cfg s3fs.Config, t *auth.T
 			"(written under envelope encryption), and a presigned URL would hand out ciphertext; download it over SFTP instead")
 	}
 	now := time.Now()
-	url, err := st.PresignGet(ctx, t.Bucket, key, ttl)
+	url, err := st.PresignGet(ctx, bucket, key, ttl)
 	if err != nil {
 		return Presigned{}, fmt.Errorf("presign %s: %w", key, err)
 	}

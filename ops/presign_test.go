@@ -64,3 +64,44 @@ func TestPresignGet_OnlyWhatSFTPWouldServe(t *testing.T) {
 		})
 	}
 }
+
+// TestPresignGet_Folders: a path is resolved through the user's tree as a
+// session resolves it: a folder with read gives a URL for its own bucket
+// and prefix; a write-only folder, the virtual "/" and a folder's root are
+// refused.
+func TestPresignGet_Folders(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	other := e.s3.InOtherBucket(t)
+	e.s3.Put(t, "outbound/acme/report.pdf", []byte("report"))
+	other.Put(t, "inbound/acme/labs.csv", []byte("labs"))
+	acme := &auth.Tenant{User: "acme", Folders: []auth.Folder{
+		{Path: "/inbound", Bucket: other.Bucket, Prefix: "inbound/acme/", Perms: auth.PermWrite},
+		{Path: "/outbound", Bucket: e.s3.Bucket, Prefix: "outbound/acme/", Perms: auth.PermList | auth.PermRead},
+	}}
+	signed, err := PresignGet(ctx, e.st, e.cfg, acme, "/outbound/report.pdf", time.Minute)
+	if err != nil || signed.Key != "outbound/acme/report.pdf" {
+		t.Fatalf("PresignGet of /outbound/report.pdf = %+v, %v; want a URL for outbound/acme/report.pdf", signed, err)
+	}
+	resp, err := http.Get(signed.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "report" {
+		t.Errorf("GET of the URL = %d %q; want 200 \"report\"", resp.StatusCode, body)
+	}
+	for path, want := range map[string]string{
+		"/inbound/labs.csv": "presign refused: downloading is not permitted for this user",
+		"/":                 "presign refused: it is a directory",
+		"/outbound":         "presign refused: it is a directory",
+		"/elsewhere.csv":    "presign refused: no such file",
+	} {
+		_, err := PresignGet(ctx, e.st, e.cfg, acme, path, time.Minute)
+		var refusal *Refusal
+		if !errors.As(err, &refusal) || err.Error() != want {
+			t.Errorf("PresignGet of %s = %v; want the refusal %q", path, err, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Every request that reads, writes or changes a name leaves one audit record,
@@ -28,10 +29,19 @@ func (h *handlers) record(r audit.Record, err error) error {
 		r.Result = result
 	}
 	r.Reason, r.Error = reason, msg
-	if r.Key != "" || r.TargetKey != "" {
-		r.Bucket = h.home.Bucket
-	}
 	return h.audit.Record(r)
+}
+
+// named is r, a record of a file at pl, with pl's bucket and folder (the
+// home's records name none, as before folders).
+func named(r audit.Record, pl vfs.Place) audit.Record {
+	if pl.Mount != nil && r.Key != "" {
+		r.Bucket = pl.Mount.Bucket
+		if pl.Folder != "/" {
+			r.Folder = pl.Folder
+		}
+	}
+	return r
 }
 
 // etag is an ETag without its quotes, as the trail records it.

@@ -9,8 +9,10 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Filecmd answers the requests that change names: setstat, rename, remove,
@@ -19,10 +21,6 @@ func (h *handlers) Filecmd(r *sftp.Request) error {
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
 	if rec.Event == audit.EventRefused {
 		rec.Op = strings.ToLower(r.Method)
-	}
-	if r.Method == "Rename" || r.Method == "PosixRename" {
-		rec.Target = r.Target
-		rec.TargetKey, _ = h.home.Key(r.Target)
 	}
 	err := h.filecmd(r, &rec)
 	h.record(rec, err) // the change is made: a lost record cannot undo it, and auditReady refuses the next one
@@ -47,25 +45,24 @@ func cmdEvent(method string) string {
 }
 
 func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
-	key, err := h.home.Key(r.Filepath)
+	pl, err := h.at(r.Filepath, rec)
 	if err != nil {
 		return err
 	}
-	rec.Key = key
 	if err := h.auditReady(); err != nil {
 		return err
 	}
 	switch r.Method {
 	case "Setstat":
-		return h.setstat(r, key, rec)
+		return h.setstat(r, pl, rec)
 	case "Rename", "PosixRename":
-		return h.rename(r.Filepath, r.Target, key, r.Method == "PosixRename", rec)
+		return h.rename(r.Filepath, r.Target, pl, r.Method == "PosixRename", rec)
 	case "Remove":
-		return h.remove(r.Filepath, key)
+		return h.remove(r.Filepath, pl)
 	case "Mkdir":
-		return h.mkdir(r.Filepath, key)
+		return h.mkdir(r.Filepath, pl)
 	case "Rmdir":
-		return h.rmdir(r.Filepath, key)
+		return h.rmdir(r.Filepath, pl)
 	case "Symlink", "Link":
 		return boundary.Unsupported("links are not supported by this server")
 	}
@@ -77,84 +74,99 @@ func (h *handlers) filecmd(r *sftp.Request, rec *audit.Record) error {
 func (h *handlers) PosixRename(r *sftp.Request) error { return h.Filecmd(r) }
 
 // StatVFS reports a large, mostly free filesystem so clients don't refuse uploads.
-func (h *handlers) StatVFS(*sftp.Request) (*sftp.StatVFS, error) {
-	const blocks = 1 << 40 // × 4 KiB = 4 PiB
-	return &sftp.StatVFS{
-		Bsize: 4096, Frsize: 4096, Blocks: blocks, Bfree: blocks, Bavail: blocks,
-		Files: 1 << 40, Ffree: 1 << 40, Favail: 1 << 40, Namemax: 255,
-	}, nil
-}
+func (h *handlers) StatVFS(*sftp.Request) (*sftp.StatVFS, error) { return attr.StatVFS(), nil }
 
-func (h *handlers) remove(p, key string) error {
-	if err := h.require(auth.PermDelete, "delete", p); err != nil {
+func (h *handlers) remove(p string, pl vfs.Place) error {
+	if !pl.Exists() {
+		return boundary.ErrNoSuchFile
+	}
+	if err := h.tree.Refuse("delete", auth.PermDelete, pl); err != nil {
 		return err
 	}
-	if h.home.IsRoot(key) {
+	m, key := pl.Mount, pl.Key
+	if err := h.require(m, auth.PermDelete, "delete", p); err != nil {
+		return err
+	}
+	if m.IsRoot(key) {
 		return boundary.Failure("delete refused: it is a directory")
 	}
-	if h.removePending(key) {
+	if h.removePending(pl) {
 		return nil
 	}
-	exists, err := h.fileExists(p, key)
+	exists, err := h.fileExists(m, p, key)
 	if err != nil {
 		return err
 	}
 	if !exists {
-		if h.isDir(key) {
+		if h.isDir(m, key) {
 			return boundary.Failure("delete refused: it is a directory, use rmdir")
 		}
 		return boundary.ErrNoSuchFile
 	}
-	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, m.Bucket, key); err != nil {
 		return h.s3Failure("delete", p, fmt.Errorf("delete %s: %w", key, err))
 	}
 	return nil
 }
 
-func (h *handlers) mkdir(p, key string) error {
-	if err := h.require(auth.PermMkdir, "mkdir", p); err != nil {
-		return err
-	}
-	if h.home.IsRoot(key) || h.isDir(key) {
+func (h *handlers) mkdir(p string, pl vfs.Place) error {
+	if pl.Virtual || pl.FolderRoot() {
 		return boundary.Failure("mkdir refused: directory already exists")
 	}
-	if exists, err := h.fileExists(p, key); err != nil || exists {
+	if err := h.tree.Refuse("mkdir", auth.PermMkdir, pl); err != nil {
+		return err
+	}
+	m, key := pl.Mount, pl.Key
+	if err := h.require(m, auth.PermMkdir, "mkdir", p); err != nil {
+		return err
+	}
+	if m.IsRoot(key) || h.isDir(m, key) {
+		return boundary.Failure("mkdir refused: directory already exists")
+	}
+	if exists, err := h.fileExists(m, p, key); err != nil || exists {
 		if err != nil {
 			return err
 		}
-		if !h.canSee() { // stat says "no such file" to this user
+		if !h.canSee(m) { // stat says "no such file" to this user
 			return boundary.Failure("mkdir refused: the name cannot be used for a new directory")
 		}
 		return boundary.Failure("mkdir refused: a file has that name")
 	}
-	if err := h.fs.times.PutMarker(h.ctx, h.home.Bucket, key+"/", time.Time{}); err != nil {
+	if err := h.fs.times.PutMarker(h.ctx, m.Bucket, key+"/", time.Time{}); err != nil {
 		return h.s3Failure("mkdir", p, err)
 	}
-	h.fs.times.SawMarker(h.home.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
+	h.fs.times.SawMarker(m.Bucket, key+"/", time.Now().Truncate(time.Second)) // its LastModified, near enough
 	return nil
 }
 
-func (h *handlers) rmdir(p, key string) error {
-	if err := h.require(auth.PermDelete, "rmdir", p); err != nil {
+func (h *handlers) rmdir(p string, pl vfs.Place) error {
+	if !pl.Exists() {
+		return boundary.ErrNoSuchFile
+	}
+	if err := h.tree.Refuse("rmdir", auth.PermDelete, pl); err != nil {
 		return err
 	}
-	if h.home.IsRoot(key) {
+	m, key := pl.Mount, pl.Key
+	if err := h.require(m, auth.PermDelete, "rmdir", p); err != nil {
+		return err
+	}
+	if m.IsRoot(key) {
 		return boundary.Denied("rmdir refused: this is your home directory")
 	}
-	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: key + "/", MaxKeys: 2})
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: m.Bucket, Prefix: key + "/", MaxKeys: 2})
 	if err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("list %s/: %w", key, err))
 	}
 	switch {
 	case len(out.Objects) == 0:
-		if exists, _ := h.fileExists(p, key); exists && h.canSee() {
+		if exists, _ := h.fileExists(m, p, key); exists && h.canSee(m) {
 			return boundary.Failure("rmdir refused: not a directory")
 		}
 		return boundary.ErrNoSuchFile
 	case len(out.Objects) > 1 || out.Objects[0].Key != key+"/":
 		return boundary.Failure("rmdir refused: directory is not empty")
 	}
-	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, key+"/"); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, m.Bucket, key+"/"); err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("delete marker %s/: %w", key, err))
 	}
 	return nil

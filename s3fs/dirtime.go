@@ -8,8 +8,10 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Directory times. A directory is the empty "dir/" marker object mkdir
@@ -28,18 +30,18 @@ import (
 // The marker, if any, is the first key under key+"/", so the one-key
 // listing that finds the directory finds it too; a HEAD of the marker then
 // reads a kept time. ok is false when nothing lives under key+"/".
-func (h *handlers) dirInfo(p, key string) (fi fileInfo, ok bool) {
+func (h *handlers) dirInfo(m *vfs.Mount, p, key string) (fi attr.Info, ok bool) {
 	marker := key + "/"
-	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: marker, MaxKeys: 1})
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: m.Bucket, Prefix: marker, MaxKeys: 1})
 	if err != nil || (len(out.Objects) == 0 && len(out.Prefixes) == 0) {
-		return fileInfo{}, false
+		return attr.Info{}, false
 	}
-	fi = fileInfo{name: p, dir: true, mtime: time.Now().Truncate(time.Second)}
+	fi = attr.Info{Path: p, Dir: true, Mtime: time.Now().Truncate(time.Second)}
 	if len(out.Objects) == 0 || out.Objects[0].Key != marker {
 		return fi, true // no marker: the time it was looked at
 	}
-	fi.mtime = h.fs.times.MarkerTime(h.ctx, h.home.Bucket, marker, out.Objects[0].LastModified)
-	h.fs.times.SawMarker(h.home.Bucket, marker, fi.mtime)
+	fi.Mtime = h.fs.times.MarkerTime(h.ctx, m.Bucket, marker, out.Objects[0].LastModified)
+	h.fs.times.SawMarker(m.Bucket, marker, fi.Mtime)
 	return fi, true
 }
 
@@ -49,18 +51,18 @@ func (h *handlers) dirInfo(p, key string) (fi fileInfo, ok bool) {
 // mkdir permission. As for files, a time that cannot be kept (no
 // permission, a storage error) is logged and audited, and the setstat
 // succeeds: WinSCP aborts an upload when it fails.
-func (h *handlers) setDirTime(p, key string, mtime time.Time, rec *audit.Record) error {
-	if !h.home.Perms.Has(auth.PermMkdir) {
+func (h *handlers) setDirTime(m *vfs.Mount, p, key string, mtime time.Time, rec *audit.Record) error {
+	if !m.Perms.Has(auth.PermMkdir) {
 		rec.Op += " (mtime not kept: no mkdir permission)"
 		return nil
 	}
 	marker := key + "/"
-	if err := h.fs.times.PutMarker(h.ctx, h.home.Bucket, marker, mtime); err != nil {
+	if err := h.fs.times.PutMarker(h.ctx, m.Bucket, marker, mtime); err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(p)), slog.String("err", h.cause(err, marker)))
 		rec.Op += " (mtime not kept: storage refused the marker)"
 		return nil
 	}
-	h.fs.times.SawMarker(h.home.Bucket, marker, mtime)
+	h.fs.times.SawMarker(m.Bucket, marker, mtime)
 	return nil
 }
 

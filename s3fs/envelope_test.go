@@ -338,12 +338,13 @@ func TestEnvelope_MultipartCopyKeepsKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := h.renamedMetadata("u/src", "u/dst", head.Metadata)
+	home := h.tree.Home()
+	meta, err := h.renamedMetadata(home, home, "u/src", "u/dst", head.Metadata)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.fs.copyLimit = minPartSize // a copy part by part
-	if err := h.copyObject("u/src", "u/dst", aws.ToInt64(head.ContentLength), aws.ToString(head.ETag), "", meta); err != nil {
+	if err := h.copyObject(home, home, "u/src", "u/dst", aws.ToInt64(head.ContentLength), aws.ToString(head.ETag), "", meta); err != nil {
 		t.Fatalf("multipart copy: %v", err)
 	}
 	if got := readFile(t, c, "/dst"); !bytes.Equal(got, plain) {

@@ -15,17 +15,18 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	if se := boundary.Visible(err); se != nil {
 		return se
 	}
-	if key, kerr := h.home.Key(path); kerr == nil {
-		keys = append(keys, key)
+	pl, kerr := h.tree.Resolve(path)
+	if kerr == nil && pl.Mount != nil {
+		keys = append(keys, pl.Key)
 	}
 	level := slog.LevelError
-	if expectedNotFound(err) { // a client asking for a name that is not there: routine, not a fault
+	if boundary.RoutineNotFound(err) { // a client asking for a name that is not there: routine, not a fault
 		level = slog.LevelDebug
 	}
 	h.log.LogAttrs(h.ctx, level, "storage request failed",
 		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
-	if boundary.IsPrecondition(err) && op == "upload" { // If-None-Match: the upload may not replace
-		return h.refuseOverwrite(op, "file")
+	if boundary.IsPrecondition(err) && op == "upload" && pl.Mount != nil { // If-None-Match: the upload may not replace
+		return h.refuseOverwrite(pl.Mount, op, "file")
 	}
 	return boundary.Storage(op, err)
 }
@@ -33,16 +34,3 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 // S3's answers are read through store's readers, which know the SDK's
 // error types.
 var isNotFound = store.IsNotFound
-
-// expectedNotFound reports a 404 for an object that is not there, which
-// clients cause all the time (get or rename of a missing file). A missing
-// bucket or multipart upload is a fault of the set-up or of the gateway.
-func expectedNotFound(err error) bool {
-	if code := store.ErrorCode(err); code == "NoSuchBucket" || code == "NoSuchUpload" {
-		return false
-	}
-	return isNotFound(err)
-}
-
-// isInvalidArgument reports S3's InvalidArgument, its answer to a bad marker.
-func isInvalidArgument(err error) bool { return store.ErrorCode(err) == "InvalidArgument" }

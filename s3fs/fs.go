@@ -1,6 +1,8 @@
-// Package s3fs serves pkg/sftp request handlers over S3. It maps SFTP paths
-// into a tenant's jailed prefix, decides what each request may do (its
-// permissions, the open and pending uploads of a session), and turns every
+// Package s3fs serves pkg/sftp request handlers over S3. It resolves each
+// SFTP path through the tenant's tree (vfs.Table: the home, the folders) to
+// the mount whose bucket, prefix, permissions and gates the request uses,
+// decides what it may do (those permissions, the open and pending uploads of
+// a session), and turns every
 // S3 failure into a safe SFTP status at one edge (boundary.Edge). The byte
 // paths live in packages of their own that s3fs drives and that never
 // import it back: s3fs/upload (the reorder window, the stages, the parts
@@ -33,6 +35,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
@@ -120,38 +123,40 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix), Gates: t.Gates}, gates: fs.gates.Session(t.PGPKeys, log),
+		gates:    fs.gates.Session(t.PGPKeys, log),
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
-		uploaded: make(map[string]fileInfo),
+		uploaded: make(map[string]attr.Info),
 		mtimes:   make(map[string]time.Time),
+	}
+	var err error
+	if h.tree, err = vfs.TableOf(t, fs.seal.Names); err != nil { // the config refuses such trees: fail closed
+		log.LogAttrs(ctx, slog.LevelError, "the user's tree is invalid; every request is refused", slog.String("err", err.Error()))
 	}
 	e := h.edge()
 	return sftp.Handlers{FileGet: e, FilePut: e, FileCmd: e, FileList: e}
 }
 
-// handlers is one session's view of the store: its home (the jail and its
-// permissions) and
-// the uploads it has open or has finished (so a write-only user can stat them).
+// handlers is one session's view of the store: its tree of mounts (the
+// home, the folders: each path's bucket, jail and permissions) and the
+// uploads it has open or has finished (so a write-only user can stat them).
 type handlers struct {
 	fs       *FS
 	ctx      context.Context
 	tenant   *auth.Tenant
-	memShare int64     // the user's share of the upload memory
-	home     vfs.Mount // where the session's paths lead; the folders issue adds more mounts
+	memShare int64      // the user's share of the upload memory
+	tree     *vfs.Table // where the session's paths lead; nil refuses every request
 	log      *slog.Logger
 	audit    *audit.Session // records every file operation; nil records nothing
 
 	mu        sync.Mutex
 	openFiles int                       // files open for reading or writing, at most tenant.MaxOpenFiles
 	open      map[string]*upload.Upload // client path → upload in progress
-	uploaded  map[string]fileInfo       // client path → file this session uploaded
+	uploaded  map[string]attr.Info      // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
 	gates     *gate.Session             // the content gates of its uploads and downloads
 }
-
-func (h *handlers) bucket() *string { return &h.home.Bucket }
 
 // uploadConfig is what an upload takes of the FS's settings.
 func (fs *FS) uploadConfig() *upload.Config {
@@ -196,32 +201,33 @@ func (fs *FS) memShareOf(t *auth.Tenant) int64 {
 	return min(s, fs.budget)
 }
 
-func (h *handlers) require(p auth.Perms, op, path string) error {
-	if h.home.Perms.Has(p) {
+func (h *handlers) require(m *vfs.Mount, p auth.Perms, op, path string) error {
+	if m.Perms.Has(p) {
 		return nil
 	}
 	h.log.LogAttrs(h.ctx, slog.LevelWarn, "permission denied", slog.String("op", op), slog.String("path", h.audit.Name(path)))
-	return boundary.Denied(op + " refused: " + permWord(p) + " is not permitted for this user")
+	return boundary.NotPermitted(op, p)
 }
 
-func permWord(p auth.Perms) string {
-	switch p {
-	case auth.PermList:
-		return "listing"
-	case auth.PermRead:
-		return "downloading"
-	case auth.PermWrite:
-		return "uploading"
-	case auth.PermOverwrite:
-		return "overwriting an existing file"
-	case auth.PermDelete:
-		return "deleting"
-	case auth.PermRename:
-		return "renaming"
-	case auth.PermMkdir:
-		return "creating directories"
+// at resolves the client path p to its place in the session's tree, and
+// names its bucket, key and folder in rec when rec is not nil.
+func (h *handlers) at(p string, rec *audit.Record) (vfs.Place, error) {
+	if h.tree == nil {
+		return vfs.Place{}, boundary.Failure("request refused: this account is misconfigured; ask the administrator")
 	}
-	return p.String()
+	pl, err := h.tree.Resolve(p)
+	if err == nil && rec != nil {
+		rec.Key = pl.Key
+		*rec = named(*rec, pl)
+	}
+	return pl, err
+}
+
+// keyIn is the key of the client path p when p lies in m; ok is false
+// otherwise (another mount, the tree, a name the jail refuses).
+func (h *handlers) keyIn(m *vfs.Mount, p string) (key string, ok bool) {
+	pl, err := h.tree.Resolve(p)
+	return pl.Key, err == nil && pl.Mount == m && !pl.Virtual
 }
 
 var errBadConfig = errors.New("s3fs config")

@@ -13,11 +13,13 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Fileread opens a file for download, and records the open.
@@ -62,41 +64,47 @@ func (h *handlers) openSlot() (func(), error) {
 }
 
 func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Download, error) {
-	key, err := h.home.Key(r.Filepath)
+	pl, err := h.at(r.Filepath, rec)
 	if err != nil {
 		return nil, err
 	}
-	rec.Key = key
 	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
-	if err := h.require(auth.PermRead, "download", r.Filepath); err != nil {
-		return nil, err
-	}
-	if h.home.IsRoot(key) {
+	m, key := pl.Mount, pl.Key
+	switch {
+	case !pl.Exists():
+		return nil, boundary.ErrNoSuchFile
+	case m == nil || pl.Virtual:
 		return nil, boundary.Failure("download refused: it is a directory")
 	}
-	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
+	if err := h.require(m, auth.PermRead, "download", r.Filepath); err != nil {
+		return nil, err
+	}
+	if m.IsRoot(key) {
+		return nil, boundary.Failure("download refused: it is a directory")
+	}
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: m.Bucket, Key: key})
 	if err != nil {
-		if isNotFound(err) && h.isDir(key) {
+		if isNotFound(err) && h.isDir(m, key) {
 			return nil, boundary.Failure("download refused: it is a directory")
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	op, size, err := h.fs.seal.Opener(h.ctx, h.home.Bucket, h.home.Prefix, key, head)
+	op, size, err := h.fs.seal.Opener(h.ctx, m.Bucket, m.Prefix, key, head)
 	if err == nil && op != nil && size == 0 {
-		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
+		err = h.checkEmpty(m, key, head.ETag, op) // no read would ever look at its one chunk
 	}
 	if err != nil {
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
-		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(h.home.Gates)}
+		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(m.Gates)}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
-		o.SHA256 = h.storedSHA256(key, head)
+		o.SHA256 = h.storedSHA256(m, key, head)
 	}
-	return download.New(h.fs.downloadConfig(), session{h}, o), nil
+	return download.New(h.fs.downloadConfig(), session{h, pl}, o), nil
 }
 
 // Filewrite opens a file for upload, and records the open. The object
@@ -127,21 +135,24 @@ func (h *handlers) Filewrite(r *sftp.Request) (io.WriterAt, error) {
 
 func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload, error) {
 	flags := r.Pflags()
-	key, err := h.home.Key(r.Filepath)
+	pl, err := h.at(r.Filepath, rec)
 	if err != nil {
 		return nil, err
 	}
-	rec.Key = key
 	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
-	switch {
-	case flags.Read:
+	if flags.Read {
 		return nil, boundary.Unsupported("open refused: files can be opened for reading or for writing, not both")
-	case h.home.IsRoot(key):
+	}
+	if err := h.tree.Refuse("upload", auth.PermWrite, pl); err != nil {
+		return nil, err
+	}
+	m, key := pl.Mount, pl.Key
+	if m.IsRoot(key) {
 		return nil, boundary.Failure("upload refused: it is a directory")
 	}
-	if err := h.require(auth.PermWrite, "upload", r.Filepath); err != nil {
+	if err := h.require(m, auth.PermWrite, "upload", r.Filepath); err != nil {
 		return nil, err
 	}
 	switch {
@@ -155,50 +166,49 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
 		temp = false
-		if _, pending := h.fs.pending.Info(h.home.Bucket, key); pending {
-			return nil, h.refuseExclusive()
+		if _, pending := h.fs.pending.Info(m.Bucket, key); pending {
+			return nil, h.refuseExclusive(m)
 		}
 	}
 	var finalKey string
 	if temp {
-		if finalKey, err = h.home.Key(final); err != nil {
-			return nil, err
-		}
-		if u, err := h.openPending(r.Filepath, key, flags.Trunc, rec); u != nil || err != nil {
-			return u, err
+		if finalKey, temp = h.keyIn(m, final); temp {
+			if u, err := h.openPending(r.Filepath, pl, flags.Trunc, rec); u != nil || err != nil {
+				return u, err
+			}
 		}
 	}
-	exists, err := h.fileExists(r.Filepath, key)
+	exists, err := h.fileExists(m, r.Filepath, key)
 	if err != nil {
 		return nil, err
 	}
-	overwrite := h.home.Perms.Has(auth.PermOverwrite)
+	overwrite := m.Perms.Has(auth.PermOverwrite)
 	switch {
 	case exists && flags.Excl:
-		return nil, h.refuseExclusive()
+		return nil, h.refuseExclusive(m)
 	case exists && flags.Append && temp: // OpenSSH reput, lftp put -c of a stored temporary file
 		return nil, boundary.Unsupported("upload refused: there is no partial upload of this file to continue")
 	case exists && flags.Append: // OpenSSH reput opens with APPEND
 		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
-		return nil, h.refuseOverwrite("upload", "file")
-	case !exists && h.isDir(key):
+		return nil, h.refuseOverwrite(m, "upload", "file")
+	case !exists && h.isDir(m, key):
 		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
 	// replace a file another writer stores meanwhile: their commit carries
 	// If-None-Match: * whatever the user's permissions.
 	exclusive := flags.Excl || flags.Append
-	s, err := h.fs.seal.NewSealer(h.ctx, h.home.Bucket, h.home.Prefix, key)
+	s, err := h.fs.seal.NewSealer(h.ctx, m.Bucket, m.Prefix, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
-		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: h.gates.Upload(h.ctx, h.home.Gates)}
-	if temp && !h.home.IsRoot(finalKey) {
-		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(h.home.Bucket, h.home.Prefix, finalKey)}
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: h.gates.Upload(h.ctx, m.Gates)}
+	if temp && !m.IsRoot(finalKey) {
+		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(m.Bucket, m.Prefix, finalKey)}
 	}
-	u := upload.New(h.fs.uploadConfig(), session{h}, f)
+	u := upload.New(h.fs.uploadConfig(), session{h, pl}, f)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
@@ -213,14 +223,14 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 // reading. For a user who cannot, stat answers "no such file" for any file
 // but its own uploads, so refusals never say that a file exists either:
 // they may only say the name cannot be overwritten.
-func (h *handlers) canSee() bool {
-	return h.home.Perms.Has(auth.PermList) || h.home.Perms.Has(auth.PermRead)
+func (h *handlers) canSee(m *vfs.Mount) bool {
+	return m.Perms.Has(auth.PermList) || m.Perms.Has(auth.PermRead)
 }
 
 // refuseOverwrite answers a write onto an existing file the user may not
 // replace; what names it ("file", "target").
-func (h *handlers) refuseOverwrite(op, what string) error {
-	if !h.canSee() {
+func (h *handlers) refuseOverwrite(m *vfs.Mount, op, what string) error {
+	if !h.canSee(m) {
 		return boundary.Denied(op + " refused: the " + what + " cannot be overwritten by this user")
 	}
 	return boundary.Denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
@@ -228,16 +238,16 @@ func (h *handlers) refuseOverwrite(op, what string) error {
 
 // refuseExclusive answers an exclusive create (SSH_FXF_EXCL) of an existing
 // file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
-func (h *handlers) refuseExclusive() error {
-	if !h.canSee() {
+func (h *handlers) refuseExclusive(m *vfs.Mount) error {
+	if !h.canSee(m) {
 		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
 	return boundary.Conflict("upload refused: file exists (exclusive create)")
 }
 
 // fileExists reports whether key is an object, asking S3.
-func (h *handlers) fileExists(path, key string) (bool, error) {
-	_, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
+func (h *handlers) fileExists(m *vfs.Mount, path, key string) (bool, error) {
+	_, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: m.Bucket, Key: key})
 	switch {
 	case err == nil:
 		return true, nil
@@ -257,7 +267,7 @@ func (h *handlers) forget(path string, u *upload.Upload) {
 }
 
 // remember records a file this session uploaded, so a write-only user can stat it.
-func (h *handlers) remember(path string, fi fileInfo) {
+func (h *handlers) remember(path string, fi attr.Info) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.uploaded[path] = fi
@@ -277,7 +287,7 @@ func (h *handlers) moveUploaded(from, to string) {
 	defer h.mu.Unlock()
 	if fi, ok := h.uploaded[from]; ok {
 		delete(h.uploaded, from)
-		fi.name = to
+		fi.Path = to
 		h.uploaded[to] = fi
 	}
 }
@@ -288,23 +298,27 @@ func (h *handlers) openUpload(path string) *upload.Upload {
 	return h.open[path]
 }
 
-// session is a session's handlers as its uploads see them (upload.Session).
-type session struct{ h *handlers }
+// session is a session's handlers as one file's upload or download sees
+// them (upload.Session, download.Session): pl is where the file is.
+type session struct {
+	h  *handlers
+	pl vfs.Place
+}
 
 func (s session) Context() context.Context               { return s.h.ctx }
 func (s session) Logger() *slog.Logger                   { return s.h.log }
 func (s session) User() string                           { return s.h.tenant.User }
 func (s session) Share() int64                           { return s.h.memShare }
 func (s session) ReadAheadShare() int64                  { return s.h.tenant.Limits.ReadAheadMemory }
-func (s session) Bucket() string                         { return s.h.home.Bucket }
+func (s session) Bucket() string                         { return s.pl.Mount.Bucket }
 func (s session) Name(p string) string                   { return s.h.audit.Name(p) }
 func (s session) Cause(err error, keys ...string) string { return s.h.cause(err, keys...) }
-func (s session) CanSee() bool                           { return s.h.canSee() }
+func (s session) CanSee() bool                           { return s.h.canSee(s.pl.Mount) }
 func (s session) AuditReady() error                      { return s.h.auditReady() }
-func (s session) Record(r audit.Record, err error) error { return s.h.record(r, err) }
+func (s session) Record(r audit.Record, err error) error { return s.h.record(named(r, s.pl), err) }
 func (s session) Forget(p string, u *upload.Upload)      { s.h.forget(p, u) }
 func (s session) Remember(p string, size int64) {
-	s.h.remember(p, fileInfo{name: p, size: size, mtime: time.Now()})
+	s.h.remember(p, attr.Info{Path: p, Bytes: size, Mtime: time.Now()})
 }
 func (s session) Failed(op, p string, err error, keys ...string) error {
 	return s.h.s3Failure(op, p, err, keys...)
@@ -313,9 +327,10 @@ func (s session) Failed(op, p string, err error, keys ...string) error {
 // KeepMtime keeps mtime on the object at key with a metadata self-copy,
 // for an object small enough to copy in one request.
 func (s session) KeepMtime(key string, mtime time.Time) error {
-	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: s.h.home.Bucket, Key: key})
+	b := s.pl.Mount.Bucket
+	head, err := s.h.fs.obj.Head(s.h.ctx, store.HeadRequest{Bucket: b, Key: key})
 	if err == nil && head.Size <= maxPartSize {
-		err = s.h.fs.times.KeepInMetadata(s.h.ctx, s.h.home.Bucket, key, head, mtime)
+		err = s.h.fs.times.KeepInMetadata(s.h.ctx, b, key, head, mtime)
 	}
 	return err
 }
@@ -339,8 +354,8 @@ func (h *handlers) LookupGroupName(string) string { return h.tenant.User }
 // checkEmpty authenticates the one chunk of an encrypted object that holds
 // nothing: a longer object cut to a single chunk's length must not pass for
 // an empty file.
-func (h *handlers) checkEmpty(key, etag string, op *download.Opener) error {
-	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: h.home.Bucket, Key: key, IfMatch: etag})
+func (h *handlers) checkEmpty(m *vfs.Mount, key, etag string, op *download.Opener) error {
+	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: m.Bucket, Key: key, IfMatch: etag})
 	if err != nil {
 		return fmt.Errorf("get %s: %w", key, err)
 	}

@@ -10,15 +10,16 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // objectTags are the object's tags, read only when it may have some of ours:
 // a multipart object (its SHA-256) or one whose time may be in a tag.
-func (h *handlers) objectTags(key string, head store.Object) map[string]string {
+func (h *handlers) objectTags(m *vfs.Mount, key string, head store.Object) map[string]string {
 	if !strings.Contains(head.ETag, "-") && !h.fs.times.InTag(head) {
 		return nil
 	}
-	tags, err := h.fs.obj.Tags(h.ctx, h.home.Bucket, key, head.VersionID)
+	tags, err := h.fs.obj.Tags(h.ctx, m.Bucket, key, head.VersionID)
 	if err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelDebug, "reading object tags failed", slog.String("err", h.cause(err, key)))
 		return nil
@@ -28,11 +29,11 @@ func (h *handlers) objectTags(key string, head store.Object) map[string]string {
 
 // storedSHA256 is the SHA-256 recorded when the object was uploaded, or ""
 // when it has none (written by another tool, or the store keeps no tags).
-func (h *handlers) storedSHA256(key string, head store.Object) string {
+func (h *handlers) storedSHA256(m *vfs.Mount, key string, head store.Object) string {
 	if sum := head.Metadata[objfmt.MetaSHA256]; sum != "" {
 		return sum
 	}
-	return h.objectTags(key, head)[objfmt.MetaSHA256]
+	return h.objectTags(m, key, head)[objfmt.MetaSHA256]
 }
 
 // SHA256 answers a client's check-file request (sftpd.FileHasher) with the
@@ -55,25 +56,28 @@ func (h *handlers) SHA256(p string) ([]byte, error) {
 }
 
 func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
-	key, err := h.home.Key(p)
+	pl, err := h.at(p, rec)
 	if err != nil {
 		return nil, err
 	}
-	rec.Key = key
 	if err := h.auditReady(); err != nil {
 		return nil, err
 	}
-	if err := h.require(auth.PermRead, "checksum", p); err != nil {
+	m, key := pl.Mount, pl.Key
+	if m == nil || pl.Virtual {
+		return nil, boundary.ErrNoSuchFile
+	}
+	if err := h.require(m, auth.PermRead, "checksum", p); err != nil {
 		return nil, err
 	}
-	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: m.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, boundary.ErrNoSuchFile
 		}
 		return nil, h.s3Failure("checksum", p, err)
 	}
-	sum, ok := objfmt.ParseSHA256(h.storedSHA256(key, head))
+	sum, ok := objfmt.ParseSHA256(h.storedSHA256(m, key, head))
 	switch {
 	case ok:
 		return sum, nil

@@ -2,9 +2,7 @@ package s3fs
 
 import (
 	"io"
-	"io/fs"
 	"os"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
@@ -21,51 +20,9 @@ import (
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
-// fileInfo is an os.FileInfo for an object or a directory.
-type fileInfo struct {
-	name  string
-	size  int64
-	mtime time.Time
-	dir   bool
-}
-
-func (fi fileInfo) Name() string       { return path.Base(fi.name) }
-func (fi fileInfo) Size() int64        { return fi.size }
-func (fi fileInfo) ModTime() time.Time { return fi.mtime }
-func (fi fileInfo) IsDir() bool        { return fi.dir }
-func (fi fileInfo) Sys() any           { return nil }
-
-// Uid and Gid give clients an owner to show and to keep (OpenSSH's chown
-// reads it first); ls -l names it through LookupUserName.
-func (fi fileInfo) Uid() uint32 { return ownerID }
-func (fi fileInfo) Gid() uint32 { return ownerID }
-
-const ownerID = 1000
-
-func (fi fileInfo) Mode() fs.FileMode {
-	if fi.dir {
-		return fs.ModeDir | 0o755
-	}
-	return 0o644
-}
-
-// listerat answers a stat with one entry.
 // uploadInfo describes an upload open or pending as name.
-func uploadInfo(name string, u upload.Info) fileInfo {
-	return fileInfo{name: name, size: u.Size, mtime: u.Mtime}
-}
-
-type listerat []os.FileInfo
-
-func (l listerat) ListAt(ls []os.FileInfo, off int64) (int, error) {
-	if off >= int64(len(l)) {
-		return 0, io.EOF
-	}
-	n := copy(ls, l[off:])
-	if off+int64(n) >= int64(len(l)) {
-		return n, io.EOF
-	}
-	return n, nil
+func uploadInfo(name string, u upload.Info) attr.Info {
+	return attr.Info{Path: name, Bytes: u.Size, Mtime: u.Mtime}
 }
 
 // Filelist answers opendir (List) and stat/lstat (Stat). A listing is
@@ -87,7 +44,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		if err != nil {
 			return nil, err
 		}
-		return listerat{fi}, nil
+		return attr.List{fi}, nil
 	}
 	err := boundary.Unsupported(strings.ToLower(r.Method) + " is not supported")
 	h.record(audit.Record{Event: audit.EventRefused, Op: strings.ToLower(r.Method), Path: r.Filepath}, err)
@@ -111,21 +68,25 @@ func (h *handlers) Readlink(p string) (string, error) {
 // directory (a marker object or a common prefix). A user without list or read
 // sees only directories and the files it uploaded in this session.
 func (h *handlers) stat(p string) (os.FileInfo, error) {
-	key, err := h.home.Key(p)
+	pl, err := h.at(p, nil)
 	if err != nil {
 		return nil, err
 	}
-	if h.home.IsRoot(key) { // the home has no marker of its own: the time it was looked at
-		return fileInfo{name: "/", dir: true, mtime: time.Now().Truncate(time.Second)}, nil
+	m, key := pl.Mount, pl.Key
+	switch {
+	case !pl.Exists():
+		return nil, boundary.ErrNoSuchFile
+	case m == nil || pl.Virtual || m.IsRoot(key): // a mount's root or the tree's: no marker of its own, the time it was looked at
+		return attr.Info{Path: pl.Path, Dir: true, Mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
 		return uploadInfo(p, u.Info()), nil
 	}
-	if info, ok := h.fs.pending.Info(h.home.Bucket, key); ok {
+	if info, ok := h.fs.pending.Info(m.Bucket, key); ok {
 		return uploadInfo(p, info), nil
 	}
-	canSee := h.canSee()
-	if !canSee || h.home.Stored(p) != p { // what it sent: clients compare sizes after an upload
+	canSee := h.canSee(m)
+	if !canSee || m.Stored(p) != p { // what it sent: clients compare sizes after an upload
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()
@@ -134,49 +95,62 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		}
 	}
 	if canSee {
-		head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
+		head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: m.Bucket, Key: key})
 		if err == nil {
-			fi := fileInfo{name: p, size: sealing.HeadSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
+			fi := attr.Info{Path: p, Bytes: sealing.HeadSize(head), Mtime: h.objectMtime(m, key, head, head.LastModified)}
 			if t, ok := h.heldMtime(p); ok {
-				fi.mtime = t
+				fi.Mtime = t
 			}
-			_, fi.size = h.gates.Listed(h.home.Gates, p, fi.size)
+			_, fi.Bytes = h.gates.Listed(m.Gates, p, fi.Bytes)
 			return fi, nil
 		}
 		if !isNotFound(err) {
 			return nil, h.s3Failure("stat", p, err)
 		}
 	}
-	if fi, ok := h.dirInfo(p, key); ok {
+	if fi, ok := h.dirInfo(m, p, key); ok {
 		return fi, nil
 	}
 	return nil, boundary.ErrNoSuchFile
 }
 
 // isDir reports whether anything lives under key+"/". Errors count as no.
-func (h *handlers) isDir(key string) bool {
-	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: h.home.Bucket, Prefix: key + "/", MaxKeys: 1})
+func (h *handlers) isDir(m *vfs.Mount, key string) bool {
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: m.Bucket, Prefix: key + "/", MaxKeys: 1})
 	return err == nil && (len(out.Objects) > 0 || len(out.Prefixes) > 0)
 }
 
 // list opens a directory listing that pages through S3 as the client reads.
+// The tree's own directories (the virtual "/" and the segments above
+// folders) list the folders to anyone; a directory of the home holding
+// folders lists them in place of its own entries of their names.
 func (h *handlers) list(p string) (sftp.ListerAt, error) {
-	if err := h.auditReady(); err != nil {
-		return nil, err
-	}
-	if err := h.require(auth.PermList, "list", p); err != nil {
-		return nil, err
-	}
-	prefix, err := h.home.DirKey(p)
+	pl, err := h.at(p, nil)
 	if err != nil {
 		return nil, err
 	}
-	l := &lister{h: h, path: p, prefix: prefix}
+	if err := h.auditReady(); err != nil {
+		return nil, err
+	}
+	m, prefix := pl.Mount, pl.Key
+	switch {
+	case !pl.Exists():
+		return nil, boundary.ErrNoSuchFile
+	case m == nil || pl.Virtual && !m.Perms.Has(auth.PermList):
+		return attr.Dirs(h.tree.Entries(pl.Path), time.Now().Truncate(time.Second)), nil
+	}
+	if err := h.require(m, auth.PermList, "list", p); err != nil {
+		return nil, err
+	}
+	if !m.IsRoot(prefix) {
+		prefix += "/"
+	}
+	l := &lister{h: h, m: m, path: p, prefix: prefix, tree: h.tree.Entries(pl.Path)}
 	if err := l.fetch(); err != nil {
 		return nil, err
 	}
-	if !h.home.IsRoot(prefix) && !l.found {
-		if ok, _ := h.fileExists(p, strings.TrimSuffix(prefix, "/")); ok {
+	if !m.IsRoot(prefix) && !l.found && !pl.Virtual {
+		if ok, _ := h.fileExists(m, p, strings.TrimSuffix(prefix, "/")); ok {
 			return nil, boundary.Failure("list refused: not a directory")
 		}
 		return nil, boundary.ErrNoSuchFile
@@ -188,7 +162,9 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 // so a huge prefix is never held in memory.
 type lister struct {
 	h      *handlers
+	m      *vfs.Mount
 	path   string
+	tree   []string // the folders and segments above them here: shown first, each once
 	prefix string
 	page   []os.FileInfo // entries fetched and not yet returned
 	served int64         // offset of page[0]
@@ -198,15 +174,18 @@ type lister struct {
 }
 
 func (l *lister) fetch() error {
-	out, err := l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.h.home.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
+	out, err := l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.m.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
 	if err != nil {
 		return l.h.s3Failure("list", l.path, err)
 	}
 	listed := time.Now().Truncate(time.Second)
+	if l.token == "" && l.served == 0 {
+		l.page = append(l.page, attr.Dirs(l.tree, listed)...)
+	}
 	for _, cp := range out.Prefixes {
-		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
-		if ok && listable(name) {
-			l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, cp, listed)})
+		name, ok := l.m.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
+		if ok && l.shows(name) {
+			l.page = append(l.page, attr.Info{Path: name, Dir: true, Mtime: l.h.fs.times.ListedDir(l.m.Bucket, cp, listed)})
 		}
 	}
 	var files []keptime.File
@@ -216,27 +195,27 @@ func (l *lister) fetch() error {
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
-			if name, ok := l.h.home.Name(dir); ok && listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
-				l.page = append(l.page, fileInfo{name: name, dir: true, mtime: l.h.fs.times.ListedDir(l.h.home.Bucket, obj.Key, obj.LastModified)})
+			if name, ok := l.m.Name(dir); ok && l.shows(name) && !slices.Contains(out.Prefixes, obj.Key) {
+				l.page = append(l.page, attr.Info{Path: name, Dir: true, Mtime: l.h.fs.times.ListedDir(l.m.Bucket, obj.Key, obj.LastModified)})
 			}
 			continue
 		}
-		name, ok := l.h.home.Name(rel)
-		if ok && listable(name) { // skips the directory's own marker ("")
+		name, ok := l.m.Name(rel)
+		if ok && l.shows(name) { // skips the directory's own marker ("")
 			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
 			at = append(at, len(l.page))
-			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.seal.ListedSize(obj.Size), mtime: obj.LastModified})
+			l.page = append(l.page, attr.Info{Path: name, Bytes: l.h.fs.seal.ListedSize(obj.Size), Mtime: obj.LastModified})
 		}
 	}
-	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.h.home.Bucket, files) {
-		fi := l.page[at[i]].(fileInfo)
-		fi.mtime = mtime
-		fi.name, fi.size = l.h.gates.Listed(l.h.home.Gates, fi.name, fi.size)
+	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.m.Bucket, files) {
+		fi := l.page[at[i]].(attr.Info)
+		fi.Mtime = mtime
+		fi.Path, fi.Bytes = l.h.gates.Listed(l.m.Gates, fi.Path, fi.Bytes)
 		l.page[at[i]] = fi
 	}
 	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
-		for key, info := range l.h.fs.pending.Under(l.h.home.Bucket, l.prefix) {
-			if name, ok := l.h.home.Name(strings.TrimPrefix(key, l.prefix)); ok && listable(name) {
+		for key, info := range l.h.fs.pending.Under(l.m.Bucket, l.prefix) {
+			if name, ok := l.m.Name(strings.TrimPrefix(key, l.prefix)); ok && l.shows(name) {
 				l.page = append(l.page, uploadInfo(name, info))
 			}
 		}
@@ -247,9 +226,11 @@ func (l *lister) fetch() error {
 	return nil
 }
 
-// listable hides keys no client could address (written by other tools).
-func listable(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil
+// shows reports whether a stored entry is listed: not a name no client
+// could address (written by other tools), nor one a folder shadows.
+func (l *lister) shows(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil &&
+		!slices.Contains(l.tree, name)
 }
 
 // ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.

@@ -2,26 +2,26 @@ package s3fs
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // objectMtime is the time stat and listings show for an object (see
 // keptime.Times.Of).
-func (h *handlers) objectMtime(key string, head store.Object, lastModified time.Time) time.Time {
-	return h.fs.times.Of(h.ctx, h.home.Bucket, key, head, lastModified)
+func (h *handlers) objectMtime(m *vfs.Mount, key string, head store.Object, lastModified time.Time) time.Time {
+	return h.fs.times.Of(h.ctx, m.Bucket, key, head, lastModified)
 }
 
 // setstat answers SETSTAT and FSETSTAT. The modification time is kept, on
@@ -34,10 +34,17 @@ func (h *handlers) objectMtime(key string, head store.Object, lastModified time.
 // Otherwise it fails only for a missing file or a failed request: WinSCP
 // and paramiko abort a transfer when setstat fails, so a time that cannot
 // be kept is logged and audited, not refused.
-func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error {
+func (h *handlers) setstat(r *sftp.Request, pl vfs.Place, rec *audit.Record) error {
 	flags, attrs := r.AttrFlags(), r.Attributes()
-	rec.Op = setstatOp(flags, attrs)
+	rec.Op = attr.SetstatOp(flags, attrs)
 	mtime := time.Unix(int64(attrs.Mtime), 0)
+	m, key := pl.Mount, pl.Key
+	if m == nil || pl.Virtual { // the tree's own directories keep no time
+		if !pl.Exists() {
+			return boundary.ErrNoSuchFile
+		}
+		return refuseDirSize(flags)
+	}
 	if u := h.openUpload(r.Filepath); u != nil { // lftp and scp set size and time before CLOSE
 		if flags.Acmodtime {
 			u.SetTime(mtime)
@@ -47,7 +54,7 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		}
 		return nil
 	}
-	if u := h.fs.pending.Take(h.home.Bucket, key); u != nil { // WinSCP, after CLOSE: kept by the rename
+	if u := h.fs.pending.Take(m.Bucket, key); u != nil { // WinSCP, after CLOSE: kept by the rename
 		if flags.Acmodtime {
 			u.SetTime(mtime)
 		}
@@ -57,47 +64,44 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 	if !flags.Acmodtime && !flags.Size {
 		return nil
 	}
-	if h.home.IsRoot(key) {
+	if m.IsRoot(key) {
 		if err := refuseDirSize(flags); err != nil {
 			return err
 		}
 		rec.Op += " (mtime not kept: the home directory has no marker)"
 		return nil
 	}
-	if !h.canSee() && !h.uploadedHere(r.Filepath) && !h.isDir(key) {
+	if !h.canSee(m) && !h.uploadedHere(r.Filepath) && !h.isDir(m, key) {
 		return boundary.ErrNoSuchFile // what stat tells this user: setstat reveals no names either
 	}
-	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
+	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: m.Bucket, Key: key})
 	if err != nil {
 		if isNotFound(err) {
-			if _, ok := h.dirInfo(r.Filepath, key); ok {
+			if _, ok := h.dirInfo(m, r.Filepath, key); ok {
 				if err := refuseDirSize(flags); err != nil {
 					return err
 				}
-				return h.setDirTime(r.Filepath, key, mtime, rec)
+				return h.setDirTime(m, r.Filepath, key, mtime, rec)
 			}
 			return boundary.ErrNoSuchFile
 		}
 		return h.s3Failure("setstat", r.Filepath, err)
 	}
 	if flags.Size && attrs.Size != uint64(sealing.HeadSize(head)) {
-		return h.truncate(r.Filepath, key, flags, attrs.Size, mtime)
+		return h.truncate(pl, r.Filepath, flags, attrs.Size, mtime)
 	}
 	if !flags.Acmodtime {
 		return nil
 	}
-	if h.fs.temps.Is(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
-		h.mu.Lock()
-		h.mtimes[r.Filepath] = mtime
-		h.mu.Unlock()
+	if (session{h, pl}).HoldMtime(r.Filepath, mtime) { // WinSCP and rclone rename it next: the rename's copy stores the time
 		return nil
 	}
-	if !h.tenant.Perms.Has(auth.PermWrite) || !h.tenant.Perms.Has(auth.PermOverwrite) {
+	if !m.Perms.Has(auth.PermWrite) || !m.Perms.Has(auth.PermOverwrite) {
 		rec.Op += " (mtime not kept: no overwrite permission)"
 		return nil // keeping it rewrites the object; without overwrite it is a no-op, not a refusal
 	}
 	var notKept keptime.NotKept
-	if err := h.fs.times.Keep(h.ctx, h.home.Bucket, key, head, mtime); errors.As(err, &notKept) {
+	if err := h.fs.times.Keep(h.ctx, m.Bucket, key, head, mtime); errors.As(err, &notKept) {
 		rec.Op += " (mtime not kept: " + string(notKept) + ")"
 	} else if err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "mtime not kept", slog.String("path", h.audit.Name(r.Filepath)), slog.String("err", h.cause(err, key)))
@@ -111,17 +115,18 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 // with an empty one, as an upload of nothing would, keeping a time set with
 // it; it needs write and overwrite. S3 cannot shorten or extend an object in
 // place, so any other size is refused and the file stays as it was.
-func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64, mtime time.Time) error {
+func (h *handlers) truncate(pl vfs.Place, p string, flags sftp.FileAttrFlags, size uint64, mtime time.Time) error {
 	if size != 0 {
 		return boundary.Unsupported("truncate refused: a stored file's size can only be set to 0; upload the file again to change it")
 	}
-	if err := h.require(auth.PermWrite, "truncate", p); err != nil {
+	m, key := pl.Mount, pl.Key
+	if err := h.require(m, auth.PermWrite, "truncate", p); err != nil {
 		return err
 	}
-	if !h.tenant.Perms.Has(auth.PermOverwrite) {
+	if !m.Perms.Has(auth.PermOverwrite) {
 		return boundary.Denied("truncate refused: overwrite is not permitted for this user")
 	}
-	s, err := h.fs.seal.NewSealer(h.ctx, h.home.Bucket, h.home.Prefix, key)
+	s, err := h.fs.seal.NewSealer(h.ctx, m.Bucket, m.Prefix, key)
 	if err != nil {
 		return h.s3Failure("truncate", p, err)
 	}
@@ -129,7 +134,7 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	if flags.Acmodtime {
 		f.Mtime = mtime
 	}
-	u := upload.New(h.fs.uploadConfig(), session{h}, f)
+	u := upload.New(h.fs.uploadConfig(), session{h, pl}, f)
 	h.mu.Lock()
 	if _, busy := h.open[p]; busy {
 		h.mu.Unlock()
@@ -139,24 +144,6 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	h.open[p] = u
 	h.mu.Unlock()
 	return u.Close() // stores the empty file and records it, as a CLOSE does
-}
-
-// setstatOp describes what a SETSTAT asked for, for the audit trail.
-func setstatOp(flags sftp.FileAttrFlags, attrs *sftp.FileStat) string {
-	var parts []string
-	if flags.Size {
-		parts = append(parts, fmt.Sprintf("size=%d", attrs.Size))
-	}
-	if flags.Permissions {
-		parts = append(parts, fmt.Sprintf("mode=%04o", attrs.Mode&0o7777))
-	}
-	if flags.UidGid {
-		parts = append(parts, fmt.Sprintf("owner=%d:%d", attrs.UID, attrs.GID))
-	}
-	if flags.Acmodtime {
-		parts = append(parts, fmt.Sprintf("mtime=%d", attrs.Mtime))
-	}
-	return "setstat " + strings.Join(parts, " ")
 }
 
 // takeMtime returns and forgets the time held for a temporary file.

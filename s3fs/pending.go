@@ -6,38 +6,25 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
-// Temporary names. WinSCP uploads "name.filepart" and rclone
-// "name.<hash>.partial", then rename onto "name". S3 has no rename: renaming
-// a stored object copies every byte. So a temporary file big enough for a
-// multipart upload is streamed straight into a multipart upload under the
-// final key and is not completed at CLOSE: it stays pending, shown to the
-// client as the temporary name (stat, listing, setstat), and the rename
-// completes it, which S3 does without copying. A pending upload is never
-// visible under the final name until then; one never renamed is aborted by
-// the orphan sweep after orphan_upload_age.
-//
-// Resume: a pending upload is also what an interrupted transfer leaves. A
-// disconnect keeps the parts already in S3 (the tail that was never sent is
-// lost), so the temporary file's size is the sum of its whole parts, and a
-// client that opens it again without truncating and writes from that size
-// (OpenSSH reput, lftp put -c, psftp reput, WinSCP resume) adds new parts to
-// the same upload. Pending uploads live in the gateway process (the FS's
-// upload.Table): a resume must reach the same gateway, before it restarts.
+// Temporary names (WinSCP's, rclone's) and resume: see docs/clients.md,
+// "Temporary names and upload resume"; the pending uploads are upload.Table.
 
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a
 // new one.
-func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record) (*upload.Upload, error) {
-	u := h.fs.pending.Take(h.home.Bucket, tempKey)
+func (h *handlers) openPending(p string, pl vfs.Place, trunc bool, rec *audit.Record) (*upload.Upload, error) {
+	u := h.fs.pending.Take(pl.Mount.Bucket, pl.Key)
 	switch {
 	case u == nil:
 		return nil, nil
 	case trunc:
-		u.Discard(session{h})
+		u.Discard(session{h, pl})
 		rec.Op = "pending upload discarded: opened with truncate"
 		return nil, nil
 	case !u.Resumable():
@@ -50,7 +37,7 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 		h.fs.pending.Put(u)
 		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
-	if err := u.Resume(session{h}); err != nil {
+	if err := u.Resume(session{h, pl}); err != nil {
 		h.fs.pending.Put(u)
 		return nil, err
 	}
@@ -61,33 +48,35 @@ func (h *handlers) openPending(p, tempKey string, trunc bool, rec *audit.Record)
 
 // commitPending is the rename of a pending upload onto its final name: one
 // CompleteMultipartUpload, no copy. The upload stays pending if it fails.
-func (h *handlers) commitPending(u *upload.Upload, to, toKey, tempKey string, rec *audit.Record) error {
+// from is the temporary name's place, at its target's.
+func (h *handlers) commitPending(u *upload.Upload, to string, from, at vfs.Place, rec *audit.Record) error {
 	putBack := func(err error) error {
 		h.fs.pending.Put(u)
 		return err
 	}
-	if toKey != u.Key() {
+	m, toKey := at.Mount, at.Key
+	if toKey != u.Key() || m != from.Mount {
 		// the message names no file: the trail records it, and with paths = "hmac" it names none
 		return putBack(boundary.Failure("rename refused: this upload is still in progress under a temporary name and can only be renamed to that name without its temporary suffix"))
 	}
-	if h.isDir(toKey) {
+	if h.isDir(m, toKey) {
 		return putBack(boundary.Failure("rename refused: a directory has the target name"))
 	}
-	exists, err := h.fileExists(to, toKey)
+	exists, err := h.fileExists(m, to, toKey)
 	if err != nil {
 		return putBack(err)
 	}
-	overwrite := h.tenant.Perms.Has(auth.PermOverwrite) // the rename's rules, not the open's
+	overwrite := m.Perms.Has(auth.PermOverwrite) // the rename's rules, not the open's
 	if exists && !overwrite {
-		return putBack(h.refuseOverwrite("rename", "target"))
+		return putBack(h.refuseOverwrite(m, "rename", "target"))
 	}
-	if err := u.Commit(session{h}, overwrite, rec); err != nil {
+	if err := u.Commit(session{h, at}, overwrite, rec); err != nil {
 		return putBack(err)
 	}
-	h.dropStaleTemp(tempKey)
+	h.dropStaleTemp(m, from.Key)
 	h.takeMtime(u.Path())
 	info := u.Info()
-	h.remember(to, fileInfo{name: to, size: info.Size, mtime: info.Mtime})
+	h.remember(to, attr.Info{Path: to, Bytes: info.Size, Mtime: info.Mtime})
 	rec.Op = "commit pending upload"
 	return nil
 }
@@ -95,22 +84,22 @@ func (h *handlers) commitPending(u *upload.Upload, to, toKey, tempKey string, re
 // dropStaleTemp deletes an object stored under the temporary name by an
 // earlier, smaller upload, so the rename leaves no trace of the name, as a
 // rename of a stored object does. A failure is only logged.
-func (h *handlers) dropStaleTemp(tempKey string) {
-	if exists, err := h.fileExists("", tempKey); err != nil || !exists {
+func (h *handlers) dropStaleTemp(m *vfs.Mount, tempKey string) {
+	if exists, err := h.fileExists(m, "", tempKey); err != nil || !exists {
 		return
 	}
-	if err := h.fs.obj.Delete(h.ctx, h.home.Bucket, tempKey); err != nil {
+	if err := h.fs.obj.Delete(h.ctx, m.Bucket, tempKey); err != nil {
 		h.log.LogAttrs(h.ctx, slog.LevelWarn, "delete of a stale temporary object failed", slog.String("err", h.cause(err, tempKey)))
 	}
 }
 
 // removePending deletes a temporary file that is a pending upload: its
 // parts are discarded.
-func (h *handlers) removePending(tempKey string) bool {
-	u := h.fs.pending.Take(h.home.Bucket, tempKey)
+func (h *handlers) removePending(pl vfs.Place) bool {
+	u := h.fs.pending.Take(pl.Mount.Bucket, pl.Key)
 	if u == nil {
 		return false
 	}
-	u.Discard(session{h})
+	u.Discard(session{h, pl})
 	return true
 }

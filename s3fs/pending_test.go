@@ -154,12 +154,13 @@ func TestPending_RenameCompletesWithoutCopy(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
+				h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, log: testLog()}
+				home := &vfs.Mount{Bucket: e.s3.Bucket}
 				sum := sha256.Sum256(data)
-				if got := h.storedSHA256(key, head); got != hex.EncodeToString(sum[:]) {
+				if got := h.storedSHA256(home, key, head); got != hex.EncodeToString(sum[:]) {
 					t.Errorf("stored SHA-256 = %q; want the content's", got)
 				}
-				if got := h.objectTags(key, head)[objfmt.MetaMtime]; got != objfmt.FormatMtime(mtime) {
+				if got := h.objectTags(home, key, head)[objfmt.MetaMtime]; got != objfmt.FormatMtime(mtime) {
 					t.Errorf("time tag = %q; want %d", got, mtime.Unix())
 				}
 			}

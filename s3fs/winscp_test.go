@@ -98,8 +98,9 @@ func TestWinSCP_TemporaryNameUpload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, home: vfs.Mount{Bucket: e.s3.Bucket}, log: testLog()}
-			if got := h.objectMtime(key, head, time.Time{}); !got.Equal(mtime) { // metadata, or a tag after a pending upload
+			h := &handlers{fs: e.fs, ctx: context.Background(), tenant: &auth.Tenant{Bucket: e.s3.Bucket}, log: testLog()}
+			home := &vfs.Mount{Bucket: e.s3.Bucket}
+			if got := h.objectMtime(home, key, head, time.Time{}); !got.Equal(mtime) { // metadata, or a tag after a pending upload
 				t.Errorf("kept time %v (metadata %s = %q); want %v (the time set on the temporary file)", got, objfmt.MetaMtime, head.Metadata[objfmt.MetaMtime], mtime)
 			}
 			if fi, err := c.Stat(name); err != nil || !fi.ModTime().Equal(mtime) || fi.Size() != int64(tc.size) {

@@ -90,10 +90,13 @@ type Written struct{ ETag, VersionID string }
 // Tags nil keeps the source's tags; else they are replaced by Tags.
 type CopyRequest struct {
 	Bucket, From, To, IfMatch string
-	Size                      int64 // of the source: it decides how the copy is made
-	Metadata                  map[string]string
-	ContentType               string
-	Tags                      map[string]string
+	// FromBucket is the source's bucket when it is not Bucket (a rename
+	// from one folder to another of a user); "" is Bucket.
+	FromBucket  string
+	Size        int64 // of the source: it decides how the copy is made
+	Metadata    map[string]string
+	ContentType string
+	Tags        map[string]string
 	// PartsAbove is the size above which the copy goes part by part,
 	// copiesInFlight at once (one CopyObject streams at a single
 	// connection's speed); 0 is 5 GiB, the most one CopyObject copies.
@@ -102,6 +105,14 @@ type CopyRequest struct {
 	// PartsMetadata is added to the metadata of a copy made part by part
 	// (s3fs's upload marker: such a copy is a multipart upload).
 	PartsMetadata map[string]string
+}
+
+// source is the bucket a copy reads from.
+func (r CopyRequest) source() string {
+	if r.FromBucket != "" {
+		return r.FromBucket
+	}
+	return r.Bucket
 }
 
 // ListRequest is one page of a listing: up to MaxKeys (0: the store's
@@ -441,7 +452,7 @@ func (o *objects) Copy(ctx context.Context, r CopyRequest) (Written, error) {
 		// some S3-compatible stores lack UploadPartCopy (the embedded one does): one CopyObject still can
 	}
 	in := &s3.CopyObjectInput{
-		Bucket: &r.Bucket, Key: &r.To, CopySource: aws.String(copySource(r.Bucket, r.From)), CopySourceIfMatch: optional(r.IfMatch),
+		Bucket: &r.Bucket, Key: &r.To, CopySource: aws.String(copySource(r.source(), r.From)), CopySourceIfMatch: optional(r.IfMatch),
 		MetadataDirective:    types.MetadataDirectiveCopy,
 		ServerSideEncryption: o.sse(), SSEKMSKeyId: o.kmsKeyID(),
 	}
@@ -466,7 +477,7 @@ func (o *objects) Copy(ctx context.Context, r CopyRequest) (Written, error) {
 func (o *objects) copyParts(ctx context.Context, r CopyRequest) (Written, error) {
 	meta, contentType, tags := r.Metadata, r.ContentType, r.Tags
 	if meta == nil {
-		head, err := o.Head(ctx, HeadRequest{Bucket: r.Bucket, Key: r.From, IfMatch: r.IfMatch})
+		head, err := o.Head(ctx, HeadRequest{Bucket: r.source(), Key: r.From, IfMatch: r.IfMatch})
 		if err != nil {
 			return Written{}, fmt.Errorf("head %s before multipart copy: %w", r.From, err)
 		}
@@ -474,7 +485,7 @@ func (o *objects) copyParts(ctx context.Context, r CopyRequest) (Written, error)
 	}
 	if tags == nil {
 		var err error
-		tags, err = o.Tags(ctx, r.Bucket, r.From, "")
+		tags, err = o.Tags(ctx, r.source(), r.From, "")
 		if err != nil && HTTPStatus(err) != http.StatusNotImplemented {
 			return Written{}, fmt.Errorf("get tags of %s before multipart copy: %w", r.From, err)
 		}
@@ -495,7 +506,7 @@ func (o *objects) copyParts(ctx context.Context, r CopyRequest) (Written, error)
 	partSize := max(int64(128<<20), (r.Size+maxParts-1)/maxParts)
 	nparts := (r.Size + partSize - 1) / partSize
 	parts := make([]types.CompletedPart, nparts)
-	src := copySource(r.Bucket, r.From)
+	src := copySource(r.source(), r.From)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(copiesInFlight)
 	for i := range nparts {

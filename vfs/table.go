@@ -208,11 +208,11 @@ func (t *Table) Refuse(op string, need auth.Perms, pl Place) error {
 func TableOf(t *auth.Tenant, names func(bucket, prefix string) *objfmt.Names) (*Table, error) {
 	var home *Mount
 	if t.Prefix != "" {
-		home = &Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: names(t.Bucket, t.Prefix)}
+		home = &Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: names(t.Bucket, t.Prefix), Gates: t.Gates}
 	}
 	fs := make([]Folder, len(t.Folders))
 	for i, f := range t.Folders {
-		fs[i] = Folder{Path: f.Path, Mount: Mount{Bucket: f.Bucket, Prefix: f.Prefix, Perms: f.Perms, Names: names(f.Bucket, f.Prefix)}}
+		fs[i] = Folder{Path: f.Path, Mount: Mount{Bucket: f.Bucket, Prefix: f.Prefix, Perms: f.Perms, Names: names(f.Bucket, f.Prefix), Gates: f.Gates}}
 	}
 	return NewTable(home, fs)
 }

@@ -262,8 +262,8 @@ func TestTable_Move(t *testing.T) {
 // TestTableOf: a tenant's home and folders become the mounts, each with
 // the name cipher of its own bucket and prefix.
 func TestTableOf(t *testing.T) {
-	tenant := &auth.Tenant{User: "acme", Bucket: "phi", Prefix: testPrefix, Perms: auth.PermList, Folders: []auth.Folder{
-		{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/acme/", Perms: auth.PermWrite},
+	tenant := &auth.Tenant{User: "acme", Bucket: "phi", Prefix: testPrefix, Perms: auth.PermList, Gates: auth.Gates{PGP: auth.PGPEncrypt}, Folders: []auth.Folder{
+		{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/acme/", Perms: auth.PermWrite, Gates: auth.Gates{Scan: true}},
 	}}
 	var asked []string
 	tb, err := TableOf(tenant, func(bucket, prefix string) *objfmt.Names { asked = append(asked, bucket+"/"+prefix); return nil })
@@ -274,10 +274,10 @@ func TestTableOf(t *testing.T) {
 		t.Errorf("name ciphers asked for %q; want %q", asked, want)
 	}
 	pl, err := tb.Resolve("/inbound/x")
-	if err != nil || pl.Mount.Bucket != "phi-inbound" || pl.Key != "inbound/acme/x" || pl.Mount.Perms != auth.PermWrite {
+	if err != nil || pl.Mount.Bucket != "phi-inbound" || pl.Key != "inbound/acme/x" || pl.Mount.Perms != auth.PermWrite || !pl.Mount.Gates.Scan {
 		t.Errorf("Resolve(/inbound/x) = %+v, %v; want the folder's mount", pl, err)
 	}
-	if h := tb.Home(); h == nil || h.Prefix != testPrefix || h.Perms != auth.PermList {
+	if h := tb.Home(); h == nil || h.Prefix != testPrefix || h.Perms != auth.PermList || h.Gates.PGP != auth.PGPEncrypt {
 		t.Errorf("Home() = %+v; want the tenant's home", h)
 	}
 	if _, err := TableOf(&auth.Tenant{User: "x", Bucket: "phi"}, func(string, string) *objfmt.Names { return nil }); err == nil {

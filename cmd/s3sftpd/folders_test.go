@@ -170,20 +170,3 @@ func TestFolders_ReachEveryPart(t *testing.T) {
 		t.Errorf("the user map refuses a user with folders only: %v", err)
 	}
 }
-
-// TestBuildUsers_RefusesFoldersUntilServed: until s3fs resolves paths
-// through the mount table, serve refuses users with folders rather than
-// jailing a folder-only user to its whole bucket.
-func TestBuildUsers_RefusesFoldersUntilServed(t *testing.T) {
-	t.Chdir(t.TempDir())
-	if err := os.WriteFile("config.toml", []byte(partnersConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load("config.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := buildUsers(cfg); err == nil || !strings.Contains(err.Error(), "folders are not served yet") {
-		t.Errorf("buildUsers = %v; want folders refused", err)
-	}
-}

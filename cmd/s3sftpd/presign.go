@@ -83,9 +83,6 @@ func presign(ctx context.Context, cfg *config.Config, name, p string, ttl time.D
 	if tenant == nil {
 		return "", fmt.Errorf("no user %q in the config", name)
 	}
-	if len(tenant.Folders) > 0 { // fail closed, as serve does: s3fs would map the path into the home or the bucket's root
-		return "", fmt.Errorf("presign refused: user %s has folders, which are not served yet", name)
-	}
 	file := presignTrailFile(cfg)
 	unlock, err := lockPresignTrail(file)
 	if err != nil {

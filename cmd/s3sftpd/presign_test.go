@@ -48,17 +48,3 @@ func TestPresign_RefusesAnOverlongRolePolicyBeforeRecording(t *testing.T) {
 		t.Errorf("the presign trail recorded an attempt that was refused before it began:\n%s", trail)
 	}
 }
-
-// TestPresign_RefusesFoldersUntilServed: like serve, presign refuses a user
-// with folders until s3fs maps paths through them, rather than signing a
-// key in the home or the bucket's root.
-func TestPresign_RefusesFoldersUntilServed(t *testing.T) {
-	cfg := &config.Config{}
-	cfg.S3.Endpoint, cfg.S3.Bucket = "http://127.0.0.1:1", "b"
-	cfg.Audit.File = filepath.Join(t.TempDir(), "audit.jsonl")
-	cfg.Users = []config.User{{Name: "acme", Tree: []config.Mount{{Path: "/inbound", Bucket: "b", Prefix: "inbound/acme/"}}}}
-	_, err := presign(context.Background(), cfg, "acme", "/inbound/other/a.bin", time.Minute, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "not served yet") {
-		t.Errorf("presign for a user with folders = %v; want refused", err)
-	}
-}

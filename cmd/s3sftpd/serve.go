@@ -263,9 +263,6 @@ func buildUsers(cfg *config.Config) (*auth.Users, error) {
 		if err != nil {
 			return nil, err
 		}
-		if len(au.Folders) > 0 { // fail closed: s3fs would jail a folder-only user to the whole bucket
-			return nil, fmt.Errorf("user %s: folders are not served yet (s3fs does not resolve paths through vfs.Table)", u.Name)
-		}
 		us = append(us, au)
 	}
 	return auth.NewUsers(us)

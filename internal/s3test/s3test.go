@@ -249,6 +249,16 @@ func (s *Server) MultipartUploads(t testing.TB) []string {
 	return keys
 }
 
+// InOtherBucket is s with a fresh bucket of its own on the same server
+// (Keys, Get and Put then reach that bucket), for a test of places in two
+// buckets. Stop and Restart of either stop or restart the one server.
+func (s *Server) InOtherBucket(t testing.TB) *Server {
+	t.Helper()
+	o := *s
+	o.Bucket = s.createBucket(t)
+	return &o
+}
+
 func (s *Server) createBucket(t testing.TB) string {
 	t.Helper()
 	name := "s3test-" + randHex(6)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -51,8 +52,22 @@ func Unsupported(msg string) error {
 	return &Error{sftp.ErrSSHFxOpUnsupported, msg, RefusedUnsupported}
 }
 
+// NotPermitted refuses op ("upload") for want of the permission p, in the
+// partner's words: "upload refused: uploading is not permitted for this user".
+func NotPermitted(op string, p auth.Perms) error {
+	word := map[auth.Perms]string{auth.PermList: "listing", auth.PermRead: "downloading", auth.PermWrite: "uploading",
+		auth.PermOverwrite: "overwriting an existing file", auth.PermDelete: "deleting", auth.PermRename: "renaming",
+		auth.PermMkdir: "creating directories"}[p]
+	if word == "" {
+		word = p.String()
+	}
+	return Denied(op + " refused: " + word + " is not permitted for this user")
+}
+
 // Visible is err as the partner may see it: an *Error as it is, a path the
-// jail refused (a *vfs.PathError) as a refusal, an upload's own failure
+// jail refused (a *vfs.PathError) as a refusal, a change the user's tree
+// forbids (a *vfs.TreeError or *vfs.MoveError: the virtual "/", a folder's
+// root, a move between folders) as permission denied, an upload's own failure
 // (an *upload.Error) as a failure, or nil for any other error, whose text
 // may carry S3's words, a bucket or a key. The Edge sends a generic
 // failure in its place.
@@ -64,6 +79,14 @@ func Visible(err error) *Error {
 	var pe *vfs.PathError
 	if errors.As(err, &pe) {
 		return &Error{sftp.ErrSSHFxFailure, pe.Error(), RefusedJail}
+	}
+	var te *vfs.TreeError
+	if errors.As(err, &te) {
+		return &Error{sftp.ErrSSHFxPermissionDenied, te.Error(), RefusedPermission}
+	}
+	var me *vfs.MoveError
+	if errors.As(err, &me) {
+		return &Error{sftp.ErrSSHFxPermissionDenied, me.Error(), RefusedPermission}
 	}
 	if errors.Is(err, download.ErrEncryptedSeek) {
 		return &Error{sftp.ErrSSHFxOpUnsupported, err.Error(), RefusedUnsupported}

@@ -60,3 +60,14 @@ func Outcome(err error) (result, reason, msg string) {
 	}
 	return audit.ResultError, "", se.Msg
 }
+
+// RoutineNotFound reports a 404 for an object that is not there, which
+// clients cause all the time (get or rename of a missing file), so the log
+// does not call it a fault. A missing bucket or multipart upload is a fault
+// of the set-up or of the gateway.
+func RoutineNotFound(err error) bool {
+	if code := store.ErrorCode(err); code == "NoSuchBucket" || code == "NoSuchUpload" {
+		return false
+	}
+	return store.IsNotFound(err)
+}

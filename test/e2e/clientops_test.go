@@ -246,6 +246,7 @@ func rcloneOps(t *testing.T, g *gateway) clientOps {
 		put:         func(l, r string) (string, error) { return rc("copyto", l, "gw:"+r) },
 		get:         func(r, l string) (string, error) { return rc("copyto", "gw:"+r, l) },
 		list:        func(d string) (string, error) { return rc("lsl", "gw:"+d) },
+		entries:     func(d string) (string, error) { return rc("lsf", "gw:"+d) },
 		rename:      func(a, b string) (string, error) { return rc("moveto", "gw:"+a, "gw:"+b) },
 		mkdir:       func(d string) (string, error) { return rc("mkdir", "gw:"+d) },
 		rmdir:       func(d string) (string, error) { return rc("rmdir", "gw:"+d) },

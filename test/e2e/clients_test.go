@@ -39,7 +39,10 @@ type clientOps struct {
 	resumeGet func(remote, local string) (string, error) // continue a partial local file
 	resumePut func(local, remote string) (string, error) // continue a partial remote file (refused)
 	list      func(dir string) (string, error)           // a long listing: sizes and times
-	rename    func(from, to string) (string, error)      // the client's rename command
+	// entries lists dir's own entries, directories too, where list does not
+	// (rclone's lsl recurses and shows files only); nil: list does.
+	entries func(dir string) (string, error)
+	rename  func(from, to string) (string, error) // the client's rename command
 	// plainRename, when set, is what the client shows when its rename is
 	// SSH_FXP_RENAME, which never replaces a file (posix-rename@openssh.com
 	// does): onto an existing name it fails, changing nothing, and the user

@@ -204,7 +204,11 @@ func configText(dir string, s3srv *s3test.Server, o gatewayOpts) string {
 		fmt.Fprintf(&cfg, "[encryption]\n%s\n\n", o.enc)
 	}
 	for _, u := range o.users {
-		fmt.Fprintf(&cfg, "[[users]]\nname = %q\nhome = %q\nkeys = [", u.name, u.home)
+		fmt.Fprintf(&cfg, "[[users]]\nname = %q\n", u.name)
+		if u.home != "" { // none: a user of folders only
+			fmt.Fprintf(&cfg, "home = %q\n", u.home)
+		}
+		cfg.WriteString("keys = [")
 		for i, k := range u.keys {
 			if i > 0 {
 				cfg.WriteString(", ")
