@@ -109,6 +109,9 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		fs.memWait = DefaultUploadMemoryWait
 	}
 	fs.times = keptime.New(func() time.Time { return fs.now() })
+	fs.times.OnIndexError = func(_ string, err error) { // the key is a name: not logged
+		log.LogAttrs(context.Background(), slog.LevelWarn, "times index not updated", slog.String("err", fs.Cause(err)))
+	}
 	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }

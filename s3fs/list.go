@@ -13,6 +13,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
@@ -192,7 +193,8 @@ type lister struct {
 	served int64         // offset of page[0]
 	token  string        // of the next page; "" before the first
 	last   bool
-	found  bool // the first page had a key: the directory exists, even if only its marker
+	found  bool             // the first page had a key: the directory exists, even if only its marker
+	times  *keptime.Listing // the folder's kept times, from its first page on
 }
 
 func (l *lister) fetch() error {
@@ -201,6 +203,9 @@ func (l *lister) fetch() error {
 		return l.h.s3Failure("list", l.path, err)
 	}
 	listed := time.Now().Truncate(time.Second)
+	if l.times == nil {
+		l.times = l.h.fs.times.List(l.h.ctx, l.h.home.Bucket, l.prefix, out)
+	}
 	for _, cp := range out.Prefixes {
 		name, ok := l.h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
 		if ok && listable(name) {
@@ -219,6 +224,9 @@ func (l *lister) fetch() error {
 			}
 			continue
 		}
+		if rel == objfmt.TimesIndex {
+			continue
+		}
 		name, ok := l.h.home.Name(rel)
 		if ok && listable(name) { // skips the directory's own marker ("")
 			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
@@ -226,7 +234,7 @@ func (l *lister) fetch() error {
 			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(obj.Size), mtime: obj.LastModified})
 		}
 	}
-	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.h.home.Bucket, files) {
+	for i, mtime := range l.times.Times(files) {
 		fi := l.page[at[i]].(fileInfo)
 		fi.mtime = mtime
 		l.page[at[i]] = fi
@@ -241,6 +249,9 @@ func (l *lister) fetch() error {
 	l.found = l.found || len(out.Objects) > 0 || len(out.Prefixes) > 0
 	l.token = out.NextToken
 	l.last = l.token == ""
+	if l.last {
+		l.times.Done(l.h.ctx)
+	}
 	return nil
 }
 
