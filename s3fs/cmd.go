@@ -18,6 +18,7 @@ import (
 // Filecmd answers the requests that change names: setstat, rename, remove,
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
+	h.wasAbsent("") // a command may create what a stat found absent
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
 	if rec.Event == audit.EventRefused {
 		rec.Op = strings.ToLower(r.Method)

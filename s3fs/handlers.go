@@ -166,11 +166,20 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 			return u, err
 		}
 	}
-	exists, err := h.fileExists(r.Filepath, key)
-	if err != nil {
-		return nil, err
-	}
 	overwrite := h.home.Perms.Has(auth.PermOverwrite)
+	// No HEAD when this session's stat just found nothing there (OpenSSH's
+	// put and scp stat the name first), nor when the open truncates what a
+	// user who may overwrite replaces anyway: the HEAD would only say if
+	// the name is taken, and the commit's If-None-Match still refuses a
+	// file another writer stores meanwhile where overwriting is not allowed.
+	absent := h.wasAbsent(r.Filepath)
+	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
+	exists := false
+	if !blind {
+		if exists, err = h.fileExists(r.Filepath, key); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case exists && flags.Excl:
 		return nil, h.refuseExclusive()
@@ -180,7 +189,15 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
 		return nil, h.refuseOverwrite("upload", "file")
-	case !exists && h.isDir(key):
+	case !exists && !absent && h.isDir(key):
+		if blind { // a file of that name beside the directory is replaced, as before
+			if file, err := h.fileExists(r.Filepath, key); err != nil || file {
+				if err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
 		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
@@ -230,6 +247,20 @@ func (h *handlers) refuseExclusive() error {
 		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
 	return boundary.Conflict("upload refused: file exists (exclusive create)")
+}
+
+// absentWindow is how long an open may go by this session's stat that found
+// nothing at its path, instead of asking S3 again.
+const absentWindow = time.Second
+
+// wasAbsent reports, once, whether this session's last stat found nothing
+// at p less than absentWindow ago.
+func (h *handlers) wasAbsent(p string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.absent
+	h.absent = absentPath{}
+	return p != "" && a.path == p && time.Since(a.at) < absentWindow
 }
 
 // fileExists reports whether key is an object, asking S3.

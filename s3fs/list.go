@@ -149,6 +149,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if fi, ok := h.dirInfo(p, key); ok {
 		return fi, nil
 	}
+	if canSee {
+		h.mu.Lock()
+		h.absent = absentPath{p, time.Now()}
+		h.mu.Unlock()
+	}
 	return nil, boundary.ErrNoSuchFile
 }
 
