@@ -1,12 +1,14 @@
 package s3fs
 
 import (
+	"context"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -177,6 +179,7 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	}
 	l := &lister{h: h, path: p, prefix: prefix}
 	if err := l.fetch(); err != nil {
+		l.Close()
 		return nil, err
 	}
 	if !h.home.IsRoot(prefix) && !l.found {
@@ -200,10 +203,51 @@ type lister struct {
 	last   bool
 	found  bool             // the first page had a key: the directory exists, even if only its marker
 	times  *keptime.Listing // the folder's kept times, from its first page on
+
+	ahead  chan listed        // the next page, asked for while the client reads this one
+	cancel context.CancelFunc // of the request for it
+	wg     sync.WaitGroup
+}
+
+// listed is a ListObjectsV2 page as it came back.
+type listed struct {
+	out store.ListPage
+	err error
+}
+
+// listAhead asks for the page from token while the client reads the page
+// before, so a long listing waits on S3 and on the client at the same time,
+// not one after the other. At most one page is held ahead.
+func (l *lister) listAhead(token string) {
+	ctx, cancel := context.WithCancel(l.h.ctx)
+	l.ahead, l.cancel = make(chan listed, 1), cancel
+	l.wg.Go(func() {
+		out, err := l.h.fs.obj.List(ctx, store.ListRequest{Bucket: l.h.home.Bucket, Prefix: l.prefix, Delimiter: "/", Token: token})
+		l.ahead <- listed{out, err}
+	})
+}
+
+// Close stops a page asked for ahead and waits for it; pkg/sftp calls it
+// when the client closes the directory.
+func (l *lister) Close() error {
+	if l.cancel != nil {
+		l.cancel()
+	}
+	l.wg.Wait()
+	return nil
 }
 
 func (l *lister) fetch() error {
-	out, err := l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.h.home.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
+	var out store.ListPage
+	var err error
+	if l.ahead != nil {
+		r := <-l.ahead
+		l.cancel()
+		l.ahead, l.cancel = nil, nil
+		out, err = r.out, r.err
+	} else {
+		out, err = l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.h.home.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
+	}
 	if err != nil {
 		return l.h.s3Failure("list", l.path, err)
 	}
@@ -256,6 +300,8 @@ func (l *lister) fetch() error {
 	l.last = l.token == ""
 	if l.last {
 		l.times.Done(l.h.ctx)
+	} else {
+		l.listAhead(l.token)
 	}
 	return nil
 }

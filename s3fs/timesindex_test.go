@@ -261,3 +261,41 @@ func TestTimesIndex_FolderRenameAndRemove(t *testing.T) {
 		t.Errorf("keys left = %v; want none", keys)
 	}
 }
+
+// TestListing_ManyPagesInOrder: a folder of several ListObjectsV2 pages,
+// read while the next page is asked for ahead, lists every file once, in
+// order, with the kept time of one on the last page.
+func TestListing_ManyPagesInOrder(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	ctx := context.Background()
+	const n = 2500
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if _, err := e.obj.Put(ctx, store.PutRequest{Bucket: e.s3.Bucket, Key: fmt.Sprintf("p/big/f%05d", i), Body: nil}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	c := e.session(t, "p/", auth.AllPerms)
+	kept := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := c.Chtimes(fmt.Sprintf("/big/f%05d", n-1), kept, kept); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := c.ReadDir("/big")
+	if err != nil || len(entries) != n {
+		t.Fatalf("listing: %d entries, %v; want %d", len(entries), err, n)
+	}
+	for i, fi := range entries {
+		if want := fmt.Sprintf("f%05d", i); fi.Name() != want {
+			t.Fatalf("entry %d is %s; want %s", i, fi.Name(), want)
+		}
+	}
+	if got := entries[n-1].ModTime(); !got.Equal(kept) {
+		t.Errorf("the last file lists at %v; want its kept %v", got, kept)
+	}
+}
