@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,12 @@ func UploadMarker() map[string]string { return map[string]string{MetaUpload: "1"
 // first printable character after the space), so the first listing page
 // shows whether it is there; vfs refuses it as a name.
 const TimesIndex = "!s3sftpd-times"
+
+// IsTimesIndex reports whether key is a folder's times index: an object of
+// the gateway's, not a partner's file.
+func IsTimesIndex(key string) bool {
+	return key == TimesIndex || strings.HasSuffix(key, "/"+TimesIndex)
+}
 
 // MetaMtime keeps the modification time a client set (scp -p, WinSCP,
 // lftp mirror, rclone, paramiko utime), which S3's LastModified cannot

@@ -50,7 +50,7 @@ type entry struct {
 }
 
 // IsIndex reports whether key is a times index, which no client sees.
-func IsIndex(key string) bool { return path.Base(key) == objfmt.TimesIndex }
+func IsIndex(key string) bool { return objfmt.IsTimesIndex(key) }
 
 // indexKey is the key of the index of the folder key lives in.
 func indexKey(key string) (dir, name string) {
