@@ -1,6 +1,7 @@
 // Package auth owns the user map: which public key belongs to which user, and
 // the Tenant (bucket, prefix, permissions) a successful login is confined to.
-// It does no I/O: config parsing happens in config, S3 access in s3fs.
+// It does no I/O: config reads the files (authorized_keys among them) and
+// hands it their bytes; S3 access happens in s3fs.
 package auth
 
 import (

@@ -22,6 +22,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/pgp"
 )
 
@@ -45,7 +46,7 @@ type Config struct {
 	Users  []User  `toml:"users"`
 
 	// Memory is how the memory limit splits; Load works it out.
-	Memory Memory `toml:"-"`
+	Memory memlimit.Split `toml:"-"`
 }
 
 // UserLimits keep one partner from taking the bandwidth or memory the
@@ -268,7 +269,7 @@ type User struct {
 
 	// PublicKeys holds every key parsed from Keys and KeysFile. Only these
 	// keys may log in as the user.
-	PublicKeys []AuthorizedKey `toml:"-"`
+	PublicKeys []auth.AuthorizedKey `toml:"-"`
 	// MissingKeysFile is set, instead of an error, when KeysFile does not
 	// exist and S3.Endpoint is "embedded": cmd then generates a demo key
 	// pair there and loads the config again.
@@ -276,20 +277,6 @@ type User struct {
 
 	PGPPublicKeysFile string     `toml:"pgp_public_keys_file"` // the partner's OpenPGP keys (gates.go)
 	PGPPublicKeys     []*pgp.Key `toml:"-"`                    // PGPPublicKeysFile loaded and validated
-}
-
-// AuthorizedKey is one parsed authorized_keys line.
-type AuthorizedKey struct {
-	Key     ssh.PublicKey
-	Comment string
-	// Options are the authorized_keys options before the key type, such
-	// as `from="10.0.0.0/8"`, as written.
-	Options []string
-	// Restrictions are Options parsed: every option is either enforced
-	// through them or refused by Load, so none is silently dropped.
-	Restrictions auth.KeyOptions
-	// Source is "file:line" of the key, for messages.
-	Source string
 }
 
 // AllPermissions are the permission names a user may be granted, in
@@ -382,12 +369,12 @@ func defaults() *Config {
 //
 // On any problem Load returns a nil Config and an [Errors] listing every
 // problem found, sorted by position.
-func Load(path string) (*Config, error) { return LoadIn(path, Container{}) }
+func Load(path string) (*Config, error) { return LoadIn(path, memlimit.Cgroup{}) }
 
 // LoadIn is Load for a process running in container c, whose memory
 // limit bounds server.memory_limit and, when the config sets none,
 // replaces it.
-func LoadIn(path string, c Container) (*Config, error) {
+func LoadIn(path string, c memlimit.Cgroup) (*Config, error) {
 	l := &loader{
 		file: path,
 		dir:  filepath.Dir(path),

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // copyExample copies ../config.example.toml into a new directory, so that
@@ -45,8 +46,8 @@ func TestLoad_Example(t *testing.T) {
 	want.Audit.File = filepath.Join(dir, "data/audit/audit.jsonl")
 	want.UserDefaults.UploadMemoryPerUser = 128 * MiB // a quarter of upload_memory
 	// no memory_limit, no container: the budgets, 64 sessions and base, and a quarter more
-	want.Memory = Memory{Limit: 1430 * MiB, From: "derived", Uploads: 512 * MiB, ReadAhead: 256 * MiB, Sessions: 256 * MiB,
-		Base: 48 * MiB, Runtime: 358 * MiB, SoftLimit: 1287 * MiB}
+	want.Memory = memlimit.Split{Limit: 1430 * mb, From: "derived", Uploads: 512 * mb, ReadAhead: 256 * mb, Sessions: 256 * mb,
+		Base: 48 * mb, Runtime: 358 * mb, SoftLimit: 1287 * mb}
 	want.Users = []User{{
 		Name:            "demo",
 		Home:            "partners/demo/",

@@ -1,16 +1,11 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strings"
-	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/internal/stricttoml"
@@ -20,11 +15,8 @@ import (
 const maxKeysFile = 1 << 20
 
 // minRSABits is the smallest RSA key accepted; server.min_rsa_bits may only
-// raise it. Below recommendedRSABits check-config warns.
-const (
-	minRSABits         = auth.MinRSABits
-	recommendedRSABits = 3072
-)
+// raise it.
+const minRSABits = auth.MinRSABits
 
 // userKeys parses u.Keys and u.KeysFile into u.PublicKeys. The user at
 // path needs at least one key, unless its keys file is missing on the
@@ -37,7 +29,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 			bad = true
 			continue
 		}
-		k, err := parseKey(line, l.minRSABits)
+		k, err := auth.ParseAuthorizedKey(line, l.minRSABits)
 		if err != nil {
 			bad = true
 			l.errf(key, "%v", err)
@@ -76,7 +68,7 @@ func (l *loader) userKeys(u *User, path string, embedded bool) {
 // keysFile parses an authorized_keys file, reporting each bad line at its
 // own position. It returns a nil slice if any line is bad, else a
 // non-nil one.
-func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
+func (l *loader) keysFile(name string) ([]auth.AuthorizedKey, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -94,56 +86,14 @@ func (l *loader) keysFile(name string) ([]AuthorizedKey, error) {
 	if len(data) > maxKeysFile {
 		return nil, fmt.Errorf("%q is larger than %v", name, Size(maxKeysFile))
 	}
-	keys := []AuthorizedKey{}
-	bad := false
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		text := strings.TrimSpace(string(line))
-		if text == "" || text[0] == '#' {
-			continue
-		}
-		k, err := parseKey(text, l.minRSABits)
-		if err != nil {
-			bad = true
-			col := strings.Index(string(line), text) + 1
-			l.addAt(name, stricttoml.Position{Line: i + 1, Col: col}, "%v", err)
-			continue
-		}
-		k.Source = fmt.Sprintf("%s:%d", name, i+1)
-		keys = append(keys, k)
+	keys, bad := auth.ParseAuthorizedKeys(name, data, l.minRSABits)
+	for _, b := range bad {
+		l.addAt(name, stricttoml.Position{Line: b.Line, Col: b.Col}, "%v", b.Err)
 	}
-	if bad {
+	if bad != nil {
 		return nil, nil
 	}
 	return keys, nil
-}
-
-// parseKey parses one authorized_keys line. Its options must be ones
-// auth enforces (from=, expiry-time=) or restrictions of what s3sftpd never
-// offers; any other is refused, because a restriction the admin wrote must
-// never be silently dropped.
-func parseKey(line string, minRSA int) (AuthorizedKey, error) {
-	line = strings.TrimSpace(line)
-	if strings.ContainsAny(line, "\r\n") {
-		return AuthorizedKey{}, errors.New("must be one authorized_keys line")
-	}
-	key, comment, options, _, err := ssh.ParseAuthorizedKey([]byte(line))
-	if err != nil {
-		if cause := errors.Unwrap(err); cause != nil {
-			err = cause
-		}
-		return AuthorizedKey{}, fmt.Errorf("invalid public key: %s", strings.TrimPrefix(err.Error(), "ssh: "))
-	}
-	if _, ok := key.(*ssh.Certificate); ok {
-		return AuthorizedKey{}, errors.New("a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys")
-	}
-	if err := auth.CheckStrength(key, minRSA); err != nil {
-		return AuthorizedKey{}, err
-	}
-	ko, err := auth.ParseKeyOptions(options, time.Local)
-	if err != nil {
-		return AuthorizedKey{}, err
-	}
-	return AuthorizedKey{Key: key, Comment: comment, Options: options, Restrictions: ko}, nil
 }
 
 // userCAKeys reads server.trusted_user_ca_keys, once min_rsa_bits is known.

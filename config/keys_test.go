@@ -1,11 +1,5 @@
 package config
 
-import (
-	"slices"
-	"strings"
-	"testing"
-)
-
 // Test keys, made with ssh-keygen. Only their public halves exist.
 const (
 	keyA       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGrsJoJsslNPhMApmN5bjTjxJhYfa1bs9rQk0cV+ZD7h ops@acme.example"
@@ -15,56 +9,3 @@ const (
 	keyRSA2048 = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC+fqRi42doaWEl+lyG4ZVYpibWH1F6O/hZGGBVi7TH2UFmYpfiDdEc+xR9m9N2omEH9S/dwkcSy6zvGb8UTWwUVR0mOip12SKvVGbfEQTsw2O9P+gqZpG1l17EZO9OhaRquUmNlJWAyKSKZauBOSR+kIAeuQhfR9AK4SM97jzceDzHpvKvgdTKzehv+5P+Eny6OvVir4h+IMpv4xEo2X5brNVVn+2JyBOpLK8xNm2Jmr0MLxQFeFUL6hl42dgUUAa+wWKbK1U37n0S/jKE9FJQUqCFgwvTX8yXHnjODq8ByscHhKEIWGUzmccJyZwu/kxwSNV8WQk6+hhF+segWDDd rsa2048@example"
 	keyCert    = "ssh-ed25519-cert-v01@openssh.com AAAAIHNzaC1lZDI1NTE5LWNlcnQtdjAxQG9wZW5zc2guY29tAAAAIBsW4v0uF1tJJ5k2CfoABsSCpoFxm5H0Iks0YsbLsRLCAAAAIGrsJoJsslNPhMApmN5bjTjxJhYfa1bs9rQk0cV+ZD7hAAAAAAAAAAAAAAABAAAAAmlkAAAACQAAAAVhbGljZQAAAAAAAAAA//////////8AAAAAAAAAggAAABVwZXJtaXQtWDExLWZvcndhcmRpbmcAAAAAAAAAF3Blcm1pdC1hZ2VudC1mb3J3YXJkaW5nAAAAAAAAABZwZXJtaXQtcG9ydC1mb3J3YXJkaW5nAAAAAAAAAApwZXJtaXQtcHR5AAAAAAAAAA5wZXJtaXQtdXNlci1yYwAAAAAAAAAAAAAAMwAAAAtzc2gtZWQyNTUxOQAAACDENTIu/z+4pFHo2xpmSXec9fqDkdJB604wDP4sT5apYwAAAFMAAAALc3NoLWVkMjU1MTkAAABABjwGlS9rxplbpMgjC2KdvANGJLSZW0ptx6ZChoPSwxMqlX2teHkzCZQxdZWH30305n0XFWx3LBtDCs2cgLcMAg== cert@example"
 )
-
-func TestParseKey(t *testing.T) {
-	tests := []struct {
-		name    string
-		line    string
-		comment string
-		options []string
-		err     string
-	}{
-		{name: "plain", line: keyA, comment: "ops@acme.example"},
-		{name: "no-comment", line: strings.Join(strings.Fields(keyB)[:2], " ")},
-		{name: "padded", line: "  " + keyA + " \r", comment: "ops@acme.example"},
-		{name: "options", line: `from="10.0.0.0/8,!10.1.*",expiry-time="20300101",restrict ` + keyA, comment: "ops@acme.example",
-			options: []string{`from="10.0.0.0/8,!10.1.*"`, `expiry-time="20300101"`, "restrict"}},
-		{name: "option-command", line: `command="/bin/true" ` + keyA, err: `key option "command" is not supported (only from=, expiry-time= and the no-* restrictions are): remove it, or the key would work without it`},
-		{name: "option-hostname", line: `from="*.example.com" ` + keyA, err: `from="*.example.com": "*.example.com" is a host name; s3sftpd matches addresses only (no reverse DNS): use addresses, wildcards such as 192.0.2.* or CIDRs`},
-		{name: "option-bad-expiry", line: `expiry-time="2030-01-01" ` + keyA, err: `expiry-time="2030-01-01": want YYYYMMDD[HHMM[SS]] with an optional Z for UTC`},
-		{name: "empty", line: "", err: "invalid public key: no key found"},
-		{name: "comment-only", line: "# " + keyA, err: "invalid public key: no key found"},
-		{name: "no-type", line: "AAAAC3NzaC1lZDI1NTE5AAAAIGrsJoJsslNPhMApmN5bjTjxJhYfa1bs9rQk0cV+ZD7h", err: "invalid public key: no key found"},
-		{name: "bad-base64", line: "ssh-ed25519 AAAA!!!!", err: "invalid public key: illegal base64 data at input byte 4"},
-		{name: "truncated", line: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGrsJoJssl", err: "invalid public key: illegal base64 data at input byte 32"},
-		{name: "type-mismatch", line: "ssh-rsa" + strings.TrimPrefix(keyA, "ssh-ed25519"),
-			err: "invalid public key: illegal base64 data at input byte 3"}, // x/crypto reports its last attempt, with the type as options
-		{name: "two-lines", line: keyA + "\n" + keyB, err: "must be one authorized_keys line"},
-		{name: "certificate", line: keyCert, err: "a certificate is not a key to list: list the plain public key, or trust its CA with server.trusted_user_ca_keys"},
-		{name: "rsa-1024", line: keyRSA1024, err: "RSA key has 1024 bits: at least 2048 are required"},
-		{name: "dsa", line: keyDSA, err: "ssh-dss (DSA) keys are not accepted: use ssh-ed25519"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			k, err := parseKey(tt.line, 0)
-			if tt.err != "" {
-				if err == nil || err.Error() != tt.err {
-					t.Fatalf("got err = %v; want %s", err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("got err = %v; want nil", err)
-			}
-			if k.Key == nil || k.Key.Type() != "ssh-ed25519" {
-				t.Errorf("got key = %v; want an ssh-ed25519 key", k.Key)
-			}
-			if k.Comment != tt.comment {
-				t.Errorf("got comment = %q; want %q", k.Comment, tt.comment)
-			}
-			if !slices.Equal(k.Options, tt.options) {
-				t.Errorf("got options = %q; want %q", k.Options, tt.options)
-			}
-		})
-	}
-}

@@ -8,15 +8,20 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
+
+// mb is a MiB in the split's unit.
+const mb = memlimit.Bytes(MiB)
 
 func TestLoad_Memory(t *testing.T) {
 	const cgroup = "/sys/fs/cgroup/memory.max"
 	tests := []struct {
 		name      string
 		config    string
-		container Container
-		want      Memory
+		container memlimit.Cgroup
+		want      memlimit.Split
 		uploads   Size // s3.upload_memory after Load
 		readAhead Size // user_defaults.read_ahead_memory_per_user after Load
 	}{
@@ -24,33 +29,33 @@ func TestLoad_Memory(t *testing.T) {
 			name:   "limit-sizes-the-budgets",
 			config: "[server]\nmemory_limit = \"512MiB\"\n" + valid,
 			// 512 = runtime 128 + base 48 + 336 for budgets: half uploads, a fifth read-ahead, the rest 25 sessions
-			want: Memory{Limit: 512 * MiB, From: "server.memory_limit", Uploads: 168 * MiB, ReadAhead: 67 * MiB,
-				Sessions: 100 * MiB, Base: 48 * MiB, Runtime: 129 * MiB, SoftLimit: 460 * MiB},
+			want: memlimit.Split{Limit: 512 * mb, From: "server.memory_limit", Uploads: 168 * mb, ReadAhead: 67 * mb,
+				Sessions: 100 * mb, Base: 48 * mb, Runtime: 129 * mb, SoftLimit: 460 * mb},
 			uploads: 168 * MiB, readAhead: 64 * MiB,
 		},
 		{
 			name:      "container-limit-when-unset",
 			config:    valid,
-			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
-			want: Memory{Limit: 600 * MiB, From: "container, " + cgroup, Uploads: 201 * MiB, ReadAhead: 80 * MiB,
-				Sessions: 120 * MiB, Base: 48 * MiB, Runtime: 151 * MiB, SoftLimit: 540 * MiB},
+			container: memlimit.Cgroup{MemoryMax: 600 * mb, Source: cgroup},
+			want: memlimit.Split{Limit: 600 * mb, From: "container, " + cgroup, Uploads: 201 * mb, ReadAhead: 80 * mb,
+				Sessions: 120 * mb, Base: 48 * mb, Runtime: 151 * mb, SoftLimit: 540 * mb},
 			uploads: 201 * MiB, readAhead: 64 * MiB,
 		},
 		{
 			name:      "set-limit-under-the-container",
 			config:    "[server]\nmemory_limit = \"256MiB\"\n" + valid,
-			container: Container{MemoryMax: 600 * MiB, Source: cgroup},
+			container: memlimit.Cgroup{MemoryMax: 600 * mb, Source: cgroup},
 			// 256 = runtime 64 + base 48 + 144: uploads 72, read-ahead 28, 11 sessions
-			want: Memory{Limit: 256 * MiB, From: "server.memory_limit", Uploads: 72 * MiB, ReadAhead: 28 * MiB,
-				Sessions: 44 * MiB, Base: 48 * MiB, Runtime: 64 * MiB, SoftLimit: 224 * MiB},
+			want: memlimit.Split{Limit: 256 * mb, From: "server.memory_limit", Uploads: 72 * mb, ReadAhead: 28 * mb,
+				Sessions: 44 * mb, Base: 48 * mb, Runtime: 64 * mb, SoftLimit: 224 * mb},
 			uploads: 72 * MiB, readAhead: 28 * MiB, // the default share shrinks to the budget
 		},
 		{
 			name:   "set-budgets-fit",
 			config: "[server]\nmemory_limit = \"1GiB\"\n[s3]\nbucket = \"b\"\nupload_memory = \"400MiB\"\nread_ahead_memory = \"100MiB\"\n" + validUser,
 			// 1024 = runtime 256 + base 48 + 400 + 100 + 220 for 55 sessions
-			want: Memory{Limit: GiB, From: "server.memory_limit", Uploads: 400 * MiB, ReadAhead: 100 * MiB,
-				Sessions: 220 * MiB, Base: 48 * MiB, Runtime: 256 * MiB, SoftLimit: 921 * MiB},
+			want: memlimit.Split{Limit: 1024 * mb, From: "server.memory_limit", Uploads: 400 * mb, ReadAhead: 100 * mb,
+				Sessions: 220 * mb, Base: 48 * mb, Runtime: 256 * mb, SoftLimit: 921 * mb},
 			uploads: 400 * MiB, readAhead: 64 * MiB,
 		},
 	}
@@ -72,7 +77,7 @@ func TestLoad_Memory(t *testing.T) {
 			if got := cfg.S3.UploadMemory; got != tt.uploads {
 				t.Errorf("got s3.upload_memory = %v; want %v", got, tt.uploads)
 			}
-			if got := cfg.S3.ReadAheadMemory; got != m.ReadAhead {
+			if got := cfg.S3.ReadAheadMemory; got != Size(m.ReadAhead) {
 				t.Errorf("got s3.read_ahead_memory = %v; want %v", got, m.ReadAhead)
 			}
 			if got := cfg.Users[0].ReadAheadMemoryPerUser; got != tt.readAhead {
@@ -85,7 +90,7 @@ func TestLoad_Memory(t *testing.T) {
 // TestLoad_MemoryContainerErrors checks that budgets the container's limit
 // cannot hold are refused at the key to change.
 func TestLoad_MemoryContainerErrors(t *testing.T) {
-	c := Container{MemoryMax: 300 * MiB, Source: "/sys/fs/cgroup/memory.max"}
+	c := memlimit.Cgroup{MemoryMax: 300 * mb, Source: "/sys/fs/cgroup/memory.max"}
 	tests := []struct {
 		name, config string
 		want         []string
@@ -113,7 +118,7 @@ func TestLoad_MemoryContainerErrors(t *testing.T) {
 			writeFiles(t, dir, map[string]string{"config.toml": tt.config})
 			c := c
 			if tt.name == "container-too-small" {
-				c.MemoryMax = 100 * MiB
+				c.MemoryMax = 100 * mb
 			}
 			t.Chdir(dir)
 			_, err := LoadIn("config.toml", c)

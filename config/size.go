@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // Size is a number of bytes, written in TOML as a string: "16MiB",
@@ -47,17 +49,7 @@ func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // String formats s in the largest binary unit that divides it exactly:
 // "16MiB", "1000B".
-func (s Size) String() string {
-	for _, u := range []struct {
-		name string
-		size Size
-	}{{"TiB", TiB}, {"GiB", GiB}, {"MiB", MiB}, {"KiB", KiB}} {
-		if s != 0 && s%u.size == 0 {
-			return strconv.FormatInt(int64(s/u.size), 10) + u.name
-		}
-	}
-	return strconv.FormatInt(int64(s), 10) + "B"
-}
+func (s Size) String() string { return memlimit.Bytes(s).String() }
 
 // TOMLHint says what a size looks like (stricttoml.Hinter).
 func (Size) TOMLHint() string { return `a size string such as "16MiB"` }

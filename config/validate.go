@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -13,11 +12,13 @@ import (
 	"unicode"
 
 	"github.com/s3sftpd/s3sftpd/config/tree"
+	"github.com/s3sftpd/s3sftpd/memlimit"
+	"github.com/s3sftpd/s3sftpd/proxyproto"
 )
 
 // validate checks cfg, reports every problem, and resolves relative paths
 // and keys.
-func (l *loader) validate(cfg *Config, c Container) {
+func (l *loader) validate(cfg *Config, c memlimit.Cgroup) {
 	l.validateServer(&cfg.Server)
 	l.validateMemory(cfg, c)
 	l.validateS3(&cfg.S3, cfg.Users, cfg.Groups)
@@ -78,7 +79,7 @@ func (l *loader) validateServer(s *Server) {
 		l.errf("server.trusted_proxies", "is only used with proxy_protocol = true")
 	}
 	for i, p := range s.TrustedProxies {
-		if _, err := ParseTrustedProxy(p); err != nil && !l.failed[fmt.Sprintf("server.trusted_proxies[%d]", i)] {
+		if _, err := proxyproto.ParseTrusted(p); err != nil && !l.failed[fmt.Sprintf("server.trusted_proxies[%d]", i)] {
 			l.errf(fmt.Sprintf("server.trusted_proxies[%d]", i), `must be a CIDR such as "10.0.0.0/24" or an address, got %q`, p)
 		}
 	}
@@ -178,16 +179,6 @@ func (l *loader) validateS3(s *S3, users []User, groups []Group) {
 	if s.MaxAttempts < 1 || s.MaxAttempts > 20 {
 		l.errf("s3.max_attempts", "must be from 1 to 20, got %d", s.MaxAttempts)
 	}
-}
-
-// ParseTrustedProxy parses one trusted_proxies entry: a CIDR, or a single
-// address.
-func ParseTrustedProxy(s string) (netip.Prefix, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	return p.Masked(), err
 }
 
 // loopbackHost reports whether host names this machine only.

@@ -11,27 +11,20 @@ import (
 const cgroupRoot = "/sys/fs/cgroup"
 
 // Container is the memory limit of the cgroup the process runs in (the
-// container's), in bytes, and the file it was read from; 0 when there is
-// none or it cannot be read.
-func Container() (limit int64, source string) {
+// container's); none when it cannot be read.
+func Container() Cgroup {
 	self, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return 0, ""
+		return Cgroup{}
 	}
-	c := readContainer(string(self), cgroupRoot)
-	return c.limit, c.source
-}
-
-type container struct {
-	limit  int64
-	source string
+	return readContainer(string(self), cgroupRoot)
 }
 
 // readContainer finds the lowest memory limit on the way from the cgroup
 // in self (/proc/self/cgroup) up to the root: cgroup v2's memory.max, else
 // v1's memory.limit_in_bytes. A parent's limit holds for its children too.
-func readContainer(self, root string) container {
-	var best container
+func readContainer(self, root string) Cgroup {
+	var best Cgroup
 	for line := range strings.SplitSeq(strings.TrimSpace(self), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
@@ -48,8 +41,8 @@ func readContainer(self, root string) container {
 		}
 		for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
 			f := path.Join(dir, p, file)
-			if n := readLimit(f); n > 0 && (best.limit == 0 || n < best.limit) {
-				best = container{n, f}
+			if n := Bytes(readLimit(f)); n > 0 && (best.MemoryMax == 0 || n < best.MemoryMax) {
+				best = Cgroup{n, f}
 			}
 			if p == "/" {
 				break

@@ -3,4 +3,4 @@
 package memlimit
 
 // Container finds no container limit outside Linux: cgroups are Linux's.
-func Container() (limit int64, source string) { return 0, "" }
+func Container() Cgroup { return Cgroup{} }

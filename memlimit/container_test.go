@@ -24,13 +24,13 @@ func TestReadContainer(t *testing.T) {
 	write("memory/memory.limit_in_bytes", "9223372036854771712") // v1's unlimited
 	tests := []struct {
 		name, self string
-		want       container
+		want       Cgroup
 	}{
-		{"v2-parent-limit", "0::/kubepods/pod1/app\n", container{512 << 20, filepath.Join(root, "kubepods/pod1/memory.max")}},
-		{"v2-none", "0::/\n", container{}},
-		{"v1", "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n", container{600 << 20, filepath.Join(root, "memory/docker/abc/memory.limit_in_bytes")}},
-		{"v1-unlimited", "4:memory:/\n", container{}},
-		{"unreadable", "0::/no/such/group\n", container{}},
+		{"v2-parent-limit", "0::/kubepods/pod1/app\n", Cgroup{512 << 20, filepath.Join(root, "kubepods/pod1/memory.max")}},
+		{"v2-none", "0::/\n", Cgroup{}},
+		{"v1", "12:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n0::/\n", Cgroup{600 << 20, filepath.Join(root, "memory/docker/abc/memory.limit_in_bytes")}},
+		{"v1-unlimited", "4:memory:/\n", Cgroup{}},
+		{"unreadable", "0::/no/such/group\n", Cgroup{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

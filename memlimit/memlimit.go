@@ -1,8 +1,9 @@
 // Package memlimit holds the gateway to its memory limit where the budgets
-// of s3fs do not reach: it reads the container's limit from cgroups, keeps
-// the room sessions take under the limit, and bounds the SFTP requests a
-// session holds. It knows nothing of config, S3 or logins; cmd sizes it
-// from the config's split and sftpd asks it before each session.
+// of s3fs do not reach: it reads the container's limit from cgroups, works
+// out how the limit splits (Plan), keeps the room sessions take under the
+// limit, and bounds the SFTP requests a session holds. It knows nothing of
+// config, S3 or logins: config hands Plan its keys as plain values, cmd
+// sizes the room from the split and sftpd asks it before each session.
 package memlimit
 
 import (

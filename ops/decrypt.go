@@ -56,7 +56,7 @@ func (st Store) OpenPlaintext(ctx context.Context, bucket, key string) (io.ReadC
 
 func (st Store) plaintext(ctx context.Context, bucket, key string, out store.Reading) (io.Reader, error) {
 	if !objfmt.Encrypted(out.Metadata) {
-		if st.FS.Envelope() {
+		if st.FS.Sealing().Envelope() {
 			return nil, errors.New("object is not envelope-encrypted")
 		}
 		return out.Body, nil
@@ -65,7 +65,7 @@ func (st Store) plaintext(ctx context.Context, bucket, key string, out store.Rea
 	if err != nil {
 		return nil, err
 	}
-	dataKey, err := st.FS.DataKey(ctx, out.Metadata, b)
+	dataKey, err := st.FS.Sealing().DataKey(ctx, out.Metadata, b)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +86,7 @@ type StoredObject struct {
 // When names are encrypted, prefix must be a user's home: names below it are
 // decrypted with that home's name key.
 func (st Store) ListObjects(ctx context.Context, bucket, prefix string) ([]StoredObject, error) {
-	name := st.FS.NameDecoder(bucket, prefix)
+	name := st.FS.Sealing().NameDecoder(bucket, prefix)
 	var out []StoredObject
 	err := st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
 		if strings.HasSuffix(o.Key, "/") || objfmt.IsTimesIndex(o.Key) {

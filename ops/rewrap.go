@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
-	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -36,7 +36,7 @@ type RewrapResult struct {
 // on after a failure and returns the failures joined.
 func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []string) (RewrapResult, error) {
 	var res RewrapResult
-	current, err := st.FS.CurrentKeyID(ctx)
+	current, err := st.FS.Sealing().CurrentKeyID(ctx)
 	if err != nil {
 		return res, fmt.Errorf("rewrap: %w", err)
 	}
@@ -96,8 +96,8 @@ type rewrapper struct {
 // the ETag read, so the content is never rewritten by the gateway or
 // changed meanwhile. An object over 5 GiB is copied part by part.
 func (rw *rewrapper) move(ctx context.Context, home, key string, head store.Object) error {
-	b := s3fs.HomeBinding(rw.bucket, home, key)
-	meta, err := rw.st.FS.Rebind(ctx, head.Metadata, b, b)
+	b := sealing.Binding(rw.bucket, home, key)
+	meta, err := rw.st.FS.Sealing().Rebind(ctx, head.Metadata, b, b)
 	if err != nil {
 		return err
 	}

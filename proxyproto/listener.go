@@ -19,6 +19,16 @@ import (
 	"time"
 )
 
+// ParseTrusted parses one entry of a Trusted list as the config writes it:
+// a CIDR (host bits masked), or a single address.
+func ParseTrusted(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
+}
+
 // Listener accepts connections that start with a PROXY protocol
 // header (v1 text or v2 binary, as HAProxy and AWS NLB send them) and
 // reports the client address it carries as RemoteAddr, so logs and the

@@ -177,3 +177,15 @@ func TestProxyListener_CloseEndsAccept(t *testing.T) {
 		t.Fatal("Accept did not return after Close")
 	}
 }
+
+// TestParseTrusted: an address is trusted alone, a CIDR as its network.
+func TestParseTrusted(t *testing.T) {
+	for in, want := range map[string]string{"192.0.2.7": "192.0.2.7/32", "10.0.0.9/24": "10.0.0.0/24", "2001:db8::1": "2001:db8::1/128"} {
+		if p, err := ParseTrusted(in); err != nil || p.String() != want {
+			t.Errorf("got ParseTrusted(%q) = %v, %v; want %s", in, p, err, want)
+		}
+	}
+	if _, err := ParseTrusted("10.0.0.0/33"); err == nil {
+		t.Errorf("got ParseTrusted(%q) = nil error; want one", "10.0.0.0/33")
+	}
+}

@@ -23,7 +23,7 @@ func (h *handlers) auditReady() error {
 // and writes it. Its error is non-nil when the record was lost and the policy
 // is to deny.
 func (h *handlers) record(r audit.Record, err error) error {
-	result, reason, msg := outcome(err)
+	result, reason, msg := boundary.Outcome(err)
 	if r.Result == "" {
 		r.Result = result
 	}
@@ -32,22 +32,6 @@ func (h *handlers) record(r audit.Record, err error) error {
 		r.Bucket = h.home.Bucket
 	}
 	return h.audit.Record(r)
-}
-
-// outcome turns the partner's error into the record's result, reason and
-// message. The message is the one the partner saw: it names no S3 detail.
-func outcome(err error) (result, reason, msg string) {
-	if err == nil {
-		return audit.ResultOK, "", ""
-	}
-	se := boundary.Visible(err)
-	if se == nil { // the cause, which the partner never saw (boundary.Edge)
-		return audit.ResultError, "", err.Error()
-	}
-	if se.Refusal != "" {
-		return audit.ResultDenied, se.Refusal, se.Msg
-	}
-	return audit.ResultError, "", se.Msg
 }
 
 // etag is an ETag without its quotes, as the trail records it.

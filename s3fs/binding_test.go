@@ -264,7 +264,7 @@ func decryptObject(e *env, bucket, key string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	dataKey, err := e.fs.DataKey(ctx, out.Metadata, b)
+	dataKey, err := e.fs.Sealing().DataKey(ctx, out.Metadata, b)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -25,7 +26,7 @@ type Config struct {
 
 	// TempSuffixes end the temporary names clients upload to and then rename
 	// (".filepart", or ".*.partial" where "*" is one dot-free segment); nil
-	// is DefaultTempSuffixes. Such an upload stays pending until its rename.
+	// is upload.DefaultTempSuffixes. Such an upload stays pending until its rename.
 	TempSuffixes []string
 
 	PartSize     int64 // first part size, ≥ 5 MiB
@@ -104,16 +105,20 @@ func (c Config) validate() error {
 		return configError("envelope encryption needs a key-encryption key")
 	}
 	for _, s := range c.TempSuffixes {
-		if !validTempSuffix(s) {
+		if !upload.ValidTempSuffix(s) {
 			return configError("temporary suffix %q must be \".name\" or \".*.name\"", s)
 		}
 	}
 	return nil
 }
 
-func (c Config) tempSuffixes() []string {
+func (c Config) tempNames() upload.TempNames {
 	if c.TempSuffixes == nil {
-		return DefaultTempSuffixes
+		return upload.DefaultTempSuffixes
 	}
 	return c.TempSuffixes
 }
+
+// KMS takes envelope data keys from AWS KMS instead of a local KEK (see
+// package datakey).
+type KMS = datakey.KMS

@@ -57,7 +57,7 @@ func TestEdge_Net(t *testing.T) {
 	if !strings.Contains(logged.String(), "InternalError") {
 		t.Errorf("log = %q; want the cause of the unexpected error", logged.String())
 	}
-	if _, reason, _ := outcome(pathErr); reason != boundary.RefusedJail {
+	if _, reason, _ := boundary.Outcome(pathErr); reason != boundary.RefusedJail {
 		t.Errorf("a refused path is recorded with reason %q; want %q", reason, boundary.RefusedJail)
 	}
 }

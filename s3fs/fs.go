@@ -6,8 +6,10 @@
 // import it back: s3fs/upload (the reorder window, the stages, the parts
 // under the upload memory, the commit), s3fs/download (the stream, range
 // reads and read-ahead), s3fs/keptime (the times clients set, kept beside
-// the bytes and found for stat and listings) and s3fs/boundary (what a
-// partner may see of an error, and the edge). They see a session only
+// the bytes and found for stat and listings), s3fs/sealing (which objects
+// are sealed and accepted, the name cipher of a place, the operator tools'
+// keys) and s3fs/boundary (what a partner may see of an error, and the
+// edge). They see a session only
 // through upload.Session and download.Session, which handlers.go
 // implements.
 // It dials nothing and imports nothing of the AWS SDK: it calls S3 through
@@ -34,6 +36,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -52,12 +55,8 @@ type FS struct {
 	// onThrottle is Config.Throttled; nil: nobody listens.
 	onThrottle func(reason string, d time.Duration)
 	log        *slog.Logger
-	keys       *objfmt.Keyring // unwraps data keys; nil: no envelope-encrypted objects
-	refuseV1   bool            // downloads and renames refuse envelope format version 1 (Config.RefuseFormat1)
-	envelope   bool            // new objects are envelope-encrypted, and every object read must be
-	nameKey    *objfmt.KEK     // encrypts object names; nil keeps them plain
-	kms        *KMS            // makes and unwraps data keys instead of keys, when set
-	hideNames  bool            // logs name no object key, as with audit paths = "hmac" (see boundary.Cause)
+	seal       sealing.Policy // which objects are sealed and accepted, and the name cipher of a place
+	hideNames  bool           // logs name no object key, as with audit paths = "hmac" (see boundary.Cause)
 
 	live      sync.Map         // upload id → struct{}: multipart uploads in flight, never swept
 	now       func() time.Time // the clock of tagged times in listings; tests move it
@@ -65,8 +64,8 @@ type FS struct {
 	times     *keptime.Times   // times clients set, kept on objects and markers, and what listings found
 	copyLimit int64            // largest object a rename copies with one CopyObject (larger: parallel parts); tests lower it
 
-	tempSuffixes []string     // temporary names renamed onto their final name (see pending.go)
-	pending      upload.Table // uploads under a temporary name, closed and not yet renamed
+	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
+	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -82,11 +81,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		partSize = (partSize + objfmt.ChunkSize - 1) / objfmt.ChunkSize * objfmt.ChunkSize
 	}
 	fs := &FS{
-		keys:       cfg.Keys,
-		envelope:   cfg.Envelope,
-		refuseV1:   cfg.RefuseFormat1,
-		nameKey:    cfg.NameKey,
-		kms:        cfg.KMS,
+		seal:       sealing.Policy{Keys: cfg.Keys, KMS: cfg.KMS, NameKey: cfg.NameKey, Seal: cfg.Envelope, RefuseFormat1: cfg.RefuseFormat1},
 		hideNames:  cfg.HideNames,
 		checksums:  cfg.Checksums == ChecksumsAWS,
 		partSize:   partSize,
@@ -100,7 +95,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		tempSuffixes: cfg.tempSuffixes(),
+		temps: cfg.tempNames(),
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -126,7 +121,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.names(t)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix)},
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
@@ -178,6 +173,10 @@ func (fs *FS) uploadConfig() *upload.Config {
 func (fs *FS) downloadConfig() *download.Config {
 	return &download.Config{Store: fs.obj, ReadAhead: fs.readAhead, Throttled: fs.onThrottle}
 }
+
+// Sealing is the FS's envelope policy, with the keys and names the
+// operator tools (ops: decrypt, rewrap) need outside any session.
+func (fs *FS) Sealing() *sealing.Policy { return &fs.seal }
 
 // ReadAheadMemoryInUse is the number of bytes of download read-ahead held now.
 func (fs *FS) ReadAheadMemoryInUse() int64 { return fs.readAhead.InUse() }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -81,7 +83,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 		}
 		return nil, h.s3Failure("download", r.Filepath, err)
 	}
-	op, size, err := h.fs.openerFor(h.ctx, h.tenant, key, head)
+	op, size, err := h.fs.seal.Opener(h.ctx, h.home.Bucket, h.home.Prefix, key, head)
 	if err == nil && op != nil && size == 0 {
 		err = h.checkEmpty(key, head.ETag, op) // no read would ever look at its one chunk
 	}
@@ -148,7 +150,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	case flags.Append:
 		rec.Op = "append" // a resume, a create, or refused
 	}
-	final, temp := h.fs.finalName(r.Filepath)
+	final, temp := h.fs.temps.Final(r.Filepath)
 	if flags.Excl {
 		// stored under its own name with If-None-Match: a pending upload's
 		// commit would write the final name, which EXCL never asked for
@@ -204,14 +206,14 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	// replace a file another writer stores meanwhile: their commit carries
 	// If-None-Match: * whatever the user's permissions.
 	exclusive := flags.Excl || flags.Append
-	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
+	s, err := h.fs.seal.NewSealer(h.ctx, h.home.Bucket, h.home.Prefix, key)
 	if err != nil {
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
 		KeepIfUntouched: exists && !flags.Trunc, Sealer: s}
 	if temp && !h.home.IsRoot(finalKey) {
-		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: binding(h.tenant, finalKey)}
+		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(h.home.Bucket, h.home.Prefix, finalKey)}
 	}
 	u := upload.New(h.fs.uploadConfig(), session{h}, f)
 	h.mu.Lock()
@@ -351,7 +353,7 @@ func (s session) KeepMtime(key string, mtime time.Time) error {
 // HoldMtime keeps the time set on a temporary name for its rename, which
 // stores it.
 func (s session) HoldMtime(p string, mtime time.Time) bool {
-	if !s.h.fs.isTemp(p) {
+	if !s.h.fs.temps.Is(p) {
 		return false
 	}
 	s.h.mu.Lock()
@@ -363,3 +365,22 @@ func (s session) HoldMtime(p string, mtime time.Time) bool {
 // LookupUserName and LookupGroupName name the owner in `ls -l` long listings.
 func (h *handlers) LookupUserName(string) string  { return h.tenant.User }
 func (h *handlers) LookupGroupName(string) string { return h.tenant.User }
+
+// checkEmpty authenticates the one chunk of an encrypted object that holds
+// nothing: a longer object cut to a single chunk's length must not pass for
+// an empty file.
+func (h *handlers) checkEmpty(key, etag string, op *download.Opener) error {
+	out, err := h.fs.obj.Get(h.ctx, store.GetRequest{Bucket: h.home.Bucket, Key: key, IfMatch: etag})
+	if err != nil {
+		return fmt.Errorf("get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	stored, err := io.ReadAll(io.LimitReader(out.Body, objfmt.CipherChunkSize))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := op.OpenEmpty(stored); err != nil {
+		return fmt.Errorf("open %s: %w", key, err)
+	}
+	return nil
+}

@@ -77,7 +77,7 @@ func (h *handlers) storedSum(p string, rec *audit.Record) ([]byte, error) {
 	switch {
 	case ok:
 		return sum, nil
-	case h.fs.envelope:
+	case h.fs.seal.Envelope():
 		return nil, boundary.Unsupported("checksum unavailable: files are encrypted at the gateway and no checksum is kept in the clear")
 	}
 	return nil, boundary.Unsupported("checksum unavailable: no SHA-256 was recorded when this file was uploaded")

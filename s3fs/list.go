@@ -18,6 +18,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -83,7 +84,7 @@ func (h *handlers) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 		return l, err
 	case "Stat":
 		fi, err := h.stat(r.Filepath)
-		if _, reason, _ := outcome(err); reason != "" {
+		if _, reason, _ := boundary.Outcome(err); reason != "" {
 			h.record(audit.Record{Event: audit.EventRefused, Op: "stat", Path: r.Filepath}, err)
 		}
 		if err != nil {
@@ -138,7 +139,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	if canSee {
 		head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: key})
 		if err == nil {
-			fi := fileInfo{name: p, size: h.fs.headSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
+			fi := fileInfo{name: p, size: sealing.HeadSize(head), mtime: h.objectMtime(key, head, head.LastModified)}
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
@@ -280,7 +281,7 @@ func (l *lister) fetch() error {
 		if ok && listable(name) { // skips the directory's own marker ("")
 			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
 			at = append(at, len(l.page))
-			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.listedSize(obj.Size), mtime: obj.LastModified})
+			l.page = append(l.page, fileInfo{name: name, size: l.h.fs.seal.ListedSize(obj.Size), mtime: obj.LastModified})
 		}
 	}
 	for i, mtime := range l.times.Times(files) {

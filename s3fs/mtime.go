@@ -13,6 +13,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -79,13 +80,13 @@ func (h *handlers) setstat(r *sftp.Request, key string, rec *audit.Record) error
 		}
 		return h.s3Failure("setstat", r.Filepath, err)
 	}
-	if flags.Size && attrs.Size != uint64(h.fs.headSize(head)) {
+	if flags.Size && attrs.Size != uint64(sealing.HeadSize(head)) {
 		return h.truncate(r.Filepath, key, flags, attrs.Size, mtime)
 	}
 	if !flags.Acmodtime {
 		return nil
 	}
-	if h.fs.isTemp(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
+	if h.fs.temps.Is(r.Filepath) { // WinSCP and rclone rename it next: the rename's copy stores the time
 		h.mu.Lock()
 		h.mtimes[r.Filepath] = mtime
 		h.mu.Unlock()
@@ -120,7 +121,7 @@ func (h *handlers) truncate(p, key string, flags sftp.FileAttrFlags, size uint64
 	if !h.tenant.Perms.Has(auth.PermOverwrite) {
 		return boundary.Denied("truncate refused: overwrite is not permitted for this user")
 	}
-	s, err := h.fs.newSealer(h.ctx, h.tenant, key)
+	s, err := h.fs.seal.NewSealer(h.ctx, h.home.Bucket, h.home.Prefix, key)
 	if err != nil {
 		return h.s3Failure("truncate", p, err)
 	}

@@ -3,7 +3,6 @@ package s3fs
 import (
 	"fmt"
 	"log/slog"
-	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
@@ -28,43 +27,6 @@ import (
 // (OpenSSH reput, lftp put -c, psftp reput, WinSCP resume) adds new parts to
 // the same upload. Pending uploads live in the gateway process (the FS's
 // upload.Table): a resume must reach the same gateway, before it restarts.
-
-// DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
-// stands for one dot-free name segment (rclone's hash).
-var DefaultTempSuffixes = []string{".filepart", ".*.partial"}
-
-// validTempSuffix reports whether s is ".suffix" or ".*.suffix".
-func validTempSuffix(s string) bool {
-	rest, ok := strings.CutPrefix(s, ".*.")
-	if !ok {
-		rest, ok = strings.CutPrefix(s, ".")
-	}
-	return ok && rest != "" && !strings.ContainsAny(rest, "*/")
-}
-
-// finalName is the name a temporary file will be renamed to ("a/b.filepart"
-// → "a/b"), and false for other names.
-func (fs *FS) finalName(p string) (string, bool) {
-	for _, s := range fs.tempSuffixes {
-		if wild, ok := strings.CutPrefix(s, ".*"); ok {
-			rest, ok := strings.CutSuffix(p, wild)
-			i := strings.LastIndexByte(rest, '.')
-			if ok && i > 0 && i < len(rest)-1 && !strings.Contains(rest[i:], "/") && rest[i-1] != '/' {
-				return rest[:i], true
-			}
-			continue
-		}
-		if rest, ok := strings.CutSuffix(p, s); ok && rest != "" && !strings.HasSuffix(rest, "/") {
-			return rest, true
-		}
-	}
-	return "", false
-}
-
-func (fs *FS) isTemp(p string) bool {
-	_, ok := fs.finalName(p)
-	return ok
-}
 
 // openPending resumes or discards the pending upload of a temporary name
 // opened for writing. It returns the upload to write to, or nil to start a

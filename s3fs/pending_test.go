@@ -278,23 +278,6 @@ func (e *env) interruptedUpload(t *testing.T, tenant *auth.Tenant, data []byte) 
 	return clientConn, done
 }
 
-func TestFinalName(t *testing.T) {
-	fs := &FS{tempSuffixes: DefaultTempSuffixes}
-	for in, want := range map[string]string{
-		"/a/b.txt.filepart":       "/a/b.txt",
-		"/b.txt.0a1b2c3d.partial": "/b.txt",
-		"/b.partial":              "",
-		"/.filepart":              "",
-		"/a/.x.partial":           "",
-		"/plain.txt":              "",
-	} {
-		got, _ := fs.finalName(in)
-		if got != want {
-			t.Errorf("finalName(%q) = %q; want %q", in, got, want)
-		}
-	}
-}
-
 // TestSHA256_Checksum: the check-file answer is the SHA-256 recorded at
 // upload (metadata for a whole put, a tag for a multipart one); under
 // envelope encryption none is kept in the clear, and the answer says so.

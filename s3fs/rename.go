@@ -9,6 +9,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -91,7 +92,7 @@ func (h *handlers) rename(from, to, fromKey string, posix bool, rec *audit.Recor
 // completesUpload reports whether renaming from to toKey moves a temporary
 // file onto its final name.
 func (h *handlers) completesUpload(from, toKey string) bool {
-	final, temp := h.fs.finalName(from)
+	final, temp := h.fs.temps.Final(from)
 	if !temp {
 		return false
 	}
@@ -166,17 +167,17 @@ func (h *handlers) renamedMetadata(fromKey, toKey string, meta map[string]string
 	if !objfmt.Encrypted(meta) {
 		return meta, nil
 	}
-	if err := h.fs.checkFormat(meta); err != nil { // a rename must not turn it into a bound version 2
+	if err := h.fs.seal.CheckFormat(meta); err != nil { // a rename must not turn it into a bound version 2
 		return nil, err
 	}
-	return h.fs.dataKeys().Rebind(h.ctx, meta, binding(h.tenant, fromKey), binding(h.tenant, toKey))
+	return h.fs.seal.Rebind(h.ctx, meta, sealing.Binding(h.home.Bucket, h.home.Prefix, fromKey), sealing.Binding(h.home.Bucket, h.home.Prefix, toKey))
 }
 
 // copyRebound copies one object of a directory rename, its data key bound
 // to the new name when it is envelope-encrypted (a HEAD tells, when the
 // gateway has keys at all).
 func (h *handlers) copyRebound(from, to string, size int64, etag string) error {
-	if !h.fs.dataKeys().Configured() {
+	if !h.fs.seal.Configured() {
 		return h.copyObject(from, to, size, etag, "", nil)
 	}
 	head, err := h.fs.obj.Head(h.ctx, store.HeadRequest{Bucket: h.home.Bucket, Key: from, IfMatch: etag})

@@ -111,7 +111,7 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 		t.Fatalf("part 2 sent %d times; want twice, the same size (in flight at the disconnect, then resumed)", len(sent))
 	}
 	_, meta := rawObject(t, e, home+"big.dat")
-	dk, err := e.fs.dataKeys().DataKey(context.Background(), meta, objfmt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
+	dk, err := e.fs.Sealing().DataKey(context.Background(), meta, objfmt.Binding{Bucket: srv.Bucket, Home: home, Key: "big.dat"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 )
 
 // checkConfig validates a config file: exit 0 when valid, else 1 with one
@@ -27,7 +28,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "s3sftpd check-config: -config FILE is required\n%s", usage)
 		return 2
 	}
-	cfg, err := config.LoadIn(*path, container())
+	cfg, err := config.LoadIn(*path, memlimit.Container())
 	if err != nil {
 		printConfigErrors(stdout, err)
 		return 1

@@ -17,7 +17,7 @@ func proxyListener(ln net.Listener, cfg *config.Config, log *slog.Logger) net.Li
 	}
 	var trusted []netip.Prefix
 	for _, s := range cfg.Server.TrustedProxies {
-		p, err := config.ParseTrustedProxy(s)
+		p, err := proxyproto.ParseTrusted(s)
 		if err != nil { // unreachable: Load checked it
 			panic("trusted proxy " + s + ": " + err.Error())
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
+	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 )
 
@@ -88,7 +89,7 @@ func keysFiles(cfg *config.Config) []string {
 // whose login no longer holds are closed.
 func (r *reloader) reload(trigger string) {
 	rec := audit.Record{Event: audit.EventReload, Reason: trigger, ConfigHash: configHash(r.path)}
-	cfg, err := config.LoadIn(r.path, container())
+	cfg, err := config.LoadIn(r.path, memlimit.Container())
 	var users *auth.Users
 	if err == nil {
 		users, err = buildUsers(cfg)

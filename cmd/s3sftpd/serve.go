@@ -194,17 +194,11 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 // setMemoryLimit sets Go's soft memory limit from the config's split, so
 // the collector works harder before the process passes the limit, rather
 // than letting the heap grow to twice what is live.
-func setMemoryLimit(m config.Memory, log *slog.Logger) {
+func setMemoryLimit(m memlimit.Split, log *slog.Logger) {
 	debug.SetMemoryLimit(int64(m.SoftLimit))
 	log.Info("memory limit", "limit", m.Limit.String(), "from", m.From, "uploads", m.Uploads.String(), "read_ahead", m.ReadAhead.String(),
 		"sessions", m.MaxSessions(), "session_memory", m.Sessions.String(), "base", m.Base.String(), "runtime", m.Runtime.String(),
 		"go_soft_limit", m.SoftLimit.String())
-}
-
-// container is the memory limit of the process's cgroup, for config.LoadIn.
-func container() config.Container {
-	limit, source := memlimit.Container()
-	return config.Container{MemoryMax: config.Size(limit), Source: source}
 }
 
 // errServerBusy refuses a session the memory limit has no room for.
@@ -229,7 +223,7 @@ func admitSessions(room *memlimit.Room, wait time.Duration, throttled func(strin
 }
 
 // memoryBudgets is the split, for the metrics.
-func memoryBudgets(m config.Memory) map[string]int64 {
+func memoryBudgets(m memlimit.Split) map[string]int64 {
 	return map[string]int64{"limit": int64(m.Limit), "go_soft_limit": int64(m.SoftLimit), "uploads": int64(m.Uploads),
 		"read_ahead": int64(m.ReadAhead), "sessions": int64(m.Sessions), "base": int64(m.Base), "runtime": int64(m.Runtime)}
 }
@@ -237,7 +231,7 @@ func memoryBudgets(m config.Memory) map[string]int64 {
 // loadConfig loads the config and, on the embedded store, creates the demo
 // key pairs the config names but that do not exist yet.
 func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
-	cfg, err := config.LoadIn(path, container())
+	cfg, err := config.LoadIn(path, memlimit.Container())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 	}
@@ -254,7 +248,7 @@ func loadConfig(path string, log *slog.Logger) (*config.Config, error) {
 		log.Info("demo key pair created", "user", u.Name, "private_key", priv)
 	}
 	if generated {
-		if cfg, err = config.LoadIn(path, container()); err != nil {
+		if cfg, err = config.LoadIn(path, memlimit.Container()); err != nil {
 			return nil, fmt.Errorf("%w: %w", errInvalidConfig, err)
 		}
 	}

@@ -3,8 +3,10 @@
 // client verbatim, so every error that leaves s3fs is an *Error built here
 // with a plain message, or is replaced by a generic failure at the Edge;
 // the cause, which may hold S3's words, buckets and keys, goes to the log
-// through Cause, which hides names when the audit trail hashes them. It
-// holds no S3 calls and never imports s3fs.
+// through Cause, which hides names when the audit trail hashes them.
+// Storage words a failed storage request for the partner, and Outcome the
+// audit record of what the partner was told. It holds no S3 calls (it reads
+// S3's errors through store's readers) and never imports s3fs.
 package boundary
 
 import (

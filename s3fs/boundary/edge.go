@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/pkg/sftp"
+
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )

@@ -5,6 +5,48 @@ import (
 	"sync"
 )
 
+// DefaultTempSuffixes are the temporary names of WinSCP and rclone. "*"
+// stands for one dot-free name segment (rclone's hash).
+var DefaultTempSuffixes = []string{".filepart", ".*.partial"}
+
+// ValidTempSuffix reports whether s is ".suffix" or ".*.suffix".
+func ValidTempSuffix(s string) bool {
+	rest, ok := strings.CutPrefix(s, ".*.")
+	if !ok {
+		rest, ok = strings.CutPrefix(s, ".")
+	}
+	return ok && rest != "" && !strings.ContainsAny(rest, "*/")
+}
+
+// TempNames are the suffixes of the temporary names clients upload to and
+// then rename onto their final name (see ValidTempSuffix).
+type TempNames []string
+
+// Final is the name a temporary file will be renamed to ("a/b.filepart"
+// → "a/b"), and false for other names.
+func (n TempNames) Final(p string) (string, bool) {
+	for _, s := range n {
+		if wild, ok := strings.CutPrefix(s, ".*"); ok {
+			rest, ok := strings.CutSuffix(p, wild)
+			i := strings.LastIndexByte(rest, '.')
+			if ok && i > 0 && i < len(rest)-1 && !strings.Contains(rest[i:], "/") && rest[i-1] != '/' {
+				return rest[:i], true
+			}
+			continue
+		}
+		if rest, ok := strings.CutSuffix(p, s); ok && rest != "" && !strings.HasSuffix(rest, "/") {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// Is reports whether p is a temporary name.
+func (n TempNames) Is(p string) bool {
+	_, ok := n.Final(p)
+	return ok
+}
+
 // Table holds the uploads closed under a temporary name and not yet
 // renamed, by bucket and temporary key: what a rename completes and a
 // resume goes on with (s3fs's pending.go says when). It lives in the
