@@ -149,14 +149,8 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]fileInfo       // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
-	absent    absentPath                // what the last stat found nothing at, for the open that follows
-}
-
-// absentPath is a path a stat found neither a file nor a directory at, and
-// when.
-type absentPath struct {
-	path string
-	at   time.Time
+	absent    string                    // the path the last stat found nothing at, for the open that follows
+	absentAt  time.Time                 // when
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }

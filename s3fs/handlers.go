@@ -169,11 +169,10 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		}
 	}
 	overwrite := h.home.Perms.Has(auth.PermOverwrite)
-	// No HEAD when this session's stat just found nothing there (OpenSSH's
-	// put and scp stat the name first), nor when the open truncates what a
-	// user who may overwrite replaces anyway: the HEAD would only say if
-	// the name is taken, and the commit's If-None-Match still refuses a
-	// file another writer stores meanwhile where overwriting is not allowed.
+	// No HEAD when this session's stat just found nothing there (OpenSSH's put
+	// and scp stat first), nor for a truncating open by a user who may
+	// overwrite: the commit's If-None-Match still refuses a file another
+	// writer stores meanwhile where overwriting is not allowed.
 	absent := h.wasAbsent(r.Filepath)
 	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
 	exists := false
@@ -191,15 +190,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
 		return nil, h.refuseOverwrite("upload", "file")
-	case !exists && !absent && h.isDir(key):
-		if blind { // a file of that name beside the directory is replaced, as before
-			if file, err := h.fileExists(r.Filepath, key); err != nil || file {
-				if err != nil {
-					return nil, err
-				}
-				break
-			}
-		}
+	case !exists && !absent && h.isDir(key): // without a HEAD, also when a file has the name too
 		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
@@ -260,9 +251,9 @@ const absentWindow = time.Second
 func (h *handlers) wasAbsent(p string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	a := h.absent
-	h.absent = absentPath{}
-	return p != "" && a.path == p && time.Since(a.at) < absentWindow
+	was := p != "" && h.absent == p && time.Since(h.absentAt) < absentWindow
+	h.absent = ""
+	return was
 }
 
 // fileExists reports whether key is an object, asking S3.
