@@ -48,6 +48,12 @@ type Record struct {
 	BytesOut  *int64 `json:"bytes_out,omitempty"`
 	Expires   *Time  `json:"expires,omitempty"` // presign: when the URL stops working
 	Count     *int64 `json:"count,omitempty"`   // unrecorded: how many denied records were left out
+	// Scan and Signer are what an upload's content gates found: the
+	// malware scan's verdict with clamd's versions ("clean ClamAV
+	// 1.4.6/27000", "unscanned"), the fingerprint of the OpenPGP key that
+	// signed a decrypted file.
+	Scan   string `json:"scan,omitempty"`
+	Signer string `json:"signer,omitempty"`
 
 	// Server events.
 	Version    string   `json:"version,omitempty"`

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/pgp"
 )
 
 // ErrDenied is the only error a failed lookup returns, so callers cannot tell
@@ -29,6 +31,11 @@ type Tenant struct {
 	Bucket string // the home's bucket (the user's bucket without a home)
 	Prefix string // the home, the jail at "/": every key under "/" starts with it; ends in "/"; "" without a home
 	Perms  Perms  // operations the session may perform in the home (and where a folder sets none)
+	Gates  Gates  // the home's content gates
+	// PGPKeys are the partner's OpenPGP public keys: the signers accepted
+	// in a decrypting place, the recipients in an encrypting one. A reload
+	// that changes them closes the session (a key withdrawn stops at once).
+	PGPKeys []*pgp.Key
 	// Folders are the other places of the session's tree, each a jail of
 	// its own at its path. Callers must not modify them.
 	Folders []Folder
@@ -58,6 +65,7 @@ type Folder struct {
 	Bucket string // a bucket, or an access point ARN or alias
 	Prefix string // ends in "/"
 	Perms  Perms
+	Gates  Gates // what its uploads pass and its downloads become
 }
 
 // Mounts is the session's mount table: the home at "/" (if it has one)
@@ -65,7 +73,7 @@ type Folder struct {
 func (t *Tenant) Mounts() []Folder {
 	var ms []Folder
 	if t.Prefix != "" {
-		ms = append(ms, Folder{Path: "/", Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms})
+		ms = append(ms, Folder{Path: "/", Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Gates: t.Gates})
 	}
 	return append(ms, t.Folders...)
 }
@@ -75,9 +83,10 @@ func (t *Tenant) Mounts() []Folder {
 // a live session (they apply to its next login). A reload closes the
 // sessions whose tenant no longer has the same reach.
 func (t *Tenant) SameReach(o *Tenant) bool {
-	return t.User == o.User && t.Bucket == o.Bucket && t.Prefix == o.Prefix && t.Perms == o.Perms &&
+	return t.User == o.User && t.Bucket == o.Bucket && t.Prefix == o.Prefix && t.Perms == o.Perms && t.Gates == o.Gates &&
 		sameFolders(t.Folders, o.Folders) && t.RoleARN == o.RoleARN && t.ExternalID == o.ExternalID &&
-		t.LegacyRSASHA1 == o.LegacyRSASHA1 && t.Methods == o.Methods && t.password == o.password
+		t.LegacyRSASHA1 == o.LegacyRSASHA1 && t.Methods == o.Methods && t.password == o.password &&
+		slices.EqualFunc(t.PGPKeys, o.PGPKeys, func(a, b *pgp.Key) bool { return a == b || a != nil && b != nil && a.Fingerprint() == b.Fingerprint() })
 }
 
 // sameFolders reports whether a and b hold the same folders, in any order
@@ -114,6 +123,9 @@ type User struct {
 	Bucket string
 	Home   string // key prefix, ending in "/"; "" for a user with folders only
 	Perms  Perms
+	// Gates and PGPKeys: see Tenant.
+	Gates   Gates
+	PGPKeys []*pgp.Key
 	// Folders: see Tenant.
 	Folders []Folder
 	Keys    []ssh.PublicKey
@@ -135,7 +147,7 @@ type User struct {
 }
 
 func (usr *User) tenant() *Tenant {
-	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms, Folders: slices.Clip(usr.Folders),
+	t := &Tenant{User: usr.Name, Bucket: usr.Bucket, Prefix: usr.Home, Perms: usr.Perms, Gates: usr.Gates, PGPKeys: usr.PGPKeys, Folders: slices.Clip(usr.Folders),
 		LegacyRSASHA1: usr.LegacyRSASHA1, Methods: usr.Methods, RoleARN: usr.RoleARN, ExternalID: usr.ExternalID, Limits: usr.Limits}
 	if usr.Methods&MethodPassword != 0 && usr.Password != nil {
 		t.password = usr.Password.id

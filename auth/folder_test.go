@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/s3sftpd/s3sftpd/pgp"
 )
 
 var partnerFolders = []Folder{
@@ -42,12 +44,17 @@ func TestTenant_SameReach(t *testing.T) {
 		"folder-added":  changed(func(c *Tenant) { c.Folders = append(c.Folders, Folder{Path: "/x", Bucket: "b", Prefix: "x/"}) }),
 		"folder-gone":   changed(func(c *Tenant) { c.Folders = c.Folders[:1] }),
 		"home-gone":     changed(func(c *Tenant) { c.Prefix = "" }),
+		"folder-gates":  changed(func(c *Tenant) { c.Folders[0].Gates.Scan = true }),
+		"home-scan":     changed(func(c *Tenant) { c.Gates.Scan = true }),
+		"home-pgp":      changed(func(c *Tenant) { c.Gates.PGP = PGPEncrypt }),
+		"home-sig":      changed(func(c *Tenant) { c.Gates.RequireSignature = true }),
+		"pgp-keys":      changed(func(c *Tenant) { c.PGPKeys = []*pgp.Key{nil} }),
 	}
 	// every other field of Tenant but Limits counts too
 	tt := reflect.TypeFor[Tenant]()
 	for i := range tt.NumField() {
 		f := tt.Field(i)
-		if f.Name == "Limits" || f.Name == "Folders" {
+		if f.Name == "Limits" || f.Name == "Folders" || f.Name == "Gates" || f.Name == "PGPKeys" {
 			continue
 		}
 		differ["field-"+f.Name] = changed(func(c *Tenant) {

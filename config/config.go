@@ -275,8 +275,12 @@ type User struct {
 	// pair there and loads the config again.
 	MissingKeysFile bool `toml:"-"`
 
-	PGPPublicKeysFile string     `toml:"pgp_public_keys_file"` // the partner's OpenPGP keys (gates.go)
-	PGPPublicKeys     []*pgp.Key `toml:"-"`                    // PGPPublicKeysFile loaded and validated
+	PGPPublicKeysFile string `toml:"pgp_public_keys_file"` // the partner's OpenPGP keys (gates.go)
+	// Scan, PGP and PGPRequireSignature are the home's content gates, as a folder's (tree.Folder).
+	Scan                bool       `toml:"scan"`
+	PGP                 string     `toml:"pgp"`
+	PGPRequireSignature bool       `toml:"pgp_require_signature"`
+	PGPPublicKeys       []*pgp.Key `toml:"-"` // PGPPublicKeysFile loaded and validated
 }
 
 // AllPermissions are the permission names a user may be granted, in

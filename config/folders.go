@@ -79,7 +79,8 @@ func (l *loader) trees(cfg *Config) {
 			continue
 		}
 		perms, _ := auth.ParsePerms(u.Permissions) // names are checked apart
-		tu := tree.User{Key: key, Name: u.Name, Bucket: bucketOf(*u, cfg.S3), Perms: perms, Groups: u.Groups, Folders: u.Folders}
+		tu := tree.User{Key: key, Name: u.Name, Bucket: bucketOf(*u, cfg.S3), Perms: perms, Groups: u.Groups, Folders: u.Folders,
+			Gates: auth.Gates{Scan: u.Scan, PGP: u.PGP, RequireSignature: u.PGPRequireSignature}}
 		if homeProblem(u.Home) == "" {
 			tu.Home = u.Home
 		}

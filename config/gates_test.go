@@ -11,6 +11,8 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	openpgp "github.com/ProtonMail/go-crypto/openpgp/v2"
+
+	"github.com/s3sftpd/s3sftpd/auth"
 )
 
 // pgpKeyFiles are armored OpenPGP keys for [pgp] and pgp_public_keys_file.
@@ -163,5 +165,75 @@ func checkLines(t *testing.T, err error, want []string) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("got:\n%v\nwant a line with %q", err, w)
 		}
+	}
+}
+
+// TestLoad_FolderGates: scan, pgp and pgp_require_signature on a group's
+// folder and on a user's home reach the resolved tree.
+func TestLoad_FolderGates(t *testing.T) {
+	keys := newPGPKeyFiles(t)
+	t.Chdir(t.TempDir())
+	writeFiles(t, ".", map[string]string{
+		"config.toml": "[scan]\nclamd = \"unix:/run/clamav/clamd.ctl\"\n[pgp]\nprivate_key_file = \"gw.asc\"\n[s3]\nbucket = \"b\"\n" +
+			"[[groups]]\nname = \"partners\"\n" +
+			"[[groups.folders]]\npath = \"/inbound\"\nprefix = \"in/{user}/\"\nscan = true\npgp = \"decrypt\"\npgp_require_signature = true\n" +
+			"[[groups.folders]]\npath = \"/outbound\"\nprefix = \"out/{user}/\"\npgp = \"encrypt\"\n" +
+			validUser + "groups = [\"partners\"]\nscan = true\npgp_public_keys_file = \"acme.asc\"\n",
+		"gw.asc":   keys.gatewaySecret,
+		"acme.asc": keys.partnerPublic,
+	})
+	os.Chmod("gw.asc", 0o600)
+	cfg, err := Load("config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]auth.Gates{}
+	for _, m := range cfg.Users[0].Tree {
+		got[m.Path] = m.Gates
+	}
+	want := map[string]auth.Gates{
+		"/":         {Scan: true},
+		"/inbound":  {Scan: true, PGP: auth.PGPDecrypt, RequireSignature: true},
+		"/outbound": {PGP: auth.PGPEncrypt},
+	}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("gates of %s = %+v; want %+v", p, got[p], w)
+		}
+	}
+}
+
+// TestLoad_FolderGatesErrors: a gate without what it needs ([scan],
+// [pgp], the partner's keys) or with a bad value is reported at the key
+// that sets it.
+func TestLoad_FolderGatesErrors(t *testing.T) {
+	keys := newPGPKeyFiles(t)
+	home := "[s3]\nbucket = \"b\"\n" + validUser
+	group := "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"g\"\n[[groups.folders]]\npath = \"/in\"\nprefix = \"in/{user}/\"\n"
+	pgpKey := "[pgp]\nprivate_key_file = \"gw.asc\"\n"
+	files := map[string]string{"gw.asc": keys.gatewaySecret}
+	for _, tc := range []struct{ name, config, want string }{
+		{"scan-without-clamd", home + "scan = true\n", `config.toml:7:1: users[0].scan: needs a malware scanner: set [scan] clamd`},
+		{"pgp-without-private-key", home + "pgp = \"decrypt\"\n", `config.toml:7:1: users[0].pgp: needs the gateway's own key: set [pgp] private_key_file`},
+		{"pgp-bad-value", pgpKey + home + "pgp = \"both\"\n", `config.toml:9:1: users[0].pgp: must be "decrypt" or "encrypt", not "both"`},
+		{"encrypt-without-partner-keys", pgpKey + home + "pgp = \"encrypt\"\n", `config.toml:9:1: users[0].pgp: "encrypt" needs the partner's keys: set pgp_public_keys_file on the user`},
+		{"signature-without-partner-keys", pgpKey + home + "pgp = \"decrypt\"\npgp_require_signature = true\n", `config.toml:9:1: users[0].pgp: "decrypt" needs the partner's keys: set pgp_public_keys_file on the user`},
+		{"signature-without-decrypt", home + "pgp_require_signature = true\n", `config.toml:7:1: users[0].pgp_require_signature: applies only with pgp = "decrypt"`},
+		{"group-scan-without-clamd", group + "scan = true\n" + validUser + "groups = [\"g\"]\n", `config.toml:8:1: groups[0].folders[0].scan: needs a malware scanner: set [scan] clamd`},
+		{"group-encrypt-without-partner-keys", pgpKey + group + "pgp = \"encrypt\"\n" + validUser + "groups = [\"g\"]\n",
+			`config.toml:10:1: groups[0].folders[0].pgp: "encrypt" needs the partner's keys (user "alice"): set pgp_public_keys_file on the user`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			t.Chdir(dir)
+			writeFiles(t, ".", files)
+			os.Chmod("gw.asc", 0o600)
+			writeFiles(t, ".", map[string]string{"config.toml": tc.config})
+			_, err := Load("config.toml")
+			checkLines(t, err, []string{tc.want})
+			if err != nil && strings.Count(err.Error(), tc.want) != 1 {
+				t.Errorf("got:\n%v\nwant %q once", err, tc.want)
+			}
+		})
 	}
 }

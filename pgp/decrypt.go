@@ -42,10 +42,11 @@ func Refusal(err error) (string, bool) {
 	switch {
 	case errors.As(err, &unknown):
 		return unknown.Error(), true
-	case errors.Is(err, ErrNotOpenPGP), errors.Is(err, ErrNotEncrypted), errors.Is(err, ErrUnsigned),
-		errors.Is(err, ErrBadSignature), errors.Is(err, ErrIntegrity), errors.Is(err, ErrExpansion),
-		errors.Is(err, ErrTruncated), errors.Is(err, ErrTrailing):
-		return err.Error(), true
+	}
+	for _, r := range []error{ErrNotOpenPGP, ErrNotEncrypted, ErrUnsigned, ErrBadSignature, ErrIntegrity, ErrExpansion, ErrTruncated, ErrTrailing} {
+		if errors.Is(err, r) {
+			return r.Error(), true // not err's: what it wraps is the library's text
+		}
 	}
 	return "", false
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/datakey"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -67,6 +68,7 @@ type Config struct {
 	// HideNames is set with audit paths = "hmac": logs of no session (the
 	// orphan sweep) then show no request URL, which holds an object key.
 	HideNames bool
+	Gates     gate.Config // [scan] and [pgp]: the content gates' scanner and key
 }
 
 const (

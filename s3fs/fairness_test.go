@@ -119,7 +119,7 @@ func TestHandlers_MaxOpenFiles(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return rd.(boundary.Reader).D, nil
+		return rd.(boundary.Reader).D.(*download.Download), nil
 	}
 	a, err := write("/a")
 	if err != nil {

@@ -35,6 +35,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
@@ -66,6 +67,7 @@ type FS struct {
 
 	temps   upload.TempNames // temporary names renamed onto their final name (see pending.go)
 	pending upload.Table     // uploads under a temporary name, closed and not yet renamed
+	gates   gate.Config      // the content gates' scanner and key
 }
 
 // New builds an FS over the object API of a store (store.Store.Objects, or
@@ -95,7 +97,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		now:        time.Now,
 		copyLimit:  copyPartSize,
 
-		temps: cfg.tempNames(),
+		temps: cfg.tempNames(), gates: cfg.Gates,
 	}
 	if fs.memShare == 0 {
 		fs.memShare = upload.DefaultShare(fs.budget, partSize)
@@ -104,9 +106,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		fs.memWait = DefaultUploadMemoryWait
 	}
 	fs.times = keptime.New(func() time.Time { return fs.now() })
-	fs.times.OnIndexError = func(_ string, err error) { // the key is a name: not logged
-		log.LogAttrs(context.Background(), slog.LevelWarn, "times index not updated", slog.String("err", fs.Cause(err)))
-	}
+	fs.times.OnIndexError = func(_ string, err error) { log.Warn("times index not updated", "err", fs.Cause(err)) } // no key: names are PHI
 	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }
@@ -121,7 +121,7 @@ func (fs *FS) Handlers(ctx context.Context, t *auth.Tenant, log *slog.Logger, a 
 		ctx:      ctx,
 		tenant:   t,
 		memShare: fs.memShareOf(t),
-		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix)},
+		home:     vfs.Mount{Bucket: t.Bucket, Prefix: t.Prefix, Perms: t.Perms, Names: fs.seal.Names(t.Bucket, t.Prefix), Gates: t.Gates}, gates: fs.gates.Session(t.PGPKeys, log),
 		log:      log,
 		audit:    a,
 		open:     make(map[string]*upload.Upload),
@@ -151,6 +151,7 @@ type handlers struct {
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
 	absent    string                    // the path the last stat found nothing at, for the open that follows
 	absentAt  time.Time                 // when
+	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 
 func (h *handlers) bucket() *string { return &h.home.Bucket }

@@ -39,7 +39,7 @@ func (h *handlers) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d, nil
+	return d.Reader(), nil
 }
 
 // openSlot takes one of the session's max_open_files, or refuses the open.
@@ -92,7 +92,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
-		Size: size, RawSize: head.Size, Opener: op}
+		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(h.home.Gates)}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
 		o.SHA256 = h.storedSHA256(key, head)
 	}
@@ -202,7 +202,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		return nil, h.s3Failure("upload", r.Filepath, err)
 	}
 	f := upload.File{Path: r.Filepath, Key: key, Overwrite: overwrite && !exclusive, Exclusive: exclusive,
-		KeepIfUntouched: exists && !flags.Trunc, Sealer: s}
+		KeepIfUntouched: exists && !flags.Trunc, Sealer: s, Gates: h.gates.Upload(h.ctx, h.home.Gates)}
 	if temp && !h.home.IsRoot(finalKey) {
 		f.Temp = &upload.Temp{Final: final, FinalKey: finalKey, Binding: sealing.Binding(h.home.Bucket, h.home.Prefix, finalKey)}
 	}
@@ -210,6 +210,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, busy := h.open[r.Filepath]; busy {
+		u.Drop()
 		return nil, boundary.Failure("upload refused: this file is already open for upload in this session")
 	}
 	h.open[r.Filepath] = u
@@ -242,16 +243,12 @@ func (h *handlers) refuseExclusive() error {
 	return boundary.Conflict("upload refused: file exists (exclusive create)")
 }
 
-// absentWindow is how long an open may go by this session's stat that found
-// nothing at its path, instead of asking S3 again.
-const absentWindow = time.Second
-
 // wasAbsent reports, once, whether this session's last stat found nothing
-// at p less than absentWindow ago.
+// at p less than a second ago: an open then need not ask S3 again.
 func (h *handlers) wasAbsent(p string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	was := p != "" && h.absent == p && time.Since(h.absentAt) < absentWindow
+	was := p != "" && h.absent == p && time.Since(h.absentAt) < time.Second
 	h.absent = ""
 	return was
 }

@@ -12,14 +12,12 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
-	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/listing"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
-	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // fileInfo is an os.FileInfo for an object or a directory.
@@ -112,7 +110,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return uploadInfo(p, info), nil
 	}
 	canSee := h.canSee()
-	if !canSee {
+	if !canSee || h.home.Stored(p) != p { // what it sent: clients compare sizes after an upload
 		h.mu.Lock()
 		fi, ok := h.uploaded[p]
 		h.mu.Unlock()
@@ -127,6 +125,7 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 			if t, ok := h.heldMtime(p); ok {
 				fi.mtime = t
 			}
+			_, fi.size = h.gates.Listed(h.home.Gates, p, fi.size)
 			return fi, nil
 		}
 		if !isNotFound(err) {
@@ -197,7 +196,7 @@ func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
 	}
 	for _, cp := range out.Prefixes {
 		name, ok := h.home.Name(strings.TrimSuffix(strings.TrimPrefix(cp, f.prefix), "/"))
-		if ok && listable(name) {
+		if ok && listing.Listable(name) {
 			page = append(page, fileInfo{name: name, dir: true, mtime: h.fs.times.ListedDir(h.home.Bucket, cp, listed)})
 		}
 	}
@@ -208,16 +207,13 @@ func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
-			if name, ok := h.home.Name(dir); ok && listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
+			if name, ok := h.home.Name(dir); ok && listing.Listable(name) && !slices.Contains(out.Prefixes, obj.Key) {
 				page = append(page, fileInfo{name: name, dir: true, mtime: h.fs.times.ListedDir(h.home.Bucket, obj.Key, obj.LastModified)})
 			}
 			continue
 		}
-		if rel == objfmt.TimesIndex {
-			continue
-		}
 		name, ok := h.home.Name(rel)
-		if ok && listable(name) { // skips the directory's own marker ("")
+		if ok && listing.Listable(name) { // skips the directory's own marker ("")
 			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
 			at = append(at, len(page))
 			page = append(page, fileInfo{name: name, size: h.fs.seal.ListedSize(obj.Size), mtime: obj.LastModified})
@@ -226,11 +222,12 @@ func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
 	for i, mtime := range f.times.Times(files) {
 		fi := page[at[i]].(fileInfo)
 		fi.mtime = mtime
+		fi.name, fi.size = h.gates.Listed(h.home.Gates, fi.name, fi.size)
 		page[at[i]] = fi
 	}
 	if first { // uploads pending under a temporary name
 		for key, info := range h.fs.pending.Under(h.home.Bucket, f.prefix) {
-			if name, ok := h.home.Name(strings.TrimPrefix(key, f.prefix)); ok && listable(name) {
+			if name, ok := h.home.Name(strings.TrimPrefix(key, f.prefix)); ok && listing.Listable(name) {
 				page = append(page, uploadInfo(name, info))
 			}
 		}
@@ -239,9 +236,4 @@ func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
 		f.times.Done(h.ctx)
 	}
 	return page
-}
-
-// listable hides keys no client could address (written by other tools).
-func listable(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil
 }

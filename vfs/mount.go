@@ -52,17 +52,47 @@ type Mount struct {
 	Prefix string // ends in "/"
 	Perms  auth.Perms
 	Names  *objfmt.Names // encrypts each segment below the prefix; nil keeps names plain
+	Gates  auth.Gates    // what uploads pass and downloads become here (issue 21)
 }
 
-// Key returns the object key for a client path; the mount's root maps to
-// the prefix. A path is cleaned as if "/" were the filesystem root, so ".."
+// PGPSuffix is what an encrypting place adds to every file name: its
+// downloads are OpenPGP messages.
+const PGPSuffix = ".pgp"
+
+// pgpSuffixes end the names of OpenPGP uploads, which a decrypting place
+// stores without them.
+var pgpSuffixes = []string{".pgp", ".gpg", ".asc"}
+
+// Stored is the path the file at p is stored under: in a decrypting place,
+// without its OpenPGP suffix ("report.csv.pgp" is stored as "report.csv");
+// in an encrypting place, without the ".pgp" its listing adds; elsewhere p
+// itself. A name that is only the suffix keeps it. Key applies it.
+func (m Mount) Stored(p string) string {
+	suffixes := pgpSuffixes
+	switch m.Gates.PGP {
+	case auth.PGPEncrypt:
+		suffixes = pgpSuffixes[:1]
+	case auth.PGPDecrypt:
+	default:
+		return p
+	}
+	for _, s := range suffixes {
+		if len(p) > len(s) && strings.EqualFold(p[len(p)-len(s):], s) && !strings.HasSuffix(p[:len(p)-len(s)], "/") {
+			return p[:len(p)-len(s)]
+		}
+	}
+	return p
+}
+
+// Key returns the object key for a client path (of the name it is Stored
+// under); the mount's root maps to the prefix. A path is cleaned as if "/" were the filesystem root, so ".."
 // never climbs above the prefix; paths that S3 or a partner's OS would
 // mangle are refused with a *PathError.
 func (m Mount) Key(p string) (string, error) {
 	if err := CheckName(p); err != nil {
 		return "", err
 	}
-	clean := path.Clean("/" + p)
+	clean := path.Clean("/" + m.Stored(p))
 	if clean == "/" {
 		return m.Prefix, nil
 	}

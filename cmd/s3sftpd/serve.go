@@ -26,6 +26,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
+	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -280,6 +281,8 @@ func authUser(cfg *config.Config, u config.User) (auth.User, error) {
 		LegacyRSASHA1: u.LegacyRSASHA1, Methods: u.Methods, Password: u.Password, RoleARN: u.RoleARN, ExternalID: u.ExternalID,
 		Limits: auth.Limits{MaxUploadBytesPerSec: int64(u.MaxUploadMBps) * 1e6, MaxDownloadBytesPerSec: int64(u.MaxDownloadMBps) * 1e6,
 			ReadAheadMemory: int64(u.ReadAheadMemoryPerUser), UploadMemory: int64(u.UploadMemoryPerUser), MaxOpenFiles: u.MaxOpenFiles}}
+	au.Gates = auth.Gates{Scan: u.Scan, PGP: u.PGP, RequireSignature: u.PGPRequireSignature}
+	au.PGPKeys = u.PGPPublicKeys
 	for _, k := range u.PublicKeys {
 		au.Keys = append(au.Keys, k.Key)
 		au.KeyOptions = append(au.KeyOptions, k.Restrictions)
@@ -299,7 +302,7 @@ func folders(u config.User) []auth.Folder {
 	var out []auth.Folder
 	for _, m := range u.Tree {
 		if !m.Home() {
-			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms})
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates})
 		}
 	}
 	return out
@@ -349,6 +352,7 @@ func s3Config(cfg *config.Config) s3fs.Config {
 		ReadAheadMemory:   int64(cfg.S3.ReadAheadMemory),
 		TempSuffixes:      cfg.Server.TempSuffixes,
 		HideNames:         cfg.Audit.Paths == config.AuditPathsHMAC,
+		Gates:             gate.Config{Scanner: cfg.Scan.Client(), AcceptUnscanned: cfg.Scan.OnUnavailable == "accept", Key: cfg.PGP.PrivateKey},
 	}
 }
 

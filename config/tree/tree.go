@@ -36,6 +36,17 @@ type Folder struct {
 	// Permissions are what the user may do in the folder; omitted, the
 	// user's permissions.
 	Permissions []string `toml:"permissions"`
+	// Scan, PGP and PGPRequireSignature are the folder's content gates
+	// (auth.Gates); config checks them against [scan], [pgp] and the
+	// user's keys.
+	Scan                bool   `toml:"scan"`
+	PGP                 string `toml:"pgp"`
+	PGPRequireSignature bool   `toml:"pgp_require_signature"`
+}
+
+// Gates are f's content gates.
+func (f Folder) Gates() auth.Gates {
+	return auth.Gates{Scan: f.Scan, PGP: f.PGP, RequireSignature: f.PGPRequireSignature}
 }
 
 // Group is one [[groups]] table: folders shared by every user naming it.
@@ -50,6 +61,7 @@ type Mount struct {
 	Bucket string
 	Prefix string // {user} replaced; ends in "/"
 	Perms  auth.Perms
+	Gates  auth.Gates
 	// Key is the key path of the table it comes from ("users[0]",
 	// "groups[1].folders[0]"), for messages.
 	Key string
@@ -141,6 +153,7 @@ type User struct {
 	Home   string // "" without one (or when it is invalid, reported apart)
 	Bucket string // the user's bucket, the [s3] default applied
 	Perms  auth.Perms
+	Gates  auth.Gates // the home's
 	Groups []string
 	// Folders are the user's own; one at the path of a group's folder
 	// replaces it.
@@ -155,7 +168,7 @@ func Resolve(u User, groups []Group) ([]Mount, []Problem) {
 	var ms []Mount
 	var ps []Problem
 	if u.Home != "" {
-		ms = append(ms, Mount{Path: "/", Bucket: u.Bucket, Prefix: u.Home, Perms: u.Perms, Key: u.Key})
+		ms = append(ms, Mount{Path: "/", Bucket: u.Bucket, Prefix: u.Home, Perms: u.Perms, Gates: u.Gates, Key: u.Key})
 	}
 	own := map[string]bool{}
 	for _, f := range u.Folders {
@@ -201,7 +214,7 @@ func Resolve(u User, groups []Group) ([]Mount, []Problem) {
 		if bad {
 			continue
 		}
-		m := Mount{Path: s.f.Path, Bucket: cmpOr(s.f.Bucket, u.Bucket), Prefix: strings.ReplaceAll(s.f.Prefix, Placeholder, u.Name), Perms: u.Perms, Key: s.key}
+		m := Mount{Path: s.f.Path, Bucket: cmpOr(s.f.Bucket, u.Bucket), Prefix: strings.ReplaceAll(s.f.Prefix, Placeholder, u.Name), Perms: u.Perms, Gates: s.f.Gates(), Key: s.key}
 		if s.f.Permissions != nil {
 			m.Perms, _ = auth.ParsePerms(s.f.Permissions) // names are config's to check
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkg/sftp"
 
+	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
@@ -64,9 +65,12 @@ func Visible(err error) *Error {
 	if errors.As(err, &pe) {
 		return &Error{sftp.ErrSSHFxFailure, pe.Error(), RefusedJail}
 	}
+	if errors.Is(err, download.ErrEncryptedSeek) {
+		return &Error{sftp.ErrSSHFxOpUnsupported, err.Error(), RefusedUnsupported}
+	}
 	var ue *upload.Error
 	if errors.As(err, &ue) {
-		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ""}
+		return &Error{sftp.ErrSSHFxFailure, ue.Msg, ue.Reason} // a gate's refusal: its reason ("malware")
 	}
 	return nil
 }

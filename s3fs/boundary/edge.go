@@ -7,7 +7,6 @@ import (
 
 	"github.com/pkg/sftp"
 
-	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
@@ -59,7 +58,7 @@ func (e Edge) Fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, e.Net("download", r.Filepath, err)
 	}
-	return Reader{d.(*download.Download), e}, nil
+	return Reader{d.(Download), e}, nil
 }
 
 // Filewrite opens an upload (FileWriter).
@@ -122,9 +121,18 @@ func (e Edge) Readlink(p string) (string, error) {
 func (e Edge) LookupUserName(uid string) string  { return e.H.LookupUserName(uid) }
 func (e Edge) LookupGroupName(gid string) string { return e.H.LookupGroupName(gid) }
 
+// Download is an open download: a *download.Download, or one encrypted on
+// the way out (*download.Encrypted).
+type Download interface {
+	io.ReaderAt
+	Path() string
+	Close() error
+	TransferError(error)
+}
+
 // Reader is an open download, its errors through the edge.
 type Reader struct {
-	D *download.Download
+	D Download
 	e Edge
 }
 

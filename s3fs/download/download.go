@@ -23,6 +23,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
+	"github.com/s3sftpd/s3sftpd/pgp"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -70,6 +71,9 @@ type Object struct {
 	RawSize         int64   // stored size
 	Opener          *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
 	SHA256          string  // recorded at upload, "" if none (never for an encrypted object)
+	// Encrypt, if set, is the encryption of what the client reads (Reader):
+	// a download from an encrypting place; its error refuses the reads.
+	Encrypt func() (*pgp.Encrypter, error)
 }
 
 // Opener decrypts one stored object's chunks.
@@ -119,9 +123,10 @@ type Download struct {
 	path, key string
 	etag      string
 	versionID string
-	size      int64   // plaintext size, what the client sees
-	rawSize   int64   // stored size
-	open      *Opener // decrypts an envelope-encrypted object; nil: stored as plaintext
+	size      int64                          // plaintext size, what the client sees
+	rawSize   int64                          // stored size
+	open      *Opener                        // decrypts an envelope-encrypted object; nil: stored as plaintext
+	encrypt   func() (*pgp.Encrypter, error) // see Object.Encrypt
 	started   time.Time
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
@@ -160,7 +165,7 @@ func New(cfg *Config, s Session, o Object) *Download {
 	ctx, cancel := context.WithCancel(s.Context())
 	d := &Download{
 		cfg: cfg, s: s, path: o.Path, key: o.Key, etag: o.ETag, versionID: o.VersionID,
-		size: o.Size, rawSize: o.RawSize, open: o.Opener, stored: o.SHA256,
+		size: o.Size, rawSize: o.RawSize, open: o.Opener, stored: o.SHA256, encrypt: o.Encrypt,
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
@@ -169,6 +174,19 @@ func New(cfg *Config, s Session, o Object) *Download {
 
 // Path is the client's path the download was opened as.
 func (d *Download) Path() string { return d.path }
+
+// Reader is what the client reads: the object, or, with Object.Encrypt,
+// the OpenPGP message of it (Encrypted).
+func (d *Download) Reader() io.ReaderAt {
+	if d.encrypt == nil {
+		return d
+	}
+	e, err := d.encrypt()
+	if err != nil {
+		return refusedReader{d, err}
+	}
+	return NewEncrypted(d, e)
+}
 
 // HoldSlot gives release to Close, which calls it: it gives back the
 // session's open-file slot.

@@ -12,10 +12,13 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 	"sync"
 
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
+	"github.com/s3sftpd/s3sftpd/vfs"
 )
 
 // Entries turns one page into the client's entries, in order; first and
@@ -126,6 +129,12 @@ func (l *Lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// Listable hides the names no client could address (keys written by other
+// tools), and the times index.
+func Listable(name string) bool {
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil && name != objfmt.TimesIndex
 }
 
 // Fixed is a ListerAt of entries known in advance (a stat's one).

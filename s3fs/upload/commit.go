@@ -99,6 +99,7 @@ func (u *Upload) record(err error, aborted bool) {
 		r.SHA256 = u.sum.Hex()
 		r.ETag, r.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	}
+	r.Scan, r.Signer = u.gateNote.Scan, u.gateNote.Signer // set once the gates agreed
 	if err != nil && (aborted || u.s.Context().Err() != nil) {
 		r.Result = audit.ResultAborted // the connection ended, storage did not fail
 	}
@@ -229,7 +230,17 @@ func (u *Upload) vet() error {
 	if err := u.stages.Finish(); err != nil {
 		return u.fail(u.stageFailure(err))
 	}
+	u.noteGates()
 	return nil
+}
+
+// noteGates takes what the gates found, once they agreed, for the object
+// and the close record.
+func (u *Upload) noteGates() {
+	u.gateTags, u.gateNote = map[string]string{}, audit.Record{}
+	for _, g := range u.gates {
+		g.Note(&u.gateNote, u.gateTags)
+	}
 }
 
 // stageFailure is the partner's answer to a stage that failed or refused
@@ -238,7 +249,10 @@ func (u *Upload) vet() error {
 func (u *Upload) stageFailure(err error) error {
 	var refusal *Refusal
 	if errors.As(err, &refusal) {
-		return failure(refusal.Reason)
+		if refusal.Cause != nil {
+			u.log(slog.LevelWarn, "upload refused", slog.String("path", u.s.Name(u.path)), slog.String("reason", refusal.Kind), slog.String("err", refusal.Cause.Error()))
+		}
+		return &Error{Msg: refusal.Reason, Reason: refusal.Kind}
 	}
 	u.log(slog.LevelError, "upload stage failed", slog.String("path", u.s.Name(u.path)), slog.String("err", err.Error()))
 	return failure("upload failed: the file could not be processed; nothing was stored")
@@ -246,12 +260,14 @@ func (u *Upload) stageFailure(err error) error {
 
 // sha256Metadata is the SHA-256 of the content, as user metadata, for a
 // plaintext object; none under envelope encryption (see objfmt.MetaSHA256:
-// the audit trail still records the plaintext SHA-256).
+// the audit trail still records the plaintext SHA-256). What the gates
+// found comes with it (a multipart upload has both as tags).
 func (u *Upload) sha256Metadata() map[string]string {
-	if u.sealer != nil {
-		return nil
+	m := maps.Collect(maps.All(u.gateTags))
+	if u.sealer == nil {
+		m[objfmt.MetaSHA256] = u.sum.Hex()
 	}
-	return map[string]string{objfmt.MetaSHA256: u.sum.Hex()}
+	return m
 }
 
 // objectMetadata is the user metadata of a new object: base (which may be
@@ -276,7 +292,7 @@ func (u *Upload) objectMetadata(base map[string]string) map[string]string {
 // audit trail has the hash, downloads of an untagged object are simply not
 // checked, and the object shows its write time.
 func (u *Upload) tagObject() {
-	tags := map[string]string{}
+	tags := maps.Collect(maps.All(u.gateTags)) // what the gates found
 	if u.sealer == nil {
 		tags[objfmt.MetaSHA256] = u.sum.Hex()
 	}
@@ -394,6 +410,7 @@ func (u *Upload) Commit(s Session, overwrite bool, rec *audit.Record) error {
 	if err != nil {
 		err = u.stageFailure(err)
 	} else {
+		u.noteGates()
 		err = u.complete()
 	}
 	if err != nil {
@@ -401,6 +418,7 @@ func (u *Upload) Commit(s Session, overwrite bool, rec *audit.Record) error {
 		return err
 	}
 	rec.Bytes, rec.SHA256 = audit.Int(u.size), u.sum.Hex()
+	rec.Scan, rec.Signer = u.gateNote.Scan, u.gateNote.Signer
 	rec.ETag, rec.VersionID = trimETag(u.stored.ETag), u.stored.VersionID
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"hash"
 
+	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
@@ -45,6 +46,14 @@ type Stage interface {
 	// interrupted for good or discarded): the stage lets go of what it
 	// holds. It may come after Finish, and more than once.
 	Abort()
+}
+
+// A Gate is a stage that decides whether the file may be published at all
+// (a content gate: package s3fs/gate) and, once Finish said yes, notes what
+// it found in the close record and in the tags kept on the object.
+type Gate interface {
+	Stage
+	Note(r *audit.Record, tags map[string]string)
 }
 
 // A Sizer is a stage whose output is longer than its input: the part
@@ -237,6 +246,12 @@ func (s *Seal) NextEpoch() error {
 // Refusal is a stage's refusal of a file whose text is written for the
 // partner ("upload refused: ..."): the partner reads it as it is. Any other error
 // of a stage reaches only the log; the partner reads a plain failure.
-type Refusal struct{ Reason string }
+// Kind, if set, says why in one word for the trail's reason (a gate's:
+// ReasonMalware, ...); Cause, if set, is the full cause, for the log.
+type Refusal struct {
+	Reason string
+	Kind   string
+	Cause  error
+}
 
 func (r *Refusal) Error() string { return r.Reason }

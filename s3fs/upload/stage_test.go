@@ -77,7 +77,7 @@ func TestChain_ResumesFromAMark(t *testing.T) {
 type veto struct{ aborted int }
 
 func (v *veto) Write(p []byte, _ bool) ([]byte, error) { return p, nil }
-func (v *veto) Finish() error                          { return &Refusal{"upload refused: test veto"} }
+func (v *veto) Finish() error                          { return &Refusal{Reason: "upload refused: test veto"} }
 func (v *veto) Abort()                                 { v.aborted++ }
 
 func TestChain_AStageThatCannotResumeLeavesNoMark(t *testing.T) {

@@ -144,6 +144,7 @@ type File struct {
 	Sealer          *Sealer   // envelope encryption of the object; nil stores plaintext
 	Mtime           time.Time // time to store with the object; zero: none
 	Temp            *Temp     // the final name of a temporary name, or nil
+	Gates           []Gate    // content gates, in order, before the SHA-256: it is the plaintext's
 }
 
 // Temp is the final name of a temporary file: its multipart upload is made
@@ -154,12 +155,13 @@ type Temp struct {
 }
 
 // Error is an upload's failure as the partner reads it: its text names no
-// storage detail, bucket or key.
-type Error struct{ Msg string }
+// storage detail, bucket or key. Reason, set when the server refused the
+// file (a gate's Refusal.Kind: "malware"), is the trail's reason.
+type Error struct{ Msg, Reason string }
 
 func (e *Error) Error() string { return e.Msg }
 
-func failure(msg string) error { return &Error{msg} }
+func failure(msg string) error { return &Error{Msg: msg} }
 
 // Upload is an io.WriterAt that streams one file into S3. Writes are copied
 // into the current part's buffer at their offset, whatever order they arrive
@@ -229,7 +231,12 @@ type Upload struct {
 	// stageErr is a stage's failure, seen only by the parts' goroutines in
 	// their turn (passed orders them), or by putWhole when no part was sent.
 	stageErr    error
-	storedBytes int64 // what the stages passed on so far: the object's size in S3
+	storedBytes int64  // what the stages passed on so far: the object's size in S3
+	carry       []byte // stages' output short of a part, waiting for the next part's (carryOver)
+
+	gates    []Gate            // the content gates among the stages
+	gateTags map[string]string // what they found, once they agreed: kept on the object
+	gateNote audit.Record      // and in the close record (Scan, Signer)
 }
 
 // part is a buffer for bytes [start, start+size) of the file.
@@ -260,7 +267,11 @@ func New(cfg *Config, s Session, f File) *Upload {
 	passed := make(chan struct{})
 	close(passed)
 	sum := NewHash()
-	stages := Chain{sum}
+	var stages Chain
+	for _, g := range f.Gates {
+		stages = append(stages, g)
+	}
+	stages = append(stages, sum)
 	if f.Sealer != nil {
 		stages = append(stages, f.Sealer.stage)
 	}
@@ -269,7 +280,7 @@ func New(cfg *Config, s Session, f File) *Upload {
 		keepIfUntouched: f.KeepIfUntouched, mtime: f.Mtime, started: time.Now(),
 		ctx: ctx, cancel: cancel, sealer: f.Sealer,
 		inflight: make(chan struct{}, PartsInFlight),
-		stages:   stages, sum: sum, passed: passed,
+		stages:   stages, sum: sum, passed: passed, gates: f.Gates,
 	}
 	if f.Temp != nil {
 		u.final, u.finalKey, u.tempKey, u.finalBinding = f.Temp.Final, f.Temp.FinalKey, f.Key, f.Temp.Binding
@@ -602,12 +613,15 @@ func (u *Upload) send(pt *part) error {
 		<-prev
 		end := pt.start + int64(len(pt.buf))
 		body, err := u.pass(pt.buf, pt.last)
+		if err == nil {
+			body = u.carryOver(body, pt.last)
+		}
 		var st partState
 		if err == nil {
 			st = partState{end: end, stored: u.storedBytes, marks: u.stages.Mark(), crc: u.crcMark()}
 		}
 		close(mine)
-		if err != nil || (pt.last && len(body) == 0) { // failed, or an empty tail: nothing to store
+		if err != nil || len(body) == 0 { // failed, an empty tail, or short output carried over: nothing to store
 			<-u.inflight
 			u.cfg.Budget.Sent(user, pt.reserved)
 			if err != nil {
@@ -657,6 +671,21 @@ func (u *Upload) pass(b []byte, last bool) ([]byte, error) {
 	}
 	u.storedBytes += int64(len(out))
 	return out, nil
+}
+
+// carryOver holds back output shorter than S3's smallest part, unless it
+// ends the file, for the next part: a gate that changes the bytes' length
+// (decryption) makes it. It is a copy outside the upload memory, < 5 MiB.
+func (u *Upload) carryOver(body []byte, last bool) []byte {
+	if len(u.carry) > 0 {
+		body = append(u.carry, body...)
+		u.carry = nil
+	}
+	if !last && len(body) < MinPartSize {
+		u.carry = append([]byte(nil), body...)
+		return nil
+	}
+	return body
 }
 
 // partState is what a sent part leaves behind: where it ends in the file,
@@ -771,7 +800,10 @@ func (u *Upload) HoldSlot(release func()) { u.releaseSlot = release }
 
 // Drop lets go of an upload opened but refused before any write (its
 // open could not be recorded, or the path is busy).
-func (u *Upload) Drop() { u.cancel() }
+func (u *Upload) Drop() {
+	u.cancel()
+	u.stages.Abort()
+}
 
 func (u *Upload) log(level slog.Level, msg string, attrs ...slog.Attr) {
 	u.s.Logger().LogAttrs(u.s.Context(), level, msg, attrs...)
