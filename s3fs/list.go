@@ -233,7 +233,7 @@ func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
 		}
 	}
 	if last {
-		f.times.Done(h.ctx)
+		f.times.Done(h.ctx, h.home.Perms.Has(auth.PermWrite))
 	}
 	return page
 }

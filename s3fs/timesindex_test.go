@@ -299,3 +299,35 @@ func TestListing_ManyPagesInOrder(t *testing.T) {
 		t.Errorf("the last file lists at %v; want its kept %v", got, kept)
 	}
 }
+
+// TestTimesIndex_ReadOnlyListingWritesNothing: a user who may not write
+// there lists a folder whose index is stale with the files' own times, and
+// the listing writes nothing (that user's role may not); the next listing
+// by a writer repairs it.
+func TestTimesIndex_ReadOnlyListingWritesNothing(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	w := e.session(t, "p/", auth.AllPerms)
+	kept := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := writeFile(t, w, "/f", randBytes(10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Chtimes("/f", kept, kept); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	if _, err := e.obj.Put(context.Background(), store.PutRequest{Bucket: e.s3.Bucket, Key: "p/f", Body: randBytes(10)}); err != nil {
+		t.Fatal(err)
+	}
+	counter := &requestCounter{Objects: e.obj}
+	e.through(counter)
+	if got := listedTimes(t, e.session(t, "p/", auth.PermList|auth.PermRead), "/")["f"]; got.Equal(kept) {
+		t.Errorf("f lists at the kept %v after its overwrite in S3; want its LastModified", got)
+	}
+	if n := counter.take()["PUT"]; n != 0 {
+		t.Errorf("a read-only user's listing sent %d PUTs; want none", n)
+	}
+	listedTimes(t, w, "/")
+	if n := counter.take()["PUT"]; n != 1 {
+		t.Errorf("a writer's listing sent %d PUTs; want one, the index repaired", n)
+	}
+}

@@ -222,11 +222,12 @@ func (l *Listing) Times(files []File) []time.Time {
 	return times
 }
 
-// Done ends a listing read to its end: entries of overwritten objects, and
-// of objects gone for some time, are dropped from the index, unless
-// another writer changed it meanwhile (the next listing tries again).
-func (l *Listing) Done(ctx context.Context) {
-	if l.seen == nil {
+// Done ends a listing read to its end: with repair (a user who may write
+// there; others' roles may not), entries of overwritten objects, and of
+// objects gone for some time, are dropped from the index, unless another
+// writer changed it meanwhile (the next listing tries again).
+func (l *Listing) Done(ctx context.Context, repair bool) {
+	if l.seen == nil || !repair {
 		return
 	}
 	cutoff := l.started.Add(-staleAfter).Unix()
