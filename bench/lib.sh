@@ -64,7 +64,7 @@ bench_setup() {
 		port=$((20000 + RANDOM % 40000))
 		port_open "$port" && continue
 		ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-			"$versitygw" --port "127.0.0.1:$port" --quiet posix "$work/s3" >"$work/versitygw.log" 2>&1 &
+			"$versitygw" --port "127.0.0.1:$port" --quiet --keep-alive posix "$work/s3" >"$work/versitygw.log" 2>&1 &
 		vgw_pid=$!
 		pids+=("$vgw_pid")
 		for _ in $(seq 200); do

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,19 @@ const MetaUpload = "s3sftpd-upload"
 
 // UploadMarker is the user metadata that marks a new multipart upload.
 func UploadMarker() map[string]string { return map[string]string{MetaUpload: "1"} }
+
+// TimesIndex is the name, in a folder, of the object that indexes the
+// times kept on the folder's files (package s3fs/keptime), so a listing
+// reads them with one GET. It sorts before nearly every name ("!" is the
+// first printable character after the space), so the first listing page
+// shows whether it is there; vfs refuses it as a name.
+const TimesIndex = "!s3sftpd-times"
+
+// IsTimesIndex reports whether key is a folder's times index: an object of
+// the gateway's, not a partner's file.
+func IsTimesIndex(key string) bool {
+	return key == TimesIndex || strings.HasSuffix(key, "/"+TimesIndex)
+}
 
 // MetaMtime keeps the modification time a client set (scp -p, WinSCP,
 // lftp mirror, rclone, paramiko utime), which S3's LastModified cannot

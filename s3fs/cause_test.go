@@ -105,7 +105,7 @@ func failWithNames(t *testing.T, hashNames bool) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Indexing).Objects, cfg: cfg}
 	l, err := audit.Open(audit.Config{Stdout: io.Discard, HMACKey: randBytes(32), HashPaths: hashNames})
 	if err != nil {
 		t.Fatal(err)

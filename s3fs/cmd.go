@@ -2,6 +2,7 @@ package s3fs
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -18,6 +20,7 @@ import (
 // Filecmd answers the requests that change names: setstat, rename, remove,
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
+	h.wasAbsent("") // a command may create what a stat found absent
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
 	if rec.Event == audit.EventRefused {
 		rec.Op = strings.ToLower(r.Method)
@@ -153,18 +156,26 @@ func (h *handlers) rmdir(p string, pl vfs.Place) error {
 	if m.IsRoot(key) {
 		return boundary.Denied("rmdir refused: this is your home directory")
 	}
-	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: m.Bucket, Prefix: key + "/", MaxKeys: 2})
+	out, err := h.fs.obj.List(h.ctx, store.ListRequest{Bucket: m.Bucket, Prefix: key + "/", MaxKeys: 3})
 	if err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("list %s/: %w", key, err))
 	}
+	index := key + "/" + objfmt.TimesIndex // the folder's times index is no content: it goes with the folder
+	hasIndex := slices.ContainsFunc(out.Objects, func(o store.Object) bool { return o.Key == index })
+	out.Objects = slices.DeleteFunc(out.Objects, func(o store.Object) bool { return o.Key == index })
 	switch {
-	case len(out.Objects) == 0:
+	case len(out.Objects) == 0 && !hasIndex:
 		if exists, _ := h.fileExists(m, p, key); exists && h.canSee(m) {
 			return boundary.Failure("rmdir refused: not a directory")
 		}
 		return boundary.ErrNoSuchFile
-	case len(out.Objects) > 1 || out.Objects[0].Key != key+"/":
+	case len(out.Objects) > 1 || len(out.Objects) == 1 && out.Objects[0].Key != key+"/":
 		return boundary.Failure("rmdir refused: directory is not empty")
+	}
+	if hasIndex {
+		if err := h.fs.obj.Delete(h.ctx, m.Bucket, index); err != nil {
+			return h.s3Failure("rmdir", p, fmt.Errorf("delete times index of %s/: %w", key, err))
+		}
 	}
 	if err := h.fs.obj.Delete(h.ctx, m.Bucket, key+"/"); err != nil {
 		return h.s3Failure("rmdir", p, fmt.Errorf("delete marker %s/: %w", key, err))

@@ -83,7 +83,7 @@ func TestEdge_NoStorageTextReachesThePartner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
+	e := &env{fs: fsys, api: client, obj: fsys.obj.(keptime.Indexing).Objects, cfg: cfg}
 	c := e.tenantSession(t, &auth.Tenant{User: "tester", Bucket: "phi-bucket-7", Prefix: "partners/acme/", Perms: 0xff}, nil, testLog())
 
 	ops := map[string]func() error{

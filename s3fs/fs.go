@@ -109,6 +109,7 @@ func New(objects store.Objects, cfg Config, log *slog.Logger) (*FS, error) {
 		fs.memWait = DefaultUploadMemoryWait
 	}
 	fs.times = keptime.New(func() time.Time { return fs.now() })
+	fs.times.OnIndexError = func(_ string, err error) { log.Warn("times index not updated", "err", fs.Cause(err)) } // no key: names are PHI
 	fs.obj = fs.times.Over(objects)
 	return fs, nil
 }
@@ -155,6 +156,8 @@ type handlers struct {
 	open      map[string]*upload.Upload // client path → upload in progress
 	uploaded  map[string]attr.Info      // client path → file this session uploaded
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
+	absent    string                    // the path the last stat found nothing at, for the open that follows
+	absentAt  time.Time                 // when
 	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 

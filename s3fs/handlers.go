@@ -178,11 +178,19 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 			}
 		}
 	}
-	exists, err := h.fileExists(m, r.Filepath, key)
-	if err != nil {
-		return nil, err
-	}
 	overwrite := m.Perms.Has(auth.PermOverwrite)
+	// No HEAD when this session's stat just found nothing there (OpenSSH's put
+	// and scp stat first), nor for a truncating open by a user who may
+	// overwrite: the commit's If-None-Match still refuses a file another
+	// writer stores meanwhile where overwriting is not allowed.
+	absent := h.wasAbsent(r.Filepath)
+	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
+	exists := false
+	if !blind {
+		if exists, err = h.fileExists(m, r.Filepath, key); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case exists && flags.Excl:
 		return nil, h.refuseExclusive(m)
@@ -192,7 +200,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
 		return nil, h.refuseOverwrite(m, "upload", "file")
-	case !exists && h.isDir(m, key):
+	case !exists && !absent && h.isDir(m, key): // without a HEAD, also when a file has the name too
 		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
@@ -243,6 +251,16 @@ func (h *handlers) refuseExclusive(m *vfs.Mount) error {
 		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
 	}
 	return boundary.Conflict("upload refused: file exists (exclusive create)")
+}
+
+// wasAbsent reports, once, whether this session's last stat found nothing
+// at p less than a second ago: an open then need not ask S3 again.
+func (h *handlers) wasAbsent(p string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	was := p != "" && h.absent == p && time.Since(h.absentAt) < time.Second
+	h.absent = ""
+	return was
 }
 
 // fileExists reports whether key is an object, asking S3.

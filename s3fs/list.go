@@ -1,7 +1,6 @@
 package s3fs
 
 import (
-	"io"
 	"os"
 	"slices"
 	"strings"
@@ -14,16 +13,11 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs/attr"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/listing"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
-	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
 )
-
-// uploadInfo describes an upload open or pending as name.
-func uploadInfo(name string, u upload.Info) attr.Info {
-	return attr.Info{Path: name, Bytes: u.Size, Mtime: u.Mtime}
-}
 
 // Filelist answers opendir (List) and stat/lstat (Stat). A listing is
 // recorded in the audit trail, since names can be PHI; a stat is recorded
@@ -80,10 +74,10 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 		return attr.Info{Path: pl.Path, Dir: true, Mtime: time.Now().Truncate(time.Second)}, nil
 	}
 	if u := h.openUpload(p); u != nil {
-		return uploadInfo(p, u.Info()), nil
+		return attr.Upload(p, u.Info()), nil
 	}
 	if info, ok := h.fs.pending.Info(m.Bucket, key); ok {
-		return uploadInfo(p, info), nil
+		return attr.Upload(p, info), nil
 	}
 	canSee := h.canSee(m)
 	if !canSee || m.Stored(p) != p { // what it sent: clients compare sizes after an upload
@@ -110,6 +104,11 @@ func (h *handlers) stat(p string) (os.FileInfo, error) {
 	}
 	if fi, ok := h.dirInfo(m, p, key); ok {
 		return fi, nil
+	}
+	if canSee {
+		h.mu.Lock()
+		h.absent, h.absentAt = p, time.Now()
+		h.mu.Unlock()
 	}
 	return nil, boundary.ErrNoSuchFile
 }
@@ -145,11 +144,14 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	if !m.IsRoot(prefix) {
 		prefix += "/"
 	}
-	l := &lister{h: h, m: m, path: p, prefix: prefix, tree: h.tree.Entries(pl.Path)}
-	if err := l.fetch(); err != nil {
+	f := &folder{h: h, m: m, prefix: prefix, tree: h.tree.Entries(pl.Path)}
+	l, err := listing.New(h.ctx, h.fs.obj, store.ListRequest{Bucket: m.Bucket, Prefix: prefix, Delimiter: "/"}, f.entries,
+		func(err error) error { return h.s3Failure("list", p, err) })
+	if err != nil {
 		return nil, err
 	}
-	if !m.IsRoot(prefix) && !l.found && !pl.Virtual {
+	if !m.IsRoot(prefix) && !f.found && !pl.Virtual {
+		l.Close()
 		if ok, _ := h.fileExists(m, p, strings.TrimSuffix(prefix, "/")); ok {
 			return nil, boundary.Failure("list refused: not a directory")
 		}
@@ -158,106 +160,67 @@ func (h *handlers) list(p string) (sftp.ListerAt, error) {
 	return l, nil
 }
 
-// lister streams one directory: one ListObjectsV2 page (1000 keys) at a time,
-// so a huge prefix is never held in memory.
-type lister struct {
+// folder makes the entries of one directory listing, a ListObjectsV2 page
+// (1000 keys) at a time (package listing pages it).
+type folder struct {
 	h      *handlers
 	m      *vfs.Mount
-	path   string
 	tree   []string // the folders and segments above them here: shown first, each once
 	prefix string
-	page   []os.FileInfo // entries fetched and not yet returned
-	served int64         // offset of page[0]
-	token  string        // of the next page; "" before the first
-	last   bool
-	found  bool // the first page had a key: the directory exists, even if only its marker
+	found  bool             // the first page had a key: the directory exists, even if only its marker
+	times  *keptime.Listing // the folder's kept times, from its first page on
 }
 
-func (l *lister) fetch() error {
-	out, err := l.h.fs.obj.List(l.h.ctx, store.ListRequest{Bucket: l.m.Bucket, Prefix: l.prefix, Delimiter: "/", Token: l.token})
-	if err != nil {
-		return l.h.s3Failure("list", l.path, err)
-	}
+func (f *folder) entries(out store.ListPage, first, last bool) []os.FileInfo {
+	h, m := f.h, f.m
+	shows := func(name string) bool { return listing.Listable(name) && !slices.Contains(f.tree, name) } // no folder shadows it
+	var page []os.FileInfo
 	listed := time.Now().Truncate(time.Second)
-	if l.token == "" && l.served == 0 {
-		l.page = append(l.page, attr.Dirs(l.tree, listed)...)
+	if first {
+		f.times = h.fs.times.List(h.ctx, m.Bucket, f.prefix, out)
+		f.found = len(out.Objects) > 0 || len(out.Prefixes) > 0
+		page = append(page, attr.Dirs(f.tree, listed)...)
 	}
 	for _, cp := range out.Prefixes {
-		name, ok := l.m.Name(strings.TrimSuffix(strings.TrimPrefix(cp, l.prefix), "/"))
-		if ok && l.shows(name) {
-			l.page = append(l.page, attr.Info{Path: name, Dir: true, Mtime: l.h.fs.times.ListedDir(l.m.Bucket, cp, listed)})
+		name, ok := m.Name(strings.TrimSuffix(strings.TrimPrefix(cp, f.prefix), "/"))
+		if ok && shows(name) {
+			page = append(page, attr.Info{Path: name, Dir: true, Mtime: h.fs.times.ListedDir(m.Bucket, cp, listed)})
 		}
 	}
 	var files []keptime.File
-	var at []int // each file's place in the page
+	var at []int
 	for _, obj := range out.Objects {
-		rel := strings.TrimPrefix(obj.Key, l.prefix)
+		rel := strings.TrimPrefix(obj.Key, f.prefix)
 		if dir, marker := strings.CutSuffix(rel, "/"); marker && dir != "" {
 			// A subdirectory's marker listed as an object rather than as a
 			// common prefix, as the embedded store does: still a directory.
-			if name, ok := l.m.Name(dir); ok && l.shows(name) && !slices.Contains(out.Prefixes, obj.Key) {
-				l.page = append(l.page, attr.Info{Path: name, Dir: true, Mtime: l.h.fs.times.ListedDir(l.m.Bucket, obj.Key, obj.LastModified)})
+			if name, ok := m.Name(dir); ok && shows(name) && !slices.Contains(out.Prefixes, obj.Key) {
+				page = append(page, attr.Info{Path: name, Dir: true, Mtime: h.fs.times.ListedDir(m.Bucket, obj.Key, obj.LastModified)})
 			}
 			continue
 		}
-		name, ok := l.m.Name(rel)
-		if ok && l.shows(name) { // skips the directory's own marker ("")
+		name, ok := m.Name(rel)
+		if ok && shows(name) { // skips the directory's own marker ("")
 			files = append(files, keptime.File{Key: obj.Key, ETag: obj.ETag, Written: obj.LastModified})
-			at = append(at, len(l.page))
-			l.page = append(l.page, attr.Info{Path: name, Bytes: l.h.fs.seal.ListedSize(obj.Size), Mtime: obj.LastModified})
+			at = append(at, len(page))
+			page = append(page, attr.Info{Path: name, Bytes: h.fs.seal.ListedSize(obj.Size), Mtime: obj.LastModified})
 		}
 	}
-	for i, mtime := range l.h.fs.times.Listed(l.h.ctx, l.m.Bucket, files) {
-		fi := l.page[at[i]].(attr.Info)
+	for i, mtime := range f.times.Times(files) {
+		fi := page[at[i]].(attr.Info)
 		fi.Mtime = mtime
-		fi.Path, fi.Bytes = l.h.gates.Listed(l.m.Gates, fi.Path, fi.Bytes)
-		l.page[at[i]] = fi
+		fi.Path, fi.Bytes = h.gates.Listed(m.Gates, fi.Path, fi.Bytes)
+		page[at[i]] = fi
 	}
-	if l.token == "" && l.served == 0 { // first page: uploads pending under a temporary name
-		for key, info := range l.h.fs.pending.Under(l.m.Bucket, l.prefix) {
-			if name, ok := l.m.Name(strings.TrimPrefix(key, l.prefix)); ok && l.shows(name) {
-				l.page = append(l.page, uploadInfo(name, info))
+	if first { // uploads pending under a temporary name
+		for key, info := range h.fs.pending.Under(m.Bucket, f.prefix) {
+			if name, ok := m.Name(strings.TrimPrefix(key, f.prefix)); ok && shows(name) {
+				page = append(page, attr.Upload(name, info))
 			}
 		}
 	}
-	l.found = l.found || len(out.Objects) > 0 || len(out.Prefixes) > 0
-	l.token = out.NextToken
-	l.last = l.token == ""
-	return nil
-}
-
-// shows reports whether a stored entry is listed: not a name no client
-// could address (written by other tools), nor one a folder shadows.
-func (l *lister) shows(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil &&
-		!slices.Contains(l.tree, name)
-}
-
-// ListAt returns entries from offset off; pkg/sftp asks with ascending offsets.
-func (l *lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
-	if off < l.served {
-		return 0, boundary.Failure("list failed: directory can only be read forwards")
+	if last {
+		f.times.Done(h.ctx, m.Perms.Has(auth.PermWrite))
 	}
-	for {
-		skip := off - l.served
-		if skip < int64(len(l.page)) || l.last {
-			break
-		}
-		l.served += int64(len(l.page))
-		l.page = l.page[:0]
-		if err := l.fetch(); err != nil {
-			return 0, err
-		}
-	}
-	skip := off - l.served
-	if skip >= int64(len(l.page)) {
-		return 0, io.EOF
-	}
-	n := copy(ls, l.page[skip:])
-	l.served += skip + int64(n)
-	l.page = l.page[skip+int64(n):]
-	if len(l.page) == 0 && l.last {
-		return n, io.EOF
-	}
-	return n, nil
+	return page
 }

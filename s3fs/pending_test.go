@@ -49,7 +49,7 @@ func countingEnv(t *testing.T, cfg Config, srv *s3test.Server) (*env, *copyCount
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}, cc
+	return &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Indexing).Objects, cfg: cfg}, cc
 }
 
 // pendingUploads lists the multipart uploads in progress under prefix.

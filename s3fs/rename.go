@@ -8,6 +8,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/s3fs/boundary"
+	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/store"
 	"github.com/s3sftpd/s3sftpd/vfs"
@@ -152,6 +153,9 @@ func (h *handlers) renameDir(m *vfs.Mount, from, to, fromKey, toKey string) erro
 			return vfs.ErrKeyTooLong
 		}
 		var err error
+		if keptime.IsIndex(src) { // the copies of the files enter their times in the new folder's index
+			continue
+		}
 		if strings.HasSuffix(src, "/") { // a directory marker: make a new one with its time (some stores refuse to copy them)
 			err = h.fs.times.PutMarker(h.ctx, m.Bucket, dst, h.fs.times.MarkerTime(h.ctx, m.Bucket, src, obj.LastModified))
 		} else {

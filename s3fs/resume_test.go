@@ -73,7 +73,7 @@ func resumeNeverReusesNonce(t *testing.T, srv *s3test.Server, cfg Config, home s
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Forgetting).Objects, cfg: cfg}
+	e := &env{s3: srv, fs: fsys, api: client, obj: fsys.obj.(keptime.Indexing).Objects, cfg: cfg}
 
 	tenant := &auth.Tenant{User: "tester", Bucket: srv.Bucket, Prefix: home, Perms: auth.AllPerms}
 	data := randBytes(13 << 20)

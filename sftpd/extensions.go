@@ -36,6 +36,7 @@ type extensions struct {
 
 	rbuf []byte // client bytes read and not yet handed to the RequestServer
 	in   []byte // an incomplete client packet
+	rd   []byte // where each read from the channel lands: one buffer, not one per read
 
 	wmu     sync.Mutex
 	out     []byte // an incomplete server packet
@@ -57,9 +58,11 @@ var errPacketTooLarge = errors.New("sftp packet too large")
 // Read hands the RequestServer the client's packets, minus those the filter answers.
 func (e *extensions) Read(p []byte) (int, error) {
 	for len(e.rbuf) == 0 {
-		buf := make([]byte, 32*1024)
-		n, err := e.rw.Read(buf)
-		e.in = append(e.in, buf[:n]...)
+		if e.rd == nil {
+			e.rd = make([]byte, 32*1024)
+		}
+		n, err := e.rw.Read(e.rd)
+		e.in = append(e.in, e.rd[:n]...)
 		if perr := e.takeClientPackets(); perr != nil {
 			return 0, perr
 		}

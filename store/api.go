@@ -72,13 +72,15 @@ type Reading struct {
 }
 
 // PutRequest stores Body as one object. IfNoneMatch makes it fail with
-// IsPrecondition when the name is taken.
+// IsPrecondition when the name is taken; IfMatch, when set, unless the
+// object there still has that ETag.
 type PutRequest struct {
 	Bucket, Key string
 	Body        []byte
 	Metadata    map[string]string
 	ContentType string
 	IfNoneMatch bool
+	IfMatch     string
 }
 
 // Written is what S3 answered a write of an object with.
@@ -275,6 +277,7 @@ func (o *objects) Put(ctx context.Context, r PutRequest) (Written, error) {
 	if r.IfNoneMatch {
 		in.IfNoneMatch = aws.String("*")
 	}
+	in.IfMatch = optional(r.IfMatch)
 	out, err := o.api.PutObject(ctx, in)
 	if err != nil {
 		return Written{}, err

@@ -100,6 +100,9 @@ func (m Mount) Key(p string) (string, error) {
 		if strings.HasSuffix(seg, ".") {
 			return "", refuse("names ending in a dot are not allowed")
 		}
+		if seg == objfmt.TimesIndex {
+			return "", refuse("this name is reserved by the server")
+		}
 	}
 	rel := clean[1:]
 	if m.Names != nil {

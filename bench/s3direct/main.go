@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,7 +41,8 @@ func main() {
 		key       = flag.String("key", "s3direct/bench.bin", "object key")
 		file      = flag.String("file", "", "local file to put (for put and both)")
 		out       = flag.String("out", os.DevNull, "where get writes the object")
-		op        = flag.String("op", "both", "put, get, both (put then get), putdir (every file of the directory -file, one after another, under -key/), or mb (create the bucket)")
+		op        = flag.String("op", "both", "put, get, both (put then get), putdir (every file of the directory -file, one after another, under -key/), fill (-n empty objects under -key/, 32 at once), list (page through ListObjectsV2 of -key/ with delimiter /), or mb (create the bucket)")
+		n         = flag.Int("n", 1000, "objects fill puts")
 		checksums = flag.String("checksums", store.ChecksumsCompat, "aws or compat, as s3.checksums")
 	)
 	flag.Parse()
@@ -68,6 +70,12 @@ func main() {
 		timed("get", func() (int64, error) { return get(ctx, client, *bucket, *key, *out) })
 	case "putdir":
 		timed("putdir", func() (int64, error) { return putDir(ctx, client, *bucket, *key, *file) })
+	case "fill":
+		timed("fill", func() (int64, error) { return fill(ctx, client, *bucket, *key, *n) })
+	case "list":
+		if err := list(ctx, client, *bucket, *key); err != nil {
+			fail(err)
+		}
 	case "both":
 		timed("put", func() (int64, error) { return put(ctx, client, *bucket, *key, *file) })
 		timed("get", func() (int64, error) { return get(ctx, client, *bucket, *key, *out) })
@@ -85,6 +93,47 @@ func timed(op string, f func() (int64, error)) {
 	}
 	s := time.Since(start).Seconds()
 	fmt.Printf("%s %d bytes %.3f s %.1f MB/s\n", op, n, s, float64(n)/s/1e6)
+}
+
+// fill puts n empty objects prefix/f0000000…, 32 at once: the folder a
+// listing bench lists, as a hospital's system fills it straight in S3.
+func fill(ctx context.Context, c store.S3, bucket, prefix string, n int) (int64, error) {
+	var g errgroup.Group
+	g.SetLimit(32)
+	for i := range n {
+		g.Go(func() error {
+			key := fmt.Sprintf("%s/f%07d", prefix, i)
+			_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(""), ContentLength: aws.Int64(0)})
+			return err
+		})
+	}
+	return 0, g.Wait()
+}
+
+// list pages through ListObjectsV2 of prefix/ with delimiter "/", 1000 keys
+// a page, as a listing through the gateway does, and prints "list N entries
+// FIRST s first page TOTAL s".
+func list(ctx context.Context, c store.S3, bucket, prefix string) error {
+	start := time.Now()
+	var first time.Duration
+	entries := 0
+	in := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix + "/"), Delimiter: aws.String("/")}
+	for {
+		out, err := c.ListObjectsV2(ctx, in)
+		if err != nil {
+			return fmt.Errorf("list %s/: %w", prefix, err)
+		}
+		if first == 0 {
+			first = time.Since(start)
+		}
+		entries += len(out.Contents) + len(out.CommonPrefixes)
+		if out.NextContinuationToken == nil {
+			break
+		}
+		in.ContinuationToken = out.NextContinuationToken
+	}
+	fmt.Printf("list %d entries %.3f s first page %.3f s\n", entries, first.Seconds(), time.Since(start).Seconds())
+	return nil
 }
 
 // putDir puts every file in dir as prefix/NAME, one after another, as a

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 )
 
 // Info is an os.FileInfo for an object or a directory. Path is the client
@@ -96,4 +97,9 @@ func SetstatOp(flags sftp.FileAttrFlags, attrs *sftp.FileStat) string {
 		parts = append(parts, fmt.Sprintf("mtime=%d", attrs.Mtime))
 	}
 	return "setstat " + strings.Join(parts, " ")
+}
+
+// Upload describes an upload open or pending as name.
+func Upload(name string, u upload.Info) Info {
+	return Info{Path: name, Bytes: u.Size, Mtime: u.Mtime}
 }

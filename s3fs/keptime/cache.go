@@ -2,59 +2,13 @@ package keptime
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
 )
-
-// objectVersion names one version of an object as a listing shows it.
-type objectVersion struct {
-	bucket, key, etag string
-	written           int64 // LastModified, in ns
-}
-
-// mtimeCache remembers the times listings found, per object and for the
-// version listed, so a directory listed again costs no HEAD per file. A new
-// version has another ETag or write time; and every write through this
-// process forgets the object (Forgetting), since a metadata rewrite in the
-// same second as the listing keeps both. A time read from a tag is
-// remembered for TagMtimeTTL only, as a tag set through another replica
-// changes neither. It is bounded: when full, it starts over.
-type mtimeCache struct {
-	mu sync.Mutex
-	m  map[[2]string]cachedMtime // bucket, key
-}
-
-type cachedMtime struct {
-	version objectVersion
-	mtime   time.Time
-	until   time.Time // zero: as long as the version lasts
-}
-
-const mtimeCacheSize = 100_000
-
-func (c *mtimeCache) get(v objectVersion, now time.Time) (time.Time, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[[2]string{v.bucket, v.key}]
-	return e.mtime, ok && e.version == v && (e.until.IsZero() || now.Before(e.until))
-}
-
-func (c *mtimeCache) put(v objectVersion, t, until time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= mtimeCacheSize {
-		c.m = make(map[[2]string]cachedMtime)
-	}
-	c.m[[2]string{v.bucket, v.key}] = cachedMtime{v, t, until}
-}
-
-func (c *mtimeCache) forget(bucket, key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, [2]string{bucket, key})
-}
 
 // dirTimeCache remembers the time of each directory marker this process
 // has put or read, per bucket and marker key, for listings. It is bounded:
@@ -88,37 +42,80 @@ func (c *dirTimeCache) forget(bucket, marker string) {
 	delete(c.m, [2]string{bucket, marker})
 }
 
-// Forgetting is the object API Times.Over returns: every call that writes
-// an object, or its metadata or tags, forgets its listed time once S3 has
-// answered; a deleted directory marker forgets its time. Objects is the
-// API it wraps.
-type Forgetting struct {
+// Indexing is the object API Times.Over returns: every write through it
+// that carries a kept time (in metadata or tags, or a copy that keeps the
+// source's) also enters that time in its folder's index, once S3 has
+// answered; a deleted directory marker forgets its time.
+type Indexing struct {
 	store.Objects
 	times *Times
 }
 
-func (f Forgetting) Put(ctx context.Context, r store.PutRequest) (store.Written, error) {
-	defer f.times.listed.forget(r.Bucket, r.Key)
-	return f.Objects.Put(ctx, r)
+// carriesTime reports whether a write's metadata or tags say anything of a
+// kept time.
+func carriesTime(meta, tags map[string]string) bool {
+	_, inMeta := meta[objfmt.MetaMtime]
+	_, inTags := tags[objfmt.MetaMtime]
+	return inMeta || inTags
 }
 
-func (f Forgetting) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
-	defer f.times.listed.forget(r.Bucket, r.To)
-	return f.Objects.Copy(ctx, r)
+func (x Indexing) Put(ctx context.Context, r store.PutRequest) (store.Written, error) {
+	w, err := x.Objects.Put(ctx, r)
+	if err == nil && carriesTime(r.Metadata, nil) && !strings.HasSuffix(r.Key, "/") {
+		x.times.index(ctx, r.Bucket, r.Key, w.ETag)
+	}
+	return w, err
 }
 
-func (f Forgetting) Complete(ctx context.Context, r store.CompleteRequest) (store.Written, error) {
-	defer f.times.listed.forget(r.Bucket, r.Key)
-	return f.Objects.Complete(ctx, r)
+func (x Indexing) Copy(ctx context.Context, r store.CopyRequest) (store.Written, error) {
+	w, err := x.Objects.Copy(ctx, r)
+	if err == nil && (r.Metadata == nil || carriesTime(r.Metadata, r.Tags)) {
+		x.times.index(ctx, r.Bucket, r.To, w.ETag)
+	}
+	return w, err
 }
 
-func (f Forgetting) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
-	defer f.times.listed.forget(bucket, key)
-	return f.Objects.PutTags(ctx, bucket, key, versionID, tags)
+func (x Indexing) CreateMultipart(ctx context.Context, r store.CreateRequest) (store.Multipart, error) {
+	m, err := x.Objects.CreateMultipart(ctx, r)
+	if err == nil && carriesTime(r.Metadata, r.Tags) {
+		x.times.mu.Lock()
+		x.times.timed[m.UploadID] = true
+		x.times.mu.Unlock()
+	}
+	return m, err
 }
 
-func (f Forgetting) Delete(ctx context.Context, bucket, key string) error {
-	defer f.times.listed.forget(bucket, key)
-	defer f.times.dirs.forget(bucket, key)
-	return f.Objects.Delete(ctx, bucket, key)
+// timedUpload reports, once, whether the upload's object carries a time.
+func (t *Times) timedUpload(uploadID string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	timed := t.timed[uploadID]
+	delete(t.timed, uploadID)
+	return timed
+}
+
+func (x Indexing) Complete(ctx context.Context, r store.CompleteRequest) (store.Written, error) {
+	w, err := x.Objects.Complete(ctx, r)
+	if err == nil && x.times.timedUpload(r.UploadID) {
+		x.times.index(ctx, r.Bucket, r.Key, w.ETag)
+	}
+	return w, err
+}
+
+func (x Indexing) Abort(ctx context.Context, bucket, key, uploadID string) error {
+	x.times.timedUpload(uploadID)
+	return x.Objects.Abort(ctx, bucket, key, uploadID)
+}
+
+func (x Indexing) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
+	err := x.Objects.PutTags(ctx, bucket, key, versionID, tags)
+	if err == nil && carriesTime(nil, tags) {
+		x.times.index(ctx, bucket, key, "")
+	}
+	return err
+}
+
+func (x Indexing) Delete(ctx context.Context, bucket, key string) error {
+	defer x.times.dirs.forget(bucket, key)
+	return x.Objects.Delete(ctx, bucket, key)
 }

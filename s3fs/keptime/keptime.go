@@ -6,18 +6,18 @@
 // a tag of the same name (see Times.InTag); a directory's time is kept on
 // its "dir/" marker. The s3fs handlers decide when a time is set (SETSTAT,
 // an upload's close, a rename); this package decides how it is stored and
-// found, behind two calls a per-directory index can later sit behind:
-// Listed (the kept times of the files of one listing page) and Keep (keep
-// this time for bucket/key). It never imports s3fs.
+// found: Keep (keep this time for bucket/key) and List (the kept times of
+// one listing, read from the folder's index at the cost of one GET, or
+// none in a folder without kept times; see index.go). It never imports
+// s3fs.
 package keptime
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -29,34 +29,36 @@ import (
 // start, and one on a smaller object becomes a tag after that one copy.
 const DefaultCopyLimit = 64 << 20
 
-// headsInFlight bounds the HEAD requests of one listing page.
-const headsInFlight = 16
-
-// TagMtimeTTL is how long a listing remembers a time read from a tag.
-const TagMtimeTTL = 30 * time.Second
-
-// Times keeps and finds the times of one FS's objects, and remembers what
-// listings found. Build it with New, then route every object call through
-// Over, so that writes forget remembered times.
+// Times keeps and finds the times of one FS's objects. Build it with New,
+// then route every object call through Over, so that writes with a time
+// enter it in their folder's index (index.go).
 type Times struct {
 	obj       store.Objects    // the object API Over returned
-	now       func() time.Time // the clock of tagged times in listings
+	raw       store.Objects    // the one it wraps, for the index's own calls
+	now       func() time.Time // the clock of listings
 	CopyLimit int64            // largest object Keep copies for its time; tests lower it
-	listed    mtimeCache       // times kept on objects, found by listings
-	dirs      dirTimeCache     // times of directory markers, for listings
+	// OnIndexError is told of an index that could not be read or written:
+	// the time stays on the object (stat shows it), a listing shows the
+	// file's LastModified.
+	OnIndexError func(key string, err error)
+	dirs         dirTimeCache // times of directory markers, for listings
+
+	mu    sync.Mutex
+	timed map[string]bool // multipart uploads in progress whose object carries a time
 }
 
 // New returns the kept times of an FS whose clock is now.
 func New(now func() time.Time) *Times {
-	return &Times{now: now, CopyLimit: DefaultCopyLimit}
+	return &Times{now: now, CopyLimit: DefaultCopyLimit, timed: map[string]bool{}}
 }
 
-// Over returns objects wrapped so that every call that writes an object,
-// or its metadata or tags, forgets its remembered time once S3 has
-// answered, and a deleted directory marker forgets its time. The Times
-// then makes its own calls through it.
+// Over returns objects wrapped so that every write that carries a kept
+// time also enters it in the folder's index, once S3 has answered, and a
+// deleted directory marker forgets its time. The Times then makes its own
+// calls through it.
 func (t *Times) Over(objects store.Objects) store.Objects {
-	t.obj = Forgetting{objects, t}
+	t.raw = objects
+	t.obj = Indexing{objects, t}
 	return t.obj
 }
 
@@ -163,49 +165,9 @@ func (t *Times) KeepInMetadata(ctx context.Context, bucket, key string, head sto
 	return nil
 }
 
-// File is a file of a listing page whose kept time Listed finds: its
+// File is a file of a listing page whose kept time a Listing finds: its
 // object key (encrypted, with encrypted names), ETag and LastModified.
 type File struct {
 	Key, ETag string
 	Written   time.Time
-}
-
-// Listed is the time to show for each file of one listing page in bucket,
-// in order: the kept one, else Written. ListObjectsV2 returns no metadata,
-// so a file costs a HEAD (headsInFlight at once) the first time this
-// process lists it; the time is then remembered for that version of the
-// object. A failed HEAD leaves the write time.
-func (t *Times) Listed(ctx context.Context, bucket string, files []File) []time.Time {
-	times := make([]time.Time, len(files))
-	var g errgroup.Group
-	g.SetLimit(headsInFlight)
-	for i, f := range files {
-		times[i] = f.Written
-		version := objectVersion{bucket, f.Key, f.ETag, f.Written.UnixNano()}
-		if kept, ok := t.listed.get(version, t.now()); ok {
-			times[i] = kept
-			continue
-		}
-		g.Go(func() error {
-			head, err := t.obj.Head(ctx, store.HeadRequest{Bucket: bucket, Key: f.Key})
-			if err != nil {
-				return nil
-			}
-			kept := t.Of(ctx, bucket, f.Key, head, f.Written)
-			times[i] = kept
-			switch {
-			case !t.InTag(head):
-				t.listed.put(version, kept, time.Time{})
-			case objfmt.MtimeTagged(head.Metadata) && kept.Equal(f.Written):
-				// tagged just after the object is written: until the tag is there, the answer is not final
-			default:
-				// A new tag keeps the version: this process forgets its own
-				// tag writes, another replica's show after TagMtimeTTL.
-				t.listed.put(version, kept, t.now().Add(TagMtimeTTL))
-			}
-			return nil
-		})
-	}
-	g.Wait()
-	return times
 }

@@ -1,0 +1,163 @@
+package s3fs
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/s3sftpd/s3sftpd/auth"
+	"github.com/s3sftpd/s3sftpd/store"
+)
+
+// requestCounter counts the S3 requests of each kind s3fs sends.
+type requestCounter struct {
+	store.Objects
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *requestCounter) add(kind string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[kind]++
+}
+
+func (c *requestCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.n
+	c.n = nil
+	return n
+}
+
+func (c *requestCounter) Head(ctx context.Context, r store.HeadRequest) (store.Object, error) {
+	c.add("HEAD")
+	return c.Objects.Head(ctx, r)
+}
+
+func (c *requestCounter) List(ctx context.Context, r store.ListRequest) (store.ListPage, error) {
+	c.add("LIST")
+	return c.Objects.List(ctx, r)
+}
+
+func (c *requestCounter) Put(ctx context.Context, r store.PutRequest) (store.Written, error) {
+	c.add("PUT")
+	return c.Objects.Put(ctx, r)
+}
+
+func (c *requestCounter) Get(ctx context.Context, r store.GetRequest) (store.Reading, error) {
+	c.add("GET")
+	return c.Objects.Get(ctx, r)
+}
+
+func (c *requestCounter) PutTags(ctx context.Context, bucket, key, versionID string, tags map[string]string) error {
+	c.add("PUTTAGS")
+	return c.Objects.PutTags(ctx, bucket, key, versionID, tags)
+}
+
+// TestSmallUpload_Requests: OpenSSH's put of a new small file (stat, then
+// open with TRUNC, write, close) costs a HEAD and a LIST for the stat and
+// one PUT: the open asks nothing again. A truncating open without a stat,
+// by a user who may overwrite, asks only whether a directory has the name.
+func TestSmallUpload_Requests(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	counter := &requestCounter{Objects: e.obj}
+	e.through(counter)
+	c := e.session(t, "p/", auth.AllPerms)
+	if _, err := c.Stat("/new"); err == nil {
+		t.Fatal("stat of a new name succeeded")
+	}
+	if err := writeFile(t, c, "/new", randBytes(4096)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := counter.take(), map[string]int{"HEAD": 1, "LIST": 1, "PUT": 1}; !equalCounts(got, want) {
+		t.Errorf("stat and upload of a new 4 KiB file sent %v; want %v", got, want)
+	}
+	if err := writeFile(t, c, "/new", randBytes(4096)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := counter.take(), map[string]int{"LIST": 1, "PUT": 1}; !equalCounts(got, want) {
+		t.Errorf("an overwrite without stat sent %v; want %v", got, want)
+	}
+}
+
+func equalCounts(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSmallUpload_RefusalsKeepTheirMessages: with fewer requests, what a
+// user may not do is still refused with the same message (as the audit
+// trail records what the partner is sent), and the stored file stays as it
+// was: a file without overwrite (after a stat, and when another writer
+// stores it between the stat and the upload), a directory of that name
+// (with a marker, or only keys below it), and a write-only user's file.
+func TestSmallUpload_RefusalsKeepTheirMessages(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	all := e.session(t, "p/", auth.AllPerms)
+	original := []byte("original")
+	for _, name := range []string{"/f", "/w", "/implicit/x"} {
+		if err := writeFile(t, all, name, original); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := all.Mkdir("/d"); err != nil {
+		t.Fatal(err)
+	}
+	const exists = "upload refused: file exists and overwrite is not permitted for this user"
+	const isDir = "upload refused: a directory has that name"
+	for _, tc := range []struct {
+		name   string
+		perms  auth.Perms
+		path   string
+		before func()
+		want   string
+	}{
+		{name: "no-overwrite", perms: auth.AllPerms &^ auth.PermOverwrite, path: "/f", want: exists},
+		{name: "no-overwrite-stored-after-stat", perms: auth.AllPerms &^ auth.PermOverwrite, path: "/g", want: exists,
+			before: func() {
+				if err := writeFile(t, all, "/g", original); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{name: "directory-marker", perms: auth.AllPerms, path: "/d", want: isDir},
+		{name: "directory-implicit", perms: auth.AllPerms, path: "/implicit", want: isDir},
+		{name: "write-only", perms: auth.PermWrite, path: "/w", want: "upload refused: the file cannot be overwritten by this user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, as := newTrail(t)
+			c := e.auditedSession(t, "p/", tc.perms, as)
+			c.Stat(tc.path) // as OpenSSH's put does first
+			if tc.before != nil {
+				tc.before()
+			}
+			if err := writeFile(t, c, tc.path, []byte("replacement")); err == nil {
+				t.Errorf("upload to %s succeeded; want %q", tc.path, tc.want)
+			}
+			var refusals []string
+			for _, r := range tr.records(t) {
+				if r.Error != "" {
+					refusals = append(refusals, r.Error)
+				}
+			}
+			if !slices.Contains(refusals, tc.want) {
+				t.Errorf("upload to %s refused with %q; want %q", tc.path, refusals, tc.want)
+			}
+			if got, ok := e.s3.Get(t, "p"+tc.path); ok && !bytes.Equal(got, original) {
+				t.Errorf("%s holds %q after the refusal; want %q", tc.path, got, original)
+			}
+		})
+	}
+}
