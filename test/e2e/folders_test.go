@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/internal/clamdtest"
 	"github.com/s3sftpd/s3sftpd/internal/s3test"
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // Folders (issue 18): the partner layout of the issue, a group template
@@ -193,7 +195,7 @@ func TestFolders_WinSCPUploadInWriteOnlyFolder(t *testing.T) {
 	if got, _ := in.Get(t, "inbound/acme/scan.dat"); string(got) != string(data) {
 		t.Errorf("inbound/acme/scan.dat holds %d bytes; want %d", len(got), len(data))
 	}
-	if keys := in.Keys(t, "inbound/acme/"); len(keys) != 1 {
+	if keys := slices.DeleteFunc(in.Keys(t, "inbound/acme/"), objfmt.IsTimesIndex); len(keys) != 1 { // the index of kept times is no file
 		t.Errorf("inbound/acme/ holds %v; want scan.dat alone", keys)
 	}
 	recs := find(readTrail(t, g.auditFile()), func(r audit.Record) bool { return r.Event == audit.EventRename })
