@@ -6,8 +6,8 @@
 // gofakes3 and bbolt; only store, doctor, the test helpers and the SDK
 // baseline bench/s3direct import the AWS SDK's service packages; cmd, ops,
 // s3fs and every package under s3fs import nothing of the SDK; no package
-// under s3fs (upload, download, datakey, sealing, keptime, boundary)
-// imports s3fs back (the handlers drive them, never the other way). It also
+// under s3fs (upload, download, datakey, sealing, keptime, listing, attr,
+// gate, boundary) imports s3fs back (the handlers drive them, never the other way). It also
 // fails when a package grows past the 2,000-line budget or s3fs/upload's
 // *Upload spreads over more than two files. It pins the rules, so the
 // structure cannot drift back.
