@@ -162,7 +162,7 @@ func TestFolders_WinSCPUploadInWriteOnlyFolder(t *testing.T) {
 	if got, _ := in.Get(t, "inbound/acme/scan.dat"); !bytes.Equal(got, data) {
 		t.Errorf("inbound/acme/scan.dat holds %d bytes; want %d", len(got), len(data))
 	}
-	if n := cc.copies.Load(); n != 0 {
+	if n := cc.copies.Load(); n != 0 && !embeddedStore() { // it keeps no tags: the time costs a self-copy there
 		t.Errorf("%d copies; want none (the rename completes the pending upload)", n)
 	}
 	keys := slices.DeleteFunc(in.Keys(t, ""), objfmt.IsTimesIndex) // the kept time's index is no file
