@@ -283,6 +283,15 @@ func TestDefender_UnauthCaps(t *testing.T) {
 		t.Fatalf("login from another address while one holds 3 silent connections: %v", err)
 	}
 	c.Close()
+	// The login holds a handshake slot until its handshake is done: wait for
+	// its disconnect, else the next newcomer would evict a silent
+	// connection to take the slot the login still held.
+	for deadline := time.Now().Add(5 * time.Second); !loggedDisconnect(ts.logs.String(), "user=ed"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the login's disconnect was never logged")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	// Total cap: 3 + 2 = 5. The server counts the login above as done a
 	// moment after the client sees it succeed, so a refusal here is retried.
 	for range 2 {
@@ -370,4 +379,14 @@ func waitCount(t *testing.T, ts *testServer, substr string, n int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// loggedDisconnect reports whether log has a disconnect line with field.
+func loggedDisconnect(log, field string) bool {
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "msg=disconnect") && strings.Contains(line, field) {
+			return true
+		}
+	}
+	return false
 }
