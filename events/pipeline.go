@@ -309,7 +309,7 @@ func (p *Pipeline) deliver(ctx context.Context, rt *route, log *slog.Logger, ev 
 		rt.pending = time.Time{}
 		rt.mu.Unlock()
 	}()
-	delay, attempts := p.cfg.RetryMin, 0
+	attempts := 0
 	var since, logged time.Time
 	for {
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
@@ -332,6 +332,7 @@ func (p *Pipeline) deliver(ctx context.Context, rt *route, log *slog.Logger, ev 
 			return true
 		}
 		attempts++
+		delay := retryDelay(p.cfg.RetryMin, p.cfg.RetryMax, attempts)
 		now := p.cfg.Now()
 		if attempts == 1 {
 			since = now
@@ -348,8 +349,17 @@ func (p *Pipeline) deliver(ctx context.Context, rt *route, log *slog.Logger, ev 
 			t.Stop()
 			return false
 		}
-		delay = min(delay*2, p.cfg.RetryMax)
 	}
+}
+
+// retryDelay is the wait after the n-th failed attempt at one event: first,
+// doubling, capped at most (1s, 2s, 4s, 8s, 16s, 30s, 30s, ... by default).
+func retryDelay(first, most time.Duration, n int) time.Duration {
+	d := first
+	for i := 1; i < n && d < most; i++ {
+		d *= 2
+	}
+	return min(d, most)
 }
 
 // wait returns after d, on a wake-up (a little after it, so the record
