@@ -121,7 +121,7 @@ func paths(evs []Event) []string {
 // and address, which only records before the restart held.
 func TestPipeline_ResumesFromCursor(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "audit.jsonl")
-	l := openTrail(t, file, 4096) // a few records a segment
+	l := openTrail(t, file, 4096)                                                               // a few records a segment
 	write(t, l, audit.Record{Event: audit.EventServerStart, Result: audit.ResultOK}, recUpload) // before the sink existed
 	sink := &recorder{name: "webhook https://hooks.example.org/x"}
 	p := testPipeline(t, file, sink)
