@@ -42,39 +42,33 @@ func (e Events) Sinks() []events.SinkConfig {
 	return out
 }
 
-// validateEvents checks [events] and reads the webhook secrets.
+// validateEvents checks [events] (events.CheckSink) and reads the webhook
+// secrets, which must be owner-only.
 func (l *loader) validateEvents(cfg *Config) {
 	e := &cfg.Events
-	check := func(key string, err error) {
-		if err != nil {
-			l.errf(key, "%v", err)
-		}
-	}
 	for i := range e.Webhook {
-		w, key := &e.Webhook[i], fmt.Sprintf("events.webhook[%d]", i)
-		check(key+".url", events.CheckWebhookURL(w.URL))
-		check(key+".types", events.CheckTypes(w.Types))
+		w, key := &e.Webhook[i], fmt.Sprintf("events.webhook[%d].secret_file", i)
 		if w.SecretFile = l.resolve(w.SecretFile); w.SecretFile == "" {
-			l.errf(key+".secret_file", "required: a file of at least %d random bytes, owner-only (head -c 32 /dev/urandom > FILE)", events.MinSecret)
-			continue
+			l.errf(key, "required: a file of at least %d random bytes, owner-only (head -c 32 /dev/urandom > FILE)", events.MinSecret)
+			w.Secret = make([]byte, events.MinSecret) // reported once
+		} else if secret, err := readSecret(w.SecretFile, maxHMACKey); err != nil {
+			l.errf(key, "%v", err)
+			w.Secret = make([]byte, events.MinSecret)
+		} else {
+			w.Secret = secret
 		}
-		secret, err := readSecret(w.SecretFile, maxHMACKey)
-		if err == nil && len(secret) < events.MinSecret {
-			err = fmt.Errorf("%q holds %d bytes; a webhook secret needs at least %d (head -c 32 /dev/urandom > FILE)", w.SecretFile, len(secret), events.MinSecret)
-		}
-		check(key+".secret_file", err)
-		w.Secret = secret
 	}
-	for i, s := range e.SNS {
-		key := fmt.Sprintf("events.sns[%d]", i)
-		check(key+".topic_arn", events.CheckTopicARN(s.TopicARN))
-		check(key+".endpoint", events.CheckEndpoint(s.Endpoint))
-		check(key+".types", events.CheckTypes(s.Types))
-	}
-	if first := "events.sns[0]"; len(e.Webhook)+len(e.SNS) > 0 && cfg.Audit.File == "" {
-		if len(e.Webhook) > 0 {
-			first = "events.webhook[0]"
+	sinks := e.Sinks()
+	for i := range sinks {
+		table := fmt.Sprintf("events.webhook[%d]", i)
+		if i >= len(e.Webhook) {
+			table = fmt.Sprintf("events.sns[%d]", i-len(e.Webhook))
 		}
-		l.errf(first, "events are read from the audit trail's file: set [audit] file")
+		for key, err := range events.CheckSink(sinks[:i+1]) {
+			l.errf(table+"."+key, "%v", err)
+		}
+		if i == 0 && cfg.Audit.File == "" {
+			l.errf(table, "events are read from the audit trail's file: set [audit] file")
+		}
 	}
 }

@@ -12,7 +12,7 @@ func TestLoad_EventsSecret(t *testing.T) {
 	for _, tt := range []struct {
 		name, secret, want string
 	}{
-		{"short", "0123456789abcdef0123456789abcde", `config.toml:10:1: events.webhook[0].secret_file: "hook.secret" holds 31 bytes; a webhook secret needs at least 32`},
+		{"short", "0123456789abcdef0123456789abcde", `config.toml:10:1: events.webhook[0].secret_file: the file holds 31 bytes; a webhook secret needs at least 32`},
 		{"ok", "0123456789abcdef0123456789abcdef", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

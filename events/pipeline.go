@@ -138,8 +138,13 @@ func newSink(sc SinkConfig) (Sink, error) {
 
 // start opens the cursors of routes and starts their loops.
 func (p *Pipeline) start(routes []*route) error {
+	paths := map[string]bool{}
 	for _, rt := range routes {
 		rt.path = cursorPath(p.cfg.Trail, rt.sink.Name())
+		if paths[rt.path] {
+			return fmt.Errorf("events: two sinks are named %q: they would share one cursor", rt.sink.Name())
+		}
+		paths[rt.path] = true
 		c, ok, err := loadCursor(rt.path)
 		if err != nil {
 			return err

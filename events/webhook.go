@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"regexp"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -117,55 +115,4 @@ func loopbackOnly(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", errPublicAddress, address)
 	}
 	return nil
-}
-
-// CheckWebhookURL says what is wrong with a webhook URL: it must be https,
-// or http to a loopback host (localhost, 127.0.0.1, [::1]), and carry no
-// user name or password (the secret signs; it is not sent).
-func CheckWebhookURL(raw string) error {
-	u, err := url.Parse(raw)
-	switch {
-	case raw == "":
-		return errors.New("required: the receiver's https URL")
-	case err != nil:
-		return fmt.Errorf("not a URL: %q", raw)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("must be an https URL (http only to loopback), got scheme %q", u.Scheme)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("%q names no host", raw)
-	case u.User != nil:
-		return errors.New("must not hold a user name or password: the signature authenticates the gateway")
-	case u.Scheme == "http" && !loopbackHost(u.Hostname()):
-		return fmt.Errorf("http is allowed only to loopback (localhost, 127.0.0.1, [::1]); %q is not: use https", u.Hostname())
-	}
-	return nil
-}
-
-// loopbackHost reports whether host names the local machine.
-func loopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
-}
-
-// topicARN is an SNS topic's ARN: partition, region, 12-digit account, name.
-var topicARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
-
-// CheckTopicARN says what is wrong with an SNS topic ARN.
-func CheckTopicARN(arn string) error {
-	if !topicARN.MatchString(arn) {
-		return fmt.Errorf("not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): %q", arn)
-	}
-	return nil
-}
-
-// CheckEndpoint says what is wrong with an SNS endpoint: "" (AWS), or the
-// URL of an SNS-compatible server, https or http to loopback.
-func CheckEndpoint(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	return CheckWebhookURL(raw)
 }
