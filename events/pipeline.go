@@ -52,7 +52,10 @@ const (
 	attemptTimeout = 30 * time.Second // one Deliver call; the webhook's own request timeout is shorter
 	failLogEvery   = time.Minute      // a failing sink logs once at first, then at most this often
 	idleSaveEvery  = 1000             // records passed without an event before the cursor is saved anyway
-	wakeSettle     = 5 * time.Millisecond
+	// After a wake-up the trail is looked at again this many times, after
+	// 1, 4, 16 and 64 ms, before waiting for the next: Observe sees a record
+	// just before it is written.
+	settleLooks = 4
 )
 
 // Pipeline runs one delivery loop per sink. Wake may be called before
@@ -238,7 +241,7 @@ func (p *Pipeline) Stats() []Stats {
 // run delivers rt's events in trail order until ctx ends.
 func (p *Pipeline) run(ctx context.Context, rt *route) {
 	log := p.cfg.Logger.With("sink", rt.sink.Name())
-	readFailed, passed := false, 0
+	readFailed, passed, settle := false, 0, settleLooks
 	for ctx.Err() == nil {
 		r, err := rt.rd.next()
 		p.noteLost(rt, log)
@@ -256,9 +259,17 @@ func (p *Pipeline) run(ctx context.Context, rt *route) {
 				p.save(rt, log)
 				passed = 0
 			}
-			p.wait(ctx, rt, p.cfg.Poll)
+			if settle < settleLooks { // woken: the record may be a moment from the disk
+				time.Sleep(time.Millisecond << (2 * settle))
+				settle++
+				continue
+			}
+			if p.wait(ctx, rt, p.cfg.Poll) {
+				settle = 0
+			}
 			continue
 		}
+		settle = settleLooks
 		seq := r.rec.Seq
 		ev, ok := derive(r.line, &r.rec, rt.cur.Sessions[r.rec.Session])
 		rt.cur.Sessions.note(&r.rec, seq)
@@ -367,15 +378,15 @@ func retryDelay(first, most time.Duration, n int) time.Duration {
 	return min(d, most)
 }
 
-// wait returns after d, on a wake-up (a little after it, so the record
-// that caused it is on disk), or when ctx ends.
-func (p *Pipeline) wait(ctx context.Context, rt *route, d time.Duration) {
+// wait returns after d, on a wake-up, or when ctx ends; true on a wake-up.
+func (p *Pipeline) wait(ctx context.Context, rt *route, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 	case <-rt.wake:
-		time.Sleep(wakeSettle)
+		return true
 	case <-ctx.Done():
 	}
+	return false
 }

@@ -281,3 +281,28 @@ func TestCursorPath_Readable(t *testing.T) {
 		t.Errorf("got %q; want %q, 8 hex digits and .cursor", got, want)
 	}
 }
+
+// TestPipeline_WakesOnRecord: with audit's Observe hook calling Wake, an
+// event goes out as soon as its record is written, long before the next
+// poll (an hour here).
+func TestPipeline_WakesOnRecord(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	sink := &recorder{name: "s"}
+	p := New(Config{Trail: file, Poll: time.Hour})
+	l, err := audit.Open(audit.Config{File: file, Observe: func(audit.Record) { p.Wake() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	write(t, l, audit.Record{Event: audit.EventServerStart, Result: audit.ResultOK})
+	if err := p.start([]*route{{sink: sink, wake: make(chan struct{}, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	for i := range 5 {
+		r := recMkdir
+		r.Path = fmt.Sprintf("/d%d", i)
+		write(t, l, r)
+		waitEvents(t, sink, i+1)
+	}
+}
