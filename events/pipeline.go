@@ -133,7 +133,7 @@ func newSink(sc SinkConfig) (Sink, error) {
 	case "webhook":
 		return NewWebhook(sc.URL, sc.Secret)
 	case "sns":
-		// TODO(lead, issue 20 part B): return sns.New(sns.Config{TopicARN: sc.TopicARN, Endpoint: sc.Endpoint, Region: sc.Region})
+		// TODO(lead, issue 20 part B): s, err := sns.New(sns.Config{TopicARN: sc.TopicARN, Endpoint: sc.Endpoint, Region: sc.Region}); return s, err
 		return nil, errors.New("events: the SNS sink is not built into this binary yet")
 	}
 	return nil, fmt.Errorf("events: unknown sink kind %q", sc.Kind)
