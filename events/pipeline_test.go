@@ -306,3 +306,37 @@ func TestPipeline_WakesOnRecord(t *testing.T) {
 		waitEvents(t, sink, i+1)
 	}
 }
+
+// TestPipeline_FollowsRotation: while the sink reads, the live file is
+// rotated into segments again and again; every event arrives once, in
+// order.
+func TestPipeline_FollowsRotation(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	l := openTrail(t, file, 4096)
+	defer l.Close()
+	sink := &recorder{name: "s"}
+	testPipeline(t, file, sink)
+	const n = 300
+	for i := range n {
+		r := recMkdir
+		r.Path = fmt.Sprintf("/d%03d", i)
+		write(t, l, r)
+		if i%50 == 0 {
+			time.Sleep(30 * time.Millisecond) // let the reader catch up, so rotations also happen under it
+		}
+	}
+	got := waitEvents(t, sink, n)
+	time.Sleep(100 * time.Millisecond)
+	got = sink.events()
+	if segs, _ := segments(file); len(segs) < 5 {
+		t.Fatalf("got %d segments; want the trail rotated many times", len(segs))
+	}
+	if len(got) != n {
+		t.Fatalf("got %d events; want %d, once each", len(got), n)
+	}
+	for i, e := range got {
+		if want := fmt.Sprintf("/d%03d", i); e.Path != want {
+			t.Fatalf("event %d is %s; want %s (in trail order)", i, e.Path, want)
+		}
+	}
+}
