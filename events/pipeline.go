@@ -159,7 +159,7 @@ func (p *Pipeline) start(routes []*route) error {
 			}
 			p.cfg.Logger.Info("events: a new sink starts at the end of the audit trail", "sink", c.Sink, "seq", c.Seq)
 		}
-		if head := headSeq(p.cfg.Trail); c.Seq > head {
+		if head := headSeq(p.cfg.Trail); head != 0 && c.Seq > head { // 0: unreadable, never a reason to start over
 			p.cfg.Logger.Warn("events: the cursor is past the end of the audit trail (a new trail?): delivering it from its start",
 				"sink", c.Sink, "cursor_seq", c.Seq, "trail_seq", head)
 			c.Seq, c.ID, c.Sessions = 0, "", sessions{}
