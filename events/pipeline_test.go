@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -339,4 +341,45 @@ func TestPipeline_FollowsRotation(t *testing.T) {
 			t.Fatalf("event %d is %s; want %s (in trail order)", i, e.Path, want)
 		}
 	}
+}
+
+// TestPipeline_FailingSinkLogsRarely: a sink refusing every attempt is
+// logged once, not once per retry, and once more when it recovers.
+func TestPipeline_FailingSinkLogsRarely(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	l := openTrail(t, file, 0)
+	defer l.Close()
+	var logs syncBuffer
+	sink := &recorder{name: "s", fail: 30}
+	p := New(Config{Trail: file, Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond, Poll: 20 * time.Millisecond})
+	if err := p.start([]*route{{sink: sink, wake: make(chan struct{}, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	write(t, l, recUpload)
+	waitEvents(t, sink, 1)
+	if n := strings.Count(logs.String(), "sink failing"); n != 1 {
+		t.Errorf("got %d failure lines for 30 failed attempts; want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "sink delivers again") || !strings.Contains(logs.String(), `"failed_attempts":30`) {
+		t.Errorf("got no recovery line counting 30 failed attempts:\n%s", logs.String())
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

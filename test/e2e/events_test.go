@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -322,6 +323,38 @@ func TestEvents_KillAfterCommit(t *testing.T) {
 	e := rcv.waitEvent(t, "upload", "/k.bin")
 	if e.ID != want[0] || e.KeyFP != keyFP(t, "ed25519") || e.SHA256 != sha256Hex(data) {
 		t.Errorf("got id %s, key %q, sha256 %s; want %s, the session's key, %s", e.ID, e.KeyFP, e.SHA256, want[0], sha256Hex(data))
+	}
+	rcv.check(t)
+}
+
+// TestEvents_AbortedUpload: a client killed mid-upload gives upload_failed,
+// result aborted, with the bytes received; no upload event, no object.
+func TestEvents_AbortedUpload(t *testing.T) {
+	s3srv := s3test.Start(t)
+	rcv := startReceiver(t)
+	g := startGateway(t, s3srv, gatewayOpts{extra: rcv.config(`["upload", "upload_failed"]`)})
+	dir := t.TempDir()
+	writeRandom(t, filepath.Join(dir, "big.bin"), 12<<20)
+	args := append(g.sshOpts(clientKeys["ed25519"]), "-P", g.port, "-l", "32000", "-b", "-", "acme@127.0.0.1")
+	c := exec.Command("sftp", args...)
+	c.Dir, c.Stdin = dir, strings.NewReader("put big.bin\n")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the upload to stream a part", func() bool { return len(s3srv.MultipartUploads(t)) >= 1 })
+	c.Process.Kill()
+	c.Wait()
+	e := rcv.waitEvent(t, "upload_failed", "/big.bin")
+	if e.Result != "aborted" || e.Size == nil || *e.Size <= 0 || *e.Size >= 12<<20 || e.Reason == "" || e.KeyFP != keyFP(t, "ed25519") {
+		t.Errorf("got result %q, size %v, reason %q, key %q; want aborted, the bytes received, why, the key", e.Result, e.Size, e.Reason, e.KeyFP)
+	}
+	for _, e := range rcv.events() {
+		if e.Type == "upload" {
+			t.Errorf("got an upload event for %s; want none", e.Path)
+		}
+	}
+	if _, ok := s3srv.Get(t, "partners/acme/big.bin"); ok {
+		t.Error("big.bin is in S3 after the client was killed")
 	}
 	rcv.check(t)
 }
