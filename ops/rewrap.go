@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
@@ -24,6 +26,33 @@ type RewrapResult struct {
 	// to no name, they decrypt under any name they are copied to (with a
 	// KEK) until they expire.
 	OlderV1 int
+}
+
+// Lines is the report of r for an operator: the counts, then what each key
+// of the older versions still needs (files names a KEK's file by its id):
+// rewrap cannot move those versions, only their expiry frees the key.
+func (r RewrapResult) Lines(files map[string]string) []string {
+	first := fmt.Sprintf("%d rewrapped, %d already under the current key, %d not envelope-encrypted", r.Rewrapped, r.Current, r.Plain)
+	if r.Upgraded > 0 {
+		first += fmt.Sprintf("; %d upgraded from format version 1", r.Upgraded)
+	}
+	lines := []string{first}
+	for _, id := range slices.Sorted(maps.Keys(r.Older)) {
+		n := r.Older[id]
+		if arn, ok := strings.CutPrefix(id, "kms:"); ok {
+			lines = append(lines, fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn))
+			continue
+		}
+		file := files[id]
+		if file == "" {
+			file = "not in this config"
+		}
+		lines = append(lines, fmt.Sprintf("%d older versions still need old key %s (%s); keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id, file))
+	}
+	if r.OlderV1 > 0 {
+		lines = append(lines, fmt.Sprintf("%d older versions are in format version 1, whose data keys are bound to no file name; let them expire (lifecycle NoncurrentVersionExpiration)", r.OlderV1))
+	}
+	return lines
 }
 
 // Rewrap moves the data key of every envelope-encrypted object under prefix
