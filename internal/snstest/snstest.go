@@ -16,6 +16,7 @@ package snstest
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -281,4 +282,51 @@ func (s *Server) call(form url.Values) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %s\n%s", form.Get("Action"), resp.Status, body)
 	}
 	return body, nil
+}
+
+// SinkTOML is the gateway config table of an SNS sink publishing to the
+// standard topic, for events of the given types (all when none).
+func (s *Server) SinkTOML(types ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[[events.sns]]\ntopic_arn = %q\nendpoint = %q\n", s.TopicARN, s.Endpoint)
+	if len(types) > 0 {
+		b.WriteString("types = [")
+		for i, typ := range types {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "%q", typ)
+		}
+		b.WriteString("]\n")
+	}
+	return b.String() + "\n"
+}
+
+// AwaitEvent waits until the standard topic's queue receives an event of
+// type typ for the SFTP path path, checks that its attributes agree with
+// its JSON body (type, user, event_id = id) as the SNS sink promises, and
+// returns the body decoded. Events of other types or paths are passed
+// over. It fails the test after timeout.
+func (s *Server) AwaitEvent(t testing.TB, timeout time.Duration, typ, path string) map[string]any {
+	t.Helper()
+	var ev map[string]any
+	s.Await(t, timeout, func(m Message) bool {
+		var body map[string]any
+		if json.Unmarshal([]byte(m.Body), &body) != nil {
+			t.Errorf("SNS message body is not JSON: %q", m.Body)
+			return false
+		}
+		if body["type"] != typ || body["path"] != path {
+			return false
+		}
+		for attr, field := range map[string]string{"type": "type", "user": "user", "event_id": "id"} {
+			want, _ := body[field].(string)
+			if got := m.Attributes[attr]; got != want {
+				t.Errorf("SNS message attribute %s = %q; want the body's %s, %q", attr, got, field, want)
+			}
+		}
+		ev = body
+		return true
+	})
+	return ev
 }

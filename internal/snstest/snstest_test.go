@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestStart_ListensOnLoopbackOnly: goaws's own command listens on 0.0.0.0;
@@ -93,5 +94,28 @@ func TestReceive_ReadsBodyAndAttributes(t *testing.T) {
 	}
 	if again := s.Receive(t); len(again) != 0 {
 		t.Errorf("a second Receive = %v; want nothing (the first deletes what it reads)", again)
+	}
+}
+
+func TestAwaitEvent_FindsTheEventOfTypeAndPath(t *testing.T) {
+	s := Start(t)
+	publish := func(body string, attrs ...string) {
+		form := map[string][]string{"Action": {"Publish"}, "TopicArn": {s.TopicARN}, "Message": {body}}
+		for i := 0; i < len(attrs); i += 2 {
+			n := strconv.Itoa(i/2 + 1)
+			form["MessageAttributes.entry."+n+".Name"] = []string{attrs[i]}
+			form["MessageAttributes.entry."+n+".Value.DataType"] = []string{"String"}
+			form["MessageAttributes.entry."+n+".Value.StringValue"] = []string{attrs[i+1]}
+		}
+		if _, err := s.call(form); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(`{"id":"e1","type":"mkdir","user":"acme","path":"/in"}`, "type", "mkdir", "user", "acme", "event_id", "e1")
+	publish(`{"id":"e2","type":"upload","user":"acme","path":"/in/other.csv"}`, "type", "upload", "user", "acme", "event_id", "e2")
+	publish(`{"id":"e3","type":"upload","user":"acme","path":"/in/a.csv","sha256":"ab"}`, "type", "upload", "user", "acme", "event_id", "e3")
+	ev := s.AwaitEvent(t, 10*time.Second, "upload", "/in/a.csv")
+	if ev["id"] != "e3" || ev["sha256"] != "ab" {
+		t.Errorf("AwaitEvent = %v; want the event e3", ev)
 	}
 }
