@@ -101,6 +101,9 @@ func New(ctx context.Context, c Config) (*Sink, error) {
 		return nil, fmt.Errorf("load aws config for sns topic %s: %w", arn.name, err)
 	}
 	client := sns.NewFromConfig(awsCfg, func(o *sns.Options) {
+		// "" is AWS even when AWS_ENDPOINT_URL(_SNS) is set for other
+		// clients: only Endpoint, which CheckEndpoint holds, redirects events.
+		o.BaseEndpoint = nil
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}

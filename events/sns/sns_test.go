@@ -3,6 +3,8 @@ package sns
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +69,25 @@ func TestDeliver_EventWithoutUser(t *testing.T) {
 	want := []snstest.Message{{Body: body, Attributes: map[string]string{AttrType: "retention_delete", AttrEventID: "ev-0002"}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("queue received (-want +got):\n%s", diff)
+	}
+}
+
+// SNS refuses a String attribute with an empty value (goaws merely drops
+// it), so the Publish itself must leave it out.
+func TestPublishInput_NoEmptyAttribute(t *testing.T) {
+	testCredentials(t)
+	s := newSink(t, Config{TopicARN: "arn:aws:sns:us-east-1:123456789012:phi-arrivals"})
+	in, err := s.publishInput("ev-0002", "retention_delete", "", []byte(`{"id":"ev-0002"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range in.MessageAttributes {
+		if aws.ToString(v.StringValue) == "" {
+			t.Errorf("attribute %s has an empty value; SNS refuses the Publish", name)
+		}
+	}
+	if got := slices.Sorted(maps.Keys(in.MessageAttributes)); !slices.Equal(got, []string{AttrEventID, AttrType}) {
+		t.Errorf("attributes %v; want event_id and type", got)
 	}
 }
 
@@ -185,6 +206,21 @@ func TestNew_Region(t *testing.T) {
 	}
 	if got := newSink(t, Config{TopicARN: arn, Region: "us-west-2"}).Region(); got != "us-west-2" {
 		t.Errorf("Region() with Config.Region = %q; want us-west-2", got)
+	}
+}
+
+// The endpoint is Config's alone: an AWS_ENDPOINT_URL meant for another
+// client cannot send events over http to another host.
+func TestNew_EndpointIgnoresTheEnvironment(t *testing.T) {
+	testCredentials(t)
+	t.Setenv("AWS_ENDPOINT_URL", "http://10.1.2.3:4100")
+	t.Setenv("AWS_ENDPOINT_URL_SNS", "http://10.1.2.3:4100")
+	arn := "arn:aws:sns:us-east-1:123456789012:phi-arrivals"
+	if got := newSink(t, Config{TopicARN: arn}).client.Options().BaseEndpoint; got != nil {
+		t.Errorf("endpoint with Config.Endpoint \"\" = %q; want none (AWS)", *got)
+	}
+	if got := aws.ToString(newSink(t, Config{TopicARN: arn, Endpoint: "https://sns.example.org"}).client.Options().BaseEndpoint); got != "https://sns.example.org" {
+		t.Errorf("endpoint = %q; want Config.Endpoint's", got)
 	}
 }
 
