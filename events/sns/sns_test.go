@@ -183,6 +183,29 @@ func TestDeliver_ServerDownIsAnError(t *testing.T) {
 	}
 }
 
+// A sink whose server was down delivers again once it is back: the retry
+// of the same event lands, once.
+func TestDeliver_AfterTheServerComesBack(t *testing.T) {
+	testCredentials(t)
+	srv := snstest.Start(t)
+	s := newSink(t, Config{TopicARN: srv.TopicARN, Endpoint: srv.Endpoint})
+	if err := s.Deliver(context.Background(), "ev-0000", "mkdir", "alice", []byte(`{"id":"ev-0000"}`)); err != nil {
+		t.Fatalf("Deliver before the outage: %v", err) // the client now holds a connection
+	}
+	srv.Stop()
+	if err := s.Deliver(context.Background(), "ev-0001", "upload", "alice", []byte(uploadEvent)); err == nil {
+		t.Fatal("Deliver with the server down succeeded; want an error")
+	}
+	srv.Restart(t)
+	if err := s.Deliver(context.Background(), "ev-0001", "upload", "alice", []byte(uploadEvent)); err != nil {
+		t.Fatalf("Deliver after the server came back: %v", err)
+	}
+	got := srv.Receive(t)
+	if len(got) != 1 || got[0].Body != uploadEvent || got[0].Attributes[AttrEventID] != "ev-0001" {
+		t.Errorf("queue received %v; want the retried event once", got)
+	}
+}
+
 func TestDeliver_RefusesWhatSNSWouldAlways(t *testing.T) {
 	testCredentials(t)
 	s := newSink(t, Config{TopicARN: "arn:aws:sns:us-east-1:123456789012:phi-arrivals", Endpoint: "http://127.0.0.1:1"})

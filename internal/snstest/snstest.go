@@ -59,8 +59,11 @@ type Server struct {
 	FIFOTopicARN string // a FIFO topic, subscribed by a raw FIFO queue
 	Log          string // path of its output
 
-	cmd      *exec.Cmd
-	stopOnce sync.Once
+	bin, conf string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 }
 
 // Message is one message read from a queue.
@@ -104,39 +107,67 @@ func Start(t testing.TB) *Server {
 		TopicARN:     "arn:aws:sns:" + Region + ":" + Account + ":" + topic,
 		FIFOTopicARN: "arn:aws:sns:" + Region + ":" + Account + ":" + fifoTopic,
 		Log:          filepath.Join(dir, "goaws.log"),
+		bin:          bin,
+		conf:         confPath,
 	}
-	logf, err := os.Create(s.Log)
+	s.run(t, "127.0.0.1:0")
+	return s
+}
+
+// run starts goawsd on listen and waits until it serves there.
+func (s *Server) run(t testing.TB, listen string) {
+	t.Helper()
+	logf, err := os.OpenFile(s.Log, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	s.cmd = exec.Command(bin, "-listen", "127.0.0.1:0", "-config", confPath)
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(s.bin, "-listen", listen, "-config", s.conf)
+	cmd.Dir = filepath.Dir(s.conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
 		t.Fatalf("start goaws: %v", err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	s.mu.Lock()
+	s.cmd, s.exited = cmd, exited
+	s.mu.Unlock()
 	t.Cleanup(s.Stop)
 	// goawsd prints "listening on ADDR" once it serves.
-	for deadline := time.Now().Add(20 * time.Second); s.Endpoint == ""; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		log := readLog(s.Log)
 		if _, rest, ok := strings.Cut(log, "listening on "); ok && strings.Contains(rest, "\n") {
 			s.Endpoint = "http://" + strings.TrimSpace(rest[:strings.Index(rest, "\n")])
-		} else if time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("goaws exited on start:\n%s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
 			t.Fatalf("goaws did not start within 20s:\n%s", log)
 		}
 	}
-	return s
 }
 
 // Stop kills goaws and waits for it: a receiver that is down. It is safe
 // to call more than once.
 func (s *Server) Stop() {
-	s.stopOnce.Do(func() {
-		s.cmd.Process.Kill()
-		s.cmd.Wait()
-	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cmd.Process.Kill()
+	<-s.exited
+}
+
+// Restart starts a stopped goaws again on the same address, with its
+// topics and queues as at Start and empty: a receiver that comes back.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.run(t, strings.TrimPrefix(s.Endpoint, "http://"))
 }
 
 func findBinary(t testing.TB) string {

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,5 +29,32 @@ func TestEvents_SNSUpload(t *testing.T) {
 	ev := topic.AwaitEvent(t, time.Minute, "upload", "/results.csv")
 	if sum := sha256.Sum256(data); ev["sha256"] != hex.EncodeToString(sum[:]) || ev["user"] != "acme" {
 		t.Errorf("upload event = %v; want user acme and sha256 %x", ev, sum)
+	}
+}
+
+// TestEvents_SNSDownThenUp: an upload while SNS is down is published once it
+// is back, and the failures logged meanwhile hold nothing of the event.
+func TestEvents_SNSDownThenUp(t *testing.T) {
+	topic := snstest.Start(t)
+	g := startGateway(t, s3test.Start(t), gatewayOpts{extra: topic.SinkTOML()})
+	topic.Stop()
+	dir := t.TempDir()
+	data := writeRandom(t, filepath.Join(dir, "late.csv"), 10<<10)
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "put late.csv\n")
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(g.logs.String(), "sink failing"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the gateway logged no failing SNS sink within a minute while goaws was down")
+		}
+	}
+	topic.Restart(t)
+	ev := topic.AwaitEvent(t, time.Minute, "upload", "/late.csv")
+	sum := sha256.Sum256(data)
+	if ev["sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("upload event = %v; want sha256 %x", ev, sum)
+	}
+	for _, line := range strings.Split(g.logs.String(), "\n") {
+		if strings.Contains(line, "sns:") && (strings.Contains(line, hex.EncodeToString(sum[:])) || strings.Contains(line, "late.csv")) {
+			t.Errorf("the SNS sink's log line holds the event (its sha256 or path): %s", line)
+		}
 	}
 }
