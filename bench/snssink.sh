@@ -28,8 +28,9 @@ Local:
         - QueueName: q
           Raw: true
 Y
-command -v s3sftpd-goawsd >/dev/null || die "s3sftpd-goawsd: go build -C internal/snstest/goawsd -o \$(go env GOPATH)/bin/s3sftpd-goawsd ."
-s3sftpd-goawsd -listen 127.0.0.1:0 -config "$work/goaws.yaml" >"$work/goaws.log" 2>&1 &
+goawsd=$(command -v s3sftpd-goawsd || echo "$(go env GOPATH)/bin/s3sftpd-goawsd")
+[[ -x $goawsd ]] || die "s3sftpd-goawsd missing: go build -C internal/snstest/goawsd -o \$(go env GOPATH)/bin/s3sftpd-goawsd ."
+"$goawsd" -listen 127.0.0.1:0 -config "$work/goaws.yaml" >"$work/goaws.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 200); do grep -q "listening on" "$work/goaws.log" && break; sleep 0.05; done
 sns=http://$(sed -n 's/^listening on //p' "$work/goaws.log")
