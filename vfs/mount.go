@@ -53,6 +53,9 @@ type Mount struct {
 	Perms  auth.Perms
 	Names  *objfmt.Names // encrypts each segment below the prefix; nil keeps names plain
 	Gates  auth.Gates    // what uploads pass and downloads become here (issue 21)
+	// Lifecycle is what happens to the files here once they landed: a
+	// whole download deletes one in a DeleteAfterDownload folder.
+	Lifecycle auth.Lifecycle
 }
 
 // PGPSuffix is what an encrypting place adds to every file name: its

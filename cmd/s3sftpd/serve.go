@@ -299,7 +299,7 @@ func folders(u config.User) []auth.Folder {
 	var out []auth.Folder
 	for _, m := range u.Tree {
 		if !m.Home() {
-			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates})
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates, Lifecycle: m.Lifecycle})
 		}
 	}
 	return out
