@@ -103,7 +103,7 @@ func (m Mount) Key(p string) (string, error) {
 		if strings.HasSuffix(seg, ".") {
 			return "", refuse("names ending in a dot are not allowed")
 		}
-		if seg == objfmt.TimesIndex {
+		if objfmt.Reserved(seg) {
 			return "", refuse("this name is reserved by the server")
 		}
 	}
