@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -20,7 +21,7 @@ func (h *handlers) auditReady() error {
 	return nil
 }
 
-// record completes r with the outcome of err (keeping a Result already set)
+// record completes r with the outcome of err (keeping a Result and a Reason already set)
 // and writes it. Its error is non-nil when the record was lost and the policy
 // is to deny.
 func (h *handlers) record(r audit.Record, err error) error {
@@ -28,7 +29,7 @@ func (h *handlers) record(r audit.Record, err error) error {
 	if r.Result == "" {
 		r.Result = result
 	}
-	r.Reason, r.Error = reason, msg
+	r.Reason, r.Error = cmp.Or(r.Reason, reason), msg
 	return h.audit.Record(r)
 }
 
