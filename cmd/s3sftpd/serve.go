@@ -23,6 +23,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/lifecycle"
 	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
@@ -131,6 +132,8 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return fmt.Errorf("write the first audit record: %w", err)
 	}
 	live := auth.NewLive(users)
+	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users}) // retention, not_picked_up
+	defer sweep.Stop()
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
 		Users:             live,
