@@ -135,3 +135,34 @@ func TestRetention_TwoGatewaysShareABucket(t *testing.T) {
 		}
 	}
 }
+
+// TestPickup_Clients: a whole download by each client the partners use
+// (WinSCP's engine psftp, lftp, curl, paramiko, rclone) picks the file up.
+func TestPickup_Clients(t *testing.T) {
+	srv := s3test.Start(t)
+	g := startGateway(t, srv, gatewayOpts{users: pickupUsers(t), extra: pickupGroup("delete_after_download = true")})
+	for _, c := range []struct {
+		name string
+		ops  func(*testing.T, *gateway) clientOps
+	}{
+		{"psftp", psftpOps},
+		{"lftp", lftpOps},
+		{"curl", curlOps},
+		{"paramiko", paramikoOps},
+		{"rclone", rcloneOps},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			key := "outbound/acme/" + c.name + ".csv"
+			data := bytes.Repeat([]byte(c.name+" results;"), 300000)
+			srv.Put(t, key, data)
+			local := filepath.Join(t.TempDir(), "got.csv")
+			if out, err := c.ops(t, g).get("/outbound/"+c.name+".csv", local); err != nil {
+				t.Fatalf("get: %v\n%s", err, out)
+			}
+			sameFile(t, local, data)
+			if _, ok := srv.Get(t, key); ok {
+				t.Errorf("the whole download left %s in the bucket", key)
+			}
+		})
+	}
+}
