@@ -278,3 +278,25 @@ func TestPlaces_SharedPrefixNamesNoUser(t *testing.T) {
 		}
 	}
 }
+
+// TestSweeper_FollowsReload: a retention a reload adds to a folder takes
+// effect at the next round, without a restart.
+func TestSweeper_FollowsReload(t *testing.T) {
+	srv := s3test.Start(t)
+	obj := dial(t, srv)
+	srv.Put(t, "outbound/acme/a.csv", []byte("old"))
+	clock := lastModified(t, obj, srv.Bucket, "outbound/acme/a.csv").Add(time.Hour)
+	before, after := usersOf(t, outboundUser(srv.Bucket, auth.Lifecycle{})), usersOf(t, outboundUser(srv.Bucket, auth.Lifecycle{Retention: time.Minute}))
+	current := before
+	_, l := openTrail(t, audit.Config{})
+	s := New(Config{Objects: obj, Trail: l, Log: quietLog(), Users: func() *auth.Users { return current() }, Now: func() time.Time { return clock }})
+	s.Round(context.Background())
+	if _, ok := srv.Get(t, "outbound/acme/a.csv"); !ok {
+		t.Fatalf("a folder without retention was swept")
+	}
+	current = after
+	s.Round(context.Background())
+	if _, ok := srv.Get(t, "outbound/acme/a.csv"); ok {
+		t.Errorf("the retention the reload added was not applied at the next round")
+	}
+}
