@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,38 @@ func TestPickup_Clients(t *testing.T) {
 				t.Errorf("the whole download left %s in the bucket", key)
 			}
 		})
+	}
+}
+
+// TestPickup_EncryptingFolder: in a folder whose downloads are OpenPGP
+// messages, a client that reads all but the message's last bytes and
+// closes picks nothing up, though the gateway read all of the plaintext
+// to make them; the whole message does.
+func TestPickup_EncryptingFolder(t *testing.T) {
+	srv := s3test.Start(t)
+	_, gwKey, partnerKeys := gateKeys(t, t.TempDir())
+	users := []testUser{{name: "acme", keys: []string{pubKey(t, "ed25519")},
+		extra: "groups = [\"partners\"]\npgp_public_keys_file = \"" + partnerKeys + "\"\n"}}
+	g := startGateway(t, srv, gatewayOpts{users: users,
+		extra: pickupGroup("delete_after_download = true\n  pgp = \"encrypt\"") + "[pgp]\nprivate_key_file = \"" + gwKey + "\"\n"})
+	srv.Put(t, "outbound/acme/claims.csv", bytes.Repeat([]byte("claim;"), 100000))
+	op := paramikoOp(t, g)
+	out, err := op("stat", "/outbound/claims.csv.pgp")
+	if err != nil {
+		t.Fatalf("stat: %v\n%s", err, out)
+	}
+	size := strings.Fields(out)[0]
+	n, _ := strconv.Atoi(size)
+	if out, err := op("readpart", "/outbound/claims.csv.pgp", strconv.Itoa(n-100)); err != nil {
+		t.Fatalf("read all but 100 bytes: %v\n%s", err, out)
+	}
+	if _, ok := srv.Get(t, "outbound/acme/claims.csv"); !ok {
+		t.Fatalf("a download that missed the message's last 100 bytes deleted the file")
+	}
+	if out, err := op("get", "/outbound/claims.csv.pgp", filepath.Join(t.TempDir(), "c.pgp")); err != nil {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	if _, ok := srv.Get(t, "outbound/acme/claims.csv"); ok {
+		t.Errorf("the whole encrypted download left the file")
 	}
 }
