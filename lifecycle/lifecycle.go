@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,14 +84,16 @@ func (p Place) Interval() time.Duration {
 // share names no user, and takes the shortest lifetimes any of them has.
 func Places(users []auth.User) []Place {
 	var out []Place
+	index := map[[2]string]int{} // bucket, prefix → its place in out
 	for _, u := range users {
 		for _, f := range u.Folders {
 			lc := f.Lifecycle
 			if lc.Retention == 0 && lc.NotPickedUpAfter == 0 {
 				continue
 			}
-			i := slices.IndexFunc(out, func(p Place) bool { return p.Bucket == f.Bucket && p.Prefix == f.Prefix })
-			if i < 0 {
+			i, ok := index[[2]string{f.Bucket, f.Prefix}]
+			if !ok {
+				index[[2]string{f.Bucket, f.Prefix}] = len(out)
 				out = append(out, Place{Bucket: f.Bucket, Prefix: f.Prefix, Folder: f.Path, User: u.Name,
 					Retention: lc.Retention, NotPickedUpAfter: lc.NotPickedUpAfter})
 				continue
@@ -230,6 +231,11 @@ func (s *Sweeper) Sweep(ctx context.Context, p Place) (Result, error) {
 		}
 		if req.Token = page.NextToken; req.Token == "" {
 			break
+		}
+		if s.cfg.Now().After(l.Expires.Add(-ttl(p) / 2)) { // a long sweep keeps its lease
+			if err := s.put(ctx, p, l); err != nil {
+				return res, err
+			}
 		}
 	}
 	l.Notified = now

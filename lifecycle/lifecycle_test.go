@@ -300,3 +300,56 @@ func TestSweeper_FollowsReload(t *testing.T) {
 		t.Errorf("the retention the reload added was not applied at the next round")
 	}
 }
+
+// slowList lists one object a page, each page taking step of the clock.
+type slowList struct {
+	store.Objects
+	tick func()
+}
+
+func (s slowList) List(ctx context.Context, r store.ListRequest) (store.ListPage, error) {
+	s.tick()
+	r.MaxKeys = 1
+	return s.Objects.List(ctx, r)
+}
+
+// TestSweep_LongSweepKeepsItsLease: a sweep that lasts longer than its
+// lease renews it as it goes, so another gateway does not take the folder
+// over in the middle and record the same files again.
+func TestSweep_LongSweepKeepsItsLease(t *testing.T) {
+	srv := s3test.Start(t)
+	obj := dial(t, srv)
+	for _, name := range []string{"a", "b", "c", "d"} {
+		srv.Put(t, "outbound/acme/"+name+".csv", []byte(name))
+	}
+	var mu sync.Mutex
+	clock := lastModified(t, obj, srv.Bucket, "outbound/acme/a.csv")
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	var second *Sweeper
+	var p Place
+	pages := 0
+	var during Result
+	tick := func() {
+		mu.Lock()
+		clock = clock.Add(40 * time.Second)
+		mu.Unlock()
+		if pages++; pages == 3 { // two minutes into the sweep, twice the lease's minute
+			res, err := second.Sweep(context.Background(), p)
+			if err != nil {
+				t.Error(err)
+			}
+			during = res
+		}
+	}
+	users := usersOf(t, outboundUser(srv.Bucket, auth.Lifecycle{NotPickedUpAfter: 20 * time.Second}))
+	_, l := openTrail(t, audit.Config{})
+	first := New(Config{Objects: slowList{obj, tick}, Trail: l, Log: quietLog(), Users: users, Holder: "gw-1", Now: now})
+	second = New(Config{Objects: obj, Trail: l, Log: quietLog(), Users: users, Holder: "gw-2", Now: now})
+	p = Places(users().List())[0]
+	if res, err := first.Sweep(context.Background(), p); err != nil || !res.Held {
+		t.Fatalf("first sweep = %+v, %v", res, err)
+	}
+	if pages < 3 || during.Held {
+		t.Errorf("in the middle of a long sweep (%d pages) another gateway swept too: %+v; want the lease still held", pages, during)
+	}
+}
