@@ -56,6 +56,9 @@ type Config struct {
 	Holder string
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// Names, when set, is the name cipher of a folder's prefix (nil for
+	// plain names), so records show the names the user sees.
+	Names func(bucket, prefix string) *objfmt.Names
 }
 
 // Place is one folder to sweep: its objects and how long they may stay.
@@ -218,6 +221,10 @@ func (s *Sweeper) Sweep(ctx context.Context, p Place) (Result, error) {
 	}
 	res.Held = true
 	now := s.cfg.Now()
+	var names *objfmt.Names
+	if s.cfg.Names != nil {
+		names = s.cfg.Names(p.Bucket, p.Prefix)
+	}
 	req := store.ListRequest{Bucket: p.Bucket, Prefix: p.Prefix}
 	for {
 		page, err := s.cfg.Objects.List(ctx, req)
@@ -225,7 +232,7 @@ func (s *Sweeper) Sweep(ctx context.Context, p Place) (Result, error) {
 			return res, fmt.Errorf("list %s: %w", p.Bucket, err)
 		}
 		for _, o := range page.Objects {
-			if err := s.file(ctx, p, l, o, now, &res); err != nil {
+			if err := s.file(ctx, p, l, o, names, now, &res); err != nil {
 				return res, err
 			}
 		}
@@ -242,13 +249,13 @@ func (s *Sweeper) Sweep(ctx context.Context, p Place) (Result, error) {
 	return res, s.put(ctx, p, l)
 }
 
-// file is one listed object of a sweep of p.
-func (s *Sweeper) file(ctx context.Context, p Place, l *lease, o store.Object, now time.Time, res *Result) error {
+// file is one listed object of a sweep of p, whose names cipher is names.
+func (s *Sweeper) file(ctx context.Context, p Place, l *lease, o store.Object, names *objfmt.Names, now time.Time, res *Result) error {
 	if strings.HasSuffix(o.Key, "/") || objfmt.IsReserved(o.Key) { // a directory marker, the gateway's own
 		return nil
 	}
 	age := now.Sub(o.LastModified)
-	rec := audit.Record{User: p.User, Path: p.Folder + "/" + strings.TrimPrefix(o.Key, p.Prefix), Folder: p.Folder,
+	rec := audit.Record{User: p.User, Path: path(p, o.Key, names), Folder: p.Folder,
 		Bucket: p.Bucket, Key: o.Key, ETag: strings.Trim(o.ETag, `"`), Bytes: audit.Int(o.Size), Result: audit.ResultOK}
 	if waited := o.LastModified.Add(p.NotPickedUpAfter); p.NotPickedUpAfter > 0 && !waited.After(now) && waited.After(l.Notified) {
 		r := rec
@@ -279,4 +286,20 @@ func (s *Sweeper) file(ctx context.Context, p Place, l *lease, o store.Object, n
 		return fmt.Errorf("record retention_delete: %w", werr)
 	}
 	return nil
+}
+
+// path is the SFTP path of key in p as its users see it: each segment
+// decrypted with names, if set (one that is no name of the folder's
+// cipher, written by another tool, stays as stored).
+func path(p Place, key string, names *objfmt.Names) string {
+	segs := strings.Split(strings.TrimPrefix(key, p.Prefix), "/")
+	for i, seg := range segs {
+		if names == nil {
+			break
+		}
+		if plain, err := names.Decrypt(seg); err == nil {
+			segs[i] = plain
+		}
+	}
+	return p.Folder + "/" + strings.Join(segs, "/")
 }

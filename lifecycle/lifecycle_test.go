@@ -353,3 +353,33 @@ func TestSweep_LongSweepKeepsItsLease(t *testing.T) {
 		t.Errorf("in the middle of a long sweep (%d pages) another gateway swept too: %+v; want the lease still held", pages, during)
 	}
 }
+
+// TestSweep_EncryptedNamesRecordedPlain: with encrypted object names, a
+// record's path is the name the user sees, its key the stored one.
+func TestSweep_EncryptedNamesRecordedPlain(t *testing.T) {
+	srv := s3test.Start(t)
+	obj := dial(t, srv)
+	kek, err := objfmt.NewKEK(bytes.Repeat([]byte{7}, objfmt.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	namesOf := func(bucket, prefix string) *objfmt.Names {
+		n, err := objfmt.NamesFromKEK(kek, bucket, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	n := namesOf(srv.Bucket, "outbound/acme/")
+	key := "outbound/acme/" + n.Encrypt("2026") + "/" + n.Encrypt("labs.csv")
+	srv.Put(t, key, []byte("labs"))
+	clock := lastModified(t, obj, srv.Bucket, key).Add(time.Hour)
+	tr, l := openTrail(t, audit.Config{})
+	s := New(Config{Objects: obj, Trail: l, Log: quietLog(), Users: usersOf(t, outboundUser(srv.Bucket, auth.Lifecycle{Retention: time.Minute})),
+		Now: func() time.Time { return clock }, Names: namesOf})
+	s.Round(context.Background())
+	recs := byEvent(tr.records(t), pickup.EventRetentionDelete)
+	if len(recs) != 1 || recs[0].Path != "/outbound/2026/labs.csv" || recs[0].Key != key {
+		t.Errorf("retention_delete = %+v; want path /outbound/2026/labs.csv, key %s", recs, key)
+	}
+}

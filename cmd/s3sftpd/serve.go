@@ -28,6 +28,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -132,7 +133,8 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return fmt.Errorf("write the first audit record: %w", err)
 	}
 	live := auth.NewLive(users)
-	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users}) // retention, not_picked_up
+	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users, // retention, not_picked_up
+		Names: (&sealing.Policy{NameKey: s3cfg.NameKey}).Names})
 	defer sweep.Stop()
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
