@@ -185,3 +185,23 @@ func (e *env) brokenDownload(t *testing.T, tenant *auth.Tenant, a *audit.Session
 	}
 	return clientConn, done
 }
+
+// TestPickup_HashedNames: with paths = "hmac" the pickup_delete names the
+// file by the trail's keyed hashes, as the open and close records do.
+func TestPickup_HashedNames(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	tr := &trail{}
+	key := []byte("0123456789abcdef0123456789abcdef")
+	l, err := audit.Open(audit.Config{Stdout: tr, HMACKey: key, HashPaths: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s3.Put(t, "outbound/acme/report.csv", []byte("report"))
+	c := e.tenantSession(t, pickupTenant(e.s3.Bucket), l.Session("s1").WithUser("acme"), testLog())
+	readFile(t, c, "/outbound/report.csv")
+	recs := pickupRecords(t, tr)
+	if len(recs) != 1 || recs[0].Path != audit.HashName(key, "/outbound/report.csv") || recs[0].Key != audit.HashName(key, "outbound/acme/report.csv") ||
+		recs[0].Folder != "/outbound" || recs[0].Result != audit.ResultOK {
+		t.Errorf("pickup_delete = %+v; want the hashed path and key, the folder in the clear", recs)
+	}
+}
