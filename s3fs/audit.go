@@ -26,10 +26,7 @@ func (h *handlers) auditReady() error {
 // is to deny.
 func (h *handlers) record(r audit.Record, err error) error {
 	result, reason, msg := boundary.Outcome(err)
-	if r.Result == "" {
-		r.Result = result
-	}
-	r.Reason, r.Error = cmp.Or(r.Reason, reason), msg
+	r.Result, r.Reason, r.Error = cmp.Or(r.Result, result), cmp.Or(r.Reason, reason), msg
 	return h.audit.Record(r)
 }
 
