@@ -126,6 +126,9 @@ func TestRetention_TwoGatewaysShareABucket(t *testing.T) {
 				t.Errorf("%s = %+v; want acme's, in /outbound, ok", event, r)
 			}
 		}
+		for _, r := range find(all, func(r audit.Record) bool { return r.Event == event && slices.Contains(old, r.Key) }) {
+			t.Logf("%s of %s at %.1fs after the upload", event, r.Key, r.Time.Sub(start).Seconds())
+		}
 		for _, k := range old {
 			if count[k] != 1 {
 				t.Errorf("%s of %s recorded %d times across both trails; want once", event, k, count[k])
