@@ -11,8 +11,8 @@ import (
 )
 
 // CtlRetention is the control of a folder's retention against the
-// bucket's lifecycle rules.
-const CtlRetention = "retention-lifecycle"
+// bucket's lifecycle rules; its rows are named "retention:PREFIX".
+const CtlRetention = "retention"
 
 // Retention is a folder whose files the gateway deletes after a while
 // (retention): the bucket's own lifecycle rules must neither delete them
@@ -38,7 +38,7 @@ func retention(rets []Retention, versioned bool) func(*s3.GetBucketLifecycleConf
 				out := make([]Result, len(rets))
 				for i, rt := range rets {
 					out[i] = r
-					out[i].Control = CtlRetention + " " + rt.Prefix
+					out[i].Control = CtlRetention + ":" + rt.Prefix
 				}
 				return out
 			}
@@ -55,7 +55,7 @@ func retention(rets []Retention, versioned bool) func(*s3.GetBucketLifecycleConf
 
 // retentionOf is the verdict for one folder.
 func retentionOf(rt Retention, rules []types.LifecycleRule, versioned bool) Result {
-	ctl := CtlRetention + " " + rt.Prefix
+	ctl := CtlRetention + ":" + rt.Prefix
 	var warns []string
 	noncurrent := time.Duration(-1) // the earliest expiry of noncurrent versions; -1: none
 	for _, rule := range rules {

@@ -56,7 +56,7 @@ func TestRetention_Rules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := retentionOf(rt, tt.rules, tt.versioned)
-			if got.Status != tt.want || !strings.Contains(got.Why, tt.why) || got.Control != "retention-lifecycle outbound/acme/" {
+			if got.Status != tt.want || !strings.Contains(got.Why, tt.why) || got.Control != "retention:outbound/acme/" {
 				t.Errorf("got %s %q (%s); want %s containing %q", got.Status, got.Why, got.Control, tt.want, tt.why)
 			}
 		})

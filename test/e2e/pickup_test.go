@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -224,5 +225,22 @@ func TestPickup_EncryptingFolder(t *testing.T) {
 	}
 	if _, ok := srv.Get(t, "outbound/acme/claims.csv"); ok {
 		t.Errorf("the whole encrypted download left the file")
+	}
+}
+
+// TestRetention_DoctorOnVersitygw: the doctor has a row per folder with a
+// retention; versitygw has no lifecycle API, so it says the check could
+// not be made, never that it passed.
+func TestRetention_DoctorOnVersitygw(t *testing.T) {
+	srv := s3test.Start(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s3sftpd.toml")
+	text := configText(dir, srv, gatewayOpts{checksums: "compat", drain: "5s", users: pickupUsers(t), extra: pickupGroup(`retention = "30d"`)})
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, _ := runToolCode(t, srv, "doctor", "-config", path)
+	if got := statusOf(t, out, "retention:outbound/acme/"); got != "UNKNOWN" || !strings.Contains(out, "could not be checked") {
+		t.Errorf("retention row = %s; want UNKNOWN, could not be checked\n%s%s", got, out, errOut)
 	}
 }
