@@ -141,6 +141,9 @@ func (r *replacingS3) DeleteExact(ctx context.Context, req store.DeleteRequest) 
 func TestPickup_ChangedObjectIsLeft(t *testing.T) {
 	for _, at := range []string{"head", "delete"} {
 		t.Run(at, func(t *testing.T) {
+			if at == "delete" && embeddedStore() {
+				t.Skip("the embedded store ignores If-Match on DeleteObject: the race docs/lifecycle.md names")
+			}
 			e := newEnv(t, ChecksumsCompat)
 			tr, a := newTrail(t)
 			key := "outbound/acme/report.csv"
