@@ -126,6 +126,10 @@ type Sweeper struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	due    map[string]time.Time // bucket + "\x00" + prefix → next sweep
+	// failed are the files (bucket, key, ETag) whose deletion failed and
+	// was recorded: a failure that lasts (a denied delete) is recorded
+	// once, not at every sweep.
+	failed map[[3]string]bool
 }
 
 // New returns a Sweeper of cfg, not yet started.
@@ -139,7 +143,7 @@ func New(cfg Config) *Sweeper {
 		rand.Read(b)
 		cfg.Holder = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 	}
-	return &Sweeper{cfg: cfg, due: map[string]time.Time{}}
+	return &Sweeper{cfg: cfg, due: map[string]time.Time{}, failed: map[[3]string]bool{}}
 }
 
 // Start sweeps every place now, then each when its interval has passed,
@@ -276,10 +280,16 @@ func (s *Sweeper) file(ctx context.Context, p Place, l *lease, o store.Object, n
 		return nil // uploaded again since the listing, or deleted: no longer this old file
 	}
 	rec.Event, rec.VersionID, rec.Reason = pickup.EventRetentionDelete, head.VersionID, "retention "+p.Retention.String()
+	id := [3]string{p.Bucket, o.Key, o.ETag}
 	if err != nil {
-		rec.Result, rec.Error = audit.ResultError, "delete failed: "+cmp.Or(store.ErrorCode(err), "no answer from the store") // no key: names may be hashed
 		res.Failed++
+		if s.failed[id] {
+			return nil
+		}
+		s.failed[id] = true
+		rec.Result, rec.Error = audit.ResultError, "delete failed: "+cmp.Or(store.ErrorCode(err), "no answer from the store") // no key: names may be hashed
 	} else {
+		delete(s.failed, id)
 		res.Deleted++
 	}
 	if werr := s.cfg.Trail.Write(rec); werr != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"slices"
@@ -381,5 +382,35 @@ func TestSweep_EncryptedNamesRecordedPlain(t *testing.T) {
 	recs := byEvent(tr.records(t), pickup.EventRetentionDelete)
 	if len(recs) != 1 || recs[0].Path != "/outbound/2026/labs.csv" || recs[0].Key != key {
 		t.Errorf("retention_delete = %+v; want path /outbound/2026/labs.csv, key %s", recs, key)
+	}
+}
+
+// deniedDelete refuses every delete, as a bucket policy would.
+type deniedDelete struct{ store.Objects }
+
+func (deniedDelete) DeleteExact(context.Context, store.DeleteRequest) error {
+	return errors.New("access denied")
+}
+
+// TestSweep_LastingFailureRecordedOnce: a delete the store keeps refusing
+// is recorded as an error once, not at every sweep, and the file stays.
+func TestSweep_LastingFailureRecordedOnce(t *testing.T) {
+	srv := s3test.Start(t)
+	obj := dial(t, srv)
+	srv.Put(t, "outbound/acme/a.csv", []byte("old"))
+	clock := lastModified(t, obj, srv.Bucket, "outbound/acme/a.csv").Add(time.Hour)
+	tr, l := openTrail(t, audit.Config{})
+	s := New(Config{Objects: deniedDelete{obj}, Trail: l, Log: quietLog(), Users: usersOf(t, outboundUser(srv.Bucket, auth.Lifecycle{Retention: time.Minute})),
+		Now: func() time.Time { return clock }})
+	for range 3 {
+		clear(s.due)
+		s.Round(context.Background())
+	}
+	recs := byEvent(tr.records(t), pickup.EventRetentionDelete)
+	if len(recs) != 1 || recs[0].Result != audit.ResultError || !strings.HasPrefix(recs[0].Error, "delete failed") {
+		t.Errorf("retention_delete records = %+v; want one error", recs)
+	}
+	if _, ok := srv.Get(t, "outbound/acme/a.csv"); !ok {
+		t.Errorf("a refused delete lost the file")
 	}
 }
