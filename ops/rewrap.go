@@ -72,7 +72,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
 	err = st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
-		if objfmt.IsTimesIndex(o.Key) { // the gateway's own, no partner's file: it holds no data key
+		if objfmt.IsReserved(o.Key) { // the gateway's own, no partner's file: it holds no data key
 			return
 		}
 		head, err := st.S3.Head(ctx, bucket, o.Key)

@@ -23,10 +23,12 @@ import (
 	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/lifecycle"
 	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -131,6 +133,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		return fmt.Errorf("write the first audit record: %w", err)
 	}
 	live := auth.NewLive(users)
+	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users, // retention, not_picked_up
+		Names: (&sealing.Policy{NameKey: s3cfg.NameKey}).Names})
+	defer sweep.Stop()
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
 		Users:             live,
@@ -299,7 +304,7 @@ func folders(u config.User) []auth.Folder {
 	var out []auth.Folder
 	for _, m := range u.Tree {
 		if !m.Home() {
-			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates})
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates, Lifecycle: m.Lifecycle})
 		}
 	}
 	return out
