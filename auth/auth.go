@@ -66,6 +66,37 @@ type Folder struct {
 	Prefix string // ends in "/"
 	Perms  Perms
 	Gates  Gates // what its uploads pass and its downloads become
+	// Lifecycle is what happens to its files once they landed: deleted
+	// when picked up, after a retention, reported when nobody came.
+	Lifecycle Lifecycle
+}
+
+// Lifecycle is a folder's policy for the files in it (issue 20). The zero
+// value keeps files until someone deletes them.
+type Lifecycle struct {
+	// DeleteAfterDownload deletes a file once the user downloaded all of
+	// it and closed it without error: exactly the version downloaded.
+	DeleteAfterDownload bool
+	// Retention, if set, deletes files older than it (by LastModified).
+	Retention time.Duration
+	// NotPickedUpAfter, if set, records one not_picked_up for each file
+	// that has waited this long.
+	NotPickedUpAfter time.Duration
+}
+
+// String is l as check-config -v shows it after a place: "" for none.
+func (l Lifecycle) String() string {
+	var s string
+	if l.DeleteAfterDownload {
+		s += " delete_after_download"
+	}
+	if l.Retention > 0 {
+		s += " retention=" + l.Retention.String()
+	}
+	if l.NotPickedUpAfter > 0 {
+		s += " not_picked_up_after=" + l.NotPickedUpAfter.String()
+	}
+	return s
 }
 
 // Mounts is the session's mount table: the home at "/" (if it has one)

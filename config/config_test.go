@@ -115,7 +115,8 @@ func TestLoad_ExampleSecondUser(t *testing.T) {
 	}
 	want := []Mount{
 		{Path: "/inbound", Bucket: "phi-inbound", Prefix: "inbound/lab/", Perms: auth.PermWrite | auth.PermMkdir, Key: "groups[0].folders[0]"},
-		{Path: "/outbound", Bucket: "partner-drop", Prefix: "outbound/lab/", Perms: auth.PermList | auth.PermRead | auth.PermDelete, Key: "groups[0].folders[1]"},
+		{Path: "/outbound", Bucket: "partner-drop", Prefix: "outbound/lab/", Perms: auth.PermList | auth.PermRead | auth.PermDelete,
+			Lifecycle: auth.Lifecycle{DeleteAfterDownload: true, Retention: 30 * 24 * time.Hour, NotPickedUpAfter: 48 * time.Hour}, Key: "groups[0].folders[1]"},
 		{Path: "/reports/monthly", Bucket: "partner-drop", Prefix: "reports/lab/", Perms: auth.PermList | auth.PermRead, Key: "users[2].folders[0]"},
 	}
 	if diff := cmp.Diff(want, cfg.Users[2].Tree); diff != "" {

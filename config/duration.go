@@ -3,16 +3,18 @@ package config
 import (
 	"fmt"
 	"time"
+
+	"github.com/s3sftpd/s3sftpd/config/tree"
 )
 
 // Duration is a time.Duration written in TOML as a string only, such as
-// "30s", "15m" or "1h30m". Bare numbers are rejected: is 30 seconds or
+// "30s", "15m", "1h30m" or "2d". Bare numbers are rejected: is 30 seconds or
 // nanoseconds?
 type Duration struct{ time.Duration }
 
-// UnmarshalText parses a duration with time.ParseDuration.
+// UnmarshalText parses a duration with tree.ParseDuration (time's, and days).
 func (d *Duration) UnmarshalText(text []byte) error {
-	v, err := time.ParseDuration(string(text))
+	v, err := tree.ParseDuration(string(text))
 	if err != nil {
 		return fmt.Errorf("invalid duration %q: want a number and a unit, such as \"30s\", \"15m\" or \"1h30m\"", text)
 	}

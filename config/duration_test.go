@@ -17,6 +17,11 @@ func TestDuration_UnmarshalText(t *testing.T) {
 		{in: "250ms", want: 250 * time.Millisecond},
 		{in: "-1s", want: -time.Second}, // parsed; validation rejects it
 		{in: "0", want: 0},
+		{in: "30d", want: 30 * 24 * time.Hour},
+		{in: "1d12h", want: 36 * time.Hour},
+		{in: "d", err: true},
+		{in: "1d-1h", err: true},
+		{in: "-1d", err: true},
 		{in: "30", err: true},
 		{in: "30 s", err: true},
 		{in: "", err: true},

@@ -232,6 +232,11 @@ var errorCases = []struct {
 	{name: "folders-overlap-own-home", config: folderGroup + partner("acme", `home = "inbound/acme/in/"`+"\n"+`groups = ["partners"]`)},
 	{name: "folders-missing-keys", config: "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"\"\n[[groups.folders]]\nprefix = \"x/\"\npermissions = []\n[[groups]]\nname = \"empty\"\n" +
 		partner("acme", `groups = ["empty"]`) + "[[users]]\nname = \"bob\"\nkeys = [\"KEY_B\"]\ngroups = []\n"},
+	{name: "folders-lifecycle", config: "[s3]\nbucket = \"b\"\n[[groups]]\nname = \"partners\"\n" +
+		"[[groups.folders]]\npath = \"/outbound\"\nprefix = \"outbound/{user}/\"\npermissions = [\"list\"]\ndelete_after_download = true\nretention = \"5s\"\n" +
+		"[[groups.folders]]\npath = \"/reports\"\nprefix = \"reports/{user}/\"\nretention = \"2d\"\nnot_picked_up_after = \"48h\"\n" +
+		"[[groups.folders]]\npath = \"/drop\"\nprefix = \"drop/{user}/\"\nretention = \"30\"\ndelete_after_download = true\n" +
+		partner("acme", `groups = ["partners"]`+"\npermissions = [\"list\", \"read\"]")},
 	{name: "folders-unknown-key", config: folderGroup + "prefx = \"x/\"\n" + partner("acme", `groups = ["partners"]`)},
 
 	{name: "folders-audit-prefix", config: strings.Replace(folderGroup, "[s3]\n", "[audit]\ns3_bucket = \"b\"\ns3_prefix = \"outbound/\"\n[s3]\n", 1) + partner("acme", `groups = ["partners"]`)},

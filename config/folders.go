@@ -41,6 +41,7 @@ func (l *loader) folder(key string, f Folder) {
 	}
 	l.permissions(key, f.Permissions, "grant the user's permissions")
 	l.problems(tree.CheckFolder(key, f))
+	l.problems(tree.CheckLifecycle(key, f, f.Permissions))
 }
 
 // groups checks the [[groups]] tables.

@@ -53,6 +53,8 @@ type Target struct {
 	// Homes are the user prefixes in this bucket, the homes' and the
 	// folders'; a lifecycle rule must cover them.
 	Homes []string
+	// Retentions are the folders in this bucket with a retention.
+	Retentions []Retention
 }
 
 // Options says what the gateway is configured to expect.
@@ -100,7 +102,11 @@ func checkBucket(ctx context.Context, api API, t Target, opts Options, timeout t
 	add(mfaDelete(ver, verErr))
 	add(logging(api.GetBucketLogging(ctx, &s3.GetBucketLoggingInput{Bucket: b})))
 	add(tlsPolicy(t.Bucket)(api.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: b})))
-	add(lifecycle(t.Homes)(api.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})))
+	lc, lcErr := api.GetBucketLifecycleConfiguration(ctx, &s3.GetBucketLifecycleConfigurationInput{Bucket: b})
+	add(lifecycle(t.Homes)(lc, lcErr))
+	for _, r := range retention(t.Retentions, versionedOf(ver, verErr))(lc, lcErr) {
+		add(r)
+	}
 	add(acl(api.GetBucketAcl(ctx, &s3.GetBucketAclInput{Bucket: b})))
 	if t.Audit {
 		add(objectLock(api.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: b})))

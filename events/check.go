@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/s3sftpd/s3sftpd/events/sns"
 )
 
 // CheckSink says what is wrong with sc, the last of sinks (those before it
@@ -27,8 +28,8 @@ func CheckSink(sinks []SinkConfig) map[string]error {
 			note("secret_file", fmt.Errorf("the file holds %d bytes; a webhook secret needs at least %d (head -c 32 /dev/urandom > FILE)", len(sc.Secret), MinSecret))
 		}
 	case "sns":
-		note("topic_arn", CheckTopicARN(sc.TopicARN))
-		note("endpoint", CheckEndpoint(sc.Endpoint))
+		note("topic_arn", sns.CheckTopicARN(sc.TopicARN))
+		note("endpoint", sns.CheckEndpoint(sc.Endpoint))
 	}
 	for _, o := range sinks[:len(sinks)-1] {
 		if o.Kind == sc.Kind && o.URL == sc.URL && o.TopicARN == sc.TopicARN && o.Endpoint == sc.Endpoint {
@@ -68,24 +69,4 @@ func loopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
-}
-
-// topicARN is an SNS topic's ARN: partition, region, 12-digit account, name.
-var topicARN = regexp.MustCompile(`^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$`)
-
-// CheckTopicARN says what is wrong with an SNS topic ARN.
-func CheckTopicARN(arn string) error {
-	if !topicARN.MatchString(arn) {
-		return fmt.Errorf("not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME): %q", arn)
-	}
-	return nil
-}
-
-// CheckEndpoint says what is wrong with an SNS endpoint: "" (AWS), or the
-// URL of an SNS-compatible server, https or http to loopback.
-func CheckEndpoint(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	return CheckWebhookURL(raw)
 }

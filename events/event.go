@@ -100,8 +100,8 @@ func eventType(r *audit.Record) string {
 		return TypeRename
 	case r.Event == audit.EventMkdir && ok:
 		return TypeMkdir
-	case r.Event == TypePickupDelete, r.Event == TypeRetentionDelete, r.Event == TypeNotPickedUp:
-		return r.Event
+	case (r.Event == TypePickupDelete || r.Event == TypeRetentionDelete || r.Event == TypeNotPickedUp) && ok:
+		return r.Event // the lifecycle's records (s3fs/pickup names them); a skipped or failed delete stays in the trail
 	}
 	return ""
 }

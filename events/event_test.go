@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/s3sftpd/s3sftpd/audit"
+	"github.com/s3sftpd/s3sftpd/s3fs/pickup"
 )
 
 // trailLines writes recs through a real audit.Log (as the gateway does: one
@@ -70,25 +71,26 @@ func decode(t *testing.T, line []byte) *audit.Record {
 // The records below are as s3fs and sftpd write them (s3fs/upload/commit.go,
 // s3fs/download/download.go, s3fs/cmd.go, sftpd/audit.go).
 var (
-	recConnect  = audit.Record{Session: "s1", Event: audit.EventConnect, Result: audit.ResultOK, Remote: "127.0.0.1:50000", Client: "SSH-2.0-OpenSSH_9.2"}
-	recAuth     = audit.Record{Session: "s1", Event: audit.EventAuth, User: "acme", Method: "publickey", KeyType: "ssh-ed25519", KeyFP: "SHA256:abc", Result: audit.ResultOK}
-	recUpload   = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/in/a.csv", Bucket: "phi", Key: "partners/acme/in/a.csv", Folder: "/in", Bytes: audit.Int(5), SHA256: "2cf2", ETag: "e1", VersionID: "v1", Result: audit.ResultOK}
-	recPending  = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/a.csv.x.partial", Bucket: "phi", Key: "partners/acme/a.csv.x.partial", Bytes: audit.Int(5), Op: "bytes received, pending: stored by the rename onto the final name", Result: audit.ResultOK}
-	recCommit   = audit.Record{Session: "s1", User: "acme", Event: audit.EventRename, Path: "/a.csv.x.partial", Target: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv.x.partial", TargetKey: "partners/acme/a.csv", Bytes: audit.Int(5), SHA256: "2cf2", VersionID: "v2", Op: "commit pending upload", Result: audit.ResultOK}
-	recAborted  = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/b.csv", Bucket: "phi", Key: "partners/acme/b.csv", Bytes: audit.Int(3), Result: audit.ResultAborted, Error: "upload failed: the connection ended before the file was closed, nothing was stored"}
-	recRefused  = audit.Record{Session: "s1", User: "acme", Event: audit.EventOpen, Mode: "write", Path: "/b.csv", Bucket: "phi", Key: "partners/acme/b.csv", Result: audit.ResultDenied, Reason: "permission", Error: "upload refused: overwriting an existing file is not permitted for this user"}
-	recOpenOK   = audit.Record{Session: "s1", User: "acme", Event: audit.EventOpen, Mode: "write", Path: "/c.csv", Result: audit.ResultOK}
-	recDownload = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "read", Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Bytes: audit.Int(5), SHA256: "2cf2", ETag: "e1", VersionID: "v1", Result: audit.ResultOK}
-	recPartial  = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "read", Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Bytes: audit.Int(2), Result: audit.ResultOK}
-	recRemove   = audit.Record{Session: "s1", User: "acme", Event: audit.EventRemove, Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Result: audit.ResultOK}
-	recRename   = audit.Record{Session: "s1", User: "acme", Event: audit.EventRename, Path: "/a.csv", Target: "/done/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", TargetKey: "partners/acme/done/a.csv", Result: audit.ResultOK}
-	recMkdir    = audit.Record{Session: "s1", User: "acme", Event: audit.EventMkdir, Path: "/done", Bucket: "phi", Key: "partners/acme/done", Result: audit.ResultOK}
-	recMkdirNo  = audit.Record{Session: "s1", User: "acme", Event: audit.EventMkdir, Path: "/x", Result: audit.ResultDenied, Reason: "permission", Error: "mkdir refused"}
-	recList     = audit.Record{Session: "s1", User: "acme", Event: audit.EventList, Path: "/", Result: audit.ResultOK}
-	recPickup   = audit.Record{Session: "s1", User: "acme", Event: TypePickupDelete, Path: "/out/r.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/r.pdf", VersionID: "v9", ETag: "e9", Bytes: audit.Int(7), Result: audit.ResultOK}
-	recRetained = audit.Record{Event: TypeRetentionDelete, User: "acme", Path: "/out/old.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/old.pdf", VersionID: "v3", Bytes: audit.Int(9), Result: audit.ResultOK, Reason: "older than 30d"}
-	recWaiting  = audit.Record{Event: TypeNotPickedUp, User: "acme", Path: "/out/new.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/new.pdf", Bytes: audit.Int(4), Result: audit.ResultOK}
-	recDisc     = audit.Record{Session: "s1", Event: audit.EventDisconnect, Result: audit.ResultOK, Reason: "client closed the connection"}
+	recConnect       = audit.Record{Session: "s1", Event: audit.EventConnect, Result: audit.ResultOK, Remote: "127.0.0.1:50000", Client: "SSH-2.0-OpenSSH_9.2"}
+	recAuth          = audit.Record{Session: "s1", Event: audit.EventAuth, User: "acme", Method: "publickey", KeyType: "ssh-ed25519", KeyFP: "SHA256:abc", Result: audit.ResultOK}
+	recUpload        = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/in/a.csv", Bucket: "phi", Key: "partners/acme/in/a.csv", Folder: "/in", Bytes: audit.Int(5), SHA256: "2cf2", ETag: "e1", VersionID: "v1", Result: audit.ResultOK}
+	recPending       = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/a.csv.x.partial", Bucket: "phi", Key: "partners/acme/a.csv.x.partial", Bytes: audit.Int(5), Op: "bytes received, pending: stored by the rename onto the final name", Result: audit.ResultOK}
+	recCommit        = audit.Record{Session: "s1", User: "acme", Event: audit.EventRename, Path: "/a.csv.x.partial", Target: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv.x.partial", TargetKey: "partners/acme/a.csv", Bytes: audit.Int(5), SHA256: "2cf2", VersionID: "v2", Op: "commit pending upload", Result: audit.ResultOK}
+	recAborted       = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "write", Path: "/b.csv", Bucket: "phi", Key: "partners/acme/b.csv", Bytes: audit.Int(3), Result: audit.ResultAborted, Error: "upload failed: the connection ended before the file was closed, nothing was stored"}
+	recRefused       = audit.Record{Session: "s1", User: "acme", Event: audit.EventOpen, Mode: "write", Path: "/b.csv", Bucket: "phi", Key: "partners/acme/b.csv", Result: audit.ResultDenied, Reason: "permission", Error: "upload refused: overwriting an existing file is not permitted for this user"}
+	recOpenOK        = audit.Record{Session: "s1", User: "acme", Event: audit.EventOpen, Mode: "write", Path: "/c.csv", Result: audit.ResultOK}
+	recDownload      = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "read", Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Bytes: audit.Int(5), SHA256: "2cf2", ETag: "e1", VersionID: "v1", Result: audit.ResultOK}
+	recPartial       = audit.Record{Session: "s1", User: "acme", Event: audit.EventClose, Mode: "read", Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Bytes: audit.Int(2), Result: audit.ResultOK}
+	recRemove        = audit.Record{Session: "s1", User: "acme", Event: audit.EventRemove, Path: "/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", Result: audit.ResultOK}
+	recRename        = audit.Record{Session: "s1", User: "acme", Event: audit.EventRename, Path: "/a.csv", Target: "/done/a.csv", Bucket: "phi", Key: "partners/acme/a.csv", TargetKey: "partners/acme/done/a.csv", Result: audit.ResultOK}
+	recMkdir         = audit.Record{Session: "s1", User: "acme", Event: audit.EventMkdir, Path: "/done", Bucket: "phi", Key: "partners/acme/done", Result: audit.ResultOK}
+	recMkdirNo       = audit.Record{Session: "s1", User: "acme", Event: audit.EventMkdir, Path: "/x", Result: audit.ResultDenied, Reason: "permission", Error: "mkdir refused"}
+	recList          = audit.Record{Session: "s1", User: "acme", Event: audit.EventList, Path: "/", Result: audit.ResultOK}
+	recPickup        = audit.Record{Session: "s1", User: "acme", Event: TypePickupDelete, Path: "/out/r.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/r.pdf", VersionID: "v9", ETag: "e9", Bytes: audit.Int(7), Result: audit.ResultOK}
+	recRetained      = audit.Record{Event: TypeRetentionDelete, User: "acme", Path: "/out/old.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/old.pdf", VersionID: "v3", Bytes: audit.Int(9), Result: audit.ResultOK, Reason: "older than 30d"}
+	recWaiting       = audit.Record{Event: TypeNotPickedUp, User: "acme", Path: "/out/new.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/new.pdf", Bytes: audit.Int(4), Result: audit.ResultOK}
+	recPickupSkipped = audit.Record{Session: "s1", User: "acme", Event: TypePickupDelete, Path: "/out/r.pdf", Folder: "/out", Bucket: "phi", Key: "outbound/acme/r.pdf", Result: "skipped", Reason: "changed"}
+	recDisc          = audit.Record{Session: "s1", Event: audit.EventDisconnect, Result: audit.ResultOK, Reason: "client closed the connection"}
 )
 
 func TestEventType_Table(t *testing.T) {
@@ -115,6 +117,7 @@ func TestEventType_Table(t *testing.T) {
 		{"pickup-delete", recPickup, TypePickupDelete},
 		{"retention-delete", recRetained, TypeRetentionDelete},
 		{"not-picked-up", recWaiting, TypeNotPickedUp},
+		{"pickup-skipped", recPickupSkipped, ""},
 		{"disconnect", recDisc, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,5 +215,16 @@ func TestCheckTypes(t *testing.T) {
 	}
 	if err := CheckTypes([]string{"upload", "uploads"}); err == nil {
 		t.Error(`got nil for "uploads"; want an error`)
+	}
+}
+
+// TestTypes_NameTheLifecycleRecords: the lifecycle types are the events
+// s3fs/pickup writes to the trail.
+func TestTypes_NameTheLifecycleRecords(t *testing.T) {
+	for got, want := range map[string]string{TypePickupDelete: pickup.EventPickupDelete,
+		TypeRetentionDelete: pickup.EventRetentionDelete, TypeNotPickedUp: pickup.EventNotPickedUp} {
+		if got != want {
+			t.Errorf("got type %q; want the trail's %q", got, want)
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/s3sftpd/s3sftpd/events/sns"
 )
 
 // Sink delivers events to one receiver. Deliver gets the event's JSON as
@@ -133,8 +135,11 @@ func newSink(sc SinkConfig) (Sink, error) {
 	case "webhook":
 		return NewWebhook(sc.URL, sc.Secret)
 	case "sns":
-		// TODO(lead, issue 20 part B): s, err := sns.New(sns.Config{TopicARN: sc.TopicARN, Endpoint: sc.Endpoint, Region: sc.Region}); return s, err
-		return nil, errors.New("events: the SNS sink is not built into this binary yet")
+		s, err := sns.New(context.Background(), sns.Config{TopicARN: sc.TopicARN, Endpoint: sc.Endpoint, Region: sc.Region})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 	return nil, fmt.Errorf("events: unknown sink kind %q", sc.Kind)
 }

@@ -118,18 +118,3 @@ func TestWebhook_HTTPOnlyToLoopback(t *testing.T) {
 		t.Error("got a webhook with a 31-byte secret; want refused")
 	}
 }
-
-func TestCheckTopicARN(t *testing.T) {
-	for arn, ok := range map[string]bool{
-		"arn:aws:sns:us-east-1:123456789012:phi-arrivals":      true,
-		"arn:aws-us-gov:sns:us-gov-west-1:123456789012:t.fifo": true,
-		"arn:aws:sns:us-east-1:123456789012:":                  false,
-		"arn:aws:sqs:us-east-1:123456789012:q":                 false,
-		"arn:aws:sns:us-east-1:1234:t":                         false,
-		"phi-arrivals":                                         false,
-	} {
-		if err := CheckTopicARN(arn); (err == nil) != ok {
-			t.Errorf("CheckTopicARN(%q) = %v; want ok %v", arn, err, ok)
-		}
-	}
-}

@@ -36,6 +36,19 @@ func IsTimesIndex(key string) bool {
 	return key == TimesIndex || strings.HasSuffix(key, "/"+TimesIndex)
 }
 
+// LifecycleLease is the name, at a folder's prefix, of the object through
+// which the gateways sharing a bucket agree which one sweeps the folder for
+// its retention, and what it has reported (package lifecycle).
+const LifecycleLease = "!s3sftpd-lifecycle"
+
+// Reserved reports whether a name (one path segment) is one of the
+// gateway's own objects: vfs refuses it, listings hide it, the sweeps and
+// the operator tools leave it alone.
+func Reserved(name string) bool { return name == TimesIndex || name == LifecycleLease }
+
+// IsReserved reports whether key names one of the gateway's own objects.
+func IsReserved(key string) bool { return Reserved(key[strings.LastIndex(key, "/")+1:]) }
+
 // MetaMtime keeps the modification time a client set (scp -p, WinSCP,
 // lftp mirror, rclone, paramiko utime), which S3's LastModified cannot
 // hold: unix seconds in decimal (FormatMtime), as user metadata or as an

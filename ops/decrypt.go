@@ -89,7 +89,7 @@ func (st Store) ListObjects(ctx context.Context, bucket, prefix string) ([]Store
 	name := st.FS.Sealing().NameDecoder(bucket, prefix)
 	var out []StoredObject
 	err := st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
-		if strings.HasSuffix(o.Key, "/") || objfmt.IsTimesIndex(o.Key) {
+		if strings.HasSuffix(o.Key, "/") || objfmt.IsReserved(o.Key) {
 			return
 		}
 		segs := strings.Split(strings.TrimPrefix(o.Key, prefix), "/")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/objfmt"
@@ -26,6 +28,33 @@ type RewrapResult struct {
 	OlderV1 int
 }
 
+// Lines is the report of r for an operator: the counts, then what each key
+// of the older versions still needs (files names a KEK's file by its id):
+// rewrap cannot move those versions, only their expiry frees the key.
+func (r RewrapResult) Lines(files map[string]string) []string {
+	first := fmt.Sprintf("%d rewrapped, %d already under the current key, %d not envelope-encrypted", r.Rewrapped, r.Current, r.Plain)
+	if r.Upgraded > 0 {
+		first += fmt.Sprintf("; %d upgraded from format version 1", r.Upgraded)
+	}
+	lines := []string{first}
+	for _, id := range slices.Sorted(maps.Keys(r.Older)) {
+		n := r.Older[id]
+		if arn, ok := strings.CutPrefix(id, "kms:"); ok {
+			lines = append(lines, fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn))
+			continue
+		}
+		file := files[id]
+		if file == "" {
+			file = "not in this config"
+		}
+		lines = append(lines, fmt.Sprintf("%d older versions still need old key %s (%s); keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id, file))
+	}
+	if r.OlderV1 > 0 {
+		lines = append(lines, fmt.Sprintf("%d older versions are in format version 1, whose data keys are bound to no file name; let them expire (lifecycle NoncurrentVersionExpiration)", r.OlderV1))
+	}
+	return lines
+}
+
 // Rewrap moves the data key of every envelope-encrypted object under prefix
 // to the current key source: the KMS key when KMS is configured (from a
 // KEK, or from another KMS key), else the current KEK; and an object of
@@ -43,7 +72,7 @@ func (st Store) Rewrap(ctx context.Context, bucket, prefix string, homes []strin
 	rw := &rewrapper{st: st, bucket: bucket, homes: homes, current: current}
 	var errs []error
 	err = st.S3.Walk(ctx, bucket, prefix, func(o store.Object) {
-		if objfmt.IsTimesIndex(o.Key) { // the gateway's own, no partner's file: it holds no data key
+		if objfmt.IsReserved(o.Key) { // the gateway's own, no partner's file: it holds no data key
 			return
 		}
 		head, err := st.S3.Head(ctx, bucket, o.Key)

@@ -1,6 +1,7 @@
 package s3fs
 
 import (
+	"cmp"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/audit"
@@ -20,15 +21,12 @@ func (h *handlers) auditReady() error {
 	return nil
 }
 
-// record completes r with the outcome of err (keeping a Result already set)
+// record completes r with the outcome of err (keeping a Result and a Reason already set)
 // and writes it. Its error is non-nil when the record was lost and the policy
 // is to deny.
 func (h *handlers) record(r audit.Record, err error) error {
 	result, reason, msg := boundary.Outcome(err)
-	if r.Result == "" {
-		r.Result = result
-	}
-	r.Reason, r.Error = reason, msg
+	r.Result, r.Reason, r.Error = cmp.Or(r.Result, result), cmp.Or(r.Reason, reason), msg
 	return h.audit.Record(r)
 }
 

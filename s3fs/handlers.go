@@ -100,7 +100,7 @@ func (h *handlers) openRead(r *sftp.Request, rec *audit.Record) (*download.Downl
 	}
 	rec.ETag, rec.VersionID, rec.Bytes = etag(head.ETag), head.VersionID, audit.Int(size)
 	o := download.Object{Path: r.Filepath, Key: key, ETag: head.ETag, VersionID: head.VersionID,
-		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(m.Gates)}
+		Size: size, RawSize: head.Size, Opener: op, Encrypt: h.gates.Encryption(m.Gates), PickUp: m.Lifecycle.DeleteAfterDownload}
 	if op == nil { // an encrypted object's chunks authenticate themselves (see sha256Metadata)
 		o.SHA256 = h.storedSHA256(m, key, head)
 	}

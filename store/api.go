@@ -34,6 +34,9 @@ type Objects interface {
 	Put(ctx context.Context, r PutRequest) (Written, error)
 	Copy(ctx context.Context, r CopyRequest) (Written, error)
 	Delete(ctx context.Context, bucket, key string) error
+	// DeleteExact deletes exactly one version of an object (see
+	// DeleteRequest): a pickup's or a retention's delete.
+	DeleteExact(ctx context.Context, r DeleteRequest) error
 	List(ctx context.Context, r ListRequest) (ListPage, error)
 
 	CreateMultipart(ctx context.Context, r CreateRequest) (Multipart, error)
@@ -81,6 +84,15 @@ type PutRequest struct {
 	ContentType string
 	IfNoneMatch bool
 	IfMatch     string
+}
+
+// DeleteRequest deletes the version VersionID of Key, for good (no delete
+// marker: the bytes are gone), or, without a version id (an unversioned
+// bucket), the object only while it still has the ETag IfMatch: a store
+// that honours If-Match on DeleteObject fails it with IsPrecondition when
+// the object changed.
+type DeleteRequest struct {
+	Bucket, Key, VersionID, IfMatch string
 }
 
 // Written is what S3 answered a write of an object with.
@@ -292,6 +304,15 @@ func CRC32C(sum uint32) string {
 
 func (o *objects) Delete(ctx context.Context, bucket, key string) error {
 	_, err := o.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key})
+	return err
+}
+
+func (o *objects) DeleteExact(ctx context.Context, r DeleteRequest) error {
+	in := &s3.DeleteObjectInput{Bucket: &r.Bucket, Key: &r.Key, VersionId: optional(r.VersionID)}
+	if r.VersionID == "" {
+		in.IfMatch = optional(r.IfMatch)
+	}
+	_, err := o.api.DeleteObject(ctx, in)
 	return err
 }
 

@@ -143,3 +143,53 @@ func TestStore_OlderVersionsSkipsTheCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestObjects_DeleteExact: an unversioned object is deleted only while it
+// has the ETag named; in a versioned bucket only the version named goes,
+// and the newer one stays.
+func TestObjects_DeleteExact(t *testing.T) {
+	ctx := context.Background()
+	t.Run("etag", func(t *testing.T) {
+		srv := s3test.Start(t)
+		obj := dialServer(t, srv).Objects()
+		srv.Put(t, "out/a.csv", []byte("first"))
+		head, err := obj.Head(ctx, HeadRequest{Bucket: srv.Bucket, Key: "out/a.csv"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Put(t, "out/a.csv", []byte("second, newer"))
+		err = obj.DeleteExact(ctx, DeleteRequest{Bucket: srv.Bucket, Key: "out/a.csv", IfMatch: head.ETag})
+		if !IsPrecondition(err) {
+			t.Errorf("DeleteExact of a changed object = %v; want a failed precondition", err)
+		}
+		if _, ok := srv.Get(t, "out/a.csv"); !ok {
+			t.Fatalf("the newer object was deleted")
+		}
+		now, _ := obj.Head(ctx, HeadRequest{Bucket: srv.Bucket, Key: "out/a.csv"})
+		if err := obj.DeleteExact(ctx, DeleteRequest{Bucket: srv.Bucket, Key: "out/a.csv", IfMatch: now.ETag}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := srv.Get(t, "out/a.csv"); ok {
+			t.Errorf("DeleteExact with the current ETag left the object")
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		srv := s3test.StartVersioned(t)
+		obj := dialServer(t, srv).Objects()
+		srv.Put(t, "out/a.csv", []byte("first"))
+		head, err := obj.Head(ctx, HeadRequest{Bucket: srv.Bucket, Key: "out/a.csv"})
+		if err != nil || head.VersionID == "" {
+			t.Fatalf("head = %+v, %v; want a version id", head, err)
+		}
+		srv.Put(t, "out/a.csv", []byte("second"))
+		if err := obj.DeleteExact(ctx, DeleteRequest{Bucket: srv.Bucket, Key: "out/a.csv", VersionID: head.VersionID}); err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := srv.Get(t, "out/a.csv"); !ok || string(got) != "second" {
+			t.Errorf("after deleting the first version the object reads %q, %v; want the second", got, ok)
+		}
+		if _, err := obj.Head(ctx, HeadRequest{Bucket: srv.Bucket, Key: "out/a.csv", VersionID: head.VersionID}); err == nil {
+			t.Errorf("the deleted version is still there")
+		}
+	})
+}

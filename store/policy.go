@@ -47,7 +47,7 @@ func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, err
 				Action: []string{"s3:ListBucket"}, Resource: []string{bucketRes},
 				Condition: map[string]map[string][]string{"StringLike": {"s3:prefix": {m.Prefix, m.Prefix + "*"}}}})
 		}
-		actions := objectActions(m.Perms)
+		actions := objectActions(m.Perms, m.Lifecycle.DeleteAfterDownload)
 		if i, ok := objects[strings.Join(actions, " ")]; ok {
 			doc.Statement[i].Resource = append(doc.Statement[i].Resource, objectRes)
 		} else {
@@ -81,14 +81,18 @@ func SessionPolicy(t *auth.Tenant, kms bool, keyARN, region string) (string, err
 
 // objectActions are the object actions permissions need. Reads: HEAD and
 // GET, of the version opened, and the tags that hold the SHA-256 (checked
-// on whole downloads).
-func objectActions(p auth.Perms) []string {
+// on whole downloads). A pickup folder adds the delete of the version a
+// whole download read (package s3fs/pickup).
+func objectActions(p auth.Perms, pickup bool) []string {
 	actions := []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"}
 	if p.Has(auth.PermWrite) || p.Has(auth.PermOverwrite) || p.Has(auth.PermMkdir) || p.Has(auth.PermRename) {
 		actions = append(actions, "s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:AbortMultipartUpload")
 	}
 	if p.Has(auth.PermDelete) || p.Has(auth.PermRename) {
 		actions = append(actions, "s3:DeleteObject")
+	}
+	if pickup && p.Has(auth.PermDelete) {
+		actions = append(actions, "s3:DeleteObjectVersion")
 	}
 	return actions
 }

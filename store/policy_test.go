@@ -79,3 +79,29 @@ func TestSessionPolicy_TooLong(t *testing.T) {
 		t.Errorf("a policy above STS's 2048 characters was accepted")
 	}
 }
+
+// TestSessionPolicy_PickupDeletesVersions: a delete_after_download folder
+// lets the session delete the version a download read, and only there.
+func TestSessionPolicy_PickupDeletesVersions(t *testing.T) {
+	tn := auth.Tenant{User: "acme", Bucket: "phi", Folders: []auth.Folder{
+		{Path: "/outbound", Bucket: "phi", Prefix: "outbound/acme/", Perms: auth.PermList | auth.PermRead | auth.PermDelete,
+			Lifecycle: auth.Lifecycle{DeleteAfterDownload: true}},
+		{Path: "/reports", Bucket: "phi", Prefix: "reports/acme/", Perms: auth.PermList | auth.PermRead | auth.PermDelete},
+	}}
+	got, err := SessionPolicy(&tn, false, "", "us-east-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc policyDoc
+	if err := json.Unmarshal([]byte(got), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range doc.Statement {
+		versions := strings.Contains(strings.Join(st.Action, " "), "s3:DeleteObjectVersion")
+		for _, res := range st.Resource {
+			if want := strings.Contains(res, "outbound/acme/"); versions != want {
+				t.Errorf("statement %s for %s: s3:DeleteObjectVersion granted %v; want %v", st.Sid, res, versions, want)
+			}
+		}
+	}
+}

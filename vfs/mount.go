@@ -53,6 +53,9 @@ type Mount struct {
 	Perms  auth.Perms
 	Names  *objfmt.Names // encrypts each segment below the prefix; nil keeps names plain
 	Gates  auth.Gates    // what uploads pass and downloads become here (issue 21)
+	// Lifecycle is what happens to the files here once they landed: a
+	// whole download deletes one in a DeleteAfterDownload folder.
+	Lifecycle auth.Lifecycle
 }
 
 // PGPSuffix is what an encrypting place adds to every file name: its
@@ -100,7 +103,7 @@ func (m Mount) Key(p string) (string, error) {
 		if strings.HasSuffix(seg, ".") {
 			return "", refuse("names ending in a dot are not allowed")
 		}
-		if seg == objfmt.TimesIndex {
+		if objfmt.Reserved(seg) {
 			return "", refuse("this name is reserved by the server")
 		}
 	}

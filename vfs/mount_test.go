@@ -59,7 +59,7 @@ func TestMount_Mapping(t *testing.T) {
 			t.Errorf("key(%q) = %q, %v; want %q", tt.path, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"/a\x00", "/a\\b", "/x.", "/\xff", "/a\tb", "/" + strings.Repeat("n", 1020)} {
+	for _, bad := range []string{"/a\x00", "/a\\b", "/x.", "/\xff", "/a\tb", "/" + strings.Repeat("n", 1020), "/!s3sftpd-lifecycle", "/sub/!s3sftpd-times"} {
 		if got, err := m.Key(bad); err == nil {
 			t.Errorf("key(%q) = %q; want refused", bad, got)
 		}

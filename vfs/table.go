@@ -212,7 +212,7 @@ func TableOf(t *auth.Tenant, names func(bucket, prefix string) *objfmt.Names) (*
 	}
 	fs := make([]Folder, len(t.Folders))
 	for i, f := range t.Folders {
-		fs[i] = Folder{Path: f.Path, Mount: Mount{Bucket: f.Bucket, Prefix: f.Prefix, Perms: f.Perms, Names: names(f.Bucket, f.Prefix), Gates: f.Gates}}
+		fs[i] = Folder{Path: f.Path, Mount: Mount{Bucket: f.Bucket, Prefix: f.Prefix, Perms: f.Perms, Names: names(f.Bucket, f.Prefix), Gates: f.Gates, Lifecycle: f.Lifecycle}}
 	}
 	return NewTable(home, fs)
 }

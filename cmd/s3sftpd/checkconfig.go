@@ -56,7 +56,7 @@ func printTrees(w io.Writer, cfg *config.Config) {
 			fmt.Fprintln(w, "  / → (no home: lists the folders, refuses writes)")
 		}
 		for _, m := range u.Tree {
-			fmt.Fprintf(w, "  %s → %s/%s [%s]\n", m.Path, m.Bucket, m.Prefix, m.Perms)
+			fmt.Fprintf(w, "  %s → %s/%s [%s]%s\n", m.Path, m.Bucket, m.Prefix, m.Perms, m.Lifecycle)
 		}
 	}
 }

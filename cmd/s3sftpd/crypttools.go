@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 
 	"github.com/s3sftpd/s3sftpd/config"
@@ -106,17 +104,8 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 	code := 0
 	for _, p := range prefixes {
 		res, err := st.Rewrap(ctx, p.Bucket, p.Prefix, homesIn(cfg, p.Bucket))
-		fmt.Fprintf(stdout, "s3://%s/%s: %d rewrapped, %d already under the current key, %d not envelope-encrypted",
-			p.Bucket, p.Prefix, res.Rewrapped, res.Current, res.Plain)
-		if res.Upgraded > 0 {
-			fmt.Fprintf(stdout, "; %d upgraded from format version 1", res.Upgraded)
-		}
-		fmt.Fprintln(stdout)
-		for _, id := range slices.Sorted(maps.Keys(res.Older)) {
-			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, olderAdvice(res.Older[id], id, files[id]))
-		}
-		if res.OlderV1 > 0 {
-			fmt.Fprintf(stdout, "s3://%s/%s: %d older versions are in format version 1, whose data keys are bound to no file name; let them expire (lifecycle NoncurrentVersionExpiration)\n", p.Bucket, p.Prefix, res.OlderV1)
+		for _, line := range res.Lines(files) {
+			fmt.Fprintf(stdout, "s3://%s/%s: %s\n", p.Bucket, p.Prefix, line)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "s3sftpd rewrap: %v\n", err)
@@ -124,19 +113,6 @@ func rewrapCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return code
-}
-
-// olderAdvice tells the operator what n noncurrent versions wrapped by
-// key id (held in file, when the config names it) still need: rewrap cannot
-// move them, only their expiry frees the key.
-func olderAdvice(n int, id, file string) string {
-	if arn, ok := strings.CutPrefix(id, "kms:"); ok {
-		return fmt.Sprintf("%d older versions still need KMS key %s; keep it enabled (never schedule its deletion) until they expire (lifecycle NoncurrentVersionExpiration)", n, arn)
-	}
-	if file == "" {
-		file = "not in this config"
-	}
-	return fmt.Sprintf("%d older versions still need old key %s (%s); keep it in old_kek_files until they expire (lifecycle NoncurrentVersionExpiration)", n, id, file)
 }
 
 // kekFiles maps the id of each KEK in the config to its file, so a report

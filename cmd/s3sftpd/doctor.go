@@ -94,6 +94,9 @@ func complianceTargets(cfg *config.Config) []doctor.Target {
 			for _, m := range u.Tree {
 				if m.Bucket == b && !slices.Contains(t.Homes, m.Prefix) {
 					t.Homes = append(t.Homes, m.Prefix)
+					if r := m.Lifecycle.Retention; r > 0 {
+						t.Retentions = append(t.Retentions, doctor.Retention{Prefix: m.Prefix, Retention: r})
+					}
 				}
 			}
 		}

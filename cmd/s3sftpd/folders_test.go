@@ -170,3 +170,16 @@ func TestFolders_ReachEveryPart(t *testing.T) {
 		t.Errorf("the user map refuses a user with folders only: %v", err)
 	}
 }
+
+// TestCheckConfig_TreeShowsLifecycle: -v shows a folder's pickup,
+// retention and not_picked_up_after after its permissions.
+func TestCheckConfig_TreeShowsLifecycle(t *testing.T) {
+	cfg := strings.Replace(partnersConfig, `permissions = ["list", "read", "delete"]`,
+		`permissions = ["list", "read", "delete"]`+"\n  delete_after_download = true\n  retention = \"30d\"\n  not_picked_up_after = \"48h\"", 1)
+	wd, _ := os.Getwd()
+	code, out := checkConfigOutput(t, cfg, "-v")
+	t.Chdir(wd)
+	if want := "/outbound → phi/outbound/acme/ [list,read,delete] delete_after_download retention=720h0m0s not_picked_up_after=48h0m0s\n"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("check-config -v exit %d:\n%s\nwant a line %q", code, out, want)
+	}
+}

@@ -24,10 +24,12 @@ import (
 	"github.com/s3sftpd/s3sftpd/events"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/inventory"
+	"github.com/s3sftpd/s3sftpd/lifecycle"
 	"github.com/s3sftpd/s3sftpd/memlimit"
 	"github.com/s3sftpd/s3sftpd/metrics"
 	"github.com/s3sftpd/s3sftpd/s3fs"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
+	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/sftpd"
 	"github.com/s3sftpd/s3sftpd/store"
 )
@@ -138,6 +140,9 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	defer evs.Stop()
 	m.WatchEvents(evs.Stats)
 	live := auth.NewLive(users)
+	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users, // retention, not_picked_up
+		Names: (&sealing.Policy{NameKey: s3cfg.NameKey}).Names})
+	defer sweep.Stop()
 	srv := &sftpd.Server{
 		HostKeys:          hostKeys,
 		Users:             live,
@@ -306,7 +311,7 @@ func folders(u config.User) []auth.Folder {
 	var out []auth.Folder
 	for _, m := range u.Tree {
 		if !m.Home() {
-			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates})
+			out = append(out, auth.Folder{Path: m.Path, Bucket: m.Bucket, Prefix: m.Prefix, Perms: m.Perms, Gates: m.Gates, Lifecycle: m.Lifecycle})
 		}
 	}
 	return out

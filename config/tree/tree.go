@@ -42,6 +42,11 @@ type Folder struct {
 	Scan                bool   `toml:"scan"`
 	PGP                 string `toml:"pgp"`
 	PGPRequireSignature bool   `toml:"pgp_require_signature"`
+	// DeleteAfterDownload, Retention and NotPickedUpAfter are the folder's
+	// lifecycle (auth.Lifecycle); CheckLifecycle checks them.
+	DeleteAfterDownload bool     `toml:"delete_after_download"`
+	Retention           Lifetime `toml:"retention"`
+	NotPickedUpAfter    Lifetime `toml:"not_picked_up_after"`
 }
 
 // Gates are f's content gates.
@@ -62,6 +67,8 @@ type Mount struct {
 	Prefix string // {user} replaced; ends in "/"
 	Perms  auth.Perms
 	Gates  auth.Gates
+	// Lifecycle is what happens to the files of a folder (none for the home).
+	Lifecycle auth.Lifecycle
 	// Key is the key path of the table it comes from ("users[0]",
 	// "groups[1].folders[0]"), for messages.
 	Key string
@@ -214,9 +221,11 @@ func Resolve(u User, groups []Group) ([]Mount, []Problem) {
 		if bad {
 			continue
 		}
-		m := Mount{Path: s.f.Path, Bucket: cmpOr(s.f.Bucket, u.Bucket), Prefix: strings.ReplaceAll(s.f.Prefix, Placeholder, u.Name), Perms: u.Perms, Gates: s.f.Gates(), Key: s.key}
+		m := Mount{Path: s.f.Path, Bucket: cmpOr(s.f.Bucket, u.Bucket), Prefix: strings.ReplaceAll(s.f.Prefix, Placeholder, u.Name), Perms: u.Perms, Gates: s.f.Gates(), Lifecycle: s.f.Lifecycle(), Key: s.key}
 		if s.f.Permissions != nil {
 			m.Perms, _ = auth.ParsePerms(s.f.Permissions) // names are config's to check
+		} else if s.f.DeleteAfterDownload {
+			ps = append(ps, pickupPerms(s.key, m.Perms, fmt.Sprintf(" (omitted: those of user %q)", u.Name))...)
 		}
 		if msg := PrefixProblem(m.Prefix); msg != "" {
 			ps = append(ps, problem(m.prefixKey(), "%q for user %q: %s", m.Prefix, u.Name, msg))

@@ -158,14 +158,16 @@ func TestImports_OnlyTheTryoutStoreLinksGofakes3(t *testing.T) {
 
 // sdkImporters are the packages that may import aws-sdk-go-v2/service/*
 // outside tests: store, which owns every client; doctor's read-only checks
-// and the test helpers; and bench/s3direct, the baseline that calls S3
+// and the test helpers; bench/s3direct, the baseline that calls S3
 // without the gateway (it dials through store, so both share transport and
-// retries).
+// retries); and events/sns, the SNS event sink, whose one client publishes
+// and touches no object.
 var sdkImporters = []string{
 	"store",
 	"doctor",
 	"internal/s3test",
 	"bench/s3direct",
+	"events/sns",
 }
 
 func TestImports_NoNewImporterOfTheAWSSDK(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/audit"
 	"github.com/s3sftpd/s3sftpd/objfmt"
 	"github.com/s3sftpd/s3sftpd/pgp"
+	"github.com/s3sftpd/s3sftpd/s3fs/pickup"
 	"github.com/s3sftpd/s3sftpd/store"
 )
 
@@ -74,6 +75,9 @@ type Object struct {
 	// Encrypt, if set, is the encryption of what the client reads (Reader):
 	// a download from an encrypting place; its error refuses the reads.
 	Encrypt func() (*pgp.Encrypter, error)
+	// PickUp deletes the version read once all of it went to the client
+	// and the close was recorded ok (package pickup).
+	PickUp bool
 }
 
 // Opener decrypts one stored object's chunks.
@@ -127,6 +131,7 @@ type Download struct {
 	rawSize   int64                          // stored size
 	open      *Opener                        // decrypts an envelope-encrypted object; nil: stored as plaintext
 	encrypt   func() (*pgp.Encrypter, error) // see Object.Encrypt
+	pickUp    bool                           // see Object.PickUp
 	started   time.Time
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
@@ -165,7 +170,7 @@ func New(cfg *Config, s Session, o Object) *Download {
 	ctx, cancel := context.WithCancel(s.Context())
 	d := &Download{
 		cfg: cfg, s: s, path: o.Path, key: o.Key, etag: o.ETag, versionID: o.VersionID,
-		size: o.Size, rawSize: o.RawSize, open: o.Opener, stored: o.SHA256, encrypt: o.Encrypt,
+		size: o.Size, rawSize: o.RawSize, open: o.Opener, stored: o.SHA256, encrypt: o.Encrypt, pickUp: o.PickUp,
 		sum: sha256.New(), started: time.Now(), ctx: ctx, cancel: cancel, blocks: make(map[int64][]byte), want: -1,
 	}
 	d.cond = sync.NewCond(&d.mu)
@@ -552,6 +557,8 @@ func (d *Download) Close() error {
 	if err != nil {
 		err = d.s.Failed("download", d.path, err, d.key)
 	}
-	d.s.Record(r, err)
+	if d.s.Record(r, err) == nil && err == nil && !aborted && r.SHA256 != "" && d.pickUp {
+		pickup.After(d.s.Context(), d.cfg.Store, d.s, d.s.Bucket(), d.etag, r)
+	}
 	return nil
 }

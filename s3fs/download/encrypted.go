@@ -30,6 +30,7 @@ type Encrypted struct {
 	base    int64         // file offset of kept[0]
 	kept    []byte        // the message's latest bytes
 	eof     bool          // the message is whole in base+len(kept)
+	sentEnd bool          // the message's last byte went to the client
 	wg      sync.WaitGroup
 }
 
@@ -120,6 +121,7 @@ func (x *Encrypted) ReadAt(p []byte, off int64) (int, error) {
 		x.base += int64(drop)
 	}
 	if off+int64(n) >= x.size {
+		x.sentEnd = true
 		return n, io.EOF
 	}
 	return n, nil
@@ -129,10 +131,15 @@ func (x *Encrypted) ReadAt(p []byte, off int64) (int, error) {
 func (x *Encrypted) TransferError(err error) { x.d.TransferError(err) }
 
 // Close stops the encryption and closes the download (which records it).
+// A message not sent to its end picks nothing up, even when all of the
+// plaintext went into it.
 func (x *Encrypted) Close() error {
 	x.mu.Lock()
 	if x.pr != nil {
 		x.pr.CloseWithError(errors.New("download closed"))
+	}
+	if !x.sentEnd {
+		x.d.pickUp = false
 	}
 	x.mu.Unlock()
 	x.wg.Wait()

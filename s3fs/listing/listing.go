@@ -132,7 +132,7 @@ func (l *Lister) ListAt(ls []os.FileInfo, off int64) (int, error) {
 }
 
 // Listable hides the names no client could address (keys written by other
-// tools), and the times index.
+// tools), and the gateway's own objects (objfmt.Reserved).
 func Listable(name string) bool {
-	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil && name != objfmt.TimesIndex
+	return name != "" && name != "." && name != ".." && !strings.Contains(name, "/") && vfs.CheckName(name) == nil && !objfmt.Reserved(name)
 }

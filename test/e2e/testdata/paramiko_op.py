@@ -55,6 +55,9 @@ def run(sftp, op, args):
         print("--- longnames")
         for a in sftp.listdir_attr(args[0]):
             print(a.longname)
+    elif op == "readpart":  # PATH N: read the first N bytes, then close the file cleanly
+        with sftp.open(args[0], "rb") as f:
+            f.read(int(args[1]))
     elif op == "stat":
         a = sftp.stat(args[0])
         print(a.st_size, a.st_mtime, "%o" % a.st_mode)
