@@ -358,3 +358,40 @@ func TestEvents_AbortedUpload(t *testing.T) {
 	}
 	rcv.check(t)
 }
+
+// TestEvents_Lifecycle: in an /outbound folder with pickup and retention, a
+// whole download gives download then pickup_delete in the same session; a
+// file nobody fetches gives not_picked_up, then retention_delete, from the
+// server (no session, no key).
+func TestEvents_Lifecycle(t *testing.T) {
+	s3srv := s3test.Start(t)
+	rcv := startReceiver(t)
+	s3srv.Put(t, "outbound/acme/wait.csv", []byte("nobody fetches this"))
+	report := bytes.Repeat([]byte("lab results;"), 1000)
+	s3srv.Put(t, "outbound/acme/report.csv", report)
+	g := startGateway(t, s3srv, gatewayOpts{users: pickupUsers(t),
+		extra: pickupGroup("delete_after_download = true\n  retention = \"12s\"\n  not_picked_up_after = \"10s\"") + rcv.config("")})
+	dir := t.TempDir()
+	g.mustSFTP(t, dir, "acme", clientKeys["ed25519"], "get /outbound/report.csv\n")
+	down := rcv.waitEvent(t, "download", "/outbound/report.csv")
+	picked := rcv.waitEvent(t, "pickup_delete", "/outbound/report.csv")
+	if picked.Session != down.Session || picked.KeyFP != keyFP(t, "ed25519") || picked.Key != "outbound/acme/report.csv" ||
+		picked.Folder != "/outbound" || picked.Size == nil || *picked.Size != int64(len(report)) || picked.VersionID != down.VersionID {
+		t.Errorf("pickup_delete = %+v; want the download's session, key and version, folder /outbound, %d bytes (download %+v)", picked, len(report), down)
+	}
+	waiting := rcv.waitEvent(t, "not_picked_up", "/outbound/wait.csv")
+	gone := rcv.waitEvent(t, "retention_delete", "/outbound/wait.csv")
+	for _, e := range []hookEvent{waiting, gone} {
+		if e.User != "acme" || e.Key != "outbound/acme/wait.csv" || e.Bucket != s3srv.Bucket || e.Session != "" || e.KeyFP != "" || e.Result != "ok" {
+			t.Errorf("%s = %+v; want acme's wait.csv, a server record without session or key", e.Type, e)
+		}
+	}
+	var order []string
+	for _, e := range rcv.events() {
+		order = append(order, e.Type)
+	}
+	if i, j := slices.Index(order, "download"), slices.Index(order, "pickup_delete"); i < 0 || j < i {
+		t.Errorf("got events %v; want the download before its pickup_delete", order)
+	}
+	rcv.check(t)
+}
