@@ -85,7 +85,7 @@ live_s=$(upload r-live)
 t_end=$(date +%s%N)
 wait_events 0
 t_last=$(tail -n1 -q "$work/r1.log" "$work/r2.log" | awk '{print $1}' | sort -n | tail -1)
-live_lag=$(echo "scale=3; ($t_last - $t_end) / 1000000000" | bc)
+live_lag=$(echo "scale=3; x = ($t_last - $t_end) / 1000000000; if (x < 0) x = 0; x" | bc) # 0: before sftp had exited
 
 echo "round backlog: receivers answer 503 during the upload, then come back"
 touch "$work/down"
