@@ -38,6 +38,7 @@ type Config struct {
 	Admin      Admin      `toml:"admin"`
 	Scan       Scan       `toml:"scan"` // content gates (gates.go)
 	PGP        PGP        `toml:"pgp"`
+	Events     Events     `toml:"events"` // events.go
 	// UserDefaults are the fair-sharing limits of every user that does
 	// not set its own.
 	UserDefaults UserLimits `toml:"user_defaults"`

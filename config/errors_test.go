@@ -244,6 +244,15 @@ var errorCases = []struct {
 	{name: "folders-login-name-in-prefix", config: folderGroup + partner("a", `groups = ["partners"]`) + strings.Replace(partner("a/b", `groups = ["partners"]`), "KEY_A", "KEY_B", 1) +
 		strings.Replace(partner("..", `groups = ["partners"]`), "KEY_A", "KEY_B", 1)},
 
+	// Events (issue 20).
+	{name: "events-webhook-bad-values", config: valid + "[[events.webhook]]\nurl = \"ftp://hooks.example.org/x\"\nsecret_file = \"hook.secret\"\ntypes = [\"upload\", \"uplod\"]\n" +
+		"[[events.webhook]]\nurl = \"http://hooks.example.org/x\"\nsecret_file = \"missing.secret\"\n" +
+		"[[events.webhook]]\nurl = \"https://user:pw@hooks.example.org/x\"\n" +
+		"[[events.webhook]]\nurl = \"http://127.0.0.1:9/x\"\nsecret_file = \"hook.secret\"\n[[events.webhook]]\nurl = \"http://127.0.0.1:9/x\"\nsecret_file = \"hook.secret\"\n",
+		files: map[string]string{"hook.secret": "0123456789abcdef0123456789abcdef"}},
+	{name: "events-sns-bad-values", config: valid + "[[events.sns]]\ntopic_arn = \"arn:aws:sqs:us-east-1:123456789012:q\"\nendpoint = \"http://10.0.0.5:4100\"\ntypes = [\"all\"]\n"},
+	{name: "events-without-audit-file", config: "[audit]\nfile = \"\"\nstdout = true\n" + valid + "[[events.sns]]\ntopic_arn = \"arn:aws:sns:us-east-1:123456789012:phi\"\n"},
+
 	// Many problems at once, across files, reported in order.
 	{name: "many", config: `[server]
 listen = "localhost"

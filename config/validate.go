@@ -38,6 +38,7 @@ func (l *loader) validate(cfg *Config, c memlimit.Cgroup) {
 	l.validateDefender(&cfg.Defender)
 	l.validateEncryption(&cfg.Encryption)
 	l.validateGates(cfg)
+	l.validateEvents(cfg)
 }
 
 func (l *loader) validateServer(s *Server) {

@@ -142,6 +142,7 @@ func restartNeeded(old, new *config.Config) []string {
 		{"[admin]", old.Admin, new.Admin},
 		{"[defender]", old.Defender, new.Defender},
 		{"[encryption]", old.Encryption, new.Encryption},
+		{"[events]", old.Events, new.Events},
 	} {
 		if !reflect.DeepEqual(part.old, part.new) {
 			out = append(out, part.name)

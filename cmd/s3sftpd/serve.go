@@ -21,6 +21,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/config"
 	"github.com/s3sftpd/s3sftpd/defender"
+	"github.com/s3sftpd/s3sftpd/events"
 	"github.com/s3sftpd/s3sftpd/internal/tryout"
 	"github.com/s3sftpd/s3sftpd/inventory"
 	"github.com/s3sftpd/s3sftpd/lifecycle"
@@ -118,7 +119,8 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 	defer stopAdmin()
 	sweeper := startSweeper(ctx, &current, fsys, log)
 	defer sweeper.Stop()
-	alog, err := openAudit(cfg, st, log, m.Observe)
+	evs := events.New(events.Config{Trail: cfg.Audit.File, Sinks: cfg.Events.Sinks(), Logger: log})
+	alog, err := openAudit(cfg, st, log, func(r audit.Record) { m.Observe(r); evs.Wake() })
 	if err != nil {
 		return err
 	}
@@ -132,6 +134,11 @@ func runServer(ctx context.Context, path string, log *slog.Logger, stderr io.Wri
 		ConfigHash: configHash(path)}); err != nil {
 		return fmt.Errorf("write the first audit record: %w", err)
 	}
+	if err := evs.Start(); err != nil {
+		return fmt.Errorf("start events: %w", err)
+	}
+	defer evs.Stop()
+	m.WatchEvents(evs.Stats)
 	live := auth.NewLive(users)
 	sweep := lifecycle.Start(ctx, lifecycle.Config{Objects: fsys.Objects(), Trail: alog, Log: log, Users: live.Users, // retention, not_picked_up
 		Names: (&sealing.Policy{NameKey: s3cfg.NameKey}).Names})

@@ -1,9 +1,3 @@
-//go:build events_sns
-
-// This test needs the [[events.sns]] config table of issue 20 part A; it is
-// built only with -tags events_sns until both parts are merged, when the
-// constraint above goes.
-
 package e2e
 
 import (
