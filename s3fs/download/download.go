@@ -313,9 +313,10 @@ func (d *Download) eof(n int, off int64, err error) (int, error) {
 
 // evict drops blocks too far behind the furthest read to be asked for again.
 func (d *Download) evict() {
-	for b := range d.blocks {
+	for b, data := range d.blocks {
 		if b < d.furthest-keepBehind {
 			delete(d.blocks, b)
+			d.cfg.ReadAhead.recycle(data)
 			d.unreserve(1)
 		}
 	}
@@ -376,6 +377,7 @@ func (d *Download) stream() {
 		if b >= d.furthest-keepBehind { // blocks skipped by a seek ahead are not kept
 			d.blocks[b] = data
 		} else {
+			d.cfg.ReadAhead.recycle(data)
 			d.unreserve(1)
 		}
 		d.next = b + 1
@@ -414,11 +416,28 @@ func (d *Download) readBlock(b int64) ([]byte, error) {
 		}
 		d.body = body
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if d.open == nil {
+		buf = d.cfg.ReadAhead.block()[:n]
+	} else {
+		buf = d.cfg.ReadAhead.storedBlock()[:n] // stored chunks, opened into a block
+		defer d.cfg.ReadAhead.recycle(buf)
+	}
 	if _, err := io.ReadFull(d.body, buf); err != nil {
+		if d.open == nil {
+			d.cfg.ReadAhead.recycle(buf)
+		}
 		return nil, fmt.Errorf("read %s at %d: %w", d.key, from, err)
 	}
-	return d.decrypt(buf, b*BlockSize)
+	if d.open == nil {
+		return buf, nil
+	}
+	plain, err := d.open.obj.Open(d.cfg.ReadAhead.block()[:0], buf, b*BlockSize/objfmt.ChunkSize, d.open.finalIdx)
+	if err != nil {
+		d.cfg.ReadAhead.recycle(plain)
+		return nil, fmt.Errorf("decrypt %s at %d: %w", d.key, b*BlockSize, err)
+	}
+	return plain, nil
 }
 
 // rawBlock is where plaintext block b is stored: its offset and length. An
@@ -427,8 +446,7 @@ func (d *Download) rawBlock(b int64) (from, n int64) {
 	if d.open == nil {
 		return b * BlockSize, min(BlockSize, d.size-b*BlockSize)
 	}
-	const stored = BlockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
-	return b * stored, min(stored, d.rawSize-b*stored)
+	return b * storedBlockSize, min(storedBlockSize, d.rawSize-b*storedBlockSize)
 }
 
 // decrypt returns the plaintext of stored whole chunks beginning at plaintext
@@ -527,6 +545,9 @@ func (d *Download) Close() error {
 	d.wg.Wait()
 	d.mu.Lock()
 	d.closeBody()
+	for _, data := range d.blocks {
+		d.cfg.ReadAhead.recycle(data)
+	}
 	clear(d.blocks)
 	d.unreserve(d.held / BlockSize)
 	sent, err, aborted := d.sent, d.err, d.aborted
