@@ -131,9 +131,12 @@ type Download struct {
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
 
-	// SHA-256 of the object, fed under mu by the stream and by direct reads
+	// SHA-256 of the object, fed under hmu by the stream and by direct reads
 	// with the bytes that continue it in file order. When it differs from
 	// the one stored at upload, the bytes that complete it are withheld.
+	// The stream takes hmu without mu (never mu while holding hmu), so
+	// hashing a block does not hold up reads of the blocks before it.
+	hmu    sync.Mutex
 	sum    hash.Hash
 	hashed int64  // bytes fed to sum
 	stored string // SHA-256 recorded at upload, "" if none
@@ -358,10 +361,10 @@ func (d *Download) stream() {
 		b := d.next
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
-		d.mu.Lock()
 		if err == nil {
-			err = d.hashAt(b*BlockSize, data)
+			err = d.hashAt(b*BlockSize, data) // outside d.mu: reads of held blocks go on meanwhile
 		}
+		d.mu.Lock()
 		if err != nil {
 			d.unreserve(1)
 			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, objfmt.ErrAuth) {
@@ -386,8 +389,10 @@ func (d *Download) stream() {
 }
 
 // hashAt feeds the bytes of data, the plaintext at off, that continue the
-// SHA-256 in file order, if any. d.mu is held.
+// SHA-256 in file order, if any.
 func (d *Download) hashAt(off int64, data []byte) error {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
 	if off > d.hashed || off+int64(len(data)) <= d.hashed {
 		return nil
 	}
@@ -564,9 +569,11 @@ func (d *Download) Close() error {
 
 	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
 		ETag: strings.Trim(d.etag, `"`), VersionID: d.versionID, DurMS: audit.Since(d.started)}
+	d.hmu.Lock()
 	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
 		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
 	}
+	d.hmu.Unlock()
 	if aborted {
 		r.Result = audit.ResultAborted
 	}
