@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/lib.sh: the set-up shared by the bench scripts, which source it. It
-# checks the tools (installing nothing), makes one temp dir removed on exit,
-# builds the programs, starts versitygw on 127.0.0.1 (optionally behind
-# s3link) and starts s3sftpd gateways on it.
+# checks the tools (installing nothing but, for start_sshd, openssh-server),
+# makes one temp dir removed on exit, builds the programs, starts versitygw on
+# 127.0.0.1 (optionally behind s3link), s3sftpd gateways on it, and a private
+# OpenSSH sshd.
 #
 # The caller sets s3_mbps ("" for no cap) and sftp_opts before bench_setup.
 
