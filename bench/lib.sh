@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/lib.sh: the set-up shared by the bench scripts, which source it. It
-# checks the tools (installing nothing), makes one temp dir removed on exit,
-# builds the programs, starts versitygw on 127.0.0.1 (optionally behind
-# s3link) and starts s3sftpd gateways on it.
+# checks the tools (installing nothing but, for start_sshd, openssh-server),
+# makes one temp dir removed on exit, builds the programs, starts versitygw on
+# 127.0.0.1 (optionally behind s3link), s3sftpd gateways on it, and a private
+# OpenSSH sshd.
 #
 # The caller sets s3_mbps ("" for no cap) and sftp_opts before bench_setup.
 
@@ -155,3 +156,56 @@ cpu() {
 	echo $((st[13] + st[14]))
 }
 hz=$(getconf CLK_TCK)
+
+# start_sshd: OpenSSH's own sshd, private to the bench, as the ceiling an
+# SFTP server on local disk reaches: run as the current user on a free
+# loopback port with its own host key, the bench key as the only authorized
+# key, no PAM, and OpenSSH's sftp-server as the sftp subsystem. It offers the
+# ciphers and MACs s3sftpd offers (compatible policy), so a client forced to
+# one pair gets the same on both. Installs openssh-server when root (as
+# scripts/test installs the clients), else says it is missing. Sets
+# sshd_pid and sshd_cmd (sftp to it, without -b).
+start_sshd() {
+	local sshd=/usr/sbin/sshd sftp_server=/usr/lib/openssh/sftp-server p
+	if [[ ! -x $sshd || ! -x $sftp_server ]]; then
+		[[ $(id -u) == 0 ]] || die "missing sshd: apt-get install openssh-server"
+		echo "installing openssh-server"
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+	fi
+	[[ $(id -u) == 0 ]] && mkdir -p /run/sshd # its privilege-separation directory, when run as root
+	ssh-keygen -t ed25519 -N '' -q -C s3sftpd-bench-sshd -f "$work/sshd_host_ed25519"
+	cp "$work/id_ed25519.pub" "$work/authorized_keys"
+	for _ in 1 2 3 4 5; do
+		p=$((20000 + RANDOM % 40000))
+		port_open "$p" && continue
+		cat >"$work/sshd_config" <<EOC
+ListenAddress 127.0.0.1:$p
+HostKey $work/sshd_host_ed25519
+PidFile none
+AuthorizedKeysFile $work/authorized_keys
+AuthenticationMethods publickey
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowUsers $(id -un)
+UsePAM no
+StrictModes no
+Subsystem sftp $sftp_server
+Ciphers aes128-gcm@openssh.com,aes256-gcm@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr
+MACs hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com,hmac-sha2-256,hmac-sha2-512
+LogLevel ERROR
+EOC
+		"$sshd" -D -e -f "$work/sshd_config" >"$work/sshd.log" 2>&1 &
+		sshd_pid=$!
+		pids+=("$sshd_pid")
+		for _ in $(seq 200); do
+			port_open "$p" || ! kill -0 "$sshd_pid" 2>/dev/null && break
+			sleep 0.05
+		done
+		kill -0 "$sshd_pid" 2>/dev/null && port_open "$p" && break
+		sshd_pid=
+	done
+	[[ -n $sshd_pid ]] || die "sshd did not start: $(cat "$work/sshd.log")"
+	sshd_cmd=(sftp -q "${sftp_opts[@]}" -i "$work/id_ed25519" -P "$p" -o StrictHostKeyChecking=no
+		-o UserKnownHostsFile=/dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o LogLevel=ERROR)
+}

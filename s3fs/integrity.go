@@ -36,7 +36,7 @@ func (h *handlers) storedSHA256(m *vfs.Mount, key string, head store.Object) str
 	return h.objectTags(m, key, head)[objfmt.MetaSHA256]
 }
 
-// SHA256 answers a client's check-file request (sftpd.FileHasher) with the
+// SHA256 answers a client's check-file request (sftpext.FileHasher) with the
 // SHA-256 recorded at upload, without reading the file. It needs download
 // permission: a hash lets one confirm a guess of the content. Under envelope
 // encryption no hash is kept in the clear (see objfmt.MetaSHA256), so the

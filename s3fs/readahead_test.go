@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -209,5 +210,61 @@ func TestDownload_SessionEndsBetweenBlocks(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a read waiting for the next block still waits 10s after the session ended")
+	}
+}
+
+// TestDownload_ReusesBlockBuffers: a stream fills the blocks it dropped
+// behind the reads again, rather than a fresh 1 MiB buffer per block: a
+// 64 MiB download allocates well under its size (it was 64 MiB of blocks
+// alone, all zeroed and collected), and what arrives is still the file, in
+// plaintext and envelope-encrypted alike.
+func TestDownload_ReusesBlockBuffers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  func(t *testing.T) *env
+	}{
+		{"plaintext", func(t *testing.T) *env { return newEnv(t, ChecksumsCompat) }},
+		{"envelope", func(t *testing.T) *env { e, _ := newEnvelopeEnv(t); return e }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.env(t)
+			data := randBytes(64 << 20)
+			tenant := &auth.Tenant{User: "tester", Bucket: e.s3.Bucket, Prefix: "u/", Perms: auth.AllPerms}
+			h := e.fs.Handlers(t.Context(), tenant, testLog(), nil)
+			w, err := h.FilePut.Filewrite(sftp.NewRequest("Put", "/big.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for off := 0; off < len(data); off += 1 << 20 {
+				if _, err := w.WriteAt(data[off:off+1<<20], int64(off)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.(io.Closer).Close(); err != nil {
+				t.Fatal(err)
+			}
+
+			r, err := h.FileGet.Fileread(sftp.NewRequest("Get", "/big.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.(io.Closer).Close()
+			p := make([]byte, 255<<10)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for off := 0; off < len(data); {
+				n, err := r.ReadAt(p, int64(off))
+				if !bytes.Equal(p[:n], data[off:off+n]) {
+					t.Fatalf("read at %d: wrong bytes", off)
+				}
+				if off += n; err != nil && (err != io.EOF || off != len(data)) {
+					t.Fatalf("read at %d: %v", off, err)
+				}
+			}
+			runtime.ReadMemStats(&after)
+			if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 && !raceEnabled {
+				t.Errorf("a 64 MiB download allocated %d MiB; want under 32 MiB (its blocks reused)", got>>20)
+			}
+		})
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/auth"
 	"github.com/s3sftpd/s3sftpd/defender"
 	"github.com/s3sftpd/s3sftpd/memlimit"
+	"github.com/s3sftpd/s3sftpd/sftpd/sftpext"
 )
 
 // conn is one client connection, from TCP accept to close.
@@ -368,13 +369,13 @@ const maxReadReply = memlimit.MaxReadReply // the largest read reply: 255 KiB, a
 
 func (c *conn) serveSFTP(ch ssh.Channel, t tenantRef) {
 	h := c.s.Handlers(c.ctx, t, c.log, c.audit)
-	hasher, _ := h.FileCmd.(FileHasher)
+	hasher, _ := h.FileCmd.(sftpext.FileHasher)
 	h = trackTransfers(h, c)
 	rw := memlimit.Bound(c.ctx, ch) // what its requests hold counts in Admit's room
 	if l := t.Limits; l.MaxUploadBytesPerSec > 0 || l.MaxDownloadBytesPerSec > 0 {
 		rw = throttledChannel{Channel: rw, c: c, bw: c.s.bandwidthOf(t)}
 	}
-	rs := sftp.NewRequestServer(newExtensions(activity{rw, c}, hasher), h, sftp.WithStartDirectory("/"),
+	rs := sftp.NewRequestServer(sftpext.New(activity{rw, c}, hasher), h, sftp.WithStartDirectory("/"),
 		// Clients that ask for reads larger than 32 KiB get them (OpenSSH
 		// sftp -B, rclone, lftp): fewer round trips per MiB.
 		sftp.WithRSMaxTxPacket(maxReadReply))

@@ -86,7 +86,7 @@ func (e Edge) StatVFS(r *sftp.Request) (*sftp.StatVFS, error) {
 	return st, e.Net("statvfs", r.Filepath, err)
 }
 
-// SHA256 answers check-file (sftpd.FileHasher).
+// SHA256 answers check-file (sftpext.FileHasher).
 func (e Edge) SHA256(p string) ([]byte, error) {
 	sum, err := e.H.SHA256(p)
 	return sum, e.Net("checksum", p, err)

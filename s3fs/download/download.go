@@ -136,9 +136,12 @@ type Download struct {
 	// releaseSlot gives back the session's open-file slot, at Close.
 	releaseSlot func()
 
-	// SHA-256 of the object, fed under mu by the stream and by direct reads
+	// SHA-256 of the object, fed under hmu by the stream and by direct reads
 	// with the bytes that continue it in file order. When it differs from
 	// the one stored at upload, the bytes that complete it are withheld.
+	// The stream takes hmu without mu (never mu while holding hmu), so
+	// hashing a block does not hold up reads of the blocks before it.
+	hmu    sync.Mutex
 	sum    hash.Hash
 	hashed int64  // bytes fed to sum
 	stored string // SHA-256 recorded at upload, "" if none
@@ -318,9 +321,10 @@ func (d *Download) eof(n int, off int64, err error) (int, error) {
 
 // evict drops blocks too far behind the furthest read to be asked for again.
 func (d *Download) evict() {
-	for b := range d.blocks {
+	for b, data := range d.blocks {
 		if b < d.furthest-keepBehind {
 			delete(d.blocks, b)
+			d.cfg.ReadAhead.recycle(data)
 			d.unreserve(1)
 		}
 	}
@@ -362,10 +366,10 @@ func (d *Download) stream() {
 		b := d.next
 		d.mu.Unlock()
 		data, err := d.readBlock(b)
-		d.mu.Lock()
 		if err == nil {
-			err = d.hashAt(b*BlockSize, data)
+			err = d.hashAt(b*BlockSize, data) // outside d.mu: reads of held blocks go on meanwhile
 		}
+		d.mu.Lock()
 		if err != nil {
 			d.unreserve(1)
 			if retries < bodyRetries && d.ctx.Err() == nil && !isPrecondition(err) && !errors.Is(err, ErrCorrupt) && !errors.Is(err, objfmt.ErrAuth) {
@@ -381,6 +385,7 @@ func (d *Download) stream() {
 		if b >= d.furthest-keepBehind { // blocks skipped by a seek ahead are not kept
 			d.blocks[b] = data
 		} else {
+			d.cfg.ReadAhead.recycle(data)
 			d.unreserve(1)
 		}
 		d.next = b + 1
@@ -389,8 +394,10 @@ func (d *Download) stream() {
 }
 
 // hashAt feeds the bytes of data, the plaintext at off, that continue the
-// SHA-256 in file order, if any. d.mu is held.
+// SHA-256 in file order, if any.
 func (d *Download) hashAt(off int64, data []byte) error {
+	d.hmu.Lock()
+	defer d.hmu.Unlock()
 	if off > d.hashed || off+int64(len(data)) <= d.hashed {
 		return nil
 	}
@@ -419,11 +426,28 @@ func (d *Download) readBlock(b int64) ([]byte, error) {
 		}
 		d.body = body
 	}
-	buf := make([]byte, n)
+	var buf []byte
+	if d.open == nil {
+		buf = d.cfg.ReadAhead.block()[:n]
+	} else {
+		buf = d.cfg.ReadAhead.storedBlock()[:n] // stored chunks, opened into a block
+		defer d.cfg.ReadAhead.recycle(buf)
+	}
 	if _, err := io.ReadFull(d.body, buf); err != nil {
+		if d.open == nil {
+			d.cfg.ReadAhead.recycle(buf)
+		}
 		return nil, fmt.Errorf("read %s at %d: %w", d.key, from, err)
 	}
-	return d.decrypt(buf, b*BlockSize)
+	if d.open == nil {
+		return buf, nil
+	}
+	plain, err := d.open.obj.Open(d.cfg.ReadAhead.block()[:0], buf, b*BlockSize/objfmt.ChunkSize, d.open.finalIdx)
+	if err != nil {
+		d.cfg.ReadAhead.recycle(plain)
+		return nil, fmt.Errorf("decrypt %s at %d: %w", d.key, b*BlockSize, err)
+	}
+	return plain, nil
 }
 
 // rawBlock is where plaintext block b is stored: its offset and length. An
@@ -432,8 +456,7 @@ func (d *Download) rawBlock(b int64) (from, n int64) {
 	if d.open == nil {
 		return b * BlockSize, min(BlockSize, d.size-b*BlockSize)
 	}
-	const stored = BlockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
-	return b * stored, min(stored, d.rawSize-b*stored)
+	return b * storedBlockSize, min(storedBlockSize, d.rawSize-b*storedBlockSize)
 }
 
 // decrypt returns the plaintext of stored whole chunks beginning at plaintext
@@ -532,6 +555,9 @@ func (d *Download) Close() error {
 	d.wg.Wait()
 	d.mu.Lock()
 	d.closeBody()
+	for _, data := range d.blocks {
+		d.cfg.ReadAhead.recycle(data)
+	}
 	clear(d.blocks)
 	d.unreserve(d.held / BlockSize)
 	sent, err, aborted := d.sent, d.err, d.aborted
@@ -548,9 +574,11 @@ func (d *Download) Close() error {
 
 	r := audit.Record{Event: audit.EventClose, Mode: "read", Path: d.path, Key: d.key, Bytes: audit.Int(sent),
 		ETag: strings.Trim(d.etag, `"`), VersionID: d.versionID, DurMS: audit.Since(d.started)}
+	d.hmu.Lock()
 	if d.hashed == d.size && sent >= d.size { // the whole object went to the client
 		r.SHA256 = hex.EncodeToString(d.sum.Sum(nil))
 	}
+	d.hmu.Unlock()
 	if aborted {
 		r.Result = audit.ResultAborted
 	}

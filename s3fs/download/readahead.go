@@ -3,6 +3,8 @@ package download
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/s3sftpd/s3sftpd/objfmt"
 )
 
 // DefaultReadAheadMemory is the process-wide read-ahead budget when
@@ -26,6 +28,13 @@ type ReadAhead struct {
 	used   int64
 	byUser map[string]int64 // user → bytes reserved now
 	inUse  atomic.Int64     // used, for the metrics
+
+	// blocks and stored are buffers streams dropped, for the next to fill:
+	// a 1 GiB download would otherwise allocate and zero 1,024 of them
+	// (blocks of plaintext; stored: an encrypted block's chunks, read and
+	// opened into a block). What is here is garbage the collector may take,
+	// as a dropped block was.
+	blocks, stored sync.Pool
 }
 
 // NewReadAhead is a budget of n bytes (0: DefaultReadAheadMemory).
@@ -75,4 +84,36 @@ func (b *ReadAhead) Held(user string) int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.byUser[user]
+}
+
+// block is a BlockSize buffer for a stream to fill, dropped by another
+// stream or new.
+func (b *ReadAhead) block() []byte {
+	if p, ok := b.blocks.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, BlockSize)
+}
+
+// storedBlockSize is the stored size of an encrypted block: whole chunks.
+const storedBlockSize = BlockSize / objfmt.ChunkSize * objfmt.CipherChunkSize
+
+// storedBlock is a buffer for an encrypted block's stored chunks.
+func (b *ReadAhead) storedBlock() []byte {
+	if p, ok := b.stored.Get().(*[]byte); ok {
+		return *p
+	}
+	return make([]byte, storedBlockSize)
+}
+
+// recycle takes back a buffer of block or storedBlock no read will look at again.
+func (b *ReadAhead) recycle(buf []byte) {
+	switch cap(buf) {
+	case BlockSize:
+		buf = buf[:BlockSize]
+		b.blocks.Put(&buf)
+	case storedBlockSize:
+		buf = buf[:storedBlockSize]
+		b.stored.Put(&buf)
+	}
 }

@@ -1,4 +1,4 @@
-package sftpd
+package sftpext
 
 import (
 	"bytes"
@@ -119,5 +119,78 @@ func TestExtensions_CheckFile(t *testing.T) {
 	}
 	if want := packet([]byte{fxpExtendedReply}, u32(5), str(checkFileExtension), str("sha256"), sum); !bytes.Equal(toClient.Bytes(), want) {
 		t.Errorf("check-file-handle reply %x; want %x", toClient.Bytes(), want)
+	}
+}
+
+// countingWriter counts the writes it gets and checks each is one whole packet.
+type countingWriter struct {
+	t      *testing.T
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	if len(p) < 4 || int(binary.BigEndian.Uint32(p)) != len(p)-4 {
+		w.t.Errorf("a write of %d bytes is not one whole packet", len(p))
+	}
+	w.writes++
+	return len(p), nil
+}
+
+// repeatReader returns pkt over and over, in pieces of at most piece bytes.
+type repeatReader struct {
+	pkt   []byte
+	off   int
+	piece int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n := copy(p[:min(len(p), r.piece)], r.pkt[r.off:])
+	r.off = (r.off + n) % len(r.pkt)
+	return n, nil
+}
+
+// A download's replies (pkg/sftp writes each as its header, then its data)
+// and an upload's requests (arriving in SSH-packet pieces) pass the filter
+// whole without a buffer allocated per packet: on a 1 GiB download that was
+// 32,768 allocations of 32 KiB, a fifth of the gateway's copying.
+func TestExtensions_PacketsPassWithoutAllocating(t *testing.T) {
+	data := make([]byte, 32*1024)
+	header := binary.BigEndian.AppendUint32(nil, uint32(1+4+4+len(data))) // DATA id 1, then the data's length
+	header = binary.BigEndian.AppendUint32(append(header, 103, 0, 0, 0, 1), uint32(len(data)))
+	w := &countingWriter{t: t}
+	write := packet([]byte{6}, binary.BigEndian.AppendUint32(nil, 2), str("handle"), make([]byte, 8), str(string(data)))
+	e := newExtensions(pipeRW{&repeatReader{pkt: write, piece: 16 * 1024}, w}, nil)
+
+	got := make([]byte, len(write))
+	readPacket := func() {
+		if _, err := io.ReadFull(e, got[:4]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(e, got[4:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	readPacket() // the first read sizes the buffer
+	if allocs := testing.AllocsPerRun(100, readPacket); allocs > 0 {
+		t.Errorf("allocations per 32 KiB write request read = %v; want 0", allocs)
+	}
+	if !bytes.Equal(got, write) {
+		t.Errorf("the RequestServer got %x…; want the client's packet %x…", got[:32], write[:32])
+	}
+
+	reply := func() {
+		if _, err := e.Write(header); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply()
+	if allocs := testing.AllocsPerRun(100, reply); allocs > 0 {
+		t.Errorf("allocations per 32 KiB data reply written = %v; want 0", allocs)
+	}
+	if w.writes != 102 {
+		t.Errorf("the channel got %d writes for 102 replies; want one each", w.writes)
 	}
 }

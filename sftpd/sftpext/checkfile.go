@@ -1,4 +1,4 @@
-package sftpd
+package sftpext
 
 import (
 	"encoding/binary"
