@@ -25,19 +25,7 @@ func trailLines(t *testing.T, cfg audit.Config, recs []audit.Record) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range recs {
-		var err error
-		if r.Session != "" {
-			s := l.Session(r.Session)
-			r.Session = ""
-			err = s.Record(r)
-		} else {
-			err = l.Write(r)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	write(t, l, recs...)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
