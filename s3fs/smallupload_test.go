@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -92,7 +94,9 @@ func TestSmallUpload_Requests(t *testing.T) {
 // ones' question (a directory of that name?) for a second: each further
 // file costs its PUT, for a user who may overwrite (no HEAD needed) and for
 // one who may not (the look shows no file there; the PUT's If-None-Match
-// refuses one stored meanwhile).
+// refuses one stored meanwhile). What the session itself changed since the
+// look is asked again: an upload onto a directory it made is refused as
+// one, an append to a file it stored as an append.
 func TestSmallUpload_BatchWithoutStats(t *testing.T) {
 	e := newEnv(t, ChecksumsCompat)
 	counter := &requestCounter{Objects: e.obj}
@@ -117,6 +121,25 @@ func TestSmallUpload_BatchWithoutStats(t *testing.T) {
 			}
 			if got := counter.take(); !equalCounts(got, want) {
 				t.Errorf("%s: upload %d of a batch sent %v; want %v", tc.home, i, got, want)
+			}
+		}
+		// What this session changed since the look is asked again: a
+		// directory it made, a file it stored.
+		if err := c.Mkdir("/b4"); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFile(t, c, "/b4", []byte("x")); err == nil || !strings.Contains(err.Error(), "a directory has that name") {
+			t.Errorf("%s: upload onto a directory made after the look: %v", tc.home, err)
+		}
+		for _, name := range []string{"/b5", "/b6"} { // b5's look shows b6 free
+			if err := writeFile(t, c, name, []byte("first")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f, err := c.OpenFile("/b6", os.O_WRONLY|os.O_APPEND|os.O_CREATE); err == nil || !strings.Contains(err.Error(), "appending to a file is not supported") {
+			t.Errorf("%s: append to a file stored after the look: %v", tc.home, err)
+			if err == nil {
+				f.Close()
 			}
 		}
 		// Another writer stores the batch's next name within the second:
