@@ -4,8 +4,9 @@
 # OpenSSH's own sshd + sftp-server serving the same bytes from tmpfs (started
 # by the bench, see start_sshd in lib.sh), with the same cipher and MAC forced
 # on both: the pair OpenSSH picks against s3sftpd by default (read from
-# `sftp -vv`) and aes128-gcm@openssh.com. It is also uploaded through s3sftpd
-# and put directly with the SDK (16 MiB parts, as the gateway), and read with
+# `sftp -vv`) and aes128-gcm@openssh.com. It is also uploaded through s3sftpd,
+# to sshd (into tmpfs) and put directly with the SDK (16 MiB parts, as the
+# gateway), and read with
 # one direct GetObject, the second ceiling for downloads. Prints MB/s, the
 # ratios s3sftpd/sshd (get) and s3sftpd/direct (put, get) per cipher, and
 # each server's CPU seconds. See bench/README.md.
@@ -39,6 +40,7 @@ echo "OpenSSH picks against s3sftpd: $def_cipher + $def_mac (\"default\" below)"
 echo "put $work/src.bin bench.bin" >"$work/put.batch"
 echo "get bench.bin $work/get.bin" >"$work/get.batch"
 echo "get $work/src.bin $work/get.bin" >"$work/sshd-get.batch"
+echo "put $work/src.bin $work/sshd-put.bin" >"$work/sshd-put.batch"
 direct=("$work/bin/s3direct" -endpoint "$endpoint" -bucket "$bucket" -key direct/bench.bin)
 
 # sshd's CPU: the listener and every process under it (the session's sshd, sftp-server).
@@ -83,6 +85,8 @@ for r in $(seq "$rounds"); do
 				measure "s3sftpd-put-$c" "$gw_pid" "${sftp_cmd[@]}" "${f[@]}" -b "$work/put.batch" bench@127.0.0.1
 				measure "s3sftpd-get-$c" "$gw_pid" "${sftp_cmd[@]}" "${f[@]}" -b "$work/get.batch" bench@127.0.0.1
 			else
+				measure "sshd-put-$c" "$sshd_pid" "${sshd_cmd[@]}" "${f[@]}" -b "$work/sshd-put.batch" "$(id -un)@127.0.0.1"
+				rm -f "$work/sshd-put.bin"
 				measure "sshd-get-$c" "$sshd_pid" "${sshd_cmd[@]}" "${f[@]}" -b "$work/sshd-get.batch" "$(id -un)@127.0.0.1"
 			fi
 			verify "$s-get-$c"
@@ -100,12 +104,19 @@ awk -v b="$bytes" -v hz="$hz" '
 	!($1 in best) || $2 < best[$1] { best[$1] = $2; cpu[$1] = $3 }
 	END {
 		printf "%-20s %8s %8s %8s\n", "path", "seconds", "MB/s", "CPU"
-		n = split("direct-put s3sftpd-put-default s3sftpd-put-gcm direct-get sshd-get-default s3sftpd-get-default sshd-get-gcm s3sftpd-get-gcm", order, " ")
+		n = split("direct-put sshd-put-default s3sftpd-put-default sshd-put-gcm s3sftpd-put-gcm direct-get sshd-get-default s3sftpd-get-default sshd-get-gcm s3sftpd-get-gcm", order, " ")
 		for (i = 1; i <= n; i++) printf "%-20s %8.2f %8.1f %8.2f\n", order[i], best[order[i]], b/best[order[i]]/1e6, cpu[order[i]]/hz
 		split("default gcm", cs, " ")
 		for (i = 1; i <= 2; i++) {
 			c = cs[i]
 			printf "ratio %-7s get s3sftpd/sshd %.2f (goal >= 0.90), get s3sftpd/direct %.2f, put s3sftpd/direct %.2f (goal >= 0.95)\n", c,
 				best["sshd-get-" c]/best["s3sftpd-get-" c], best["direct-get"]/best["s3sftpd-get-" c], best["direct-put"]/best["s3sftpd-put-" c]
+		}
+		# An upload through any SFTP gateway to this S3 does the SSH work of sshd-put and the S3
+		# work of direct-put; on a machine where those share the CPU, one after the other:
+		for (i = 1; i <= 2; i++) {
+			c = cs[i]
+			printf "ratio %-7s put s3sftpd/sshd %.2f, put s3sftpd/(sshd-put + direct-put, one after the other) %.2f\n", c,
+				best["sshd-put-" c]/best["s3sftpd-put-" c], (best["sshd-put-" c] + best["direct-put"])/best["s3sftpd-put-" c]
 		}
 	}' "$work/results"

@@ -21,6 +21,9 @@ import (
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
 	h.wasAbsent("") // a command may create what a stat found absent
+	if r.Method != "Setstat" {
+		h.names.Reset()
+	}
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
 	if rec.Event == audit.EventRefused {
 		rec.Op = strings.ToLower(r.Method)

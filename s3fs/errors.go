@@ -26,7 +26,7 @@ func (h *handlers) s3Failure(op, path string, err error, keys ...string) error {
 	h.log.LogAttrs(h.ctx, level, "storage request failed",
 		slog.String("op", op), slog.String("path", h.audit.Name(path)), slog.String("err", h.cause(err, keys...)))
 	if boundary.IsPrecondition(err) && op == "upload" && pl.Mount != nil { // If-None-Match: the upload may not replace
-		return h.refuseOverwrite(pl.Mount, op, "file")
+		return boundary.Overwrite(h.canSee(pl.Mount), op, "file")
 	}
 	return boundary.Storage(op, err)
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/s3sftpd/s3sftpd/s3fs/download"
 	"github.com/s3sftpd/s3sftpd/s3fs/gate"
 	"github.com/s3sftpd/s3sftpd/s3fs/keptime"
+	"github.com/s3sftpd/s3sftpd/s3fs/listing"
 	"github.com/s3sftpd/s3sftpd/s3fs/sealing"
 	"github.com/s3sftpd/s3sftpd/s3fs/upload"
 	"github.com/s3sftpd/s3sftpd/store"
@@ -158,6 +159,7 @@ type handlers struct {
 	mtimes    map[string]time.Time      // temporary file's path → time set, stored by its rename
 	absent    string                    // the path the last stat found nothing at, for the open that follows
 	absentAt  time.Time                 // when
+	names     listing.Names             // its last look at a folder, for a batch of opens (see Names)
 	gates     *gate.Session             // the content gates of its uploads and downloads
 }
 

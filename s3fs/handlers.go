@@ -167,7 +167,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		// commit would write the final name, which EXCL never asked for
 		temp = false
 		if _, pending := h.fs.pending.Info(m.Bucket, key); pending {
-			return nil, h.refuseExclusive(m)
+			return nil, boundary.Exclusive(h.canSee(m))
 		}
 	}
 	var finalKey string
@@ -179,28 +179,35 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		}
 	}
 	overwrite := m.Perms.Has(auth.PermOverwrite)
-	// No HEAD when this session's stat just found nothing there (OpenSSH's put
-	// and scp stat first), nor for a truncating open by a user who may
-	// overwrite: the commit's If-None-Match still refuses a file another
-	// writer stores meanwhile where overwriting is not allowed.
+	// No HEAD when this session's stat just found nothing there (scp stats
+	// first), nor for a truncating open by a user who may overwrite, nor
+	// when its last look at the folder found nothing there: the commit's
+	// If-None-Match still refuses a file another writer stores meanwhile
+	// where overwriting is not allowed.
 	absent := h.wasAbsent(r.Filepath)
 	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
+	name, known := h.names.Known(m.Bucket, key) // the next file of a batch: neither, asked a second ago
 	exists := false
-	if !blind {
+	if !blind && (!known || name.File) {
 		if exists, err = h.fileExists(m, r.Filepath, key); err != nil {
 			return nil, err
 		}
 	}
+	if !absent && !known && !exists { // a look at the names from here on answers the batch's next opens too
+		if name.Dir, err = h.names.Look(h.ctx, h.fs.obj, m.Bucket, key); err != nil {
+			return nil, h.s3Failure("upload", r.Filepath, err, key)
+		}
+	}
 	switch {
 	case exists && flags.Excl:
-		return nil, h.refuseExclusive(m)
+		return nil, boundary.Exclusive(h.canSee(m))
 	case exists && flags.Append && temp: // OpenSSH reput, lftp put -c of a stored temporary file
 		return nil, boundary.Unsupported("upload refused: there is no partial upload of this file to continue")
 	case exists && flags.Append: // OpenSSH reput opens with APPEND
 		return nil, boundary.Unsupported("upload refused: appending to a file is not supported")
 	case exists && !overwrite:
-		return nil, h.refuseOverwrite(m, "upload", "file")
-	case !exists && !absent && h.isDir(m, key): // without a HEAD, also when a file has the name too
+		return nil, boundary.Overwrite(h.canSee(m), "upload", "file")
+	case !exists && name.Dir: // without a HEAD, also when a file has the name too
 		return nil, boundary.Failure("upload refused: a directory has that name")
 	}
 	// An exclusive create, and an append that creates the file, must not
@@ -233,24 +240,6 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 // they may only say the name cannot be overwritten.
 func (h *handlers) canSee(m *vfs.Mount) bool {
 	return m.Perms.Has(auth.PermList) || m.Perms.Has(auth.PermRead)
-}
-
-// refuseOverwrite answers a write onto an existing file the user may not
-// replace; what names it ("file", "target").
-func (h *handlers) refuseOverwrite(m *vfs.Mount, op, what string) error {
-	if !h.canSee(m) {
-		return boundary.Denied(op + " refused: the " + what + " cannot be overwritten by this user")
-	}
-	return boundary.Denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
-}
-
-// refuseExclusive answers an exclusive create (SSH_FXF_EXCL) of an existing
-// file with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
-func (h *handlers) refuseExclusive(m *vfs.Mount) error {
-	if !h.canSee(m) {
-		return boundary.Conflict("upload refused: exclusive create, and the file cannot be overwritten")
-	}
-	return boundary.Conflict("upload refused: file exists (exclusive create)")
 }
 
 // wasAbsent reports, once, whether this session's last stat found nothing
@@ -336,6 +325,7 @@ func (s session) AuditReady() error                      { return s.h.auditReady
 func (s session) Record(r audit.Record, err error) error { return s.h.record(named(r, s.pl), err) }
 func (s session) Forget(p string, u *upload.Upload)      { s.h.forget(p, u) }
 func (s session) Remember(p string, size int64) {
+	s.h.names.Forget(s.pl.Mount.Bucket, s.pl.Key)
 	s.h.remember(p, attr.Info{Path: p, Bytes: size, Mtime: time.Now()})
 }
 func (s session) Failed(op, p string, err error, keys ...string) error {

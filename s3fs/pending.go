@@ -68,7 +68,7 @@ func (h *handlers) commitPending(u *upload.Upload, to string, from, at vfs.Place
 	}
 	overwrite := m.Perms.Has(auth.PermOverwrite) // the rename's rules, not the open's
 	if exists && !overwrite {
-		return putBack(h.refuseOverwrite(m, "rename", "target"))
+		return putBack(boundary.Overwrite(h.canSee(m), "rename", "target"))
 	}
 	if err := u.Commit(session{h, at}, overwrite, rec); err != nil {
 		return putBack(err)

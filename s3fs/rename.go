@@ -81,7 +81,7 @@ func (h *handlers) rename(from, to string, fpl vfs.Place, posix bool, rec *audit
 	}
 	switch {
 	case exists && !tm.Perms.Has(auth.PermOverwrite):
-		return h.refuseOverwrite(tm, "rename", "target")
+		return boundary.Overwrite(h.canSee(tm), "rename", "target")
 	case exists && !posix && !completes && h.canSee(tm):
 		return boundary.Conflict("rename refused: target exists, and a plain rename never replaces a file; delete the target first, or use posix-rename to replace it")
 	case exists && !posix && !completes:

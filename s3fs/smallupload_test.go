@@ -3,7 +3,10 @@ package s3fs
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -83,6 +86,75 @@ func TestSmallUpload_Requests(t *testing.T) {
 	}
 	if got, want := counter.take(), map[string]int{"LIST": 1, "PUT": 1}; !equalCounts(got, want) {
 		t.Errorf("an overwrite without stat sent %v; want %v", got, want)
+	}
+}
+
+// TestSmallUpload_BatchWithoutStats: OpenSSH's put of many files opens
+// each without a stat. The first open's look at the folder answers the next
+// ones' question (a directory of that name?) for a second: each further
+// file costs its PUT, for a user who may overwrite (no HEAD needed) and for
+// one who may not (the look shows no file there; the PUT's If-None-Match
+// refuses one stored meanwhile). What the session itself changed since the
+// look is asked again: an upload onto a directory it made is refused as
+// one, an append to a file it stored as an append.
+func TestSmallUpload_BatchWithoutStats(t *testing.T) {
+	e := newEnv(t, ChecksumsCompat)
+	counter := &requestCounter{Objects: e.obj}
+	e.through(counter)
+	for _, tc := range []struct {
+		home  string
+		perms auth.Perms
+		first map[string]int
+	}{
+		{"all/", auth.AllPerms, map[string]int{"LIST": 1, "PUT": 1}},
+		{"nooverwrite/", auth.AllPerms &^ auth.PermOverwrite, map[string]int{"HEAD": 1, "LIST": 1, "PUT": 1}},
+	} {
+		c := e.session(t, tc.home, tc.perms)
+		counter.take()
+		for i := range 3 {
+			if err := writeFile(t, c, fmt.Sprintf("/b%d", i), randBytes(4096)); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int{"PUT": 1}
+			if i == 0 {
+				want = tc.first
+			}
+			if got := counter.take(); !equalCounts(got, want) {
+				t.Errorf("%s: upload %d of a batch sent %v; want %v", tc.home, i, got, want)
+			}
+		}
+		// What this session changed since the look is asked again: a
+		// directory it made, a file it stored.
+		if err := c.Mkdir("/b4"); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeFile(t, c, "/b4", []byte("x")); err == nil || !strings.Contains(err.Error(), "a directory has that name") {
+			t.Errorf("%s: upload onto a directory made after the look: %v", tc.home, err)
+		}
+		for _, name := range []string{"/b5", "/b6"} { // b5's look shows b6 free
+			if err := writeFile(t, c, name, []byte("first")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if f, err := c.OpenFile("/b6", os.O_WRONLY|os.O_APPEND|os.O_CREATE); err == nil || !strings.Contains(err.Error(), "appending to a file is not supported") {
+			t.Errorf("%s: append to a file stored after the look: %v", tc.home, err)
+			if err == nil {
+				f.Close()
+			}
+		}
+		// Another writer stores the batch's next name within the second:
+		// a stat shows it, and a user who may not overwrite cannot replace it.
+		other := e.session(t, tc.home, auth.AllPerms)
+		if err := writeFile(t, other, "/b3", []byte("theirs")); err != nil {
+			t.Fatal(err)
+		}
+		if fi, err := c.Stat("/b3"); err != nil || fi.Size() != 6 {
+			t.Errorf("%s: stat of a file another writer just stored: %v, %v", tc.home, fi, err)
+		}
+		err := writeFile(t, c, "/b3", []byte("mine"))
+		if got, _ := e.s3.Get(t, tc.home+"b3"); tc.perms.Has(auth.PermOverwrite) != (string(got) == "mine") || (err == nil) != tc.perms.Has(auth.PermOverwrite) {
+			t.Errorf("%s: upload onto another writer's new file: %v, it holds %q", tc.home, err, got)
+		}
 	}
 }
 

@@ -134,6 +134,7 @@ func (r CopyRequest) source() string {
 // Token (the NextToken of the page before; "" starts).
 type ListRequest struct {
 	Bucket, Prefix, Delimiter, Token string
+	StartAfter                       string // the page begins after this key
 	MaxKeys                          int32
 }
 
@@ -318,7 +319,7 @@ func (o *objects) DeleteExact(ctx context.Context, r DeleteRequest) error {
 
 func (o *objects) List(ctx context.Context, r ListRequest) (ListPage, error) {
 	in := &s3.ListObjectsV2Input{Bucket: &r.Bucket, Prefix: &r.Prefix, Delimiter: optional(r.Delimiter),
-		ContinuationToken: optional(r.Token)}
+		ContinuationToken: optional(r.Token), StartAfter: optional(r.StartAfter)}
 	if r.MaxKeys > 0 {
 		in.MaxKeys = aws.Int32(r.MaxKeys)
 	}

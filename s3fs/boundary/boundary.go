@@ -106,3 +106,22 @@ var ErrAuditDown = &Error{sftp.ErrSSHFxFailure,
 // ErrNoSuchFile is the status for a path that does not exist, with the
 // text OpenSSH's sftp-server sends.
 var ErrNoSuchFile = NotFound("No such file")
+
+// Overwrite answers a write onto an existing file the user may not replace;
+// what names it ("file", "target"). To a user who may not learn which files
+// exist (no list, no read), it never says that one does.
+func Overwrite(canSee bool, op, what string) error {
+	if !canSee {
+		return Denied(op + " refused: the " + what + " cannot be overwritten by this user")
+	}
+	return Denied(op + " refused: " + what + " exists and overwrite is not permitted for this user")
+}
+
+// Exclusive answers an exclusive create (SSH_FXF_EXCL) of an existing file
+// with SSH_FX_FAILURE, as OpenSSH's sftp-server does.
+func Exclusive(canSee bool) error {
+	if !canSee {
+		return Conflict("upload refused: exclusive create, and the file cannot be overwritten")
+	}
+	return Conflict("upload refused: file exists (exclusive create)")
+}
