@@ -21,7 +21,7 @@ import (
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
 	h.wasAbsent("") // a command may create what a stat found absent
-	if r.Method != "Setstat" {
+	if r.Method != "Setstat" { // a rename, remove or mkdir changes names the last look showed
 		h.names.Reset()
 	}
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}

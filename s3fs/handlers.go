@@ -186,7 +186,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	// where overwriting is not allowed.
 	absent := h.wasAbsent(r.Filepath)
 	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
-	name, known := h.names.Known(m.Bucket, key) // the next file of a batch: neither, asked a second ago
+	name, known := h.names.Known(m.Bucket, key) // the next file of a batch: a look under a second ago showed its name
 	exists := false
 	if !blind && (!known || name.File) {
 		if exists, err = h.fileExists(m, r.Filepath, key); err != nil {
