@@ -20,7 +20,7 @@ import (
 // Filecmd answers the requests that change names: setstat, rename, remove,
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
-	h.wasAbsent("") // a command may create what a stat found absent
+	h.wasAbsent("")            // a command may create what a stat found absent
 	if r.Method != "Setstat" { // a rename, remove or mkdir changes names the last look showed
 		h.names.Reset()
 	}
