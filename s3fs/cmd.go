@@ -20,8 +20,9 @@ import (
 // Filecmd answers the requests that change names: setstat, rename, remove,
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
-	h.wasAbsent("")            // a command may create what a stat found absent
-	if r.Method != "Setstat" { // a rename, remove or mkdir changes names the last look showed
+	h.wasAbsent("") // a command may create what a stat found absent
+	// and a rename, remove or mkdir may change names the last look showed
+	if r.Method != "Setstat" {
 		h.names.Reset()
 	}
 	rec := audit.Record{Event: cmdEvent(r.Method), Path: r.Filepath}
