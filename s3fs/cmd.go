@@ -21,6 +21,7 @@ import (
 // mkdir, rmdir; links are refused. Each leaves an audit record.
 func (h *handlers) Filecmd(r *sftp.Request) error {
 	h.wasAbsent("") // a command may create what a stat found absent
+	// and a rename, remove or mkdir may change names the last look showed
 	if r.Method != "Setstat" {
 		h.names.Reset()
 	}

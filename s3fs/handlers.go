@@ -186,7 +186,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 	// where overwriting is not allowed.
 	absent := h.wasAbsent(r.Filepath)
 	blind := absent || overwrite && flags.Trunc && !flags.Excl && !flags.Append
-	name, known := h.names.Known(m.Bucket, key) // the next file of a batch: neither, asked a second ago
+	name, known := h.names.Known(m.Bucket, key) // the next file of a batch: a look under a second ago showed its name
 	exists := false
 	if !blind && (!known || name.File) {
 		if exists, err = h.fileExists(m, r.Filepath, key); err != nil {
@@ -194,9 +194,7 @@ func (h *handlers) openWrite(r *sftp.Request, rec *audit.Record) (*upload.Upload
 		}
 	}
 	if !absent && !known && !exists { // a look at the names from here on answers the batch's next opens too
-		if name.Dir, err = h.names.Look(h.ctx, h.fs.obj, m.Bucket, key); err != nil {
-			return nil, h.s3Failure("upload", r.Filepath, err, key)
-		}
+		name.Dir, _ = h.names.Look(h.ctx, h.fs.obj, m.Bucket, key) // a failed one counts as no, as in isDir
 	}
 	switch {
 	case exists && flags.Excl:

@@ -20,6 +20,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
@@ -50,7 +52,8 @@ func Start(dir string, buckets ...string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
-	backend := s3bolt.New(db)
+	clk := &putClock{}
+	backend := s3bolt.New(db, s3bolt.WithTimeSource(clk))
 	for _, b := range buckets {
 		if ok, _ := backend.BucketExists(b); !ok {
 			if err := backend.CreateBucket(b); err != nil {
@@ -62,7 +65,7 @@ func Start(dir string, buckets ...string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
-	faker := gofakes3.New(replacingMetadata{backend}, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
+	faker := gofakes3.New(replacingMetadata{backend, clk}, gofakes3.WithAutoBucket(false), gofakes3.WithTimeSkewLimit(0))
 	s := &Store{
 		Endpoint: "http://" + ln.Addr().String(),
 		srv:      &http.Server{Handler: withoutTagging(faker.Server()), ReadHeaderTimeout: 10 * time.Second},
@@ -101,7 +104,11 @@ func withoutTagging(next http.Handler) http.Handler {
 // does. The bolt backend keeps the old object's keys that the new one does
 // not set, so a replaced file would keep its predecessor's SHA-256; a kept
 // key is blanked instead.
-type replacingMetadata struct{ gofakes3.Backend }
+// It also stamps each put with one time (see putClock).
+type replacingMetadata struct {
+	gofakes3.Backend
+	clock *putClock
+}
 
 func (b replacingMetadata) PutObject(bucket, key string, meta map[string]string, in io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
 	if old, err := b.HeadObject(bucket, key); err == nil {
@@ -111,7 +118,21 @@ func (b replacingMetadata) PutObject(bucket, key string, meta map[string]string,
 			}
 		}
 	}
-	return b.Backend.PutObject(bucket, key, meta, in, size, cond)
+	stamped := false
+	defer func() {
+		if stamped {
+			b.clock.now.Store(0)
+			b.clock.mu.Unlock()
+		}
+	}()
+	body := &atEOF{r: in, then: func() { // the body is read: the backend stores the object next
+		b.clock.mu.Lock()
+		stamped = true
+		now := time.Now()
+		b.clock.now.Store(now.UnixNano())
+		meta["Last-Modified"] = now.UTC().Format(http.TimeFormat)
+	}}
+	return b.Backend.PutObject(bucket, key, meta, body, size, cond)
 
 }
 
@@ -119,4 +140,39 @@ func (b replacingMetadata) PutObject(bucket, key string, meta map[string]string,
 // metadata as a put does (gofakes3's own copy calls the bolt backend's put).
 func (b replacingMetadata) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {
 	return gofakes3.CopyObject(b, srcBucket, srcKey, dstBucket, dstKey, meta)
+}
+
+// putClock makes the two times of a put one. gofakes3 stamps the
+// Last-Modified a HEAD shows when the request arrives, the bolt backend the
+// one a listing shows once the body is read; a second boundary between them
+// made a kept time (keptime matches a listed version by both) look like
+// another version's. From the end of its body, a put holds mu and its time
+// is both; at other times the clock is the wall clock.
+type putClock struct {
+	mu  sync.Mutex
+	now atomic.Int64 // unix nanoseconds of the put holding mu; 0: none
+}
+
+func (c *putClock) Now() time.Time {
+	if n := c.now.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Now()
+}
+
+func (c *putClock) Since(t time.Time) time.Duration { return time.Since(t) }
+
+// atEOF calls then once, when r first reports its end.
+type atEOF struct {
+	r    io.Reader
+	then func()
+}
+
+func (a *atEOF) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	if err == io.EOF && a.then != nil {
+		a.then()
+		a.then = nil
+	}
+	return n, err
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -86,5 +88,62 @@ func TestStore_TaggingNotImplemented(t *testing.T) {
 	}
 	if b.String() != "data" {
 		t.Errorf("got object %q after a tag request; want %q", b.String(), "data")
+	}
+}
+
+// slowBody is a body whose second half comes after a pause.
+type slowBody struct {
+	half  []byte
+	pause time.Duration
+	sent  int
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	switch b.sent {
+	case 0, 1:
+		if b.sent == 1 {
+			time.Sleep(b.pause)
+		}
+		b.sent++
+		return copy(p, b.half), nil
+	}
+	return 0, io.EOF
+}
+
+// TestStore_OneTimePerPut: a HEAD and a listing show the same
+// LastModified for a put whose body took longer than a second (keptime
+// matches a listed object to the version a time was kept for by it).
+func TestStore_OneTimePerPut(t *testing.T) {
+	ctx := context.Background()
+	store, err := Start(t.TempDir(), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close(ctx)
+	req, err := http.NewRequest(http.MethodPut, store.Endpoint+"/b/slow", &slowBody{half: make([]byte, 1<<10), pause: 1100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 2 << 10
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %s", resp.Status)
+	}
+	c := s3.New(s3.Options{BaseEndpoint: aws.String(store.Endpoint), Region: "us-east-1", UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("embedded", "embedded", "")})
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("b"), Key: aws.String("slow")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("b")})
+	if err != nil || len(list.Contents) != 1 {
+		t.Fatalf("list: %v, %d objects", err, len(list.Contents))
+	}
+	if h, l := aws.ToTime(head.LastModified).Unix(), aws.ToTime(list.Contents[0].LastModified).Unix(); h != l {
+		t.Errorf("HEAD shows LastModified %d, the listing %d; want one time", h, l)
 	}
 }
