@@ -323,7 +323,7 @@ func (s session) AuditReady() error                      { return s.h.auditReady
 func (s session) Record(r audit.Record, err error) error { return s.h.record(named(r, s.pl), err) }
 func (s session) Forget(p string, u *upload.Upload)      { s.h.forget(p, u) }
 func (s session) Remember(p string, size int64) {
-	s.h.names.Forget(s.pl.Mount.Bucket, s.pl.Key)
+	s.h.names.Forget(s.pl.Key)
 	s.h.remember(p, attr.Info{Path: p, Bytes: size, Mtime: time.Now()})
 }
 func (s session) Failed(op, p string, err error, keys ...string) error {

@@ -32,10 +32,10 @@ const lookKeys = 100
 // name. Only opens for writing read it. There a stale "nothing" loses
 // nothing: the commit's If-None-Match still refuses a file another writer
 // stored meanwhile where overwriting is not allowed; only a directory made
-// elsewhere in that second is not seen, as it is not when it comes a
-// moment after the open. Stats and reads always ask S3. A name this session changed since is not answered
-// (Forget, Reset). The zero value is ready; it holds at most lookKeys
-// names.
+// elsewhere in that second is not seen, as it is not when it comes a moment
+// after the open. Stats and reads always ask S3. A name this session
+// changed since is not answered (Forget, Reset). The zero value is ready; it
+// holds at most lookKeys names, and the names stored while they are fresh.
 type Names struct {
 	mu       sync.Mutex
 	bucket   string
@@ -53,7 +53,7 @@ func (n *Names) Known(bucket, key string) (Name, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.names == nil || time.Since(n.lookedAt) > fresh {
-		n.names = nil
+		n.names, n.forgot = nil, nil
 		return Name{}, false
 	}
 	covered := bucket == n.bucket && folderOf(key) == n.folder && key > n.after &&
@@ -98,9 +98,12 @@ func (n *Names) Look(ctx context.Context, obj store.Objects, bucket, key string)
 }
 
 // Forget stops answering for key: this session has just stored it.
-func (n *Names) Forget(bucket, key string) {
+func (n *Names) Forget(key string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.names == nil { // no look to answer from
+		return
+	}
 	if n.forgot == nil {
 		n.forgot = map[string]bool{}
 	}
@@ -112,7 +115,7 @@ func (n *Names) Forget(bucket, key string) {
 func (n *Names) Reset() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.names = nil
+	n.names, n.forgot = nil, nil
 }
 
 // folderOf is the prefix of the folder key is in: up to its last "/".
